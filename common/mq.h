@@ -1,0 +1,146 @@
+/* mq.h - the AMQP client of vmseal, over rabbitmq-c 0.11 (the one adapter for
+ * rabbitmq-c's error style).
+ *
+ * One mq_t is one broker connection with one channel, used by exactly one
+ * thread: the daemons run a single event loop around mq_wait() and do their
+ * long work in child processes, so heartbeats are always serviced.  The
+ * caller must call mq_wait() at least every heartbeat_s / 2.
+ *
+ * What it does for the caller:
+ *  - connects to the first reachable host of config_broker.hosts (TLS when
+ *    configured), logs in with capabilities consumer_cancel_notify and
+ *    connection.blocked, negotiates heartbeats;
+ *  - publishes persistent messages with publisher confirms; each publish gets
+ *    a sequence number and later exactly one MQ_EV_CONFIRM for it (ok, or
+ *    nacked / returned / connection lost - then the caller decides whether to
+ *    publish again);
+ *  - remembers every declaration and consumer it was asked for, and after a
+ *    connection or channel loss reconnects with exponential backoff (inside
+ *    mq_wait), redeclares and re-consumes, then reports MQ_EV_RECONNECTED.
+ *    Deliveries from an earlier connection are stale: acking them returns
+ *    -VMS_E_STALE and the broker redelivers them.
+ *
+ * Errors: 0 or a negative code (-VMS_E_CONN_LOST, -VMS_E_ACCESS_REFUSED,
+ * -VMS_E_BROKER, -errno); mq_last_error() has the broker's text.
+ */
+#ifndef VMSEAL_MQ_H
+#define VMSEAL_MQ_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct mq mq_t;
+
+/* Names of SPEC §3. */
+#define MQ_X_JOBS       "vmseal.jobs"
+#define MQ_X_EVENTS     "vmseal.events"
+#define MQ_X_CONTROL    "vmseal.control"
+#define MQ_X_DLX        "vmseal.dlx"
+#define MQ_Q_REQUESTS   "vmseal.requests"
+#define MQ_Q_EVENTS_PRODUCER "vmseal.events.producer"
+#define MQ_Q_RPC        "vmseal.rpc"
+#define MQ_Q_DEAD       "vmseal.dead"
+#define MQ_Q_JOBS_PREFIX "vmseal.jobs."
+#define MQ_DELIVERY_LIMIT 5
+/* Header carrying the reason a message was dead-lettered by vmseal. */
+#define MQ_HDR_REASON   "x-vmseal-reason"
+
+struct mq_opts {
+    const struct config_broker *broker;
+    const char *conn_name;     /* shown in the management UI */
+    int connect_timeout_ms;    /* per host; default 5000 */
+    int max_backoff_ms;        /* reconnect backoff cap; default 10000 */
+};
+
+struct mq_props {
+    const char *message_id;    /* required for vmseal messages */
+    const char *correlation_id;
+    const char *reply_to;
+    const char *type;          /* message type ("job", "event", ...) */
+    const char *reason;        /* MQ_HDR_REASON header, for dead letters */
+    bool transient;            /* delivery_mode 1 (RPC replies); default persistent */
+    bool mandatory;            /* unroutable -> MQ_EV_CONFIRM with -VMS_E_RETURNED */
+};
+
+enum mq_event_type {
+    MQ_EV_NONE,         /* timeout, or one of the extra fds is ready */
+    MQ_EV_DELIVERY,     /* a message from a consumer */
+    MQ_EV_CONFIRM,      /* the fate of one publish */
+    MQ_EV_CANCELLED,    /* the broker cancelled a consumer (queue deleted...) */
+    MQ_EV_RECONNECTED,  /* a new connection is up, topology and consumers restored */
+    MQ_EV_BLOCKED,      /* connection.blocked (memory/disk alarm): publishes wait */
+    MQ_EV_UNBLOCKED,
+};
+
+struct mq_delivery {
+    char *queue;               /* the queue it was consumed from */
+    char *exchange, *routing_key;
+    uint64_t delivery_tag;
+    uint64_t epoch;            /* connection generation it belongs to */
+    bool redelivered;
+    int64_t delivery_count;    /* x-delivery-count (quorum queues), 0 if absent */
+    char *message_id, *correlation_id, *reply_to, *content_type, *type;
+    char *reason;              /* MQ_HDR_REASON or x-death reason, if any */
+    void *body; size_t body_len;
+};
+
+struct mq_event {
+    enum mq_event_type type;
+    struct mq_delivery delivery;  /* MQ_EV_DELIVERY */
+    uint64_t seq;                 /* MQ_EV_CONFIRM */
+    int status;                   /* MQ_EV_CONFIRM: 0 = confirmed, else why not */
+    char *consumer_queue;         /* MQ_EV_CANCELLED */
+};
+
+/* Connect (trying every host) and return the client, or an error when no
+ * host could be reached or login failed. */
+int mq_open(const struct mq_opts *opts, mq_t **ret);
+void mq_close(mq_t *mq);
+const char *mq_last_error(const mq_t *mq);
+uint64_t mq_epoch(const mq_t *mq);
+bool mq_connected(const mq_t *mq);
+
+/* Declarations are remembered and replayed after every reconnect. */
+int mq_declare_exchange(mq_t *mq, const char *name, const char *type /* topic|fanout|direct */);
+/* A durable quorum queue with dead-lettering to vmseal.dlx and
+ * x-delivery-limit (delivery_limit 0 = no limit); sac = single active consumer. */
+int mq_declare_quorum_queue(mq_t *mq, const char *name, int delivery_limit, bool sac);
+/* A plain durable classic queue (vmseal.rpc). */
+int mq_declare_classic_queue(mq_t *mq, const char *name);
+/* A server-named exclusive auto-delete queue; name in ret_name (<= 255). */
+int mq_declare_exclusive_queue(mq_t *mq, char ret_name[256]);
+int mq_bind(mq_t *mq, const char *queue, const char *exchange, const char *routing_key);
+/* The whole fixed topology of SPEC §3 (exchanges, requests, events.producer,
+ * rpc, dlx/dead and their bindings).  Idempotent. */
+int mq_declare_topology(mq_t *mq);
+/* vmseal.jobs.<pool> bound with each key (`#` for all). */
+int mq_declare_pool(mq_t *mq, const char *pool, const char *const *keys, size_t n_keys);
+
+/* Start consuming; prefetch applies per consumer (basic.qos, not global). */
+int mq_consume(mq_t *mq, const char *queue, uint16_t prefetch, bool exclusive, bool no_ack);
+/* Stop consuming from queue (SIGTERM drain). */
+int mq_cancel(mq_t *mq, const char *queue);
+
+/* Publish; ret_seq receives the publisher-confirm sequence number. */
+int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
+               const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq);
+/* Publish and wait for that message's confirm (other events are queued for
+ * later mq_wait calls). */
+int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key,
+                    const struct mq_props *props, const void *body, size_t len, int timeout_ms);
+int mq_pending_confirms(const mq_t *mq);
+
+int mq_ack(mq_t *mq, const struct mq_delivery *d);
+int mq_nack(mq_t *mq, const struct mq_delivery *d, bool requeue);
+
+/* Wait up to timeout_ms for the next event.  Also polls `extra` fds: when one
+ * is ready it returns MQ_EV_NONE with revents set.  Reconnects as needed. */
+int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, struct mq_event *ret);
+/* Free what an event owns; the struct may be reused. */
+void mq_event_clear(struct mq_event *ev);
+
+#endif

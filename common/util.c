@@ -1,0 +1,120 @@
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <uuid/uuid.h>
+
+const char uuid_nil[VMS_UUID_STRLEN + 1] = "00000000-0000-0000-0000-000000000000";
+
+static void *oom_check(void *p) {
+    if (!p) {
+        static const char msg[] = "<2>vmseal: out of memory, aborting\n";
+        (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+        abort();
+    }
+    return p;
+}
+
+void *xmalloc(size_t n) { return oom_check(malloc(n ? n : 1)); }
+void *xcalloc(size_t count, size_t size) { return oom_check(calloc(count ? count : 1, size ? size : 1)); }
+void *xrealloc(void *p, size_t n) { return oom_check(realloc(p, n ? n : 1)); }
+char *xstrdup(const char *s) { return oom_check(strdup(s)); }
+char *xstrndup(const char *s, size_t n) { return oom_check(strndup(s, n)); }
+
+char *xasprintf(const char *fmt, ...) {
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return oom_check(n < 0 ? NULL : s);
+}
+
+static int64_t clock_ms(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_now_ms(void) { return clock_ms(CLOCK_REALTIME); }
+int64_t time_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+
+bool uuid_is_canonical_n(const char *s, size_t len) {
+    if (!s || len != VMS_UUID_STRLEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool uuid_is_canonical(const char *s) { return s && uuid_is_canonical_n(s, strlen(s)); }
+
+void uuid_new(char out[VMS_UUID_STRLEN + 1]) {
+    uuid_t u;
+    uuid_generate_random(u);
+    uuid_unparse_lower(u, out);
+}
+
+int write_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int read_file_all(const char *path, size_t max_bytes, char **ret_buf, size_t *ret_len) {
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t cap = 4096, len = 0;
+    char *buf = xmalloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap > max_bytes) {
+                free(buf);
+                return -EFBIG;
+            }
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int r = -errno;
+            free(buf);
+            return r;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > max_bytes) {
+            free(buf);
+            return -EFBIG;
+        }
+    }
+    buf[len] = '\0';
+    *ret_buf = buf;
+    if (ret_len)
+        *ret_len = len;
+    return 0;
+}

@@ -1,0 +1,192 @@
+/* proto.h - the vmseal wire format, version 1 (SPEC §4).
+ *
+ * Every message is a msgpack map with string keys carrying "v" = 1 and
+ * "type".  For each message there is one encoder and one validating decoder;
+ * proto_decode() dispatches on "type".
+ *
+ * Decoders never trust the bytes: before anything is unpacked, the raw buffer
+ * is walked once to check size (<= PROTO_MAX_BYTES), nesting depth
+ * (<= PROTO_MAX_DEPTH), every length and count against the bytes that
+ * remain, and that nothing trails the top-level object.  Then required keys
+ * are checked for presence and type, ids for canonical UUID form and enums for
+ * known values.  Unknown keys are ignored (forward compatibility).
+ *
+ * Ownership: decoded structs own copies of all their strings and arrays
+ * (NUL-terminated); release them with the matching *_free(), which accepts
+ * NULL and zeroed structs.  Encoders return a malloc'd buffer in *ret_buf.
+ *
+ * Errors: 0 on success, or a negative VMS_E_MSG_* / VMS_E_BAD_UUID code; when
+ * `why` is not NULL it receives a one-line reason naming the key, e.g.
+ * "job.args.dst.vol_id: not a canonical UUID".
+ */
+#ifndef VMSEAL_PROTO_H
+#define VMSEAL_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_VERSION   1
+#define PROTO_MAX_BYTES (1024 * 1024)
+#define PROTO_MAX_DEPTH 16
+#define PROTO_WHY_LEN   256
+#define PROTO_CONTENT_TYPE "application/msgpack"
+
+typedef char proto_uuid[37]; /* canonical lowercase, NUL-terminated; "" = absent */
+
+enum proto_type {
+    PROTO_TEMPLATE_CREATE, /* "template.create" */
+    PROTO_TEMPLATE_CANCEL, /* "template.cancel" */
+    PROTO_JOB,             /* "job" */
+    PROTO_EVENT,           /* "event" */
+    PROTO_HEARTBEAT,       /* "worker.heartbeat" */
+};
+
+enum job_kind { JOB_VOLUME_COPY, JOB_VOLUME_UPDATE, JOB_VOLUME_DELETE, JOB_VM_SEAL };
+/* Volume metadata values; *_NONE means "not given" in a volume.update. */
+enum vol_legality { LEGALITY_NONE, LEGALITY_LEGAL, LEGALITY_ILLEGAL };
+enum vol_type { VOLTYPE_NONE, VOLTYPE_LEAF, VOLTYPE_SHARED, VOLTYPE_INTERNAL };
+enum vol_format { FORMAT_NONE, FORMAT_RAW, FORMAT_COW };
+/* Event states: the five job states, then the template-only ones.  A template
+ * event (no job_id) uses EV_FAILED / EV_CANCELLED for its terminal states. */
+enum event_state {
+    EV_RUNNING, EV_PROGRESS, EV_SUCCEEDED, EV_FAILED, EV_CANCELLED,
+    EV_CREATING, EV_ROLLING_BACK, EV_READY,
+};
+
+/* Wire spellings ("volume.copy", "LEGAL", "LEAF", "COW", "rolling_back", ...).
+ * *_from_string returns 0 or -VMS_E_MSG_BAD_VALUE. */
+const char *proto_type_to_string(enum proto_type t);
+const char *job_kind_to_string(enum job_kind k);
+int job_kind_from_string(const char *s, enum job_kind *ret);
+const char *vol_legality_to_string(enum vol_legality l);
+int vol_legality_from_string(const char *s, enum vol_legality *ret);
+const char *vol_type_to_string(enum vol_type t);
+int vol_type_from_string(const char *s, enum vol_type *ret);
+const char *vol_format_to_string(enum vol_format f);
+int vol_format_from_string(const char *s, enum vol_format *ret);
+const char *event_state_to_string(enum event_state s);
+int event_state_from_string(const char *s, enum event_state *ret);
+
+struct proto_vol_ref {
+    proto_uuid sd_id, img_id, vol_id;
+};
+
+struct proto_sysprep {
+    char **enable;  size_t n_enable;   /* operation names */
+    char **disable; size_t n_disable;
+    char *hostname;                    /* NULL: "localhost" */
+    bool selinux_relabel;              /* default true */
+};
+
+struct proto_template_create {
+    proto_uuid template_id;
+    char *name;
+    struct proto_vol_ref *disks; size_t n_disks; /* at least one */
+    proto_uuid target_sd_id;                     /* "" = same domain as each source */
+    bool seal;
+    bool has_sysprep;
+    struct proto_sysprep sysprep;
+};
+
+struct proto_template_cancel {
+    proto_uuid template_id;
+};
+
+struct proto_job {
+    proto_uuid job_id, template_id;
+    enum job_kind kind;
+    int64_t attempt;   /* >= 1 */
+    int64_t timeout_s; /* >= 1 */
+    union {
+        struct {       /* volume.copy */
+            proto_uuid sd_id;           /* source domain */
+            proto_uuid src_img_id, src_vol_id;
+            struct proto_vol_ref dst;
+            enum vol_format format;     /* of the destination */
+        } copy;
+        struct {       /* volume.update */
+            struct proto_vol_ref vol;
+            int64_t generation;         /* expected GEN, 0..999 */
+            enum vol_legality legality; /* NONE = unchanged */
+            enum vol_type voltype;      /* NONE = unchanged */
+            char *description;          /* NULL = unchanged; <= 210 bytes */
+        } update;
+        struct {       /* volume.delete */
+            struct proto_vol_ref vol;
+        } del;
+        struct {       /* vm.seal */
+            struct proto_vol_ref *disks; size_t n_disks;
+            struct proto_sysprep sysprep;
+        } seal;
+    } args;
+};
+
+/* A small typed key/value list: the `result` map of an event. */
+enum proto_kv_type { KV_STR, KV_INT, KV_BOOL };
+struct proto_kv {
+    char *key;
+    enum proto_kv_type type;
+    char *s;   /* KV_STR */
+    int64_t i; /* KV_INT, KV_BOOL (0/1) */
+};
+
+struct proto_event {
+    proto_uuid event_id;
+    proto_uuid job_id;         /* "" for template events */
+    proto_uuid template_id;
+    char *worker_id;           /* the worker, or the producer id for template events */
+    enum event_state state;
+    int progress;              /* 0..100, -1 = absent */
+    char *step;                /* NULL = absent */
+    bool has_error;
+    struct { char *code; char *message; bool permanent; } error;
+    struct proto_kv *result; size_t n_result;
+    int64_t ts_ms;
+};
+
+struct proto_heartbeat {
+    char *worker_id, *host, *version, *libguestfs_version;
+    char **pools;           size_t n_pools;
+    proto_uuid *sd_ids;     size_t n_sd_ids;
+    int64_t slots;
+    proto_uuid *running;    size_t n_running;
+    int64_t ts_ms;
+};
+
+struct proto_msg {
+    enum proto_type type;
+    union {
+        struct proto_template_create create;
+        struct proto_template_cancel cancel;
+        struct proto_job job;
+        struct proto_event event;
+        struct proto_heartbeat heartbeat;
+    } u;
+};
+
+int proto_encode_template_create(const struct proto_template_create *m, char **ret_buf, size_t *ret_len);
+int proto_encode_template_cancel(const struct proto_template_cancel *m, char **ret_buf, size_t *ret_len);
+int proto_encode_job(const struct proto_job *m, char **ret_buf, size_t *ret_len);
+int proto_encode_event(const struct proto_event *m, char **ret_buf, size_t *ret_len);
+int proto_encode_heartbeat(const struct proto_heartbeat *m, char **ret_buf, size_t *ret_len);
+
+int proto_decode_template_create(const void *buf, size_t len, struct proto_template_create *ret, char *why);
+int proto_decode_template_cancel(const void *buf, size_t len, struct proto_template_cancel *ret, char *why);
+int proto_decode_job(const void *buf, size_t len, struct proto_job *ret, char *why);
+int proto_decode_event(const void *buf, size_t len, struct proto_event *ret, char *why);
+int proto_decode_heartbeat(const void *buf, size_t len, struct proto_heartbeat *ret, char *why);
+/* Validate, read "type", and decode into the matching union member. */
+int proto_decode(const void *buf, size_t len, struct proto_msg *ret, char *why);
+
+void proto_sysprep_free(struct proto_sysprep *s);
+void proto_template_create_free(struct proto_template_create *m);
+void proto_job_free(struct proto_job *m);
+void proto_event_free(struct proto_event *m);
+void proto_heartbeat_free(struct proto_heartbeat *m);
+void proto_msg_free(struct proto_msg *m);
+
+/* Deep copies (for callers that keep a message past its buffer). */
+void proto_sysprep_copy(struct proto_sysprep *dst, const struct proto_sysprep *src);
+
+#endif
