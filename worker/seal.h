@@ -1,0 +1,135 @@
+/* seal.h - the seal engine: native sysprep of a Linux guest through the
+ * libguestfs C API (SPEC §6, the `vm.seal` job and `vmseal-worker seal`).
+ *
+ * seal_run() seals the guest whose disks are given, in one libguestfs
+ * session:
+ *   1. one handle; every disk added read-write with its format; backend,
+ *      backend settings and appliance memory from seal_opts (NULL / 0 = the
+ *      libguestfs default, which also honours $LIBGUESTFS_BACKEND and
+ *      $LIBGUESTFS_BACKEND_SETTINGS); launch;
+ *   2. root discovery: every filesystem is probed READ-ONLY; exactly one
+ *      Linux root must exist.  A Windows guest => -VMS_E_UNSUPPORTED_GUEST,
+ *      no root => -VMS_E_NO_ROOT, several => -VMS_E_MULTI_ROOT, a disk that
+ *      cannot be opened => -VMS_E_GUESTFS.  These refusals happen before
+ *      anything is mounted read-write: the images stay byte-identical;
+ *   3. the root is mounted read-write, then the guest's /etc/fstab entries
+ *      (UUID=, LABEL=, PARTUUID=, /dev/… names; swap, network, tmpfs and bind
+ *      entries skipped) in mount-point depth order, across all disks;
+ *   4. the selected operations run (see seal_op_* below), each reporting
+ *      progress through the callback;
+ *   5. umount_all; guestfs_shutdown, whose error fails the job (it reports
+ *      write errors that close would swallow); close.
+ *
+ * Errors: 0, or a negative code: -VMS_E_GUESTFS (with libguestfs' message
+ * in ret_err), -VMS_E_UNSUPPORTED_GUEST, -VMS_E_NO_ROOT, -VMS_E_MULTI_ROOT,
+ * -VMS_E_UNKNOWN_OP (ret_err names the operation), -VMS_E_INVALID,
+ * -VMS_E_CANCELLED (the cancel hook said so between operations).  ret_err
+ * always receives a one-line human message on failure.
+ *
+ * Threads: one seal_run per thread at a time is fine (one handle each); the
+ * callback runs synchronously in the calling thread.
+ */
+#ifndef VMSEAL_SEAL_H
+#define VMSEAL_SEAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+#define SEAL_ERR_LEN 512
+
+/* One disk of the guest; format "qcow2" or "raw" (NULL = let qemu probe,
+ * which is unsafe for untrusted raw images: always pass it in the worker). */
+struct seal_disk {
+    const char *path;
+    const char *format;
+};
+
+/* From config worker.guestfs.  NULL / 0 leaves the libguestfs default
+ * (which reads $LIBGUESTFS_BACKEND / $LIBGUESTFS_BACKEND_SETTINGS). */
+struct seal_opts {
+    const char *backend;
+    char *const *backend_settings; size_t n_backend_settings;
+    int memsize_mb;      /* 0 = SEAL_DEFAULT_MEMSIZE_MB */
+    int smp;             /* 0 = 1 vCPU */
+    /* Polled between operations; returning true aborts with -VMS_E_CANCELLED
+     * (images may then be partly sealed: the caller rolls back).  May be NULL. */
+    bool (*cancel_cb)(void *ud);
+};
+
+/* Default appliance memory: enough for the daemon and page cache while
+ * removing files; far below libguestfs' 1280 MB (see the benchmark note). */
+#define SEAL_DEFAULT_MEMSIZE_MB 512
+
+/* Distro families an operation applies to (bit mask). */
+enum seal_family {
+    SEAL_FAMILY_DEBIAN = 1 << 0,   /* debian, ubuntu, … (/etc/debian_version, ID_LIKE) */
+    SEAL_FAMILY_REDHAT = 1 << 1,   /* fedora, rhel, centos, rocky, alma, … */
+    SEAL_FAMILY_SUSE   = 1 << 2,   /* sles, opensuse */
+    SEAL_FAMILY_OTHER  = 1 << 3,   /* any other Linux */
+    SEAL_FAMILY_ALL    = 0xf,
+};
+const char *seal_family_to_string(enum seal_family f); /* "debian", …, "all" */
+
+/* Progress events passed to the callback.
+ *   SEAL_EV_PHASE    op = phase name ("launch", "inspect", "mount",
+ *                    "operations", "shutdown"), detail = human text;
+ *   SEAL_EV_OP_START op = operation name, detail = its description;
+ *   SEAL_EV_REMOVED  detail = guest path removed (a directory counts once);
+ *   SEAL_EV_CHANGED  detail = guest path edited / truncated / created;
+ *   SEAL_EV_OP_DONE  op = operation name, detail = "removed=N changed=M".
+ * percent is the whole job's progress, 0..100, monotonic. */
+enum seal_event {
+    SEAL_EV_PHASE, SEAL_EV_OP_START, SEAL_EV_REMOVED, SEAL_EV_CHANGED, SEAL_EV_OP_DONE,
+};
+typedef void (*seal_progress_cb)(void *ud, enum seal_event ev, const char *op,
+                                 int percent, const char *detail);
+
+/* Result of one operation that ran. */
+struct seal_op_result {
+    const char *name;      /* static, from the operations table */
+    unsigned removed;      /* paths removed */
+    unsigned changed;      /* paths edited, truncated or created */
+};
+
+struct seal_report {
+    char root_device[64];  /* appliance device of the root, e.g. /dev/sda1 */
+    char distro[32];       /* os-release ID, e.g. "debian" */
+    enum seal_family family;
+    struct seal_op_result ops[64];
+    size_t n_ops;
+    unsigned removed_total, changed_total;
+    /* Wall time per phase, milliseconds. */
+    int64_t launch_ms, inspect_ms, ops_ms, shutdown_ms, total_ms;
+};
+
+/* Seal the guest.  sysprep may be NULL (all defaults).  cb may be NULL.
+ * ret_report may be NULL; it is filled as far as the job got, also on
+ * failure.  See the top of this file for the errors. */
+int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
+             const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
+             struct seal_report *ret_report, char *ret_err, size_t err_len);
+
+/* ---- The operations table (worker/seal_ops*.c) ---- */
+
+struct seal_op_info {
+    const char *name;          /* "bash-history", … */
+    bool default_on;
+    const char *description;   /* one line */
+    unsigned families;         /* mask of enum seal_family */
+};
+
+/* Number of operations and the i-th one (i < seal_ops_count()), in the
+ * order they run. */
+size_t seal_ops_count(void);
+const struct seal_op_info *seal_op_info_get(size_t i);
+
+/* Resolve the request's enable/disable lists into ret_selected[seal_ops_count()]:
+ * defaults, plus enable, minus disable (disable wins).  An unknown name =>
+ * -VMS_E_UNKNOWN_OP with "unknown sysprep operation 'NAME'" in ret_err. */
+int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected,
+                    char *ret_err, size_t err_len);
+
+#endif
