@@ -103,6 +103,18 @@ int sd_volumes_list(struct sd *sd, const char *img_id, proto_uuid **ret_ids, siz
 int sd_image_dir_open(struct sd *sd, const char *img_id, bool create, int *ret_fd);
 /* Exclusive flock() on an image dir fd; blocks.  Released on close(). */
 int sd_image_lock(int img_fd);
+/* rmdir images/<img_id> if it is empty (then fsync images/); an image that
+ * is not empty or absent is success. */
+int sd_image_remove_if_empty(struct sd *sd, const char *img_id);
+
+/* openat() helpers that refuse symlinks (-VMS_E_PATH_ESCAPE): a directory
+ * (O_DIRECTORY) or a regular file (flags: O_RDONLY, or O_WRONLY|O_CREAT|...;
+ * created 0644).  The fd is O_CLOEXEC. */
+int sd_openat_dir(int dir_fd, const char *name, int *ret_fd);
+int sd_openat_file(int dir_fd, const char *name, int flags, int *ret_fd);
+
+/* Fill why (SD_WHY_LEN bytes) if not NULL. */
+void sd_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Absolute path of a volume's data file, for handing to qemu-img:
  * "<sd path>/images/<img>/<vol><suffix>" (suffix "" or ".tmp"), malloc'd.

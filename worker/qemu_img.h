@@ -1,0 +1,37 @@
+/* qemu_img.h - running qemu-img (the only adapter for its output).
+ *
+ * qemu-img is started with posix_spawnp() (no shell) in the caller's
+ * process group, stdin from /dev/null, stdout and stderr on pipes.  Nothing
+ * here logs.  A non-zero exit is -VMS_E_QEMU_IMG with qemu-img's last stderr
+ * line in `why` (SD_WHY_LEN bytes, may be NULL).
+ */
+#ifndef VMSEAL_QEMU_IMG_H
+#define VMSEAL_QEMU_IMG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sd.h"
+
+/* Called with qemu-img -p's progress, 0..100, each time the integer changes. */
+typedef void (*qemu_img_progress_cb)(int percent, void *userdata);
+
+/* What `qemu-img info --backing-chain` says about an image. */
+struct qemu_img_info {
+    int64_t virtual_size; /* of the top image */
+    char format[16];      /* of the top image: "qcow2", "raw", ... */
+};
+
+/* `qemu-img info --backing-chain --output=json -U PATH`.  When `confine` is
+ * not NULL every file of the chain must lie inside that domain
+ * (-VMS_E_PATH_ESCAPE otherwise). */
+int qemu_img_info(const char *path, struct sd *confine, struct qemu_img_info *ret_info, char *why);
+
+/* `qemu-img convert -p -f SRC_FMT -O DST_FMT SRC DST`. */
+int qemu_img_convert(const char *src, const char *src_fmt, const char *dst, const char *dst_fmt,
+                     qemu_img_progress_cb progress_cb, void *userdata, char *why);
+
+/* "qcow2" for FORMAT_COW, "raw" for FORMAT_RAW, NULL otherwise. */
+const char *qemu_img_format_name(enum vol_format f);
+
+#endif
