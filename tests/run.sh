@@ -1,0 +1,164 @@
+#!/bin/bash
+# tests/run.sh - build vmseal and run the whole test suite (the README's test
+# command; .ci/run calls it).  Run as root on Debian 12:
+#
+#   tests/run.sh                 every test (labels unit, broker, guestfs, e2e)
+#   tests/run.sh -L unit         extra arguments go to the main ctest run
+#   tests/run.sh -R proto -V
+#
+# Phases (each timed):
+#   1. packages  install what is missing (dpkg-query first: a warm machine
+#                never calls apt-get)
+#   2. build     fresh build/ with -DVMSEAL_WERROR=ON
+#   3. broker    a private RabbitMQ node on free loopback ports in a temporary
+#                folder (deploy/rabbitmq/node.sh), stopped on exit even when
+#                tests fail; its env (VMSEAL_TEST_BROKER_*) is exported
+#   4. ctest     ctest --output-on-failure [your arguments]; zero tests = failure
+#   5. asan      fresh build-asan/ with -DVMSEAL_SANITIZE=ON, ctest -L unit
+#
+# Environment:
+#   VMSEAL_FORCE_TCG=1  always run libguestfs appliances in software emulation
+#                       (LIBGUESTFS_BACKEND=direct, LIBGUESTFS_BACKEND_SETTINGS=
+#                       force_tcg); =0 never; unset: probe KVM with a short
+#                       `qemu-system-x86_64 -accel kvm -cpu host` run and fall
+#                       back to TCG when it fails (e.g. nested KVM that aborts
+#                       with "failed to set MSR").
+#   VMSEAL_ASAN=0       skip phase 5.
+#   VMSEAL_KEEP_BROKER=1  keep the broker folder (logs) after the run; it is
+#                       always kept when something failed.
+# Exit status: 0 only when every phase passed.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=$ROOT/build
+BUILD_ASAN=$ROOT/build-asan
+NODE_SH=$ROOT/deploy/rabbitmq/node.sh
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libguestfs-dev
+guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
+rabbitmq-server openssl iproute2 util-linux"
+
+T0=$SECONDS
+TIMINGS=()
+FAILED=()
+BROKER_DIR=
+
+log() { echo "==> run.sh: $*"; }
+
+# phase NAME COMMAND...: run, time and record one phase.
+phase() {
+    local name=$1 start=$SECONDS rc
+    shift
+    log "phase $name"
+    "$@"
+    rc=$?
+    TIMINGS+=("$name $((SECONDS - start))s")
+    if [ $rc -ne 0 ]; then
+        FAILED+=("$name")
+        log "phase $name FAILED (exit $rc) after $((SECONDS - start))s"
+    else
+        log "phase $name ok in $((SECONDS - start))s"
+    fi
+    return $rc
+}
+
+summary() {
+    local status=PASS
+    [ ${#FAILED[@]} -eq 0 ] || status="FAIL (${FAILED[*]})"
+    local IFS=,
+    echo "==> run.sh: $status; ${TIMINGS[*]}; total $((SECONDS - T0))s"
+}
+
+cleanup() {
+    trap - EXIT INT TERM
+    if [ -n "$BROKER_DIR" ]; then
+        "$NODE_SH" stop "$BROKER_DIR" >/dev/null 2>&1 || true
+        if [ ${#FAILED[@]} -eq 0 ] && [ "${VMSEAL_KEEP_BROKER:-0}" != 1 ]; then
+            rm -rf "$BROKER_DIR"
+        else
+            log "broker folder kept: $BROKER_DIR (logs in $BROKER_DIR/log)"
+        fi
+    fi
+}
+
+on_signal() {
+    FAILED+=("interrupted")
+    cleanup
+    summary
+    exit 130
+}
+
+install_packages() {
+    local missing=() p
+    for p in $PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    # libguestfs builds its appliance from the host kernel.
+    ls /boot/vmlinuz-* >/dev/null 2>&1 || missing+=(linux-image-amd64)
+    [ ${#missing[@]} -eq 0 ] && { log "all packages present"; return 0; }
+    if [ "$(id -u)" != 0 ]; then
+        echo "run.sh: missing packages (run as root to install): ${missing[*]}" >&2
+        return 1
+    fi
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# Decide how libguestfs runs its appliance (see the header).
+setup_guestfs_accel() {
+    local force=${VMSEAL_FORCE_TCG:-}
+    if [ -z "$force" ]; then
+        if echo quit | timeout 10 qemu-system-x86_64 -accel kvm -cpu host -m 64 -nodefaults \
+                -display none -S -monitor stdio >/dev/null 2>&1; then
+            force=0
+        else
+            force=1
+            log "KVM does not work here: libguestfs uses software emulation (TCG)"
+        fi
+    fi
+    if [ "$force" = 1 ]; then
+        export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
+    fi
+}
+
+configure_build() { # DIR cmake-options...
+    local dir=$1
+    shift
+    rm -rf "$dir"
+    cmake -S "$ROOT" -B "$dir" -DVMSEAL_WERROR=ON "$@" && cmake --build "$dir" -j"$JOBS"
+}
+
+start_broker() {
+    local out
+    BROKER_DIR=$(mktemp -d /tmp/vmseal-broker.XXXXXX) || return 1
+    out=$("$NODE_SH" start "$BROKER_DIR") || return 1
+    eval "$out"
+    echo "$out"
+}
+
+run_ctest() { # DIR ctest-args...
+    local dir=$1
+    shift
+    (cd "$dir" && ctest --output-on-failure --no-tests=error "$@")
+}
+
+main() {
+    trap cleanup EXIT
+    trap on_signal INT TERM
+    phase packages install_packages || { summary; return 1; }
+    setup_guestfs_accel
+    phase build configure_build "$BUILD" || { summary; return 1; }
+    phase broker start_broker || { summary; return 1; }
+    phase ctest run_ctest "$BUILD" "$@"
+    if [ "${VMSEAL_ASAN:-1}" != 0 ]; then
+        phase asan-build configure_build "$BUILD_ASAN" -DVMSEAL_SANITIZE=ON &&
+            phase asan-ctest run_ctest "$BUILD_ASAN" -L unit
+    fi
+    cleanup
+    summary
+    [ ${#FAILED[@]} -eq 0 ]
+}
+
+main "$@"
