@@ -1,0 +1,147 @@
+/* executor_seal.c - the vm.seal job: open and lock the disks, run the seal
+ * engine, report its progress and result. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "executor.h"
+#include "seal.h"
+#include "util.h"
+
+struct disk_order {
+    const struct proto_vol_ref *ref;
+    size_t index;
+};
+
+static int disk_order_cmp(const void *a, const void *b) {
+    const struct disk_order *x = a, *y = b;
+    int c = strcmp(x->ref->sd_id, y->ref->sd_id);
+    return c ? c : strcmp(x->ref->img_id, y->ref->img_id);
+}
+
+void exec_disks_close(struct exec_disks *d) {
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->img_fds && d->img_fds[i] >= 0)
+            close(d->img_fds[i]);
+        if (d->sds)
+            sd_close(d->sds[i]);
+        if (d->paths)
+            free(d->paths[i]);
+    }
+    free(d->sds);
+    free(d->img_fds);
+    free(d->paths);
+    free(d->metas);
+    memset(d, 0, sizeof(*d));
+}
+
+static int disk_open_one(const struct proto_vol_ref *ref, struct exec_disks *d,
+                         size_t i, char msg[EXEC_MSG_LEN]) {
+    char why[SD_WHY_LEN] = "";
+    int r = sd_volume_meta_read(d->sds[i], ref->img_id, ref->vol_id, &d->metas[i], why);
+    if (r < 0) {
+        snprintf(msg, EXEC_MSG_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id, why[0] ? why : err_str(r));
+        return r;
+    }
+    if (d->metas[i].voltype == VOLTYPE_SHARED) {
+        snprintf(msg, EXEC_MSG_LEN, "disk %s/%s is SHARED and cannot be sealed", ref->img_id, ref->vol_id);
+        return -VMS_E_VOLUME_SHARED;
+    }
+    r = sd_volume_path(d->sds[i], ref->img_id, ref->vol_id, "", &d->paths[i]);
+    if (r < 0)
+        snprintf(msg, EXEC_MSG_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id, err_str(r));
+    return r;
+}
+
+int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct exec_disks *d,
+                    char msg[EXEC_MSG_LEN]) {
+    size_t n = job->args.seal.n_disks;
+    int r = 0;
+    memset(d, 0, sizeof(*d));
+    if (n == 0) {
+        snprintf(msg, EXEC_MSG_LEN, "no disks to seal");
+        return -VMS_E_INVALID;
+    }
+    d->n = n;
+    d->sds = xcalloc(n, sizeof(*d->sds));
+    d->img_fds = xcalloc(n, sizeof(*d->img_fds));
+    d->paths = xcalloc(n, sizeof(*d->paths));
+    d->metas = xcalloc(n, sizeof(*d->metas));
+    for (size_t i = 0; i < n; i++)
+        d->img_fds[i] = -1;
+
+    struct disk_order *order = xcalloc(n, sizeof(*order));
+    for (size_t i = 0; i < n; i++)
+        order[i] = (struct disk_order){ &job->args.seal.disks[i], i };
+    qsort(order, n, sizeof(*order), disk_order_cmp);
+    /* Lock first (in the global order), then read: what we read then stays
+     * true while we hold the locks. */
+    for (size_t k = 0; k < n && r == 0; k++) {
+        size_t i = order[k].index;
+        const struct proto_vol_ref *ref = order[k].ref;
+        if ((r = exec_sd_open(c, ref->sd_id, &d->sds[i], msg)) < 0)
+            break;
+        if (k > 0 && disk_order_cmp(&order[k - 1], &order[k]) == 0)
+            continue; /* same image dir: already locked (a second flock would wait on us) */
+        r = sd_image_dir_open(d->sds[i], ref->img_id, false, &d->img_fds[i]);
+        if (r == 0)
+            r = sd_image_lock(d->img_fds[i]);
+        if (r < 0)
+            snprintf(msg, EXEC_MSG_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id,
+                     r == -ENOENT ? err_str(-VMS_E_NO_VOLUME) : err_str(r));
+        if (r == -ENOENT)
+            r = -VMS_E_NO_VOLUME;
+    }
+    free(order);
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = disk_open_one(&job->args.seal.disks[i], d, i, msg);
+    if (r < 0)
+        exec_disks_close(d);
+    return r;
+}
+
+static void seal_progress_to_pipe(void *ud, enum seal_event ev, const char *op, int percent,
+                                  const char *detail) {
+    if (ev == SEAL_EV_PHASE || ev == SEAL_EV_OP_START)
+        exec_report_progress(ud, percent, op);
+}
+
+int exec_seal_real(struct exec_child *c, const struct proto_job *job, char msg[EXEC_MSG_LEN]) {
+    struct exec_disks d;
+    int r = exec_disks_open(c, job, &d, msg);
+    if (r < 0)
+        return r;
+    struct seal_disk *disks = xcalloc(d.n, sizeof(*disks));
+    for (size_t i = 0; i < d.n; i++) {
+        disks[i].path = d.paths[i];
+        disks[i].format = d.metas[i].format == FORMAT_COW ? "qcow2" : "raw";
+    }
+    const struct config_worker *cw = &c->cfg->worker;
+    struct seal_opts opts = {
+        .backend = cw->guestfs_backend,
+        .backend_settings = cw->guestfs_backend_settings,
+        .n_backend_settings = cw->n_guestfs_backend_settings,
+        .memsize_mb = cw->guestfs_memsize_mb,
+    };
+    struct seal_report *rep = xcalloc(1, sizeof(*rep));
+    char err[SEAL_ERR_LEN] = "";
+    exec_report_progress(c, 0, "launch");
+    r = seal_run(&opts, disks, d.n, &job->args.seal.sysprep, seal_progress_to_pipe, c, rep, err,
+                 sizeof(err));
+    if (r < 0) {
+        snprintf(msg, EXEC_MSG_LEN, "%s", err[0] ? err : err_str(r));
+    } else {
+        exec_report_str(c, "distro", rep->distro);
+        exec_report_int(c, "operations", (int64_t)rep->n_ops);
+        exec_report_int(c, "removed", rep->removed_total);
+        exec_report_int(c, "changed", rep->changed_total);
+        exec_report_int(c, "duration_ms", rep->total_ms);
+    }
+    free(rep);
+    free(disks);
+    exec_disks_close(&d);
+    return r;
+}

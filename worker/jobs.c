@@ -1,0 +1,476 @@
+/* jobs.c - the jobs a worker holds: one child process per job (own process
+ * group), its pipe, its timeout, and the job's events up to the final one,
+ * whose broker confirm releases the delivery (ack).
+ *
+ * A job moves RUNNING -> EXITED -> FINAL -> (freed):
+ *   RUNNING  the child runs; its pipe is polled; its deadline is watched;
+ *   EXITED   the child was reaped; we wait until nothing of its process
+ *            group is left (killing stragglers), so a `failed`/`cancelled`
+ *            event is only sent once the group is really gone;
+ *   FINAL    the final event is published (or waits to be republished); its
+ *            confirm acks the delivery and frees the job.
+ * Jobs that never ran (unknown domain, cancelled before start) start in
+ * FINAL.  A job whose delivery went stale (connection lost) or that is
+ * killed for shutdown leaves no event: the broker hands it out again.
+ *
+ * The worker is a child subreaper (runtime.c), so grandchildren left behind
+ * by a killed job (qemu-img, the libguestfs appliance) are reparented to it
+ * and reaped here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "executor.h"
+#include "log.h"
+#include "runtime_int.h"
+#include "util.h"
+
+enum job_phase { PHASE_RUNNING, PHASE_EXITED, PHASE_FINAL };
+enum job_end { END_NATURAL, END_TIMEOUT, END_CANCEL, END_LOST, END_SHUTDOWN };
+
+struct job {
+    struct job *next;
+    struct proto_job pj;
+    struct mq_delivery d;            /* only queue, delivery_tag, epoch (owned queue) */
+    enum job_phase phase;
+    enum job_end end;
+    char ctx[160];                   /* log context */
+    pid_t pid;                       /* also the process group id */
+    int fd;                          /* read end of the pipe, -1 when closed */
+    int wstatus;
+    int timeout_s;
+    int64_t start_ms, deadline_ms;   /* monotonic */
+    char line[EXEC_LINE_MAX];
+    size_t line_len;
+    struct exec_outcome out;
+    int last_pct;
+    char last_step[128];
+    int64_t last_progress_ms;
+    /* the final event */
+    char *body;
+    size_t body_len;
+    char rk[96];
+    proto_uuid event_id;
+    uint64_t seq;
+    bool published;
+    int64_t retry_ms;
+};
+
+static int job_timeout_s(const struct config_worker *cw, const struct proto_job *pj) {
+    int t = cw->timeout_seal_s;
+    switch (pj->kind) {
+    case JOB_VOLUME_COPY: t = cw->timeout_copy_s; break;
+    case JOB_VOLUME_UPDATE: t = cw->timeout_update_s; break;
+    case JOB_VOLUME_DELETE: t = cw->timeout_delete_s; break;
+    case JOB_VM_SEAL: t = cw->timeout_seal_s; break;
+    }
+    if (pj->timeout_s > 0 && pj->timeout_s < t)
+        t = (int)pj->timeout_s;
+    return t;
+}
+
+static struct job *job_new(struct worker *w, struct proto_job *pj, const struct mq_delivery *d) {
+    struct job *j = xcalloc(1, sizeof(*j));
+    j->pj = *pj;
+    memset(pj, 0, sizeof(*pj)); /* moved */
+    j->d.queue = xstrdup(d->queue ? d->queue : "");
+    j->d.delivery_tag = d->delivery_tag;
+    j->d.epoch = d->epoch;
+    j->fd = -1;
+    j->last_pct = -1;
+    j->start_ms = time_mono_ms();
+    snprintf(j->ctx, sizeof(j->ctx), "job=%s template=%s kind=%s attempt=%lld", j->pj.job_id,
+             j->pj.template_id, job_kind_to_string(j->pj.kind), (long long)j->pj.attempt);
+    j->next = w->jobs;
+    w->jobs = j;
+    w->n_jobs++;
+    return j;
+}
+
+static void job_free(struct worker *w, struct job *j) {
+    for (struct job **p = &w->jobs; *p; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            w->n_jobs--;
+            break;
+        }
+    }
+    if (j->fd >= 0)
+        close(j->fd);
+    proto_job_free(&j->pj);
+    exec_outcome_clear(&j->out);
+    free(j->d.queue);
+    free(j->body);
+    free(j);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static char *job_event_encode(struct worker *w, const struct job *j, enum event_state state, int pct,
+                              const char *step, int err, const char *msg, char *ret_event_id,
+                              size_t *ret_len) {
+    struct proto_event ev;
+    memset(&ev, 0, sizeof(ev));
+    uuid_new(ev.event_id);
+    memcpy(ev.job_id, j->pj.job_id, sizeof(ev.job_id));
+    memcpy(ev.template_id, j->pj.template_id, sizeof(ev.template_id));
+    ev.worker_id = w->cfg->worker.id;
+    ev.state = state;
+    ev.progress = pct;
+    ev.step = (char *)step;
+    if (err) {
+        ev.has_error = true;
+        ev.error.code = (char *)err_name(err);
+        ev.error.message = (char *)(msg && msg[0] ? msg : err_str(err));
+        ev.error.permanent = err_permanent(err);
+    }
+    if (state == EV_SUCCEEDED) {
+        ev.result = (struct proto_kv *)j->out.results;
+        ev.n_result = j->out.n_results;
+    }
+    ev.ts_ms = time_now_ms();
+    char *buf = NULL;
+    int r = proto_encode_event(&ev, &buf, ret_len);
+    if (r < 0) {
+        log_msg(LOG_LVL_ERR, j->ctx, "cannot encode %s event: %s", event_state_to_string(state), err_str(r));
+        return NULL;
+    }
+    memcpy(ret_event_id, ev.event_id, sizeof(proto_uuid));
+    return buf;
+}
+
+static void job_rk(const struct job *j, enum event_state state, char *rk, size_t len) {
+    snprintf(rk, len, "job.%s.%s", job_kind_to_string(j->pj.kind), event_state_to_string(state));
+}
+
+/* running / progress: best effort, the confirm is not waited for. */
+static void job_publish_transient(struct worker *w, struct job *j, enum event_state state, int pct,
+                                  const char *step) {
+    proto_uuid id;
+    size_t len;
+    char rk[96];
+    char *buf = job_event_encode(w, j, state, pct, step, 0, NULL, id, &len);
+    if (!buf)
+        return;
+    job_rk(j, state, rk, sizeof(rk));
+    struct mq_props p = { .message_id = id, .type = "event" };
+    uint64_t seq;
+    int r = mq_publish(w->mq, MQ_X_EVENTS, rk, &p, buf, len, &seq);
+    if (r < 0)
+        log_msg(LOG_LVL_DEBUG, j->ctx, "%s event not published: %s", event_state_to_string(state), err_str(r));
+    free(buf);
+}
+
+static void job_final_send(struct worker *w, struct job *j) {
+    struct mq_props p = { .message_id = j->event_id, .type = "event" };
+    int r = mq_publish(w->mq, MQ_X_EVENTS, j->rk, &p, j->body, j->body_len, &j->seq);
+    j->published = r == 0;
+    if (r < 0) {
+        j->retry_ms = time_mono_ms() + WORKER_REPUBLISH_MS;
+        log_msg(LOG_LVL_DEBUG, j->ctx, "final event not published yet: %s", err_str(r));
+    }
+}
+
+/* Publish the final event; the job then waits in FINAL for its confirm. */
+static void job_final(struct worker *w, struct job *j, enum event_state state, int err, const char *msg) {
+    j->phase = PHASE_FINAL;
+    job_rk(j, state, j->rk, sizeof(j->rk));
+    j->body = job_event_encode(w, j, state, -1, NULL, err, msg, j->event_id, &j->body_len);
+    int64_t ms = time_mono_ms() - j->start_ms;
+    if (state == EV_SUCCEEDED)
+        log_msg(LOG_LVL_INFO, j->ctx, "succeeded in %lld ms", (long long)ms);
+    else
+        log_msg(LOG_LVL_WARN, j->ctx, "%s after %lld ms: %s (%s, %s)", event_state_to_string(state),
+                (long long)ms, msg && msg[0] ? msg : err_str(err), err_name(err),
+                err_permanent(err) ? "permanent" : "transient");
+    if (!j->body) {
+        /* Cannot happen with valid ids; leave the delivery to the broker. */
+        mq_nack(w->mq, &j->d, true);
+        job_free(w, j);
+        return;
+    }
+    job_final_send(w, j);
+}
+
+void jobs_end_now(struct worker *w, struct proto_job *pj, const struct mq_delivery *d,
+                  enum event_state state, int err, const char *msg) {
+    struct job *j = job_new(w, pj, d);
+    job_final(w, j, state, err, msg);
+}
+
+/* ---- starting ------------------------------------------------------------ */
+
+void jobs_start(struct worker *w, struct proto_job *pj, const struct mq_delivery *d) {
+    struct job *j = job_new(w, pj, d);
+    int pfd[2];
+    j->timeout_s = job_timeout_s(&w->cfg->worker, &j->pj);
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        int r = -errno;
+        job_final(w, j, EV_FAILED, r, "cannot create the job's pipe");
+        return;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        int r = -errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        job_final(w, j, EV_FAILED, r, "cannot fork the job's process");
+        return;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        executor_child_main(w->cfg, &j->pj, pfd[1], j->timeout_s + 10);
+    }
+    setpgid(pid, pid); /* both sides, so no kill(-pid) can race the child's own call */
+    close(pfd[1]);
+    fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+    j->pid = pid;
+    j->fd = pfd[0];
+    j->phase = PHASE_RUNNING;
+    j->deadline_ms = j->start_ms + (int64_t)j->timeout_s * 1000;
+    log_msg(LOG_LVL_INFO, j->ctx, "started (pid %d, timeout %d s%s)", (int)pid, j->timeout_s,
+            d->redelivered ? ", redelivered" : "");
+    job_publish_transient(w, j, EV_RUNNING, -1, NULL);
+}
+
+/* ---- the pipe ------------------------------------------------------------ */
+
+static void job_on_progress(struct worker *w, struct job *j, int pct, const char *step) {
+    int64_t now = time_mono_ms();
+    bool moved = pct >= j->last_pct + WORKER_PROGRESS_STEP;
+    bool changed = pct != j->last_pct || strcmp(step, j->last_step) != 0;
+    if (!moved && !(changed && now - j->last_progress_ms >= WORKER_PROGRESS_MIN_MS))
+        return;
+    j->last_pct = pct;
+    snprintf(j->last_step, sizeof(j->last_step), "%s", step);
+    j->last_progress_ms = now;
+    job_publish_transient(w, j, EV_PROGRESS, pct, step[0] ? step : NULL);
+}
+
+static void job_on_line(struct worker *w, struct job *j, char *line) {
+    int pct = 0;
+    char step[128];
+    if (exec_line_parse(line, &j->out, &pct, step, sizeof(step)) == EXEC_LINE_PROGRESS &&
+        j->end == END_NATURAL)
+        job_on_progress(w, j, pct, step);
+}
+
+/* Read what the pipe holds (non-blocking); close it at EOF or when `last`. */
+static void job_read(struct worker *w, struct job *j, bool last) {
+    for (;;) {
+        if (j->line_len == sizeof(j->line))
+            j->line_len = 0; /* a line too long: drop it */
+        ssize_t n = read(j->fd, j->line + j->line_len, sizeof(j->line) - j->line_len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0 || last || errno != EAGAIN) {
+                close(j->fd);
+                j->fd = -1;
+            }
+            return;
+        }
+        j->line_len += (size_t)n;
+        char *start = j->line, *nl;
+        while ((nl = memchr(start, '\n', j->line_len - (size_t)(start - j->line)))) {
+            *nl = '\0';
+            job_on_line(w, j, start);
+            start = nl + 1;
+        }
+        j->line_len -= (size_t)(start - j->line);
+        memmove(j->line, start, j->line_len);
+    }
+}
+
+size_t jobs_pollfds(struct worker *w, struct pollfd *pfds, size_t cap) {
+    size_t n = 0;
+    for (struct job *j = w->jobs; j && n < cap; j = j->next)
+        if (j->fd >= 0)
+            pfds[n++] = (struct pollfd){ .fd = j->fd, .events = POLLIN };
+    return n;
+}
+
+void jobs_on_pollfds(struct worker *w, const struct pollfd *pfds, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (!pfds[i].revents)
+            continue;
+        for (struct job *j = w->jobs; j; j = j->next)
+            if (j->fd == pfds[i].fd) {
+                job_read(w, j, false);
+                break;
+            }
+    }
+}
+
+/* ---- the end of a child ------------------------------------------------- */
+
+void jobs_reap(struct worker *w) {
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid <= 0)
+            return;
+        for (struct job *j = w->jobs; j; j = j->next) {
+            if (j->phase != PHASE_RUNNING || j->pid != pid)
+                continue;
+            j->wstatus = st;
+            j->phase = PHASE_EXITED;
+            if (j->fd >= 0)
+                job_read(w, j, true);
+            kill(-pid, SIGKILL); /* nothing of the job outlives it */
+            break;
+        }
+        /* else a grandchild reparented to us (subreaper): reaped, done */
+    }
+}
+
+static void job_exited(struct worker *w, struct job *j) {
+    char msg[EXEC_MSG_LEN];
+    switch (j->end) {
+    case END_LOST:
+        log_msg(LOG_LVL_WARN, j->ctx, "killed: its delivery went stale with the lost connection");
+        job_free(w, j);
+        return;
+    case END_SHUTDOWN:
+        log_msg(LOG_LVL_NOTICE, j->ctx, "killed for shutdown; requeued");
+        mq_nack(w->mq, &j->d, true);
+        job_free(w, j);
+        return;
+    case END_TIMEOUT:
+        snprintf(msg, sizeof(msg), "%s timed out after %d s; its process group was killed",
+                 job_kind_to_string(j->pj.kind), j->timeout_s);
+        job_final(w, j, EV_FAILED, -VMS_E_TIMEOUT, msg);
+        return;
+    case END_CANCEL:
+        job_final(w, j, EV_CANCELLED, -VMS_E_CANCELLED, "cancelled by request");
+        return;
+    case END_NATURAL:
+        break;
+    }
+    if (j->out.final && j->out.err == 0) {
+        job_final(w, j, EV_SUCCEEDED, 0, NULL);
+    } else if (j->out.final) {
+        snprintf(msg, sizeof(msg), "%s", j->out.msg);
+        job_final(w, j, EV_FAILED, j->out.err, msg);
+    } else {
+        if (WIFSIGNALED(j->wstatus))
+            snprintf(msg, sizeof(msg), "job process killed by signal %d", WTERMSIG(j->wstatus));
+        else
+            snprintf(msg, sizeof(msg), "job process exited with status %d without a result",
+                     WEXITSTATUS(j->wstatus));
+        job_final(w, j, EV_FAILED, -VMS_E_INTERNAL, msg);
+    }
+}
+
+int64_t jobs_tick(struct worker *w) {
+    int64_t now = time_mono_ms(), wait = 1000;
+    struct job *next;
+    for (struct job *j = w->jobs; j; j = next) {
+        next = j->next;
+        switch (j->phase) {
+        case PHASE_RUNNING:
+            if (now >= j->deadline_ms && j->end == END_NATURAL) {
+                j->end = END_TIMEOUT;
+                kill(-j->pid, SIGKILL);
+            } else if (j->end == END_NATURAL && j->deadline_ms - now < wait) {
+                wait = j->deadline_ms - now;
+            }
+            break;
+        case PHASE_EXITED:
+            if (kill(-j->pid, 0) < 0 && errno == ESRCH) {
+                job_exited(w, j);
+            } else {
+                kill(-j->pid, SIGKILL);
+                wait = wait < 10 ? wait : 10;
+            }
+            break;
+        case PHASE_FINAL:
+            if (!j->published && now >= j->retry_ms && mq_connected(w->mq))
+                job_final_send(w, j);
+            if (!j->published)
+                wait = wait < WORKER_REPUBLISH_MS ? wait : WORKER_REPUBLISH_MS;
+            break;
+        }
+    }
+    return wait < 0 ? 0 : wait;
+}
+
+void jobs_on_confirm(struct worker *w, uint64_t seq, int status) {
+    for (struct job *j = w->jobs; j; j = j->next) {
+        if (j->phase != PHASE_FINAL || !j->published || j->seq != seq)
+            continue;
+        if (status < 0) {
+            /* nacked, or the connection went: publish again once we can */
+            j->published = false;
+            j->retry_ms = time_mono_ms() + (status == -VMS_E_CONN_LOST ? 0 : WORKER_REPUBLISH_MS);
+            log_msg(LOG_LVL_NOTICE, j->ctx, "final event not confirmed (%s); will publish again",
+                    err_str(status));
+            return;
+        }
+        int r = mq_ack(w->mq, &j->d);
+        if (r == -VMS_E_STALE)
+            log_msg(LOG_LVL_NOTICE, j->ctx, "final event confirmed; delivery is stale, the broker redelivers it");
+        else if (r < 0)
+            log_msg(LOG_LVL_WARN, j->ctx, "ack failed: %s", err_str(r));
+        job_free(w, j);
+        return;
+    }
+}
+
+/* ---- forced ends ------------------------------------------------------- */
+
+static void job_kill(struct job *j, enum job_end end) {
+    if (j->phase != PHASE_RUNNING || j->end != END_NATURAL)
+        return;
+    j->end = end;
+    kill(-j->pid, SIGKILL);
+}
+
+bool jobs_cancel(struct worker *w, const char *job_id) {
+    bool found = false;
+    for (struct job *j = w->jobs; j; j = j->next) {
+        if (strcmp(j->pj.job_id, job_id) != 0)
+            continue;
+        found = true;
+        if (j->phase == PHASE_RUNNING && j->end == END_NATURAL)
+            log_msg(LOG_LVL_NOTICE, j->ctx, "cancel requested: killing process group %d", (int)j->pid);
+        job_kill(j, END_CANCEL);
+    }
+    return found;
+}
+
+void jobs_on_reconnect(struct worker *w) {
+    for (struct job *j = w->jobs; j; j = j->next)
+        job_kill(j, END_LOST);
+}
+
+void jobs_kill_for_shutdown(struct worker *w) {
+    for (struct job *j = w->jobs; j; j = j->next)
+        job_kill(j, END_SHUTDOWN);
+}
+
+size_t jobs_running_ids(struct worker *w, proto_uuid **ret_ids) {
+    size_t n = 0;
+    proto_uuid *ids = xcalloc(w->n_jobs + 1, sizeof(*ids));
+    for (struct job *j = w->jobs; j; j = j->next)
+        if (j->phase == PHASE_RUNNING)
+            memcpy(ids[n++], j->pj.job_id, sizeof(proto_uuid));
+    *ret_ids = ids;
+    return n;
+}
+
+void jobs_free_all(struct worker *w) {
+    while (w->jobs) {
+        struct job *j = w->jobs;
+        if (j->phase == PHASE_RUNNING)
+            kill(-j->pid, SIGKILL);
+        job_free(w, j);
+    }
+}

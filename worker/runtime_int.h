@@ -1,0 +1,73 @@
+/* runtime_int.h - state shared by runtime.c (the event loop, deliveries,
+ * heartbeats, signals) and jobs.c (the running jobs and their events).
+ * Internal to worker/. */
+#ifndef VMSEAL_WORKER_RUNTIME_INT_H
+#define VMSEAL_WORKER_RUNTIME_INT_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "mq.h"
+#include "proto.h"
+#include "runtime.h"
+
+#define WORKER_CANCEL_MEMORY 256     /* cancelled job ids remembered */
+#define WORKER_PROGRESS_MIN_MS 500   /* progress events at most this often ... */
+#define WORKER_PROGRESS_STEP 5       /* ... unless the percentage moved this much */
+#define WORKER_REPUBLISH_MS 1000     /* retry delay of a final event not confirmed */
+
+struct job;
+
+struct worker {
+    const struct config *cfg;
+    int grace_s;
+    mq_t *mq;
+    char pool_queue[256];
+    char control_queue[256];
+    char host[256];
+    char guestfs_version[64];
+    int sig_fd;                      /* signalfd: SIGCHLD, SIGTERM, SIGINT */
+
+    struct job *jobs;                /* every job this worker holds a delivery of */
+    size_t n_jobs;
+
+    bool draining;                   /* SIGTERM seen: consumer cancelled */
+    int64_t drain_deadline_ms;       /* monotonic */
+    int64_t next_heartbeat_ms;       /* monotonic */
+
+    proto_uuid cancelled[WORKER_CANCEL_MEMORY];
+    size_t cancelled_next;
+};
+
+/* jobs.c */
+
+/* Start `job` (ownership of its contents moves to the job table) for the
+ * delivery d: fork the child, publish `running`. */
+void jobs_start(struct worker *w, struct proto_job *job, const struct mq_delivery *d);
+/* A job that ends without running (unknown domain, cancelled before it
+ * started): publish its final event; ack after the confirm. */
+void jobs_end_now(struct worker *w, struct proto_job *job, const struct mq_delivery *d,
+                  enum event_state state, int err, const char *msg);
+/* Fill pfds with the pipes of running jobs; returns how many. */
+size_t jobs_pollfds(struct worker *w, struct pollfd *pfds, size_t cap);
+/* Read whatever the pipes in pfds have. */
+void jobs_on_pollfds(struct worker *w, const struct pollfd *pfds, size_t n);
+/* Reap exited children (SIGCHLD). */
+void jobs_reap(struct worker *w);
+/* Timeouts, finished process groups, republishing; returns the ms until it
+ * wants to run again (capped by the caller). */
+int64_t jobs_tick(struct worker *w);
+void jobs_on_confirm(struct worker *w, uint64_t seq, int status);
+/* Kill the job's group and report `cancelled`; false if not running here. */
+bool jobs_cancel(struct worker *w, const char *job_id);
+/* The connection was lost: running jobs' deliveries are stale; kill them. */
+void jobs_on_reconnect(struct worker *w);
+/* Shutdown: kill every running job and requeue its delivery. */
+void jobs_kill_for_shutdown(struct worker *w);
+/* Ids of the jobs whose child is running (for the heartbeat); malloc'd. */
+size_t jobs_running_ids(struct worker *w, proto_uuid **ret_ids);
+void jobs_free_all(struct worker *w);
+
+#endif
