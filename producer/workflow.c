@@ -1,0 +1,713 @@
+/* workflow.c - every transition of the template state machine (SPEC §1).
+ *
+ * Each public entry point is one transaction: load what it needs of a
+ * template (struct tpl), decide, write the new rows and the outbox rows, commit.
+ * Forward steps create all their jobs at once; a step is complete when none
+ * of its jobs is active (each failure either scheduled a retry - a new active
+ * attempt - or turned the template ROLLING_BACK).
+ */
+#include "workflow.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "err.h"
+#include "mq.h"
+#include "outbox.h"
+#include "rpc.h"
+#include "store.h"
+#include "util.h"
+
+#define EVENTS_SEEN_KEEP_MS (7LL * 24 * 3600 * 1000)
+#define EVENTS_PRUNE_EVERY_MS (3600LL * 1000)
+
+struct wf {
+    struct store *st;
+    struct wf_opts o;
+    int64_t last_prune_ms;
+};
+
+/* One template with its disks and jobs, as loaded for one transaction. */
+struct tpl {
+    struct store_template t;
+    struct store_disk *disks; size_t n_disks;
+    struct store_job *jobs; size_t n_jobs;
+    bool have_req;
+    struct proto_template_create req;    /* decoded t.request, for the seal's sysprep */
+};
+
+/* ---- names ------------------------------------------------------------- */
+
+static const char *const tpl_state_names[] = { "creating", "rolling_back", "ready", "failed", "cancelled" };
+static const char *const tpl_step_names[] = { "copy", "mark_illegal", "seal", "mark_shared", "drain",
+                                               "delete", "done" };
+static const char *const job_state_names[] = { "waiting", "queued", "running", "succeeded", "failed",
+                                                "cancelled", "lost" };
+static const char *const disk_state_names[] = { "copying", "present", "deleted", "leftover" };
+
+#define NAME_OF(table, v) ((unsigned)(v) < ARRAY_SIZE(table) ? table[v] : "unknown")
+const char *tpl_state_to_string(enum tpl_state s) { return NAME_OF(tpl_state_names, s); }
+const char *tpl_step_to_string(enum tpl_step s) { return NAME_OF(tpl_step_names, s); }
+const char *job_state_to_string(enum job_state s) { return NAME_OF(job_state_names, s); }
+const char *disk_state_to_string(enum disk_state s) { return NAME_OF(disk_state_names, s); }
+
+int tpl_state_from_string(const char *s, enum tpl_state *ret) {
+    for (size_t i = 0; s && i < ARRAY_SIZE(tpl_state_names); i++)
+        if (strcmp(s, tpl_state_names[i]) == 0)
+            return *ret = (enum tpl_state)i, 0;
+    return -VMS_E_INVALID;
+}
+
+bool job_state_active(enum job_state s) { return s == JOB_WAITING || s == JOB_QUEUED || s == JOB_RUNNING; }
+
+void wf_opts_default(struct wf_opts *o) {
+    *o = (struct wf_opts){
+        .max_attempts = 3, .backoff_base_ms = 200, .backoff_max_ms = 30000,
+        .timeout_s = { [JOB_VOLUME_COPY] = 3600, [JOB_VOLUME_UPDATE] = 60, [JOB_VOLUME_DELETE] = 300,
+                       [JOB_VM_SEAL] = 3600 },
+        .grace_ms = 30000, .producer_id = "producer",
+    };
+}
+
+int wf_new(struct store *st, const struct wf_opts *opts, wf_t **ret) {
+    if (!st || !opts || opts->max_attempts < 1)
+        return -EINVAL;
+    struct wf *wf = xcalloc(1, sizeof *wf);
+    wf->st = st;
+    wf->o = *opts;
+    *ret = wf;
+    return 0;
+}
+
+void wf_free(wf_t *wf) { free(wf); }
+
+/* ---- loading and saving ---------------------------------------------------- */
+
+static void tpl_free(struct tpl *c) {
+    store_template_free(&c->t);
+    free(c->disks);
+    store_job_array_free(c->jobs, c->n_jobs);
+    proto_template_create_free(&c->req);
+    memset(c, 0, sizeof *c);
+}
+
+static int tpl_load(struct wf *wf, const char *id, struct tpl *c) {
+    memset(c, 0, sizeof *c);
+    int r = store_template_get(wf->st, id, &c->t);
+    if (r == 0)
+        r = store_disks_get(wf->st, id, &c->disks, &c->n_disks);
+    if (r == 0)
+        r = store_jobs_get(wf->st, id, &c->jobs, &c->n_jobs);
+    if (r < 0)
+        tpl_free(c);
+    return r;
+}
+
+static struct store_disk *tpl_disk(struct tpl *c, int idx) {
+    for (size_t i = 0; i < c->n_disks; i++)
+        if (c->disks[i].idx == idx)
+            return &c->disks[i];
+    return NULL;
+}
+
+static ssize_t tpl_job_index(const struct tpl *c, const char *job_id) {
+    for (size_t i = 0; i < c->n_jobs; i++)
+        if (strcmp(c->jobs[i].id, job_id) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static bool tpl_has_active_job(const struct tpl *c) {
+    for (size_t i = 0; i < c->n_jobs; i++)
+        if (job_state_active(c->jobs[i].state))
+            return true;
+    return false;
+}
+
+static void str_set(char **dst, const char *src) {
+    free(*dst);
+    *dst = src ? xstrdup(src) : NULL;
+}
+
+/* Save the template row and announce its state/step as a template event. */
+static int tpl_save(struct wf *wf, struct tpl *c, int64_t now_ms) {
+    c->t.updated_ms = now_ms;
+    int r = store_template_update(wf->st, &c->t);
+    return r < 0 ? r : outbox_template_event(wf->st, &c->t, wf->o.producer_id, now_ms);
+}
+
+static int tpl_sysprep(struct tpl *c, const struct proto_sysprep **ret) {
+    static const struct proto_sysprep defaults = { .selinux_relabel = true };
+    if (!c->have_req) {
+        int r = proto_decode_template_create(c->t.request, c->t.request_len, &c->req, NULL);
+        if (r < 0)
+            return r;
+        c->have_req = true;
+    }
+    *ret = c->req.has_sysprep ? &c->req.sysprep : &defaults;
+    return 0;
+}
+
+/* ---- jobs -------------------------------------------------------------------- */
+
+static int64_t job_span_ms(const struct wf *wf, enum job_kind k) {
+    return wf->o.timeout_s[k] * 1000 + wf->o.grace_ms;
+}
+
+static int64_t backoff_ms(const struct wf *wf, int attempt) {
+    int64_t d = wf->o.backoff_base_ms;
+    for (int i = 1; i < attempt && d < wf->o.backoff_max_ms; i++)
+        d *= 2;
+    return d < wf->o.backoff_max_ms ? d : wf->o.backoff_max_ms;
+}
+
+/* Job ji goes out now: QUEUED, deadline set, job message in the outbox. */
+static int job_publish(struct wf *wf, struct tpl *c, size_t ji, int64_t now_ms) {
+    struct store_job *j = &c->jobs[ji];
+    const struct proto_sysprep *sysprep = NULL;
+    int r = j->kind == JOB_VM_SEAL ? tpl_sysprep(c, &sysprep) : 0;
+    j->state = JOB_QUEUED;
+    j->deadline_ms = now_ms + job_span_ms(wf, j->kind);
+    if (r == 0)
+        r = store_job_update(wf->st, j);
+    return r < 0 ? r : outbox_job(wf->st, j, c->disks, c->n_disks, sysprep, now_ms);
+}
+
+struct job_spec {
+    enum tpl_step step;
+    enum job_kind kind;
+    int disk, attempt, generation;
+    enum vol_legality legality;
+    enum vol_type voltype;
+};
+
+/* A new attempt row; published at once unless not_before is in the future. */
+static int job_add(struct wf *wf, struct tpl *c, const struct job_spec *s, int64_t not_before_ms,
+                   int64_t now_ms) {
+    struct store_job j = {
+        .step = s->step, .kind = s->kind, .disk = s->disk, .attempt = s->attempt, .state = JOB_WAITING,
+        .timeout_s = wf->o.timeout_s[s->kind], .generation = s->generation, .legality = s->legality,
+        .voltype = s->voltype, .not_before_ms = not_before_ms, .created_ms = now_ms,
+    };
+    uuid_new(j.id);
+    memcpy(j.template_id, c->t.id, sizeof j.template_id);
+    int r = store_job_insert(wf->st, &j);
+    if (r < 0)
+        return r;
+    c->jobs = xrealloc(c->jobs, (c->n_jobs + 1) * sizeof *c->jobs);
+    c->jobs[c->n_jobs++] = j;
+    return not_before_ms > now_ms ? 0 : job_publish(wf, c, c->n_jobs - 1, now_ms);
+}
+
+static int job_retry(struct wf *wf, struct tpl *c, size_t ji, int64_t now_ms) {
+    const struct store_job *j = &c->jobs[ji];
+    struct job_spec s = { j->step, j->kind, j->disk, j->attempt + 1, j->generation, j->legality, j->voltype };
+    return job_add(wf, c, &s, now_ms + backoff_ms(wf, j->attempt), now_ms);
+}
+
+/* ---- steps ------------------------------------------------------------------ */
+
+static int step_start(struct wf *wf, struct tpl *c, enum tpl_step step, int64_t now_ms) {
+    int r = 0;
+    c->t.step = step;
+    for (size_t i = 0; i < c->n_disks && r == 0; i++) {
+        const struct store_disk *d = &c->disks[i];
+        struct job_spec s = { .step = step, .disk = d->idx, .attempt = 1, .generation = d->generation };
+        switch (step) {
+        case STEP_COPY:
+            s.kind = JOB_VOLUME_COPY;
+            break;
+        case STEP_MARK_ILLEGAL:
+            s.kind = JOB_VOLUME_UPDATE, s.legality = LEGALITY_ILLEGAL;
+            break;
+        case STEP_MARK_SHARED:
+            s.kind = JOB_VOLUME_UPDATE, s.legality = LEGALITY_LEGAL, s.voltype = VOLTYPE_SHARED;
+            break;
+        case STEP_SEAL:     /* one job over all disks */
+            if (i > 0)
+                continue;
+            s.kind = JOB_VM_SEAL, s.disk = -1;
+            break;
+        case STEP_DELETE:   /* every volume whose copy was started */
+            if (d->state != DISK_COPYING && d->state != DISK_PRESENT)
+                continue;
+            s.kind = JOB_VOLUME_DELETE;
+            break;
+        default:
+            continue;
+        }
+        r = job_add(wf, c, &s, now_ms, now_ms);
+    }
+    return r < 0 ? r : tpl_save(wf, c, now_ms);
+}
+
+static enum tpl_step step_next(const struct tpl *c) {
+    switch (c->t.step) {
+    case STEP_COPY: return c->t.seal ? STEP_MARK_ILLEGAL : STEP_MARK_SHARED;
+    case STEP_MARK_ILLEGAL: return STEP_SEAL;
+    case STEP_SEAL: return STEP_MARK_SHARED;
+    default: return STEP_DONE;
+    }
+}
+
+static int tpl_finish(struct wf *wf, struct tpl *c, enum tpl_state state, int64_t now_ms) {
+    c->t.state = state;
+    c->t.step = STEP_DONE;
+    return tpl_save(wf, c, now_ms);
+}
+
+/* Move on while nothing is in flight. */
+static int tpl_advance(struct wf *wf, struct tpl *c, int64_t now_ms) {
+    int r = 0;
+    while (r == 0 && !tpl_has_active_job(c)) {
+        if (c->t.state == TPL_CREATING) {
+            enum tpl_step next = step_next(c);
+            r = next == STEP_DONE ? tpl_finish(wf, c, TPL_READY, now_ms) : step_start(wf, c, next, now_ms);
+            if (next == STEP_DONE)
+                break;
+        } else if (c->t.state == TPL_ROLLING_BACK && c->t.step == STEP_DRAIN) {
+            r = step_start(wf, c, STEP_DELETE, now_ms);
+        } else if (c->t.state == TPL_ROLLING_BACK) {
+            /* every disk is deleted or a leftover now */
+            r = tpl_finish(wf, c, c->t.final_state, now_ms);
+            break;
+        } else {
+            break;
+        }
+    }
+    return r;
+}
+
+/* Failure or cancel: stop what runs, remember why, then delete. */
+static int rollback_enter(struct wf *wf, struct tpl *c, enum tpl_state final, const char *step,
+                          const char *code, const char *message, int64_t now_ms) {
+    int r = 0;
+    for (size_t i = 0; i < c->n_jobs && r == 0; i++) {
+        struct store_job *j = &c->jobs[i];
+        if (j->state == JOB_WAITING) {
+            j->state = JOB_CANCELLED;
+            j->finished_ms = now_ms;
+            r = store_job_update(wf->st, j);
+        } else if (job_state_active(j->state)) {
+            r = outbox_job_cancel(wf->st, j, now_ms);   /* drained by its event or deadline */
+        }
+    }
+    c->t.state = TPL_ROLLING_BACK;
+    c->t.final_state = final;
+    c->t.step = STEP_DRAIN;
+    str_set(&c->t.error_step, step);
+    str_set(&c->t.error_code, code);
+    str_set(&c->t.error_message, message);
+    return r < 0 ? r : tpl_save(wf, c, now_ms);
+}
+
+/* ---- job outcomes ------------------------------------------------------------- */
+
+static int64_t result_int(const struct proto_event *ev, const char *key, int64_t dflt) {
+    for (size_t i = 0; ev && i < ev->n_result; i++)
+        if (ev->result[i].type == KV_INT && strcmp(ev->result[i].key, key) == 0)
+            return ev->result[i].i;
+    return dflt;
+}
+
+static int job_succeeded(struct wf *wf, struct tpl *c, size_t ji, const struct proto_event *ev,
+                         int64_t now_ms) {
+    struct store_job *j = &c->jobs[ji];
+    j->state = JOB_SUCCEEDED;
+    j->finished_ms = j->last_event_ms = now_ms;
+    int r = store_job_update(wf->st, j);
+    struct store_disk *d = tpl_disk(c, j->disk);
+    if (r < 0 || !d)
+        return r;
+    switch (j->kind) {
+    case JOB_VOLUME_COPY:
+        d->state = DISK_PRESENT;
+        d->generation = (int)result_int(ev, "generation", 0);
+        d->legality = LEGALITY_LEGAL;
+        d->voltype = VOLTYPE_LEAF;
+        break;
+    case JOB_VOLUME_UPDATE:
+        d->generation = (j->generation + 1) % 1000;
+        if (j->legality != LEGALITY_NONE)
+            d->legality = j->legality;
+        if (j->voltype != VOLTYPE_NONE)
+            d->voltype = j->voltype;
+        if (j->step == STEP_DELETE)   /* the ILLEGAL mark of a volume that could not be deleted */
+            d->state = DISK_LEFTOVER;
+        break;
+    case JOB_VOLUME_DELETE:
+        d->state = DISK_DELETED;
+        break;
+    case JOB_VM_SEAL:
+        return 0;
+    }
+    return store_disk_update(wf->st, d);
+}
+
+/* A delete that failed for good: mark the volume ILLEGAL if it may not be,
+ * and keep it as a leftover. */
+static int delete_failed(struct wf *wf, struct tpl *c, const struct store_job *j, int64_t now_ms) {
+    struct store_disk *d = tpl_disk(c, j->disk);
+    if (!d)
+        return -VMS_E_INTERNAL;
+    if (j->kind == JOB_VOLUME_DELETE && d->legality != LEGALITY_ILLEGAL) {
+        struct job_spec s = { STEP_DELETE, JOB_VOLUME_UPDATE, d->idx, 1, d->generation, LEGALITY_ILLEGAL,
+                              VOLTYPE_NONE };
+        return job_add(wf, c, &s, now_ms, now_ms);
+    }
+    d->state = DISK_LEFTOVER;
+    return store_disk_update(wf->st, d);
+}
+
+/* Job ji ended without success (final: FAILED, CANCELLED or LOST). */
+static int job_failed(struct wf *wf, struct tpl *c, size_t ji, enum job_state final, const char *code,
+                      const char *message, bool permanent, int64_t now_ms) {
+    struct store_job *j = &c->jobs[ji];
+    j->state = final;
+    j->finished_ms = now_ms;
+    str_set(&j->error_code, code);
+    str_set(&j->error_message, message);
+    int r = store_job_update(wf->st, j);
+    if (r < 0)
+        return r;
+    bool retry = !permanent && j->attempt < wf->o.max_attempts;
+    if (c->t.state == TPL_CREATING && j->step == c->t.step)
+        return retry ? job_retry(wf, c, ji, now_ms)
+                     : rollback_enter(wf, c, TPL_FAILED, tpl_step_to_string(j->step), code, message, now_ms);
+    if (c->t.state == TPL_ROLLING_BACK && j->step == STEP_DELETE) {
+        if (retry)
+            return job_retry(wf, c, ji, now_ms);
+        struct store_job copy = *j;   /* job_add may move c->jobs */
+        return delete_failed(wf, c, &copy, now_ms);
+    }
+    return 0;   /* a forward job ending while rolling back: the drain goes on */
+}
+
+static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct proto_event *ev, int64_t now_ms) {
+    struct store_job *j = &c->jobs[ji];
+    if (j->state != JOB_QUEUED && j->state != JOB_RUNNING)
+        return 0;   /* an old attempt, or already decided */
+    const char *code = ev->has_error && ev->error.code ? ev->error.code : "internal";
+    const char *msg = ev->has_error && ev->error.message ? ev->error.message : "the worker gave no reason";
+    switch (ev->state) {
+    case EV_RUNNING:
+    case EV_PROGRESS:
+        j->state = JOB_RUNNING;
+        if (!j->started_ms)
+            j->started_ms = now_ms;
+        j->last_event_ms = now_ms;
+        j->deadline_ms = now_ms + job_span_ms(wf, j->kind);
+        return store_job_update(wf->st, j);
+    case EV_SUCCEEDED:
+        return job_succeeded(wf, c, ji, ev, now_ms);
+    case EV_FAILED:
+        /* idempotent outcomes: the volume is gone / our fresh uuid already holds the copy */
+        if ((j->kind == JOB_VOLUME_DELETE && strcmp(code, "no_volume") == 0) ||
+            (j->kind == JOB_VOLUME_COPY && strcmp(code, "volume_exists") == 0))
+            return job_succeeded(wf, c, ji, ev, now_ms);
+        j->last_event_ms = now_ms;
+        return job_failed(wf, c, ji, JOB_FAILED, code, msg, ev->has_error ? ev->error.permanent : false,
+                          now_ms);
+    case EV_CANCELLED:
+        j->last_event_ms = now_ms;
+        return job_failed(wf, c, ji, JOB_CANCELLED, "cancelled", "the worker cancelled the job", false,
+                          now_ms);
+    default:
+        return 0;   /* template states are not job states */
+    }
+}
+
+/* ---- entry points ------------------------------------------------------------- */
+
+/* Run fn inside one transaction. */
+#define WF_TX(wf, expr)                                 \
+    do {                                                \
+        int r_ = store_begin((wf)->st);                 \
+        if (r_ == 0)                                    \
+            r_ = (expr);                                \
+        if (r_ == 0)                                    \
+            r_ = store_commit((wf)->st);                \
+        if (r_ < 0)                                     \
+            store_rollback((wf)->st);                   \
+        return r_;                                      \
+    } while (0)
+
+static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_ms) {
+    bool seen = false;
+    int r = store_event_mark_seen(wf->st, ev->event_id, now_ms, &seen);
+    if (r < 0 || seen)
+        return r;
+    struct store_job j;
+    r = store_job_get(wf->st, ev->job_id, &j);
+    if (r == -VMS_E_NOT_FOUND)
+        return 0;   /* not ours (another producer's store, or a forgotten job) */
+    if (r < 0)
+        return r;
+    struct tpl c;
+    r = tpl_load(wf, j.template_id, &c);
+    store_job_free(&j);
+    if (r < 0)
+        return r;
+    ssize_t ji = tpl_job_index(&c, ev->job_id);
+    r = ji < 0 ? -VMS_E_INTERNAL : job_on_event(wf, &c, (size_t)ji, ev, now_ms);
+    if (r == 0)
+        r = tpl_advance(wf, &c, now_ms);
+    tpl_free(&c);
+    return r;
+}
+
+int wf_on_event(wf_t *wf, const struct proto_event *ev, int64_t now_ms) {
+    if (!ev->job_id[0])
+        return 0;
+    WF_TX(wf, event_apply(wf, ev, now_ms));
+}
+
+static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
+    int r = 0;
+    for (size_t i = 0; i < hb->n_running && r == 0; i++) {
+        struct store_job j;
+        r = store_job_get(wf->st, hb->running[i], &j);
+        if (r == -VMS_E_NOT_FOUND) {
+            r = 0;
+            continue;
+        }
+        if (r == 0 && (j.state == JOB_QUEUED || j.state == JOB_RUNNING)) {
+            j.state = JOB_RUNNING;
+            if (!j.started_ms)
+                j.started_ms = now_ms;
+            j.last_event_ms = now_ms;
+            j.deadline_ms = now_ms + job_span_ms(wf, j.kind);
+            r = store_job_update(wf->st, &j);
+        }
+        store_job_free(&j);
+    }
+    return r;
+}
+
+int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
+    if (hb->n_running == 0)
+        return 0;
+    WF_TX(wf, heartbeat_apply(wf, hb, now_ms));
+}
+
+/* One due job: publish a waiting retry, or give up on a silent worker. */
+static int tick_job(struct wf *wf, const struct store_job *due, int64_t now_ms) {
+    struct tpl c;
+    int r = tpl_load(wf, due->template_id, &c);
+    if (r < 0)
+        return r;
+    ssize_t ji = tpl_job_index(&c, due->id);
+    struct store_job *j = ji < 0 ? NULL : &c.jobs[ji];
+    if (!j) {
+        r = -VMS_E_INTERNAL;
+    } else if (j->state == JOB_WAITING && j->not_before_ms <= now_ms) {
+        r = job_publish(wf, &c, (size_t)ji, now_ms);
+    } else if ((j->state == JOB_QUEUED || j->state == JOB_RUNNING) && j->deadline_ms <= now_ms) {
+        _cleanup_free_ char *msg = xasprintf("no event and no heartbeat for the job in %lld s",
+                                             (long long)(job_span_ms(wf, j->kind) / 1000));
+        r = outbox_job_cancel(wf->st, j, now_ms);
+        if (r == 0)
+            r = job_failed(wf, &c, (size_t)ji, JOB_LOST, err_name(-VMS_E_WORKER_LOST), msg, false, now_ms);
+        if (r == 0)
+            r = tpl_advance(wf, &c, now_ms);
+    }
+    tpl_free(&c);
+    return r;
+}
+
+static int tick_apply(struct wf *wf, int64_t now_ms, int64_t *ret_next_ms) {
+    struct store_job *due = NULL;
+    size_t n = 0;
+    int r = store_jobs_due(wf->st, now_ms, &due, &n);
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = tick_job(wf, &due[i], now_ms);
+    store_job_array_free(due, n);
+    if (r == 0 && now_ms - wf->last_prune_ms >= EVENTS_PRUNE_EVERY_MS) {
+        r = store_events_prune(wf->st, now_ms - EVENTS_SEEN_KEEP_MS);
+        wf->last_prune_ms = now_ms;
+    }
+    return r < 0 ? r : store_jobs_next_due(wf->st, ret_next_ms);
+}
+
+int wf_on_tick(wf_t *wf, int64_t now_ms, int64_t *ret_next_ms) {
+    WF_TX(wf, tick_apply(wf, now_ms, ret_next_ms));
+}
+
+static int resume_apply(struct wf *wf, int64_t now_ms) {
+    struct store_job *jobs = NULL;
+    size_t n = 0;
+    int r = store_jobs_inflight(wf->st, &jobs, &n);
+    for (size_t i = 0; i < n && r == 0; i++) {
+        int64_t d = now_ms + job_span_ms(wf, jobs[i].kind);
+        if (jobs[i].deadline_ms < d) {
+            jobs[i].deadline_ms = d;
+            r = store_job_update(wf->st, &jobs[i]);
+        }
+    }
+    store_job_array_free(jobs, n);
+    return r;
+}
+
+int wf_resume(wf_t *wf, int64_t now_ms) {
+    WF_TX(wf, resume_apply(wf, now_ms));
+}
+
+int wf_dead_letter(wf_t *wf, const char *queue, const char *message_id, const void *body, size_t len,
+                   const char *reason, int64_t now_ms) {
+    WF_TX(wf, outbox_dead_letter(wf->st, queue, message_id, body, len, reason, now_ms));
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+struct request {
+    const void *body; size_t len;
+    const char *message_id;
+    enum wf_outcome *outcome;
+    char *why;
+};
+
+/* Refuse: a failed template event (when the id is known) and a dead letter. */
+static int request_reject(struct wf *wf, const struct request *rq, const char *template_id, int code,
+                          int64_t now_ms) {
+    *rq->outcome = WF_REJECTED;
+    int r = 0;
+    if (template_id && *template_id)
+        r = outbox_template_rejected(wf->st, template_id, wf->o.producer_id, err_name(code), rq->why, now_ms);
+    return r < 0 ? r : outbox_dead_letter(wf->st, MQ_Q_REQUESTS, rq->message_id, rq->body, rq->len, rq->why,
+                                          now_ms);
+}
+
+static bool domain_known(const struct wf *wf, const char *sd_id) {
+    const struct config_storage *s = wf->o.storage;
+    return !s || s->n_domains == 0 || config_domain_find(s, sd_id) != NULL;
+}
+
+/* Checks beyond the wire format; 0 or a code with rq->why set. */
+static int create_check(const struct wf *wf, const struct proto_template_create *m, char *why) {
+    if (m->n_disks == 0)
+        return snprintf(why, PROTO_WHY_LEN, "template.create.disks: no disks"), -VMS_E_INVALID;
+    if (m->target_sd_id[0] && !domain_known(wf, m->target_sd_id))
+        return snprintf(why, PROTO_WHY_LEN, "template.create.target_sd_id: unknown storage domain %s",
+                        m->target_sd_id), -VMS_E_UNKNOWN_DOMAIN;
+    for (size_t i = 0; i < m->n_disks; i++) {
+        if (!domain_known(wf, m->disks[i].sd_id))
+            return snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu].sd_id: unknown storage domain %s",
+                            i, m->disks[i].sd_id), -VMS_E_UNKNOWN_DOMAIN;
+        for (size_t k = 0; k < i; k++)
+            if (memcmp(&m->disks[k], &m->disks[i], sizeof m->disks[i]) == 0)
+                return snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu]: same volume as disks[%zu]",
+                                i, k), -VMS_E_INVALID;
+    }
+    return 0;
+}
+
+static int create_insert(struct wf *wf, const struct proto_template_create *m, char *canon, size_t canon_len,
+                         int64_t now_ms) {
+    struct tpl c = { 0 };
+    c.t = (struct store_template){
+        .name = m->name, .state = TPL_CREATING, .step = STEP_COPY, .final_state = TPL_FAILED,
+        .seal = m->seal, .request = canon, .request_len = canon_len, .created_ms = now_ms, .updated_ms = now_ms,
+    };
+    memcpy(c.t.id, m->template_id, sizeof c.t.id);
+    int r = store_template_insert(wf->st, &c.t);
+    c.disks = xcalloc(m->n_disks, sizeof *c.disks);
+    for (size_t i = 0; i < m->n_disks && r == 0; i++) {
+        struct store_disk *d = &c.disks[c.n_disks++];
+        memcpy(d->template_id, m->template_id, sizeof d->template_id);
+        d->idx = (int)i;
+        d->src = m->disks[i];
+        memcpy(d->dst.sd_id, m->target_sd_id[0] ? m->target_sd_id : m->disks[i].sd_id, sizeof(proto_uuid));
+        uuid_new(d->dst.img_id);   /* chosen before the copy is published: retries reuse them */
+        uuid_new(d->dst.vol_id);
+        d->legality = LEGALITY_LEGAL;
+        d->voltype = VOLTYPE_LEAF;
+        d->state = DISK_COPYING;
+        r = store_disk_insert(wf->st, d);
+    }
+    if (r == 0)
+        r = step_start(wf, &c, STEP_COPY, now_ms);
+    /* name and request are borrowed */
+    c.t.name = NULL;
+    c.t.request = NULL;
+    tpl_free(&c);
+    return r;
+}
+
+static int request_create(struct wf *wf, const struct request *rq, const struct proto_template_create *m,
+                          int64_t now_ms) {
+    int code = create_check(wf, m, rq->why);
+    if (code < 0)
+        return request_reject(wf, rq, m->template_id, code, now_ms);
+    _cleanup_free_ char *canon = NULL;
+    size_t canon_len = 0;
+    int r = proto_encode_template_create(m, &canon, &canon_len);
+    if (r < 0) {
+        snprintf(rq->why, PROTO_WHY_LEN, "template.create: cannot be re-encoded (%s)", err_str(r));
+        return request_reject(wf, rq, m->template_id, r, now_ms);
+    }
+    struct store_template old;
+    r = store_template_get(wf->st, m->template_id, &old);
+    if (r == 0) {
+        bool same = old.request_len == canon_len && memcmp(old.request, canon, canon_len) == 0;
+        store_template_free(&old);
+        if (same)
+            return *rq->outcome = WF_DUPLICATE, 0;
+        snprintf(rq->why, PROTO_WHY_LEN, "template.create.template_id: %s exists with different content",
+                 m->template_id);
+        return request_reject(wf, rq, m->template_id, -VMS_E_CONFLICT, now_ms);
+    }
+    if (r != -VMS_E_NOT_FOUND)
+        return r;
+    *rq->outcome = WF_ACCEPTED;
+    return create_insert(wf, m, canon, canon_len, now_ms);
+}
+
+static int request_cancel(struct wf *wf, const struct request *rq, const char *template_id, int64_t now_ms) {
+    struct tpl c;
+    int r = tpl_load(wf, template_id, &c);
+    if (r == -VMS_E_NOT_FOUND) {
+        snprintf(rq->why, PROTO_WHY_LEN, "template.cancel.template_id: no template %s", template_id);
+        return request_reject(wf, rq, NULL, r, now_ms);
+    }
+    if (r < 0)
+        return r;
+    if (c.t.state == TPL_CREATING) {
+        *rq->outcome = WF_ACCEPTED;
+        r = rollback_enter(wf, &c, TPL_CANCELLED, tpl_step_to_string(c.t.step), err_name(-VMS_E_CANCELLED),
+                           "cancelled by request", now_ms);
+        if (r == 0)
+            r = tpl_advance(wf, &c, now_ms);
+    } else {
+        *rq->outcome = WF_DUPLICATE;   /* already rolling back or finished */
+    }
+    tpl_free(&c);
+    return r;
+}
+
+static int request_apply(struct wf *wf, const struct request *rq, int64_t now_ms) {
+    struct proto_msg msg;
+    memset(&msg, 0, sizeof msg);
+    int r = proto_decode(rq->body, rq->len, &msg, rq->why);
+    if (r < 0) {
+        proto_uuid id = "";
+        (void)proto_peek_template_id(rq->body, rq->len, id);
+        return request_reject(wf, rq, id, r, now_ms);
+    }
+    if (msg.type == PROTO_TEMPLATE_CREATE)
+        r = request_create(wf, rq, &msg.u.create, now_ms);
+    else if (msg.type == PROTO_TEMPLATE_CANCEL)
+        r = request_cancel(wf, rq, msg.u.cancel.template_id, now_ms);
+    else {
+        snprintf(rq->why, PROTO_WHY_LEN, "message.type: %s is not a request", proto_type_to_string(msg.type));
+        r = request_reject(wf, rq, NULL, -VMS_E_MSG_BAD_VALUE, now_ms);
+    }
+    proto_msg_free(&msg);
+    return r;
+}
+
+int wf_on_request(wf_t *wf, const void *body, size_t len, const char *message_id, int64_t now_ms,
+                  enum wf_outcome *ret_outcome, char why[PROTO_WHY_LEN]) {
+    why[0] = '\0';
+    struct request rq = { body, len, message_id, ret_outcome, why };
+    WF_TX(wf, request_apply(wf, &rq, now_ms));
+}
