@@ -1,0 +1,199 @@
+/* test_deploy_perms.c - deploy/rabbitmq/definitions.json loads into a real
+ * node (started here with node.sh) and gives the three users exactly what
+ * they need: each allowed operation succeeds, each forbidden one is refused
+ * with 403 ACCESS_REFUSED (label broker). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "deploy_node.h"
+#include "testutil.h"
+#include "util.h"
+
+#define VHOST "vmseal"
+#define ACCESS_REFUSED 403
+
+static struct deploy_node node;
+
+static amqp_connection_state_t open_as(const char *user)
+{
+    _cleanup_free_ char *pw = deploy_node_password(&node, user);
+    return deploy_amqp_open(node.port, VHOST, user, pw);
+}
+
+/* Assert that the broker refused with 403 ACCESS_REFUSED. */
+#define assert_refused(expr)                                                            \
+    do {                                                                                \
+        int code_ = (expr);                                                             \
+        if (code_ != ACCESS_REFUSED)                                                    \
+            fail_msg("%s: expected 403 ACCESS_REFUSED, got %d %s", #expr, code_,        \
+                     deploy_amqp_last_text());                                          \
+        assert_non_null(strstr(deploy_amqp_last_text(), "ACCESS_REFUSED"));             \
+    } while (0)
+
+#define assert_allowed(expr)                                                            \
+    do {                                                                                \
+        int code_ = (expr);                                                             \
+        if (code_ != 0)                                                                 \
+            fail_msg("%s: expected success, got %d %s", #expr, code_,                   \
+                     deploy_amqp_last_text());                                          \
+    } while (0)
+
+static int group_setup(void **state)
+{
+    return deploy_node_start(&node, NULL) < 0 ? -1 : 0;
+}
+
+static int group_teardown(void **state)
+{
+    deploy_node_stop(&node);
+    return 0;
+}
+
+/* The topology of SPEC §3 exists with its arguments. */
+static void test_topology_loaded(void **state)
+{
+    struct testbroker_args { const char *name, *expect; };
+    static const struct testbroker_args queues[] = {
+        { "vmseal.requests", "quorum" },
+        { "vmseal.jobs.default", "quorum" },
+        { "vmseal.events.producer", "quorum" },
+        { "vmseal.dead", "quorum" },
+        { "vmseal.rpc", "classic" },
+    };
+    const char *argv[] = { "/usr/sbin/rabbitmqctl", "-n", node.node, "-q", "list_queues", "-p", VHOST,
+                           "name", "type", "arguments", NULL };
+    char *out = NULL;
+
+    assert_int_equal(testutil_cmd_run(argv, 60000, &out), 0);
+    for (size_t i = 0; i < ARRAY_SIZE(queues); i++) {
+        char *line = strstr(out, queues[i].name);
+        assert_non_null(line);
+        line = xstrndup(line, strcspn(line, "\n"));
+        assert_non_null(strstr(line, queues[i].expect));
+        if (strcmp(queues[i].name, "vmseal.requests") == 0) {
+            assert_non_null(strstr(line, "{\"x-delivery-limit\",5}"));
+            assert_non_null(strstr(line, "{\"x-dead-letter-exchange\",\"vmseal.dlx\"}"));
+            assert_non_null(strstr(line, "{\"x-single-active-consumer\",true}"));
+        }
+        if (strcmp(queues[i].name, "vmseal.jobs.default") == 0)
+            assert_non_null(strstr(line, "{\"x-delivery-limit\",5}"));
+        free(line);
+    }
+    free(out);
+
+    /* Re-declaring with the arguments mq.c uses is accepted (no 406). */
+    amqp_connection_state_t c = deploy_amqp_open(node.port, VHOST, node.admin_user, node.admin_password);
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.requests", 5, true, true));
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.default", 5, true, false));
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.events.producer", 5, true, false));
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.dead", 0, false, false));
+    /* ... and different arguments are not: the test can tell. */
+    assert_int_equal(deploy_amqp_declare_quorum(c, "vmseal.requests", 3, true, true), 406);
+    deploy_amqp_close(c);
+}
+
+static void test_logins(void **state)
+{
+    static const char *users[] = { "producer", "worker", "monitor" };
+
+    for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
+        _cleanup_free_ char *pw = deploy_node_password(&node, users[i]);
+        assert_int_equal(deploy_amqp_try_login(node.port, VHOST, users[i], pw), 0);
+        assert_int_not_equal(deploy_amqp_try_login(node.port, VHOST, users[i], "wrong"), 0);
+        /* The three users live in vmseal only. */
+        assert_int_not_equal(deploy_amqp_try_login(node.port, "/", users[i], pw), 0);
+    }
+    assert_int_not_equal(deploy_amqp_try_login(node.port, VHOST, "guest", "guest"), 0);
+}
+
+static void test_producer(void **state)
+{
+    amqp_connection_state_t c = open_as("producer");
+    char q[64];
+
+    /* Declares the topology, publishes jobs, control and template events,
+     * consumes requests, its events and RPC, answers by direct reply-to. */
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.requests", 5, true, true));
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.default", 5, true, false));
+    assert_allowed(deploy_amqp_publish(c, "vmseal.jobs", "storage.00000000-0000-0000-0000-000000000000", "j"));
+    assert_allowed(deploy_amqp_publish(c, "vmseal.control", "", "cancel"));
+    assert_allowed(deploy_amqp_publish(c, "vmseal.events", "template.ready", "t"));
+    assert_allowed(deploy_amqp_publish(c, "", "vmseal.rpc", "reply"));
+    assert_allowed(deploy_amqp_consume(c, "vmseal.requests"));
+    assert_allowed(deploy_amqp_consume(c, "vmseal.events.producer"));
+    assert_allowed(deploy_amqp_consume(c, "vmseal.rpc"));
+    assert_allowed(deploy_amqp_excl_bind(c, "vmseal.events", "#", q));
+
+    /* Never executes jobs. */
+    assert_refused(deploy_amqp_consume(c, "vmseal.jobs.default"));
+    assert_refused(deploy_amqp_declare_quorum(c, "other.queue", 5, true, false));
+    deploy_amqp_close(c);
+}
+
+static void test_worker(void **state)
+{
+    amqp_connection_state_t c = open_as("worker");
+    char q[64];
+
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.default", 5, true, false));
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.gpu-1", 5, true, false));
+    assert_allowed(deploy_amqp_consume(c, "vmseal.jobs.default"));
+    assert_allowed(deploy_amqp_publish(c, "vmseal.events", "job.volume.copy.running", "e"));
+    assert_allowed(deploy_amqp_publish(c, "vmseal.events", "worker.heartbeat", "h"));
+    assert_allowed(deploy_amqp_excl_bind(c, "vmseal.control", "", q));
+
+    /* A worker cannot create jobs, requests or cancels, nor read requests. */
+    assert_refused(deploy_amqp_publish(c, "vmseal.jobs", "storage.x", "j"));
+    assert_refused(deploy_amqp_publish(c, "", "vmseal.requests", "r"));
+    assert_refused(deploy_amqp_publish(c, "vmseal.control", "", "c"));
+    assert_refused(deploy_amqp_consume(c, "vmseal.requests"));
+    assert_refused(deploy_amqp_consume(c, "vmseal.events.producer"));
+    assert_refused(deploy_amqp_delete_queue(c, "vmseal.requests"));
+    assert_refused(deploy_amqp_declare_quorum(c, "vmseal.requests", 5, true, true));
+    deploy_amqp_close(c);
+}
+
+static void test_monitor(void **state)
+{
+    amqp_connection_state_t mon = open_as("monitor"), wrk = open_as("worker");
+    char q[64], q2[64];
+    char *body = NULL;
+
+    /* Binds its own exclusive queue to the events and sees them. */
+    assert_allowed(deploy_amqp_excl_bind(mon, "vmseal.events", "#", q));
+    assert_allowed(deploy_amqp_publish(wrk, "vmseal.events", "job.vm.seal.progress", "seen-by-monitor"));
+    assert_int_equal(deploy_amqp_get(mon, q, 10000, &body), 0);
+    assert_string_equal(body, "seen-by-monitor");
+    free(body);
+
+    /* Nothing else. */
+    assert_refused(deploy_amqp_publish(mon, "vmseal.jobs", "storage.x", "j"));
+    assert_refused(deploy_amqp_publish(mon, "vmseal.events", "job.x.failed", "e"));
+    assert_refused(deploy_amqp_publish(mon, "", "vmseal.requests", "r"));
+    assert_refused(deploy_amqp_excl_bind(mon, "vmseal.jobs", "#", q2));
+    assert_refused(deploy_amqp_excl_bind(mon, "vmseal.control", "", q2));
+    assert_refused(deploy_amqp_consume(mon, "vmseal.events.producer"));
+    assert_refused(deploy_amqp_consume(mon, "vmseal.jobs.default"));
+    assert_refused(deploy_amqp_delete_queue(mon, "vmseal.requests"));
+    assert_refused(deploy_amqp_declare_quorum(mon, "monitor.queue", 0, false, false));
+    deploy_amqp_close(wrk);
+    deploy_amqp_close(mon);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_topology_loaded),
+        cmocka_unit_test(test_logins),
+        cmocka_unit_test(test_producer),
+        cmocka_unit_test(test_worker),
+        cmocka_unit_test(test_monitor),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
