@@ -1,0 +1,408 @@
+/* producer.c - the daemon loop: broker, store lock, deliveries, outbox pump, RPC. */
+#include "producer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "mq.h"
+#include "proto.h"
+#include "rpc_server.h"
+#include "store.h"
+#include "util.h"
+#include "workflow.h"
+
+#define PUMP_BATCH 256
+#define PUMP_MAX_INFLIGHT 2048
+#define RETURNED_RETRY_MS 1000
+#define TICK_MAX_MS 1000        /* deadlines are checked at least this often */
+#define TICK_AFTER_WORK_MS 100  /* ... and this soon after a message changed something */
+#define PREFETCH_REQUESTS 32
+#define PREFETCH_EVENTS 256
+#define PREFETCH_RPC 16
+
+struct inflight {
+    uint64_t seq;
+    int64_t row;
+};
+
+struct producer {
+    struct producer_ctx *ctx;
+    char id[300];
+    int sig_fd, lock_fd;
+    struct store *st;
+    wf_t *wf;
+    mq_t *mq;
+    struct worker_table workers;
+    /* outbox pump */
+    int64_t cursor;             /* rows up to here were handed to the broker */
+    struct inflight *inflight;
+    size_t n_inflight, cap_inflight;
+    int64_t retry_from;         /* rows after this go out again at retry_at */
+    int64_t retry_at_mono;      /* 0 = nothing to retry */
+    int64_t next_tick_mono;
+    bool stop;
+};
+
+/* ---- outbox pump --------------------------------------------------------- */
+
+static bool pump_is_inflight(const struct producer *p, int64_t row) {
+    for (size_t i = 0; i < p->n_inflight; i++)
+        if (p->inflight[i].row == row)
+            return true;
+    return false;
+}
+
+static void pump_retry_later(struct producer *p, int64_t row, int64_t delay_ms) {
+    int64_t at = time_mono_ms() + delay_ms;
+    if (p->retry_at_mono == 0 || row - 1 < p->retry_from)
+        p->retry_from = row - 1;
+    if (p->retry_at_mono == 0 || at < p->retry_at_mono)
+        p->retry_at_mono = at;
+}
+
+/* Publish outbox rows after the cursor (stops early when disconnected). */
+static int pump_run(struct producer *p) {
+    if (p->retry_at_mono && time_mono_ms() >= p->retry_at_mono) {
+        if (p->retry_from < p->cursor)
+            p->cursor = p->retry_from;
+        p->retry_at_mono = 0;
+    }
+    for (;;) {
+        if (!mq_connected(p->mq) || p->n_inflight >= PUMP_MAX_INFLIGHT)
+            return 0;
+        struct store_outbox *rows = NULL;
+        size_t n = 0;
+        int r = store_outbox_list(p->st, p->cursor, PUMP_BATCH, &rows, &n);
+        if (r < 0) {
+            log_err("outbox: %s", store_last_error(p->st));
+            return r;
+        }
+        size_t i = 0;
+        for (; i < n && p->n_inflight < PUMP_MAX_INFLIGHT; i++) {
+            const struct store_outbox *o = &rows[i];
+            if (!pump_is_inflight(p, o->id)) {
+                struct mq_props props = { .message_id = o->message_id, .type = o->type, .reason = o->reason,
+                                          .mandatory = strcmp(o->exchange, MQ_X_JOBS) == 0 };
+                uint64_t seq = 0;
+                r = mq_publish(p->mq, o->exchange, o->routing_key, &props, o->body, o->body_len, &seq);
+                if (r < 0)
+                    break;  /* connection trouble: mq_wait reconnects, RECONNECTED resets the cursor */
+                if (p->n_inflight == p->cap_inflight) {
+                    p->cap_inflight = p->cap_inflight ? 2 * p->cap_inflight : 64;
+                    p->inflight = xrealloc(p->inflight, p->cap_inflight * sizeof *p->inflight);
+                }
+                p->inflight[p->n_inflight++] = (struct inflight){ seq, o->id };
+            }
+            p->cursor = o->id;
+        }
+        store_outbox_array_free(rows, n);
+        if (r < 0 || i < n || n < PUMP_BATCH)
+            return 0;
+    }
+}
+
+static void pump_confirm(struct producer *p, uint64_t seq, int status) {
+    for (size_t i = 0; i < p->n_inflight; i++) {
+        if (p->inflight[i].seq != seq)
+            continue;
+        int64_t row = p->inflight[i].row;
+        p->inflight[i] = p->inflight[--p->n_inflight];
+        if (status == 0) {
+            if (store_outbox_delete(p->st, row) < 0)
+                log_err("outbox: cannot delete row %lld: %s", (long long)row, store_last_error(p->st));
+        } else {
+            log_msg(status == -VMS_E_RETURNED ? LOG_LVL_WARN : LOG_LVL_INFO, NULL,
+                    "outbox: row %lld not accepted by the broker (%s), trying again", (long long)row,
+                    err_str(status));
+            pump_retry_later(p, row, status == -VMS_E_RETURNED ? RETURNED_RETRY_MS : 0);
+        }
+        return;
+    }
+    /* not an outbox row (an RPC reply) */
+}
+
+static void pump_reset(struct producer *p) {
+    p->n_inflight = 0;
+    p->cursor = 0;
+    p->retry_at_mono = 0;
+}
+
+/* ---- deliveries ------------------------------------------------------------ */
+
+static void work_done(struct producer *p) {
+    int64_t soon = time_mono_ms() + TICK_AFTER_WORK_MS;
+    if (soon < p->next_tick_mono)
+        p->next_tick_mono = soon;
+}
+
+/* Ack after commit; on a store failure hand the message back. */
+static void settle(struct producer *p, const struct mq_delivery *d, int r) {
+    if (r < 0) {
+        log_err("%s: message %s not handled (%s: %s); returned to the queue", d->queue,
+                d->message_id ? d->message_id : "-", err_str(r), store_last_error(p->st));
+        (void)mq_nack(p->mq, d, true);
+        return;
+    }
+    work_done(p);
+    int e = mq_ack(p->mq, d);
+    if (e < 0 && e != -VMS_E_STALE)
+        log_warn("%s: ack failed (%s); the broker will redeliver", d->queue, err_str(e));
+}
+
+static void on_request(struct producer *p, const struct mq_delivery *d) {
+    enum wf_outcome outcome = WF_ACCEPTED;
+    char why[PROTO_WHY_LEN];
+    int r = wf_on_request(p->wf, d->body, d->body_len, d->message_id, time_now_ms(), &outcome, why);
+    if (r == 0) {
+        _cleanup_free_ char *ctx = xasprintf("message=%s", d->message_id ? d->message_id : "-");
+        if (outcome == WF_REJECTED)
+            log_msg(LOG_LVL_WARN, ctx, "request rejected and dead-lettered: %s", why);
+        else
+            log_msg(LOG_LVL_INFO, ctx, "request %s", outcome == WF_ACCEPTED ? "accepted" : "already known: no-op");
+    }
+    settle(p, d, r);
+}
+
+static void on_event(struct producer *p, const struct mq_delivery *d) {
+    struct proto_msg m;
+    char why[PROTO_WHY_LEN] = "";
+    int64_t now = time_now_ms();
+    int r = proto_decode(d->body, d->body_len, &m, why);
+    if (r < 0) {
+        log_warn("%s: undecodable message dead-lettered: %s", d->queue, why);
+        r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
+    } else if (m.type == PROTO_EVENT) {
+        r = wf_on_event(p->wf, &m.u.event, now);
+    } else if (m.type == PROTO_HEARTBEAT) {
+        r = wf_on_heartbeat(p->wf, &m.u.heartbeat, now);
+        worker_table_update(&p->workers, &m.u.heartbeat, now);
+    } else {
+        snprintf(why, sizeof why, "message.type: %s does not belong on %s", proto_type_to_string(m.type),
+                 d->queue);
+        log_warn("%s", why);
+        r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
+    }
+    proto_msg_free(&m);   /* a heartbeat's contents were moved to the table */
+    settle(p, d, r);
+}
+
+static void on_rpc(struct producer *p, const struct mq_delivery *d) {
+    char *reply = NULL;
+    size_t len = 0;
+    int r = d->reply_to && *d->reply_to
+                ? rpc_server_answer(p->st, &p->workers, d->body, d->body_len, time_now_ms(), &reply, &len)
+                : -VMS_E_INVALID;
+    if (r == 0) {
+        proto_uuid id;
+        uuid_new(id);
+        struct mq_props props = { .message_id = id, .correlation_id = d->correlation_id, .type = RPC_REPLY_TYPE,
+                                  .transient = true };
+        r = mq_publish(p->mq, "", d->reply_to, &props, reply, len, NULL);
+        if (r < 0)
+            log_warn("rpc: reply to %s not sent: %s", d->reply_to, err_str(r));
+    } else {
+        log_warn("rpc: request without reply_to or unanswerable (%s): dropped", err_str(r));
+    }
+    free(reply);
+    (void)mq_ack(p->mq, d);   /* a lost reply costs the client a timeout, nothing more */
+}
+
+static void on_delivery(struct producer *p, const struct mq_delivery *d) {
+    if (strcmp(d->queue, MQ_Q_REQUESTS) == 0)
+        on_request(p, d);
+    else if (strcmp(d->queue, MQ_Q_EVENTS_PRODUCER) == 0)
+        on_event(p, d);
+    else if (strcmp(d->queue, MQ_Q_RPC) == 0)
+        on_rpc(p, d);
+    else
+        (void)mq_nack(p->mq, d, true);
+}
+
+/* ---- start-up ---------------------------------------------------------------- */
+
+static int signals_open(struct producer *p) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -errno;
+    signal(SIGPIPE, SIG_IGN);
+    p->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    return p->sig_fd < 0 ? -errno : 0;
+}
+
+/* Wait up to timeout_ms for SIGTERM/SIGINT; true when one came. */
+static bool signal_wait(struct producer *p, int timeout_ms) {
+    struct pollfd pfd = { .fd = p->sig_fd, .events = POLLIN };
+    if (poll(&pfd, 1, timeout_ms) <= 0)
+        return false;
+    struct signalfd_siginfo si;
+    if (read(p->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        log_notice("signal %u: stopping", si.ssi_signo);
+        p->stop = true;
+    }
+    return p->stop;
+}
+
+/* The active/standby lock on <db>.lock. */
+static int lock_take(struct producer *p) {
+    _cleanup_free_ char *path = xasprintf("%s.lock", p->ctx->cfg->producer.db);
+    p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (p->lock_fd < 0) {
+        log_err("cannot open %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    bool told = false;
+    while (flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            log_err("cannot lock %s: %s", path, strerror(errno));
+            return -errno;
+        }
+        if (!told)
+            log_notice("standby: another producer holds %s; waiting to take over", path);
+        told = true;
+        if (signal_wait(p, 500))
+            return 0;
+    }
+    if (told)
+        log_notice("taking over as the active producer");
+    return 0;
+}
+
+static int broker_connect(struct producer *p) {
+    char err[256] = "";
+    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .err_buf = err,
+                            .err_buf_len = sizeof err };
+    int delay = 500;
+    int r;
+    while ((r = mq_open(&opts, &p->mq)) < 0) {
+        log_warn("broker: %s (%s); retrying in %d ms", err, err_str(r), delay);
+        if (r == -VMS_E_ACCESS_REFUSED || signal_wait(p, delay))
+            return p->stop ? 0 : r;
+        delay = delay * 2 > 10000 ? 10000 : delay * 2;
+    }
+    if ((r = mq_declare_topology(p->mq)) < 0 ||
+        (r = mq_consume(p->mq, MQ_Q_REQUESTS, PREFETCH_REQUESTS, false, false)) < 0 ||
+        (r = mq_consume(p->mq, MQ_Q_EVENTS_PRODUCER, PREFETCH_EVENTS, false, false)) < 0 ||
+        (r = mq_consume(p->mq, MQ_Q_RPC, PREFETCH_RPC, false, false)) < 0)
+        log_err("broker: cannot set up queues: %s (%s)", err_str(r), mq_last_error(p->mq));
+    return r;
+}
+
+static int store_start(struct producer *p) {
+    char err[STORE_ERR_LEN];
+    int r = store_open(p->ctx->cfg->producer.db, &p->st, err);
+    if (r < 0) {
+        log_err("store: %s", err);
+        return r;
+    }
+    struct wf_opts o;
+    wf_opts_default(&o);
+    o.max_attempts = p->ctx->cfg->producer.max_attempts;
+    o.storage = &p->ctx->cfg->storage;
+    o.producer_id = p->id;
+    if ((r = wf_new(p->st, &o, &p->wf)) == 0 && (r = wf_resume(p->wf, time_now_ms())) < 0)
+        log_err("store: cannot resume: %s", store_last_error(p->st));
+    return r;
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static void tick(struct producer *p) {
+    int64_t next_wall = INT64_MAX, now = time_now_ms();
+    int r = wf_on_tick(p->wf, now, &next_wall);
+    if (r < 0)
+        log_err("workflow tick: %s: %s", err_str(r), store_last_error(p->st));
+    int64_t wait = next_wall == INT64_MAX ? TICK_MAX_MS : next_wall - now;
+    if (wait < 0 || r < 0)
+        wait = r < 0 ? TICK_MAX_MS : 0;
+    p->next_tick_mono = time_mono_ms() + (wait < TICK_MAX_MS ? wait : TICK_MAX_MS);
+}
+
+static int loop_once(struct producer *p) {
+    struct pollfd pfd = { .fd = p->sig_fd, .events = POLLIN };
+    struct mq_event ev;
+    memset(&ev, 0, sizeof ev);
+    int64_t now = time_mono_ms();
+    int64_t due = p->next_tick_mono;
+    if (p->retry_at_mono && p->retry_at_mono < due)
+        due = p->retry_at_mono;
+    int timeout = due <= now ? 0 : (int)(due - now);
+    int r = mq_wait(p->mq, timeout, &pfd, 1, &ev);
+    if (r < 0 && r != -VMS_E_CONN_LOST)
+        log_warn("broker: %s (%s)", err_str(r), mq_last_error(p->mq));
+    if (pfd.revents & POLLIN)
+        (void)signal_wait(p, 0);
+    switch (r < 0 ? MQ_EV_NONE : ev.type) {
+    case MQ_EV_DELIVERY:
+        on_delivery(p, &ev.delivery);
+        break;
+    case MQ_EV_CONFIRM:
+        pump_confirm(p, ev.seq, ev.status);
+        break;
+    case MQ_EV_RECONNECTED:
+        log_notice("broker: reconnected; publishing the outbox again");
+        pump_reset(p);
+        break;
+    case MQ_EV_CANCELLED:
+        log_err("broker cancelled the consumer of %s", ev.consumer_queue ? ev.consumer_queue : "?");
+        r = -VMS_E_BROKER;
+        break;
+    default:
+        break;
+    }
+    mq_event_clear(&ev);
+    if (time_mono_ms() >= p->next_tick_mono)
+        tick(p);
+    int e = pump_run(p);
+    return r == -VMS_E_BROKER ? r : e;
+}
+
+static void producer_free(struct producer *p) {
+    mq_close(p->mq);
+    wf_free(p->wf);
+    store_close(p->st);
+    worker_table_free(&p->workers);
+    free(p->inflight);
+    if (p->lock_fd >= 0)
+        close(p->lock_fd);
+    if (p->sig_fd >= 0)
+        close(p->sig_fd);
+}
+
+int producer_run(struct producer_ctx *ctx) {
+    struct producer p = { .ctx = ctx, .sig_fd = -1, .lock_fd = -1 };
+    if (ctx->id) {
+        snprintf(p.id, sizeof p.id, "%s", ctx->id);
+    } else {
+        char host[256] = "localhost";
+        (void)gethostname(host, sizeof host - 1);
+        snprintf(p.id, sizeof p.id, "producer@%s", host);
+    }
+    log_set_component(p.id);
+    int r = signals_open(&p);
+    if (r < 0)
+        log_err("signals: %s", strerror(-r));
+    if (r == 0)
+        r = lock_take(&p);
+    if (r == 0 && !p.stop)
+        r = store_start(&p);
+    if (r == 0 && !p.stop)
+        r = broker_connect(&p);
+    if (r == 0 && !p.stop) {
+        log_notice("active: database %s, max_attempts %d", ctx->cfg->producer.db, ctx->cfg->producer.max_attempts);
+        tick(&p);
+    }
+    while (r == 0 && !p.stop)
+        r = loop_once(&p);
+    producer_free(&p);
+    return r;
+}

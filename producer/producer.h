@@ -1,0 +1,41 @@
+/* producer.h - the vmseal-producer daemon (SPEC §7): intake of template
+ * requests, the workflows (workflow.h) over the SQLite store (store.h), the
+ * outbox pump and the RPC server, all in one event loop around mq_wait().
+ *
+ * Active and standby: the producer holds an exclusive lock (flock) on
+ * "<producer.db>.lock" for as long as it runs.  A second producer started
+ * with the same database (same host or shared file system) is a standby: it
+ * waits for the lock, and takes over - resuming every open workflow from the
+ * store - the moment the active one dies.  vmseal.requests is also declared
+ * with single active consumer, so two producers never take requests at once
+ * even if misconfigured with different databases.
+ *
+ * Delivery rules: a request or event is acknowledged only after the
+ * transaction it caused has committed; the messages that transaction implied
+ * are outbox rows, published with confirms and deleted once confirmed; after
+ * a restart or reconnect every remaining row is published again (all
+ * consumers are idempotent by message id).  Jobs are published mandatory: an
+ * unroutable job (no pool queue bound yet) stays in the outbox and is tried
+ * again every second.
+ *
+ * Storage domains: when the config has a storage group, requests naming a
+ * domain not listed there are rejected (unknown_domain); without it the
+ * producer accepts any domain id and the workers reject domains they do not
+ * mount (a permanent job failure, so the template fails and rolls back).
+ *
+ * SIGTERM / SIGINT: finish the current message, then return 0.
+ */
+#ifndef VMSEAL_PRODUCER_H
+#define VMSEAL_PRODUCER_H
+
+#include "config.h"
+
+struct producer_ctx {
+    const struct config *cfg;   /* BROKER and PRODUCER groups; STORAGE optional */
+    const char *id;             /* worker_id of template events; NULL = "producer@<hostname>" */
+};
+
+/* Run until SIGTERM/SIGINT (0) or a fatal error (negative, logged). */
+int producer_run(struct producer_ctx *ctx);
+
+#endif
