@@ -1,0 +1,457 @@
+/* seal.c - the seal engine: one libguestfs session per job (see seal.h).
+ *
+ * This is the one adapter between libguestfs' error style and the project's:
+ * the handle has no error handler (nothing is printed), and every failed call
+ * is turned into -VMS_E_GUESTFS with guestfs_last_error() by seal_gerr().
+ *
+ * Root discovery does not use guestfs_inspect_os (≈4.5 s under TCG, most of
+ * it spent on things we do not need).  Each filesystem is mounted read-only
+ * and probed with one lstatnslist call; the guest is refused before anything
+ * is mounted read-write.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+#include "seal_ops.h"
+#include "util.h"
+
+int seal_gerr(struct seal_ctx *ctx, const char *what)
+{
+    const char *msg = guestfs_last_error(ctx->g);
+    if (!msg)
+        msg = "libguestfs call failed";
+    snprintf(ctx->err, ctx->err_len, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
+    return -VMS_E_GUESTFS;
+}
+
+static void note(struct seal_ctx *ctx, enum seal_event ev, const char *path)
+{
+    if (ctx->cur) {
+        if (ev == SEAL_EV_REMOVED)
+            ctx->cur->removed++;
+        else
+            ctx->cur->changed++;
+    }
+    if (ctx->cb)
+        ctx->cb(ctx->ud, ev, ctx->cur ? ctx->cur->name : NULL, ctx->percent, path);
+}
+
+void seal_note_removed(struct seal_ctx *ctx, const char *path)
+{
+    note(ctx, SEAL_EV_REMOVED, path);
+}
+
+void seal_note_changed(struct seal_ctx *ctx, const char *path)
+{
+    note(ctx, SEAL_EV_CHANGED, path);
+}
+
+const char *seal_family_to_string(enum seal_family f)
+{
+    switch (f) {
+    case SEAL_FAMILY_DEBIAN: return "debian";
+    case SEAL_FAMILY_REDHAT: return "redhat";
+    case SEAL_FAMILY_SUSE:   return "suse";
+    case SEAL_FAMILY_OTHER:  return "other";
+    case SEAL_FAMILY_ALL:    return "all";
+    }
+    return "?";
+}
+
+static void phase(struct seal_ctx *ctx, const char *name, int percent, const char *detail)
+{
+    ctx->percent = percent;
+    if (ctx->cb)
+        ctx->cb(ctx->ud, SEAL_EV_PHASE, name, percent, detail);
+}
+
+/* ---- handle setup ---- */
+
+/* guestfs_launch fails with a generic last error ("guestfs_launch failed")
+ * after the useful ones (qemu's, the backend's): keep the first message
+ * raised while launching. */
+static void launch_error_cb(guestfs_h *g, void *opaque, const char *msg)
+{
+    struct seal_ctx *ctx = opaque;
+    if (ctx->launching && !ctx->launch_err[0])
+        snprintf(ctx->launch_err, sizeof(ctx->launch_err), "%.*s", (int)strcspn(msg, "\n"), msg);
+}
+
+static int launch(struct seal_ctx *ctx)
+{
+    ctx->launching = true;
+    ctx->launch_err[0] = '\0';
+    int r = guestfs_launch(ctx->g);
+    ctx->launching = false;
+    if (r == 0)
+        return 0;
+    const char *last_full = guestfs_last_error(ctx->g);
+    char last[256] = "";
+    if (last_full)
+        snprintf(last, sizeof(last), "%.*s", (int)strcspn(last_full, "\n"), last_full);
+    snprintf(ctx->err, ctx->err_len, "launch: %s%s%s", ctx->launch_err[0] ? ctx->launch_err : "",
+             ctx->launch_err[0] && strcmp(last, ctx->launch_err) != 0 ? " / " : "",
+             strcmp(last, ctx->launch_err) != 0 ? last : "");
+    return -VMS_E_GUESTFS;
+}
+
+static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts,
+                       const struct seal_disk *disks, size_t n_disks)
+{
+    /* guestfs_create() reads $LIBGUESTFS_BACKEND{,_SETTINGS}; configured
+     * values override them below. */
+    ctx->g = guestfs_create();
+    if (!ctx->g) {
+        snprintf(ctx->err, ctx->err_len, "cannot create libguestfs handle");
+        return -VMS_E_GUESTFS;
+    }
+    /* Nothing printed; launch errors collected (see launch_error_cb). */
+    guestfs_set_error_handler(ctx->g, launch_error_cb, ctx);
+    if (opts && opts->backend && guestfs_set_backend(ctx->g, opts->backend) < 0)
+        return seal_gerr(ctx, "set_backend");
+    if (opts && opts->n_backend_settings > 0) {
+        char **v = xcalloc(opts->n_backend_settings + 1, sizeof(*v));
+        for (size_t i = 0; i < opts->n_backend_settings; i++)
+            v[i] = opts->backend_settings[i];
+        int r = guestfs_set_backend_settings(ctx->g, v);
+        free(v);
+        if (r < 0)
+            return seal_gerr(ctx, "set_backend_settings");
+    }
+    int memsize = opts && opts->memsize_mb > 0 ? opts->memsize_mb : SEAL_DEFAULT_MEMSIZE_MB;
+    if (guestfs_set_memsize(ctx->g, memsize) < 0)
+        return seal_gerr(ctx, "set_memsize");
+    if (opts && opts->smp > 1 && guestfs_set_smp(ctx->g, opts->smp) < 0)
+        return seal_gerr(ctx, "set_smp");
+    guestfs_set_program(ctx->g, "vmseal");
+    for (size_t i = 0; i < n_disks; i++) {
+        int r = disks[i].format
+            ? guestfs_add_drive_opts(ctx->g, disks[i].path,
+                                     GUESTFS_ADD_DRIVE_OPTS_FORMAT, disks[i].format,
+                                     GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1)
+            : guestfs_add_drive_opts(ctx->g, disks[i].path,
+                                     GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1);
+        if (r < 0)
+            return seal_gerr(ctx, disks[i].path);
+    }
+    return 0;
+}
+
+/* ---- root discovery ---- */
+
+enum probe_result { PROBE_NOTHING, PROBE_LINUX, PROBE_WINDOWS };
+
+/* Name in the NULL-terminated list, compared case-insensitively; NULL if absent. */
+static const char *strv_find_icase(char **v, const char *name)
+{
+    for (; v && *v; v++)
+        if (strcasecmp(*v, name) == 0)
+            return *v;
+    return NULL;
+}
+
+/* What the mounted filesystem looks like: a Windows system (a windows dir
+ * holding system32, any case), a Linux root (/etc/fstab plus os-release,
+ * /bin or /usr), or nothing.  Two or three round trips. */
+static int probe_mounted(struct seal_ctx *ctx, const char *mountable, enum probe_result *ret)
+{
+    char **top = guestfs_ls(ctx->g, "/");
+    if (!top)
+        return seal_gerr(ctx, mountable);
+    int r = 0;
+    const char *win = strv_find_icase(top, "windows");
+    if (win) {
+        _cleanup_free_ char *dir = xasprintf("/%s", win);
+        char **sub = guestfs_ls(ctx->g, dir);
+        if (!sub)
+            r = seal_gerr(ctx, dir);
+        else if (strv_find_icase(sub, "system32"))
+            *ret = PROBE_WINDOWS;
+        seal_strv_free(sub);
+    }
+    if (r == 0 && *ret == PROBE_NOTHING && strv_find_icase(top, "etc")) {
+        static const char *const names[] = { "fstab", "os-release", NULL };
+        struct guestfs_statns_list *st = guestfs_lstatnslist(ctx->g, "/etc", (char *const *)names);
+        if (!st) {
+            r = seal_gerr(ctx, mountable);
+        } else {
+            bool fstab = st->len > 0 && st->val[0].st_ino != -1;
+            bool os_release = st->len > 1 && st->val[1].st_ino != -1;
+            bool bin = strv_find_icase(top, "bin") || strv_find_icase(top, "usr");
+            if (fstab && (os_release || bin))
+                *ret = PROBE_LINUX;
+            guestfs_free_statns_list(st);
+        }
+    }
+    seal_strv_free(top);
+    return r;
+}
+
+/* Mount one filesystem read-only, probe it, unmount. */
+static int probe_fs(struct seal_ctx *ctx, const char *mountable, enum probe_result *ret)
+{
+    *ret = PROBE_NOTHING;
+    if (guestfs_mount_ro(ctx->g, mountable, "/") < 0)
+        return 0; /* not mountable (e.g. an empty partition) */
+    int r = probe_mounted(ctx, mountable, ret);
+    if (guestfs_umount_all(ctx->g) < 0 && r == 0)
+        r = seal_gerr(ctx, "umount_all");
+    return r;
+}
+
+static bool fs_type_skipped(const char *type)
+{
+    static const char *const skip[] = { "swap", "unknown", "", "crypto_LUKS", "LVM2_member", NULL };
+    for (const char *const *s = skip; *s; s++)
+        if (strcmp(type, *s) == 0)
+            return true;
+    return false;
+}
+
+/* Find the one Linux root; refusals (Windows, none, several) come back as
+ * their error with a message. */
+static int root_find(struct seal_ctx *ctx, char **ret_root)
+{
+    char **fs = guestfs_list_filesystems(ctx->g);
+    if (!fs)
+        return seal_gerr(ctx, "list_filesystems");
+    char *root = NULL, *windows = NULL;
+    size_t n_roots = 0;
+    int r = 0;
+    for (size_t i = 0; fs[i] && fs[i + 1] && r == 0; i += 2) {
+        if (fs_type_skipped(fs[i + 1]))
+            continue;
+        enum probe_result p;
+        r = probe_fs(ctx, fs[i], &p);
+        if (r == 0 && p == PROBE_WINDOWS && !windows)
+            windows = xstrdup(fs[i]);
+        if (r == 0 && p == PROBE_LINUX) {
+            n_roots++;
+            if (!root) {
+                root = xstrdup(fs[i]);
+            } else {
+                snprintf(ctx->err, ctx->err_len,
+                         "several Linux root filesystems found (%s, %s): refusing to guess",
+                         root, fs[i]);
+            }
+        }
+    }
+    seal_strv_free(fs);
+    if (r == 0 && windows) {
+        snprintf(ctx->err, ctx->err_len,
+                 "Windows guest (%s has /Windows/System32): only Linux guests can be sealed", windows);
+        r = -VMS_E_UNSUPPORTED_GUEST;
+    } else if (r == 0 && n_roots == 0) {
+        snprintf(ctx->err, ctx->err_len,
+                 "no Linux root filesystem found on the disk(s) (blank or unrecognised)");
+        r = -VMS_E_NO_ROOT;
+    } else if (r == 0 && n_roots > 1) {
+        r = -VMS_E_MULTI_ROOT;
+    }
+    free(windows);
+    if (r < 0) {
+        free(root);
+        return r;
+    }
+    *ret_root = root;
+    return 0;
+}
+
+/* ---- distro family ---- */
+
+static enum seal_family family_of_id(const char *id)
+{
+    static const struct { const char *id; enum seal_family f; } map[] = {
+        {"debian", SEAL_FAMILY_DEBIAN}, {"ubuntu", SEAL_FAMILY_DEBIAN},
+        {"linuxmint", SEAL_FAMILY_DEBIAN}, {"raspbian", SEAL_FAMILY_DEBIAN},
+        {"fedora", SEAL_FAMILY_REDHAT}, {"rhel", SEAL_FAMILY_REDHAT},
+        {"centos", SEAL_FAMILY_REDHAT}, {"rocky", SEAL_FAMILY_REDHAT},
+        {"almalinux", SEAL_FAMILY_REDHAT}, {"ol", SEAL_FAMILY_REDHAT},
+        {"scientific", SEAL_FAMILY_REDHAT}, {"amzn", SEAL_FAMILY_REDHAT},
+        {"suse", SEAL_FAMILY_SUSE}, {"sles", SEAL_FAMILY_SUSE},
+        {"opensuse", SEAL_FAMILY_SUSE}, {"opensuse-leap", SEAL_FAMILY_SUSE},
+        {"opensuse-tumbleweed", SEAL_FAMILY_SUSE}, {"sled", SEAL_FAMILY_SUSE},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+        if (strcmp(id, map[i].id) == 0)
+            return map[i].f;
+    return 0;
+}
+
+/* Value of KEY= in an os-release buffer, unquoted, into out. */
+static bool os_release_get(const char *buf, const char *key, char *out, size_t out_len)
+{
+    size_t klen = strlen(key);
+    for (const char *line = buf; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
+            const char *v = line + klen + 1;
+            size_t vl = len - klen - 1;
+            if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0])
+                v++, vl -= 2;
+            snprintf(out, out_len, "%.*s", (int)vl, v);
+            return true;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return false;
+}
+
+static int family_detect(struct seal_ctx *ctx, struct seal_report *rep)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int r = seal_read(ctx, "/etc/os-release", &buf, &len);
+    if (r == 0 && !buf)
+        r = seal_read(ctx, "/usr/lib/os-release", &buf, &len);
+    if (r < 0)
+        return r;
+    rep->family = SEAL_FAMILY_OTHER;
+    if (buf) {
+        char like[256] = "";
+        os_release_get(buf, "ID", rep->distro, sizeof(rep->distro));
+        os_release_get(buf, "ID_LIKE", like, sizeof(like));
+        free(buf);
+        enum seal_family f = family_of_id(rep->distro);
+        for (char *save = NULL, *tok = strtok_r(like, " ", &save); !f && tok;
+             tok = strtok_r(NULL, " ", &save))
+            f = family_of_id(tok);
+        if (f)
+            rep->family = f;
+        return 0;
+    }
+    static const struct { const char *file; enum seal_family f; const char *distro; } marks[] = {
+        {"/etc/debian_version", SEAL_FAMILY_DEBIAN, "debian"},
+        {"/etc/redhat-release", SEAL_FAMILY_REDHAT, "redhat-based"},
+        {"/etc/SuSE-release", SEAL_FAMILY_SUSE, "suse-based"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
+        r = guestfs_is_file(ctx->g, marks[i].file);
+        if (r < 0)
+            return seal_gerr(ctx, marks[i].file);
+        if (r) {
+            rep->family = marks[i].f;
+            snprintf(rep->distro, sizeof(rep->distro), "%s", marks[i].distro);
+            break;
+        }
+    }
+    return 0;
+}
+
+/* ---- the job ---- */
+
+struct seal_run_state {
+    struct seal_ctx ctx;
+    bool selected[64];
+    char *root;
+    int64_t t0;
+};
+
+static int64_t lap(int64_t *mark)
+{
+    int64_t now = time_mono_ms(), d = now - *mark;
+    *mark = now;
+    return d;
+}
+
+static int seal_session(struct seal_run_state *s, const struct seal_opts *opts,
+                        const struct seal_disk *disks, size_t n_disks, struct seal_report *rep)
+{
+    struct seal_ctx *ctx = &s->ctx;
+    int64_t mark = time_mono_ms();
+    phase(ctx, "launch", 0, "starting the appliance");
+    int r = handle_open(ctx, opts, disks, n_disks);
+    if (r == 0)
+        r = launch(ctx);
+    rep->launch_ms = lap(&mark);
+    if (r < 0)
+        return r;
+
+    phase(ctx, "inspect", 40, "looking for the root filesystem");
+    r = root_find(ctx, &s->root);
+    if (r < 0)
+        goto inspected;
+    snprintf(rep->root_device, sizeof(rep->root_device), "%s", s->root);
+    /* Device-level operations run while nothing is mounted. */
+    r = seal_ops_run_devices(ctx, s->selected, rep);
+    if (r < 0)
+        goto inspected;
+    phase(ctx, "mount", 45, s->root);
+    r = seal_fstab_mount(ctx, s->root);
+    if (r == 0)
+        r = family_detect(ctx, rep);
+    ctx->family = rep->family;
+    ctx->distro = rep->distro;
+inspected:
+    rep->inspect_ms = lap(&mark);
+    if (r < 0)
+        return r;
+
+    phase(ctx, "operations", 50, "running operations");
+    r = seal_ops_run(ctx, s->selected, 50, 95, rep);
+    rep->ops_ms = lap(&mark);
+    if (r < 0)
+        return r;
+
+    phase(ctx, "shutdown", 95, "unmounting and flushing");
+    if (guestfs_umount_all(ctx->g) < 0)
+        r = seal_gerr(ctx, "umount_all");
+    /* shutdown reports write errors that close would swallow. */
+    if (r == 0 && guestfs_shutdown(ctx->g) < 0)
+        r = seal_gerr(ctx, "shutdown");
+    guestfs_close(ctx->g);
+    ctx->g = NULL;
+    rep->shutdown_ms = lap(&mark);
+    return r;
+}
+
+int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
+             const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
+             struct seal_report *ret_report, char *ret_err, size_t err_len)
+{
+    struct seal_report local_report;
+    struct seal_report *rep = ret_report ? ret_report : &local_report;
+    char local_err[SEAL_ERR_LEN];
+    if (!ret_err || err_len == 0) {
+        ret_err = local_err;
+        err_len = sizeof(local_err);
+    }
+    memset(rep, 0, sizeof(*rep));
+    ret_err[0] = '\0';
+
+    struct seal_run_state s = {
+        .ctx = {
+            .hostname = sysprep && sysprep->hostname && *sysprep->hostname ? sysprep->hostname
+                                                                           : "localhost",
+            .selinux_relabel = sysprep ? sysprep->selinux_relabel : true,
+            .cb = cb, .ud = ud, .err = ret_err, .err_len = err_len,
+            .cancel_cb = opts ? opts->cancel_cb : NULL,
+        },
+        .t0 = time_mono_ms(),
+    };
+    if (n_disks == 0 || !disks) {
+        snprintf(ret_err, err_len, "no disks given");
+        return -VMS_E_INVALID;
+    }
+    for (size_t i = 0; i < n_disks; i++) {
+        if (!disks[i].path || !*disks[i].path) {
+            snprintf(ret_err, err_len, "disk %zu has no path", i);
+            return -VMS_E_INVALID;
+        }
+    }
+    /* An unknown operation fails before any appliance is started. */
+    int r = seal_ops_select(sysprep, s.selected, ret_err, err_len);
+    if (r == 0)
+        r = seal_session(&s, opts, disks, n_disks, rep);
+    if (s.ctx.g)
+        guestfs_close(s.ctx.g);
+    free(s.root);
+    rep->total_ms = time_mono_ms() - s.t0;
+    if (r == 0)
+        phase(&s.ctx, "done", 100, "sealed");
+    return r;
+}

@@ -1,0 +1,473 @@
+/* seal_ops.c - the sysprep operations table and the operations.
+ *
+ * The default set is every operation virt-sysprep 1.48 enables by default,
+ * doing the same to the guest filesystem (paths taken from guestfs-tools
+ * 1.48), with these deliberate differences:
+ *   - machine-id: /etc/machine-id and /var/lib/dbus/machine-id are left
+ *     EMPTY.  virt-sysprep's "customize" step refills them with one random id
+ *     that every clone of the template then shares.
+ *   - customize (default in virt-sysprep) is not an operation here: with no
+ *     options its only effects are that new machine-id and new random-seed
+ *     contents (again identical in every clone).  We empty the machine id and
+ *     remove the seed files instead (random-seed).
+ *   - script (default, but a no-op without --script) does not exist here.
+ *   - ipa-client removes the IPA CA files but does not rebuild the guest's CA
+ *     store (virt-sysprep runs update-ca-trust in the guest for that).
+ * Then the operations SPEC §6 adds: hostname, net-interfaces-hwaddr,
+ * net-nm-macaddr, lvm-system-devices, cloud-init-state, random-seed,
+ * zsh-history, selinux-relabel.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "seal_ops.h"
+#include "util.h"
+
+#define GLOBS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+typedef int (*seal_op_fn)(struct seal_ctx *ctx);
+
+struct seal_op {
+    struct seal_op_info info;
+    seal_op_fn fn;
+    bool on_devices;     /* runs before the filesystems are mounted read-write */
+};
+
+/* ---- simple glob removals ---- */
+
+static int op_abrt_data(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/spool/abrt/*"), SEAL_RM_RF);
+}
+
+static int op_bash_history(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/root/.bash_history", "/home/*/.bash_history"), SEAL_RM_FILES);
+}
+
+static int op_blkid_tab(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/run/blkid.tab", "/var/run/blkid.tab.old",
+                                    "/etc/blkid/blkid.tab", "/etc/blkid/blkid.tab.old",
+                                    "/etc/blkid.tab", "/etc/blkid.tab.old",
+                                    "/dev/.blkid.tab", "/dev/.blkid.tab.old"),
+                         SEAL_RM_NOSYMLINK);
+}
+
+static int op_crash_data(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/crash/*", "/var/log/dump/*"), SEAL_RM_RF);
+}
+
+static int op_cron_spool(struct seal_ctx *ctx)
+{
+    int r = seal_rm_globs(ctx, GLOBS("/var/spool/cron/*"), SEAL_RM_RF);
+    if (r == 0)
+        r = seal_rm_globs(ctx, GLOBS("/var/spool/atjobs/*", "/var/spool/atjobs/.SEQ",
+                                     "/var/spool/atspool/*", "/var/spool/at/*",
+                                     "/var/spool/at/.SEQ", "/var/spool/at/spool/*"),
+                          SEAL_RM_FILES);
+    return r;
+}
+
+static int op_dhcp_client_state(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/lib/dhclient/*", "/var/lib/dhcp/*"), SEAL_RM_RF);
+}
+
+static int op_dhcp_server_state(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/lib/dhcpd/*"), SEAL_RM_RF);
+}
+
+static int op_dovecot_data(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/lib/dovecot/*"), SEAL_RM_FILES);
+}
+
+static int op_ipa_client(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/ipa/ca.crt", "/etc/ipa/default.conf",
+                                    "/var/lib/ipa-client/sysrestore/*",
+                                    "/var/lib/ipa-client/pki/*",
+                                    "/etc/pki/ca-trust/source/anchors/ipa-ca.crt",
+                                    "/usr/local/share/ca-certificates/ipa-ca.crt",
+                                    "/etc/pki/ca-trust/source/ipa.p11-kit"),
+                         SEAL_RM_FILES);
+}
+
+static int op_kerberos_hostkeytab(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/krb5.keytab"), SEAL_RM_FILES);
+}
+
+static int op_logfiles(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS(
+        "/etc/Pegasus/*.cnf", "/etc/Pegasus/*.crt", "/etc/Pegasus/*.csr",
+        "/etc/Pegasus/*.pem", "/etc/Pegasus/*.srl", "/root/anaconda-ks.cfg",
+        "/root/anaconda-post.log", "/root/initial-setup-ks.cfg", "/root/install.log",
+        "/root/install.log.syslog", "/root/original-ks.cfg", "/var/cache/fontconfig/*",
+        "/var/cache/gdm/*", "/var/cache/man/*", "/var/lib/AccountService/users/*",
+        "/var/lib/fprint/*", "/var/lib/logrotate.status", "/var/log/*.log*",
+        "/var/log/BackupPC/LOG", "/var/log/ConsoleKit/*", "/var/log/anaconda.syslog",
+        "/var/log/anaconda/*", "/var/log/apache2/*_log", "/var/log/apache2/*_log-*",
+        "/var/log/apt/*", "/var/log/aptitude*", "/var/log/audit/*", "/var/log/btmp*",
+        "/var/log/ceph/*.log", "/var/log/chrony/*.log", "/var/log/cron*",
+        "/var/log/cups/*_log*", "/var/log/debug*", "/var/log/dmesg*", "/var/log/exim4/*",
+        "/var/log/faillog*", "/var/log/firewalld*", "/var/log/gdm/*",
+        "/var/log/glusterfs/*glusterd.vol.log", "/var/log/glusterfs/glusterfs.log",
+        "/var/log/grubby*", "/var/log/httpd/*log", "/var/log/installer/*",
+        "/var/log/jetty/jetty-console.log", "/var/log/journal/*", "/var/log/lastlog*",
+        "/var/log/libvirt/libvirtd.log", "/var/log/libvirt/libxl/*.log",
+        "/var/log/libvirt/lxc/*.log", "/var/log/libvirt/qemu/*.log",
+        "/var/log/libvirt/uml/*.log", "/var/log/lightdm/*", "/var/log/mail/*",
+        "/var/log/maillog*", "/var/log/messages*", "/var/log/ntp", "/var/log/ntpstats/*",
+        "/var/log/ppp/connect-errors", "/var/log/rhsm/*", "/var/log/sa/*",
+        "/var/log/secure*", "/var/log/setroubleshoot/*.log", "/var/log/spooler*",
+        "/var/log/squid/*.log", "/var/log/syslog*", "/var/log/tallylog*",
+        "/var/log/tuned/tuned.log", "/var/log/wtmp*", "/var/log/xferlog*",
+        "/var/named/data/named.run"), SEAL_RM_RF);
+}
+
+static int op_mail_spool(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/spool/mail/*", "/var/mail/*"), SEAL_RM_RF);
+}
+
+static int op_pam_data(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/run/console/*", "/var/run/faillock/*",
+                                    "/var/run/sepermit/*"), SEAL_RM_FILES);
+}
+
+static int op_passwd_backups(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/group-", "/etc/gshadow-", "/etc/passwd-",
+                                    "/etc/shadow-", "/etc/subgid-", "/etc/subuid-"),
+                         SEAL_RM_FILES);
+}
+
+static int op_puppet_data_log(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/log/puppet/*", "/var/lib/puppet/*/*",
+                                    "/var/lib/puppet/*/*/*"), SEAL_RM_FILES);
+}
+
+static int op_rh_subscription_manager(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/pki/consumer/*", "/etc/pki/entitlement/*"), SEAL_RM_RF);
+}
+
+static int op_rhn_systemid(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/sysconfig/rhn/systemid",
+                                    "/etc/sysconfig/rhn/osad-auth.conf"), SEAL_RM_FILES);
+}
+
+static int op_rpm_db(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/lib/rpm/__db.*"), SEAL_RM_FILES);
+}
+
+static int op_samba_db_log(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/log/samba/old/*", "/var/log/samba/*",
+                                    "/var/lib/samba/*/*", "/var/lib/samba/*"), SEAL_RM_FILES);
+}
+
+static int op_smolt_uuid(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/sysconfig/hw-uuid", "/etc/smolt/uuid",
+                                    "/etc/smolt/hw-uuid"), SEAL_RM_FILES);
+}
+
+static int op_ssh_hostkeys(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/ssh/*_host_*"), SEAL_RM_FILES);
+}
+
+static int op_ssh_userdir(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/root/.ssh", "/home/*/.ssh"), SEAL_RM_RF);
+}
+
+static int op_sssd_db_log(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/log/sssd/*", "/var/lib/sss/db/*"), SEAL_RM_FILES);
+}
+
+static int op_tmp_files(struct seal_ctx *ctx)
+{
+    /* Everything in /tmp and /var/tmp, dot files included: one ls each. */
+    static const char *const dirs[] = { "/tmp", "/var/tmp" };
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        int r = guestfs_is_dir_opts(ctx->g, dirs[i], GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 1, -1);
+        if (r < 0)
+            return seal_gerr(ctx, dirs[i]);
+        if (!r)
+            continue;
+        char **names = guestfs_ls(ctx->g, dirs[i]);
+        if (!names)
+            return seal_gerr(ctx, dirs[i]);
+        for (char **n = names; *n && r >= 0; n++) {
+            _cleanup_free_ char *path = xasprintf("%s/%s", dirs[i], *n);
+            if (guestfs_rm_rf(ctx->g, path) < 0)
+                r = seal_gerr(ctx, path);
+            else
+                seal_note_removed(ctx, path);
+        }
+        seal_strv_free(names);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+static int op_udev_persistent_net(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/udev/rules.d/70-persistent-net.rules"), SEAL_RM_FILES);
+}
+
+static int op_utmp(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/run/utmp"), SEAL_RM_FILES);
+}
+
+static int op_yum_uuid(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/lib/yum/uuid"), SEAL_RM_FILES);
+}
+
+static int op_firewall_rules(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/sysconfig/iptables", "/etc/firewalld/services/*",
+                                    "/etc/firewalld/zones/*"), SEAL_RM_FILES);
+}
+
+static int op_kerberos_data(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/kerberos/krb5kdc/*"), SEAL_RM_FILES);
+}
+
+static int op_flag_reconfiguration(struct seal_ctx *ctx)
+{
+    if (guestfs_touch(ctx->g, "/.unconfigured") < 0)
+        return seal_gerr(ctx, "/.unconfigured");
+    seal_note_changed(ctx, "/.unconfigured");
+    return 0;
+}
+
+/* The extras of SPEC §6 that are plain removals. */
+
+static int op_lvm_system_devices(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/etc/lvm/devices/system.devices"), SEAL_RM_FILES);
+}
+
+static int op_cloud_init_state(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/lib/cloud/instance*", "/var/lib/cloud/data"), SEAL_RM_RF);
+}
+
+static int op_random_seed(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/var/lib/systemd/random-seed", "/var/lib/random-seed",
+                                    "/var/lib/urandom/random-seed", "/var/lib/misc/random-seed",
+                                    "/etc/random-seed"), SEAL_RM_FILES);
+}
+
+static int op_zsh_history(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, GLOBS("/root/.zsh_history", "/home/*/.zsh_history"), SEAL_RM_FILES);
+}
+
+/* The operations defined in seal_ops_edit.c (they edit files or devices). */
+int seal_op_backup_files(struct seal_ctx *ctx);
+int seal_op_lvm_uuids(struct seal_ctx *ctx);
+int seal_op_machine_id(struct seal_ctx *ctx);
+int seal_op_net_hostname(struct seal_ctx *ctx);
+int seal_op_net_hwaddr(struct seal_ctx *ctx);
+int seal_op_net_nmconn(struct seal_ctx *ctx);
+int seal_op_pacct_log(struct seal_ctx *ctx);
+int seal_op_package_manager_cache(struct seal_ctx *ctx);
+int seal_op_hostname(struct seal_ctx *ctx);
+int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx);
+int seal_op_net_nm_macaddr(struct seal_ctx *ctx);
+int seal_op_selinux_relabel(struct seal_ctx *ctx);
+
+#define ALL SEAL_FAMILY_ALL
+#define RH  SEAL_FAMILY_REDHAT
+#define RH_SUSE (SEAL_FAMILY_REDHAT | SEAL_FAMILY_SUSE)
+
+static const struct seal_op ops[] = {
+    /* virt-sysprep 1.48 defaults */
+    {{"abrt-data", true, "Remove the crash data generated by ABRT", ALL}, op_abrt_data, false},
+    {{"backup-files", true, "Remove editor backup files (*.bak, *~) under /etc /root /srv /tmp /var", ALL}, seal_op_backup_files, false},
+    {{"bash-history", true, "Remove the bash history of root and /home users", ALL}, op_bash_history, false},
+    {{"blkid-tab", true, "Remove the blkid tab", ALL}, op_blkid_tab, false},
+    {{"crash-data", true, "Remove the kdump crash data", ALL}, op_crash_data, false},
+    {{"cron-spool", true, "Remove user at-jobs and cron-jobs", ALL}, op_cron_spool, false},
+    {{"dhcp-client-state", true, "Remove DHCP client leases", ALL}, op_dhcp_client_state, false},
+    {{"dhcp-server-state", true, "Remove DHCP server leases", ALL}, op_dhcp_server_state, false},
+    {{"dovecot-data", true, "Remove Dovecot (mail server) data", ALL}, op_dovecot_data, false},
+    {{"ipa-client", true, "Remove the IPA client files", ALL}, op_ipa_client, false},
+    {{"kerberos-hostkeytab", true, "Remove the Kerberos host keytab", ALL}, op_kerberos_hostkeytab, false},
+    {{"logfiles", true, "Remove many log files", ALL}, op_logfiles, false},
+    {{"lvm-uuids", true, "Change LVM2 PV and VG UUIDs", ALL}, seal_op_lvm_uuids, true},
+    {{"mail-spool", true, "Remove email from the local mail spool", ALL}, op_mail_spool, false},
+    {{"net-hostname", true, "Remove HOSTNAME and DHCP_HOSTNAME from ifcfg-* files", RH_SUSE}, seal_op_net_hostname, false},
+    {{"net-hwaddr", true, "Remove HWADDR (and SUSE LLADDR) from ifcfg-* files", RH_SUSE}, seal_op_net_hwaddr, false},
+    {{"net-nmconn", true, "Remove NetworkManager *.nmconnection profiles (Red Hat family)", RH}, seal_op_net_nmconn, false},
+    {{"pacct-log", true, "Remove the process accounting log files", ALL}, seal_op_pacct_log, false},
+    {{"package-manager-cache", true, "Remove package manager caches (apt, dnf, yum, zypper)", ALL}, seal_op_package_manager_cache, false},
+    {{"pam-data", true, "Remove the PAM runtime data", ALL}, op_pam_data, false},
+    {{"passwd-backups", true, "Remove /etc/passwd- and similar backup files", ALL}, op_passwd_backups, false},
+    {{"puppet-data-log", true, "Remove the puppet data and log files", ALL}, op_puppet_data_log, false},
+    {{"rh-subscription-manager", true, "Remove the RH subscription manager files", ALL}, op_rh_subscription_manager, false},
+    {{"rhn-systemid", true, "Remove the RHN system ID", ALL}, op_rhn_systemid, false},
+    {{"rpm-db", true, "Remove host-specific RPM database files (__db.*)", ALL}, op_rpm_db, false},
+    {{"samba-db-log", true, "Remove the Samba database and log files", ALL}, op_samba_db_log, false},
+    {{"smolt-uuid", true, "Remove the Smolt hardware UUID", ALL}, op_smolt_uuid, false},
+    {{"ssh-hostkeys", true, "Remove the SSH host keys", ALL}, op_ssh_hostkeys, false},
+    {{"ssh-userdir", true, "Remove the .ssh directories of root and /home users", ALL}, op_ssh_userdir, false},
+    {{"sssd-db-log", true, "Remove the sssd database and log files", ALL}, op_sssd_db_log, false},
+    {{"tmp-files", true, "Remove everything in /tmp and /var/tmp", ALL}, op_tmp_files, false},
+    {{"udev-persistent-net", true, "Remove udev persistent net rules", ALL}, op_udev_persistent_net, false},
+    {{"utmp", true, "Remove the utmp file", ALL}, op_utmp, false},
+    {{"yum-uuid", true, "Remove the yum UUID", ALL}, op_yum_uuid, false},
+    /* beyond virt-sysprep (SPEC §6) */
+    {{"hostname", true, "Reset the hostname (/etc/hostname, /etc/HOSTNAME, /etc/sysconfig/network)", ALL}, seal_op_hostname, false},
+    {{"net-interfaces-hwaddr", true, "Remove hwaddress lines from /etc/network/interfaces{,.d/*}", ALL}, seal_op_net_interfaces_hwaddr, false},
+    {{"net-nm-macaddr", true, "Remove MAC bindings from NetworkManager connection profiles", ALL}, seal_op_net_nm_macaddr, false},
+    {{"lvm-system-devices", true, "Remove /etc/lvm/devices/system.devices", ALL}, op_lvm_system_devices, false},
+    {{"cloud-init-state", true, "Remove cloud-init instance state (/var/lib/cloud/instance*, data)", ALL}, op_cloud_init_state, false},
+    {{"random-seed", true, "Remove saved random seeds (systemd and older locations)", ALL}, op_random_seed, false},
+    {{"zsh-history", true, "Remove the zsh history of root and /home users", ALL}, op_zsh_history, false},
+    {{"machine-id", true, "Empty /etc/machine-id and /var/lib/dbus/machine-id (never refilled)", ALL}, seal_op_machine_id, false},
+    {{"selinux-relabel", true, "Touch /.autorelabel on SELinux guests (unless selinux_relabel=false)", ALL}, seal_op_selinux_relabel, false},
+    /* off by default, as in virt-sysprep */
+    {{"firewall-rules", false, "Remove custom firewall rules", ALL}, op_firewall_rules, false},
+    {{"flag-reconfiguration", false, "Touch /.unconfigured (interactive reconfiguration at first boot)", ALL}, op_flag_reconfiguration, false},
+    {{"kerberos-data", false, "Remove Kerberos KDC data", ALL}, op_kerberos_data, false},
+};
+
+_Static_assert(ARRAY_SIZE(ops) <= ARRAY_SIZE(((struct seal_report *)0)->ops),
+               "seal_report.ops too small for the operations table");
+
+size_t seal_ops_count(void)
+{
+    return ARRAY_SIZE(ops);
+}
+
+const struct seal_op_info *seal_op_info_get(size_t i)
+{
+    return i < ARRAY_SIZE(ops) ? &ops[i].info : NULL;
+}
+
+static int op_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+        if (strcmp(ops[i].info.name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int select_names(char *const *names, size_t n, bool value, bool *selected,
+                        char *err, size_t err_len)
+{
+    for (size_t i = 0; i < n; i++) {
+        int idx = op_find(names[i]);
+        if (idx < 0) {
+            snprintf(err, err_len, "unknown sysprep operation '%s'", names[i]);
+            return -VMS_E_UNKNOWN_OP;
+        }
+        selected[idx] = value;
+    }
+    return 0;
+}
+
+int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected,
+                    char *ret_err, size_t err_len)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+        ret_selected[i] = ops[i].info.default_on;
+    if (!sysprep)
+        return 0;
+    int r = select_names(sysprep->enable, sysprep->n_enable, true, ret_selected, ret_err, err_len);
+    if (r == 0)
+        r = select_names(sysprep->disable, sysprep->n_disable, false, ret_selected, ret_err, err_len);
+    return r;
+}
+
+static size_t count_selected(const bool *selected, bool on_devices)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+        n += selected[i] && ops[i].on_devices == on_devices;
+    return n;
+}
+
+static int run_one(struct seal_ctx *ctx, size_t i, struct seal_report *report)
+{
+    const struct seal_op *op = &ops[i];
+    struct seal_op_result *res = &report->ops[report->n_ops++];
+    *res = (struct seal_op_result){ .name = op->info.name };
+    if (ctx->cb)
+        ctx->cb(ctx->ud, SEAL_EV_OP_START, op->info.name, ctx->percent, op->info.description);
+    int r = 0;
+    if (op->info.families & ctx->family) {
+        ctx->cur = res;
+        r = op->fn(ctx);
+        ctx->cur = NULL;
+    }
+    report->removed_total += res->removed;
+    report->changed_total += res->changed;
+    if (r < 0)
+        return r;
+    if (ctx->cb) {
+        char detail[64];
+        snprintf(detail, sizeof(detail), "removed=%u changed=%u", res->removed, res->changed);
+        ctx->cb(ctx->ud, SEAL_EV_OP_DONE, op->info.name, ctx->percent, detail);
+    }
+    return 0;
+}
+
+static int run_set(struct seal_ctx *ctx, const bool *selected, bool on_devices,
+                   int pct_from, int pct_to, struct seal_report *report)
+{
+    size_t n = count_selected(selected, on_devices), done = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+        if (!selected[i] || ops[i].on_devices != on_devices)
+            continue;
+        ctx->percent = pct_from + (int)((pct_to - pct_from) * done / (n ? n : 1));
+        if (ctx->cancel_cb && ctx->cancel_cb(ctx->ud)) {
+            snprintf(ctx->err, ctx->err_len, "cancelled before operation %s", ops[i].info.name);
+            return -VMS_E_CANCELLED;
+        }
+        int r = run_one(ctx, i, report);
+        if (r < 0) {
+            /* Name the failing operation in front of the guestfs message. */
+            size_t len = strlen(ctx->err);
+            char *copy = xstrndup(ctx->err, len);
+            snprintf(ctx->err, ctx->err_len, "%s: %s", ops[i].info.name, copy);
+            free(copy);
+            return r;
+        }
+        done++;
+    }
+    ctx->percent = pct_to;
+    return 0;
+}
+
+int seal_ops_run(struct seal_ctx *ctx, const bool *selected, int pct_from, int pct_to,
+                 struct seal_report *report)
+{
+    return run_set(ctx, selected, false, pct_from, pct_to, report);
+}
+
+int seal_ops_run_devices(struct seal_ctx *ctx, const bool *selected, struct seal_report *report)
+{
+    return run_set(ctx, selected, true, ctx->percent, ctx->percent, report);
+}

@@ -1,0 +1,89 @@
+/* seal_ops.h - internal interface between the seal engine (seal.c) and the
+ * operations (seal_ops*.c).  Not for use outside the seal module.
+ *
+ * The operations run with the guest's filesystems mounted read-write under
+ * the appliance's "/".  Every guestfs error is turned into a project error by
+ * seal_gerr() (seal.c, the one libguestfs adapter); an operation returns 0 or
+ * a negative code with the message already in ctx->err.
+ */
+#ifndef VMSEAL_SEAL_OPS_H
+#define VMSEAL_SEAL_OPS_H
+
+#include <guestfs.h>
+
+#include "seal.h"
+
+struct seal_ctx {
+    guestfs_h *g;
+    enum seal_family family;
+    const char *distro;             /* os-release ID */
+    const char *hostname;           /* never NULL */
+    bool selinux_relabel;
+    seal_progress_cb cb;
+    void *ud;
+    bool (*cancel_cb)(void *ud);    /* may be NULL; polled between operations */
+    int percent;                    /* current whole-job progress */
+    struct seal_op_result *cur;     /* the running operation's counters */
+    char *err;
+    size_t err_len;
+    bool launching;                 /* seal.c: collecting launch errors */
+    char launch_err[256];
+};
+
+/* Record libguestfs' last error as "<what>: <message>" in ctx->err and return
+ * -VMS_E_GUESTFS. */
+int seal_gerr(struct seal_ctx *ctx, const char *what);
+
+/* Report one removed / changed guest path (counts it and calls the callback). */
+void seal_note_removed(struct seal_ctx *ctx, const char *path);
+void seal_note_changed(struct seal_ctx *ctx, const char *path);
+
+/* Mount root read-write at "/", then the guest's /etc/fstab entries
+ * (seal_ops_mount.c).  Entries that cannot be resolved to a device of this
+ * guest are skipped and reported as SEAL_EV_PHASE "mount" messages. */
+int seal_fstab_mount(struct seal_ctx *ctx, const char *root);
+
+/* Run the selected operations (table order).  Progress runs from
+ * pct_from to pct_to.  Results are appended to report->ops. */
+int seal_ops_run(struct seal_ctx *ctx, const bool *selected, int pct_from, int pct_to,
+                 struct seal_report *report);
+
+/* Operations that work on block devices (lvm-uuids) run before the guest is
+ * mounted read-write; this runs the selected ones. */
+int seal_ops_run_devices(struct seal_ctx *ctx, const bool *selected, struct seal_report *report);
+
+/* Helpers shared by the operation files (seal_ops_util.c). */
+enum seal_rm_mode {
+    SEAL_RM_RF,          /* rm -rf every match (files and directories) */
+    SEAL_RM_FILES,       /* only non-directories (files, symlinks) */
+    SEAL_RM_NOSYMLINK,   /* only non-directories that are not symlinks */
+};
+/* Expand each NULL-terminated glob (directoryslash=false) and remove the
+ * matches.  A glob that matches nothing is not an error. */
+int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_mode mode);
+/* Remove every non-directory below dir (recursively), keeping the directory
+ * tree; dir missing is not an error. */
+int seal_rm_files_below(struct seal_ctx *ctx, const char *dir);
+/* guestfs_find with the names made relative to dir (no leading '/');
+ * NULL on error (call seal_gerr). */
+char **seal_find(struct seal_ctx *ctx, const char *dir, size_t *ret_n);
+/* lstat the names (relative to top, may contain '/') with one lstatnslist
+ * per parent directory; ret_mode[i] = st_mode, or -1 if missing. */
+int seal_lstat_modes(struct seal_ctx *ctx, const char *top, char *const *rel, size_t n,
+                     int64_t *ret_mode);
+/* Expand globs into a NULL-terminated list (caller frees with
+ * seal_strv_free); *ret is never NULL on success. */
+int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret);
+void seal_strv_free(char **v);
+/* Read a whole guest file; *ret NULL (and 0 returned) when it does not exist
+ * or is not a regular file. */
+int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_len);
+/* Keep only the lines for which keep(line, len, arg) is true; rewrite the
+ * file (and note it changed) only when a line was dropped. */
+int seal_filter_lines(struct seal_ctx *ctx, const char *path,
+                      bool (*keep)(const char *line, size_t len, const void *arg),
+                      const void *arg);
+/* True when line (len bytes) starts with prefix after optional blanks. */
+bool seal_line_has_key(const char *line, size_t len, const char *prefix);
+
+#endif

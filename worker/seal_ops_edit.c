@@ -1,0 +1,328 @@
+/* seal_ops_edit.c - the operations that do more than remove paths by glob:
+ * they edit files, walk trees, or change LVM metadata.
+ */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "err.h"
+#include "seal_ops.h"
+#include "util.h"
+
+int seal_op_backup_files(struct seal_ctx *ctx);
+int seal_op_lvm_uuids(struct seal_ctx *ctx);
+int seal_op_machine_id(struct seal_ctx *ctx);
+int seal_op_net_hostname(struct seal_ctx *ctx);
+int seal_op_net_hwaddr(struct seal_ctx *ctx);
+int seal_op_net_nmconn(struct seal_ctx *ctx);
+int seal_op_pacct_log(struct seal_ctx *ctx);
+int seal_op_package_manager_cache(struct seal_ctx *ctx);
+int seal_op_hostname(struct seal_ctx *ctx);
+int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx);
+int seal_op_net_nm_macaddr(struct seal_ctx *ctx);
+int seal_op_selinux_relabel(struct seal_ctx *ctx);
+
+static bool backup_name_matches(const char *relpath)
+{
+    const char *base = strrchr(relpath, '/');
+    base = base ? base + 1 : relpath;
+    return fnmatch("*.bak", base, FNM_NOESCAPE) == 0 || fnmatch("*~", base, FNM_NOESCAPE) == 0;
+}
+
+/* One find + one lstatnslist per tree, then rm_f per match. */
+static int backup_files_in(struct seal_ctx *ctx, const char *top)
+{
+    int r = guestfs_is_dir_opts(ctx->g, top, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
+    if (r <= 0)
+        return r < 0 ? seal_gerr(ctx, top) : 0;
+    size_t n = 0, k = 0;
+    char **names = seal_find(ctx, top, &n);
+    if (!names)
+        return seal_gerr(ctx, top);
+    char **cand = xcalloc(n + 1, sizeof(*cand));
+    for (size_t i = 0; i < n; i++)
+        if (backup_name_matches(names[i]))
+            cand[k++] = names[i];
+    int64_t *modes = xcalloc(k ? k : 1, sizeof(*modes));
+    r = seal_lstat_modes(ctx, top, cand, k, modes);
+    for (size_t i = 0; i < k && r == 0; i++) {
+        if (modes[i] == -1 || !S_ISREG(modes[i]))
+            continue;
+        _cleanup_free_ char *path = xasprintf("%s/%s", top, cand[i]);
+        if (guestfs_rm_f(ctx->g, path) < 0)
+            r = seal_gerr(ctx, path);
+        else
+            seal_note_removed(ctx, path);
+    }
+    free(modes);
+    free(cand);
+    seal_strv_free(names);
+    return r;
+}
+
+int seal_op_backup_files(struct seal_ctx *ctx)
+{
+    static const char *const tops[] = { "/etc", "/root", "/srv", "/tmp", "/var" };
+    for (size_t i = 0; i < ARRAY_SIZE(tops); i++) {
+        int r = backup_files_in(ctx, tops[i]);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int seal_op_lvm_uuids(struct seal_ctx *ctx)
+{
+    const char *const feature[] = { "lvm2", NULL };
+    int r = guestfs_feature_available(ctx->g, (char *const *)feature);
+    if (r <= 0)
+        return r < 0 ? seal_gerr(ctx, "feature_available lvm2") : 0;
+    char **pvs = guestfs_pvs(ctx->g);
+    if (!pvs)
+        return seal_gerr(ctx, "pvs");
+    char **vgs = guestfs_vgs(ctx->g);
+    if (!vgs) {
+        seal_strv_free(pvs);
+        return seal_gerr(ctx, "vgs");
+    }
+    r = 0;
+    if (pvs[0] && guestfs_pvchange_uuid_all(ctx->g) < 0)
+        r = seal_gerr(ctx, "pvchange_uuid_all");
+    for (char **p = pvs; r == 0 && *p; p++)
+        seal_note_changed(ctx, *p);
+    if (r == 0 && vgs[0] && guestfs_vgchange_uuid_all(ctx->g) < 0)
+        r = seal_gerr(ctx, "vgchange_uuid_all");
+    for (char **p = vgs; r == 0 && *p; p++) {
+        _cleanup_free_ char *name = xasprintf("/dev/%s", *p);
+        seal_note_changed(ctx, name);
+    }
+    seal_strv_free(pvs);
+    seal_strv_free(vgs);
+    return r;
+}
+
+int seal_op_machine_id(struct seal_ctx *ctx)
+{
+    static const char *const paths[] = { "/etc/machine-id", "/var/lib/dbus/machine-id" };
+    for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+        /* Regular files only: /var/lib/dbus/machine-id is often a symlink. */
+        int r = guestfs_is_file_opts(ctx->g, paths[i], GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 0, -1);
+        if (r < 0)
+            return seal_gerr(ctx, paths[i]);
+        if (!r)
+            continue;
+        int64_t size = guestfs_filesize(ctx->g, paths[i]);
+        if (size < 0)
+            return seal_gerr(ctx, paths[i]);
+        if (size == 0)
+            continue;
+        if (guestfs_truncate(ctx->g, paths[i]) < 0)
+            return seal_gerr(ctx, paths[i]);
+        seal_note_changed(ctx, paths[i]);
+    }
+    return 0;
+}
+
+/* keep-line predicate: drop lines starting with any of the NULL-terminated
+ * keys in arg. */
+static bool keep_unless_key(const char *line, size_t len, const void *arg)
+{
+    for (const char *const *k = arg; *k; k++)
+        if (seal_line_has_key(line, len, *k))
+            return false;
+    return true;
+}
+
+static int filter_glob(struct seal_ctx *ctx, const char *glob, const char *const *keys)
+{
+    char **paths = NULL;
+    int r = seal_glob(ctx, glob, &paths);
+    for (char **p = paths; r == 0 && p && *p; p++)
+        r = seal_filter_lines(ctx, *p, keep_unless_key, keys);
+    seal_strv_free(paths);
+    return r;
+}
+
+static const char *ifcfg_glob(const struct seal_ctx *ctx)
+{
+    return ctx->family == SEAL_FAMILY_SUSE ? "/etc/sysconfig/network/ifcfg-*"
+                                           : "/etc/sysconfig/network-scripts/ifcfg-*";
+}
+
+int seal_op_net_hostname(struct seal_ctx *ctx)
+{
+    static const char *const keys[] = { "HOSTNAME=", "DHCP_HOSTNAME=", NULL };
+    return filter_glob(ctx, ifcfg_glob(ctx), keys);
+}
+
+int seal_op_net_hwaddr(struct seal_ctx *ctx)
+{
+    static const char *const keys[] = { "HWADDR=", "LLADDR=", NULL };
+    return filter_glob(ctx, ifcfg_glob(ctx), keys);
+}
+
+int seal_op_net_nmconn(struct seal_ctx *ctx)
+{
+    return seal_rm_globs(ctx, (const char *const[]){
+                             "/etc/NetworkManager/system-connections/*.nmconnection", NULL },
+                         SEAL_RM_FILES);
+}
+
+int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx)
+{
+    static const char *const keys[] = { "hwaddress", NULL };
+    int r = filter_glob(ctx, "/etc/network/interfaces", keys);
+    return r < 0 ? r : filter_glob(ctx, "/etc/network/interfaces.d/*", keys);
+}
+
+int seal_op_net_nm_macaddr(struct seal_ctx *ctx)
+{
+    static const char *const keys[] = { "mac-address=", "cloned-mac-address=", NULL };
+    return filter_glob(ctx, "/etc/NetworkManager/system-connections/*", keys);
+}
+
+/* Remove the accounting files in dir, then leave an empty pacct (as
+ * virt-sysprep does, so accounting keeps working). */
+static int pacct_in(struct seal_ctx *ctx, const char *dir)
+{
+    int r = guestfs_is_dir_opts(ctx->g, dir, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 1, -1);
+    if (r <= 0)
+        return r < 0 ? seal_gerr(ctx, dir) : 0;
+    _cleanup_free_ char *glob = xasprintf("%s/pacct*", dir);
+    _cleanup_free_ char *base = xasprintf("%s/pacct", dir);
+    unsigned before = ctx->cur ? ctx->cur->removed : 0;
+    r = seal_rm_globs(ctx, (const char *const[]){ glob, NULL }, SEAL_RM_FILES);
+    if (r < 0 || (ctx->cur && ctx->cur->removed == before))
+        return r;
+    if (guestfs_touch(ctx->g, base) < 0)
+        return seal_gerr(ctx, base);
+    return 0;
+}
+
+int seal_op_pacct_log(struct seal_ctx *ctx)
+{
+    int r = pacct_in(ctx, "/var/account");
+    return r < 0 ? r : pacct_in(ctx, "/var/log/account");
+}
+
+int seal_op_package_manager_cache(struct seal_ctx *ctx)
+{
+    static const char *const dirs[] = { "/var/cache/apt/archives", "/var/cache/dnf", "/var/cache/yum" };
+    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+        int r = seal_rm_files_below(ctx, dirs[i]);
+        if (r < 0)
+            return r;
+    }
+    char **zypp = NULL;
+    int r = seal_glob(ctx, "/var/cache/zypp*", &zypp);
+    for (char **p = zypp; r == 0 && p && *p; p++)
+        r = seal_rm_files_below(ctx, *p);
+    seal_strv_free(zypp);
+    return r;
+}
+
+/* Write content to path unless it already holds exactly that. */
+static int write_if_different(struct seal_ctx *ctx, const char *path, const char *content)
+{
+    char *old = NULL;
+    size_t old_len = 0;
+    int r = seal_read(ctx, path, &old, &old_len);
+    if (r < 0)
+        return r;
+    bool same = old && old_len == strlen(content) && memcmp(old, content, old_len) == 0;
+    free(old);
+    if (same)
+        return 0;
+    if (guestfs_write(ctx->g, path, content, strlen(content)) < 0)
+        return seal_gerr(ctx, path);
+    seal_note_changed(ctx, path);
+    return 0;
+}
+
+/* /etc/sysconfig/network with every HOSTNAME= line replaced by one with the
+ * new name (at the first one's place); NULL when there is none. */
+static char *sysconfig_network_rewrite(const char *buf, size_t len, const char *hostname)
+{
+    size_t cap = len + strlen(hostname) + 16, out_len = 0;
+    char *out = xmalloc(cap);
+    bool had = false;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t l = nl ? (size_t)(nl - buf - pos) : len - pos;
+        if (!seal_line_has_key(buf + pos, l, "HOSTNAME=")) {
+            memcpy(out + out_len, buf + pos, l);
+            out_len += l;
+            out[out_len++] = '\n';
+        } else if (!had) {
+            out_len += (size_t)sprintf(out + out_len, "HOSTNAME=%s\n", hostname);
+            had = true;
+        }
+        pos += nl ? l + 1 : l;
+    }
+    out[out_len] = '\0';
+    if (!had) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int seal_op_hostname(struct seal_ctx *ctx)
+{
+    _cleanup_free_ char *content = xasprintf("%s\n", ctx->hostname);
+    int r = guestfs_is_dir(ctx->g, "/etc");
+    if (r <= 0)
+        return r < 0 ? seal_gerr(ctx, "/etc") : 0;
+    r = write_if_different(ctx, "/etc/hostname", content);
+    if (r < 0)
+        return r;
+    /* SUSE's /etc/HOSTNAME, only where it exists as a regular file. */
+    r = guestfs_is_file_opts(ctx->g, "/etc/HOSTNAME", GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 0, -1);
+    if (r < 0)
+        return seal_gerr(ctx, "/etc/HOSTNAME");
+    if (r && (r = write_if_different(ctx, "/etc/HOSTNAME", content)) < 0)
+        return r;
+    /* Red Hat's /etc/sysconfig/network: replace HOSTNAME=, keep the rest. */
+    char *net = NULL;
+    size_t net_len = 0;
+    r = seal_read(ctx, "/etc/sysconfig/network", &net, &net_len);
+    if (r < 0 || !net)
+        return r;
+    _cleanup_free_ char *out = sysconfig_network_rewrite(net, net_len, ctx->hostname);
+    free(net);
+    return out ? write_if_different(ctx, "/etc/sysconfig/network", out) : 0;
+}
+
+int seal_op_selinux_relabel(struct seal_ctx *ctx)
+{
+    if (!ctx->selinux_relabel)
+        return 0;
+    char *cfg = NULL;
+    size_t len = 0;
+    int r = seal_read(ctx, "/etc/selinux/config", &cfg, &len);
+    if (r < 0 || !cfg)
+        return r;
+    bool enabled = false;
+    for (size_t pos = 0; pos < len;) {
+        const char *nl = memchr(cfg + pos, '\n', len - pos);
+        size_t l = nl ? (size_t)(nl - cfg - pos) : len - pos;
+        const char *line = cfg + pos;
+        if (seal_line_has_key(line, l, "SELINUX=")) {
+            const char *v = memchr(line, '=', l) + 1;
+            size_t vl = l - (size_t)(v - line);
+            if (vl > 0 && (*v == '"' || *v == '\''))
+                v++, vl--;
+            enabled = (vl >= 9 && strncmp(v, "enforcing", 9) == 0) ||
+                      (vl >= 10 && strncmp(v, "permissive", 10) == 0);
+        }
+        pos += nl ? l + 1 : l;
+    }
+    free(cfg);
+    if (!enabled)
+        return 0;
+    if (guestfs_touch(ctx->g, "/.autorelabel") < 0)
+        return seal_gerr(ctx, "/.autorelabel");
+    seal_note_changed(ctx, "/.autorelabel");
+    return 0;
+}
