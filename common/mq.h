@@ -46,6 +46,10 @@ typedef struct mq mq_t;
 #define MQ_Q_DEAD       "vmseal.dead"
 #define MQ_Q_JOBS_PREFIX "vmseal.jobs."
 #define MQ_DELIVERY_LIMIT 5
+/* mq_declare_exclusive_queue() names its queues MQ_Q_EXCLUSIVE_PREFIX<uuid>
+ * (client-named, so the name survives a reconnect; broker users that need
+ * one must be allowed to configure this prefix). */
+#define MQ_Q_EXCLUSIVE_PREFIX "vmseal.excl."
 /* Header carrying the reason a message was dead-lettered by vmseal. */
 #define MQ_HDR_REASON   "x-vmseal-reason"
 
@@ -54,6 +58,9 @@ struct mq_opts {
     const char *conn_name;     /* shown in the management UI */
     int connect_timeout_ms;    /* per host; default 5000 */
     int max_backoff_ms;        /* reconnect backoff cap; default 10000 */
+    int rpc_timeout_ms;        /* bound on every broker round trip; default 15000 */
+    char *err_buf;             /* optional: why mq_open failed (NUL-terminated) */
+    size_t err_buf_len;
 };
 
 struct mq_props {

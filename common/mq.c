@@ -1,0 +1,964 @@
+/* mq.c - the connection, the event loop (mq_wait), publisher confirms and
+ * reconnection.  The only place that turns rabbitmq-c's statuses and
+ * amqp_rpc_reply_t into project errors.
+ *
+ * Things rabbitmq-c 0.11 does not do for us (FACTS.md):
+ *  - confirms: basic.ack/nack frames are read here, `multiple` expanded;
+ *  - non-delivery frames (basic.return, basic.cancel, channel.close,
+ *    connection.close, connection.blocked) are read here too: we read every
+ *    frame ourselves with amqp_simple_wait_frame_noblock and never use
+ *    amqp_consume_message;
+ *  - heartbeats are only serviced inside library calls, and we spend our
+ *    idle time in poll(): we send heartbeat frames ourselves every
+ *    heartbeat/2 and declare the peer dead after 2 heartbeats of silence.
+ *
+ * Any failure of the connection or the channel drops the whole connection:
+ * one recovery path (reconnect, replay, new epoch) for every kind of loss.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+
+#include "err.h"
+#include "mq_private.h"
+#include "util.h"
+
+#define MQ_BACKOFF_MIN_MS 100
+#define MQ_HELD_MAX 10000
+#define MQ_FRAME_MAX 131072
+
+void mq_seterr(mq_t *mq, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(mq->err, sizeof(mq->err), fmt, ap);
+    va_end(ap);
+}
+
+const char *mq_last_error(const mq_t *mq)
+{
+    return mq ? mq->err : "no client";
+}
+
+uint64_t mq_epoch(const mq_t *mq)
+{
+    return mq->epoch;
+}
+
+bool mq_connected(const mq_t *mq)
+{
+    return mq && mq->conn;
+}
+
+int mq_pending_confirms(const mq_t *mq)
+{
+    size_t n = mq->n_held;
+
+    for (size_t i = mq->pend_head; i < mq->pend_len; i++)
+        n += !mq->pending[i].done;
+    return (int)n;
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static int mq_code_error(int reply_code)
+{
+    switch (reply_code) {
+    case AMQP_ACCESS_REFUSED:
+    case AMQP_NOT_ALLOWED:
+        return -VMS_E_ACCESS_REFUSED;
+    case AMQP_NOT_FOUND:
+        return -VMS_E_NOT_FOUND;
+    case AMQP_RESOURCE_LOCKED:
+    case AMQP_PRECONDITION_FAILED:
+        return -VMS_E_CONFLICT;
+    case AMQP_CONNECTION_FORCED:
+        return -VMS_E_CONN_LOST;
+    default:
+        return -VMS_E_BROKER;
+    }
+}
+
+int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what)
+{
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+        return 0;
+    case AMQP_RESPONSE_NONE:
+        mq_seterr(mq, "%s: no reply from broker", what);
+        return -VMS_E_BROKER;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        mq_seterr(mq, "%s: %s", what, amqp_error_string2(r.library_error));
+        return -VMS_E_CONN_LOST;
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        break;
+    }
+    if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        const amqp_connection_close_t *c = r.reply.decoded;
+        mq_seterr(mq, "%s: broker closed the connection: %u %.*s", what, c->reply_code,
+                  (int)c->reply_text.len, (const char *)c->reply_text.bytes);
+        return mq_code_error(c->reply_code);
+    }
+    if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        const amqp_channel_close_t *c = r.reply.decoded;
+        mq_seterr(mq, "%s: broker closed the channel: %u %.*s", what, c->reply_code,
+                  (int)c->reply_text.len, (const char *)c->reply_text.bytes);
+        return mq_code_error(c->reply_code);
+    }
+    mq_seterr(mq, "%s: unexpected broker method 0x%08x", what, r.reply.id);
+    return -VMS_E_BROKER;
+}
+
+int mq_rpc_check(mq_t *mq, const char *what)
+{
+    int r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), what);
+
+    if (r < 0)
+        mq_lose(mq, r);
+    return r;
+}
+
+/* ---- event queue ------------------------------------------------------- */
+
+void mq_evq_push(mq_t *mq, const struct mq_event *ev)
+{
+    if (mq->evq_len == mq->evq_cap) {
+        if (mq->evq_head > 0) {
+            memmove(mq->evq, mq->evq + mq->evq_head, (mq->evq_len - mq->evq_head) * sizeof(*mq->evq));
+            mq->evq_len -= mq->evq_head;
+            mq->evq_head = 0;
+        }
+        if (mq->evq_len == mq->evq_cap) {
+            mq->evq_cap = mq->evq_cap ? 2 * mq->evq_cap : 64;
+            mq->evq = xrealloc(mq->evq, mq->evq_cap * sizeof(*mq->evq));
+        }
+    }
+    mq->evq[mq->evq_len++] = *ev;
+}
+
+static bool mq_evq_pop(mq_t *mq, struct mq_event *ret)
+{
+    if (mq->evq_head == mq->evq_len)
+        return false;
+    *ret = mq->evq[mq->evq_head++];
+    if (mq->evq_head == mq->evq_len)
+        mq->evq_head = mq->evq_len = 0;
+    return true;
+}
+
+/* Remove the confirm of `seq` from the queue, if it is there. */
+static bool mq_evq_take_confirm(mq_t *mq, uint64_t seq, int *ret_status)
+{
+    for (size_t i = mq->evq_head; i < mq->evq_len; i++) {
+        if (mq->evq[i].type != MQ_EV_CONFIRM || mq->evq[i].seq != seq)
+            continue;
+        *ret_status = mq->evq[i].status;
+        memmove(&mq->evq[i], &mq->evq[i + 1], (mq->evq_len - i - 1) * sizeof(*mq->evq));
+        mq->evq_len--;
+        if (mq->evq_head == mq->evq_len)
+            mq->evq_head = mq->evq_len = 0;
+        return true;
+    }
+    return false;
+}
+
+static void mq_push_simple(mq_t *mq, enum mq_event_type type)
+{
+    struct mq_event ev = { .type = type };
+    mq_evq_push(mq, &ev);
+}
+
+static void mq_push_confirm(mq_t *mq, uint64_t seq, int status)
+{
+    struct mq_event ev = { .type = MQ_EV_CONFIRM, .seq = seq, .status = status };
+    mq_evq_push(mq, &ev);
+}
+
+void mq_event_clear(struct mq_event *ev)
+{
+    if (!ev)
+        return;
+    mq_delivery_free(&ev->delivery);
+    free(ev->consumer_queue);
+    memset(ev, 0, sizeof(*ev));
+}
+
+/* ---- publisher confirms ------------------------------------------------ */
+
+static void mq_pending_add(mq_t *mq, uint64_t seq)
+{
+    if (mq->pend_len == mq->pend_cap) {
+        if (mq->pend_head > 0) {
+            memmove(mq->pending, mq->pending + mq->pend_head,
+                    (mq->pend_len - mq->pend_head) * sizeof(*mq->pending));
+            mq->pend_len -= mq->pend_head;
+            mq->pend_head = 0;
+        }
+        if (mq->pend_len == mq->pend_cap) {
+            mq->pend_cap = mq->pend_cap ? 2 * mq->pend_cap : 256;
+            mq->pending = xrealloc(mq->pending, mq->pend_cap * sizeof(*mq->pending));
+        }
+    }
+    mq->pending[mq->pend_len++] = (struct mq_pending){ .seq = seq, .tag = ++mq->next_tag };
+}
+
+static void mq_pending_finish(mq_t *mq, struct mq_pending *p, int status)
+{
+    /* basic.return comes before the basic.ack of a mandatory publish. */
+    mq_push_confirm(mq, p->seq, p->returned ? -VMS_E_RETURNED : status);
+    p->done = true;
+}
+
+static void mq_pending_compact(mq_t *mq)
+{
+    while (mq->pend_head < mq->pend_len && mq->pending[mq->pend_head].done)
+        mq->pend_head++;
+    if (mq->pend_head == mq->pend_len)
+        mq->pend_head = mq->pend_len = 0;
+}
+
+static struct mq_pending *mq_pending_find(mq_t *mq, uint64_t tag)
+{
+    size_t lo = mq->pend_head, hi = mq->pend_len;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mq->pending[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (lo < mq->pend_len && mq->pending[lo].tag == tag) ? &mq->pending[lo] : NULL;
+}
+
+static void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status)
+{
+    if (multiple) {
+        for (size_t i = mq->pend_head; i < mq->pend_len && mq->pending[i].tag <= tag; i++)
+            if (!mq->pending[i].done)
+                mq_pending_finish(mq, &mq->pending[i], status);
+    } else {
+        struct mq_pending *p = mq_pending_find(mq, tag);
+        if (p && !p->done)
+            mq_pending_finish(mq, p, status);
+    }
+    mq_pending_compact(mq);
+}
+
+/* A returned message carries the sequence number of its publish in a
+ * header (mandatory publishes only): mark that publish returned; its ack
+ * follows. */
+static void mq_on_return(mq_t *mq, const amqp_message_t *msg)
+{
+    const amqp_basic_properties_t *p = &msg->properties;
+    const amqp_field_value_t *v;
+    int64_t seq;
+
+    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG) || !(v = mq_table_get(&p->headers, MQ_HDR_SEQ)) ||
+        !mq_field_int(v, &seq))
+        return;
+    for (size_t i = mq->pend_head; i < mq->pend_len; i++)
+        if (mq->pending[i].seq == (uint64_t)seq && !mq->pending[i].done) {
+            mq->pending[i].returned = true;
+            return;
+        }
+}
+
+/* ---- connection loss --------------------------------------------------- */
+
+static void mq_held_free(struct mq_held *h)
+{
+    free(h->exchange);
+    free(h->routing_key);
+    free(h->message_id);
+    free(h->correlation_id);
+    free(h->reply_to);
+    free(h->type);
+    free(h->reason);
+    free(h->body);
+}
+
+/* Drop the connection: every unconfirmed publish is reported lost, the
+ * consumers wait for the replay.  mq_wait reconnects. */
+void mq_lose(mq_t *mq, int err)
+{
+    (void)err;
+    if (!mq->conn)
+        return;
+    amqp_destroy_connection(mq->conn);
+    mq->conn = NULL;
+    for (size_t i = mq->pend_head; i < mq->pend_len; i++)
+        if (!mq->pending[i].done)
+            mq_pending_finish(mq, &mq->pending[i], -VMS_E_CONN_LOST);
+    mq->pend_head = mq->pend_len = 0;
+    for (size_t i = 0; i < mq->n_held; i++) {
+        mq_push_confirm(mq, mq->held[i].seq, -VMS_E_CONN_LOST);
+        mq_held_free(&mq->held[i]);
+    }
+    mq->n_held = 0;
+    for (size_t i = 0; i < mq->n_consumers; i++) {
+        free(mq->consumers[i].tag);
+        mq->consumers[i].tag = NULL;
+    }
+    if (mq->blocked) {
+        mq->blocked = false;
+        mq_push_simple(mq, MQ_EV_UNBLOCKED);
+    }
+}
+
+/* ---- connecting -------------------------------------------------------- */
+
+static int mq_host_parse(const char *s, bool tls, char *host, size_t host_len, int *ret_port)
+{
+    const char *colon, *end = s + strlen(s);
+    long port = tls ? 5671 : 5672;
+
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close)
+            return -EINVAL;
+        colon = close[1] == ':' ? close + 1 : NULL;
+        s++;
+        end = close;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon)
+            end = colon;
+    }
+    if (colon) {
+        char *e;
+        port = strtol(colon + 1, &e, 10);
+        if (*e || port < 1 || port > 65535)
+            return -EINVAL;
+    }
+    if (end == s || (size_t)(end - s) >= host_len)
+        return -EINVAL;
+    memcpy(host, s, end - s);
+    host[end - s] = '\0';
+    *ret_port = (int)port;
+    return 0;
+}
+
+static struct timeval mq_tv(int ms)
+{
+    return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+}
+
+static int mq_socket_setup(mq_t *mq, const char *hoststr, amqp_socket_t **ret)
+{
+    const struct config_broker *b = mq->opts.broker;
+    amqp_socket_t *sock;
+    int r;
+
+    if (!b->tls) {
+        sock = amqp_tcp_socket_new(mq->conn);
+    } else {
+        sock = amqp_ssl_socket_new(mq->conn);
+        if (sock && b->tls_ca && (r = amqp_ssl_socket_set_cacert(sock, b->tls_ca)) != AMQP_STATUS_OK) {
+            mq_seterr(mq, "%s: TLS CA %s: %s", hoststr, b->tls_ca, amqp_error_string2(r));
+            return -VMS_E_CONFIG;
+        }
+        if (sock && b->tls_cert && b->tls_key &&
+            (r = amqp_ssl_socket_set_key(sock, b->tls_cert, b->tls_key)) != AMQP_STATUS_OK) {
+            mq_seterr(mq, "%s: TLS key %s / %s: %s", hoststr, b->tls_cert, b->tls_key, amqp_error_string2(r));
+            return -VMS_E_CONFIG;
+        }
+        if (sock) {
+            amqp_ssl_socket_set_verify_peer(sock, b->tls_verify_peer);
+            amqp_ssl_socket_set_verify_hostname(sock, b->tls_verify_peer);
+        }
+    }
+    if (!sock) {
+        mq_seterr(mq, "%s: cannot create socket", hoststr);
+        return -ENOMEM;
+    }
+    *ret = sock;
+    return 0;
+}
+
+static int mq_login(mq_t *mq, const char *hoststr)
+{
+    const struct config_broker *b = mq->opts.broker;
+    amqp_table_entry_t caps[3], props[2];
+    amqp_rpc_reply_t rep;
+    int r;
+
+    caps[0].key = amqp_cstring_bytes("consumer_cancel_notify");
+    caps[1].key = amqp_cstring_bytes("connection.blocked");
+    caps[2].key = amqp_cstring_bytes("publisher_confirms");
+    for (int i = 0; i < 3; i++) {
+        caps[i].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+        caps[i].value.value.boolean = 1;
+    }
+    props[0].key = amqp_cstring_bytes("capabilities");
+    props[0].value.kind = AMQP_FIELD_KIND_TABLE;
+    props[0].value.value.table = (amqp_table_t){ .num_entries = 3, .entries = caps };
+    props[1].key = amqp_cstring_bytes("connection_name");
+    props[1].value.kind = AMQP_FIELD_KIND_UTF8;
+    props[1].value.value.bytes = amqp_cstring_bytes(mq->opts.conn_name ? mq->opts.conn_name : "vmseal");
+
+    rep = amqp_login_with_properties(mq->conn, b->vhost ? b->vhost : "vmseal", 0, MQ_FRAME_MAX,
+                                     b->heartbeat_s, &(amqp_table_t){ .num_entries = 2, .entries = props },
+                                     AMQP_SASL_METHOD_PLAIN, b->user ? b->user : "",
+                                     b->password ? b->password : "");
+    if (rep.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && rep.library_error == AMQP_STATUS_CONNECTION_CLOSED) {
+        /* A broker without authentication_failure_close just hangs up. */
+        mq_seterr(mq, "%s: login refused for user '%s' on vhost '%s' (wrong password or no access)",
+                  hoststr, b->user ? b->user : "", b->vhost ? b->vhost : "vmseal");
+        return -VMS_E_ACCESS_REFUSED;
+    }
+    if ((r = mq_reply_error(mq, rep, hoststr)) < 0) {
+        if (r == -VMS_E_ACCESS_REFUSED) {
+            char broker_text[MQ_ERR_LEN];
+            snprintf(broker_text, sizeof(broker_text), "%s", mq->err);
+            mq_seterr(mq, "login refused for user '%s' on vhost '%s': %s", b->user ? b->user : "",
+                      b->vhost ? b->vhost : "vmseal", broker_text);
+        }
+        return r;
+    }
+    return 0;
+}
+
+static int mq_channel_setup(mq_t *mq, const char *hoststr)
+{
+    int r;
+
+    amqp_channel_open(mq->conn, MQ_CHANNEL);
+    if ((r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), hoststr)) < 0)
+        return r;
+    amqp_confirm_select(mq->conn, MQ_CHANNEL);
+    if ((r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), hoststr)) < 0)
+        return r;
+    mq->next_tag = 0;
+    mq->hb_ms = amqp_get_heartbeat(mq->conn) * 1000;
+    mq->last_rx_ms = time_mono_ms();
+    mq->next_hb_tx_ms = mq->last_rx_ms + mq->hb_ms / 2;
+    return 0;
+}
+
+static int mq_connect_host(mq_t *mq, const char *hoststr)
+{
+    char host[256];
+    int port, r;
+    amqp_socket_t *sock = NULL;
+    struct timeval conn_tv = mq_tv(mq->opts.connect_timeout_ms);
+    struct timeval rpc_tv = mq_tv(mq->opts.rpc_timeout_ms);
+
+    if (mq_host_parse(hoststr, mq->opts.broker->tls, host, sizeof(host), &port) < 0) {
+        mq_seterr(mq, "bad broker address '%s' (want host:port)", hoststr);
+        return -VMS_E_CONFIG;
+    }
+    mq->conn = amqp_new_connection();
+    if (!mq->conn)
+        abort(); /* out of memory: see err.h */
+    if ((r = mq_socket_setup(mq, hoststr, &sock)) < 0)
+        goto fail;
+    amqp_set_handshake_timeout(mq->conn, &conn_tv);
+    amqp_set_rpc_timeout(mq->conn, &rpc_tv);
+    r = amqp_socket_open_noblock(sock, host, port, &conn_tv);
+    if (r != AMQP_STATUS_OK) {
+        mq_seterr(mq, "cannot connect to broker %s: %s", hoststr, amqp_error_string2(r));
+        r = -VMS_E_CONN_LOST;
+        goto fail;
+    }
+    if ((r = mq_login(mq, hoststr)) < 0 || (r = mq_channel_setup(mq, hoststr)) < 0)
+        goto fail;
+    return 0;
+fail:
+    amqp_destroy_connection(mq->conn);
+    mq->conn = NULL;
+    return r;
+}
+
+/* Try every host in order; the error of the last one is kept, prefixed. */
+static int mq_connect(mq_t *mq)
+{
+    const struct config_broker *b = mq->opts.broker;
+    int r = -VMS_E_CONFIG;
+
+    if (b->n_hosts == 0)
+        mq_seterr(mq, "no broker hosts configured");
+    for (size_t i = 0; i < b->n_hosts; i++) {
+        r = mq_connect_host(mq, b->hosts[i]);
+        if (r == 0 || r == -VMS_E_ACCESS_REFUSED)
+            return r;
+    }
+    if (b->n_hosts > 1 && r == -VMS_E_CONN_LOST) {
+        char last[MQ_ERR_LEN];
+        snprintf(last, sizeof(last), "%s", mq->err);
+        mq_seterr(mq, "no broker reachable (%zu hosts tried); last: %s", b->n_hosts, last);
+    }
+    return r;
+}
+
+static uint64_t mq_rand(mq_t *mq)
+{
+    /* xorshift64: jitter only, no need for quality */
+    mq->rng ^= mq->rng << 13;
+    mq->rng ^= mq->rng >> 7;
+    mq->rng ^= mq->rng << 17;
+    return mq->rng;
+}
+
+/* One reconnect attempt; on failure schedule the next with backoff in
+ * [backoff/2, backoff] (jittered), doubling up to max_backoff_ms. */
+static void mq_reconnect(mq_t *mq)
+{
+    int r = mq_connect(mq);
+
+    if (r == 0)
+        r = mq_replay(mq);
+    if (r == 0) {
+        mq->epoch++;
+        mq->backoff_ms = MQ_BACKOFF_MIN_MS;
+        mq_push_simple(mq, MQ_EV_RECONNECTED);
+        return;
+    }
+    mq_lose(mq, r);
+    int half = mq->backoff_ms / 2;
+    mq->next_connect_ms = time_mono_ms() + half + (int64_t)(mq_rand(mq) % (uint64_t)(half + 1));
+    mq->backoff_ms = mq->backoff_ms * 2 > mq->opts.max_backoff_ms ? mq->opts.max_backoff_ms : mq->backoff_ms * 2;
+}
+
+int mq_open(const struct mq_opts *opts, mq_t **ret)
+{
+    mq_t *mq;
+    int r;
+
+    if (!opts || !opts->broker || !ret)
+        return -EINVAL;
+    mq = xcalloc(1, sizeof(*mq));
+    mq->opts = *opts;
+    if (mq->opts.connect_timeout_ms <= 0)
+        mq->opts.connect_timeout_ms = 5000;
+    if (mq->opts.max_backoff_ms <= 0)
+        mq->opts.max_backoff_ms = 10000;
+    if (mq->opts.rpc_timeout_ms <= 0)
+        mq->opts.rpc_timeout_ms = 15000;
+    mq->backoff_ms = MQ_BACKOFF_MIN_MS;
+    mq->rng = (uint64_t)time_now_ms() * 2654435761u ^ (uint64_t)getpid() << 32 ^ (uintptr_t)mq;
+    if (!mq->rng)
+        mq->rng = 1;
+    r = mq_connect(mq);
+    if (r < 0) {
+        if (opts->err_buf && opts->err_buf_len)
+            snprintf(opts->err_buf, opts->err_buf_len, "%s", mq->err);
+        mq_close(mq);
+        return r;
+    }
+    mq->epoch = 1;
+    *ret = mq;
+    return 0;
+}
+
+void mq_close(mq_t *mq)
+{
+    struct mq_event ev;
+
+    if (!mq)
+        return;
+    if (mq->conn) {
+        amqp_connection_close(mq->conn, AMQP_REPLY_SUCCESS);
+        amqp_destroy_connection(mq->conn);
+        mq->conn = NULL;
+    }
+    free(mq->pending);
+    for (size_t i = 0; i < mq->n_held; i++)
+        mq_held_free(&mq->held[i]);
+    free(mq->held);
+    while (mq_evq_pop(mq, &ev))
+        mq_event_clear(&ev);
+    free(mq->evq);
+    mq_topology_free(mq);
+    free(mq);
+}
+
+/* ---- reading frames ---------------------------------------------------- */
+
+static void mq_lose_text(mq_t *mq, int status, const char *what)
+{
+    mq_seterr(mq, "%s: %s", what, amqp_error_string2(status));
+    mq_lose(mq, -VMS_E_CONN_LOST);
+}
+
+static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m)
+{
+    struct mq_event ev = { .type = MQ_EV_DELIVERY };
+    const char *queue = mq_consumer_queue(mq, m->consumer_tag);
+    amqp_message_t msg;
+    amqp_rpc_reply_t rep;
+
+    mq_delivery_from_deliver(&ev.delivery, m);   /* m dies with the next read */
+    ev.delivery.queue = xstrdup(queue ? queue : "");
+    ev.delivery.epoch = mq->epoch;
+    rep = amqp_read_message(mq->conn, MQ_CHANNEL, &msg, 0);
+    if (rep.reply_type != AMQP_RESPONSE_NORMAL) {
+        mq_delivery_free(&ev.delivery);
+        mq_lose(mq, mq_reply_error(mq, rep, "reading a delivery"));
+        return;
+    }
+    mq_delivery_from_message(&ev.delivery, &msg);
+    amqp_destroy_message(&msg);
+    mq_evq_push(mq, &ev);
+}
+
+static void mq_on_returned(mq_t *mq)
+{
+    amqp_message_t msg;
+    amqp_rpc_reply_t rep = amqp_read_message(mq->conn, MQ_CHANNEL, &msg, 0);
+
+    if (rep.reply_type != AMQP_RESPONSE_NORMAL) {
+        mq_lose(mq, mq_reply_error(mq, rep, "reading a returned message"));
+        return;
+    }
+    mq_on_return(mq, &msg);
+    amqp_destroy_message(&msg);
+}
+
+static void mq_on_cancel(mq_t *mq, const amqp_basic_cancel_t *m)
+{
+    const char *queue = mq_consumer_queue(mq, m->consumer_tag);
+    struct mq_event ev = { .type = MQ_EV_CANCELLED, .consumer_queue = xstrdup(queue ? queue : "") };
+
+    mq_consumer_forget_tag(mq, m->consumer_tag);
+    mq_evq_push(mq, &ev);
+}
+
+static void mq_flush_held(mq_t *mq);
+
+static void mq_on_method(mq_t *mq, const amqp_method_t *m)
+{
+    switch (m->id) {
+    case AMQP_BASIC_DELIVER_METHOD:
+        mq_on_deliver(mq, m->decoded);
+        break;
+    case AMQP_BASIC_RETURN_METHOD:
+        mq_on_returned(mq);
+        break;
+    case AMQP_BASIC_ACK_METHOD: {
+        const amqp_basic_ack_t *a = m->decoded;
+        mq_on_confirm(mq, a->delivery_tag, a->multiple, 0);
+        break;
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+        const amqp_basic_nack_t *n = m->decoded;
+        mq_on_confirm(mq, n->delivery_tag, n->multiple, -VMS_E_NACKED);
+        break;
+    }
+    case AMQP_BASIC_CANCEL_METHOD:
+        mq_on_cancel(mq, m->decoded);
+        break;
+    case AMQP_CHANNEL_CLOSE_METHOD:
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        amqp_rpc_reply_t rep = { .reply_type = AMQP_RESPONSE_SERVER_EXCEPTION, .reply = *m };
+        int err = mq_reply_error(mq, rep, "broker");
+        if (m->id == AMQP_CONNECTION_CLOSE_METHOD) {
+            amqp_connection_close_ok_t ok = { 0 };
+            amqp_send_method(mq->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        }
+        mq_lose(mq, err);
+        break;
+    }
+    case AMQP_CONNECTION_BLOCKED_METHOD:
+        if (!mq->blocked) {
+            mq->blocked = true;
+            mq_push_simple(mq, MQ_EV_BLOCKED);
+        }
+        break;
+    case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        if (mq->blocked) {
+            mq->blocked = false;
+            mq_push_simple(mq, MQ_EV_UNBLOCKED);
+            mq_flush_held(mq);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Read and handle one frame if a whole one is available (never blocks on
+ * the socket; the content frames after a deliver/return follow at once). */
+static void mq_read_one(mq_t *mq)
+{
+    amqp_frame_t f;
+    struct timeval tv = { 0, 0 };
+    int r = amqp_simple_wait_frame_noblock(mq->conn, &f, &tv);
+
+    if (r == AMQP_STATUS_TIMEOUT)
+        return;
+    if (r != AMQP_STATUS_OK) {
+        mq_lose_text(mq, r, "broker connection lost");
+        return;
+    }
+    if (f.frame_type == AMQP_FRAME_METHOD)
+        mq_on_method(mq, &f.payload.method);
+    if (mq->conn)
+        amqp_maybe_release_buffers(mq->conn);
+}
+
+static bool mq_buffered(const mq_t *mq)
+{
+    return mq->conn && (amqp_frames_enqueued(mq->conn) || amqp_data_in_buffer(mq->conn));
+}
+
+/* Heartbeats: send ours when due, and give up on a silent peer. */
+static void mq_heartbeat(mq_t *mq, int64_t now)
+{
+    if (!mq->conn || mq->hb_ms <= 0)
+        return;
+    if (now >= mq->next_hb_tx_ms) {
+        amqp_frame_t hb = { .frame_type = AMQP_FRAME_HEARTBEAT, .channel = 0 };
+        int r = amqp_send_frame(mq->conn, &hb);
+        if (r != AMQP_STATUS_OK) {
+            mq_lose_text(mq, r, "sending heartbeat");
+            return;
+        }
+        mq->next_hb_tx_ms = now + mq->hb_ms / 2;
+    }
+    if (now - mq->last_rx_ms > 2 * (int64_t)mq->hb_ms) {
+        mq_seterr(mq, "broker silent for %lld ms (missed heartbeats)", (long long)(now - mq->last_rx_ms));
+        mq_lose(mq, -VMS_E_CONN_LOST);
+    }
+}
+
+static int64_t mq_min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* One poll() over the socket (if connected) and the extra fds, bounded by
+ * the deadline, the next heartbeat and the next reconnect attempt; reads one
+ * frame when the socket is readable.  Returns 1 when an extra fd is ready. */
+static int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra)
+{
+    struct pollfd stack_fds[8], *fds = stack_fds;
+    size_t n = 0;
+    int64_t now = time_mono_ms(), until = deadline;
+    int r, ready = 0;
+
+    if (n_extra + 1 > ARRAY_SIZE(stack_fds))
+        fds = xmalloc((n_extra + 1) * sizeof(*fds));
+    if (mq->conn) {
+        fds[n++] = (struct pollfd){ .fd = amqp_get_sockfd(mq->conn), .events = POLLIN };
+        if (mq->hb_ms > 0)
+            until = mq_min64(until, mq_min64(mq->next_hb_tx_ms, mq->last_rx_ms + 2 * (int64_t)mq->hb_ms + 1));
+    } else {
+        until = mq_min64(until, mq->next_connect_ms);
+    }
+    for (size_t i = 0; i < n_extra; i++)
+        fds[n++] = (struct pollfd){ .fd = extra[i].fd, .events = extra[i].events };
+    int64_t wait = until > now ? until - now : 0;
+    r = poll(fds, n, wait > INT32_MAX ? INT32_MAX : (int)wait);
+    now = time_mono_ms();
+    if (r > 0) {
+        size_t first_extra = mq->conn ? 1 : 0;
+        for (size_t i = 0; i < n_extra; i++) {
+            extra[i].revents = fds[first_extra + i].revents;
+            ready |= extra[i].revents != 0;
+        }
+        if (mq->conn && fds[0].revents) {
+            mq->last_rx_ms = now;
+            mq_read_one(mq);
+        }
+    }
+    mq_heartbeat(mq, now);
+    if (fds != stack_fds)
+        free(fds);
+    return ready;
+}
+
+int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, struct mq_event *ret)
+{
+    int64_t deadline;
+
+    if (!mq || !ret || (n_extra && !extra))
+        return -EINVAL;
+    memset(ret, 0, sizeof(*ret));
+    for (size_t i = 0; i < n_extra; i++)
+        extra[i].revents = 0;
+    deadline = timeout_ms < 0 ? INT64_MAX : time_mono_ms() + timeout_ms;
+    for (;;) {
+        if (mq_evq_pop(mq, ret))
+            return 0;
+        if (!mq->conn && time_mono_ms() >= mq->next_connect_ms) {
+            mq_reconnect(mq);
+            continue;
+        }
+        if (mq_buffered(mq)) {
+            mq_read_one(mq);
+            mq_heartbeat(mq, time_mono_ms());
+            continue;
+        }
+        if (mq_poll(mq, deadline, extra, n_extra) > 0)
+            return 0;
+        if (mq_evq_pop(mq, ret))
+            return 0;
+        if (time_mono_ms() >= deadline)
+            return 0;
+    }
+}
+
+/* ---- publishing -------------------------------------------------------- */
+
+static char *mq_strdup_opt(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* While the broker blocks the connection, publishes are held here (up to
+ * MQ_HELD_MAX) and sent in order on connection.unblocked. */
+static int mq_hold(mq_t *mq, const char *exchange, const char *routing_key,
+                   const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq)
+{
+    static const struct mq_props none;
+    struct mq_held *h;
+
+    if (!props)
+        props = &none;
+    if (mq->n_held >= MQ_HELD_MAX) {
+        mq_seterr(mq, "connection blocked by the broker (resource alarm); %zu publishes held", mq->n_held);
+        return -EAGAIN;
+    }
+    if (mq->n_held == mq->cap_held) {
+        mq->cap_held = mq->cap_held ? 2 * mq->cap_held : 64;
+        mq->held = xrealloc(mq->held, mq->cap_held * sizeof(*mq->held));
+    }
+    h = &mq->held[mq->n_held++];
+    *h = (struct mq_held){
+        .seq = ++mq->next_seq, .exchange = xstrdup(exchange), .routing_key = mq_strdup_opt(routing_key),
+        .message_id = mq_strdup_opt(props->message_id), .correlation_id = mq_strdup_opt(props->correlation_id),
+        .reply_to = mq_strdup_opt(props->reply_to), .type = mq_strdup_opt(props->type),
+        .reason = mq_strdup_opt(props->reason), .transient = props->transient,
+        .mandatory = props->mandatory, .body = xmalloc(len ? len : 1), .len = len,
+    };
+    if (len)
+        memcpy(h->body, body, len);
+    if (ret_seq)
+        *ret_seq = h->seq;
+    return 0;
+}
+
+static int mq_send_tracked(mq_t *mq, uint64_t seq, const char *exchange, const char *routing_key,
+                           const struct mq_props *props, const void *body, size_t len)
+{
+    int r = mq_send_publish(mq, seq, exchange, routing_key, props, body, len);
+
+    if (r < 0) {
+        mq_lose(mq, r);
+        return r;
+    }
+    mq_pending_add(mq, seq);
+    return 0;
+}
+
+/* Send what was held, in order.  The list is taken out of mq first so that
+ * a connection loss half-way (mq_lose) cannot see it; what was not sent is
+ * then reported lost here. */
+static void mq_flush_held(mq_t *mq)
+{
+    struct mq_held *list = mq->held;
+    size_t n = mq->n_held;
+
+    mq->held = NULL;
+    mq->n_held = mq->cap_held = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct mq_held *h = &list[i];
+        struct mq_props p = {
+            .message_id = h->message_id, .correlation_id = h->correlation_id, .reply_to = h->reply_to,
+            .type = h->type, .reason = h->reason, .transient = h->transient, .mandatory = h->mandatory,
+        };
+        if (!mq->conn || mq_send_tracked(mq, h->seq, h->exchange, h->routing_key, &p, h->body, h->len) < 0)
+            mq_push_confirm(mq, h->seq, -VMS_E_CONN_LOST);
+        mq_held_free(h);
+    }
+    free(list);
+}
+
+int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
+               const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq)
+{
+    uint64_t seq;
+    int r;
+
+    if (!mq || !exchange || (len && !body))
+        return -EINVAL;
+    if (!mq->conn) {
+        mq_seterr(mq, "not connected to the broker (reconnecting)");
+        return -VMS_E_CONN_LOST;
+    }
+    if (mq->blocked || mq->n_held)
+        return mq_hold(mq, exchange, routing_key, props, body, len, ret_seq);
+    seq = mq->next_seq + 1;
+    if ((r = mq_send_tracked(mq, seq, exchange, routing_key, props, body, len)) < 0)
+        return r;
+    mq->next_seq = seq;
+    if (ret_seq)
+        *ret_seq = seq;
+    return 0;
+}
+
+int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key,
+                    const struct mq_props *props, const void *body, size_t len, int timeout_ms)
+{
+    uint64_t seq;
+    int64_t deadline;
+    int r, status;
+
+    if ((r = mq_publish(mq, exchange, routing_key, props, body, len, &seq)) < 0)
+        return r;
+    deadline = timeout_ms < 0 ? INT64_MAX : time_mono_ms() + timeout_ms;
+    for (;;) {
+        if (mq_evq_take_confirm(mq, seq, &status))
+            return status;
+        if (!mq->conn)
+            return -VMS_E_CONN_LOST;
+        if (mq_buffered(mq)) {
+            mq_read_one(mq);
+            continue;
+        }
+        if (time_mono_ms() >= deadline) {
+            mq_seterr(mq, "no confirm for publish %llu within %d ms", (unsigned long long)seq, timeout_ms);
+            return -VMS_E_TIMEOUT;
+        }
+        mq_poll(mq, deadline, NULL, 0);
+    }
+}
+
+/* ---- acknowledging ----------------------------------------------------- */
+
+static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool requeue)
+{
+    int r;
+
+    if (!mq || !d)
+        return -EINVAL;
+    if (!mq->conn || d->epoch != mq->epoch) {
+        mq_seterr(mq, "delivery %llu is from an earlier connection; the broker redelivers it",
+                  (unsigned long long)d->delivery_tag);
+        return -VMS_E_STALE;
+    }
+    r = ack ? amqp_basic_ack(mq->conn, MQ_CHANNEL, d->delivery_tag, 0)
+            : amqp_basic_nack(mq->conn, MQ_CHANNEL, d->delivery_tag, 0, requeue);
+    if (r != AMQP_STATUS_OK) {
+        mq_lose_text(mq, r, ack ? "ack" : "nack");
+        return -VMS_E_CONN_LOST;
+    }
+    return 0;
+}
+
+int mq_ack(mq_t *mq, const struct mq_delivery *d)
+{
+    return mq_settle(mq, d, true, false);
+}
+
+int mq_nack(mq_t *mq, const struct mq_delivery *d, bool requeue)
+{
+    return mq_settle(mq, d, false, requeue);
+}

@@ -1,0 +1,105 @@
+/* mq_private.h - internals shared by mq.c (connection, I/O loop, confirms),
+ * mq_topology.c (remembered declarations and consumers) and mq_msg.c
+ * (message properties in and out).  Not for use outside common/mq*.c. */
+#ifndef VMSEAL_MQ_PRIVATE_H
+#define VMSEAL_MQ_PRIVATE_H
+
+#include <amqp.h>
+
+#include "mq.h"
+
+#define MQ_CHANNEL 1
+#define MQ_ERR_LEN 512
+/* Header on mandatory publishes: the sequence number, so that a returned
+ * message is matched to its publish exactly. */
+#define MQ_HDR_SEQ "x-vmseal-seq"
+
+enum mq_decl_kind { MQ_DECL_EXCHANGE, MQ_DECL_QUORUM, MQ_DECL_CLASSIC, MQ_DECL_EXCLUSIVE, MQ_DECL_BIND };
+
+/* One remembered declaration, replayed in order after every reconnect. */
+struct mq_decl {
+    enum mq_decl_kind kind;
+    char *name;          /* exchange or queue */
+    char *arg1;          /* exchange type, or the bind's exchange */
+    char *arg2;          /* the bind's routing key */
+    int delivery_limit;
+    bool sac;
+};
+
+struct mq_consumer {
+    char *queue;
+    char *tag;           /* broker-generated; NULL while not consuming */
+    uint16_t prefetch;
+    bool exclusive, no_ack;
+};
+
+/* A publish that has a sequence number but no confirm yet. */
+struct mq_pending {
+    uint64_t seq;        /* caller-visible, unique for the life of the mq_t */
+    uint64_t tag;        /* the channel's confirm delivery tag */
+    bool returned, done;
+};
+
+/* A publish held locally while the connection is blocked. */
+struct mq_held {
+    uint64_t seq;
+    char *exchange, *routing_key;
+    char *message_id, *correlation_id, *reply_to, *type, *reason;
+    bool transient, mandatory;
+    void *body; size_t len;
+};
+
+struct mq {
+    struct mq_opts opts;
+    amqp_connection_state_t conn;  /* NULL while disconnected */
+    bool blocked;
+    uint64_t epoch;
+    char err[MQ_ERR_LEN];
+
+    int hb_ms;                 /* negotiated heartbeat, 0 = none */
+    int64_t last_rx_ms, next_hb_tx_ms;
+
+    int backoff_ms;            /* next reconnect delay */
+    int64_t next_connect_ms;   /* earliest next reconnect attempt */
+    uint64_t rng;
+
+    struct mq_decl *decls; size_t n_decls, cap_decls;
+    struct mq_consumer *consumers; size_t n_consumers, cap_consumers;
+
+    uint64_t next_seq, next_tag;
+    struct mq_pending *pending; size_t pend_head, pend_len, pend_cap;
+    struct mq_held *held; size_t n_held, cap_held;
+
+    struct mq_event *evq; size_t evq_head, evq_len, evq_cap;
+};
+
+/* mq.c */
+void mq_seterr(mq_t *mq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Translate a failed rpc reply into a project error; text into mq->err. */
+int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what);
+/* Check the reply of the last RPC; on a failure that closed the channel or
+ * connection, the connection is dropped (reconnect follows in mq_wait). */
+int mq_rpc_check(mq_t *mq, const char *what);
+void mq_lose(mq_t *mq, int err);
+void mq_evq_push(mq_t *mq, const struct mq_event *ev);
+
+/* mq_topology.c */
+int mq_decl_apply(mq_t *mq, const struct mq_decl *d);
+int mq_consumer_start(mq_t *mq, struct mq_consumer *c);
+int mq_replay(mq_t *mq);
+const char *mq_consumer_queue(const mq_t *mq, amqp_bytes_t tag);
+void mq_consumer_forget_tag(mq_t *mq, amqp_bytes_t tag);
+void mq_topology_free(mq_t *mq);
+
+/* mq_msg.c */
+char *mq_bytes_dup(amqp_bytes_t b);   /* NUL-terminated copy, NULL if empty */
+int mq_send_publish(mq_t *mq, uint64_t seq, const char *exchange, const char *routing_key,
+                    const struct mq_props *props, const void *body, size_t len);
+/* Fill d from a basic.deliver, then from its message (takes copies). */
+void mq_delivery_from_deliver(struct mq_delivery *d, const amqp_basic_deliver_t *m);
+void mq_delivery_from_message(struct mq_delivery *d, const amqp_message_t *msg);
+void mq_delivery_free(struct mq_delivery *d);
+const amqp_field_value_t *mq_table_get(const amqp_table_t *t, const char *key);
+bool mq_field_int(const amqp_field_value_t *v, int64_t *ret);
+
+#endif
