@@ -266,6 +266,29 @@ int sd_image_lock(int img_fd) {
     return 0;
 }
 
+int sd_image_open_locked(struct sd *sd, const char *img_id, bool create, int *ret_fd) {
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int fd = -1;
+        int r = sd_image_dir_open(sd, img_id, create, &fd);
+        if (r < 0)
+            return r;
+        struct stat st;
+        r = sd_image_lock(fd);
+        if (r == 0 && fstat(fd, &st) < 0)
+            r = -errno;
+        if (r < 0) {
+            close(fd);
+            return r;
+        }
+        if (st.st_nlink > 0) {
+            *ret_fd = fd;
+            return 0;
+        }
+        close(fd); /* removed while we waited for the lock */
+    }
+    return -EAGAIN;
+}
+
 int sd_image_remove_if_empty(struct sd *sd, const char *img_id) {
     if (!uuid_is_canonical(img_id))
         return -VMS_E_BAD_UUID;

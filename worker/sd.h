@@ -103,6 +103,10 @@ int sd_volumes_list(struct sd *sd, const char *img_id, proto_uuid **ret_ids, siz
 int sd_image_dir_open(struct sd *sd, const char *img_id, bool create, int *ret_fd);
 /* Exclusive flock() on an image dir fd; blocks.  Released on close(). */
 int sd_image_lock(int img_fd);
+/* sd_image_dir_open() + sd_image_lock(), making sure the locked dir is still
+ * images/<img_id> (a concurrent delete may have removed it while we waited;
+ * then it is opened again, or created again when `create`). */
+int sd_image_open_locked(struct sd *sd, const char *img_id, bool create, int *ret_fd);
 /* rmdir images/<img_id> if it is empty (then fsync images/); an image that
  * is not empty or absent is success. */
 int sd_image_remove_if_empty(struct sd *sd, const char *img_id);

@@ -213,6 +213,11 @@ int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
         sd_why(why, "destination format must be RAW or COW");
         return -VMS_E_INVALID;
     }
+    if (strcmp(sd_id(src_sd), sd_id(dst_sd)) == 0 && strcmp(src_img, dst_img) == 0 &&
+        strcmp(src_vol, dst_vol) == 0) {
+        sd_why(why, "source and destination are the same volume");
+        return -VMS_E_INVALID;
+    }
     struct vol_meta sm, dm;
     struct qemu_img_info info;
     struct fd_path src = { .fd = -1 };
@@ -220,9 +225,7 @@ int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
     r = copy_source_open(src_sd, src_img, src_vol, &sm, &info, &src, why);
     if (r < 0)
         goto out;
-    r = sd_image_dir_open(dst_sd, dst_img, true, &img_fd);
-    if (r == 0)
-        r = sd_image_lock(img_fd);
+    r = sd_image_open_locked(dst_sd, dst_img, true, &img_fd);
     if (r < 0) {
         sd_why(why, "destination image %s: %s", dst_img, err_str(r));
         goto out;
@@ -303,13 +306,11 @@ int volume_update(struct sd *sd, const char *img_id, const char *vol_id,
     if (r < 0)
         return r;
     _cleanup_close_ int img_fd = -1;
-    r = sd_image_dir_open(sd, img_id, false, &img_fd);
+    r = sd_image_open_locked(sd, img_id, false, &img_fd);
     if (r == -ENOENT) {
         sd_why(why, "volume %s/%s does not exist", img_id, vol_id);
         return -VMS_E_NO_VOLUME;
     }
-    if (r == 0)
-        r = sd_image_lock(img_fd);
     if (r < 0) {
         sd_why(why, "image %s: %s", img_id, err_str(r));
         return r;
@@ -345,13 +346,11 @@ int volume_delete(struct sd *sd, const char *img_id, const char *vol_id,
     if (r < 0)
         return r;
     _cleanup_close_ int img_fd = -1;
-    r = sd_image_dir_open(sd, img_id, false, &img_fd);
+    r = sd_image_open_locked(sd, img_id, false, &img_fd);
     if (r == -ENOENT) {
         progress(progress_cb, userdata, 100, "already deleted");
         return 0;
     }
-    if (r == 0)
-        r = sd_image_lock(img_fd);
     if (r == 0)
         r = volume_files_remove(img_fd, vol_id);
     if (r == 0)
@@ -394,9 +393,7 @@ int volume_create_from_file(struct sd *sd, const char *file, enum vol_format for
     uuid_new(img_id);
     uuid_new(vol_id);
     _cleanup_close_ int img_fd = -1;
-    r = sd_image_dir_open(sd, img_id, true, &img_fd);
-    if (r == 0)
-        r = sd_image_lock(img_fd);
+    r = sd_image_open_locked(sd, img_id, true, &img_fd);
     if (r < 0) {
         sd_why(why, "image %s: %s", img_id, err_str(r));
         return r;

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
@@ -430,6 +431,52 @@ static void test_list(void **state) {
     assert_int_equal(sd_volumes_list(f->sd, "1a000000-0000-4000-8000-00000000000f", &ids, &n), -ENOENT);
 }
 
+struct locker {
+    struct fx *f;
+    int r, fd;
+};
+
+static void *locker_thread(void *arg) {
+    struct locker *l = arg;
+    l->r = sd_image_open_locked(l->f->sd, IMG, true, &l->fd);
+    return NULL;
+}
+
+static bool flock_waiter_present(void *arg) {
+    (void)arg;
+    char *text = NULL;
+    if (read_file_all("/proc/locks", 1 << 20, &text, NULL) < 0)
+        return false;
+    bool found = strstr(text, "-> FLOCK") != NULL;
+    free(text);
+    return found;
+}
+
+/* A process waiting for an image's lock while the holder deletes the image
+ * ends up with a fresh, linked image dir, not the removed one. */
+static void test_image_lock_vs_delete(void **state) {
+    struct fx *f = *state;
+    int fd = -1;
+    assert_int_equal(sd_image_open_locked(f->sd, IMG, true, &fd), 0);
+    struct locker l = { .f = f, .r = 1, .fd = -1 };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, locker_thread, &l), 0);
+    /* Wait until the thread is blocked on the lock (a waiter shows in
+     * /proc/locks as "-> FLOCK"). */
+    assert_int_equal(testutil_wait_for(flock_waiter_present, NULL, 10000, 10), 0);
+    assert_int_equal(sd_image_remove_if_empty(f->sd, IMG), 0);
+    close(fd);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(l.r, 0);
+    struct stat st;
+    assert_int_equal(fstat(l.fd, &st), 0);
+    assert_true(st.st_nlink > 0);
+    char *img = xasprintf("%s/images/%s", f->sd_path, IMG);
+    assert_true(fx_exists(img));
+    close(l.fd);
+    free(img);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_meta_round_trip, fx_setup, fx_teardown),
@@ -440,6 +487,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_confine_symlinked_volume, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_scrub, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_list, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_image_lock_vs_delete, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

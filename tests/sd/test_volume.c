@@ -275,6 +275,7 @@ static void assert_same_data(const struct fx *f, const char *dst_img, const char
 
 struct progress_log {
     int n, last;
+    int copying_max; /* highest percent seen with step "copying" */
     bool monotonic;
     char step[32];
 };
@@ -285,6 +286,8 @@ static void progress_log_cb(int percent, const char *step, void *userdata) {
         p->monotonic = false;
     p->n++;
     p->last = percent;
+    if (strcmp(step, "copying") == 0 && percent > p->copying_max)
+        p->copying_max = percent;
     snprintf(p->step, sizeof p->step, "%s", step);
 }
 
@@ -305,6 +308,7 @@ static void test_copy_chain(void **state) {
     assert_true(p.monotonic);
     assert_int_equal(p.last, 100);
     assert_string_equal(p.step, "committed");
+    assert_int_equal(p.copying_max, 99); /* qemu-img's "(100.00/100%)" was parsed */
     assert_same_data(f, IMG2, VOL, "qcow2");
     struct vol_meta m;
     char why[SD_WHY_LEN];
@@ -338,6 +342,10 @@ static void test_copy_chain(void **state) {
     assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_RAW, NULL, NULL, why),
                      -VMS_E_VOLUME_EXISTS);
     free(dst);
+
+    /* A volume is not copied onto itself. */
+    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG, TOP, FORMAT_COW, NULL, NULL, why),
+                     -VMS_E_INVALID);
 
     /* To RAW as well. */
     assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL2, FORMAT_RAW, NULL, NULL, why), 0);
