@@ -697,6 +697,7 @@ static void mq_read_one(mq_t *mq)
         mq_lose_text(mq, r, "broker connection lost");
         return;
     }
+    mq->last_rx_ms = time_mono_ms();
     if (f.frame_type == AMQP_FRAME_METHOD)
         mq_on_method(mq, &f.payload.method);
     if (mq->conn)
