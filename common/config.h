@@ -85,8 +85,14 @@ char *config_path_for(const char *program, const char *cli_path);
 /* Load and check `path`.  `allowed` is the mask of groups this program
  * accepts (others are unknown-key errors); `required` those that must be
  * present.  On error returns -VMS_E_CONFIG (or -errno for an unreadable
- * file) with the reason in err.  Warnings (e.g. a password file readable by
- * others) go to ret_warn if not NULL (empty when none). */
+ * file) with the reason in err, and *ret holds nothing to free.  Warnings go
+ * to ret_warn if not NULL (empty when none).
+ *
+ * Secrets: a password_file, or a config file holding an inline `password`,
+ * that is readable by others (mode & 004) is refused; readable by its group
+ * gives a warning.  password_file must be absolute; its trailing newline is
+ * cut.  `hosts` entries "host", "host:port", "[v6]:port" are stored as
+ * "host:port".  Domain paths are stored without trailing slashes. */
 int config_load(const char *path, unsigned allowed, unsigned required,
                 struct config *ret, char err[CONFIG_ERR_LEN], char warn[CONFIG_ERR_LEN]);
 

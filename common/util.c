@@ -118,3 +118,22 @@ int read_file_all(const char *path, size_t max_bytes, char **ret_buf, size_t *re
         *ret_len = len;
     return 0;
 }
+
+bool hostname_is_valid(const char *s) {
+    size_t n = s ? strlen(s) : 0, label = 0;
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+        if (!ok || (c == '-' && label == 0) || ++label > 63)
+            return false;
+    }
+    return label > 0 && s[n - 1] != '-';
+}

@@ -33,6 +33,10 @@ bool uuid_is_canonical_n(const char *s, size_t len);
 void uuid_new(char out[VMS_UUID_STRLEN + 1]);
 extern const char uuid_nil[VMS_UUID_STRLEN + 1];
 
+/* RFC 1123 host name: dot-separated labels of [A-Za-z0-9-]{1,63} that neither
+ * start nor end with '-', at most 253 bytes in all (IPv4 literals pass). */
+bool hostname_is_valid(const char *s);
+
 /* Cleanup helpers: `_cleanup_free_ char *p = NULL;` */
 static inline void freep(void *p) { free(*(void **)p); }
 static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }

@@ -332,21 +332,4 @@ int wire_map_uuid_array(const struct wire_map *m, const char *key, int flags, si
     return 1;
 }
 
-bool wire_hostname_valid(const char *s) {
-    size_t n = strlen(s), label = 0;
-    if (n == 0 || n > 253)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return false;
-            label = 0;
-            continue;
-        }
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-        if (!ok || (c == '-' && label == 0) || ++label > 63)
-            return false;
-    }
-    return label > 0 && s[n - 1] != '-';
-}
+bool wire_hostname_valid(const char *s) { return hostname_is_valid(s); }
