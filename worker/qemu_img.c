@@ -199,14 +199,14 @@ static const char *json_next_string(const char *p, const char *key, char *out, s
     return e;
 }
 
-static int chain_confined(const char *json, struct sd *sd, char *why) {
+static int chain_confined(const char *json, const char *root, char *why) {
     static const char *const keys[] = { "filename", "full-backing-filename", "data-file" };
     char path[4096];
     for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
         bool bad = false;
         for (const char *p = json; (p = json_next_string(p, keys[k], path, sizeof path, &bad));) {
-            if (path[0] != '/' || sd_check_inside(sd, path) < 0) {
-                sd_why(why, "backing chain leaves the domain: %s", path);
+            if (path[0] != '/' || sd_path_check_inside(root, path) < 0) {
+                sd_why(why, "image chain leaves %s: %s", root, path);
                 return -VMS_E_PATH_ESCAPE;
             }
         }
@@ -218,7 +218,8 @@ static int chain_confined(const char *json, struct sd *sd, char *why) {
     return 0;
 }
 
-int qemu_img_info(const char *path, struct sd *confine, struct qemu_img_info *ret_info, char *why) {
+int qemu_img_info(const char *path, const char *confine_root, struct qemu_img_info *ret_info,
+                  char *why) {
     char *argv[] = { "qemu-img", "info", "--backing-chain", "--output=json", "-U",
                      (char *)path, NULL };
     struct run_ctx c = { .last_percent = -1 };
@@ -240,7 +241,7 @@ int qemu_img_info(const char *path, struct sd *confine, struct qemu_img_info *re
         sd_why(why, "qemu-img info: no virtual-size or format");
         goto out;
     }
-    r = confine ? chain_confined(c.out, confine, why) : 0;
+    r = chain_confined(c.out, confine_root, why);
     if (r == 0)
         *ret_info = info;
 out:

@@ -22,10 +22,13 @@ struct qemu_img_info {
     char format[16];      /* of the top image: "qcow2", "raw", ... */
 };
 
-/* `qemu-img info --backing-chain --output=json -U PATH`.  When `confine` is
- * not NULL every file of the chain must lie inside that domain
- * (-VMS_E_PATH_ESCAPE otherwise). */
-int qemu_img_info(const char *path, struct sd *confine, struct qemu_img_info *ret_info, char *why);
+/* `qemu-img info --backing-chain --output=json -U PATH`.  Every file of the
+ * chain (the image, its backing files, external data files) must be a plain
+ * absolute path below `confine_root` (a realpath, e.g. sd_real_path()):
+ * -VMS_E_PATH_ESCAPE otherwise, and for protocol or json: names.  This is
+ * what keeps a crafted image header from making qemu-img read host files. */
+int qemu_img_info(const char *path, const char *confine_root, struct qemu_img_info *ret_info,
+                  char *why);
 
 /* `qemu-img convert -p -f SRC_FMT -O DST_FMT SRC DST`. */
 int qemu_img_convert(const char *src, const char *src_fmt, const char *dst, const char *dst_fmt,

@@ -19,7 +19,7 @@
 struct sd {
     proto_uuid id;
     char *path;      /* as configured (absolute) */
-    char *real_path; /* realpath() of the root, for sd_check_inside() */
+    char *real_path; /* realpath() of the root */
     int root_fd;
     int images_fd;
 };
@@ -307,12 +307,16 @@ int sd_volume_path(struct sd *sd, const char *img_id, const char *vol_id,
     return 0;
 }
 
-int sd_check_inside(struct sd *sd, const char *path) {
+const char *sd_real_path(const struct sd *sd) { return sd->real_path; }
+
+int sd_path_check_inside(const char *root_real, const char *path) {
     char real[PATH_MAX];
     if (!realpath(path, real))
         return errno == ENOENT ? -VMS_E_PATH_ESCAPE : -errno;
-    size_t n = strlen(sd->real_path);
-    if (strncmp(real, sd->real_path, n) != 0 || real[n] != '/')
+    size_t n = strlen(root_real);
+    if (n == 1) /* "/" */
+        return 0;
+    if (strncmp(real, root_real, n) != 0 || real[n] != '/')
         return -VMS_E_PATH_ESCAPE;
     return 0;
 }

@@ -125,9 +125,12 @@ void sd_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * Checks ids only; pair it with an openat() check of the file. */
 int sd_volume_path(struct sd *sd, const char *img_id, const char *vol_id,
                    const char *suffix, char **ret_path);
-/* Whether realpath(path) lies inside the domain root (for backing chains
- * reported by qemu-img).  0 if inside, -VMS_E_PATH_ESCAPE if not. */
-int sd_check_inside(struct sd *sd, const char *path);
+/* realpath() of the domain root. */
+const char *sd_real_path(const struct sd *sd);
+/* Whether realpath(path) lies strictly below root_real (itself a realpath),
+ * e.g. for the files of a backing chain reported by qemu-img.  0 if inside,
+ * -VMS_E_PATH_ESCAPE if not (or if path does not exist). */
+int sd_path_check_inside(const char *root_real, const char *path);
 
 /* Parse .meta text.  Every key of SPEC §2 exactly once, then a line "EOF";
  * unknown or duplicate keys, bad values, a DOMAIN other than `expect_domain`

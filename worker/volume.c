@@ -177,7 +177,7 @@ static int copy_source_open(struct sd *sd, const char *img_id, const char *vol_i
     r = fd_path_open(img_fd, vol_id, src);
     if (r < 0)
         return r;
-    r = qemu_img_info(src->path, sd, ret_info, why);
+    r = qemu_img_info(src->path, sd_real_path(sd), ret_info, why);
     if (r == 0 && strcmp(ret_info->format, qemu_img_format_name(ret_meta->format)) != 0) {
         sd_why(why, "source is %s but its FORMAT says %s", ret_info->format,
                vol_format_to_string(ret_meta->format));
@@ -381,8 +381,15 @@ int volume_create_from_file(struct sd *sd, const char *file, enum vol_format for
         sd_why(why, "%s: not a file or block device", file);
         return -VMS_E_INVALID;
     }
+    /* A file outside any domain: its chain may only use files of its own
+     * directory, so a crafted header cannot pull in host files. */
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", real);
+    *strrchr(dir, '/') = '\0';
+    if (!dir[0])
+        strcpy(dir, "/");
     struct qemu_img_info info;
-    int r = qemu_img_info(real, NULL, &info, why);
+    int r = qemu_img_info(real, dir, &info, why);
     if (r < 0)
         return r;
     if (strcmp(info.format, "qcow2") != 0 && strcmp(info.format, "raw") != 0) {

@@ -70,7 +70,8 @@ int volume_delete(struct sd *sd, const char *img_id, const char *vol_id,
 
 /* Import an existing image file (format probed by qemu-img; qcow2 or raw)
  * as a new LEAF/LEGAL/GEN 0 volume of `format` with new img and vol ids,
- * returned in ret_img_id / ret_vol_id. */
+ * returned in ret_img_id / ret_vol_id.  A backing chain is collapsed; its
+ * files must lie in the imported file's directory (-VMS_E_PATH_ESCAPE). */
 int volume_create_from_file(struct sd *sd, const char *file, enum vol_format format,
                             volume_progress_cb progress_cb, void *userdata,
                             proto_uuid ret_img_id, proto_uuid ret_vol_id, char *why);

@@ -465,6 +465,18 @@ static void test_import(void **state) {
     assert_int_equal(m.gen, 0);
     assert_int_equal(m.cap_bytes, 4 * MIB);
     assert_same_data(f, img, vol, "qcow2");
+    /* A file whose backing file lies outside its directory is refused. */
+    char *sub = xasprintf("%s/sub", f->dir), *outside = xasprintf("%s/outside.qcow2", f->dir);
+    char *overlay = xasprintf("%s/overlay.qcow2", sub);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", outside, "4M", NULL });
+    run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", "../outside.qcow2", "-F",
+                             "qcow2", overlay, NULL });
+    assert_int_equal(volume_create_from_file(f->sd, overlay, FORMAT_COW, NULL, NULL, img, vol, why),
+                     -VMS_E_PATH_ESCAPE);
+    free(sub);
+    free(outside);
+    free(overlay);
     /* Not an image at all: a directory. */
     assert_int_equal(volume_create_from_file(f->sd, f->dir, FORMAT_COW, NULL, NULL, img, vol, why),
                      -VMS_E_INVALID);
