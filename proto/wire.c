@@ -140,11 +140,19 @@ void wire_why(char *why, const char *path, const char *key, const char *fmt, ...
 
 /* ---- the walk ----------------------------------------------------------- */
 
+/* The path to the value being walked, kept as a stack of frames and only
+ * rendered into text when something fails (cheap for huge arrays). */
+struct frame {
+    const uint8_t *key; /* map member: key bytes; NULL for an array element */
+    size_t key_len, index;
+};
+
 struct walk {
     const uint8_t *start, *p, *end;
     char *why;
-    char path[WIRE_PATH_LEN];
-    size_t path_len;
+    const char *root;
+    struct frame frames[PROTO_MAX_DEPTH + 2];
+    size_t n_frames;
 };
 
 struct span { const uint8_t *s; size_t n; };
@@ -156,41 +164,42 @@ static int span_cmp(const void *a, const void *b) {
     return memcmp(x->s, y->s, x->n);
 }
 
-/* Append ".key" (printable, at most 40 bytes) or "[i]" to the walk's path;
- * returns the old length to restore. */
-static size_t path_push_key(struct walk *w, const uint8_t *s, size_t n) {
-    size_t old = w->path_len;
-    if (old + 2 >= sizeof(w->path))
-        return old;
-    w->path[w->path_len++] = '.';
-    for (size_t i = 0; i < n && i < 40 && w->path_len + 1 < sizeof(w->path); i++)
-        w->path[w->path_len++] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
-    w->path[w->path_len] = '\0';
-    return old;
+static void path_push_key(struct walk *w, const uint8_t *s, size_t n) {
+    w->frames[w->n_frames++] = (struct frame){ s, n, 0 };
 }
 
-static size_t path_push_index(struct walk *w, size_t i) {
-    size_t old = w->path_len;
-    int n = snprintf(w->path + old, sizeof(w->path) - old, "[%zu]", i);
-    if (n > 0 && old + (size_t)n < sizeof(w->path))
-        w->path_len += (size_t)n;
-    else
-        w->path[old] = '\0';
-    return old;
+static void path_push_index(struct walk *w, size_t i) {
+    w->frames[w->n_frames++] = (struct frame){ NULL, 0, i };
 }
 
-static void path_pop(struct walk *w, size_t old) {
-    w->path_len = old;
-    w->path[old] = '\0';
+static void path_pop(struct walk *w) { w->n_frames--; }
+
+/* root.key[3].key ...; keys shown printable, at most 40 bytes each. */
+static void path_render(const struct walk *w, char out[WIRE_PATH_LEN]) {
+    size_t len = (size_t)snprintf(out, WIRE_PATH_LEN, "%s", w->root);
+    for (size_t f = 0; f < w->n_frames && len + 1 < WIRE_PATH_LEN; f++) {
+        const struct frame *fr = &w->frames[f];
+        if (!fr->key) {
+            int n = snprintf(out + len, WIRE_PATH_LEN - len, "[%zu]", fr->index);
+            len = n > 0 && len + (size_t)n < WIRE_PATH_LEN ? len + (size_t)n : WIRE_PATH_LEN - 1;
+            continue;
+        }
+        out[len++] = '.';
+        for (size_t i = 0; i < fr->key_len && i < 40 && len + 1 < WIRE_PATH_LEN; i++)
+            out[len++] = (fr->key[i] >= 0x20 && fr->key[i] < 0x7f) ? (char)fr->key[i] : '?';
+        out[len] = '\0';
+    }
 }
 
 static int walk_value(struct walk *w, int depth);
 
 static int walk_fail(struct walk *w, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int walk_fail(struct walk *w, int code, const char *fmt, ...) {
+    char path[WIRE_PATH_LEN];
     va_list ap;
+    path_render(w, path);
     va_start(ap, fmt);
-    why_vset(w->why, w->path, NULL, fmt, ap);
+    why_vset(w->why, path, NULL, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -199,10 +208,8 @@ static int check_duplicates(struct walk *w, struct span *keys, size_t n) {
     qsort(keys, n, sizeof(*keys), span_cmp);
     for (size_t i = 1; i < n; i++)
         if (span_cmp(&keys[i - 1], &keys[i]) == 0) {
-            size_t old = path_push_key(w, keys[i].s, keys[i].n);
-            int r = walk_fail(w, -VMS_E_INVALID, "duplicate key");
-            path_pop(w, old);
-            return r;
+            path_push_key(w, keys[i].s, keys[i].n);
+            return walk_fail(w, -VMS_E_INVALID, "duplicate key");
         }
     return 0;
 }
@@ -223,10 +230,10 @@ static int walk_map(struct walk *w, size_t n, int depth) {
         if (r < 0)
             break;
         keys[i] = (struct span){ k.body, k.n };
-        size_t old = path_push_key(w, k.body, k.n);
+        path_push_key(w, k.body, k.n);
         r = walk_value(w, depth);
         if (r == 0)
-            path_pop(w, old);
+            path_pop(w);
     }
     if (r == 0)
         r = check_duplicates(w, keys, n);
@@ -237,11 +244,11 @@ static int walk_map(struct walk *w, size_t n, int depth) {
 
 static int walk_array(struct walk *w, size_t n, int depth) {
     for (size_t i = 0; i < n; i++) {
-        size_t old = path_push_index(w, i);
+        path_push_index(w, i);
         int r = walk_value(w, depth);
         if (r < 0)
             return r;
-        path_pop(w, old);
+        path_pop(w);
     }
     return 0;
 }
@@ -278,10 +285,8 @@ static int walk_value(struct walk *w, int depth) {
 }
 
 int wire_open(const void *buf, size_t len, const char *root, struct wire_map *ret, char *why) {
-    struct walk w = { .start = buf, .p = buf, .end = (const uint8_t *)buf + len, .why = why };
+    struct walk w = { .start = buf, .p = buf, .end = (const uint8_t *)buf + len, .why = why, .root = root };
     memset(ret, 0, sizeof(*ret));
-    snprintf(w.path, sizeof(w.path), "%s", root);
-    w.path_len = strlen(w.path);
     if (!buf || len == 0) {
         wire_why(why, root, NULL, "empty message");
         return -VMS_E_MSG_TRUNCATED;
