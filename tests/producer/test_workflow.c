@@ -1,0 +1,514 @@
+/* test_workflow.c - the template state machine driven by synthetic events
+ * over a real SQLite store (label unit). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "util.h"
+#include "wftest.h"
+
+#define TID "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+
+static void disks_get(struct fx *f, struct store_disk **d, size_t *n) {
+    assert_int_equal(store_disks_get(f->st, TID, d, n), 0);
+}
+
+static const struct proto_job *job_for_disk(const struct msgs *m, int64_t idx, const struct store_disk *d) {
+    for (size_t i = 0; i < m->n_jobs; i++) {
+        const struct proto_job *j = &m->jobs[i];
+        const char *vol = j->kind == JOB_VOLUME_COPY ? j->args.copy.dst.vol_id
+                          : j->kind == JOB_VOLUME_UPDATE ? j->args.update.vol.vol_id
+                          : j->kind == JOB_VOLUME_DELETE ? j->args.del.vol.vol_id : "";
+        if (strcmp(vol, d[idx].dst.vol_id) == 0)
+            return j;
+    }
+    fail_msg("no job for disk %lld", (long long)idx);
+    return NULL;
+}
+
+static void expect_jobs(const struct msgs *m, size_t n, enum job_kind kind) {
+    assert_int_equal(m->n_jobs, n);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(m->jobs[i].kind, kind);
+}
+
+static void expect_event(const struct msgs *m, enum event_state state, const char *step) {
+    assert_true(m->n_events >= 1);
+    const struct proto_event *e = &m->events[m->n_events - 1];
+    assert_int_equal(e->state, state);
+    assert_string_equal(e->template_id, TID);
+    if (step)
+        assert_string_equal(e->step, step);
+}
+
+/* Walk a fresh 2-disk template to the start of `step` (seal on). */
+static void walk_to(struct fx *f, enum tpl_step step, struct msgs *m) {
+    fx_submit(f, TID, 2, true, m);
+    for (enum tpl_step s = STEP_COPY; s < step; s++)
+        fx_succeed_all(f, m);
+    enum tpl_step now_step;
+    assert_int_equal(fx_state(f, TID, &now_step), TPL_CREATING);
+    assert_int_equal(now_step, step);
+}
+
+static void test_happy_seal(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    struct store_disk *d;
+    size_t n;
+    fx_submit(f, TID, 2, true, &m);
+    expect_jobs(&m, 2, JOB_VOLUME_COPY);
+    expect_event(&m, EV_CREATING, "copy");
+    disks_get(f, &d, &n);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < 2; i++) {   /* the target uuids were stored before the copy went out */
+        const struct proto_job *j = job_for_disk(&m, (int64_t)i, d);
+        assert_string_equal(j->args.copy.dst.img_id, d[i].dst.img_id);
+        assert_string_equal(j->args.copy.dst.sd_id, SD1);
+        assert_string_equal(j->args.copy.src_vol_id, d[i].src.vol_id);
+        assert_int_equal(j->attempt, 1);
+    }
+    free(d);
+
+    fx_succeed_all(f, &m);
+    expect_jobs(&m, 2, JOB_VOLUME_UPDATE);
+    expect_event(&m, EV_CREATING, "mark_illegal");
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(m.jobs[i].args.update.generation, 0);
+        assert_int_equal(m.jobs[i].args.update.legality, LEGALITY_ILLEGAL);
+        assert_int_equal(m.jobs[i].args.update.voltype, VOLTYPE_NONE);
+    }
+
+    fx_succeed_all(f, &m);
+    expect_jobs(&m, 1, JOB_VM_SEAL);
+    expect_event(&m, EV_CREATING, "seal");
+    assert_int_equal(m.jobs[0].args.seal.n_disks, 2);
+    assert_true(m.jobs[0].args.seal.sysprep.selinux_relabel);
+    disks_get(f, &d, &n);
+    for (size_t i = 0; i < 2; i++) {
+        assert_string_equal(m.jobs[0].args.seal.disks[i].vol_id, d[i].dst.vol_id);
+        assert_int_equal(d[i].generation, 1);
+        assert_int_equal(d[i].legality, LEGALITY_ILLEGAL);
+    }
+    free(d);
+
+    fx_succeed_all(f, &m);
+    expect_jobs(&m, 2, JOB_VOLUME_UPDATE);
+    expect_event(&m, EV_CREATING, "mark_shared");
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(m.jobs[i].args.update.generation, 1);
+        assert_int_equal(m.jobs[i].args.update.legality, LEGALITY_LEGAL);
+        assert_int_equal(m.jobs[i].args.update.voltype, VOLTYPE_SHARED);
+    }
+
+    fx_succeed_all(f, &m);
+    assert_int_equal(m.n_jobs, 0);
+    expect_event(&m, EV_READY, "done");
+    assert_int_equal(fx_state(f, TID, NULL), TPL_READY);
+    disks_get(f, &d, &n);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(d[i].generation, 2);
+        assert_int_equal(d[i].legality, LEGALITY_LEGAL);
+        assert_int_equal(d[i].voltype, VOLTYPE_SHARED);
+        assert_int_equal(d[i].state, DISK_PRESENT);
+    }
+    free(d);
+    assert_int_equal(fx_job_rows(f, TID), 7);
+    msgs_free(&m);
+}
+
+static void test_happy_no_seal(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    fx_submit(f, TID, 1, false, &m);
+    expect_jobs(&m, 1, JOB_VOLUME_COPY);
+    fx_succeed_all(f, &m);
+    expect_jobs(&m, 1, JOB_VOLUME_UPDATE);
+    assert_int_equal(m.jobs[0].args.update.generation, 0);
+    assert_int_equal(m.jobs[0].args.update.voltype, VOLTYPE_SHARED);
+    fx_succeed_all(f, &m);
+    expect_event(&m, EV_READY, NULL);
+    struct store_disk *d;
+    size_t n;
+    disks_get(f, &d, &n);
+    assert_int_equal(d[0].generation, 1);
+    assert_int_equal(d[0].voltype, VOLTYPE_SHARED);
+    free(d);
+    msgs_free(&m);
+}
+
+static void test_transient_retry_backoff(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    fx_submit(f, TID, 1, true, &m);
+    proto_uuid dst_vol;
+    memcpy(dst_vol, m.jobs[0].args.copy.dst.vol_id, sizeof dst_vol);
+    fx_event(f, &m.jobs[0], EV_FAILED, "qemu_img", false);
+    fx_take(f, &r);
+    assert_int_equal(r.n_jobs, 0);          /* backoff first */
+    f->now += 199;
+    fx_tick(f);
+    fx_take(f, &r);
+    assert_int_equal(r.n_jobs, 0);
+    f->now += 1;                            /* 200 ms after attempt 1 */
+    fx_tick(f);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_COPY);
+    assert_int_equal(r.jobs[0].attempt, 2);
+    assert_string_equal(r.jobs[0].args.copy.dst.vol_id, dst_vol);   /* same target volume */
+    assert_string_not_equal(r.jobs[0].job_id, m.jobs[0].job_id);
+    fx_event(f, &r.jobs[0], EV_FAILED, "timeout", false);
+    f->now += 399;
+    fx_tick(f);
+    msgs_free(&r);
+    fx_take(f, &r);
+    assert_int_equal(r.n_jobs, 0);
+    f->now += 1;                            /* 400 ms: doubled */
+    fx_tick(f);
+    msgs_free(&r);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_COPY);
+    assert_int_equal(r.jobs[0].attempt, 3);
+    fx_succeed_all(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
+    assert_int_equal(fx_state(f, TID, NULL), TPL_CREATING);
+    msgs_free(&m);
+    msgs_free(&r);
+}
+
+static void test_attempts_exhausted(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    fx_submit(f, TID, 1, false, &m);
+    for (int a = 1; a <= 3; a++) {
+        assert_int_equal(m.jobs[0].attempt, a);
+        struct proto_job j = m.jobs[0];
+        fx_event(f, &j, EV_FAILED, "qemu_img", false);
+        f->now += 60000;
+        fx_tick(f);
+        msgs_free(&m);
+        fx_take(f, &m);
+        if (a < 3)
+            expect_jobs(&m, 1, JOB_VOLUME_COPY);
+    }
+    expect_jobs(&m, 1, JOB_VOLUME_DELETE);
+    enum tpl_step step;
+    assert_int_equal(fx_state(f, TID, &step), TPL_ROLLING_BACK);
+    assert_int_equal(step, STEP_DELETE);
+    fx_succeed_all(f, &m);
+    assert_int_equal(fx_state(f, TID, NULL), TPL_FAILED);
+    msgs_free(&m);
+}
+
+static void test_permanent_failure_rollback(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    struct store_disk *d;
+    size_t n;
+    fx_submit(f, TID, 2, true, &m);
+    disks_get(f, &d, &n);
+    fx_event(f, job_for_disk(&m, 0, d), EV_RUNNING, NULL, false);
+    fx_event(f, job_for_disk(&m, 1, d), EV_FAILED, "no_volume", true);
+    fx_take(f, &r);
+    /* disk 0's copy still runs: it is told to stop, nothing is deleted yet */
+    assert_int_equal(r.n_cancels, 1);
+    assert_string_equal(r.cancels[0], job_for_disk(&m, 0, d)->job_id);
+    assert_int_equal(r.n_jobs, 0);
+    expect_event(&r, EV_ROLLING_BACK, "drain");
+    msgs_free(&r);
+    fx_event(f, job_for_disk(&m, 0, d), EV_CANCELLED, NULL, false);
+    fx_take(f, &r);
+    expect_jobs(&r, 2, JOB_VOLUME_DELETE);   /* both volumes: each copy had started */
+    job_for_disk(&r, 0, d);
+    job_for_disk(&r, 1, d);
+    fx_succeed_all(f, &r);
+    expect_event(&r, EV_FAILED, "done");
+    assert_string_equal(r.events[0].error.code, "no_volume");
+    assert_string_equal(r.events[0].error.message, "boom");
+    struct store_template t;
+    assert_int_equal(store_template_get(f->st, TID, &t), 0);
+    assert_int_equal(t.state, TPL_FAILED);
+    assert_string_equal(t.error_step, "copy");
+    assert_string_equal(t.error_code, "no_volume");
+    store_template_free(&t);
+    free(d);
+    disks_get(f, &d, &n);
+    assert_int_equal(d[0].state, DISK_DELETED);
+    assert_int_equal(d[1].state, DISK_DELETED);
+    free(d);
+    msgs_free(&m);
+    msgs_free(&r);
+}
+
+static void test_delete_failure_leftover(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    struct store_disk *d;
+    size_t n;
+    fx_submit(f, TID, 1, true, &m);
+    fx_succeed_all(f, &m);                    /* copied: LEGAL, GEN 0 */
+    fx_event(f, &m.jobs[0], EV_FAILED, "generation_mismatch", true);  /* mark_illegal fails */
+    msgs_free(&m);
+    fx_take(f, &m);
+    expect_jobs(&m, 1, JOB_VOLUME_DELETE);
+    struct proto_job del = m.jobs[0];
+    memset(&m.jobs[0], 0, sizeof m.jobs[0]);
+    m.n_jobs = 0;
+    fx_event(f, &del, EV_FAILED, "EACCES", true);
+    msgs_free(&m);
+    fx_take(f, &m);
+    /* not deletable and still LEGAL: marked ILLEGAL instead */
+    expect_jobs(&m, 1, JOB_VOLUME_UPDATE);
+    assert_int_equal(m.jobs[0].args.update.legality, LEGALITY_ILLEGAL);
+    assert_int_equal(m.jobs[0].args.update.generation, 0);
+    fx_succeed_all(f, &m);
+    expect_event(&m, EV_FAILED, NULL);
+    assert_string_equal(m.events[0].error.code, "generation_mismatch");
+    disks_get(f, &d, &n);
+    assert_int_equal(d[0].state, DISK_LEFTOVER);
+    assert_int_equal(d[0].legality, LEGALITY_ILLEGAL);
+    assert_int_equal(d[0].generation, 1);
+    free(d);
+    proto_job_free(&del);
+    msgs_free(&m);
+}
+
+static void test_delete_failure_already_illegal(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    struct store_disk *d;
+    size_t n;
+    walk_to(f, STEP_SEAL, &m);
+    fx_event(f, &m.jobs[0], EV_FAILED, "unsupported_guest", true);
+    msgs_free(&m);
+    fx_take(f, &m);
+    expect_jobs(&m, 2, JOB_VOLUME_DELETE);
+    disks_get(f, &d, &n);
+    fx_event(f, job_for_disk(&m, 0, d), EV_SUCCEEDED, NULL, false);
+    fx_event(f, job_for_disk(&m, 1, d), EV_FAILED, "EACCES", true);
+    free(d);
+    msgs_free(&m);
+    fx_take(f, &m);
+    assert_int_equal(m.n_jobs, 0);           /* already ILLEGAL: no update needed */
+    expect_event(&m, EV_FAILED, NULL);
+    struct store_template t;
+    assert_int_equal(store_template_get(f->st, TID, &t), 0);
+    assert_string_equal(t.error_step, "seal");
+    assert_string_equal(t.error_code, "unsupported_guest");
+    store_template_free(&t);
+    disks_get(f, &d, &n);
+    assert_int_equal(d[0].state, DISK_DELETED);
+    assert_int_equal(d[1].state, DISK_LEFTOVER);
+    assert_int_equal(d[1].legality, LEGALITY_ILLEGAL);
+    free(d);
+    msgs_free(&m);
+}
+
+static void cancel_in(void **state, enum tpl_step step) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    walk_to(f, step, &m);
+    for (size_t i = 0; i < m.n_jobs; i++)
+        fx_event(f, &m.jobs[i], EV_RUNNING, NULL, false);
+    fx_cancel(f, TID);
+    fx_take(f, &r);
+    assert_int_equal(r.n_cancels, m.n_jobs);
+    assert_int_equal(r.n_jobs, 0);
+    expect_event(&r, EV_ROLLING_BACK, "drain");
+    for (size_t i = 0; i < m.n_jobs; i++)
+        fx_event(f, &m.jobs[i], EV_CANCELLED, NULL, false);
+    msgs_free(&r);
+    fx_take(f, &r);
+    expect_jobs(&r, 2, JOB_VOLUME_DELETE);
+    fx_succeed_all(f, &r);
+    expect_event(&r, EV_CANCELLED, "done");
+    struct store_template t;
+    assert_int_equal(store_template_get(f->st, TID, &t), 0);
+    assert_int_equal(t.state, TPL_CANCELLED);
+    assert_string_equal(t.error_step, tpl_step_to_string(step));
+    assert_string_equal(t.error_code, "cancelled");
+    store_template_free(&t);
+    msgs_free(&m);
+    msgs_free(&r);
+}
+
+static void test_cancel_copy(void **state) { cancel_in(state, STEP_COPY); }
+static void test_cancel_mark_illegal(void **state) { cancel_in(state, STEP_MARK_ILLEGAL); }
+static void test_cancel_seal(void **state) { cancel_in(state, STEP_SEAL); }
+static void test_cancel_mark_shared(void **state) { cancel_in(state, STEP_MARK_SHARED); }
+
+static void test_cancel_waiting_retry(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    fx_submit(f, TID, 1, false, &m);
+    fx_event(f, &m.jobs[0], EV_FAILED, "timeout", false);   /* retry waits for its backoff */
+    fx_cancel(f, TID);
+    fx_take(f, &r);
+    assert_int_equal(r.n_cancels, 0);        /* nothing was out: deletes go at once */
+    expect_jobs(&r, 1, JOB_VOLUME_DELETE);
+    f->now += 10000;
+    fx_tick(f);
+    fx_succeed_all(f, &r);
+    assert_int_equal(r.n_jobs, 0);           /* the cancelled retry never went out */
+    assert_int_equal(fx_state(f, TID, NULL), TPL_CANCELLED);
+    msgs_free(&m);
+    msgs_free(&r);
+}
+
+static void test_duplicate_events(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    fx_submit(f, TID, 1, false, &m);
+    struct proto_event ev;
+    fx_event_struct(&ev, &m.jobs[0], EV_FAILED, "timeout", false, f->now);
+    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
+    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
+    f->now += 1000;
+    fx_tick(f);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_COPY);     /* one retry, not two */
+    assert_int_equal(fx_job_rows(f, TID), 2);
+    struct proto_event ok;
+    fx_event_struct(&ok, &r.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
+    assert_int_equal(wf_on_event(f->wf, &ok, f->now), 0);
+    assert_int_equal(wf_on_event(f->wf, &ok, f->now), 0);
+    msgs_free(&r);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
+    assert_int_equal(fx_job_rows(f, TID), 3);
+    msgs_free(&m);
+    msgs_free(&r);
+}
+
+static void test_stale_attempt_ignored(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    fx_submit(f, TID, 1, false, &m);
+    f->now += (3600 + 30) * 1000LL;          /* copy deadline: the worker went silent */
+    fx_tick(f);
+    fx_take(f, &r);
+    assert_int_equal(r.n_cancels, 1);
+    assert_int_equal(r.n_jobs, 0);
+    f->now += 200;
+    fx_tick(f);
+    msgs_free(&r);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_COPY);
+    assert_int_equal(r.jobs[0].attempt, 2);
+    /* the lost attempt speaks up late: ignored */
+    fx_event(f, &m.jobs[0], EV_SUCCEEDED, NULL, false);
+    fx_event(f, &m.jobs[0], EV_FAILED, "EACCES", true);
+    assert_int_equal(fx_state(f, TID, NULL), TPL_CREATING);
+    assert_int_equal(fx_outbox_count(f), 0);
+    fx_succeed_all(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
+    msgs_free(&m);
+    msgs_free(&r);
+}
+
+static void test_deadline_and_heartbeat(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    fx_submit(f, TID, 1, false, &m);
+    fx_succeed_all(f, &m);                   /* volume.update: 60 s + 30 s grace */
+    f->now += 80000;
+    struct proto_heartbeat hb = { .worker_id = "w1", .running = &m.jobs[0].job_id, .n_running = 1 };
+    assert_int_equal(wf_on_heartbeat(f->wf, &hb, f->now), 0);   /* alive: deadline moves */
+    f->now += 80000;
+    fx_tick(f);
+    fx_take(f, &r);
+    assert_int_equal(r.n_cancels, 0);
+    f->now += 10000;                         /* 90 s after the heartbeat */
+    fx_tick(f);
+    msgs_free(&r);
+    fx_take(f, &r);
+    assert_int_equal(r.n_cancels, 1);
+    f->now += 200;
+    fx_tick(f);
+    msgs_free(&r);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
+    assert_int_equal(r.jobs[0].attempt, 2);
+    assert_int_equal(r.jobs[0].args.update.generation, 0);   /* same expected generation */
+    msgs_free(&m);
+    msgs_free(&r);
+}
+
+static void test_restart_resumes(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    char *body;
+    size_t len;
+    char why[PROTO_WHY_LEN];
+    req_create(TID, 2, true, &body, &len);
+    assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
+    free(body);
+    size_t rows = fx_outbox_count(f);
+    assert_int_equal(rows, 3);               /* 2 copies + template event, not yet confirmed */
+    fx_reopen(f);                            /* crash before the pump confirmed anything */
+    assert_int_equal(fx_outbox_count(f), rows);
+    fx_take(f, &m);                          /* the pump republishes the same rows */
+    expect_jobs(&m, 2, JOB_VOLUME_COPY);
+    fx_event(f, &m.jobs[0], EV_SUCCEEDED, NULL, false);
+    fx_reopen(f);                            /* a restart between the two copies */
+    assert_int_equal(fx_job_rows(f, TID), 2); /* no step re-run */
+    assert_int_equal(fx_outbox_count(f), 0);
+    fx_event(f, &m.jobs[1], EV_SUCCEEDED, NULL, false);
+    msgs_free(&m);
+    fx_take(f, &m);
+    expect_jobs(&m, 2, JOB_VOLUME_UPDATE);
+    fx_succeed_all(f, &m);
+    fx_succeed_all(f, &m);
+    fx_reopen(f);
+    fx_succeed_all(f, &m);
+    assert_int_equal(fx_state(f, TID, NULL), TPL_READY);
+    assert_int_equal(fx_job_rows(f, TID), 7);
+    msgs_free(&m);
+}
+
+static void test_job_not_found_is_not_failure(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    fx_submit(f, TID, 1, false, &m);
+    struct proto_job other = m.jobs[0];
+    uuid_new(other.job_id);                  /* an event about a job we never issued */
+    fx_event(f, &other, EV_FAILED, "EACCES", true);
+    assert_int_equal(fx_state(f, TID, NULL), TPL_CREATING);
+    /* a delete of a volume that is already gone counts as done */
+    fx_event(f, &m.jobs[0], EV_FAILED, "EACCES", true);
+    msgs_free(&m);
+    fx_take(f, &m);
+    expect_jobs(&m, 1, JOB_VOLUME_DELETE);
+    fx_event(f, &m.jobs[0], EV_FAILED, "no_volume", true);
+    assert_int_equal(fx_state(f, TID, NULL), TPL_FAILED);
+    msgs_free(&m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+        T(test_happy_seal),
+        T(test_happy_no_seal),
+        T(test_transient_retry_backoff),
+        T(test_attempts_exhausted),
+        T(test_permanent_failure_rollback),
+        T(test_delete_failure_leftover),
+        T(test_delete_failure_already_illegal),
+        T(test_cancel_copy),
+        T(test_cancel_mark_illegal),
+        T(test_cancel_seal),
+        T(test_cancel_mark_shared),
+        T(test_cancel_waiting_retry),
+        T(test_duplicate_events),
+        T(test_stale_attempt_ignored),
+        T(test_deadline_and_heartbeat),
+        T(test_restart_resumes),
+        T(test_job_not_found_is_not_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
