@@ -79,7 +79,7 @@ const char *seal_family_to_string(enum seal_family f); /* "debian", …, "all" *
  *   SEAL_EV_OP_START op = operation name, detail = its description;
  *   SEAL_EV_REMOVED  detail = guest path removed (a directory counts once);
  *   SEAL_EV_CHANGED  detail = guest path edited / truncated / created;
- *   SEAL_EV_OP_DONE  op = operation name, detail = "removed=N changed=M".
+ *   SEAL_EV_OP_DONE  op = operation name, detail = "removed=N changed=M ms=T".
  * percent is the whole job's progress, 0..100, monotonic. */
 enum seal_event {
     SEAL_EV_PHASE, SEAL_EV_OP_START, SEAL_EV_REMOVED, SEAL_EV_CHANGED, SEAL_EV_OP_DONE,
@@ -92,6 +92,7 @@ struct seal_op_result {
     const char *name;      /* static, from the operations table */
     unsigned removed;      /* paths removed */
     unsigned changed;      /* paths edited, truncated or created */
+    int64_t ms;            /* wall time of the operation */
 };
 
 struct seal_report {

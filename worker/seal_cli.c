@@ -107,12 +107,27 @@ static int parse_args(int argc, char **argv, struct cli *c)
     return 0;
 }
 
+/* "all", or the families joined by commas ("redhat,suse"). */
+static void families_format(unsigned mask, char *out, size_t len)
+{
+    if (mask == SEAL_FAMILY_ALL) {
+        snprintf(out, len, "all");
+        return;
+    }
+    out[0] = '\0';
+    for (unsigned bit = 1; bit < SEAL_FAMILY_ALL; bit <<= 1)
+        if (mask & bit)
+            snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? "," : "",
+                     seal_family_to_string((enum seal_family)bit));
+}
+
 static void list_operations(void)
 {
     for (size_t i = 0; i < seal_ops_count(); i++) {
         const struct seal_op_info *op = seal_op_info_get(i);
-        printf("%-24s %s %-6s %s\n", op->name, op->default_on ? "*" : " ",
-               seal_family_to_string((enum seal_family)op->families), op->description);
+        char fam[64];
+        families_format(op->families, fam, sizeof(fam));
+        printf("%-24s %s %-11s %s\n", op->name, op->default_on ? "*" : " ", fam, op->description);
     }
 }
 

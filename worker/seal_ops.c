@@ -73,7 +73,13 @@ static int op_cron_spool(struct seal_ctx *ctx)
 
 static int op_dhcp_client_state(struct seal_ctx *ctx)
 {
-    return seal_rm_globs(ctx, GLOBS("/var/lib/dhclient/*", "/var/lib/dhcp/*"), SEAL_RM_RF);
+    /* virt-sysprep's two, then NetworkManager's internal client, dhcpcd and
+     * wicked (SUSE) leases, which it misses. */
+    return seal_rm_globs(ctx, GLOBS("/var/lib/dhclient/*", "/var/lib/dhcp/*",
+                                    "/var/lib/NetworkManager/*.lease",
+                                    "/var/lib/NetworkManager/dhclient-*",
+                                    "/var/lib/dhcpcd/*.lease", "/var/lib/wicked/lease-*"),
+                         SEAL_RM_RF);
 }
 
 static int op_dhcp_server_state(struct seal_ctx *ctx)
@@ -309,7 +315,7 @@ static const struct seal_op ops[] = {
     {{"blkid-tab", true, "Remove the blkid tab", ALL}, op_blkid_tab, false},
     {{"crash-data", true, "Remove the kdump crash data", ALL}, op_crash_data, false},
     {{"cron-spool", true, "Remove user at-jobs and cron-jobs", ALL}, op_cron_spool, false},
-    {{"dhcp-client-state", true, "Remove DHCP client leases", ALL}, op_dhcp_client_state, false},
+    {{"dhcp-client-state", true, "Remove DHCP client leases (dhclient, NetworkManager, dhcpcd, wicked)", ALL}, op_dhcp_client_state, false},
     {{"dhcp-server-state", true, "Remove DHCP server leases", ALL}, op_dhcp_server_state, false},
     {{"dovecot-data", true, "Remove Dovecot (mail server) data", ALL}, op_dovecot_data, false},
     {{"ipa-client", true, "Remove the IPA client files", ALL}, op_ipa_client, false},
@@ -321,7 +327,7 @@ static const struct seal_op ops[] = {
     {{"net-hwaddr", true, "Remove HWADDR (and SUSE LLADDR) from ifcfg-* files", RH_SUSE}, seal_op_net_hwaddr, false},
     {{"net-nmconn", true, "Remove NetworkManager *.nmconnection profiles (Red Hat family)", RH}, seal_op_net_nmconn, false},
     {{"pacct-log", true, "Remove the process accounting log files", ALL}, seal_op_pacct_log, false},
-    {{"package-manager-cache", true, "Remove package manager caches (apt, dnf, yum, zypper)", ALL}, seal_op_package_manager_cache, false},
+    {{"package-manager-cache", true, "Remove package manager caches (apt archives, dnf, yum, zypper)", ALL}, seal_op_package_manager_cache, false},
     {{"pam-data", true, "Remove the PAM runtime data", ALL}, op_pam_data, false},
     {{"passwd-backups", true, "Remove /etc/passwd- and similar backup files", ALL}, op_passwd_backups, false},
     {{"puppet-data-log", true, "Remove the puppet data and log files", ALL}, op_puppet_data_log, false},
@@ -417,18 +423,21 @@ static int run_one(struct seal_ctx *ctx, size_t i, struct seal_report *report)
     if (ctx->cb)
         ctx->cb(ctx->ud, SEAL_EV_OP_START, op->info.name, ctx->percent, op->info.description);
     int r = 0;
+    int64_t t0 = time_mono_ms();
     if (op->info.families & ctx->family) {
         ctx->cur = res;
         r = op->fn(ctx);
         ctx->cur = NULL;
     }
+    res->ms = time_mono_ms() - t0;
     report->removed_total += res->removed;
     report->changed_total += res->changed;
     if (r < 0)
         return r;
     if (ctx->cb) {
         char detail[64];
-        snprintf(detail, sizeof(detail), "removed=%u changed=%u", res->removed, res->changed);
+        snprintf(detail, sizeof(detail), "removed=%u changed=%u ms=%lld", res->removed,
+                 res->changed, (long long)res->ms);
         ctx->cb(ctx->ud, SEAL_EV_OP_DONE, op->info.name, ctx->percent, detail);
     }
     return 0;

@@ -26,6 +26,7 @@ struct seal_ctx {
     struct seal_op_result *cur;     /* the running operation's counters */
     char *err;
     size_t err_len;
+    bool has_lvm;                   /* an LVM PV was seen while probing */
     bool launching;                 /* seal.c: collecting launch errors */
     char launch_err[256];
 };

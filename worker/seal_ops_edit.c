@@ -74,6 +74,8 @@ int seal_op_backup_files(struct seal_ctx *ctx)
 
 int seal_op_lvm_uuids(struct seal_ctx *ctx)
 {
+    if (!ctx->has_lvm)
+        return 0; /* root discovery saw no PV: spare the two lvm runs */
     const char *const feature[] = { "lvm2", NULL };
     int r = guestfs_feature_available(ctx->g, (char *const *)feature);
     if (r <= 0)
@@ -206,19 +208,17 @@ int seal_op_pacct_log(struct seal_ctx *ctx)
     return r < 0 ? r : pacct_in(ctx, "/var/log/account");
 }
 
+/* apt: only the files below archives/ (virt-sysprep's behaviour; apt wants
+ * archives/partial to stay).  dnf, yum, zypper: whole cached repositories
+ * go, as their tools rebuild them (virt-sysprep keeps the empty directory
+ * skeleton, which only hides how stale the template is). */
 int seal_op_package_manager_cache(struct seal_ctx *ctx)
 {
-    static const char *const dirs[] = { "/var/cache/apt/archives", "/var/cache/dnf", "/var/cache/yum" };
-    for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-        int r = seal_rm_files_below(ctx, dirs[i]);
-        if (r < 0)
-            return r;
-    }
-    char **zypp = NULL;
-    int r = seal_glob(ctx, "/var/cache/zypp*", &zypp);
-    for (char **p = zypp; r == 0 && p && *p; p++)
-        r = seal_rm_files_below(ctx, *p);
-    seal_strv_free(zypp);
+    int r = seal_rm_files_below(ctx, "/var/cache/apt/archives");
+    if (r == 0)
+        r = seal_rm_globs(ctx, (const char *const[]){ "/var/cache/dnf/*", "/var/cache/yum/*",
+                                                      "/var/cache/zypp*/*", NULL },
+                          SEAL_RM_RF);
     return r;
 }
 
