@@ -82,6 +82,23 @@ int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what);
 int mq_rpc_check(mq_t *mq, const char *what);
 void mq_lose(mq_t *mq, int err);
 void mq_evq_push(mq_t *mq, const struct mq_event *ev);
+void mq_push_confirm(mq_t *mq, uint64_t seq, int status);
+/* Remove the confirm of seq from the event queue, if it is there. */
+bool mq_evq_take_confirm(mq_t *mq, uint64_t seq, int *ret_status);
+/* Whether a frame may be read without poll() (rabbitmq-c buffers). */
+bool mq_buffered(const mq_t *mq);
+/* Read and handle one frame if a whole one is there; never blocks. */
+void mq_read_one(mq_t *mq);
+/* One poll() over the socket and extra fds until deadline at most; 1 when
+ * an extra fd is ready. */
+int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra);
+
+/* mq_publish.c */
+void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status);
+void mq_on_return(mq_t *mq, const amqp_message_t *msg);
+void mq_flush_held(mq_t *mq);
+void mq_publish_lose(mq_t *mq);
+void mq_publish_free(mq_t *mq);
 
 /* mq_topology.c */
 int mq_decl_apply(mq_t *mq, const struct mq_decl *d);

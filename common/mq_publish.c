@@ -1,0 +1,265 @@
+/* mq_publish.c - publishing with publisher confirms: sequence numbers,
+ * the window of unconfirmed publishes (basic.ack/nack with `multiple`
+ * expanded, basic.return matched by sequence number), and publishes held
+ * while the broker blocks the connection. */
+#include <errno.h>
+#include <string.h>
+
+#include <amqp.h>
+#include <amqp_framing.h>
+
+#include "err.h"
+#include "mq_private.h"
+#include "util.h"
+
+#define MQ_HELD_MAX 10000
+
+int mq_pending_confirms(const mq_t *mq)
+{
+    size_t n = mq->n_held;
+
+    for (size_t i = mq->pend_head; i < mq->pend_len; i++)
+        n += !mq->pending[i].done;
+    return (int)n;
+}
+
+/* ---- publisher confirms ------------------------------------------------ */
+
+static void mq_pending_add(mq_t *mq, uint64_t seq)
+{
+    if (mq->pend_len == mq->pend_cap) {
+        if (mq->pend_head > 0) {
+            memmove(mq->pending, mq->pending + mq->pend_head,
+                    (mq->pend_len - mq->pend_head) * sizeof(*mq->pending));
+            mq->pend_len -= mq->pend_head;
+            mq->pend_head = 0;
+        }
+        if (mq->pend_len == mq->pend_cap) {
+            mq->pend_cap = mq->pend_cap ? 2 * mq->pend_cap : 256;
+            mq->pending = xrealloc(mq->pending, mq->pend_cap * sizeof(*mq->pending));
+        }
+    }
+    mq->pending[mq->pend_len++] = (struct mq_pending){ .seq = seq, .tag = ++mq->next_tag };
+}
+
+static void mq_pending_finish(mq_t *mq, struct mq_pending *p, int status)
+{
+    /* basic.return comes before the basic.ack of a mandatory publish. */
+    mq_push_confirm(mq, p->seq, p->returned ? -VMS_E_RETURNED : status);
+    p->done = true;
+}
+
+static void mq_pending_compact(mq_t *mq)
+{
+    while (mq->pend_head < mq->pend_len && mq->pending[mq->pend_head].done)
+        mq->pend_head++;
+    if (mq->pend_head == mq->pend_len)
+        mq->pend_head = mq->pend_len = 0;
+}
+
+static struct mq_pending *mq_pending_find(mq_t *mq, uint64_t tag)
+{
+    size_t lo = mq->pend_head, hi = mq->pend_len;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mq->pending[mid].tag < tag)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return (lo < mq->pend_len && mq->pending[lo].tag == tag) ? &mq->pending[lo] : NULL;
+}
+
+void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status)
+{
+    if (multiple) {
+        for (size_t i = mq->pend_head; i < mq->pend_len && mq->pending[i].tag <= tag; i++)
+            if (!mq->pending[i].done)
+                mq_pending_finish(mq, &mq->pending[i], status);
+    } else {
+        struct mq_pending *p = mq_pending_find(mq, tag);
+        if (p && !p->done)
+            mq_pending_finish(mq, p, status);
+    }
+    mq_pending_compact(mq);
+}
+
+/* A returned message carries the sequence number of its publish in a
+ * header (mandatory publishes only): mark that publish returned; its ack
+ * follows. */
+void mq_on_return(mq_t *mq, const amqp_message_t *msg)
+{
+    const amqp_basic_properties_t *p = &msg->properties;
+    const amqp_field_value_t *v;
+    int64_t seq;
+
+    if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG) || !(v = mq_table_get(&p->headers, MQ_HDR_SEQ)) ||
+        !mq_field_int(v, &seq))
+        return;
+    for (size_t i = mq->pend_head; i < mq->pend_len; i++)
+        if (mq->pending[i].seq == (uint64_t)seq && !mq->pending[i].done) {
+            mq->pending[i].returned = true;
+            return;
+        }
+}
+
+static void mq_held_free(struct mq_held *h)
+{
+    free(h->exchange);
+    free(h->routing_key);
+    free(h->message_id);
+    free(h->correlation_id);
+    free(h->reply_to);
+    free(h->type);
+    free(h->reason);
+    free(h->body);
+}
+
+/* ---- publishing -------------------------------------------------------- */
+
+/* The connection is gone: every publish without a confirm is reported lost. */
+void mq_publish_lose(mq_t *mq)
+{
+    for (size_t i = mq->pend_head; i < mq->pend_len; i++)
+        if (!mq->pending[i].done)
+            mq_pending_finish(mq, &mq->pending[i], -VMS_E_CONN_LOST);
+    mq->pend_head = mq->pend_len = 0;
+    for (size_t i = 0; i < mq->n_held; i++) {
+        mq_push_confirm(mq, mq->held[i].seq, -VMS_E_CONN_LOST);
+        mq_held_free(&mq->held[i]);
+    }
+    mq->n_held = 0;
+}
+
+void mq_publish_free(mq_t *mq)
+{
+    free(mq->pending);
+    for (size_t i = 0; i < mq->n_held; i++)
+        mq_held_free(&mq->held[i]);
+    free(mq->held);
+}
+
+static char *mq_strdup_opt(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* While the broker blocks the connection, publishes are held here (up to
+ * MQ_HELD_MAX) and sent in order on connection.unblocked. */
+static int mq_hold(mq_t *mq, const char *exchange, const char *routing_key,
+                   const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq)
+{
+    static const struct mq_props none;
+    struct mq_held *h;
+
+    if (!props)
+        props = &none;
+    if (mq->n_held >= MQ_HELD_MAX) {
+        mq_seterr(mq, "connection blocked by the broker (resource alarm); %zu publishes held", mq->n_held);
+        return -EAGAIN;
+    }
+    if (mq->n_held == mq->cap_held) {
+        mq->cap_held = mq->cap_held ? 2 * mq->cap_held : 64;
+        mq->held = xrealloc(mq->held, mq->cap_held * sizeof(*mq->held));
+    }
+    h = &mq->held[mq->n_held++];
+    *h = (struct mq_held){
+        .seq = ++mq->next_seq, .exchange = xstrdup(exchange), .routing_key = mq_strdup_opt(routing_key),
+        .message_id = mq_strdup_opt(props->message_id), .correlation_id = mq_strdup_opt(props->correlation_id),
+        .reply_to = mq_strdup_opt(props->reply_to), .type = mq_strdup_opt(props->type),
+        .reason = mq_strdup_opt(props->reason), .transient = props->transient,
+        .mandatory = props->mandatory, .body = xmalloc(len ? len : 1), .len = len,
+    };
+    if (len)
+        memcpy(h->body, body, len);
+    if (ret_seq)
+        *ret_seq = h->seq;
+    return 0;
+}
+
+static int mq_send_tracked(mq_t *mq, uint64_t seq, const char *exchange, const char *routing_key,
+                           const struct mq_props *props, const void *body, size_t len)
+{
+    int r = mq_send_publish(mq, seq, exchange, routing_key, props, body, len);
+
+    if (r < 0) {
+        mq_lose(mq, r);
+        return r;
+    }
+    mq_pending_add(mq, seq);
+    return 0;
+}
+
+/* Send what was held, in order.  The list is taken out of mq first so that
+ * a connection loss half-way (mq_lose) cannot see it; what was not sent is
+ * then reported lost here. */
+void mq_flush_held(mq_t *mq)
+{
+    struct mq_held *list = mq->held;
+    size_t n = mq->n_held;
+
+    mq->held = NULL;
+    mq->n_held = mq->cap_held = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct mq_held *h = &list[i];
+        struct mq_props p = {
+            .message_id = h->message_id, .correlation_id = h->correlation_id, .reply_to = h->reply_to,
+            .type = h->type, .reason = h->reason, .transient = h->transient, .mandatory = h->mandatory,
+        };
+        if (!mq->conn || mq_send_tracked(mq, h->seq, h->exchange, h->routing_key, &p, h->body, h->len) < 0)
+            mq_push_confirm(mq, h->seq, -VMS_E_CONN_LOST);
+        mq_held_free(h);
+    }
+    free(list);
+}
+
+int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
+               const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq)
+{
+    uint64_t seq;
+    int r;
+
+    if (!mq || !exchange || (len && !body))
+        return -EINVAL;
+    if (!mq->conn) {
+        mq_seterr(mq, "not connected to the broker (reconnecting)");
+        return -VMS_E_CONN_LOST;
+    }
+    if (mq->blocked || mq->n_held)
+        return mq_hold(mq, exchange, routing_key, props, body, len, ret_seq);
+    seq = mq->next_seq + 1;
+    if ((r = mq_send_tracked(mq, seq, exchange, routing_key, props, body, len)) < 0)
+        return r;
+    mq->next_seq = seq;
+    if (ret_seq)
+        *ret_seq = seq;
+    return 0;
+}
+
+int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key,
+                    const struct mq_props *props, const void *body, size_t len, int timeout_ms)
+{
+    uint64_t seq;
+    int64_t deadline;
+    int r, status;
+
+    if ((r = mq_publish(mq, exchange, routing_key, props, body, len, &seq)) < 0)
+        return r;
+    deadline = timeout_ms < 0 ? INT64_MAX : time_mono_ms() + timeout_ms;
+    for (;;) {
+        if (mq_evq_take_confirm(mq, seq, &status))
+            return status;
+        if (!mq->conn)
+            return -VMS_E_CONN_LOST;
+        if (mq_buffered(mq)) {
+            mq_read_one(mq);
+            continue;
+        }
+        if (time_mono_ms() >= deadline) {
+            mq_seterr(mq, "no confirm for publish %llu within %d ms", (unsigned long long)seq, timeout_ms);
+            return -VMS_E_TIMEOUT;
+        }
+        mq_poll(mq, deadline, NULL, 0);
+    }
+}
