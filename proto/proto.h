@@ -15,9 +15,17 @@
  * (NUL-terminated); release them with the matching *_free(), which accepts
  * NULL and zeroed structs.  Encoders return a malloc'd buffer in *ret_buf.
  *
- * Errors: 0 on success, or a negative VMS_E_MSG_* / VMS_E_BAD_UUID code; when
+ * Errors: 0 on success, or a negative VMS_E_MSG_* / VMS_E_BAD_UUID code
+ * (VMS_E_INVALID for a non-string or duplicate map key, or byte 0xc1); when
  * `why` is not NULL it receives a one-line reason naming the key, e.g.
- * "job.args.dst.vol_id: not a canonical UUID".
+ * "job.args.dst.vol_id: not a canonical UUID".  On failure the output struct
+ * is zeroed (nothing to free).
+ *
+ * Encoders write keys in one fixed order (deterministic bytes, pinned by the
+ * golden vectors in tests/proto/golden) and decode their own output before
+ * returning it: a struct that a decoder would refuse (bad UUID, value out of
+ * range, NULL required string) gives that decoder's error code and no buffer.
+ * Limits and the rule for bumping "v" are in proto/README.md and msg.h.
  */
 #ifndef VMSEAL_PROTO_H
 #define VMSEAL_PROTO_H
