@@ -217,7 +217,7 @@ static bool literal_int(struct loader *l, const config_setting_t *s, long long *
         if (*q != '=' && *q != ':')
             continue;
         q++;
-        q += strspn(q, " \t");
+        q += strspn(q, " \t\r\n"); /* the value may sit on a later line */
         errno = 0;
         char *end;
         bool neg = *q == '-';

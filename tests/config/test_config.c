@@ -204,6 +204,8 @@ static void test_errors(void **state) {
                "4294967297 is out of range (1..64)");
     expect_err(f, BROKER "worker = { timeouts_s = {\n  copy = 3000000000; }; };\n", ALL, 7, "worker.timeouts_s.copy",
                "3000000000 is out of range (1..86400)");
+    expect_err(f, BROKER "worker = {\n  slots =\n\n    4294967298; };\n", ALL, 7, "worker.slots",
+               "4294967298 is out of range (1..64)");
     expect_err(f, BROKER "worker = { timeouts_s = {\n  copy = 3000000000L; }; };\n", ALL, 7,
                "worker.timeouts_s.copy", "3000000000 is out of range (1..86400)");
     expect_err(f, "broker = { hosts = [ \"a\" ]; user = \"u\"; password_file = \"@SECRET@\";\n  heartbeat_s = 0xffffffff; };\n",
