@@ -689,6 +689,12 @@ int config_load(const char *path, unsigned allowed, unsigned required, struct co
         memset(ret, 0, sizeof(*ret));
         return r;
     }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        snprintf(err, CONFIG_ERR_LEN, "%s: not a regular file", path);
+        memset(ret, 0, sizeof(*ret));
+        return -EINVAL;
+    }
     config_init(&l.cfg);
     _cleanup_free_ char *dir = xstrdup(path);
     char *slash = strrchr(dir, '/');

@@ -188,6 +188,7 @@ static void test_errors(void **state) {
     struct fx *f = *state;
     expect_err(f, "broker = {\n  user = ;\n};\n", ALL, 2, "", "syntax error");
     expect_err(f, BROKER "worker = {\n  slot = 2;\n};\n", ALL, 7, "worker.slot", "unknown key");
+    expect_err(f, BROKER "worker = { slots = 2;\n  slots = 3; };\n", ALL, 7, "", "duplicate setting name");
     expect_err(f, BROKER "worker = { guestfs = {\n  memsize = 2; }; };\n", ALL, 7, "worker.guestfs.memsize",
                "unknown key");
     expect_err(f, BROKER "\nbrokers = { user = \"x\"; };\n", ALL, 7, "brokers", "unknown group");
@@ -253,6 +254,9 @@ static void test_missing_group_and_file(void **state) {
     r = config_load(nofile, ALL, 0, &c, err, warn);
     assert_int_equal(r, -ENOENT);
     assert_non_null(strstr(err, nofile));
+    r = config_load(f->dir, ALL, 0, &c, err, warn);
+    assert_int_equal(r, -EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
     config_free(&c);
 }
 
