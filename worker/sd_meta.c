@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -113,17 +114,23 @@ static const char *meta_value_parse(struct vol_meta *m, enum meta_key k, const c
     return "unknown key";
 }
 
-static int bad_meta(char *why, const char *fmt, const char *a, const char *b) {
-    sd_why(why, fmt, a, b);
+static int bad_meta(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad_meta(char *why, const char *fmt, ...) {
+    if (why) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, SD_WHY_LEN, fmt, ap);
+        va_end(ap);
+    }
     return -VMS_E_BAD_META;
 }
 
 int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
                   const char *expect_image, struct vol_meta *ret_meta, char *why) {
     if (len > SD_META_MAX_BYTES)
-        return bad_meta(why, "%s%slarger than 64 KiB", "", "");
+        return bad_meta(why, "larger than 64 KiB");
     if (memchr(buf, '\0', len))
-        return bad_meta(why, "%s%scontains a NUL byte", "", "");
+        return bad_meta(why, "contains a NUL byte");
     struct vol_meta m = { 0 };
     bool seen[K__COUNT] = { false };
     const char *p = buf, *end = buf + len;
@@ -134,7 +141,7 @@ int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
         const char *next = nl ? nl + 1 : end;
         if (ll == 3 && memcmp(p, "EOF", 3) == 0) {
             if (next != end)
-                return bad_meta(why, "%s%sdata after EOF", "", "");
+                return bad_meta(why, "data after EOF");
             for (int k = 0; k < K__COUNT; k++)
                 if (!seen[k])
                     return bad_meta(why, "%s: %s", meta_key_names[k], "missing");
@@ -143,7 +150,7 @@ int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
         }
         const char *eq = memchr(p, '=', ll);
         if (!eq)
-            return bad_meta(why, "%s%sa line without '=' (missing EOF?)", "", "");
+            return bad_meta(why, "a line without '=' (missing EOF?)");
         int k = meta_key_lookup(p, (size_t)(eq - p));
         if (k < 0) {
             snprintf(line, sizeof line, "%.*s", (int)(eq - p) > 64 ? 64 : (int)(eq - p), p);
@@ -162,7 +169,7 @@ int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
             return bad_meta(why, "%s: %s", meta_key_names[k], reason);
         p = next;
     }
-    return bad_meta(why, "%s%sno EOF line (truncated)", "", "");
+    return bad_meta(why, "no EOF line (truncated)");
 }
 
 static const char *meta_check(const struct vol_meta *m) {
