@@ -1,0 +1,191 @@
+/* test_worker_faults.c - vmseal-worker under failure, over a real broker:
+ * a worker killed in the middle of a real copy, a job past its timeout,
+ * SIGTERM during a job.  Label: broker. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "sd.h"
+#include "testutil.h"
+#include "util.h"
+#include "wtest.h"
+
+#define WAIT_MS 60000
+#define BIG_BYTES (1024LL << 20) /* qemu-img needs seconds for this here */
+
+static void copy_job(struct proto_job *j, const char *sd, const char *img, const char *vol,
+                     proto_uuid ret_img, proto_uuid ret_vol) {
+    testevents_job_init(j, JOB_VOLUME_COPY);
+    snprintf(j->args.copy.sd_id, sizeof(proto_uuid), "%s", sd);
+    snprintf(j->args.copy.src_img_id, sizeof(proto_uuid), "%s", img);
+    snprintf(j->args.copy.src_vol_id, sizeof(proto_uuid), "%s", vol);
+    uuid_new(ret_img);
+    uuid_new(ret_vol);
+    snprintf(j->args.copy.dst.sd_id, sizeof(proto_uuid), "%s", sd);
+    snprintf(j->args.copy.dst.img_id, sizeof(proto_uuid), "%s", ret_img);
+    snprintf(j->args.copy.dst.vol_id, sizeof(proto_uuid), "%s", ret_vol);
+    j->args.copy.format = FORMAT_COW;
+}
+
+static void seal_job(struct proto_job *j, const char *sd, const char *img, const char *vol) {
+    testevents_job_init(j, JOB_VM_SEAL);
+    j->args.seal.n_disks = 1;
+    j->args.seal.disks = xcalloc(1, sizeof(*j->args.seal.disks));
+    snprintf(j->args.seal.disks[0].sd_id, sizeof(proto_uuid), "%s", sd);
+    snprintf(j->args.seal.disks[0].img_id, sizeof(proto_uuid), "%s", img);
+    snprintf(j->args.seal.disks[0].vol_id, sizeof(proto_uuid), "%s", vol);
+}
+
+static void assert_copy_valid(struct wtest *w, const char *src_img, const char *src_vol, const char *img,
+                              const char *vol) {
+    struct sd *sd = NULL;
+    struct vol_meta m;
+    char why[SD_WHY_LEN] = "";
+    assert_int_equal(sd_open(w->sd_id, w->sd_path, &sd, why), 0);
+    assert_int_equal(sd_volume_meta_read(sd, img, vol, &m, why), 0);
+    sd_close(sd);
+    assert_int_equal(m.legality, LEGALITY_LEGAL);
+    assert_int_equal(m.voltype, VOLTYPE_LEAF);
+    assert_int_equal(m.cap_bytes, BIG_BYTES);
+    _cleanup_free_ char *a = wtest_volume_path(w, src_img, src_vol, "");
+    _cleanup_free_ char *b = wtest_volume_path(w, img, vol, "");
+    const char *check[] = { "qemu-img", "check", "-q", "-f", "qcow2", b, NULL };
+    assert_int_equal(testutil_cmd_run(check, 120000, NULL), 0);
+    const char *cmp[] = { "qemu-img", "compare", "-q", "-f", "raw", "-F", "qcow2", a, b, NULL };
+    assert_int_equal(testutil_cmd_run(cmp, 120000, NULL), 0);
+    assert_int_equal(wtest_tmp_count(w, img), 0);
+}
+
+/* Worker A dies (SIGKILL) while qemu-img copies; the broker redelivers the
+ * job to worker B, which completes it: a valid destination, no temporary
+ * file.  (A's orphaned job holds the image lock until it ends, so B never
+ * writes the same volume at the same time.) */
+static void test_sigkill_mid_copy_redelivered(void **state) {
+    struct wtest *w = *state;
+    pid_t a, b;
+    proto_uuid src_img, src_vol, img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+    int status;
+
+    assert_int_equal(wtest_volume_make(w, BIG_BYTES, src_img, src_vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "killA" }, &a), 0);
+    copy_job(&j, w->sd_id, src_img, src_vol, img, vol);
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, EV_PROGRESS, WAIT_MS, &ev), 0);
+    assert_string_equal(ev->worker_id, "killA");
+    assert_true(ev->progress < 100);
+    pid_t orphan = wtest_child_of(a);
+    assert_int_equal(kill(a, SIGKILL), 0);
+    assert_int_equal(testutil_proc_wait(a, 10000, &status), 0);
+    assert_int_equal(status, 128 + SIGKILL);
+
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "killB" }, &b), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_string_equal(ev->worker_id, "killB");
+    if (orphan > 0) /* the orphan ended before B could take the image lock */
+        assert_false(wtest_group_alive(orphan));
+    assert_copy_valid(w, src_img, src_vol, img, vol);
+    proto_job_free(&j);
+}
+
+/* A copy past its timeout: failed, transient, `timeout`, and nothing of its
+ * process group (qemu-img included) is left.  The same job again with time
+ * enough cleans the partial destination and completes. */
+static void test_timeout_kills_group(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid src_img, src_vol, img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+
+    assert_int_equal(wtest_volume_make(w, BIG_BYTES, src_img, src_vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "tmo1" }, &pid), 0);
+    copy_job(&j, w->sd_id, src_img, src_vol, img, vol);
+    j.timeout_s = 1;
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    pid_t child = wtest_child_of(pid);
+    assert_true(child > 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_FAILED);
+    assert_string_equal(ev->error.code, "timeout");
+    assert_false(ev->error.permanent);
+    assert_false(wtest_group_alive(child));
+    wtest_assert_event_order(w, j.job_id, EV_FAILED);
+
+    /* the producer's retry (same ids, next attempt) */
+    uuid_new(j.job_id);
+    j.attempt = 2;
+    j.timeout_s = 600;
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_copy_valid(w, src_img, src_vol, img, vol);
+    proto_job_free(&j);
+}
+
+/* SIGTERM during a job: with grace enough the job completes and the worker
+ * exits 0; with too little it is requeued and another worker finishes it. */
+static void test_sigterm_completes_or_requeues(void **state) {
+    struct wtest *w = *state;
+    pid_t a, a2, b;
+    proto_uuid img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+    int status;
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "termA", .dry_run = true,
+                                                                       .dry_run_seal_ms = 2000, .grace_s = 20 }, &a), 0);
+    seal_job(&j, w->sd_id, img, vol);
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    assert_int_equal(kill(a, SIGTERM), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_string_equal(ev->worker_id, "termA");
+    assert_int_equal(testutil_proc_wait(a, 20000, &status), 0);
+    assert_int_equal(status, 0);
+    proto_job_free(&j);
+
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "termA2", .dry_run = true,
+                                                                       .dry_run_seal_ms = 30000, .grace_s = 1 }, &a2), 0);
+    seal_job(&j, w->sd_id, img, vol);
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    pid_t child = wtest_child_of(a2);
+    assert_int_equal(kill(a2, SIGTERM), 0);
+    assert_int_equal(testutil_proc_wait(a2, 20000, &status), 0);
+    assert_int_equal(status, 0);
+    assert_true(child > 0);
+    assert_false(wtest_group_alive(child));
+    testevents_pump(w->te, 200);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, 0, NULL), -ETIMEDOUT); /* no final event */
+
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "termB", .dry_run = true,
+                                                                       .dry_run_seal_ms = 300 }, &b), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_string_equal(ev->worker_id, "termB");
+    proto_job_free(&j);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sigkill_mid_copy_redelivered, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_kills_group, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_completes_or_requeues, wtest_setup, wtest_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,328 @@
+/* test_worker_jobs.c - vmseal-worker end to end over a real broker: every
+ * job kind with its events in order, dead-lettering, unknown domains,
+ * cancellation, heartbeats.  Label: broker. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "control.h"
+#include "err.h"
+#include "sd.h"
+#include "testutil.h"
+#include "util.h"
+#include "wtest.h"
+
+#define WAIT_MS 30000
+
+static void vol_ref(struct proto_vol_ref *r, const char *sd, const char *img, const char *vol) {
+    snprintf(r->sd_id, sizeof(r->sd_id), "%s", sd);
+    snprintf(r->img_id, sizeof(r->img_id), "%s", img);
+    snprintf(r->vol_id, sizeof(r->vol_id), "%s", vol);
+}
+
+/* Publish job and wait for its final event; returns it. */
+static const struct proto_event *run_job(struct wtest *w, struct proto_job *job) {
+    const struct proto_event *ev = NULL;
+    assert_int_equal(testevents_publish_job(w->te, job), 0);
+    assert_int_equal(testevents_wait(w->te, job->job_id, -1, WAIT_MS, &ev), 0);
+    return ev;
+}
+
+static void copy_job(struct proto_job *j, const char *sd, const char *img, const char *vol,
+                     enum vol_format fmt, proto_uuid ret_img, proto_uuid ret_vol) {
+    testevents_job_init(j, JOB_VOLUME_COPY);
+    snprintf(j->args.copy.sd_id, sizeof(proto_uuid), "%s", sd);
+    snprintf(j->args.copy.src_img_id, sizeof(proto_uuid), "%s", img);
+    snprintf(j->args.copy.src_vol_id, sizeof(proto_uuid), "%s", vol);
+    uuid_new(ret_img);
+    uuid_new(ret_vol);
+    vol_ref(&j->args.copy.dst, sd, ret_img, ret_vol);
+    j->args.copy.format = fmt;
+}
+
+static void update_job(struct proto_job *j, const char *sd, const char *img, const char *vol, int gen,
+                       enum vol_legality leg, enum vol_type vt) {
+    testevents_job_init(j, JOB_VOLUME_UPDATE);
+    vol_ref(&j->args.update.vol, sd, img, vol);
+    j->args.update.generation = gen;
+    j->args.update.legality = leg;
+    j->args.update.voltype = vt;
+}
+
+static int64_t result_int(const struct proto_event *ev, const char *key) {
+    const struct proto_kv *kv = testevents_result(ev, key);
+    assert_non_null(kv);
+    return kv->i;
+}
+
+static const char *result_str(const struct proto_event *ev, const char *key) {
+    const struct proto_kv *kv = testevents_result(ev, key);
+    assert_non_null(kv);
+    assert_int_equal(kv->type, KV_STR);
+    return kv->s;
+}
+
+static void meta_read(struct wtest *w, const char *img, const char *vol, struct vol_meta *m, int expect) {
+    struct sd *sd = NULL;
+    char why[SD_WHY_LEN] = "";
+    assert_int_equal(sd_open(w->sd_id, w->sd_path, &sd, why), 0);
+    assert_int_equal(sd_volume_meta_read(sd, img, vol, m, why), expect);
+    sd_close(sd);
+}
+
+/* copy (qemu-img) -> update (and its retry, and a mismatch) -> delete (twice). */
+static void test_volume_jobs_real(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid src_img, src_vol, img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+    struct vol_meta m;
+
+    assert_int_equal(wtest_volume_make(w, 24 << 20, src_img, src_vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "real1" }, &pid), 0);
+
+    copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_COW, img, vol);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_string_equal(ev->worker_id, "real1");
+    assert_int_equal(result_int(ev, "generation"), 0);
+    assert_string_equal(result_str(ev, "voltype"), "LEAF");
+    assert_string_equal(result_str(ev, "legality"), "LEGAL");
+    assert_string_equal(result_str(ev, "format"), "COW");
+    assert_int_equal(result_int(ev, "cap_bytes"), 24 << 20);
+    wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+    proto_job_free(&j);
+    meta_read(w, img, vol, &m, 0);
+    assert_int_equal(m.voltype, VOLTYPE_LEAF);
+    assert_int_equal(m.format, FORMAT_COW);
+    {
+        _cleanup_free_ char *a = wtest_volume_path(w, src_img, src_vol, "");
+        _cleanup_free_ char *b = wtest_volume_path(w, img, vol, "");
+        const char *argv[] = { "qemu-img", "compare", "-q", "-f", "raw", "-F", "qcow2", a, b, NULL };
+        assert_int_equal(testutil_cmd_run(argv, 60000, NULL), 0);
+        assert_int_equal(wtest_tmp_count(w, img), 0);
+    }
+
+    update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_int_equal(result_int(ev, "generation"), 1);
+    assert_string_equal(result_str(ev, "legality"), "ILLEGAL");
+    wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+    /* the same update again (a retry): success without a change */
+    uuid_new(j.job_id);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_int_equal(result_int(ev, "generation"), 1);
+    proto_job_free(&j);
+    /* a stale generation: permanent failure */
+    update_job(&j, w->sd_id, img, vol, 7, LEGALITY_LEGAL, VOLTYPE_SHARED);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_FAILED);
+    assert_true(ev->has_error);
+    assert_string_equal(ev->error.code, "generation_mismatch");
+    assert_true(ev->error.permanent);
+    wtest_assert_event_order(w, j.job_id, EV_FAILED);
+    proto_job_free(&j);
+    meta_read(w, img, vol, &m, 0);
+    assert_int_equal(m.gen, 1);
+    assert_int_equal(m.legality, LEGALITY_ILLEGAL);
+
+    for (int i = 0; i < 2; i++) { /* the second delete finds nothing: success */
+        testevents_job_init(&j, JOB_VOLUME_DELETE);
+        vol_ref(&j.args.del.vol, w->sd_id, img, vol);
+        ev = run_job(w, &j);
+        assert_int_equal(ev->state, EV_SUCCEEDED);
+        wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+        proto_job_free(&j);
+        meta_read(w, img, vol, &m, -VMS_E_NO_VOLUME);
+    }
+}
+
+/* The dry-run executor: copy writes metadata and an empty sparse file,
+ * vm.seal sleeps with progress; the heartbeat describes the worker. */
+static void test_dry_run_copy_and_seal(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid src_img, src_vol, img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+    const struct proto_heartbeat *hb;
+    struct vol_meta m;
+    struct stat st;
+
+    assert_int_equal(wtest_volume_make(w, 4 << 20, src_img, src_vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "dry1", .dry_run = true,
+                                                                       .dry_run_seal_ms = 1500, .slots = 3 }, &pid), 0);
+    assert_int_equal(testevents_wait_heartbeat(w->te, "dry1", 1000, &hb), 0);
+    assert_int_equal(hb->slots, 3);
+    assert_int_equal(hb->n_sd_ids, 1);
+    assert_string_equal(hb->sd_ids[0], w->sd_id);
+    assert_non_null(strstr(hb->libguestfs_version, "1."));
+    assert_int_equal(hb->n_pools, 1);
+    assert_string_equal(hb->pools[0], "default");
+
+    copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_RAW, img, vol);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+    proto_job_free(&j);
+    meta_read(w, img, vol, &m, 0);
+    assert_int_equal(m.cap_bytes, 4 << 20);
+    assert_int_equal(m.gen, 0);
+    {
+        _cleanup_free_ char *p = wtest_volume_path(w, img, vol, "");
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_size, 4 << 20);
+        assert_int_equal(st.st_blocks, 0);
+    }
+
+    testevents_job_init(&j, JOB_VM_SEAL);
+    j.args.seal.n_disks = 1;
+    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
+    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
+    j.args.seal.sysprep.selinux_relabel = true;
+    int64_t t0 = time_mono_ms();
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    /* while it runs, the heartbeat lists it (heartbeats come every 10 s) */
+    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_true(time_mono_ms() - t0 >= 1500);
+    const struct proto_kv *kv = testevents_result(ev, "dry_run");
+    assert_non_null(kv);
+    assert_int_equal(kv->i, 1);
+    wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+    const struct proto_event *evs[64];
+    size_t n = testevents_of_job(w->te, j.job_id, evs, 64);
+    assert_true(n >= 4); /* running, progress..., succeeded */
+    proto_job_free(&j);
+}
+
+/* Undecodable and invalid jobs go to vmseal.dead with the reason; the
+ * worker keeps serving. */
+static void test_malformed_dead_lettered(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol, id1, id2;
+    struct proto_job j;
+    char *reason = NULL, *buf = NULL;
+    size_t len;
+    const struct proto_event *ev;
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "dlq1", .dry_run = true }, &pid), 0);
+    _cleanup_free_ char *rk = xasprintf("storage.%s", w->sd_id);
+
+    /* not msgpack at all */
+    uuid_new(id1);
+    assert_int_equal(testevents_publish_raw(w->te, rk, "\xc1garbage", 8, id1), 0);
+    assert_int_equal(testevents_wait_dead(w->te, id1, WAIT_MS, &reason), 0);
+    assert_non_null(reason);
+    assert_true(strlen(reason) > 0);
+    free(reason);
+    reason = NULL;
+
+    /* a valid job cut short by 5 bytes */
+    update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    assert_int_equal(proto_encode_job(&j, &buf, &len), 0);
+    uuid_new(id2);
+    assert_int_equal(testevents_publish_raw(w->te, rk, buf, len - 5, id2), 0);
+    assert_int_equal(testevents_wait_dead(w->te, id2, WAIT_MS, &reason), 0);
+    assert_non_null(reason);
+    free(reason);
+    free(buf);
+
+    /* and the worker still serves a valid job */
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    proto_job_free(&j);
+    assert_int_equal(kill(pid, 0), 0);
+}
+
+/* A job for a domain this worker does not have fails permanently. */
+static void test_unknown_domain(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid sd, img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "dom1", .dry_run = true }, &pid), 0);
+    uuid_new(sd);
+    uuid_new(img);
+    uuid_new(vol);
+    update_job(&j, sd, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_FAILED);
+    assert_string_equal(ev->error.code, "unknown_domain");
+    assert_true(ev->error.permanent);
+    proto_job_free(&j);
+}
+
+/* job.cancel on vmseal.control kills the job's process group. */
+static void test_cancel(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+    char *buf = NULL;
+    size_t len;
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "can1", .dry_run = true,
+                                                                       .dry_run_seal_ms = 60000 }, &pid), 0);
+    testevents_job_init(&j, JOB_VM_SEAL);
+    j.args.seal.n_disks = 1;
+    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
+    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    pid_t child = wtest_child_of(pid);
+    assert_true(child > 0);
+    assert_int_equal(getpgid(child), child);
+
+    struct proto_job_cancel c;
+    memcpy(c.job_id, j.job_id, sizeof(proto_uuid));
+    memcpy(c.template_id, j.template_id, sizeof(proto_uuid));
+    assert_int_equal(proto_encode_job_cancel(&c, &buf, &len), 0);
+    assert_int_equal(testevents_publish_to(w->te, MQ_X_CONTROL, "", PROTO_JOB_CANCEL_TYPE, buf, len), 0);
+    free(buf);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_CANCELLED);
+    assert_false(wtest_group_alive(child));
+    wtest_assert_event_order(w, j.job_id, EV_CANCELLED);
+
+    /* a cancel that arrives before its job: the job is refused when it comes */
+    uuid_new(j.job_id);
+    memcpy(c.job_id, j.job_id, sizeof(proto_uuid));
+    assert_int_equal(proto_encode_job_cancel(&c, &buf, &len), 0);
+    assert_int_equal(testevents_publish_to(w->te, MQ_X_CONTROL, "", PROTO_JOB_CANCEL_TYPE, buf, len), 0);
+    free(buf);
+    testevents_pump(w->te, 300);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_CANCELLED);
+    proto_job_free(&j);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_volume_jobs_real, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_dry_run_copy_and_seal, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_dead_lettered, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_domain, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, wtest_setup, wtest_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

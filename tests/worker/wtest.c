@@ -1,0 +1,248 @@
+/* wtest.c - see wtest.h. */
+#include "wtest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "sd.h"
+#include "testutil.h"
+#include "util.h"
+
+int wtest_setup(void **state) {
+    struct wtest *w = xcalloc(1, sizeof(*w));
+    const char *name = program_invocation_short_name;
+    char why[SD_WHY_LEN] = "";
+    if (testbroker_setup(&w->tb, name) < 0)
+        goto fail;
+    if (testevents_open(&w->tb.broker, &w->te) < 0)
+        goto fail;
+    if (testutil_dir_make(name, &w->dir) < 0)
+        goto fail;
+    uuid_new(w->sd_id);
+    w->sd_path = xasprintf("%s/sd", w->dir);
+    int r = sd_create(w->sd_id, w->sd_path, why);
+    if (r < 0) {
+        fprintf(stderr, "sd_create: %s\n", why);
+        goto fail;
+    }
+    *state = w;
+    return 0;
+fail:
+    *state = w;
+    wtest_teardown(state);
+    return -1;
+}
+
+int wtest_teardown(void **state) {
+    struct wtest *w = *state;
+    if (!w)
+        return 0;
+    for (size_t i = 0; i < w->n_workers; i++) {
+        testutil_proc_kill(w->pids[i], SIGKILL, 0, NULL);
+        if (getenv("VMSEAL_TEST_VERBOSE")) {
+            const char *argv[] = { "tail", "-n", "40", w->logs[i], NULL };
+            char *out = NULL;
+            testutil_cmd_run(argv, 5000, &out);
+            fprintf(stderr, "---- %s\n%s", w->logs[i], out ? out : "");
+            free(out);
+        }
+        free(w->logs[i]);
+    }
+    testevents_close(w->te);
+    testbroker_teardown(&w->tb);
+    if (!getenv("VMSEAL_TEST_KEEP"))
+        testutil_dir_remove(w->dir);
+    free(w->dir);
+    free(w->sd_path);
+    free(w);
+    *state = NULL;
+    return 0;
+}
+
+static int config_write(struct wtest *w, const struct wtest_worker_opts *o, const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* it holds a password */
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (!f)
+        return -errno;
+    fprintf(f, "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n",
+            w->tb.broker.hosts[0], w->tb.broker.vhost, w->tb.broker.user, w->tb.broker.password);
+    fprintf(f, "worker = {\n  id = \"%s\";\n  pool = \"default\";\n  slots = %d;\n  executor = \"%s\";\n",
+            o->id, o->slots ? o->slots : 2, o->dry_run ? "dry-run" : "real");
+    if (o->dry_run_seal_ms)
+        fprintf(f, "  dry_run_seal_ms = %d;\n", o->dry_run_seal_ms);
+    if (o->timeout_copy_s)
+        fprintf(f, "  timeouts_s = { copy = %d; };\n", o->timeout_copy_s);
+    fprintf(f, "};\n");
+    fprintf(f, "storage = { domains = ( { id = \"%s\"; path = \"%s\"; } ); };\n", w->sd_id, w->sd_path);
+    fprintf(f, "log = { level = \"debug\"; };\n");
+    return fclose(f) == 0 ? 0 : -errno;
+}
+
+int wtest_worker_start(struct wtest *w, const struct wtest_worker_opts *o, pid_t *ret_pid) {
+    if (w->n_workers == WTEST_MAX_WORKERS)
+        return -ENOSPC;
+    const char *build = getenv("VMSEAL_BUILD_DIR");
+    _cleanup_free_ char *conf = xasprintf("%s/%s.conf", w->dir, o->id);
+    _cleanup_free_ char *exe = xasprintf("%s/bin/vmseal-worker", build ? build : ".");
+    _cleanup_free_ char *grace = xasprintf("%d", o->grace_s);
+    char *log = xasprintf("%s/%s.log", w->dir, o->id);
+    int r = config_write(w, o, conf);
+    if (r < 0) {
+        free(log);
+        return r;
+    }
+    const char *argv[] = { exe, "--config", conf, o->grace_s ? "--grace-s" : NULL, grace, NULL };
+    pid_t pid;
+    r = testutil_proc_spawn(argv, NULL, log, &pid);
+    if (r < 0) {
+        fprintf(stderr, "cannot start %s: %s\n", exe, strerror(-r));
+        free(log);
+        return r;
+    }
+    w->pids[w->n_workers] = pid;
+    w->logs[w->n_workers++] = log;
+    for (int i = 0; i < 40; i++) {
+        int status;
+        r = testevents_wait_heartbeat(w->te, o->id, 500, NULL);
+        if (r != -ETIMEDOUT)
+            break;
+        if (testutil_proc_wait(pid, 0, &status) == 0) {
+            fprintf(stderr, "worker %s exited with status %d before it was ready; see %s\n", o->id, status, log);
+            return -ECHILD;
+        }
+    }
+    if (r < 0) {
+        fprintf(stderr, "worker %s sent no heartbeat within 20 s; see %s\n", o->id, log);
+        return r;
+    }
+    *ret_pid = pid;
+    return 0;
+}
+
+int wtest_worker_stop(struct wtest *w, pid_t pid, int sig, int wait_ms, int *ret_status) {
+    if (kill(pid, sig) < 0)
+        return -errno;
+    return testutil_proc_wait(pid, wait_ms, ret_status);
+}
+
+pid_t wtest_child_of(pid_t parent) {
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    pid_t found = -1;
+    if (!d)
+        return -1;
+    while (found < 0 && (de = readdir(d))) {
+        char path[300], buf[512];
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        /* pid (comm) state ppid ... ; comm may hold spaces: parse after ')' */
+        char *rp = strrchr(buf, ')');
+        char st;
+        int ppid;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == parent && st != 'Z')
+            found = (pid_t)atoi(de->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+bool wtest_group_alive(pid_t pgid) {
+    return kill(-pgid, 0) == 0 || errno != ESRCH;
+}
+
+int wtest_volume_make(struct wtest *w, int64_t size_bytes, proto_uuid ret_img, proto_uuid ret_vol) {
+    struct sd *sd = NULL;
+    char why[SD_WHY_LEN] = "";
+    int img_fd = -1, fd = -1;
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = xmalloc(CHUNK);
+    uuid_new(ret_img);
+    uuid_new(ret_vol);
+    int r = sd_open(w->sd_id, w->sd_path, &sd, why);
+    if (r == 0)
+        r = sd_image_dir_open(sd, ret_img, true, &img_fd);
+    if (r == 0 && (fd = openat(img_fd, ret_vol, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660)) < 0)
+        r = -errno;
+    for (int64_t off = 0; r == 0 && off < size_bytes; off += CHUNK) {
+        size_t n = size_bytes - off < CHUNK ? (size_t)(size_bytes - off) : CHUNK;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (unsigned char)(1 + ((off >> 20) + i * 7) % 251);
+        r = write_all(fd, buf, n);
+    }
+    if (r == 0) {
+        int64_t now = time_now_ms() / 1000;
+        struct vol_meta m = {
+            .cap_bytes = size_bytes, .ctime_s = now, .mtime_s = now, .format = FORMAT_RAW, .gen = 0,
+            .legality = LEGALITY_LEGAL, .voltype = VOLTYPE_LEAF,
+        };
+        snprintf(m.description, sizeof(m.description), "wtest source");
+        memcpy(m.domain, w->sd_id, sizeof(proto_uuid));
+        memcpy(m.image, ret_img, sizeof(proto_uuid));
+        memcpy(m.puuid, uuid_nil, sizeof(proto_uuid));
+        r = sd_volume_meta_writeat(sd, img_fd, ret_vol, &m, why);
+    }
+    if (r < 0)
+        fprintf(stderr, "wtest_volume_make: %s %s\n", err_str(r), why);
+    if (fd >= 0)
+        close(fd);
+    if (img_fd >= 0)
+        close(img_fd);
+    sd_close(sd);
+    free(buf);
+    return r;
+}
+
+char *wtest_volume_path(struct wtest *w, const char *img, const char *vol, const char *suffix) {
+    return xasprintf("%s/images/%s/%s%s", w->sd_path, img, vol, suffix);
+}
+
+int wtest_tmp_count(struct wtest *w, const char *img) {
+    _cleanup_free_ char *path = xasprintf("%s/images/%s", w->sd_path, img);
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int n = 0;
+    if (!d)
+        return errno == ENOENT ? 0 : -errno;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".tmp") == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+void wtest_assert_event_order(struct wtest *w, const char *job_id, enum event_state final) {
+    const struct proto_event *evs[512];
+    size_t n = testevents_of_job(w->te, job_id, evs, 512);
+    assert_true(n >= 2 && n <= 512);
+    assert_int_equal(evs[0]->state, EV_RUNNING);
+    int last_pct = -1;
+    for (size_t i = 1; i + 1 < n; i++) {
+        assert_int_equal(evs[i]->state, EV_PROGRESS);
+        assert_true(evs[i]->progress >= last_pct);
+        last_pct = evs[i]->progress;
+    }
+    assert_int_equal(evs[n - 1]->state, final);
+}

@@ -1,0 +1,66 @@
+/* wtest.h - fixtures of the worker broker tests: a private vhost with the
+ * SPEC topology and an event monitor, a temporary storage domain, real
+ * vmseal-worker processes started from generated configuration files, and
+ * volumes made directly in the domain. */
+#ifndef VMSEAL_TESTS_WTEST_H
+#define VMSEAL_TESTS_WTEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+#include "testbroker.h"
+#include "testevents.h"
+
+#define WTEST_MAX_WORKERS 4
+
+struct wtest {
+    struct testbroker tb;
+    struct testevents *te;
+    char *dir;                 /* this test's temp folder (configs, logs, domain) */
+    proto_uuid sd_id;
+    char *sd_path;
+    pid_t pids[WTEST_MAX_WORKERS];
+    char *logs[WTEST_MAX_WORKERS];
+    size_t n_workers;
+};
+
+struct wtest_worker_opts {
+    const char *id;            /* worker id; also names its config and log */
+    int slots;                 /* 0 = 2 */
+    bool dry_run;
+    int dry_run_seal_ms;       /* 0 = default */
+    int timeout_copy_s;        /* 0 = default */
+    int grace_s;               /* 0 = default (--grace-s not passed) */
+};
+
+/* Setup/teardown for one test (cmocka test setup/teardown signature). */
+int wtest_setup(void **state);
+int wtest_teardown(void **state);
+
+/* Write the worker's config, start it, wait for its first heartbeat.
+ * Returns 0 and its pid. */
+int wtest_worker_start(struct wtest *w, const struct wtest_worker_opts *o, pid_t *ret_pid);
+/* Stop a worker with sig and wait up to wait_ms; *ret_status as testutil. */
+int wtest_worker_stop(struct wtest *w, pid_t pid, int sig, int wait_ms, int *ret_status);
+
+/* The first child process of `parent` (a job's process, = its process
+ * group), or -1 when it has none. */
+pid_t wtest_child_of(pid_t parent);
+/* Whether any process of group pgid is left. */
+bool wtest_group_alive(pid_t pgid);
+
+/* A committed RAW volume of size_bytes filled with non-zero data (so
+ * qemu-img has to copy every byte), written straight into the domain. */
+int wtest_volume_make(struct wtest *w, int64_t size_bytes, proto_uuid ret_img, proto_uuid ret_vol);
+/* Path of a volume file (suffix "" or ".meta"), malloc'd. */
+char *wtest_volume_path(struct wtest *w, const char *img, const char *vol, const char *suffix);
+/* Number of *.tmp files in an image dir. */
+int wtest_tmp_count(struct wtest *w, const char *img);
+
+/* Check events of a job: running first, then progress*, then exactly one
+ * final event in state `final`, nothing after it.  Fails the test. */
+void wtest_assert_event_order(struct wtest *w, const char *job_id, enum event_state final);
+
+#endif
