@@ -4,8 +4,10 @@
 #   node.sh start DIR [--port N] [--dist-port N] [--name NAME]
 #                     [--definitions FILE] [--secrets SECRETDIR]
 #                     [--management PORT]
+#   node.sh import DIR --definitions FILE [--secrets SECRETDIR]
 #   node.sh stop DIR
 #   node.sh env DIR          print DIR/env
+#   node.sh cookie           create the Erlang cookie if missing (see below)
 #
 # start: creates DIR (data, logs, config; owned by the rabbitmq user when run
 # as root), writes a node configuration from deploy/rabbitmq/rabbitmq.conf
@@ -24,6 +26,9 @@
 # It writes DIR/env (shell exports VMSEAL_TEST_BROKER_PORT, _NODE, _USER,
 # _PASSWORD, _DIR, _SECRETS) and prints it: `eval "$(node.sh start DIR)"`.
 # Starting a node that is already running just prints its env.
+#
+# import: load definitions into the running node of DIR (as --definitions
+# does at boot), e.g. once a cluster is formed.
 #
 # stop: `rabbitmqctl stop`, then kills what is left of the process group this
 # script started.  Data stay in DIR (remove it yourself).
@@ -108,6 +113,8 @@ load_env() { # sets NAME PORT DIST_PORT from DIR/env if present
     NAME=${NAME:-$(sed -n 's/^export VMSEAL_TEST_BROKER_NODE=//p' "$DIR/env")}
     PORT=${PORT:-$(sed -n 's/^export VMSEAL_TEST_BROKER_PORT=//p' "$DIR/env")}
     DIST_PORT=${DIST_PORT:-$(sed -n 's/^export VMSEAL_TEST_BROKER_DIST_PORT=//p' "$DIR/env")}
+    MGMT_PORT=${MGMT_PORT:-$(sed -n 's/^export VMSEAL_TEST_BROKER_MANAGEMENT_PORT=//p' "$DIR/env")}
+    ADMIN_PASSWORD=$(sed -n 's/^export VMSEAL_TEST_BROKER_PASSWORD=//p' "$DIR/env")
     return 0
 }
 
@@ -198,7 +205,8 @@ cmd_start() {
         DIST_PORT=$(free_port "$PORT $MGMT_PORT")
     fi
     SECRETS=${SECRETS:-$DIR/secrets}
-    ADMIN_PASSWORD=$(random_secret)
+    # A restart keeps the administrator's password (load_env read it).
+    ADMIN_PASSWORD=${ADMIN_PASSWORD:-$(random_secret)}
 
     mkdir -p "$DIR/mnesia" "$DIR/log" "$DIR/etc"
     write_config
@@ -247,6 +255,35 @@ cmd_start() {
     cat "$DIR/env"
 }
 
+# Load definitions (and the users' password hashes) into the running node,
+# e.g. after it joined a cluster; they also become its boot definitions.
+cmd_import() {
+    DIR=$(cd "$DIR" && pwd)
+    [ -f "$DIR/env" ] || die "no node in $DIR"
+    load_env
+    [ -n "$DEFS" ] || die "import needs --definitions FILE"
+    node_alive "$NAME" || die "node $NAME is not running"
+    SECRETS=${SECRETS:-$DIR/secrets}
+    write_definitions
+    [ "$(id -u)" = 0 ] && chown -R rabbitmq:rabbitmq "$DIR/etc"
+    local f
+    for f in "$DIR"/etc/definitions.d/*.json; do
+        ctl -n "$NAME" -q import_definitions "$f" >/dev/null ||
+            die "import of $f into $NAME failed"
+    done
+    # import_definitions returns before the import is done: wait until every
+    # binding of the file (imported last) is there.
+    local want have deadline=$((SECONDS + 60))
+    want=$(grep -c '"source":' "$DEFS" || true)
+    while :; do
+        have=$(ctl -n "$NAME" -q list_bindings -p vmseal source_name 2>/dev/null | grep -c '^vmseal\.' || true)
+        [ "$have" -ge "$want" ] && break
+        [ $SECONDS -lt $deadline ] || die "definitions import into $NAME did not finish ($have of $want bindings)"
+    done
+    write_env
+    cat "$DIR/env"
+}
+
 cmd_stop() {
     DIR=$(cd "$DIR" 2>/dev/null && pwd) || { echo "node.sh: no folder $DIR" >&2; return 0; }
     load_env
@@ -271,7 +308,8 @@ cmd_stop() {
     return 0
 }
 
-[ $# -ge 2 ] || die "usage: node.sh start|stop|env DIR [options]"
+[ "${1:-}" = cookie ] && { ensure_cookie; exit 0; }
+[ $# -ge 2 ] || die "usage: node.sh start|import|stop|env DIR [options] | node.sh cookie"
 CMD=$1; DIR=$2; shift 2
 NAME= PORT= PORT_GIVEN= DIST_PORT= DEFS= SECRETS= MGMT_PORT=
 while [ $# -gt 0 ]; do
@@ -290,6 +328,7 @@ if [ -n "$SECRETS" ]; then mkdir -p "$SECRETS"; SECRETS=$(cd "$SECRETS" && pwd);
 
 case $CMD in
     start) cmd_start ;;
+    import) cmd_import ;;
     stop) cmd_stop ;;
     env) cat "$DIR/env" ;;
     *) die "unknown command $CMD" ;;
