@@ -154,7 +154,7 @@ static void result_pack(struct wire_packer *w, const struct proto_event *m) {
 int proto_encode_event(const struct proto_event *m, char **ret_buf, size_t *ret_len) {
     struct wire_packer w;
     bool job = m->job_id[0] != '\0', progress = m->progress >= 0, step = m->step != NULL;
-    bool result = m->result != NULL || m->n_result > 0;
+    bool result = m->result != NULL; /* an empty map when n_result is 0 */
     wire_pack_init(&w);
     wire_pack_head(&w, "event", 5 + job + progress + step + m->has_error + result);
     wire_pack_kv_str(&w, "event_id", m->event_id);

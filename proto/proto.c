@@ -148,6 +148,8 @@ int msg_disks_read(const struct wire_map *m, const char *key, struct proto_vol_r
 }
 
 void msg_disks_pack(struct wire_packer *w, const char *key, const struct proto_vol_ref *d, size_t n) {
+    if (!d)
+        n = 0;
     wire_pack_str(w, key);
     wire_pack_array(w, n);
     for (size_t i = 0; i < n; i++)

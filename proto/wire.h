@@ -178,7 +178,7 @@ void wire_pack_array(struct wire_packer *w, size_t n);
 void wire_pack_str(struct wire_packer *w, const char *s);
 void wire_pack_int(struct wire_packer *w, int64_t i);
 void wire_pack_bool(struct wire_packer *w, bool b);
-/* key + value in one call */
+/* key + value in one call; a NULL string packs as "", a NULL array as [] */
 void wire_pack_kv_str(struct wire_packer *w, const char *key, const char *s);
 void wire_pack_kv_int(struct wire_packer *w, const char *key, int64_t i);
 void wire_pack_kv_bool(struct wire_packer *w, const char *key, bool b);

@@ -78,7 +78,10 @@ void wire_pack_kv_bool(struct wire_packer *w, const char *key, bool b) {
     wire_pack_bool(w, b);
 }
 
+/* A NULL array packs as empty whatever n says. */
 void wire_pack_kv_str_array(struct wire_packer *w, const char *key, char *const *v, size_t n) {
+    if (!v)
+        n = 0;
     wire_pack_str(w, key);
     wire_pack_array(w, n);
     for (size_t i = 0; i < n; i++)
@@ -86,6 +89,8 @@ void wire_pack_kv_str_array(struct wire_packer *w, const char *key, char *const 
 }
 
 void wire_pack_kv_uuid_array(struct wire_packer *w, const char *key, const proto_uuid *v, size_t n) {
+    if (!v)
+        n = 0;
     wire_pack_str(w, key);
     wire_pack_array(w, n);
     for (size_t i = 0; i < n; i++)

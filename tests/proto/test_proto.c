@@ -472,6 +472,13 @@ static void test_encode_refuses_invalid(void **state) {
     sample_heartbeat(&h);
     h.host = "bad_host!";
     assert_int_equal(proto_encode_heartbeat(&h, &buf, &len), -VMS_E_MSG_BAD_VALUE);
+    sample_heartbeat(&h);
+    h.pools = NULL; /* n_pools stays 1: packs as [], which needs >= 1 pool */
+    assert_int_equal(proto_encode_heartbeat(&h, &buf, &len), -VMS_E_MSG_BAD_VALUE);
+    struct proto_job seal;
+    sample_job(&seal, JOB_VM_SEAL);
+    seal.args.seal.disks = NULL;
+    assert_int_equal(proto_encode_job(&seal, &buf, &len), -VMS_E_MSG_BAD_VALUE);
     struct proto_template_create c;
     sample_create(&c, true);
     c.name = NULL;
