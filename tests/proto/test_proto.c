@@ -542,6 +542,7 @@ int main(void) {
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

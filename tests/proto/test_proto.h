@@ -11,5 +11,6 @@ char *test_hex(const void *buf, size_t len);
 void test_malformed(void **state);
 void test_truncated_everywhere(void **state);
 void test_limits(void **state);
+void test_mutations(void **state);
 
 #endif
