@@ -641,6 +641,8 @@ int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra)
         fds[n++] = (struct pollfd){ .fd = extra[i].fd, .events = extra[i].events };
     int64_t wait = until > now ? until - now : 0;
     r = poll(fds, n, wait > INT32_MAX ? INT32_MAX : (int)wait);
+    if (r < 0)
+        ready = -errno;
     now = time_mono_ms();
     if (r > 0) {
         size_t first_extra = mq->conn ? 1 : 0;
@@ -681,7 +683,8 @@ int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, stru
             mq_heartbeat(mq, time_mono_ms());
             continue;
         }
-        if (mq_poll(mq, deadline, extra, n_extra) > 0)
+        /* an extra fd is ready, or a signal came (EINTR): let the caller look */
+        if (mq_poll(mq, deadline, extra, n_extra) != 0)
             return 0;
         if (mq_evq_pop(mq, ret))
             return 0;

@@ -22,6 +22,33 @@
  *
  * Errors: 0 or a negative code (-VMS_E_CONN_LOST, -VMS_E_ACCESS_REFUSED,
  * -VMS_E_BROKER, -errno); mq_last_error() has the broker's text.
+ *
+ * Details of the contract:
+ *  - Any connection or channel failure (socket error, missed heartbeats,
+ *    connection.close, channel.close e.g. after a 406 on a declaration) drops
+ *    the whole connection: every unconfirmed publish then gets MQ_EV_CONFIRM
+ *    with -VMS_E_CONN_LOST, and the next mq_wait() calls reconnect (hosts in
+ *    order; backoff 100 ms doubling to max_backoff_ms, jittered to
+ *    [b/2, b]), replay all remembered declarations and consumers, bump the
+ *    epoch and report MQ_EV_RECONNECTED.  Until then mq_publish and the
+ *    declarations return -VMS_E_CONN_LOST at once, and mq_ack/mq_nack of any
+ *    delivery return -VMS_E_STALE without touching the wire.
+ *  - A declaration the broker refuses is not remembered (and its channel
+ *    error drops the connection as above): 406/405 -> -VMS_E_CONFLICT, 404 ->
+ *    -VMS_E_NOT_FOUND, 403/530 -> -VMS_E_ACCESS_REFUSED.
+ *  - Blocked (connection.blocked, a broker memory/disk alarm): mq_publish
+ *    does not block; it assigns the sequence number and holds the message
+ *    in memory (up to 10000 messages, then -EAGAIN) and sends the held ones in
+ *    order on connection.unblocked; their confirms come as usual (or
+ *    -VMS_E_CONN_LOST if the connection drops first).
+ *  - A mandatory publish carries a header x-vmseal-seq (its sequence number)
+ *    so that a basic.return is matched to it exactly.
+ *  - Every publish is persistent (unless props.transient), content_type
+ *    application/msgpack, with the given message_id/type/correlation_id/
+ *    reply_to and MQ_HDR_REASON when props.reason is set.
+ *  - Consumers use manual ack (unless no_ack) and a per-consumer prefetch.
+ *    A consumer the broker cancels (its queue deleted) is reported once as
+ *    MQ_EV_CANCELLED and forgotten (not replayed).
  */
 #ifndef VMSEAL_MQ_H
 #define VMSEAL_MQ_H
@@ -104,7 +131,9 @@ struct mq_event {
 };
 
 /* Connect (trying every host) and return the client, or an error when no
- * host could be reached or login failed. */
+ * host could be reached (-VMS_E_CONN_LOST) or login failed
+ * (-VMS_E_ACCESS_REFUSED: wrong password, unknown vhost, no access); the
+ * reason goes to opts->err_buf when given.  mq_open does not retry. */
 int mq_open(const struct mq_opts *opts, mq_t **ret);
 void mq_close(mq_t *mq);
 const char *mq_last_error(const mq_t *mq);
@@ -136,16 +165,23 @@ int mq_cancel(mq_t *mq, const char *queue);
 int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
                const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq);
 /* Publish and wait for that message's confirm (other events are queued for
- * later mq_wait calls). */
+ * later mq_wait calls).  Returns the confirm status (0, -VMS_E_NACKED,
+ * -VMS_E_RETURNED, -VMS_E_CONN_LOST) or -VMS_E_TIMEOUT, after which the
+ * confirm still arrives later through mq_wait.  Does not reconnect. */
 int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key,
                     const struct mq_props *props, const void *body, size_t len, int timeout_ms);
+/* Publishes that have a sequence number but no MQ_EV_CONFIRM yet. */
 int mq_pending_confirms(const mq_t *mq);
 
+/* 0, -VMS_E_STALE (delivery of an earlier connection: the broker will
+ * redeliver it), or -VMS_E_CONN_LOST (the connection just failed). */
 int mq_ack(mq_t *mq, const struct mq_delivery *d);
 int mq_nack(mq_t *mq, const struct mq_delivery *d, bool requeue);
 
-/* Wait up to timeout_ms for the next event.  Also polls `extra` fds: when one
- * is ready it returns MQ_EV_NONE with revents set.  Reconnects as needed. */
+/* Wait up to timeout_ms (< 0: no limit) for the next event.  Also polls
+ * `extra` fds: when one is ready it returns MQ_EV_NONE with revents set.
+ * Also returns MQ_EV_NONE when poll() is interrupted by a signal.  Sends
+ * heartbeats and reconnects as needed.  Returns 0, or -EINVAL. */
 int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, struct mq_event *ret);
 /* Free what an event owns; the struct may be reused. */
 void mq_event_clear(struct mq_event *ev);
