@@ -1,0 +1,161 @@
+#!/bin/bash
+# bench_seal.sh - `vmseal-worker seal` against `virt-sysprep` (not in ctest).
+#
+# usage: tests/bench/bench_seal.sh [-n RUNS] [-g GUEST] [-b BUILD_DIR] [--big]
+#   -n RUNS    runs of each tool (default 3), alternated (A B, B A, A B, …)
+#   -g GUEST   test guest from tests/guests/build.sh (default debian)
+#   -b DIR     build folder holding bin/vmseal-worker (default ./build)
+#   --big      also a real Debian tree: debootstrap --variant=minbase bookworm
+#              (needs the Debian mirror; cached in DIR/guests-big)
+#
+# Both tools run on fresh qcow2 overlays of the same pristine image, with the
+# same environment (LIBGUESTFS_BACKEND / LIBGUESTFS_BACKEND_SETTINGS as
+# given; each tool keeps its own appliance memory default: virt-sysprep
+# 1280 MB, vmseal SEAL_DEFAULT_MEMSIZE_MB).
+#
+# Measured per run:
+#   wall   elapsed time of the whole command;
+#   maxrss GNU time's %M: ru_maxrss of the waited-for tree, i.e. the RSS of
+#          the largest single process in it.  The qemu appliance is a child
+#          of the tool's process and is reaped by libguestfs, so this is in
+#          practice qemu's peak RSS;
+#   tree   peak of the SUM of VmRSS over the tool and all its descendants,
+#          sampled every 0.2 s from /proc (cross-checks maxrss: it adds the
+#          tool itself and libguestfs' helper processes).
+# vmseal's per-phase times come from its `seal_phases` line.
+set -euo pipefail
+
+RUNS=3 GUEST=debian BUILD=${VMSEAL_BUILD_DIR:-$PWD/build} BIG=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        -n) RUNS=$2; shift 2 ;;
+        -g) GUEST=$2; shift 2 ;;
+        -b) BUILD=$2; shift 2 ;;
+        --big) BIG=1; shift ;;
+        *) echo "usage: $0 [-n RUNS] [-g GUEST] [-b BUILD_DIR] [--big]" >&2; exit 2 ;;
+    esac
+done
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+WORKER=$BUILD/bin/vmseal-worker
+[ -x "$WORKER" ] || { echo "no $WORKER: build vmseal-worker first (or -b BUILD_DIR)" >&2; exit 1; }
+export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-seal.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+"$SRC/tests/guests/build.sh" "$BUILD/guests" >/dev/null
+
+# big_guest - a real Debian minbase tree with a few planted artifacts, cached.
+big_guest() {
+    local out=$BUILD/guests-big/debian-minbase.qcow2
+    if [ ! -s "$out" ]; then
+        mkdir -p "$BUILD/guests-big"
+        local tree=$TMP/minbase
+        echo "building $out (debootstrap, once)" >&2
+        debootstrap --variant=minbase bookworm "$tree" >"$TMP/debootstrap.log" 2>&1 ||
+            { echo "debootstrap failed:" >&2; tail -5 "$TMP/debootstrap.log" >&2; return 1; }
+        echo '/dev/sda / ext4 defaults 0 1' > "$tree/etc/fstab"
+        echo 0123456789abcdef0123456789abcdef > "$tree/etc/machine-id"
+        echo 'ls' > "$tree/root/.bash_history"
+        mkdir -p "$tree/root/.ssh" && echo key > "$tree/root/.ssh/authorized_keys"
+        cp -a "$tree/var/cache/apt/"*.bin "$tree/var/cache/apt/archives/" 2>/dev/null || true
+        virt-make-fs --format=qcow2 --type=ext4 --size=+256M "$tree" "$out.tmp"
+        mv "$out.tmp" "$out"
+        rm -rf "$tree"
+    fi
+    echo "$out"
+}
+
+# tree_rss_sampler PID OUTFILE - peak summed VmRSS (KB) of PID and descendants.
+tree_rss_sampler() {
+    local root=$1 out=$2 peak=0
+    while kill -0 "$root" 2>/dev/null; do
+        local pids="$root" frontier="$root" next p sum=0 kb
+        while [ -n "$frontier" ]; do
+            next=""
+            for p in $frontier; do
+                next+=" $(cat /proc/"$p"/task/*/children 2>/dev/null || true)"
+            done
+            frontier=$(echo $next)
+            pids+=" $frontier"
+        done
+        for p in $pids; do
+            kb=$(awk '/^VmRSS:/ { print $2 }' /proc/"$p"/status 2>/dev/null || true)
+            sum=$((sum + ${kb:-0}))
+        done
+        [ "$sum" -gt "$peak" ] && peak=$sum
+        sleep 0.2
+    done
+    echo "$peak" > "$out"
+}
+
+# measure NAME IMAGE CMD… - one run; appends "wall_s maxrss_kb tree_kb" to $TMP/NAME.
+measure() {
+    local name=$1 image=$2; shift 2
+    local ov=$TMP/run.qcow2
+    rm -f "$ov"
+    qemu-img create -q -f qcow2 -b "$image" -F qcow2 "$ov"
+    /usr/bin/time -f '%e %M' -o "$TMP/time.out" "$@" "$ov" >"$TMP/$name.last" 2>&1 &
+    local pid=$!
+    tree_rss_sampler "$pid" "$TMP/tree.out" &
+    local spid=$!
+    if ! wait "$pid"; then
+        echo "$name failed:" >&2; tail -5 "$TMP/$name.last" >&2; exit 1
+    fi
+    wait "$spid"
+    echo "$(cat "$TMP/time.out") $(cat "$TMP/tree.out")" >> "$TMP/$name"
+    grep '^seal_phases' "$TMP/$name.last" >> "$TMP/$name.phases" || true
+    printf '  %-12s wall %6.1f s  maxrss %5d MB  tree %5d MB\n' "$name" \
+        $(awk '{ print $1, $2 / 1024, $3 / 1024 }' <<< "$(tail -1 "$TMP/$name")")
+}
+
+# median FILE COLUMN
+median() {
+    awk -v c="$2" '{ print $c }' "$1" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+bench_image() {
+    local label=$1 image=$2 i
+    rm -f "$TMP"/vmseal* "$TMP"/virt-sysprep*
+    echo "== $label: $image, $RUNS runs each, LIBGUESTFS_BACKEND=$LIBGUESTFS_BACKEND" \
+         "LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS:-}"
+    for ((i = 1; i <= RUNS; i++)); do
+        if ((i % 2)); then
+            measure vmseal "$image" "$WORKER" seal
+            measure virt-sysprep "$image" virt-sysprep -q --format qcow2 -a
+        else
+            measure virt-sysprep "$image" virt-sysprep -q --format qcow2 -a
+            measure vmseal "$image" "$WORKER" seal
+        fi
+    done
+    local vw vm vt sw sm st
+    vw=$(median "$TMP/vmseal" 1); vm=$(median "$TMP/vmseal" 2); vt=$(median "$TMP/vmseal" 3)
+    sw=$(median "$TMP/virt-sysprep" 1); sm=$(median "$TMP/virt-sysprep" 2); st=$(median "$TMP/virt-sysprep" 3)
+    echo "  medians:"
+    awk -v vw="$vw" -v vm="$vm" -v vt="$vt" -v sw="$sw" -v sm="$sm" -v st="$st" 'BEGIN {
+        printf "    %-12s wall %6.1f s  maxrss %5d MB  tree %5d MB\n", "vmseal", vw, vm / 1024, vt / 1024
+        printf "    %-12s wall %6.1f s  maxrss %5d MB  tree %5d MB\n", "virt-sysprep", sw, sm / 1024, st / 1024
+        printf "    ratio        wall %.2fx (target <= 0.60)  maxrss %.2fx  tree %.2fx (target <= 0.70)\n",
+            vw / sw, vm / sm, vt / st }'
+    if [ -s "$TMP/vmseal.phases" ]; then
+        echo "  vmseal phases (median ms):"
+        local k line=""
+        for k in launch_ms inspect_ms ops_ms shutdown_ms total_ms; do
+            sed -n "s/.*$k=\([0-9]*\).*/\1/p" "$TMP/vmseal.phases" > "$TMP/ph"
+            line+=" $k=$(median "$TMP/ph" 1)"
+        done
+        echo "   $line"
+    fi
+    SUMMARY+=$(awk -v l="$label" -v vw="$vw" -v sw="$sw" -v vm="$vm" -v sm="$sm" -v vt="$vt" -v st="$st" 'BEGIN {
+        w = vw / sw; m = vt / st
+        printf "bench_seal %s: vmseal %.1f s / %d MB, virt-sysprep %.1f s / %d MB: wall %.2fx %s, peak RSS %.2fx %s\n",
+            l, vw, vt / 1024, sw, st / 1024, w, (w <= 0.6 ? "OK" : "MISSED"), m, (m <= 0.7 ? "OK" : "MISSED") }')$'\n'
+}
+
+SUMMARY=""
+bench_image "$GUEST" "$BUILD/guests/$GUEST.qcow2"
+if [ "$BIG" = 1 ]; then
+    big=$(big_guest) && bench_image debian-minbase "$big"
+fi
+echo
+printf '%s' "$SUMMARY"

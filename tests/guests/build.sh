@@ -1,0 +1,393 @@
+#!/bin/bash
+# build.sh OUTDIR - build the test guests of the seal tests, once.
+#
+# Makes, without any network, small qcow2 guests that carry every artifact
+# the default seal operations must remove (virt-sysprep 1.48's defaults plus
+# the ones SPEC §6 adds) and files that must stay:
+#
+#   fedora.qcow2                 Fedora-like, ext4 on the whole disk, fstab LABEL=
+#   debian.qcow2                 Debian-like, fstab by device name (/dev/sda)
+#   suse.qcow2                   openSUSE-like, fstab by UUID=
+#   twodisk-root.qcow2           Fedora-like root; /home lives on ...
+#   twodisk-home.qcow2           ... this second disk, mounted by LABEL=
+#   windows.qcow2                NTFS with \Windows\System32\config (refused)
+#   blank.qcow2                  no filesystem at all (refused)
+#
+# and trees/<image>/ with the exact directory tree put into each ext4 image
+# (the pristine reference for "must stay" checks).
+#
+# All filesystems are made in ONE guestfish session (one appliance launch,
+# instead of one per image with virt-make-fs).  Idempotent: when OUTDIR
+# already holds images built by this very script (stamp = sha256 of this
+# file), nothing is done.  Tests never write these images: they seal qcow2
+# overlays backed by them (see tests/seal/lib.sh).
+#
+# Environment: LIBGUESTFS_BACKEND (default: direct) and
+# LIBGUESTFS_BACKEND_SETTINGS (e.g. force_tcg where KVM does not work).
+set -euo pipefail
+
+[ $# -eq 1 ] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
+OUTDIR=$1
+export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
+
+IMAGES="fedora debian suse twodisk-root twodisk-home windows blank"
+script_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+
+mkdir -p "$OUTDIR"
+exec 9>"$OUTDIR/.lock"
+flock 9
+
+up_to_date() {
+    [ -f "$OUTDIR/stamp" ] && [ "$(cat "$OUTDIR/stamp")" = "$script_hash" ] || return 1
+    local i
+    for i in $IMAGES; do [ -s "$OUTDIR/$i.qcow2" ] || return 1; done
+}
+if up_to_date; then
+    echo "guests: up to date in $OUTDIR"
+    exit 0
+fi
+
+t0=$(date +%s.%N)
+rm -f "$OUTDIR/stamp"
+WORK=$(mktemp -d "$OUTDIR/.build.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# ---------------------------------------------------------------- helpers
+# w TREE PATH [CONTENT] [MODE] - write a file (parents made), default 0644.
+w() {
+    local f="$1$2"
+    mkdir -p "$(dirname "$f")"
+    printf '%s\n' "${3-content of $2}" > "$f"
+    chmod "${4:-0644}" "$f"
+}
+# own TREE UID:GID PATH… - chown inside the tree.
+own() {
+    local t=$1 ids=$2; shift 2
+    local p
+    for p in "$@"; do chown -R "$ids" "$t$p"; done
+}
+
+# ---------------------------------------------------------------- Linux base
+# base_tree TREE HOSTNAME MACHINE_ID: what every Linux guest has.
+base_tree() {
+    local t=$1 host=$2 mid=$3
+    mkdir -p "$t"/{bin,sbin,usr/bin,usr/sbin,lib,dev,proc,sys,run,srv,opt,mnt,boot}
+    mkdir -p "$t"/{etc,root,home,tmp,var/tmp,var/log,var/lib,var/cache,var/spool}
+    chmod 1777 "$t/tmp" "$t/var/tmp"
+    chmod 0700 "$t/root"
+    w "$t" /bin/sh '#!/bin/true' 0755
+    w "$t" /usr/bin/hello '#!/bin/sh
+echo hello' 0755
+
+    # Accounts: the real files stay, the "-" backups go (passwd-backups).
+    w "$t" /etc/passwd 'root:x:0:0:root:/root:/bin/bash
+alice:x:1000:1000:Alice:/home/alice:/bin/bash
+bob:x:1001:1001:Bob:/home/bob:/bin/zsh'
+    w "$t" /etc/group 'root:x:0:
+alice:x:1000:
+bob:x:1001:'
+    w "$t" /etc/shadow 'root:!:19000:0:99999:7:::
+alice:$6$salt$hash:19000:0:99999:7:::
+bob:!:19000:0:99999:7:::' 0640
+    w "$t" /etc/gshadow 'root:*::' 0640
+    w "$t" /etc/subuid 'alice:100000:65536'
+    w "$t" /etc/subgid 'alice:100000:65536'
+    local b
+    for b in passwd group shadow gshadow subuid subgid; do
+        w "$t" "/etc/$b-" "old $b backup"
+    done
+
+    w "$t" /etc/hostname "$host"
+    w "$t" /etc/hosts '127.0.0.1 localhost'
+    w "$t" /etc/resolv.conf 'nameserver 192.0.2.53'
+    w "$t" /etc/machine-id "$mid" 0444
+    w "$t" /etc/ssh/sshd_config 'PermitRootLogin no'
+    w "$t" /etc/ssh/ssh_config 'Host *'
+    local k
+    for k in rsa ecdsa ed25519; do
+        w "$t" "/etc/ssh/ssh_host_${k}_key" "PRIVATE $k KEY" 0600
+        w "$t" "/etc/ssh/ssh_host_${k}_key.pub" "ssh-$k AAAA host"
+    done
+
+    # Users: histories and .ssh go, everything else stays.
+    w "$t" /root/.bash_history 'ls /secret' 0600
+    w "$t" /root/.zsh_history ': 1700000000:0;ls /secret' 0600
+    w "$t" /root/.bashrc 'alias ll="ls -l"'
+    w "$t" /root/.ssh/authorized_keys 'ssh-ed25519 AAAA root@admin' 0600
+    w "$t" /root/notes~ 'editor backup'
+    w "$t" /home/alice/.bash_history 'sudo -i' 0600
+    w "$t" /home/alice/.zsh_history ': 1700000000:0;make' 0600
+    w "$t" /home/alice/.bashrc 'export EDITOR=vi'
+    w "$t" /home/alice/Documents/notes.txt 'Alice keeps her notes here.'
+    w "$t" /home/alice/.ssh/authorized_keys 'ssh-ed25519 AAAA alice@laptop' 0600
+    w "$t" /home/alice/.ssh/id_ed25519 'PRIVATE alice KEY' 0600
+    chmod 0700 "$t/root/.ssh" "$t/home/alice/.ssh"
+    own "$t" 1000:1000 /home/alice
+
+    # Log files (logfiles): a sample of virt-sysprep's globs.
+    local l
+    for l in messages syslog secure cron dmesg boot.log wtmp btmp lastlog \
+             faillog tallylog maillog debug xferlog spooler kern.log \
+             messages-20240101 cloud-init.log; do
+        w "$t" "/var/log/$l" "log $l"
+    done
+    w "$t" /var/log/audit/audit.log 'type=DAEMON_START'
+    w "$t" /var/log/journal/"$mid"/system.journal 'LPKSHHRH'
+    w "$t" /var/log/sssd/sssd.log 'sssd log'
+    w "$t" /var/log/samba/log.smbd 'smbd log'
+    w "$t" /var/log/puppet/puppet.log 'puppet log'
+    w "$t" /var/log/anaconda/anaconda.log 'anaconda log'
+    w "$t" /var/log/httpd/access_log 'GET /'
+    w "$t" /var/log/sa/sa01 'sar data'
+    w "$t" /var/log/ntpstats/loopstats 'ntp'
+    w "$t" /var/log/account/pacct 'acct'
+    w "$t" /var/lib/logrotate.status 'logrotate state'
+    w "$t" /var/cache/man/index.db 'man index'
+    w "$t" /var/cache/fontconfig/abc-le64.cache-7 'fc cache'
+    w "$t" /var/account/pacct 'acct'
+
+    # Spools: mail, cron, at.
+    w "$t" /var/spool/mail/alice 'From root: hello' 0600
+    w "$t" /var/mail/root 'From cron: output' 0600
+    w "$t" /var/spool/at/a0001a01 '#!/bin/sh' 0700
+    w "$t" /var/spool/at/.SEQ '1'
+    w "$t" /var/spool/atjobs/a0002 'job'
+
+    # Temporary files (tmp-files), hidden ones included; backups (backup-files).
+    w "$t" /tmp/build.log 'tmp'
+    w "$t" /tmp/.hidden-lock 'tmp'
+    w "$t" /tmp/session/data.bin 'tmp'
+    w "$t" /var/tmp/cache.bin 'vartmp'
+    w "$t" /var/tmp/.hidden 'vartmp'
+    w "$t" /etc/resolv.conf.bak 'backup'
+    w "$t" /etc/fstab~ 'backup'
+    w "$t" /srv/data.txt 'service data stays'
+    w "$t" /srv/data.txt.bak 'backup'
+    w "$t" /var/lib/misc/state.bak 'backup'
+
+    # Misc. host-specific state.
+    w "$t" /etc/udev/rules.d/70-persistent-net.rules 'SUBSYSTEM=="net", ATTR{address}=="52:54:00:12:34:56", NAME="eth0"'
+    w "$t" /etc/udev/rules.d/99-local.rules '# local rule stays'
+    w "$t" /etc/blkid/blkid.tab '<device>'
+    w "$t" /etc/blkid.tab '<device>'
+    w "$t" /var/run/utmp 'utmp'
+    w "$t" /var/run/faillock/alice 'faillock'
+    w "$t" /var/run/console/alice 'console'
+    w "$t" /var/run/sepermit/alice 'sepermit'
+    w "$t" /var/crash/127.0.0.1-2024-01-01/vmcore 'vmcore'
+    w "$t" /var/lib/sss/db/cache_default.ldb 'sss cache'
+    w "$t" /var/lib/dovecot/instances 'dovecot'
+    w "$t" /var/lib/samba/private/secrets.tdb 'secrets'
+    w "$t" /var/lib/puppet/ssl/certs/host.pem 'puppet cert'
+    w "$t" /var/lib/dhcpd/dhcpd.leases 'lease { }'
+    w "$t" /etc/krb5.keytab 'keytab' 0600
+    w "$t" /etc/krb5.conf '[libdefaults] stays'
+    w "$t" /etc/ipa/ca.crt 'ipa ca'
+    w "$t" /etc/ipa/default.conf '[global]'
+    w "$t" /var/lib/ipa-client/sysrestore/sysrestore.state 'state'
+    w "$t" /root/anaconda-ks.cfg 'kickstart'
+    w "$t" /root/install.log 'install log'
+
+    # Beyond virt-sysprep (SPEC §6).
+    w "$t" /etc/lvm/devices/system.devices 'IDTYPE=devname IDNAME=/dev/vda2'
+    w "$t" /etc/lvm/lvm.conf 'config { } # stays'
+    w "$t" /var/lib/cloud/instances/iid-0123/obj.pkl 'pickle'
+    w "$t" /var/lib/cloud/instances/iid-0123/user-data.txt '#cloud-config'
+    ln -s /var/lib/cloud/instances/iid-0123 "$t/var/lib/cloud/instance"
+    w "$t" /var/lib/cloud/data/instance-id 'iid-0123'
+    w "$t" /var/lib/cloud/data/previous-hostname "$host"
+    w "$t" /var/lib/cloud/scripts/per-boot/keep.sh '#!/bin/sh' 0755
+    w "$t" /var/lib/systemd/random-seed 'RANDOMSEEDRANDOMSEED' 0600
+    w "$t" /etc/NetworkManager/system-connections/eth0.nmconnection '[connection]
+id=eth0
+type=ethernet
+interface-name=eth0
+
+[ethernet]
+mac-address=52:54:00:12:34:56
+
+[ipv4]
+method=auto' 0600
+    w "$t" /etc/NetworkManager/NetworkManager.conf '[main] stays'
+    w "$t" /var/lib/NetworkManager/internal-0123-eth0.lease 'ADDRESS=192.0.2.10'
+    w "$t" /var/lib/NetworkManager/timestamps '[timestamps]'
+}
+
+# ---------------------------------------------------------------- families
+redhat_tree() {
+    local t=$1 id=$2 host=$3 mid=$4 rootspec=$5
+    base_tree "$t" "$host" "$mid"
+    w "$t" /etc/os-release "NAME=\"Fedora Linux\"
+ID=$id
+VERSION_ID=38
+PRETTY_NAME=\"Fedora Linux 38\""
+    w "$t" /etc/fedora-release 'Fedora release 38 (Thirty Eight)'
+    w "$t" /etc/redhat-release 'Fedora release 38 (Thirty Eight)'
+    w "$t" /etc/fstab "$rootspec / ext4 defaults 1 1"
+    w "$t" /etc/selinux/config 'SELINUX=enforcing
+SELINUXTYPE=targeted'
+    w "$t" /etc/sysconfig/network "NETWORKING=yes
+HOSTNAME=$host.example.com"
+    w "$t" /etc/sysconfig/network-scripts/ifcfg-eth0 "DEVICE=eth0
+BOOTPROTO=dhcp
+ONBOOT=yes
+HWADDR=52:54:00:12:34:56
+HOSTNAME=$host
+DHCP_HOSTNAME=$host"
+    w "$t" /etc/sysconfig/network-scripts/ifcfg-lo 'DEVICE=lo
+IPADDR=127.0.0.1'
+    w "$t" /etc/sysconfig/rhn/systemid '<systemid/>'
+    w "$t" /etc/sysconfig/hw-uuid 'hw-uuid'
+    w "$t" /etc/smolt/uuid 'smolt'
+    w "$t" /etc/pki/consumer/cert.pem 'consumer'
+    w "$t" /etc/pki/entitlement/123.pem 'entitlement'
+    w "$t" /var/lib/rpm/__db.001 'rpm lock'
+    w "$t" /var/lib/rpm/__db.002 'rpm lock'
+    w "$t" /var/lib/rpm/rpmdb.sqlite 'rpm database stays'
+    w "$t" /var/lib/yum/uuid '6a1f5b0e-0000-4000-8000-000000000001'
+    w "$t" /var/cache/dnf/fedora-1234/repodata/repomd.xml 'repomd'
+    w "$t" /var/cache/dnf/packages.db 'dnf cache'
+    w "$t" /var/cache/yum/x86_64/base/packages/a.rpm 'rpm'
+    w "$t" /var/spool/abrt/ccpp-2024-01-01-00:00:00-1234/coredump 'core'
+    w "$t" /var/spool/cron/root '0 * * * * /bin/true' 0600
+    w "$t" /var/lib/dhclient/dhclient-eth0.leases 'lease { }'
+    w "$t" /var/log/dnf.log 'dnf'
+    w "$t" /var/log/yum.log 'yum'
+    w "$t" /var/lib/dbus/machine-id "$mid"
+}
+
+debian_tree() {
+    local t=$1
+    base_tree "$t" deb-vm1 4b1c7e0f2a3d4c5e8f9a0b1c2d3e4f50
+    w "$t" /etc/os-release 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION_CODENAME=bookworm
+ID=debian'
+    w "$t" /etc/debian_version '12.5'
+    w "$t" /etc/fstab '/dev/sda / ext4 errors=remount-ro 0 1'
+    w "$t" /etc/network/interfaces 'auto lo
+iface lo inet loopback
+
+auto eth0
+iface eth0 inet dhcp
+    hwaddress ether 52:54:00:ab:cd:ef
+    dns-search example.com'
+    w "$t" /var/cache/apt/archives/bash_5.2_amd64.deb 'deb'
+    mkdir -p "$t/var/cache/apt/archives/partial"
+    w "$t" /var/cache/apt/pkgcache.bin 'apt cache'
+    w "$t" /var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease 'lists stay'
+    w "$t" /var/lib/dpkg/status 'Package: bash'
+    w "$t" /var/lib/dhcp/dhclient.eth0.leases 'lease { }'
+    w "$t" /var/spool/cron/crontabs/alice '@daily true' 0600
+    w "$t" /var/log/apt/history.log 'Start-Date'
+    w "$t" /var/log/apt/term.log 'term'
+    w "$t" /var/log/installer/syslog 'installer'
+    w "$t" /var/log/exim4/mainlog 'exim'
+    mkdir -p "$t/var/lib/dbus"
+    ln -s /etc/machine-id "$t/var/lib/dbus/machine-id"
+}
+
+suse_tree() {
+    local t=$1 uuid=$2
+    base_tree "$t" suse-vm1 9e8d7c6b5a4f43218765fedcba987654
+    w "$t" /etc/os-release 'NAME="openSUSE Leap"
+VERSION="15.5"
+ID="opensuse-leap"
+ID_LIKE="suse opensuse"
+VERSION_ID="15.5"'
+    w "$t" /etc/SUSE-brand 'openSUSE'
+    w "$t" /etc/fstab "UUID=$uuid / ext4 defaults 0 1"
+    w "$t" /etc/HOSTNAME 'suse-vm1'
+    w "$t" /etc/sysconfig/network/ifcfg-eth0 "BOOTPROTO='dhcp'
+STARTMODE='auto'
+LLADDR='52:54:00:aa:bb:cc'"
+    w "$t" /etc/sysconfig/network/config 'NETCONFIG_DNS_POLICY="auto"'
+    w "$t" /var/cache/zypp/packages/repo-oss/x86_64/bash.rpm 'rpm'
+    w "$t" /var/cache/zypper/RPMS/a.rpm 'rpm'
+    w "$t" /var/lib/wicked/lease-eth0-dhcp-ipv4.xml '<lease/>'
+    w "$t" /var/lib/rpm/__db.001 'rpm lock'
+    w "$t" /var/lib/rpm/Packages 'rpm database stays'
+    w "$t" /var/spool/cron/tabs/root '@daily true' 0600
+    w "$t" /var/log/zypper.log 'zypper'
+    w "$t" /var/log/zypp/history 'zypp history'
+}
+
+# ---------------------------------------------------------------- trees
+SUSE_UUID=5d1e7a2c-3b4f-4c6d-9e8f-0a1b2c3d4e5f
+T=$WORK/trees
+redhat_tree "$T/fedora" fedora fed-vm1 0f1e2d3c4b5a69788796a5b4c3d2e1f0 LABEL=fedroot
+debian_tree "$T/debian"
+suse_tree "$T/suse" "$SUSE_UUID"
+
+# Two disks: the root (Fedora-like) on one, /home on the other by LABEL=.
+redhat_tree "$T/twodisk-root" fedora two-vm1 11112222333344445555666677778888 LABEL=tworoot
+w "$T/twodisk-root" /etc/fstab 'LABEL=tworoot / ext4 defaults 1 1
+LABEL=twohome /home ext4 defaults 1 2'
+mv "$T/twodisk-root/home" "$T/twodisk-home"
+mkdir -p "$T/twodisk-root/home"
+w "$T/twodisk-home" /bob/.bash_history 'cat /etc/shadow' 0600
+w "$T/twodisk-home" /bob/.zsh_history ': 1700000000:0;ls' 0600
+w "$T/twodisk-home" /bob/.ssh/authorized_keys 'ssh-ed25519 AAAA bob@laptop' 0600
+w "$T/twodisk-home" /bob/Documents/plan.txt 'Bob keeps this.'
+own "$T/twodisk-home" 1001:1001 /bob
+
+# Tarballs with numeric owners (the appliance has no alice/bob).
+for g in fedora debian suse twodisk-root twodisk-home; do
+    tar -C "$T/$g" --numeric-owner -cf "$WORK/$g.tar" .
+done
+
+# ---------------------------------------------------------------- images
+for i in $IMAGES; do
+    qemu-img create -q -f qcow2 "$WORK/$i.qcow2" 256M
+done
+
+# One appliance for everything.  Devices follow the order of -a.
+guestfish --format=qcow2 \
+    -a "$WORK/fedora.qcow2" -a "$WORK/debian.qcow2" -a "$WORK/suse.qcow2" \
+    -a "$WORK/twodisk-root.qcow2" -a "$WORK/twodisk-home.qcow2" \
+    -a "$WORK/windows.qcow2" <<EOF
+run
+mkfs ext4 /dev/sda label:fedroot
+mount /dev/sda /
+tar-in $WORK/fedora.tar /
+umount /
+mkfs ext4 /dev/sdb label:debroot
+mount /dev/sdb /
+tar-in $WORK/debian.tar /
+umount /
+mkfs ext4 /dev/sdc label:suseroot
+set-uuid /dev/sdc $SUSE_UUID
+mount /dev/sdc /
+tar-in $WORK/suse.tar /
+umount /
+mkfs ext4 /dev/sdd label:tworoot
+mount /dev/sdd /
+tar-in $WORK/twodisk-root.tar /
+umount /
+mkfs ext4 /dev/sde label:twohome
+mount /dev/sde /
+tar-in $WORK/twodisk-home.tar /
+umount /
+mkfs ntfs /dev/sdf
+mount /dev/sdf /
+mkdir-p /Windows/System32/config
+mkdir-p /Windows/System32/drivers
+mkdir-p /Users/Public
+write /Windows/System32/config/SOFTWARE ""
+write /Windows/System32/config/SYSTEM ""
+write /Windows/System32/cmd.exe "MZ"
+write /Windows/System32/ntoskrnl.exe "MZ"
+write /pagefile.sys ""
+umount /
+shutdown
+EOF
+
+# Publish: images and reference trees, then the stamp.
+rm -rf "$OUTDIR/trees"
+mv "$T" "$OUTDIR/trees"
+for i in $IMAGES; do mv -f "$WORK/$i.qcow2" "$OUTDIR/$i.qcow2"; done
+chmod a-w "$OUTDIR"/*.qcow2
+echo "$script_hash" > "$OUTDIR/stamp"
+awk -v t0="$t0" -v t1="$(date +%s.%N)" -v o="$OUTDIR" -v i="$IMAGES" \
+    'BEGIN { printf "guests: built %s in %s in %.1f s\n", i, o, t1 - t0 }'
