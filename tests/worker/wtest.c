@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -22,6 +24,9 @@
 
 int wtest_setup(void **state) {
     struct wtest *w = xcalloc(1, sizeof(*w));
+    /* Jobs orphaned by a killed worker become our children, so that their
+     * zombies can be reaped and a process group really checked empty. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     const char *name = program_invocation_short_name;
     char why[SD_WHY_LEN] = "";
     if (testbroker_setup(&w->tb, name) < 0)
@@ -168,7 +173,20 @@ pid_t wtest_child_of(pid_t parent) {
 }
 
 bool wtest_group_alive(pid_t pgid) {
-    return kill(-pgid, 0) == 0 || errno != ESRCH;
+    /* Orphans of a killed worker are reparented to us (subreaper, see
+     * wtest_setup): reap the group's zombies first. */
+    while (waitpid(-pgid, NULL, WNOHANG) > 0)
+        ;
+    return !(kill(-pgid, 0) < 0 && errno == ESRCH);
+}
+
+bool wtest_group_wait_gone(pid_t pgid, int timeout_ms) {
+    for (int waited = 0; wtest_group_alive(pgid); waited += 50) {
+        if (waited >= timeout_ms)
+            return false;
+        usleep(50 * 1000);
+    }
+    return true;
 }
 
 int wtest_volume_make(struct wtest *w, int64_t size_bytes, proto_uuid ret_img, proto_uuid ret_vol) {

@@ -48,8 +48,10 @@ int wtest_worker_stop(struct wtest *w, pid_t pid, int sig, int wait_ms, int *ret
 /* The first child process of `parent` (a job's process, = its process
  * group), or -1 when it has none. */
 pid_t wtest_child_of(pid_t parent);
-/* Whether any process of group pgid is left. */
+/* Whether any process of group pgid is left (zombies of our own children
+ * are reaped first); the second form waits up to timeout_ms for it to go. */
 bool wtest_group_alive(pid_t pgid);
+bool wtest_group_wait_gone(pid_t pgid, int timeout_ms);
 
 /* A committed RAW volume of size_bytes filled with non-zero data (so
  * qemu-img has to copy every byte), written straight into the domain. */
