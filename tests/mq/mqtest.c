@@ -118,11 +118,12 @@ static bool flow_next(struct mqtest_flow *f, size_t *ret)
 static void flow_publish(struct mqtest_flow *f)
 {
     char id[32], body[256];
-    size_t i, sent = 0;
+    size_t i;
     uint64_t seq;
 
-    while (f->inflight < f->window && (!f->per_step || sent++ < f->per_step) && mq_connected(f->pub) &&
-           flow_next(f, &i)) {
+    while (f->inflight < f->window && mq_connected(f->pub) &&
+           (f->throttle_ms <= 0 || time_mono_ms() - f->last_pub_ms >= f->throttle_ms) && flow_next(f, &i)) {
+        f->last_pub_ms = time_mono_ms();
         snprintf(id, sizeof(id), "msg-%07zu", i);
         flow_body(i, f->body_len, body);
         int r = mq_publish(f->pub, f->exchange, f->routing_key, &(struct mq_props){ .message_id = id },

@@ -29,7 +29,8 @@ struct mqtest_flow {
     mq_t *pub, *con;
     const char *exchange, *routing_key;
     size_t n, window, body_len;
-    size_t per_step;           /* new publishes per step; 0 = up to the window */
+    int throttle_ms;           /* > 0: at most one new publish per throttle_ms */
+    int64_t last_pub_ms;
     /* results */
     size_t n_confirmed, n_unique, n_dupes, n_redelivered, n_stale;
     size_t n_reconnect_pub, n_reconnect_con, n_bad_body, n_lost_confirms;
