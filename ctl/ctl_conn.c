@@ -1,0 +1,152 @@
+/* ctl_conn.c - configuration, broker connection, request publishing and the
+ * RPC call of vmsealctl (see ctl_priv.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl_priv.h"
+#include "err.h"
+#include "util.h"
+
+void ctl_err(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "vmsealctl %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+const char *ctl_time_str(int64_t ms, char buf[32]) {
+    if (ms <= 0)
+        return strcpy(buf, "-");
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    size_t n = strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf + n, 32 - n, ".%03d", (int)(ms % 1000));
+    return buf;
+}
+
+/* "h1, h2" of the configured hosts. */
+static void hosts_str(const struct config_broker *b, char *out, size_t len) {
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < b->n_hosts && off < len; i++)
+        off += (size_t)snprintf(out + off, len - off, "%s%s", i ? ", " : "", b->hosts[i]);
+}
+
+int ctl_connect_or_report(const char *cmd, const char *cli_config, struct ctl_conn *c) {
+    memset(c, 0, sizeof *c);
+    c->cmd = cmd;
+    _cleanup_free_ char *path = config_path_for("vmsealctl", cli_config);
+    char err[CONFIG_ERR_LEN] = "", warn[CONFIG_ERR_LEN] = "";
+    int r = config_load(path, CONFIG_BROKER | CONFIG_LOG | CONFIG_STORAGE, CONFIG_BROKER, &c->cfg, err, warn);
+    if (r < 0) {
+        ctl_err(cmd, "%s", err[0] ? err : err_str(r));
+        memset(&c->cfg, 0, sizeof c->cfg);
+        return r;
+    }
+    if (warn[0])
+        ctl_err(cmd, "warning: %s", warn);
+    char mqerr[512] = "";
+    _cleanup_free_ char *conn_name = xasprintf("vmsealctl %s", cmd);
+    struct mq_opts o = { .broker = &c->cfg.broker, .conn_name = conn_name, .connect_timeout_ms = 3000,
+                         .rpc_timeout_ms = 10000, .max_backoff_ms = 1000, .err_buf = mqerr,
+                         .err_buf_len = sizeof mqerr };
+    r = mq_open(&o, &c->mq);
+    if (r < 0) {
+        char hosts[512];
+        hosts_str(&c->cfg.broker, hosts, sizeof hosts);
+        ctl_err(cmd, "cannot reach the broker at %s (vhost %s, user %s): %s", hosts,
+                c->cfg.broker.vhost ? c->cfg.broker.vhost : "vmseal", c->cfg.broker.user,
+                mqerr[0] ? mqerr : err_str(r));
+        config_free(&c->cfg);
+        memset(c, 0, sizeof *c);
+        return r;
+    }
+    return 0;
+}
+
+void ctl_disconnect(struct ctl_conn *c) {
+    if (!c)
+        return;
+    mq_close(c->mq);
+    c->mq = NULL;
+    config_free(&c->cfg);
+    memset(&c->cfg, 0, sizeof c->cfg);
+}
+
+/* Publish one message to the default exchange (mandatory) and wait for its
+ * confirm. */
+static int publish_direct(struct ctl_conn *c, const char *queue, const struct mq_props *props, const void *body,
+                          size_t len) {
+    int r = mq_publish_wait(c->mq, "", queue, props, body, len, CTL_PUBLISH_TIMEOUT_MS);
+    if (r == -VMS_E_RETURNED)
+        ctl_err(c->cmd, "queue %s does not exist in vhost %s (is the topology loaded / the producer ever started?)",
+                queue, c->cfg.broker.vhost ? c->cfg.broker.vhost : "vmseal");
+    else if (r < 0)
+        ctl_err(c->cmd, "publishing to %s failed: %s%s%s", queue, err_str(r), mq_last_error(c->mq)[0] ? ": " : "",
+                mq_last_error(c->mq));
+    return r;
+}
+
+int ctl_request_publish_or_report(struct ctl_conn *c, const char *type, const char *message_id,
+                                  const void *body, size_t len) {
+    struct mq_props props = { .message_id = message_id, .type = type, .mandatory = true };
+    return publish_direct(c, MQ_Q_REQUESTS, &props, body, len);
+}
+
+int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret) {
+    memset(ret, 0, sizeof *ret);
+    int r;
+    if (!c->rpc_ready) {
+        /* Consume the pseudo-queue before publishing: the reply may come at once. */
+        if ((r = mq_consume(c->mq, RPC_REPLY_TO, 0, false, true)) < 0) {
+            ctl_err(c->cmd, "cannot consume %s: %s: %s", RPC_REPLY_TO, err_str(r), mq_last_error(c->mq));
+            return r;
+        }
+        c->rpc_ready = true;
+    }
+    _cleanup_free_ char *body = NULL;
+    size_t len = 0;
+    if ((r = rpc_encode_request(rq, &body, &len)) < 0) {
+        ctl_err(c->cmd, "cannot encode the request: %s", err_str(r));
+        return r;
+    }
+    proto_uuid corr;
+    uuid_new(corr);
+    struct mq_props props = { .message_id = corr, .correlation_id = corr, .reply_to = RPC_REPLY_TO,
+                              .type = RPC_REQUEST_TYPE, .transient = true, .mandatory = true };
+    if ((r = publish_direct(c, MQ_Q_RPC, &props, body, len)) < 0)
+        return r;
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - time_mono_ms();
+        if (left <= 0) {
+            ctl_err(c->cmd, "the producer is not answering (no reply on %s within %d s)", MQ_Q_RPC,
+                    (timeout_ms + 999) / 1000);
+            return -ETIMEDOUT;
+        }
+        struct mq_event ev;
+        memset(&ev, 0, sizeof ev);
+        r = mq_wait(c->mq, (int)left, NULL, 0, &ev);
+        if (r < 0 && r != -VMS_E_CONN_LOST) {
+            ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
+            return r;
+        }
+        bool mine = r == 0 && ev.type == MQ_EV_DELIVERY && ev.delivery.correlation_id &&
+                    strcmp(ev.delivery.correlation_id, corr) == 0;
+        if (mine) {
+            char why[PROTO_WHY_LEN] = "";
+            r = rpc_decode_reply(ev.delivery.body, ev.delivery.body_len, ret, why);
+            if (r < 0)
+                ctl_err(c->cmd, "the producer's reply is invalid: %s", why);
+        }
+        mq_event_clear(&ev);
+        if (mine)
+            return r;
+    }
+}

@@ -1,0 +1,111 @@
+/* ctl_priv.h - what the broker commands of vmsealctl share (ctl_conn.c,
+ * ctl_json.c, ctl_view.c): configuration and connection with operator-grade
+ * error messages, the RPC call over direct reply-to, a small JSON writer and
+ * the rendering of events.
+ *
+ * Convention: functions returning int give 0 or a negative code; the ones
+ * named *_or_report() also print the one-line reason on stderr, prefixed with
+ * "vmsealctl CMD: ", so a command only maps the result to its exit status.
+ * Passwords never reach any output: error texts name host, vhost and user only.
+ */
+#ifndef VMSEAL_CTL_PRIV_H
+#define VMSEAL_CTL_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "mq.h"
+#include "proto.h"
+#include "rpc.h"
+
+#define CTL_RPC_TIMEOUT_MS 5000
+#define CTL_PUBLISH_TIMEOUT_MS 10000
+
+/* One command's connection to the broker. */
+struct ctl_conn {
+    const char *cmd;        /* "status", "submit", ... (for messages) */
+    struct config cfg;
+    mq_t *mq;
+    bool rpc_ready;         /* consuming amq.rabbitmq.reply-to */
+};
+
+/* Load the configuration (config_path_for("vmsealctl", cli_config); groups
+ * broker (required), log, storage) and connect.  On failure prints why
+ * (file:line:key, or "cannot reach the broker at HOSTS (vhost V, user U):
+ * ERROR") and returns negative; c then holds nothing to free. */
+int ctl_connect_or_report(const char *cmd, const char *cli_config, struct ctl_conn *c);
+void ctl_disconnect(struct ctl_conn *c);
+
+/* Publish body to vmseal.requests (default exchange, mandatory) and wait for
+ * the broker's confirm.  Prints the reason on failure ("vmseal.requests does
+ * not exist" for an unroutable message). */
+int ctl_request_publish_or_report(struct ctl_conn *c, const char *type, const char *message_id,
+                                  const void *body, size_t len);
+
+/* Send an rpc.request to vmseal.rpc and wait up to timeout_ms for its reply
+ * (direct reply-to).  A reply with ok = false is returned as 0 with
+ * ret->ok false (the caller prints ret->error_*).  Prints the reason on
+ * transport failures: no vmseal.rpc queue, or "the producer is not answering". */
+int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret);
+
+/* Print "vmsealctl CMD: <fmt>\n" on stderr. */
+void ctl_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "2026-11-27 06:01:02.123" (UTC) of a wall-clock ms timestamp; "-" for 0. */
+const char *ctl_time_str(int64_t ms, char buf[32]);
+
+/* ---- JSON writer (ctl_json.c) --------------------------------------------
+ * Streams one value to f; commas and nesting are tracked.  In an object,
+ * every call takes the member's key; in an array key is NULL. */
+#define JSON_MAX_DEPTH 32
+struct json {
+    FILE *f;
+    int depth;
+    bool first[JSON_MAX_DEPTH];
+    char closer[JSON_MAX_DEPTH];
+};
+void json_begin(struct json *j, FILE *f);
+void json_obj_open(struct json *j, const char *key);
+void json_arr_open(struct json *j, const char *key);
+void json_close(struct json *j);          /* the innermost object or array */
+void json_str(struct json *j, const char *key, const char *val);  /* NULL -> null */
+void json_int(struct json *j, const char *key, int64_t val);
+void json_bool(struct json *j, const char *key, bool val);
+void json_null(struct json *j, const char *key);
+void json_end(struct json *j);            /* newline; flush */
+
+/* Wire structs as JSON members. */
+void json_vol_ref(struct json *j, const char *key, const struct proto_vol_ref *v);
+void json_event(struct json *j, const char *key, const struct proto_event *ev);
+void json_heartbeat(struct json *j, const char *key, const struct proto_heartbeat *hb);
+
+/* ---- events (ctl_view.c) ---------------------------------------------------- */
+
+/* The job kind named by a routing key "job.<kind>.<state>" into buf
+ * ("volume.copy"); "" when the key is not a job event's. */
+const char *ctl_key_job_kind(const char *routing_key, char buf[64]);
+/* One plain line for an event (no newline) into out. */
+void ctl_event_line(const char *routing_key, const struct proto_event *ev, char *out, size_t len);
+
+/* The live view of one template (submit --wait). */
+struct ctl_view;
+struct ctl_view *ctl_view_new(const char *template_id, const char *name, bool tty);
+void ctl_view_free(struct ctl_view *v);
+/* Take one event of any template (others are ignored); returns true when it
+ * was this template's terminal event. */
+bool ctl_view_event(struct ctl_view *v, const char *routing_key, const struct proto_event *ev);
+/* Terminal view: redraw everything in place.  Plain: nothing (lines are
+ * printed as events arrive).  Redraws at most every 100 ms unless force. */
+void ctl_view_draw(struct ctl_view *v, bool force);
+/* The terminal template event's contents, once seen (NULL before). */
+struct ctl_view_final {
+    enum event_state state;     /* EV_READY, EV_FAILED or EV_CANCELLED */
+    char step[64];
+    bool has_error;
+    char code[64], message[512];
+};
+const struct ctl_view_final *ctl_view_final(const struct ctl_view *v);
+
+#endif

@@ -1,0 +1,273 @@
+/* ctl_submit.c - `vmsealctl submit` (a template.create request, optionally
+ * followed live to its end) and `vmsealctl cancel`. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "ctl_priv.h"
+#include "err.h"
+#include "util.h"
+
+#define SUBMIT_MAX_DISKS 64
+#define SUBMIT_MAX_OPS 128
+
+static void submit_usage(FILE *f) {
+    fputs("usage: vmsealctl submit --name NAME --disk SD:IMG:VOL [--disk ...] [--target-sd SD]\n"
+          "           [--seal] [--enable OP,...] [--disable OP,...] [--hostname H]\n"
+          "           [--no-selinux-relabel] [--id UUID] [--wait [--timeout S]] [--config FILE]\n"
+          "\n"
+          "Sends a template.create request and prints the new template's id.  With --wait,\n"
+          "follows it to its end (live display on a terminal, one line per event otherwise);\n"
+          "exit status 0 only when the template ends READY.\n",
+          f);
+}
+
+struct submit_opts {
+    const char *config;
+    struct proto_template_create tc;   /* strings borrowed from argv, arrays owned */
+    bool wait;
+    int timeout_s;
+};
+
+/* Append the names of a comma list to *arr (each malloc'd). */
+static int ops_add(char ***arr, size_t *n, const char *list) {
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == SUBMIT_MAX_OPS) {
+            free(copy);
+            return -1;
+        }
+        *arr = xrealloc(*arr, (*n + 1) * sizeof **arr);
+        (*arr)[(*n)++] = xstrdup(t);
+    }
+    free(copy);
+    return 0;
+}
+
+static int disk_parse(const char *s, struct proto_vol_ref *ret) {
+    const char *a = strchr(s, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+    if (!a || !b || a - s != 36 || b - a - 1 != 36 || strlen(b + 1) != 36)
+        return -1;
+    memcpy(ret->sd_id, s, 36);
+    memcpy(ret->img_id, a + 1, 36);
+    memcpy(ret->vol_id, b + 1, 36);
+    ret->sd_id[36] = ret->img_id[36] = ret->vol_id[36] = '\0';
+    return uuid_is_canonical(ret->sd_id) && uuid_is_canonical(ret->img_id) && uuid_is_canonical(ret->vol_id)
+               ? 0
+               : -1;
+}
+
+static void submit_opts_free(struct submit_opts *o) {
+    struct proto_sysprep *sp = &o->tc.sysprep;
+    for (size_t i = 0; i < sp->n_enable; i++)
+        free(sp->enable[i]);
+    for (size_t i = 0; i < sp->n_disable; i++)
+        free(sp->disable[i]);
+    free(sp->enable);
+    free(sp->disable);
+    free(o->tc.disks);
+}
+
+static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
+    static const struct option longopts[] = {
+        { "name", required_argument, NULL, 'n' },      { "disk", required_argument, NULL, 'd' },
+        { "target-sd", required_argument, NULL, 't' }, { "seal", no_argument, NULL, 's' },
+        { "enable", required_argument, NULL, 'e' },    { "disable", required_argument, NULL, 'x' },
+        { "hostname", required_argument, NULL, 'H' },  { "no-selinux-relabel", no_argument, NULL, 'S' },
+        { "id", required_argument, NULL, 'i' },        { "wait", no_argument, NULL, 'w' },
+        { "timeout", required_argument, NULL, 'T' },   { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+    };
+    struct proto_template_create *tc = &o->tc;
+    tc->sysprep.selinux_relabel = true;
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'n': tc->name = optarg; break;
+        case 'd':
+            if (tc->n_disks == SUBMIT_MAX_DISKS) {
+                ctl_err("submit", "at most %d disks", SUBMIT_MAX_DISKS);
+                return -1;
+            }
+            tc->disks = xrealloc(tc->disks, (tc->n_disks + 1) * sizeof *tc->disks);
+            if (disk_parse(optarg, &tc->disks[tc->n_disks]) < 0) {
+                ctl_err("submit", "--disk %s: want SD:IMG:VOL, three canonical lowercase UUIDs", optarg);
+                return -1;
+            }
+            tc->n_disks++;
+            break;
+        case 't':
+            if (!uuid_is_canonical(optarg)) {
+                ctl_err("submit", "--target-sd %s: not a canonical lowercase UUID", optarg);
+                return -1;
+            }
+            snprintf(tc->target_sd_id, sizeof tc->target_sd_id, "%s", optarg);
+            break;
+        case 's': tc->seal = true; break;
+        case 'e':
+        case 'x':
+            if (ops_add(c == 'e' ? &tc->sysprep.enable : &tc->sysprep.disable,
+                        c == 'e' ? &tc->sysprep.n_enable : &tc->sysprep.n_disable, optarg) < 0) {
+                ctl_err("submit", "too many operations");
+                return -1;
+            }
+            tc->has_sysprep = true;
+            break;
+        case 'H': tc->sysprep.hostname = optarg; tc->has_sysprep = true; break;
+        case 'S': tc->sysprep.selinux_relabel = false; tc->has_sysprep = true; break;
+        case 'i':
+            if (!uuid_is_canonical(optarg)) {
+                ctl_err("submit", "--id %s: not a canonical lowercase UUID", optarg);
+                return -1;
+            }
+            snprintf(tc->template_id, sizeof tc->template_id, "%s", optarg);
+            break;
+        case 'w': o->wait = true; break;
+        case 'T': o->timeout_s = atoi(optarg); break;
+        case 'c': o->config = optarg; break;
+        case 'h': submit_usage(stdout); exit(0);
+        default: return -1;
+        }
+    }
+    if (optind < argc) {
+        ctl_err("submit", "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (!tc->name || !*tc->name || tc->n_disks == 0) {
+        ctl_err("submit", "--name and at least one --disk are required");
+        return -1;
+    }
+    if (!tc->template_id[0])
+        uuid_new(tc->template_id);
+    return 0;
+}
+
+/* Bind an exclusive queue to the template and job events before anything is
+ * published, so that nothing of this template can be missed. */
+static int events_follow(struct ctl_conn *c) {
+    char q[256];
+    int r;
+    if ((r = mq_declare_exclusive_queue(c->mq, q)) < 0 || (r = mq_bind(c->mq, q, MQ_X_EVENTS, "template.#")) < 0 ||
+        (r = mq_bind(c->mq, q, MQ_X_EVENTS, "job.#")) < 0 || (r = mq_consume(c->mq, q, 0, true, true)) < 0)
+        ctl_err(c->cmd, "cannot follow events on %s: %s: %s", MQ_X_EVENTS, err_str(r), mq_last_error(c->mq));
+    return r;
+}
+
+/* Follow the template until its end; returns the exit status. */
+static int submit_wait(struct ctl_conn *c, const struct proto_template_create *tc, int timeout_s) {
+    struct ctl_view *v = ctl_view_new(tc->template_id, tc->name, isatty(STDOUT_FILENO));
+    int64_t deadline = timeout_s > 0 ? time_mono_ms() + (int64_t)timeout_s * 1000 : INT64_MAX;
+    int status = 1;
+    ctl_view_draw(v, true);
+    while (!ctl_view_final(v)) {
+        int64_t left = deadline - time_mono_ms();
+        if (left <= 0) {
+            ctl_view_draw(v, true);
+            ctl_err(c->cmd, "template %s has not ended after %d s", tc->template_id, timeout_s);
+            goto out;
+        }
+        struct mq_event ev;
+        memset(&ev, 0, sizeof ev);
+        int r = mq_wait(c->mq, left < 500 ? (int)left : 500, NULL, 0, &ev);
+        if (r == 0 && ev.type == MQ_EV_DELIVERY) {
+            struct proto_event pe;
+            if (proto_decode_event(ev.delivery.body, ev.delivery.body_len, &pe, NULL) == 0) {
+                ctl_view_event(v, ev.delivery.routing_key, &pe);
+                proto_event_free(&pe);
+            }
+        } else if (r == 0 && ev.type == MQ_EV_RECONNECTED) {
+            ctl_err(c->cmd, "warning: reconnected to the broker; events of the gap may be missing");
+        } else if (r < 0 && r != -VMS_E_CONN_LOST) {
+            ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
+            mq_event_clear(&ev);
+            goto out;
+        }
+        mq_event_clear(&ev);
+        ctl_view_draw(v, false);
+    }
+    ctl_view_draw(v, true);
+    const struct ctl_view_final *f = ctl_view_final(v);
+    if (f->state == EV_READY) {
+        printf("template %s READY\n", tc->template_id);
+        status = 0;
+    } else {
+        fprintf(stderr, "template %s %s at step %s%s%s%s%s\n", tc->template_id,
+                f->state == EV_FAILED ? "FAILED" : "CANCELLED", f->step[0] ? f->step : "?",
+                f->has_error ? ": " : "", f->code, f->has_error ? ": " : "", f->message);
+    }
+out:
+    ctl_view_free(v);
+    return status;
+}
+
+int ctl_submit_main(int argc, char **argv) {
+    struct submit_opts o;
+    memset(&o, 0, sizeof o);
+    int status = 2;
+    if (submit_opts_parse(argc, argv, &o) < 0) {
+        submit_usage(stderr);
+        goto out;
+    }
+    status = 1;
+    _cleanup_free_ char *body = NULL;
+    size_t len = 0;
+    int r = proto_encode_template_create(&o.tc, &body, &len);
+    if (r < 0) {
+        ctl_err("submit", "invalid request: %s", err_str(r));
+        goto out;
+    }
+    struct ctl_conn c;
+    if (ctl_connect_or_report("submit", o.config, &c) < 0)
+        goto out;
+    if ((!o.wait || events_follow(&c) == 0) &&
+        ctl_request_publish_or_report(&c, "template.create", o.tc.template_id, body, len) == 0) {
+        printf("%s\n", o.tc.template_id);
+        fflush(stdout);
+        status = o.wait ? submit_wait(&c, &o.tc, o.timeout_s) : 0;
+    }
+    ctl_disconnect(&c);
+out:
+    submit_opts_free(&o);
+    return status;
+}
+
+int ctl_cancel_main(int argc, char **argv) {
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    };
+    const char *config = NULL;
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (c == 'c')
+            config = optarg;
+        else {
+            fputs("usage: vmsealctl cancel ID [--config FILE]\n", c == 'h' ? stdout : stderr);
+            return c == 'h' ? 0 : 2;
+        }
+    }
+    if (optind + 1 != argc || !uuid_is_canonical(argv[optind])) {
+        ctl_err("cancel", "want one template id (a canonical lowercase UUID)");
+        return 2;
+    }
+    struct proto_template_cancel m;
+    snprintf(m.template_id, sizeof m.template_id, "%s", argv[optind]);
+    _cleanup_free_ char *body = NULL;
+    size_t len = 0;
+    if (proto_encode_template_cancel(&m, &body, &len) < 0)
+        return 1;
+    struct ctl_conn conn;
+    if (ctl_connect_or_report("cancel", config, &conn) < 0)
+        return 1;
+    proto_uuid id;
+    uuid_new(id);
+    int r = ctl_request_publish_or_report(&conn, "template.cancel", id, body, len);
+    ctl_disconnect(&conn);
+    if (r < 0)
+        return 1;
+    printf("cancel of template %s requested\n", m.template_id);
+    return 0;
+}

@@ -1,0 +1,255 @@
+/* ctl_watch.c - `vmsealctl watch [ID]` (live events from an exclusive queue
+ * bound to vmseal.events) and `vmsealctl dead` (the dead-letter queue, read
+ * without removing anything: every message taken is nacked with requeue). */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "ctl_priv.h"
+#include "err.h"
+#include "util.h"
+
+#define DEAD_DEFAULT_LIMIT 1000
+#define DEAD_IDLE_MS 1000        /* the queue is drained when nothing came for this long */
+
+struct watch_opts {
+    const char *config;
+    bool json;
+    int64_t limit;
+    int timeout_s;
+    const char *template_id;
+};
+
+static int watch_opts_parse(const char *cmd, int argc, char **argv, struct watch_opts *o, const char *usage) {
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+        { "limit", required_argument, NULL, 'l' },  { "timeout", required_argument, NULL, 'T' },
+        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+    };
+    memset(o, 0, sizeof *o);
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 'j': o->json = true; break;
+        case 'l': o->limit = atoll(optarg); break;
+        case 'T': o->timeout_s = atoi(optarg); break;
+        case 'h': printf("%s", usage); exit(0);
+        default: fputs(usage, stderr); return -1;
+        }
+    }
+    if (strcmp(cmd, "watch") == 0 && optind < argc)
+        o->template_id = argv[optind++];
+    if (optind < argc || o->limit < 0 || o->timeout_s < 0) {
+        fputs(usage, stderr);
+        return -1;
+    }
+    if (o->template_id && !uuid_is_canonical(o->template_id)) {
+        ctl_err(cmd, "%s: not a canonical lowercase UUID", o->template_id);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- watch ------------------------------------------------------------------- */
+
+/* Print one message from vmseal.events; true when it ends the watch (the
+ * watched template's terminal event). */
+static bool watch_print(const struct watch_opts *o, const struct mq_delivery *d) {
+    struct proto_msg m;
+    char why[PROTO_WHY_LEN] = "";
+    bool end = false;
+    if (proto_decode(d->body, d->body_len, &m, why) < 0) {
+        if (!o->template_id)
+            fprintf(stderr, "vmsealctl watch: undecodable message on %s: %s\n", d->routing_key, why);
+        return false;
+    }
+    if (m.type == PROTO_EVENT) {
+        const struct proto_event *ev = &m.u.event;
+        if (o->template_id && strcmp(ev->template_id, o->template_id) != 0)
+            goto out;
+        end = o->template_id && !ev->job_id[0] &&
+              (ev->state == EV_READY || ev->state == EV_FAILED || ev->state == EV_CANCELLED);
+        if (o->json) {
+            struct json j;
+            json_begin(&j, stdout);
+            json_obj_open(&j, NULL);
+            json_str(&j, "routing_key", d->routing_key);
+            json_event(&j, "event", ev);
+            json_close(&j);
+            json_end(&j);
+        } else {
+            char line[1024];
+            ctl_event_line(d->routing_key, ev, line, sizeof line);
+            printf("%s\n", line);
+        }
+    } else if (m.type == PROTO_HEARTBEAT && !o->template_id) {
+        const struct proto_heartbeat *hb = &m.u.heartbeat;
+        if (o->json) {
+            struct json j;
+            json_begin(&j, stdout);
+            json_obj_open(&j, NULL);
+            json_str(&j, "routing_key", d->routing_key);
+            json_heartbeat(&j, "heartbeat", hb);
+            json_close(&j);
+            json_end(&j);
+        } else {
+            char clk[32];
+            printf("%s heartbeat worker=%s host=%s slots=%lld running=%zu\n", ctl_time_str(hb->ts_ms, clk) + 11,
+                   hb->worker_id, hb->host, (long long)hb->slots, hb->n_running);
+        }
+    }
+out:
+    fflush(stdout);
+    proto_msg_free(&m);
+    return end;
+}
+
+int ctl_watch_main(int argc, char **argv) {
+    struct watch_opts o;
+    if (watch_opts_parse("watch", argc, argv, &o,
+                         "usage: vmsealctl watch [ID] [--json] [--limit N] [--timeout S] [--config FILE]\n"
+                         "  live events (all, or of template ID until it ends); --limit: stop after N\n") < 0)
+        return 2;
+    struct ctl_conn c;
+    if (ctl_connect_or_report("watch", o.config, &c) < 0)
+        return 1;
+    char q[256];
+    int r;
+    if ((r = mq_declare_exclusive_queue(c.mq, q)) < 0 ||
+        (r = mq_bind(c.mq, q, MQ_X_EVENTS, o.template_id ? "template.#" : "#")) < 0 ||
+        (o.template_id && (r = mq_bind(c.mq, q, MQ_X_EVENTS, "job.#")) < 0) ||
+        (r = mq_consume(c.mq, q, 0, true, true)) < 0) {
+        ctl_err("watch", "cannot follow %s: %s: %s", MQ_X_EVENTS, err_str(r), mq_last_error(c.mq));
+        ctl_disconnect(&c);
+        return 1;
+    }
+    int64_t deadline = o.timeout_s ? time_mono_ms() + o.timeout_s * 1000LL : INT64_MAX;
+    int64_t seen = 0;
+    int status = 0;
+    for (;;) {
+        int64_t left = deadline - time_mono_ms();
+        if (left <= 0 || (o.limit && seen >= o.limit))
+            break;
+        struct mq_event ev;
+        memset(&ev, 0, sizeof ev);
+        r = mq_wait(c.mq, left < 1000 ? (int)left : 1000, NULL, 0, &ev);
+        if (r < 0 && r != -VMS_E_CONN_LOST) {
+            ctl_err("watch", "broker: %s: %s", err_str(r), mq_last_error(c.mq));
+            status = 1;
+        }
+        bool end = false;
+        if (r == 0 && ev.type == MQ_EV_DELIVERY) {
+            seen++;
+            end = watch_print(&o, &ev.delivery);
+        } else if (r == 0 && ev.type == MQ_EV_RECONNECTED) {
+            ctl_err("watch", "reconnected to the broker; events of the gap are missing");
+        }
+        mq_event_clear(&ev);
+        if (end || status)
+            break;
+    }
+    ctl_disconnect(&c);
+    return status;
+}
+
+/* ---- dead ---------------------------------------------------------------------- */
+
+static void dead_print(const struct watch_opts *o, const struct mq_delivery *d) {
+    struct proto_msg m;
+    char why[PROTO_WHY_LEN] = "";
+    proto_uuid tid = "";
+    bool valid = proto_decode(d->body, d->body_len, &m, why) == 0;
+    (void)proto_peek_template_id(d->body, d->body_len, tid);
+    const char *decoded = valid ? proto_type_to_string(m.type) : NULL;
+    if (o->json) {
+        struct json j;
+        json_begin(&j, stdout);
+        json_obj_open(&j, NULL);
+        json_str(&j, "message_id", d->message_id);
+        json_str(&j, "type", d->type);
+        json_str(&j, "exchange", d->exchange);
+        json_str(&j, "routing_key", d->routing_key);
+        json_str(&j, "reason", d->reason);
+        json_int(&j, "delivery_count", d->delivery_count);
+        json_int(&j, "size", (int64_t)d->body_len);
+        json_str(&j, "template_id", tid[0] ? tid : NULL);
+        json_obj_open(&j, "decoder");
+        json_bool(&j, "valid", valid);
+        json_str(&j, valid ? "type" : "why", valid ? decoded : why);
+        json_close(&j);
+        json_close(&j);
+        json_end(&j);
+    } else {
+        printf("message %s  type %s  routing key %s  (%zu bytes)\n", d->message_id ? d->message_id : "-",
+               d->type ? d->type : "-", d->routing_key ? d->routing_key : "-", d->body_len);
+        printf("  reason:   %s\n", d->reason ? d->reason : "(none)");
+        if (tid[0])
+            printf("  template: %s\n", tid);
+        if (valid)
+            printf("  decoder:  a valid %s message\n", decoded);
+        else
+            printf("  decoder:  invalid: %s\n", why);
+    }
+    if (valid)
+        proto_msg_free(&m);
+}
+
+int ctl_dead_main(int argc, char **argv) {
+    struct watch_opts o;
+    if (watch_opts_parse("dead", argc, argv, &o,
+                         "usage: vmsealctl dead [--json] [--limit N] [--config FILE]\n"
+                         "  the dead letters in vmseal.dead, decoded (nothing is removed)\n") < 0)
+        return 2;
+    int64_t limit = o.limit ? o.limit : DEAD_DEFAULT_LIMIT;
+    if (limit > 65535)
+        limit = 65535;
+    struct ctl_conn c;
+    if (ctl_connect_or_report("dead", o.config, &c) < 0)
+        return 1;
+    int r = mq_consume(c.mq, MQ_Q_DEAD, (uint16_t)limit, false, false);
+    if (r < 0) {
+        ctl_err("dead", "cannot read %s: %s: %s", MQ_Q_DEAD, err_str(r), mq_last_error(c.mq));
+        ctl_disconnect(&c);
+        return 1;
+    }
+    /* Hold every message unacknowledged (prefetch = limit), then give them
+     * all back: nothing is removed and nothing is seen twice. */
+    struct mq_delivery *held = xcalloc((size_t)limit, sizeof *held);
+    size_t n = 0;
+    int status = 0;
+    if (o.json)
+        printf("[");
+    while ((int64_t)n < limit) {
+        struct mq_event ev;
+        memset(&ev, 0, sizeof ev);
+        r = mq_wait(c.mq, DEAD_IDLE_MS, NULL, 0, &ev);
+        if (r < 0) {
+            ctl_err("dead", "broker: %s: %s", err_str(r), mq_last_error(c.mq));
+            status = 1;
+        } else if (ev.type == MQ_EV_DELIVERY) {
+            if (o.json && n)
+                printf(",");
+            dead_print(&o, &ev.delivery);
+            held[n].delivery_tag = ev.delivery.delivery_tag;
+            held[n].epoch = ev.delivery.epoch;
+            n++;
+        }
+        bool idle = r == 0 && ev.type == MQ_EV_NONE;
+        mq_event_clear(&ev);
+        if (idle || status)
+            break;
+    }
+    if (o.json)
+        printf("]\n");
+    else
+        printf("%zu dead letter%s in %s\n", n, n == 1 ? "" : "s", MQ_Q_DEAD);
+    (void)mq_cancel(c.mq, MQ_Q_DEAD);
+    for (size_t i = 0; i < n; i++)
+        (void)mq_nack(c.mq, &held[i], true);
+    free(held);
+    ctl_disconnect(&c);   /* anything still unacknowledged goes back on close */
+    return status;
+}
