@@ -1,5 +1,6 @@
 /* test_mq.c - the AMQP client against a real RabbitMQ (label broker).
- * Every test gets its own vhost (testbroker.h). */
+ * The tests share one vhost (testbroker.h; a vhost costs three rabbitmqctl
+ * runs) and keep apart by queue names. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,25 +17,6 @@
 #include "mqtest.h"
 #include "testbroker.h"
 #include "util.h"
-
-static int setup(void **state)
-{
-    struct testbroker *tb = xcalloc(1, sizeof(*tb));
-
-    if (testbroker_setup(tb, "mq") < 0) {
-        free(tb);
-        return -1;
-    }
-    *state = tb;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    testbroker_teardown(*state);
-    free(*state);
-    return 0;
-}
 
 static void test_topology_twice(void **state)
 {
@@ -300,15 +282,15 @@ static void test_heartbeat(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_topology_twice, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_conflict_recovers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bulk_exactly_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_queue_deleted_cancels, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mandatory_returned, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_headers_and_dead_letters, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wrong_password, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_host, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_heartbeat, setup, teardown),
+        cmocka_unit_test(test_topology_twice),
+        cmocka_unit_test(test_conflict_recovers),
+        cmocka_unit_test(test_bulk_exactly_once),
+        cmocka_unit_test(test_queue_deleted_cancels),
+        cmocka_unit_test(test_mandatory_returned),
+        cmocka_unit_test(test_headers_and_dead_letters),
+        cmocka_unit_test(test_wrong_password),
+        cmocka_unit_test(test_no_host),
+        cmocka_unit_test(test_heartbeat),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, testbroker_group_setup, testbroker_group_teardown);
 }
