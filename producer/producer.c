@@ -23,6 +23,9 @@
 #define RETURNED_RETRY_MS 1000
 #define TICK_MAX_MS 1000        /* deadlines are checked at least this often */
 #define TICK_AFTER_WORK_MS 100  /* ... and this soon after a message changed something */
+#define FLUSH_MAX_MS 20          /* confirmed rows are deleted within this (or when idle) */
+#define BATCH_MAX 64             /* deliveries per transaction */
+#define LOOP_MAX_EVENTS 512      /* events pulled before the loop commits and publishes */
 #define PREFETCH_REQUESTS 32
 #define PREFETCH_EVENTS 256
 #define PREFETCH_RPC 16
@@ -46,7 +49,13 @@ struct producer {
     size_t n_inflight, cap_inflight;
     int64_t retry_from;         /* rows after this go out again at retry_at */
     int64_t retry_at_mono;      /* 0 = nothing to retry */
+    int64_t *confirmed;         /* rows to delete (one transaction per loop turn) */
+    size_t n_confirmed, cap_confirmed;
+    int64_t confirmed_since_mono;
     int64_t next_tick_mono;
+    struct pending { struct mq_event ev; int r; } batch[BATCH_MAX];
+    size_t n_batch;
+    bool batch_open;
     bool stop;
 };
 
@@ -115,8 +124,13 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
         int64_t row = p->inflight[i].row;
         p->inflight[i] = p->inflight[--p->n_inflight];
         if (status == 0) {
-            if (store_outbox_delete(p->st, row) < 0)
-                log_err("outbox: cannot delete row %lld: %s", (long long)row, store_last_error(p->st));
+            if (p->n_confirmed == p->cap_confirmed) {
+                p->cap_confirmed = p->cap_confirmed ? 2 * p->cap_confirmed : 256;
+                p->confirmed = xrealloc(p->confirmed, p->cap_confirmed * sizeof *p->confirmed);
+            }
+            if (p->n_confirmed == 0)
+                p->confirmed_since_mono = time_mono_ms();
+            p->confirmed[p->n_confirmed++] = row;
         } else {
             log_msg(status == -VMS_E_RETURNED ? LOG_LVL_WARN : LOG_LVL_INFO, NULL,
                     "outbox: row %lld not accepted by the broker (%s), trying again", (long long)row,
@@ -128,7 +142,15 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
     /* not an outbox row (an RPC reply) */
 }
 
+/* Forget confirmed rows.  A failure only means they may go out once more. */
+static void pump_flush(struct producer *p) {
+    if (p->n_confirmed && store_outbox_delete(p->st, p->confirmed, p->n_confirmed) < 0)
+        log_err("outbox: cannot delete %zu confirmed rows: %s", p->n_confirmed, store_last_error(p->st));
+    p->n_confirmed = 0;
+}
+
 static void pump_reset(struct producer *p) {
+    pump_flush(p);
     p->n_inflight = 0;
     p->cursor = 0;
     p->retry_at_mono = 0;
@@ -156,7 +178,7 @@ static void settle(struct producer *p, const struct mq_delivery *d, int r) {
         log_warn("%s: ack failed (%s); the broker will redeliver", d->queue, err_str(e));
 }
 
-static void on_request(struct producer *p, const struct mq_delivery *d) {
+static int on_request(struct producer *p, const struct mq_delivery *d) {
     enum wf_outcome outcome = WF_ACCEPTED;
     char why[PROTO_WHY_LEN];
     int r = wf_on_request(p->wf, d->body, d->body_len, d->message_id, time_now_ms(), &outcome, why);
@@ -167,10 +189,10 @@ static void on_request(struct producer *p, const struct mq_delivery *d) {
         else
             log_msg(LOG_LVL_INFO, ctx, "request %s", outcome == WF_ACCEPTED ? "accepted" : "already known: no-op");
     }
-    settle(p, d, r);
+    return r;
 }
 
-static void on_event(struct producer *p, const struct mq_delivery *d) {
+static int on_event(struct producer *p, const struct mq_delivery *d) {
     struct proto_msg m;
     char why[PROTO_WHY_LEN] = "";
     int64_t now = time_now_ms();
@@ -190,7 +212,7 @@ static void on_event(struct producer *p, const struct mq_delivery *d) {
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     }
     proto_msg_free(&m);   /* a heartbeat's contents were moved to the table */
-    settle(p, d, r);
+    return r;
 }
 
 static void on_rpc(struct producer *p, const struct mq_delivery *d) {
@@ -214,15 +236,41 @@ static void on_rpc(struct producer *p, const struct mq_delivery *d) {
     (void)mq_ack(p->mq, d);   /* a lost reply costs the client a timeout, nothing more */
 }
 
-static void on_delivery(struct producer *p, const struct mq_delivery *d) {
-    if (strcmp(d->queue, MQ_Q_REQUESTS) == 0)
-        on_request(p, d);
-    else if (strcmp(d->queue, MQ_Q_EVENTS_PRODUCER) == 0)
-        on_event(p, d);
-    else if (strcmp(d->queue, MQ_Q_RPC) == 0)
+/* Commit the batch, then settle each of its deliveries. */
+static void batch_settle(struct producer *p) {
+    int r = 0;
+    if (p->batch_open) {
+        r = store_commit(p->st);
+        if (r < 0)
+            store_rollback(p->st);
+        p->batch_open = false;
+    }
+    for (size_t i = 0; i < p->n_batch; i++) {
+        settle(p, &p->batch[i].ev.delivery, r < 0 ? r : p->batch[i].r);
+        mq_event_clear(&p->batch[i].ev);
+    }
+    p->n_batch = 0;
+}
+
+/* Requests and events join the open batch (each its own savepoint inside
+ * one transaction); their acks wait for its commit. */
+static void on_delivery(struct producer *p, struct mq_event *ev) {
+    const struct mq_delivery *d = &ev->delivery;
+    bool request = strcmp(d->queue, MQ_Q_REQUESTS) == 0;
+    if (request || strcmp(d->queue, MQ_Q_EVENTS_PRODUCER) == 0) {
+        int r = 0;
+        if (!p->batch_open && (r = store_begin(p->st)) == 0)
+            p->batch_open = true;
+        if (r == 0)
+            r = request ? on_request(p, d) : on_event(p, d);
+        p->batch[p->n_batch].ev = *ev;
+        p->batch[p->n_batch++].r = r;
+        memset(ev, 0, sizeof *ev);   /* owned by the batch now */
+    } else if (strcmp(d->queue, MQ_Q_RPC) == 0) {
         on_rpc(p, d);
-    else
+    } else {
         (void)mq_nack(p->mq, d, true);
+    }
 }
 
 /* ---- start-up ---------------------------------------------------------------- */
@@ -327,6 +375,29 @@ static void tick(struct producer *p) {
     p->next_tick_mono = time_mono_ms() + (wait < TICK_MAX_MS ? wait : TICK_MAX_MS);
 }
 
+/* One event; returns false when the loop should stop pulling. */
+static bool loop_event(struct producer *p, struct mq_event *ev, int *ret) {
+    switch (ev->type) {
+    case MQ_EV_DELIVERY:
+        on_delivery(p, ev);
+        return p->n_batch < BATCH_MAX;
+    case MQ_EV_CONFIRM:
+        pump_confirm(p, ev->seq, ev->status);
+        return true;
+    case MQ_EV_RECONNECTED:
+        log_notice("broker: reconnected; publishing the outbox again");
+        batch_settle(p);   /* acks of the old connection fail as stale: redelivered */
+        pump_reset(p);
+        return false;
+    case MQ_EV_CANCELLED:
+        log_err("broker cancelled the consumer of %s", ev->consumer_queue ? ev->consumer_queue : "?");
+        *ret = -VMS_E_BROKER;
+        return false;
+    default:
+        return false;   /* nothing more right now */
+    }
+}
+
 static int loop_once(struct producer *p) {
     struct pollfd pfd = { .fd = p->sig_fd, .events = POLLIN };
     struct mq_event ev;
@@ -336,42 +407,40 @@ static int loop_once(struct producer *p) {
     if (p->retry_at_mono && p->retry_at_mono < due)
         due = p->retry_at_mono;
     int timeout = due <= now ? 0 : (int)(due - now);
-    int r = mq_wait(p->mq, timeout, &pfd, 1, &ev);
-    if (r < 0 && r != -VMS_E_CONN_LOST)
-        log_warn("broker: %s (%s)", err_str(r), mq_last_error(p->mq));
-    if (pfd.revents & POLLIN)
-        (void)signal_wait(p, 0);
-    switch (r < 0 ? MQ_EV_NONE : ev.type) {
-    case MQ_EV_DELIVERY:
-        on_delivery(p, &ev.delivery);
-        break;
-    case MQ_EV_CONFIRM:
-        pump_confirm(p, ev.seq, ev.status);
-        break;
-    case MQ_EV_RECONNECTED:
-        log_notice("broker: reconnected; publishing the outbox again");
-        pump_reset(p);
-        break;
-    case MQ_EV_CANCELLED:
-        log_err("broker cancelled the consumer of %s", ev.consumer_queue ? ev.consumer_queue : "?");
-        r = -VMS_E_BROKER;
-        break;
-    default:
-        break;
+    int ret = 0;
+    bool idle = true;
+    /* drain what is ready (bounded), then commit once */
+    for (int n = 0; n < LOOP_MAX_EVENTS; n++) {
+        pfd.revents = 0;
+        int r = mq_wait(p->mq, n == 0 ? timeout : 0, &pfd, 1, &ev);
+        if (r < 0 && r != -VMS_E_CONN_LOST)
+            log_warn("broker: %s (%s)", err_str(r), mq_last_error(p->mq));
+        if (pfd.revents & POLLIN)
+            (void)signal_wait(p, 0);
+        bool more = r == 0 && loop_event(p, &ev, &ret);
+        idle = idle && (r < 0 || ev.type == MQ_EV_NONE);
+        mq_event_clear(&ev);
+        if (!more || p->stop)
+            break;
     }
-    mq_event_clear(&ev);
+    batch_settle(p);
     if (time_mono_ms() >= p->next_tick_mono)
         tick(p);
+    if (idle || p->n_confirmed >= PUMP_BATCH || time_mono_ms() - p->confirmed_since_mono >= FLUSH_MAX_MS)
+        pump_flush(p);
     int e = pump_run(p);
-    return r == -VMS_E_BROKER ? r : e;
+    return ret < 0 ? ret : e;
 }
 
 static void producer_free(struct producer *p) {
+    if (p->st)
+        pump_flush(p);
     mq_close(p->mq);
     wf_free(p->wf);
     store_close(p->st);
     worker_table_free(&p->workers);
     free(p->inflight);
+    free(p->confirmed);
     if (p->lock_fd >= 0)
         close(p->lock_fd);
     if (p->sig_fd >= 0)

@@ -20,6 +20,7 @@ struct store {
     char err[STORE_ERR_LEN];
     struct stmt_slot cache[STMT_CACHE];
     size_t n_cache;
+    int depth;                /* store_begin nesting */
 };
 
 /* Migrations: migration[i] brings user_version i to i+1. */
@@ -236,12 +237,34 @@ void store_close(struct store *st) {
 
 const char *store_last_error(const struct store *st) { return st ? st->err : "no store"; }
 
-int store_begin(struct store *st) { return db_run(st, "BEGIN IMMEDIATE", ""); }
-int store_commit(struct store *st) { return db_run(st, "COMMIT", ""); }
+/* Nesting: the outermost level is a transaction, inner levels savepoints. */
+int store_begin(struct store *st) {
+    int r = st->depth == 0 ? db_run(st, "BEGIN IMMEDIATE", "") : db_run(st, "SAVEPOINT nest", "");
+    if (r == 0)
+        st->depth++;
+    return r;
+}
+
+int store_commit(struct store *st) {
+    if (st->depth == 0)
+        return snprintf(st->err, sizeof st->err, "commit without a transaction"), -VMS_E_DB;
+    int r = st->depth == 1 ? db_run(st, "COMMIT", "") : db_run(st, "RELEASE nest", "");
+    if (r == 0)
+        st->depth--;
+    return r;
+}
 
 void store_rollback(struct store *st) {
-    if (!sqlite3_get_autocommit(st->db))
-        (void)db_run(st, "ROLLBACK", "");
+    if (st->depth == 0)
+        return;
+    if (st->depth == 1) {
+        if (!sqlite3_get_autocommit(st->db))
+            (void)db_run(st, "ROLLBACK", "");
+    } else {
+        (void)db_run(st, "ROLLBACK TO nest", "");
+        (void)db_run(st, "RELEASE nest", "");
+    }
+    st->depth--;
 }
 
 /* Every UPDATE below must hit exactly one row. */
@@ -563,8 +586,15 @@ int store_outbox_list(struct store *st, int64_t after_id, int limit, struct stor
     return r < 0 ? r : 0;
 }
 
-int store_outbox_delete(struct store *st, int64_t id) {
-    return db_run(st, "DELETE FROM outbox WHERE id = ?", "I", id);
+int store_outbox_delete(struct store *st, const int64_t *ids, size_t n) {
+    int r = store_begin(st);
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = db_run(st, "DELETE FROM outbox WHERE id = ?", "I", ids[i]);
+    if (r == 0)
+        r = store_commit(st);
+    if (r < 0)
+        store_rollback(st);
+    return r;
 }
 
 int store_outbox_count(struct store *st, int64_t *ret_n) {

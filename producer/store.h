@@ -25,7 +25,9 @@
  *               dead-letter reason, body.  A row is deleted once confirmed.
  *
  * Transactions: store_begin() (BEGIN IMMEDIATE) ... store_commit(), or
- * store_rollback() on any error.  Row structs returned by getters own their
+ * store_rollback() on any error.  They nest: inside a transaction,
+ * store_begin opens a savepoint, so a caller may batch several workflow
+ * calls (each its own savepoint) into one commit, and roll back just one.  Row structs returned by getters own their
  * strings; free with the matching *_free (NULL-safe).
  */
 #ifndef VMSEAL_STORE_H
@@ -136,7 +138,8 @@ int store_outbox_add(struct store *st, const struct store_outbox *o, int64_t now
 /* Up to `limit` rows with id > after_id, in id order. */
 int store_outbox_list(struct store *st, int64_t after_id, int limit,
                       struct store_outbox **ret, size_t *ret_n);
-int store_outbox_delete(struct store *st, int64_t id);
+/* Delete rows (confirmed by the broker) in one transaction of its own. */
+int store_outbox_delete(struct store *st, const int64_t *ids, size_t n);
 int store_outbox_count(struct store *st, int64_t *ret_n);
 void store_outbox_array_free(struct store_outbox *a, size_t n);
 

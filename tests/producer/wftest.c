@@ -135,7 +135,7 @@ void fx_take(struct fx *f, struct msgs *m) {
     assert_int_equal(store_outbox_list(f->st, 0, 1000, &rows, &n), 0);
     for (size_t i = 0; i < n; i++) {
         take_row(m, &rows[i]);
-        assert_int_equal(store_outbox_delete(f->st, rows[i].id), 0);
+        assert_int_equal(store_outbox_delete(f->st, &rows[i].id, 1), 0);
     }
     store_outbox_array_free(rows, n);
 }
