@@ -47,7 +47,7 @@ const char *mq_last_error(const mq_t *mq)
 
 uint64_t mq_epoch(const mq_t *mq)
 {
-    return mq->epoch;
+    return mq ? mq->epoch : 0;
 }
 
 bool mq_connected(const mq_t *mq)

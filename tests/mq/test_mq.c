@@ -279,6 +279,38 @@ static void test_heartbeat(void **state)
     testbroker_config_free(&b);
 }
 
+/* Direct reply-to (vmsealctl -> producer RPC): the requester consumes the
+ * pseudo-queue without acks, the server answers to the reply_to it got. */
+static void test_direct_reply_to(void **state)
+{
+    struct testbroker *tb = *state;
+    mq_t *client = mqtest_open(&tb->broker), *server = mqtest_open(&tb->broker);
+    struct mq_event ev;
+
+    assert_int_equal(mq_declare_classic_queue(server, MQ_Q_RPC), 0);
+    assert_int_equal(mq_consume(server, MQ_Q_RPC, 4, false, false), 0);
+    assert_int_equal(mq_consume(client, "amq.rabbitmq.reply-to", 0, false, true), 0);
+    assert_int_equal(mq_publish_wait(client, "", MQ_Q_RPC,
+                                     &(struct mq_props){ .message_id = "q1", .correlation_id = "corr-1",
+                                                         .reply_to = "amq.rabbitmq.reply-to", .transient = true },
+                                     "ping", 4, 5000), 0);
+    assert_int_equal(mqtest_wait_type(server, MQ_EV_DELIVERY, 5000, &ev, NULL), 0);
+    assert_non_null(ev.delivery.reply_to);
+    assert_true(strncmp(ev.delivery.reply_to, "amq.rabbitmq.reply-to.", 22) == 0);
+    assert_int_equal(mq_publish_wait(server, "", ev.delivery.reply_to,
+                                     &(struct mq_props){ .correlation_id = ev.delivery.correlation_id,
+                                                         .transient = true },
+                                     "pong", 4, 5000), 0);
+    assert_int_equal(mq_ack(server, &ev.delivery), 0);
+    mq_event_clear(&ev);
+    assert_int_equal(mqtest_wait_type(client, MQ_EV_DELIVERY, 5000, &ev, NULL), 0);
+    assert_string_equal(ev.delivery.correlation_id, "corr-1");
+    assert_memory_equal(ev.delivery.body, "pong", 4);
+    mq_event_clear(&ev);
+    mq_close(server);
+    mq_close(client);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_headers_and_dead_letters),
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_no_host),
+        cmocka_unit_test(test_direct_reply_to),
         cmocka_unit_test(test_heartbeat),
     };
     return cmocka_run_group_tests(tests, testbroker_group_setup, testbroker_group_teardown);
