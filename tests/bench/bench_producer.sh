@@ -1,0 +1,118 @@
+#!/bin/bash
+# bench_producer.sh - the control plane's figures (issue 5): vmseal-producer
+# with dry-run workers (seal 0 ms) on a private broker and a real SQLite store.
+#
+#   tests/bench/bench_producer.sh [BUILD_DIR]     (default: $VMSEAL_BUILD_DIR, else ./build)
+#
+#   1. throughput of N_TPL (1000) single-disk sealed-template workflows
+#      (templates/s, and messages/s counted per workflow: request + jobs +
+#      job events + template events);
+#   2. latency submit -> READY of one template alone, N_LAT (50) times in a row;
+#   3. the raw broker benchmark (bench_broker) and the ratio of the
+#      workflows' messages/s to its raw messages/s.
+# Targets: >= 300 templates/s, >= 0.5 of raw, p50 <= 50 ms.  Prints the
+# figures and PASS/MISS per target; exit status 0 when all three are met.
+#
+# Broker: the test broker of the environment (VMSEAL_TEST_BROKER_*, see
+# tests/lib/testbroker.h) when set, else a private node started here with
+# deploy/rabbitmq/node.sh (stopped at the end).  Everything else lives in a
+# temporary folder (kept with VMSEAL_BENCH_KEEP=1; logs in it).
+# Environment: N_TPL, N_LAT, WORKERS (2), SLOTS (8 per worker), BROKER_N (20000).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${1:-${VMSEAL_BUILD_DIR:-$ROOT/build}}
+BIN=$BUILD/bin
+N_TPL=${N_TPL:-1000}
+N_LAT=${N_LAT:-50}
+WORKERS=${WORKERS:-2}
+SLOTS=${SLOTS:-8}
+BROKER_N=${BROKER_N:-20000}
+
+for b in vmseal-producer vmseal-worker vmsealctl bench_producer bench_broker; do
+    [ -x "$BIN/$b" ] || { echo "bench_producer.sh: $BIN/$b not built" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d /tmp/vmseal-bench.XXXXXX)
+OWN_BROKER=
+PIDS=()
+VHOST=bench-$RANDOM$RANDOM
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    [ -n "${VMSEAL_TEST_BROKER_NODE:-}" ] &&
+        rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" delete_vhost "$VHOST" >/dev/null 2>&1 || true
+    [ -n "$OWN_BROKER" ] && "$ROOT/deploy/rabbitmq/node.sh" stop "$OWN_BROKER" >/dev/null 2>&1 && rm -rf "$OWN_BROKER"
+    if [ "${VMSEAL_BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+if [ -z "${VMSEAL_TEST_BROKER_PORT:-}" ]; then
+    OWN_BROKER=$(mktemp -d /tmp/vmseal-bench-broker.XXXXXX)
+    eval "$("$ROOT/deploy/rabbitmq/node.sh" start "$OWN_BROKER")"
+fi
+rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" add_vhost "$VHOST" >/dev/null
+rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" set_permissions -p "$VHOST" "$VMSEAL_TEST_BROKER_USER" '.*' '.*' '.*' >/dev/null
+
+# Storage domain with one small source volume.
+SD=$(cat /proc/sys/kernel/random/uuid)
+"$BIN/vmsealctl" sd create --id "$SD" "$TMP/sd" >/dev/null
+head -c 1048576 /dev/urandom > "$TMP/src.raw"
+SRC=$("$BIN/vmsealctl" sd import --sd "$TMP/sd" --format raw "$TMP/src.raw" --json)
+IMG=$(sed -n 's/.*"img_id":"\([^"]*\)".*/\1/p' <<<"$SRC")
+VOL=$(sed -n 's/.*"vol_id":"\([^"]*\)".*/\1/p' <<<"$SRC")
+DISK=$SD:$IMG:$VOL
+
+umask 077
+BROKER_CONF="broker = { hosts = [ \"127.0.0.1:$VMSEAL_TEST_BROKER_PORT\" ]; vhost = \"$VHOST\";
+  user = \"$VMSEAL_TEST_BROKER_USER\"; password = \"$VMSEAL_TEST_BROKER_PASSWORD\"; heartbeat_s = 30; };"
+STORAGE_CONF="storage = { domains = ( { id = \"$SD\"; path = \"$TMP/sd\"; } ); };"
+printf '%s\n%s\nproducer = { db = "%s"; };\nlog = { level = "warning"; };\n' \
+    "$BROKER_CONF" "$STORAGE_CONF" "$TMP/producer.db" > "$TMP/producer.conf"
+printf '%s\n%s\n' "$BROKER_CONF" "$STORAGE_CONF" > "$TMP/ctl.conf"
+
+"$BIN/vmseal-producer" --config "$TMP/producer.conf" > "$TMP/producer.log" 2>&1 &
+PIDS+=($!)
+# The producer declares the topology; wait for it to answer before workers start.
+for _ in $(seq 100); do
+    "$BIN/vmsealctl" list --config "$TMP/ctl.conf" --timeout 1 >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$BIN/vmsealctl" list --config "$TMP/ctl.conf" --timeout 2 >/dev/null ||
+    { echo "producer not answering; log:" >&2; cat "$TMP/producer.log" >&2; exit 1; }
+for i in $(seq "$WORKERS"); do
+    printf '%s\nworker = { id = "bench-w%d"; slots = %d; executor = "dry-run"; dry_run_seal_ms = 0; };\n%s\nlog = { level = "warning"; };\n' \
+        "$BROKER_CONF" "$i" "$SLOTS" "$STORAGE_CONF" > "$TMP/worker$i.conf"
+    "$BIN/vmseal-worker" run --config "$TMP/worker$i.conf" > "$TMP/worker$i.log" 2>&1 &
+    PIDS+=($!)
+done
+for _ in $(seq 100); do
+    n=$("$BIN/vmsealctl" workers --config "$TMP/ctl.conf" --json 2>/dev/null | grep -o '"worker_id"' | wc -l || true)
+    [ "$n" -ge "$WORKERS" ] && break
+    sleep 0.2
+done
+
+echo "== bench_producer: $WORKERS dry-run workers x $SLOTS slots, store $TMP/producer.db"
+# Warm-up (first connections, SQLite pages).
+"$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode latency -n 5 >/dev/null
+LAT=$("$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode latency -n "$N_LAT")
+echo "$LAT"
+THR=$("$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode throughput -n "$N_TPL")
+echo "$THR"
+RAW=$(VMSEAL_TEST_BROKER_PORT=$VMSEAL_TEST_BROKER_PORT "$BIN/bench_broker" "$BROKER_N" | grep '^broker_raw')
+echo "$RAW"
+
+field() { sed -n "s/.*[ ]$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+p50=$(field p50_ms "$LAT")
+tps=$(field templates_per_s "$THR")
+mps=$(field msgs_per_s "$THR")
+raw=$(field msgs_per_s "$RAW")
+ratio=$(awk -v a="$mps" -v b="$raw" 'BEGIN { printf "%.3f", a / b }')
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = op == ">=" ? v >= t : v <= t; print ok ? "PASS" : "MISS" }'; }
+v1=$(verdict "$tps" 300 ">="); v2=$(verdict "$ratio" 0.5 ">="); v3=$(verdict "$p50" 50 "<=")
+echo "== figures"
+echo "throughput   $tps templates/s   (target >= 300)   $v1"
+echo "msgs ratio   $mps / $raw = $ratio   (target >= 0.5)   $v2"
+echo "latency p50  $p50 ms alone   (target <= 50)   $v3   [$(field p99_ms "$LAT") ms p99]"
+[ "$v1$v2$v3" = PASSPASSPASS ]

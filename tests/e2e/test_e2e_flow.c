@@ -1,0 +1,350 @@
+/* test_e2e_flow.c - the control plane end to end with dry-run workers (no
+ * libguestfs): cancel during the seal, producer killed and restarted, worker
+ * killed during its job, standby producer taking over, invalid requests.
+ *
+ * Real processes (vmseal-producer, vmseal-worker, vmsealctl), the test
+ * broker, a real SQLite file and a real storage domain (e2e.h).
+ *
+ * Standby (SPEC §1 / producer.h): the producers share one SQLite file on one
+ * host; the active one holds flock(<db>.lock), the standby waits for it and
+ * only then opens the store and the broker (vmseal.requests is also single
+ * active consumer).  Two producers on separate databases are not a supported
+ * standby: the standby would not know the active one's templates. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "e2e.h"
+#include "testutil.h"
+#include "util.h"
+
+#define FLOW_TIMEOUT_MS 60000
+
+/* A committed RAW source volume of 2 MiB of non-zero data in the domain. */
+static void source_make(struct e2e *e, struct proto_vol_ref *ret) {
+    _cleanup_free_ char *path = xasprintf("%s/src-%d.raw", e->dir, rand());
+    FILE *f = fopen(path, "we");
+    assert_non_null(f);
+    for (int i = 0; i < 2 * 1024 * 1024; i++)
+        fputc(1 + (i * 7) % 251, f);
+    assert_int_equal(fclose(f), 0);
+    memcpy(ret->sd_id, e->sd_id, sizeof(proto_uuid));
+    assert_int_equal(e2e_import(e, path, "raw", ret->img_id, ret->vol_id), 0);
+    unlink(path);
+}
+
+static size_t jobs_in_state(const struct rpc_template *t, const char *step, const char *state) {
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_jobs; i++)
+        n += strcmp(t->jobs[i].step, step) == 0 && strcmp(t->jobs[i].state, state) == 0;
+    return n;
+}
+
+/* READY, every target volume LEGAL SHARED with GEN 2 (status and on disk),
+ * each forward step done exactly once per disk, no other volume in the
+ * domain than the sources and the targets. */
+static void assert_ready_clean(struct e2e *e, const char *tid, size_t n_sources) {
+    struct rpc_reply rep;
+    if (e2e_wait_state(e, tid, NULL, FLOW_TIMEOUT_MS, &rep) < 0) {
+        e2e_dump_logs(e);
+        fail_msg("template %s did not end", tid);
+    }
+    if (strcmp(rep.tpl.state, "ready") != 0) {
+        e2e_dump_logs(e);
+        fail_msg("template %s ended %s at %s: %s", tid, rep.tpl.state, rep.tpl.error_step ? rep.tpl.error_step : "-",
+                 rep.tpl.error_message ? rep.tpl.error_message : "-");
+    }
+    const struct rpc_template *t = &rep.tpl;
+    for (size_t i = 0; i < t->n_disks; i++) {
+        const struct rpc_disk *d = &t->disks[i];
+        char v[64];
+        assert_string_equal(d->state, "present");
+        assert_int_equal(d->legality, LEGALITY_LEGAL);
+        assert_int_equal(d->voltype, VOLTYPE_SHARED);
+        assert_int_equal(d->generation, 2);
+        assert_int_equal(e2e_meta_get(e, &d->target, "GEN", v, sizeof v), 0);
+        assert_string_equal(v, "2");
+        assert_int_equal(e2e_meta_get(e, &d->target, "LEGALITY", v, sizeof v), 0);
+        assert_string_equal(v, "LEGAL");
+        assert_int_equal(e2e_meta_get(e, &d->target, "VOLTYPE", v, sizeof v), 0);
+        assert_string_equal(v, "SHARED");
+    }
+    assert_int_equal(jobs_in_state(t, "copy", "succeeded"), t->n_disks);
+    assert_int_equal(jobs_in_state(t, "mark_illegal", "succeeded"), t->n_disks);
+    assert_int_equal(jobs_in_state(t, "seal", "succeeded"), 1);
+    assert_int_equal(jobs_in_state(t, "mark_shared", "succeeded"), t->n_disks);
+    assert_int_equal(e2e_volume_count(e), (int)(n_sources + t->n_disks));
+    rpc_reply_free(&rep);
+}
+
+/* The id of the template's (one) vm.seal job. */
+static void seal_job_id(struct e2e *e, const char *tid, proto_uuid ret) {
+    struct rpc_reply rep;
+    assert_int_equal(e2e_status(e, tid, &rep), 0);
+    assert_true(rep.ok);
+    ret[0] = '\0';
+    for (size_t i = 0; i < rep.tpl.n_jobs; i++)
+        if (rep.tpl.jobs[i].kind == JOB_VM_SEAL)
+            memcpy(ret, rep.tpl.jobs[i].job_id, sizeof(proto_uuid));
+    rpc_reply_free(&rep);
+    assert_true(ret[0]);
+}
+
+/* cancel while vm.seal runs: CANCELLED, every created volume deleted. */
+static void test_cancel_during_seal(void **state) {
+    struct e2e *e = *state;
+    pid_t p, w;
+    struct proto_vol_ref src[2];
+    proto_uuid tid;
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
+    assert_int_equal(e2e_worker_start(e, "w1", true, 30000, 2, &w), 0);
+    source_make(e, &src[0]);
+    source_make(e, &src[1]);
+    _cleanup_free_ char *before = e2e_sd_listing(e);
+    assert_int_equal(e2e_submit(e, "cancel-me", src, 2, true, tid), 0);
+    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+    assert_int_equal(e2e_volume_count(e), 4);
+    char *out = NULL;
+    assert_int_equal(e2e_ctl(e, &out, "cancel", tid, NULL), 0);
+    free(out);
+    struct rpc_reply rep;
+    assert_int_equal(e2e_wait_state(e, tid, NULL, FLOW_TIMEOUT_MS, &rep), 0);
+    assert_string_equal(rep.tpl.state, "cancelled");
+    for (size_t i = 0; i < rep.tpl.n_disks; i++)
+        assert_string_equal(rep.tpl.disks[i].state, "deleted");
+    assert_int_equal(rep.tpl.n_leftovers, 0);
+    assert_int_equal(jobs_in_state(&rep.tpl, "delete", "succeeded"), 2);
+    rpc_reply_free(&rep);
+    _cleanup_free_ char *after = e2e_sd_listing(e);
+    assert_string_equal(before, after);
+    assert_int_equal(e2e_volume_count(e), 2);
+}
+
+/* SIGKILL the producer while the seal runs, start it again: the template
+ * completes, nothing was done twice. */
+static void test_producer_killed(void **state) {
+    struct e2e *e = *state;
+    pid_t p, w;
+    struct proto_vol_ref src[2];
+    proto_uuid tid;
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
+    assert_int_equal(e2e_worker_start(e, "w1", true, 3000, 2, &w), 0);
+    source_make(e, &src[0]);
+    source_make(e, &src[1]);
+    assert_int_equal(e2e_submit(e, "survivor", src, 2, true, tid), 0);
+    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+    proto_uuid seal_job;
+    seal_job_id(e, tid, seal_job);
+    e2e_kill(e, p);
+    /* The seal ends while no producer runs: its events wait in the queue. */
+    assert_int_equal(testevents_wait(e->te, seal_job, EV_SUCCEEDED, FLOW_TIMEOUT_MS, NULL), 0);
+    assert_int_equal(e2e_producer_start(e, "producer-a2", true, &p), 0);
+    assert_ready_clean(e, tid, 2);
+}
+
+/* SIGKILL the worker running the seal: the job goes back to the queue and
+ * the second worker finishes the template. */
+static void test_worker_killed(void **state) {
+    struct e2e *e = *state;
+    pid_t p, w1, w2;
+    struct proto_vol_ref src;
+    proto_uuid tid;
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
+    assert_int_equal(e2e_worker_start(e, "w1", true, 4000, 1, &w1), 0);
+    source_make(e, &src);
+    assert_int_equal(e2e_submit(e, "orphaned-job", &src, 1, true, tid), 0);
+    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+    /* Only now the second worker: the seal job is surely w1's. */
+    assert_int_equal(e2e_worker_start(e, "w2", true, 200, 1, &w2), 0);
+    e2e_kill(e, w1);
+    assert_ready_clean(e, tid, 1);
+}
+
+/* Two producers on one database: the standby takes over when the active one
+ * is SIGKILLed during a workflow. */
+static void test_standby_takeover(void **state) {
+    struct e2e *e = *state;
+    pid_t pa, pb, w;
+    struct proto_vol_ref src;
+    proto_uuid tid;
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, &pa), 0);
+    assert_int_equal(e2e_producer_start(e, "producer-b", false, &pb), 0);
+    assert_int_equal(e2e_worker_start(e, "w1", true, 3000, 2, &w), 0);
+    source_make(e, &src);
+    assert_int_equal(e2e_submit(e, "handover", &src, 1, true, tid), 0);
+    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+    int status;
+    assert_int_equal(testutil_proc_wait(pb, 0, &status), -ETIMEDOUT);   /* the standby still runs */
+    e2e_kill(e, pa);
+    assert_ready_clean(e, tid, 1);
+    /* It was producer-b that finished it. */
+    struct rpc_reply rep;
+    assert_int_equal(e2e_status(e, tid, &rep), 0);
+    assert_true(rep.ok);
+    rpc_reply_free(&rep);
+    char *out = NULL;
+    const char *argv[] = { "grep", "-l", "taking over", e->procs[1].log, NULL };
+    assert_int_equal(testutil_cmd_run(argv, 5000, &out), 0);
+    free(out);
+}
+
+/* ---- invalid requests ------------------------------------------------------ */
+
+/* Encode a valid template.create, then damage its template_id in place
+ * (uppercase: not canonical).  Returns the damaged id. */
+static char *create_with_bad_id(const struct proto_vol_ref *src, char **ret_body, size_t *ret_len) {
+    struct proto_template_create tc = { .name = "bad-id", .disks = (struct proto_vol_ref *)src, .n_disks = 1 };
+    uuid_new(tc.template_id);
+    assert_int_equal(proto_encode_template_create(&tc, ret_body, ret_len), 0);
+    char *p = memmem(*ret_body, *ret_len, tc.template_id, 36);
+    assert_non_null(p);
+    for (int i = 0; i < 36; i++)
+        if (p[i] >= 'a' && p[i] <= 'f')
+            p[i] = (char)(p[i] - 'a' + 'A');
+    return xasprintf("%.36s", p);
+}
+
+/* A template.create without disks: the encoder refuses one, so it is built
+ * by hand (msgpack: fixmap of 5). */
+static void create_without_disks(const char *tid, char **ret_body, size_t *ret_len) {
+    char *b = xmalloc(256);
+    size_t n = 0;
+#define STR(s)                                                 \
+    do {                                                       \
+        size_t l_ = strlen(s);                                 \
+        b[n++] = (char)(0xa0 | l_);                            \
+        memcpy(b + n, s, l_);                                  \
+        n += l_;                                               \
+    } while (0)
+    b[n++] = (char)0x85;
+    STR("v"); b[n++] = 1;
+    STR("type"); STR("template.create");
+    STR("template_id"); b[n++] = (char)0xd9; b[n++] = 36; memcpy(b + n, tid, 36); n += 36;
+    STR("name"); STR("nodisks");
+    STR("disks"); b[n++] = (char)0x90;
+#undef STR
+    *ret_body = b;
+    *ret_len = n;
+}
+
+static void assert_dead_has(const char *dead_json, const char *message_id, const char *reason_part) {
+    const char *p = strstr(dead_json, message_id);
+    if (!p)
+        fail_msg("no dead letter %s in:\n%s", message_id, dead_json);
+    const char *end = strchr(p, '}');
+    const char *r = strstr(p, reason_part);
+    if (!r || (end && r > end))
+        fail_msg("dead letter %s has no reason with '%s':\n%s", message_id, reason_part, dead_json);
+}
+
+static void test_invalid_requests(void **state) {
+    struct e2e *e = *state;
+    pid_t p;
+    struct proto_vol_ref src, unknown;
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
+    source_make(e, &src);
+    _cleanup_free_ char *before = e2e_sd_listing(e);
+
+    /* bad id */
+    char *body = NULL;
+    size_t len = 0;
+    _cleanup_free_ char *bad_id = create_with_bad_id(&src, &body, &len);
+    assert_int_equal(testevents_publish_to(e->te, "", MQ_Q_REQUESTS, "template.create", body, len), 0);
+    free(body);
+    /* no disks */
+    proto_uuid tid_nodisks;
+    uuid_new(tid_nodisks);
+    create_without_disks(tid_nodisks, &body, &len);
+    assert_int_equal(testevents_publish_to(e->te, "", MQ_Q_REQUESTS, "template.create", body, len), 0);
+    free(body);
+    /* unknown domain, through `vmsealctl submit --wait`: the intake's
+     * template.failed event ends it with the reason (a rejected request is
+     * never stored: RPC status does not know it) */
+    unknown = src;
+    uuid_new(unknown.sd_id);
+    proto_uuid tid_unknown;
+    uuid_new(tid_unknown);
+    char spec_unknown[120];
+    snprintf(spec_unknown, sizeof spec_unknown, "%s:%s:%s", unknown.sd_id, unknown.img_id, unknown.vol_id);
+    char *out = NULL;
+    assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid_unknown, "--name", "unknown-domain", "--disk",
+                             spec_unknown, "--wait", "--timeout", "60", NULL), 1);
+    if (!strstr(out, "FAILED at step intake: unknown_domain"))
+        fail_msg("unexpected vmsealctl submit output:\n%s", out);
+    free(out);
+    struct rpc_reply rep;
+    assert_int_equal(e2e_status(e, tid_unknown, &rep), 0);
+    assert_false(rep.ok);
+    assert_string_equal(rep.error_code, "not_found");
+    rpc_reply_free(&rep);
+    _cleanup_free_ char *after_rejects = e2e_sd_listing(e);
+    assert_string_equal(before, after_rejects);
+
+    /* duplicate id with different content: the first is accepted, the second not */
+    pid_t w;
+    assert_int_equal(e2e_worker_start(e, "w1", true, 0, 2, &w), 0);
+    proto_uuid tid_dup;
+    uuid_new(tid_dup);
+    char spec[120];
+    snprintf(spec, sizeof spec, "%s:%s:%s", src.sd_id, src.img_id, src.vol_id);
+    assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid_dup, "--name", "first", "--disk", spec, "--wait", NULL), 0);
+    free(out);
+    _cleanup_free_ char *after_first = e2e_sd_listing(e);
+    assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid_dup, "--name", "second", "--disk", spec, "--seal", NULL), 0);
+    free(out);
+
+    /* the dead letters, with their reasons, through vmsealctl dead */
+    char *dead = NULL;
+    for (int i = 0; i < 100; i++) {
+        free(dead);
+        dead = NULL;
+        assert_int_equal(e2e_ctl(e, &dead, "dead", "--json", NULL), 0);
+        if (strstr(dead, tid_dup) && strstr(dead, tid_nodisks) && strstr(dead, tid_unknown) &&
+            strstr(dead, "template_id"))
+            break;
+        usleep(100 * 1000);
+    }
+    assert_dead_has(dead, tid_unknown, "unknown storage domain");
+    assert_dead_has(dead, tid_nodisks, "disks");
+    assert_dead_has(dead, tid_dup, "different");
+    if (!strstr(dead, "not a canonical UUID"))
+        fail_msg("no dead letter for the bad id %s:\n%s", bad_id, dead);
+    /* `dead` removes nothing: a second look sees the same letters */
+    char *dead2 = NULL;
+    assert_int_equal(e2e_ctl(e, &dead2, "dead", NULL), 0);
+    assert_non_null(strstr(dead2, "4 dead letters"));
+    free(dead2);
+    free(dead);
+
+    /* nothing created by the rejected ones */
+    assert_int_equal(e2e_status(e, tid_nodisks, &rep), 0);
+    assert_false(rep.ok);
+    assert_string_equal(rep.error_code, "not_found");
+    rpc_reply_free(&rep);
+    assert_int_equal(e2e_wait_state(e, tid_dup, "ready", FLOW_TIMEOUT_MS, &rep), 0);
+    assert_string_equal(rep.tpl.name, "first");
+    assert_false(rep.tpl.seal);
+    rpc_reply_free(&rep);
+    _cleanup_free_ char *after = e2e_sd_listing(e);
+    assert_string_equal(after_first, after);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_invalid_requests, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_during_seal, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_worker_killed, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_producer_killed, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_standby_takeover, e2e_setup, e2e_teardown),
+    };
+    srand((unsigned)getpid());
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
