@@ -352,7 +352,11 @@ static int mq_connect_host(mq_t *mq, const char *hoststr)
     amqp_set_rpc_timeout(mq->conn, &rpc_tv);
     r = amqp_socket_open_noblock(sock, host, port, &conn_tv);
     if (r != AMQP_STATUS_OK) {
-        mq_seterr(mq, "cannot connect to broker %s: %s", hoststr, amqp_error_string2(r));
+        /* rabbitmq-c keeps no errno: say what a socket error usually is */
+        mq_seterr(mq, "cannot connect to broker %s: %s", hoststr,
+                  r == AMQP_STATUS_SOCKET_ERROR ? "connection refused or host unreachable"
+                  : r == AMQP_STATUS_TIMEOUT    ? "connect timed out"
+                                                : amqp_error_string2(r));
         r = -VMS_E_CONN_LOST;
         goto fail;
     }
