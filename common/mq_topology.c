@@ -289,9 +289,18 @@ int mq_replay(mq_t *mq)
     for (size_t i = 0; i < mq->n_decls; i++)
         if ((r = mq_decl_apply(mq, &mq->decls[i])) < 0)
             return r;
-    for (size_t i = 0; i < mq->n_consumers; i++)
-        if ((r = mq_consumer_start(mq, &mq->consumers[i])) < 0)
-            return r;
+    for (size_t i = 0; i < mq->n_consumers; i++) {
+        if ((r = mq_consumer_start(mq, &mq->consumers[i])) == 0)
+            continue;
+        if (r == -VMS_E_NOT_FOUND) {
+            /* its queue is gone (deleted while we were away): report the
+             * consumer cancelled and forget it, or every replay would fail */
+            struct mq_event ev = { .type = MQ_EV_CANCELLED, .consumer_queue = xstrdup(mq->consumers[i].queue) };
+            mq_evq_push(mq, &ev);
+            mq_consumer_remove(mq, i);
+        }
+        return r;
+    }
     return 0;
 }
 

@@ -279,6 +279,36 @@ static void test_heartbeat(void **state)
     testbroker_config_free(&b);
 }
 
+/* A consumer whose queue vanished while the client was disconnected is
+ * reported cancelled during the replay, and the client still comes back. */
+static void test_queue_gone_while_away(void **state)
+{
+    struct testbroker *tb = *state;
+    mq_t *owner = mqtest_open(&tb->broker), *mq = mqtest_open(&tb->broker);
+    struct mq_event ev;
+    int other = 0;
+
+    assert_int_equal(mq_declare_quorum_queue(owner, "gone", 0, false), 0);
+    assert_int_equal(mq_declare_classic_queue(mq, "stays"), 0);
+    assert_int_equal(mq_consume(mq, "gone", 1, false, false), 0);
+    assert_int_equal(mq_consume(mq, "stays", 1, false, false), 0);
+    /* a channel error drops mq's connection; the queue goes meanwhile */
+    assert_int_equal(mq_declare_classic_queue(mq, "gone"), -VMS_E_CONFLICT);
+    assert_false(mq_connected(mq));
+    assert_int_equal(mqtest_queue_delete(tb, "gone"), 0);
+    assert_int_equal(mqtest_wait_type(mq, MQ_EV_CANCELLED, 5000, &ev, &other), 0);
+    assert_string_equal(ev.consumer_queue, "gone");
+    mq_event_clear(&ev);
+    assert_int_equal(mqtest_wait_type(mq, MQ_EV_RECONNECTED, 5000, &ev, &other), 0);
+    assert_int_equal(mq_publish_wait(owner, "", "stays", NULL, "s", 1, 5000), 0);
+    assert_int_equal(mqtest_wait_type(mq, MQ_EV_DELIVERY, 5000, &ev, &other), 0);
+    assert_string_equal(ev.delivery.queue, "stays");
+    assert_int_equal(mq_ack(mq, &ev.delivery), 0);
+    mq_event_clear(&ev);
+    mq_close(mq);
+    mq_close(owner);
+}
+
 /* Direct reply-to (vmsealctl -> producer RPC): the requester consumes the
  * pseudo-queue without acks, the server answers to the reply_to it got. */
 static void test_direct_reply_to(void **state)
@@ -318,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_conflict_recovers),
         cmocka_unit_test(test_bulk_exactly_once),
         cmocka_unit_test(test_queue_deleted_cancels),
+        cmocka_unit_test(test_queue_gone_while_away),
         cmocka_unit_test(test_mandatory_returned),
         cmocka_unit_test(test_headers_and_dead_letters),
         cmocka_unit_test(test_wrong_password),
