@@ -181,11 +181,53 @@ static void test_sigterm_completes_or_requeues(void **state) {
     proto_job_free(&j);
 }
 
+/* The worker's connection is closed by the broker while a job runs: the
+ * job's delivery is stale (the broker requeues it), so the worker kills the
+ * job's process group at once; after reconnecting it gets the job again and
+ * completes it.  Exactly one final event. */
+static void test_connection_loss_kills_and_redoes(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol;
+    struct proto_job j;
+    const struct proto_event *ev, *evs[256];
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "reco1", .dry_run = true,
+                                                                       .dry_run_seal_ms = 20000, .slots = 1 }, &pid), 0);
+    seal_job(&j, w->sd_id, img, vol);
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    pid_t child = wtest_child_of(pid);
+    assert_true(child > 0);
+    assert_int_equal(wtest_worker_conn_close(w, "reco1"), 0);
+    assert_true(wtest_group_wait_gone(child, 5000));
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, 0, NULL), -ETIMEDOUT); /* killed, not finished */
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    size_t n = testevents_of_job(w->te, j.job_id, evs, 256);
+    size_t running = 0, finals = 0;
+    for (size_t i = 0; i < n && i < 256; i++) {
+        running += evs[i]->state == EV_RUNNING;
+        finals += evs[i]->state == EV_SUCCEEDED || evs[i]->state == EV_FAILED || evs[i]->state == EV_CANCELLED;
+    }
+    assert_int_equal(running, 2);
+    testevents_pump(w->te, 500);
+    n = testevents_of_job(w->te, j.job_id, evs, 256);
+    finals = 0;
+    for (size_t i = 0; i < n && i < 256; i++)
+        finals += evs[i]->state == EV_SUCCEEDED || evs[i]->state == EV_FAILED || evs[i]->state == EV_CANCELLED;
+    assert_int_equal(finals, 1);
+    assert_int_equal(kill(pid, 0), 0);
+    proto_job_free(&j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sigkill_mid_copy_redelivered, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_group, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_completes_or_requeues, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_connection_loss_kills_and_redoes, wtest_setup, wtest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

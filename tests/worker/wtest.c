@@ -142,6 +142,40 @@ int wtest_worker_stop(struct wtest *w, pid_t pid, int sig, int wait_ms, int *ret
     return testutil_proc_wait(pid, wait_ms, ret_status);
 }
 
+int wtest_worker_conn_close(struct wtest *w, const char *id) {
+    char *out = NULL, *pid = NULL;
+    _cleanup_free_ char *needle = xasprintf("vmseal-worker %s\"", id);
+    int r = testbroker_ctl(&w->tb, &out, "list_connections", "-q", "-p", w->tb.vhost, "pid",
+                           "client_properties", NULL);
+    if (r != 0 || !out) {
+        fprintf(stderr, "list_connections: %d %s\n", r, out ? out : "");
+        free(out);
+        return -EIO;
+    }
+    /* one line per connection: "<rabbit@host.1.2.3>\t[{...},{<<"connection_name">>,longstr,<<"vmseal-worker X">>}...]" */
+    for (char *line = strtok(out, "\n"); line && !pid; line = strtok(NULL, "\n")) {
+        char *tab = strchr(line, '\t');
+        if (tab && strstr(tab, needle) == NULL) {
+            /* client_properties shows <<"...">>: match without the quote */
+            _cleanup_free_ char *alt = xasprintf("vmseal-worker %s>>", id);
+            if (!strstr(tab, alt))
+                continue;
+        }
+        if (tab) {
+            *tab = '\0';
+            pid = xstrdup(line);
+        }
+    }
+    free(out);
+    if (!pid) {
+        fprintf(stderr, "no broker connection of worker %s found\n", id);
+        return -ENOENT;
+    }
+    r = testbroker_ctl(&w->tb, NULL, "close_connection", pid, "wtest: simulated network failure", NULL);
+    free(pid);
+    return r == 0 ? 0 : -EIO;
+}
+
 pid_t wtest_child_of(pid_t parent) {
     DIR *d = opendir("/proc");
     struct dirent *de;

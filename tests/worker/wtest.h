@@ -45,6 +45,10 @@ int wtest_worker_start(struct wtest *w, const struct wtest_worker_opts *o, pid_t
 /* Stop a worker with sig and wait up to wait_ms; *ret_status as testutil. */
 int wtest_worker_stop(struct wtest *w, pid_t pid, int sig, int wait_ms, int *ret_status);
 
+/* Close worker `id`'s broker connection from the broker side (rabbitmqctl
+ * close_connection), as a network failure would. */
+int wtest_worker_conn_close(struct wtest *w, const char *id);
+
 /* The first child process of `parent` (a job's process, = its process
  * group), or -1 when it has none. */
 pid_t wtest_child_of(pid_t parent);

@@ -1,0 +1,84 @@
+/* test_worker_seal.c - a real vm.seal job through vmseal-worker: a test
+ * guest imported into the storage domain is sealed in a libguestfs
+ * appliance (one launch: refusals are covered by tests/seal, the failure
+ * path of the worker by test_worker_jobs).  Labels: broker,
+ * guestfs (needs the `guests` fixture: tests/guests/build.sh). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "err.h"
+#include "sd.h"
+#include "util.h"
+#include "volume.h"
+#include "wtest.h"
+
+#define WAIT_MS 300000
+
+static void import_guest(struct wtest *w, const char *name, proto_uuid img, proto_uuid vol) {
+    const char *build = getenv("VMSEAL_BUILD_DIR");
+    _cleanup_free_ char *file = xasprintf("%s/guests/%s.qcow2", build ? build : ".", name);
+    struct sd *sd = NULL;
+    char why[SD_WHY_LEN] = "";
+    if (access(file, R_OK) < 0)
+        fail_msg("no test guest %s: the fixture test guests_build must run first", file);
+    assert_int_equal(sd_open(w->sd_id, w->sd_path, &sd, why), 0);
+    int r = volume_create_from_file(sd, file, FORMAT_COW, NULL, NULL, img, vol, why);
+    if (r < 0)
+        fail_msg("import %s: %s", file, why);
+    sd_close(sd);
+}
+
+static const struct proto_event *seal(struct wtest *w, const char *img, const char *vol, struct proto_job *j) {
+    const struct proto_event *ev = NULL;
+    testevents_job_init(j, JOB_VM_SEAL);
+    j->args.seal.n_disks = 1;
+    j->args.seal.disks = xcalloc(1, sizeof(*j->args.seal.disks));
+    snprintf(j->args.seal.disks[0].sd_id, sizeof(proto_uuid), "%s", w->sd_id);
+    snprintf(j->args.seal.disks[0].img_id, sizeof(proto_uuid), "%s", img);
+    snprintf(j->args.seal.disks[0].vol_id, sizeof(proto_uuid), "%s", vol);
+    j->args.seal.sysprep.selinux_relabel = true;
+    assert_int_equal(testevents_publish_job(w->te, j), 0);
+    assert_int_equal(testevents_wait(w->te, j->job_id, -1, WAIT_MS, &ev), 0);
+    return ev;
+}
+
+static void test_seal_real(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+
+    import_guest(w, "debian", img, vol);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "seal1", .slots = 1 }, &pid), 0);
+
+    ev = seal(w, img, vol, &j);
+    if (ev->state != EV_SUCCEEDED)
+        fail_msg("seal failed: %s: %s", ev->error.code, ev->error.message);
+    const struct proto_kv *kv = testevents_result(ev, "removed");
+    assert_non_null(kv);
+    assert_true(kv->i > 0);
+    kv = testevents_result(ev, "distro");
+    assert_non_null(kv);
+    assert_string_equal(kv->s, "debian");
+    wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+    const struct proto_event *evs[512];
+    size_t n = testevents_of_job(w->te, j.job_id, evs, 512);
+    assert_true(n >= 4); /* running, progress (launch, operations...), succeeded */
+    proto_job_free(&j);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_seal_real, wtest_setup, wtest_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
