@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "seal_ops.h"
@@ -70,6 +72,72 @@ static void phase(struct seal_ctx *ctx, const char *name, int percent, const cha
 
 /* ---- handle setup ---- */
 
+/* With force_tcg, qemu runs with "-machine accel=tcg", which cannot carry
+ * TCG's tb-size; the wrapper turns it into "-accel tcg,tb-size=N" and
+ * leaves every other argument alone. */
+static const char tcg_wrapper_fmt[] =
+    "#!/bin/sh\n"
+    "# vmseal: qemu with a bounded TCG translation cache (worker/seal.c)\n"
+    "n=0\n"
+    "for a do\n"
+    "  if [ $n = 0 ]; then set --; n=1; fi\n"
+    "  if [ -n \"$held\" ]; then\n"
+    "    held=\n"
+    "    if [ \"$a\" = accel=tcg ]; then set -- \"$@\" -accel tcg,tb-size=%d; continue; fi\n"
+    "    set -- \"$@\" -machine\n"
+    "  fi\n"
+    "  if [ \"$a\" = -machine ]; then held=1; continue; fi\n"
+    "  set -- \"$@\" \"$a\"\n"
+    "done\n"
+    "if [ -n \"$held\" ]; then set -- \"$@\" -machine; fi\n"
+    "exec '%s' \"$@\"\n";
+
+static bool tcg_forced(guestfs_h *g)
+{
+    char **v = guestfs_get_backend_settings(g);
+    bool forced = false;
+    for (char **p = v; p && *p; p++)
+        forced |= strcmp(*p, "force_tcg") == 0;
+    seal_strv_free(v);
+    return forced;
+}
+
+/* Best effort: without the wrapper the job still runs, only bigger. */
+static void tcg_wrapper_install(struct seal_ctx *ctx, int tb_mb)
+{
+    char *hv = guestfs_get_hv(ctx->g);
+    if (!hv || strchr(hv, '\'')) {
+        free(hv);
+        return;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char *path = xasprintf("%s/vmseal-qemu-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkstemp(path);
+    char *script = xasprintf(tcg_wrapper_fmt, tb_mb, hv);
+    bool ok = fd >= 0 && write_all(fd, script, strlen(script)) == 0 && fchmod(fd, 0700) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (ok && guestfs_set_hv(ctx->g, path) == 0) {
+        ctx->hv_wrapper = path;
+        path = NULL;
+    } else if (fd >= 0) {
+        unlink(path);
+    }
+    free(path);
+    free(script);
+    free(hv);
+}
+
+static void tcg_wrapper_remove(struct seal_ctx *ctx)
+{
+    if (ctx->hv_wrapper) {
+        unlink(ctx->hv_wrapper);
+        free(ctx->hv_wrapper);
+        ctx->hv_wrapper = NULL;
+    }
+}
+
+
 /* guestfs_launch fails with a generic last error ("guestfs_launch failed")
  * after the useful ones (qemu's, the backend's): keep the first message
  * raised while launching. */
@@ -86,6 +154,7 @@ static int launch(struct seal_ctx *ctx)
     ctx->launch_err[0] = '\0';
     int r = guestfs_launch(ctx->g);
     ctx->launching = false;
+    tcg_wrapper_remove(ctx); /* qemu runs by now (or never will) */
     if (r == 0)
         return 0;
     const char *last_full = guestfs_last_error(ctx->g);
@@ -127,6 +196,9 @@ static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts,
     if (opts && opts->smp > 1 && guestfs_set_smp(ctx->g, opts->smp) < 0)
         return seal_gerr(ctx, "set_smp");
     guestfs_set_program(ctx->g, "vmseal");
+    int tb_mb = opts && opts->tcg_tb_mb ? opts->tcg_tb_mb : SEAL_DEFAULT_TCG_TB_MB;
+    if (tb_mb > 0 && tcg_forced(ctx->g))
+        tcg_wrapper_install(ctx, tb_mb);
     for (size_t i = 0; i < n_disks; i++) {
         int r = disks[i].format
             ? guestfs_add_drive_opts(ctx->g, disks[i].path,
@@ -542,6 +614,7 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
         r = seal_session(&s, opts, disks, n_disks, rep);
     if (s.ctx.g)
         guestfs_close(s.ctx.g);
+    tcg_wrapper_remove(&s.ctx);
     free(s.root);
     rep->total_ms = time_mono_ms() - s.t0;
     if (r == 0)

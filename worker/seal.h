@@ -54,6 +54,12 @@ struct seal_opts {
     char *const *backend_settings; size_t n_backend_settings;
     int memsize_mb;      /* 0 = SEAL_DEFAULT_MEMSIZE_MB */
     int smp;             /* 0 = 1 vCPU */
+    /* Only when the backend settings force TCG (software emulation, no KVM):
+     * qemu's translation cache in MB.  qemu 7.2 defaults to 1 GiB, which
+     * an appliance boot fills with ≈500 MB of resident code; a bounded cache
+     * keeps the job's RSS down.  0 = SEAL_DEFAULT_TCG_TB_MB, -1 = qemu's
+     * default.  Applied through a qemu wrapper (libguestfs "QEMU WRAPPERS"). */
+    int tcg_tb_mb;
     /* Polled between operations; returning true aborts with -VMS_E_CANCELLED
      * (images may then be partly sealed: the caller rolls back).  May be NULL. */
     bool (*cancel_cb)(void *ud);
@@ -62,6 +68,7 @@ struct seal_opts {
 /* Default appliance memory: enough for the daemon and page cache while
  * removing files; far below libguestfs' 1280 MB (see the benchmark note). */
 #define SEAL_DEFAULT_MEMSIZE_MB 512
+#define SEAL_DEFAULT_TCG_TB_MB 128
 
 /* Distro families an operation applies to (bit mask). */
 enum seal_family {

@@ -24,7 +24,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: vmseal-worker seal [--enable OP,...] [--disable OP,...] [--hostname NAME]\n"
             "                          [--no-selinux-relabel] [--format qcow2|raw] [--memsize MB]\n"
-            "                          [--smp N] [--quiet] [--list-operations] IMAGE...\n");
+            "                          [--smp N] [--tcg-tb-size MB|-1] [--quiet] [--list-operations]\n"
+            "                          IMAGE...\n");
 }
 
 /* Append the comma-separated names in arg to *v. */
@@ -66,6 +67,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
         {"memsize", required_argument, NULL, 'm'},
         {"smp", required_argument, NULL, 'p'},
         {"quiet", no_argument, NULL, 'q'},
+        {"tcg-tb-size", required_argument, NULL, 'T'},
         {"timings", no_argument, NULL, 't'},
         {"list-operations", no_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
@@ -97,6 +99,12 @@ static int parse_args(int argc, char **argv, struct cli *c)
         case 'p':
             if (parse_int(optarg, 1, 64, &c->opts.smp) < 0) {
                 fprintf(stderr, "vmseal-worker seal: --smp must be 1..64\n");
+                return -1;
+            }
+            break;
+        case 'T':
+            if (parse_int(optarg, -1, 4096, &c->opts.tcg_tb_mb) < 0) {
+                fprintf(stderr, "vmseal-worker seal: --tcg-tb-size must be -1 (qemu default) or 1..4096 (MB)\n");
                 return -1;
             }
             break;

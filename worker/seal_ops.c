@@ -219,10 +219,7 @@ static int op_tmp_files(struct seal_ctx *ctx)
             return seal_gerr(ctx, dirs[i]);
         for (char **n = names; *n && r >= 0; n++) {
             _cleanup_free_ char *path = xasprintf("%s/%s", dirs[i], *n);
-            if (guestfs_rm_rf(ctx->g, path) < 0)
-                r = seal_gerr(ctx, path);
-            else
-                seal_note_removed(ctx, path);
+            r = seal_rm_path(ctx, path, SEAL_RM_RF);
         }
         seal_strv_free(names);
         if (r < 0)

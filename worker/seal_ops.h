@@ -27,6 +27,7 @@ struct seal_ctx {
     char *err;
     size_t err_len;
     bool has_lvm;                   /* an LVM PV was seen while probing */
+    char *hv_wrapper;               /* seal.c: temporary qemu wrapper, removed after launch */
     bool launching;                 /* seal.c: collecting launch errors */
     char launch_err[256];
 };
@@ -59,6 +60,9 @@ enum seal_rm_mode {
     SEAL_RM_FILES,       /* only non-directories (files, symlinks) */
     SEAL_RM_NOSYMLINK,   /* only non-directories that are not symlinks */
 };
+/* Remove one path by mode (files by unlink, directories by rm_rf); a path
+ * that does not exist is not an error and is not reported. */
+int seal_rm_path(struct seal_ctx *ctx, const char *path, enum seal_rm_mode mode);
 /* Expand each NULL-terminated glob (directoryslash=false) and remove the
  * matches.  A glob that matches nothing is not an error. */
 int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_mode mode);

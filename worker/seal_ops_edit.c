@@ -30,7 +30,7 @@ static bool backup_name_matches(const char *relpath)
     return fnmatch("*.bak", base, FNM_NOESCAPE) == 0 || fnmatch("*~", base, FNM_NOESCAPE) == 0;
 }
 
-/* One find + one lstatnslist per tree, then rm_f per match. */
+/* One find + one lstatnslist per tree, then one unlink per match. */
 static int backup_files_in(struct seal_ctx *ctx, const char *top)
 {
     int r = guestfs_is_dir_opts(ctx->g, top, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
@@ -50,7 +50,7 @@ static int backup_files_in(struct seal_ctx *ctx, const char *top)
         if (modes[i] == -1 || !S_ISREG(modes[i]))
             continue;
         _cleanup_free_ char *path = xasprintf("%s/%s", top, cand[i]);
-        if (guestfs_rm_f(ctx->g, path) < 0)
+        if (guestfs_rm(ctx->g, path) < 0)
             r = seal_gerr(ctx, path);
         else
             seal_note_removed(ctx, path);

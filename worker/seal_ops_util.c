@@ -4,6 +4,7 @@
  * work): one glob_expand per pattern, one find + one lstatnslist per tree,
  * and a stat only where a removal mode needs the file type.
  */
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -36,30 +37,34 @@ static int path_is_dir(struct seal_ctx *ctx, const char *path)
     return r < 0 ? seal_gerr(ctx, path) : r;
 }
 
-static int rm_one(struct seal_ctx *ctx, const char *path, enum seal_rm_mode mode)
+/* guestfs_rm is an unlink() in the daemon, while rm_f and rm_rf run the rm
+ * program: under TCG every process started in the appliance costs tens of
+ * milliseconds and grows qemu's translation cache (its RSS).  So files are
+ * unlinked directly and only directories go to rm_rf. */
+int seal_rm_path(struct seal_ctx *ctx, const char *path, enum seal_rm_mode mode)
 {
-    int r;
-    switch (mode) {
-    case SEAL_RM_RF:
-        if (guestfs_rm_rf(ctx->g, path) < 0)
-            return seal_gerr(ctx, path);
-        break;
-    case SEAL_RM_NOSYMLINK:
-        r = guestfs_is_symlink(ctx->g, path);
+    if (mode == SEAL_RM_NOSYMLINK) {
+        int r = guestfs_is_symlink(ctx->g, path);
         if (r < 0)
             return seal_gerr(ctx, path);
         if (r)
             return 0;
-        /* fall through */
-    case SEAL_RM_FILES:
-        r = path_is_dir(ctx, path);
+    }
+    if (guestfs_rm(ctx->g, path) < 0) {
+        int r = path_is_dir(ctx, path);
         if (r < 0)
             return r;
-        if (r)
-            return 0;
-        if (guestfs_rm_f(ctx->g, path) < 0)
+        if (!r) {
+            /* Gone meanwhile is fine; anything else is an error. */
+            int e = guestfs_last_errno(ctx->g);
+            if (e == ENOENT)
+                return 0;
             return seal_gerr(ctx, path);
-        break;
+        }
+        if (mode != SEAL_RM_RF)
+            return 0;
+        if (guestfs_rm_rf(ctx->g, path) < 0)
+            return seal_gerr(ctx, path);
     }
     seal_note_removed(ctx, path);
     return 0;
@@ -73,7 +78,7 @@ int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_m
         if (r < 0)
             return r;
         for (char **p = paths; *p && r == 0; p++)
-            r = rm_one(ctx, *p, mode);
+            r = seal_rm_path(ctx, *p, mode);
         seal_strv_free(paths);
         if (r < 0)
             return r;
@@ -152,7 +157,7 @@ int seal_rm_files_below(struct seal_ctx *ctx, const char *dir)
         if (modes[i] == -1 || S_ISDIR(modes[i]))
             continue;
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]);
-        if (guestfs_rm_f(ctx->g, path) < 0)
+        if (guestfs_rm(ctx->g, path) < 0)
             r = seal_gerr(ctx, path);
         else
             seal_note_removed(ctx, path);
