@@ -213,7 +213,7 @@ int store_open(const char *path, struct store **ret, char err[STORE_ERR_LEN]) {
     if (r == 0)
         sqlite3_busy_timeout(st->db, 5000);
     if (r == 0)
-        r = db_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+        r = db_exec(st, "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA foreign_keys=ON;");
     if (r == 0)
         r = store_migrate(st);
     if (r < 0) {
@@ -595,6 +595,10 @@ int store_outbox_delete(struct store *st, const int64_t *ids, size_t n) {
     if (r < 0)
         store_rollback(st);
     return r;
+}
+
+int store_outbox_forget(struct store *st, const char *message_id) {
+    return db_run(st, "DELETE FROM outbox WHERE message_id = ?", "t", message_id);
 }
 
 int store_outbox_count(struct store *st, int64_t *ret_n) {

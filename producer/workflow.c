@@ -506,6 +506,8 @@ static int tick_job(struct wf *wf, const struct store_job *due, int64_t now_ms) 
         _cleanup_free_ char *msg = xasprintf("no event and no heartbeat for the job in %lld s",
                                              (long long)(job_span_ms(wf, j->kind) / 1000));
         r = outbox_job_cancel(wf->st, j, now_ms);
+        if (r == 0)   /* still unpublished (e.g. no pool bound its key): never send it now */
+            r = store_outbox_forget(wf->st, j->id);
         if (r == 0)
             r = job_failed(wf, &c, (size_t)ji, JOB_LOST, err_name(-VMS_E_WORKER_LOST), msg, false, now_ms);
         if (r == 0)

@@ -411,6 +411,30 @@ static void test_stale_attempt_ignored(void **state) {
     msgs_free(&r);
 }
 
+static void test_lost_unpublished_job_dropped(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    char *body;
+    size_t len;
+    char why[PROTO_WHY_LEN];
+    req_create(TID, 1, false, &body, &len);
+    assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
+    free(body);
+    /* the copy never left the outbox (say, no pool bound its key) */
+    f->now += (3600 + 30) * 1000LL;
+    fx_tick(f);
+    fx_take(f, &m);
+    assert_int_equal(m.n_jobs, 0);           /* attempt 1 will not go out late */
+    assert_int_equal(m.n_cancels, 1);
+    f->now += 200;
+    fx_tick(f);
+    msgs_free(&m);
+    fx_take(f, &m);
+    expect_jobs(&m, 1, JOB_VOLUME_COPY);
+    assert_int_equal(m.jobs[0].attempt, 2);
+    msgs_free(&m);
+}
+
 static void test_deadline_and_heartbeat(void **state) {
     struct fx *f = *state;
     struct msgs m, r;
@@ -506,6 +530,7 @@ int main(void) {
         T(test_cancel_waiting_retry),
         T(test_duplicate_events),
         T(test_stale_attempt_ignored),
+        T(test_lost_unpublished_job_dropped),
         T(test_deadline_and_heartbeat),
         T(test_restart_resumes),
         T(test_job_not_found_is_not_failure),
