@@ -70,6 +70,8 @@ static void status_jobs(struct rpc_template *t, const struct store_job *j, size_
         o->created_ms = j[i].created_ms;
         o->started_ms = j[i].started_ms;
         o->finished_ms = j[i].finished_ms;
+        o->progress = j[i].progress;
+        o->worker_id = xstrdup_or_null(j[i].worker_id);
         o->error_code = xstrdup_or_null(j[i].error_code);
         o->error_message = o->error_code ? xstrdup(j[i].error_message ? j[i].error_message : "") : NULL;
     }

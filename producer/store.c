@@ -46,7 +46,7 @@ static const char *const migrations[] = {
     "  not_before_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL,"
     "  created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
     "  finished_ms INTEGER NOT NULL, last_event_ms INTEGER NOT NULL,"
-    "  error_code TEXT, error_message TEXT);"
+    "  error_code TEXT, error_message TEXT, progress INTEGER NOT NULL DEFAULT 0, worker_id TEXT);"
     "CREATE INDEX jobs_template ON jobs(template_id, created_ms);"
     "CREATE INDEX jobs_active ON jobs(state) WHERE state <= 2;"
     "CREATE TABLE events_seen (event_id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL) WITHOUT ROWID;"
@@ -415,7 +415,7 @@ int store_disks_get(struct store *st, const char *template_id, struct store_disk
 
 #define JOB_COLS "id, template_id, step, kind, disk, attempt, state, timeout_s, generation, legality," \
                  " voltype, not_before_ms, deadline_ms, created_ms, started_ms, finished_ms," \
-                 " last_event_ms, error_code, error_message"
+                 " last_event_ms, error_code, error_message, progress, worker_id"
 
 static void job_read(sqlite3_stmt *s, struct store_job *j) {
     memset(j, 0, sizeof *j);
@@ -438,6 +438,8 @@ static void job_read(sqlite3_stmt *s, struct store_job *j) {
     j->last_event_ms = sqlite3_column_int64(s, 16);
     j->error_code = col_str(s, 17);
     j->error_message = col_str(s, 18);
+    j->progress = sqlite3_column_int(s, 19);
+    j->worker_id = col_str(s, 20);
 }
 
 /* Collect every row of a prepared job query. */
@@ -458,19 +460,19 @@ static int jobs_collect(struct store *st, sqlite3_stmt *s, int r, struct store_j
 }
 
 int store_job_insert(struct store *st, const struct store_job *j) {
-    return db_run(st, "INSERT INTO jobs (" JOB_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  "ttiiiiiIiiiIIIIIItt", j->id, j->template_id, (int)j->step, (int)j->kind, j->disk,
+    return db_run(st, "INSERT INTO jobs (" JOB_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "ttiiiiiIiiiIIIIIIttit", j->id, j->template_id, (int)j->step, (int)j->kind, j->disk,
                   j->attempt, (int)j->state, j->timeout_s, j->generation, (int)j->legality,
                   (int)j->voltype, j->not_before_ms, j->deadline_ms, j->created_ms, j->started_ms,
-                  j->finished_ms, j->last_event_ms, j->error_code, j->error_message);
+                  j->finished_ms, j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id);
 }
 
 int store_job_update(struct store *st, const struct store_job *j) {
     return db_changed_one(st, db_run(st,
         "UPDATE jobs SET state=?, not_before_ms=?, deadline_ms=?, started_ms=?, finished_ms=?,"
-        " last_event_ms=?, error_code=?, error_message=? WHERE id=?",
-        "iIIIIIttt", (int)j->state, j->not_before_ms, j->deadline_ms, j->started_ms, j->finished_ms,
-        j->last_event_ms, j->error_code, j->error_message, j->id));
+        " last_event_ms=?, error_code=?, error_message=?, progress=?, worker_id=? WHERE id=?",
+        "iIIIIIttitt", (int)j->state, j->not_before_ms, j->deadline_ms, j->started_ms, j->finished_ms,
+        j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id, j->id));
 }
 
 int store_job_get(struct store *st, const char *id, struct store_job *ret) {
@@ -525,6 +527,7 @@ void store_job_free(struct store_job *j) {
         return;
     free(j->error_code);
     free(j->error_message);
+    free(j->worker_id);
     memset(j, 0, sizeof *j);
 }
 

@@ -84,6 +84,8 @@ struct store_job {
     int64_t not_before_ms, deadline_ms;
     int64_t created_ms, started_ms, finished_ms, last_event_ms; /* 0 = not yet */
     char *error_code, *error_message;
+    int progress;                  /* 0..100, last reported */
+    char *worker_id;               /* the worker that last reported on it */
 };
 
 struct store_outbox {
@@ -116,7 +118,8 @@ int store_disk_update(struct store *st, const struct store_disk *d);
 int store_disks_get(struct store *st, const char *template_id, struct store_disk **ret, size_t *ret_n);
 
 int store_job_insert(struct store *st, const struct store_job *j);
-/* Writes state, not_before, deadline, started/finished/last_event, error_*. */
+/* Writes state, not_before, deadline, started/finished/last_event, error_*,
+ * progress, worker_id. */
 int store_job_update(struct store *st, const struct store_job *j);
 int store_job_get(struct store *st, const char *id, struct store_job *ret);
 /* In creation order (attempts ascending). */

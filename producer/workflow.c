@@ -387,6 +387,11 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
     struct store_job *j = &c->jobs[ji];
     if (j->state != JOB_QUEUED && j->state != JOB_RUNNING)
         return 0;   /* an old attempt, or already decided */
+    str_set(&j->worker_id, ev->worker_id);
+    if (ev->progress >= 0)
+        j->progress = ev->progress;
+    if (ev->state == EV_SUCCEEDED)
+        j->progress = 100;
     const char *code = ev->has_error && ev->error.code ? ev->error.code : "internal";
     const char *msg = ev->has_error && ev->error.message ? ev->error.message : "the worker gave no reason";
     switch (ev->state) {
@@ -477,6 +482,7 @@ static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int6
                 j.started_ms = now_ms;
             j.last_event_ms = now_ms;
             j.deadline_ms = now_ms + job_span_ms(wf, j.kind);
+            str_set(&j.worker_id, hb->worker_id);
             r = store_job_update(wf->st, &j);
         }
         store_job_free(&j);

@@ -120,8 +120,8 @@ static void pack_disk(struct wire_packer *w, const struct rpc_disk *d) {
 }
 
 static void pack_job(struct wire_packer *w, const struct rpc_job *j) {
-    bool err = j->error_code != NULL;
-    wire_pack_map(w, 9 + err);
+    bool err = j->error_code != NULL, worker = j->worker_id != NULL;
+    wire_pack_map(w, 10 + worker + err);
     wire_pack_kv_str(w, "job_id", j->job_id);
     wire_pack_kv_str(w, "kind", job_kind_to_string(j->kind));
     wire_pack_kv_str(w, "step", j->step);
@@ -131,6 +131,9 @@ static void pack_job(struct wire_packer *w, const struct rpc_job *j) {
     wire_pack_kv_int(w, "created_ms", j->created_ms);
     wire_pack_kv_int(w, "started_ms", j->started_ms);
     wire_pack_kv_int(w, "finished_ms", j->finished_ms);
+    wire_pack_kv_int(w, "progress", j->progress);
+    if (worker)
+        wire_pack_kv_str(w, "worker_id", j->worker_id);
     if (err)
         pack_error(w, NULL, j->error_code, j->error_message);
 }
@@ -287,6 +290,10 @@ static int job_read(const struct wire_map *m, struct rpc_job *j, char *why) {
     if (r >= 0)
         r = TIME(m, "finished_ms", &j->finished_ms);
     if (r >= 0)
+        r = wire_map_int(m, "progress", WIRE_REQUIRED, 0, 100, &j->progress, why);
+    if (r >= 0)
+        r = wire_map_name(m, "worker_id", WIRE_OPTIONAL, 1, MSG_NAME_MAX, wire_cs_text, &j->worker_id, why);
+    if (r >= 0)
         r = error_read(m, false, NULL, &j->error_code, &j->error_message, why);
     return r;
 }
@@ -414,6 +421,7 @@ void rpc_template_free(struct rpc_template *t) {
     for (size_t i = 0; i < t->n_jobs; i++) {
         free(t->jobs[i].step);
         free(t->jobs[i].state);
+        free(t->jobs[i].worker_id);
         free(t->jobs[i].error_code);
         free(t->jobs[i].error_message);
     }

@@ -22,9 +22,10 @@
  *
  * rpc.reply:
  *   "method": the request's method
- *   "ok": bool; when false, "error": {"code", "message"}
- *           (codes: "not_found" for an unknown template, "invalid" for a bad
- *           request, "db" for a store failure) and nothing else
+ *   "ok": bool; when false, "error": {"code", "message"} and nothing else;
+ *           codes: "not_found" (unknown template), "invalid" (unknown state
+ *           filter), a decoder's code such as "msg_missing_key" or "bad_uuid"
+ *           (malformed request; the message names the key), "db" (store failure)
  *   status -> "template": {
  *       "id", "name", "state", "step", "seal": bool, "created_ms", "updated_ms",
  *       "error": {"step", "code", "message"}        (absent while there is none)
@@ -35,7 +36,9 @@
  *       "jobs": [ {"job_id", "kind", "step", "disk" (-1 = all disks),
  *                  "attempt", "state" (waiting|queued|running|succeeded|failed|
  *                  cancelled|lost), "created_ms", "started_ms", "finished_ms"
- *                  (0 = not yet), "error": {"code","message"} (optional)} ]
+ *                  (0 = not yet), "progress" (0..100, last reported),
+ *                  "worker_id" (optional: who last reported on it),
+ *                  "error": {"code","message"} (optional)} ]
  *                  every attempt, oldest first
  *       "leftovers": [ {sd_id,img_id,vol_id} ]   volumes a rollback could not delete
  *     }
@@ -92,6 +95,8 @@ struct rpc_job {
     int64_t disk, attempt;
     char *state;
     int64_t created_ms, started_ms, finished_ms;
+    int64_t progress;
+    char *worker_id;                    /* NULL = none */
     char *error_code, *error_message;   /* NULL = none */
 };
 

@@ -196,6 +196,7 @@ static void test_rpc(void **state) {
     assert_int_equal(rep.tpl.n_disks, 2);
     assert_string_equal(rep.tpl.disks[0].source.sd_id, SD1);
     assert_int_equal(rep.tpl.n_jobs, 4);       /* 2 copies, 2 deletes */
+    assert_string_equal(rep.tpl.jobs[0].worker_id, "w1");
     assert_string_equal(rep.tpl.jobs[1].state, "failed");
     assert_string_equal(rep.tpl.jobs[1].error_code, "EACCES");
     assert_int_equal(rep.tpl.jobs[2].kind, JOB_VOLUME_DELETE);

@@ -294,6 +294,8 @@ static void test_sealed_template_ready(void **state) {
     assert_int_equal(rep.tpl.n_jobs, 7);
     for (size_t i = 0; i < rep.tpl.n_jobs; i++) {
         assert_string_equal(rep.tpl.jobs[i].state, "succeeded");
+        assert_int_equal(rep.tpl.jobs[i].progress, 100);
+        assert_string_equal(rep.tpl.jobs[i].worker_id, "fake");
         assert_true(rep.tpl.jobs[i].started_ms > 0);
     }
     rpc_reply_free(&rep);
