@@ -573,28 +573,43 @@ static void mq_on_method(mq_t *mq, const amqp_method_t *m)
 
 /* Read and handle one frame if a whole one is available (never blocks on
  * the socket; the content frames after a deliver/return follow at once). */
-void mq_read_one(mq_t *mq)
+bool mq_read_one(mq_t *mq)
 {
     amqp_frame_t f;
     struct timeval tv = { 0, 0 };
     int r = amqp_simple_wait_frame_noblock(mq->conn, &f, &tv);
 
     if (r == AMQP_STATUS_TIMEOUT)
-        return;
+        return false;
     if (r != AMQP_STATUS_OK) {
         mq_lose_text(mq, r, "broker connection lost");
-        return;
+        return false;
     }
     mq->last_rx_ms = time_mono_ms();
     if (f.frame_type == AMQP_FRAME_METHOD)
         mq_on_method(mq, &f.payload.method);
     if (mq->conn)
         amqp_maybe_release_buffers(mq->conn);
+    return true;
 }
 
 bool mq_buffered(const mq_t *mq)
 {
     return mq->conn && (amqp_frames_enqueued(mq->conn) || amqp_data_in_buffer(mq->conn));
+}
+
+void mq_read_ready(mq_t *mq)
+{
+    for (int i = 0; i < 64 && mq->conn; i++) {
+        if (!mq_buffered(mq)) {
+            struct pollfd p = { .fd = amqp_get_sockfd(mq->conn), .events = POLLIN };
+            if (poll(&p, 1, 0) <= 0)
+                return;
+            mq->last_rx_ms = time_mono_ms();
+        }
+        if (!mq_read_one(mq))
+            return;
+    }
 }
 
 /* Heartbeats: send ours when due, and give up on a silent peer. */

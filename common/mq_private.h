@@ -87,8 +87,12 @@ void mq_push_confirm(mq_t *mq, uint64_t seq, int status);
 bool mq_evq_take_confirm(mq_t *mq, uint64_t seq, int *ret_status);
 /* Whether a frame may be read without poll() (rabbitmq-c buffers). */
 bool mq_buffered(const mq_t *mq);
-/* Read and handle one frame if a whole one is there; never blocks. */
-void mq_read_one(mq_t *mq);
+/* Read and handle one frame if a whole one is there; never blocks.
+ * Returns whether a frame was handled. */
+bool mq_read_one(mq_t *mq);
+/* Handle what has already arrived (a bounded number of frames), without
+ * waiting: before a publish, to learn of connection.blocked early. */
+void mq_read_ready(mq_t *mq);
 /* One poll() over the socket and extra fds until deadline at most; 1 when
  * an extra fd is ready. */
 int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra);

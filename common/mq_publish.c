@@ -222,6 +222,10 @@ int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
 
     if (!mq || !exchange || (len && !body))
         return -EINVAL;
+    /* rabbitmq-c 0.11 waits without limit in a send to a broker that stopped
+     * reading (a blocked connection): look for connection.blocked first */
+    if (mq->conn)
+        mq_read_ready(mq);
     if (!mq->conn) {
         mq_seterr(mq, "not connected to the broker (reconnecting)");
         return -VMS_E_CONN_LOST;
