@@ -345,6 +345,16 @@ static int broker_connect(struct producer *p) {
     return r;
 }
 
+static void transition_log_cb(void *arg, const struct store_template *t) {
+    _cleanup_free_ char *ctx = xasprintf("template=%s", t->id);
+    if (t->state == TPL_FAILED || (t->state == TPL_ROLLING_BACK && t->final_state == TPL_FAILED))
+        log_msg(LOG_LVL_WARN, ctx, "%s (%s): failed in step %s: %s: %s", tpl_state_to_string(t->state),
+                tpl_step_to_string(t->step), t->error_step ? t->error_step : "?",
+                t->error_code ? t->error_code : "?", t->error_message ? t->error_message : "");
+    else
+        log_msg(LOG_LVL_INFO, ctx, "%s (%s)", tpl_state_to_string(t->state), tpl_step_to_string(t->step));
+}
+
 static int store_start(struct producer *p) {
     char err[STORE_ERR_LEN];
     int r = store_open(p->ctx->cfg->producer.db, &p->st, err);
@@ -357,6 +367,7 @@ static int store_start(struct producer *p) {
     o.max_attempts = p->ctx->cfg->producer.max_attempts;
     o.storage = &p->ctx->cfg->storage;
     o.producer_id = p->id;
+    o.transition_cb = transition_log_cb;
     if ((r = wf_new(p->st, &o, &p->wf)) == 0 && (r = wf_resume(p->wf, time_now_ms())) < 0)
         log_err("store: cannot resume: %s", store_last_error(p->st));
     return r;

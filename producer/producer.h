@@ -23,6 +23,11 @@
  * producer accepts any domain id and the workers reject domains they do not
  * mount (a permanent job failure, so the template fails and rolls back).
  *
+ * After a restart, jobs whose messages the broker had confirmed are not
+ * published again: they wait in a durable quorum queue (or run), and
+ * publishing them twice could run one job on two workers at once.  One that
+ * is really lost is caught by its deadline and retried as a new attempt.
+ *
  * SIGTERM / SIGINT: finish the current message, then return 0.
  */
 #ifndef VMSEAL_PRODUCER_H

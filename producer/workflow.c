@@ -132,6 +132,8 @@ static void str_set(char **dst, const char *src) {
 /* Save the template row and announce its state/step as a template event. */
 static int tpl_save(struct wf *wf, struct tpl *c, int64_t now_ms) {
     c->t.updated_ms = now_ms;
+    if (wf->o.transition_cb)
+        wf->o.transition_cb(wf->o.transition_arg, &c->t);
     int r = store_template_update(wf->st, &c->t);
     return r < 0 ? r : outbox_template_event(wf->st, &c->t, wf->o.producer_id, now_ms);
 }

@@ -35,6 +35,7 @@
 #include "proto.h"
 
 struct store;
+struct store_template;
 
 enum tpl_state { TPL_CREATING, TPL_ROLLING_BACK, TPL_READY, TPL_FAILED, TPL_CANCELLED };
 enum tpl_step {
@@ -75,6 +76,10 @@ struct wf_opts {
     int64_t grace_ms;                  /* deadline = timeout + grace since last sign of life */
     const struct config_storage *storage; /* known domains; NULL or empty = accept any */
     const char *producer_id;           /* worker_id of template events */
+    /* Optional: told of every template state/step change (inside the
+     * transaction that writes it), e.g. to log it.  t is a struct store_template. */
+    void (*transition_cb)(void *arg, const struct store_template *t);
+    void *transition_arg;
 };
 /* Defaults: 3 attempts, 200 ms .. 30 s backoff, timeouts copy 3600, update
  * 60, delete 300, seal 3600 s, grace 30 s. */
