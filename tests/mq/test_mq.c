@@ -309,6 +309,32 @@ static void test_queue_gone_while_away(void **state)
     mq_close(owner);
 }
 
+/* mq_wait also watches the caller's fds (the daemons' child pipes). */
+static void test_extra_fds(void **state)
+{
+    struct testbroker *tb = *state;
+    mq_t *mq = mqtest_open(&tb->broker);
+    struct mq_event ev;
+    int p[2];
+
+    assert_int_equal(pipe(p), 0);
+    struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+    int64_t t0 = time_mono_ms();
+    assert_int_equal(mq_wait(mq, 200, &pfd, 1, &ev), 0);
+    assert_int_equal(ev.type, MQ_EV_NONE);
+    assert_int_equal(pfd.revents, 0);
+    assert_true(time_mono_ms() - t0 >= 190);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    t0 = time_mono_ms();
+    assert_int_equal(mq_wait(mq, 10000, &pfd, 1, &ev), 0);
+    assert_int_equal(ev.type, MQ_EV_NONE);
+    assert_true(pfd.revents & POLLIN);
+    assert_true(time_mono_ms() - t0 < 1000);
+    close(p[0]);
+    close(p[1]);
+    mq_close(mq);
+}
+
 /* Direct reply-to (vmsealctl -> producer RPC): the requester consumes the
  * pseudo-queue without acks, the server answers to the reply_to it got. */
 static void test_direct_reply_to(void **state)
@@ -354,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_no_host),
         cmocka_unit_test(test_direct_reply_to),
+        cmocka_unit_test(test_extra_fds),
         cmocka_unit_test(test_heartbeat),
     };
     return cmocka_run_group_tests(tests, testbroker_group_setup, testbroker_group_teardown);
