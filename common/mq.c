@@ -514,8 +514,10 @@ static void mq_on_returned(mq_t *mq)
 static void mq_on_cancel(mq_t *mq, const amqp_basic_cancel_t *m)
 {
     const char *queue = mq_consumer_queue(mq, m->consumer_tag);
-    struct mq_event ev = { .type = MQ_EV_CANCELLED, .consumer_queue = xstrdup(queue ? queue : "") };
 
+    if (!queue)
+        return; /* one we cancelled ourselves meanwhile */
+    struct mq_event ev = { .type = MQ_EV_CANCELLED, .consumer_queue = xstrdup(queue) };
     mq_consumer_forget_tag(mq, m->consumer_tag);
     mq_evq_push(mq, &ev);
 }

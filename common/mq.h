@@ -83,7 +83,8 @@ typedef struct mq mq_t;
 struct mq_opts {
     const struct config_broker *broker;
     const char *conn_name;     /* shown in the management UI */
-    int connect_timeout_ms;    /* per host; default 5000 */
+    int connect_timeout_ms;    /* per host (a reconnect attempt inside mq_wait
+                                  can take this long per host); default 5000 */
     int max_backoff_ms;        /* reconnect backoff cap; default 10000 */
     int rpc_timeout_ms;        /* bound on every broker round trip; default 15000 */
     char *err_buf;             /* optional: why mq_open failed (NUL-terminated) */
