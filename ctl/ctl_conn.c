@@ -10,8 +10,12 @@
 #include "err.h"
 #include "util.h"
 
+static bool ctl_quiet;
+
 void ctl_err(const char *cmd, const char *fmt, ...) {
     va_list ap;
+    if (ctl_quiet)
+        return;
     fprintf(stderr, "vmsealctl %s: ", cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -99,7 +103,16 @@ int ctl_request_publish_or_report(struct ctl_conn *c, const char *type, const ch
     return publish_direct(c, MQ_Q_REQUESTS, &props, body, len);
 }
 
+static int rpc_call(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret);
+
 int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret) {
+    ctl_quiet = c->quiet;
+    int r = rpc_call(c, rq, timeout_ms, ret);
+    ctl_quiet = false;
+    return r;
+}
+
+static int rpc_call(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret) {
     memset(ret, 0, sizeof *ret);
     int r;
     if (!c->rpc_ready) {

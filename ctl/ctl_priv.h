@@ -29,6 +29,7 @@ struct ctl_conn {
     struct config cfg;
     mq_t *mq;
     bool rpc_ready;         /* consuming amq.rabbitmq.reply-to */
+    bool quiet;             /* ctl_rpc_or_report: report nothing */
 };
 
 /* Load the configuration (config_path_for("vmsealctl", cli_config); groups
@@ -102,7 +103,8 @@ void ctl_view_draw(struct ctl_view *v, bool force);
 /* The terminal template event's contents, once seen (NULL before). */
 struct ctl_view_final {
     enum event_state state;     /* EV_READY, EV_FAILED or EV_CANCELLED */
-    char step[64];
+    char step[64];              /* the failing step: the event's, unless that is
+                                 * "done" - then the last forward step seen */
     bool has_error;
     char code[64], message[512];
 };

@@ -156,6 +156,29 @@ static int events_follow(struct ctl_conn *c) {
     return r;
 }
 
+/* FAILED or CANCELLED: say where and why.  The producer's record (RPC) has
+ * the failing step and the worker's error; the events are the fallback (a
+ * request rejected at intake is not recorded). */
+static void submit_report_end(struct ctl_conn *c, const char *tid, const struct ctl_view_final *f) {
+    struct rpc_request rq = { .method = RPC_STATUS };
+    struct rpc_reply rep;
+    snprintf(rq.template_id, sizeof rq.template_id, "%s", tid);
+    c->quiet = true;
+    bool known = ctl_rpc_or_report(c, &rq, 3000, &rep) == 0 && rep.ok && rep.tpl.error_code;
+    c->quiet = false;
+    const char *what = f->state == EV_FAILED ? "FAILED" : "CANCELLED";
+    if (known)
+        fprintf(stderr, "template %s %s at step %s: %s: %s\n", tid, what, rep.tpl.error_step ? rep.tpl.error_step : "?",
+                rep.tpl.error_code, rep.tpl.error_message ? rep.tpl.error_message : "");
+    else
+        fprintf(stderr, "template %s %s at step %s%s%s%s%s\n", tid, what, f->step[0] ? f->step : "?",
+                f->has_error ? ": " : "", f->code, f->has_error ? ": " : "", f->message);
+    if (known && rep.tpl.n_leftovers)
+        fprintf(stderr, "template %s: %zu volume(s) could not be deleted and are left ILLEGAL (vmsealctl status %s)\n",
+                tid, rep.tpl.n_leftovers, tid);
+    rpc_reply_free(&rep);
+}
+
 /* Follow the template until its end; returns the exit status. */
 static int submit_wait(struct ctl_conn *c, const struct proto_template_create *tc, int timeout_s) {
     struct ctl_view *v = ctl_view_new(tc->template_id, tc->name, isatty(STDOUT_FILENO));
@@ -194,9 +217,7 @@ static int submit_wait(struct ctl_conn *c, const struct proto_template_create *t
         printf("template %s READY\n", tc->template_id);
         status = 0;
     } else {
-        fprintf(stderr, "template %s %s at step %s%s%s%s%s\n", tc->template_id,
-                f->state == EV_FAILED ? "FAILED" : "CANCELLED", f->step[0] ? f->step : "?",
-                f->has_error ? ": " : "", f->code, f->has_error ? ": " : "", f->message);
+        submit_report_end(c, tc->template_id, f);
     }
 out:
     ctl_view_free(v);

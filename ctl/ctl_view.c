@@ -70,6 +70,7 @@ struct ctl_view {
     char *name;
     bool tty;
     char state[16], step[32];
+    char forward_step[32];      /* the last step of state creating */
     struct view_job jobs[VIEW_MAX_JOBS];
     size_t n_jobs;
     int drawn_lines;
@@ -138,11 +139,14 @@ static void view_template_event(struct ctl_view *v, const struct proto_event *ev
     snprintf(v->state, sizeof v->state, "%s", event_state_to_string(ev->state));
     if (ev->step)
         snprintf(v->step, sizeof v->step, "%s", ev->step);
+    if (ev->step && ev->state == EV_CREATING)
+        snprintf(v->forward_step, sizeof v->forward_step, "%s", ev->step);
     if (ev->state != EV_READY && ev->state != EV_FAILED && ev->state != EV_CANCELLED)
         return;
     v->done = true;
     v->final.state = ev->state;
-    snprintf(v->final.step, sizeof v->final.step, "%s", ev->step ? ev->step : "");
+    const char *step = ev->step && strcmp(ev->step, "done") != 0 ? ev->step : v->forward_step;
+    snprintf(v->final.step, sizeof v->final.step, "%s", step);
     v->final.has_error = ev->has_error;
     if (ev->has_error) {
         snprintf(v->final.code, sizeof v->final.code, "%s", ev->error.code ? ev->error.code : "");
