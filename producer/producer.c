@@ -76,9 +76,17 @@ static void pump_retry_later(struct producer *p, int64_t row, int64_t delay_ms) 
         p->retry_at_mono = at;
 }
 
+/* Forget confirmed rows.  A failure only means they may go out once more. */
+static void pump_flush(struct producer *p) {
+    if (p->n_confirmed && store_outbox_delete(p->st, p->confirmed, p->n_confirmed) < 0)
+        log_err("outbox: cannot delete %zu confirmed rows: %s", p->n_confirmed, store_last_error(p->st));
+    p->n_confirmed = 0;
+}
+
 /* Publish outbox rows after the cursor (stops early when disconnected). */
 static int pump_run(struct producer *p) {
     if (p->retry_at_mono && time_mono_ms() >= p->retry_at_mono) {
+        pump_flush(p);   /* confirmed rows must not go out again */
         if (p->retry_from < p->cursor)
             p->cursor = p->retry_from;
         p->retry_at_mono = 0;
@@ -140,13 +148,6 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
         return;
     }
     /* not an outbox row (an RPC reply) */
-}
-
-/* Forget confirmed rows.  A failure only means they may go out once more. */
-static void pump_flush(struct producer *p) {
-    if (p->n_confirmed && store_outbox_delete(p->st, p->confirmed, p->n_confirmed) < 0)
-        log_err("outbox: cannot delete %zu confirmed rows: %s", p->n_confirmed, store_last_error(p->st));
-    p->n_confirmed = 0;
 }
 
 static void pump_reset(struct producer *p) {
