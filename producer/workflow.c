@@ -408,9 +408,8 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
     case EV_SUCCEEDED:
         return job_succeeded(wf, c, ji, ev, now_ms);
     case EV_FAILED:
-        /* idempotent outcomes: the volume is gone / our fresh uuid already holds the copy */
-        if ((j->kind == JOB_VOLUME_DELETE && strcmp(code, "no_volume") == 0) ||
-            (j->kind == JOB_VOLUME_COPY && strcmp(code, "volume_exists") == 0))
+        /* deleting what is not there is done (workers say so themselves; older ones may not) */
+        if (j->kind == JOB_VOLUME_DELETE && strcmp(code, "no_volume") == 0)
             return job_succeeded(wf, c, ji, ev, now_ms);
         j->last_event_ms = now_ms;
         return job_failed(wf, c, ji, JOB_FAILED, code, msg, ev->has_error ? ev->error.permanent : false,
