@@ -126,6 +126,9 @@ int ctl_watch_main(int argc, char **argv) {
         ctl_disconnect(&c);
         return 1;
     }
+    /* Bound: from here on nothing is missed (scripts may wait for this line). */
+    fprintf(stderr, "vmsealctl watch: following %s%s%s\n", MQ_X_EVENTS, o.template_id ? " for template " : "",
+            o.template_id ? o.template_id : "");
     int64_t deadline = o.timeout_s ? time_mono_ms() + o.timeout_s * 1000LL : INT64_MAX;
     int64_t seen = 0;
     int status = 0;

@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <setjmp.h>
+
+#include <cmocka.h>
 
 #include "err.h"
 #include "testutil.h"
@@ -429,3 +432,50 @@ char *e2e_sd_listing(struct e2e *e) {
     }
     return out;
 }
+
+/* ---- assertions ------------------------------------------------------------ */
+
+size_t e2e_jobs_in_state(const struct rpc_template *t, const char *step, const char *state) {
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_jobs; i++)
+        n += strcmp(t->jobs[i].step, step) == 0 && strcmp(t->jobs[i].state, state) == 0;
+    return n;
+}
+
+/* READY, every target volume LEGAL SHARED with GEN 2 (status and on disk),
+ * each forward step done exactly once per disk, no other volume in the
+ * domain than the sources and the targets. */
+void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size_t n_sources) {
+    struct rpc_reply rep;
+    if (e2e_wait_state(e, tid, NULL, timeout_ms, &rep) < 0) {
+        e2e_dump_logs(e);
+        fail_msg("template %s did not end", tid);
+    }
+    if (strcmp(rep.tpl.state, "ready") != 0) {
+        e2e_dump_logs(e);
+        fail_msg("template %s ended %s at %s: %s", tid, rep.tpl.state, rep.tpl.error_step ? rep.tpl.error_step : "-",
+                 rep.tpl.error_message ? rep.tpl.error_message : "-");
+    }
+    const struct rpc_template *t = &rep.tpl;
+    for (size_t i = 0; i < t->n_disks; i++) {
+        const struct rpc_disk *d = &t->disks[i];
+        char v[64];
+        assert_string_equal(d->state, "present");
+        assert_int_equal(d->legality, LEGALITY_LEGAL);
+        assert_int_equal(d->voltype, VOLTYPE_SHARED);
+        assert_int_equal(d->generation, 2);
+        assert_int_equal(e2e_meta_get(e, &d->target, "GEN", v, sizeof v), 0);
+        assert_string_equal(v, "2");
+        assert_int_equal(e2e_meta_get(e, &d->target, "LEGALITY", v, sizeof v), 0);
+        assert_string_equal(v, "LEGAL");
+        assert_int_equal(e2e_meta_get(e, &d->target, "VOLTYPE", v, sizeof v), 0);
+        assert_string_equal(v, "SHARED");
+    }
+    assert_int_equal(e2e_jobs_in_state(t, "copy", "succeeded"), t->n_disks);
+    assert_int_equal(e2e_jobs_in_state(t, "mark_illegal", "succeeded"), t->n_disks);
+    assert_int_equal(e2e_jobs_in_state(t, "seal", "succeeded"), 1);
+    assert_int_equal(e2e_jobs_in_state(t, "mark_shared", "succeeded"), t->n_disks);
+    assert_int_equal(e2e_volume_count(e), (int)(n_sources + t->n_disks));
+    rpc_reply_free(&rep);
+}
+

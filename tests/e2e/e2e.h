@@ -81,7 +81,15 @@ int e2e_volume_count(struct e2e *e);
 int e2e_sha256(const char *path, char out[65]);
 /* `vmsealctl sd list --json` output of the domain, malloc'd (for "unchanged"). */
 char *e2e_sd_listing(struct e2e *e);
-/* Fail the test with the process logs printed when cond is false. */
+/* Print the tail of every started process's log on stderr. */
 void e2e_dump_logs(struct e2e *e);
+
+/* cmocka assertions.  Jobs of the template's status at `step` in `state`. */
+size_t e2e_jobs_in_state(const struct rpc_template *t, const char *step, const char *state);
+/* Wait for the template's end; it must be READY with every target volume
+ * LEGAL SHARED GEN 2 (status and .meta), each forward step succeeded exactly
+ * once per disk (seal once), and the domain must hold exactly n_sources +
+ * the targets (no orphan volume). */
+void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size_t n_sources);
 
 #endif

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -39,50 +40,6 @@ static void source_make(struct e2e *e, struct proto_vol_ref *ret) {
     memcpy(ret->sd_id, e->sd_id, sizeof(proto_uuid));
     assert_int_equal(e2e_import(e, path, "raw", ret->img_id, ret->vol_id), 0);
     unlink(path);
-}
-
-static size_t jobs_in_state(const struct rpc_template *t, const char *step, const char *state) {
-    size_t n = 0;
-    for (size_t i = 0; i < t->n_jobs; i++)
-        n += strcmp(t->jobs[i].step, step) == 0 && strcmp(t->jobs[i].state, state) == 0;
-    return n;
-}
-
-/* READY, every target volume LEGAL SHARED with GEN 2 (status and on disk),
- * each forward step done exactly once per disk, no other volume in the
- * domain than the sources and the targets. */
-static void assert_ready_clean(struct e2e *e, const char *tid, size_t n_sources) {
-    struct rpc_reply rep;
-    if (e2e_wait_state(e, tid, NULL, FLOW_TIMEOUT_MS, &rep) < 0) {
-        e2e_dump_logs(e);
-        fail_msg("template %s did not end", tid);
-    }
-    if (strcmp(rep.tpl.state, "ready") != 0) {
-        e2e_dump_logs(e);
-        fail_msg("template %s ended %s at %s: %s", tid, rep.tpl.state, rep.tpl.error_step ? rep.tpl.error_step : "-",
-                 rep.tpl.error_message ? rep.tpl.error_message : "-");
-    }
-    const struct rpc_template *t = &rep.tpl;
-    for (size_t i = 0; i < t->n_disks; i++) {
-        const struct rpc_disk *d = &t->disks[i];
-        char v[64];
-        assert_string_equal(d->state, "present");
-        assert_int_equal(d->legality, LEGALITY_LEGAL);
-        assert_int_equal(d->voltype, VOLTYPE_SHARED);
-        assert_int_equal(d->generation, 2);
-        assert_int_equal(e2e_meta_get(e, &d->target, "GEN", v, sizeof v), 0);
-        assert_string_equal(v, "2");
-        assert_int_equal(e2e_meta_get(e, &d->target, "LEGALITY", v, sizeof v), 0);
-        assert_string_equal(v, "LEGAL");
-        assert_int_equal(e2e_meta_get(e, &d->target, "VOLTYPE", v, sizeof v), 0);
-        assert_string_equal(v, "SHARED");
-    }
-    assert_int_equal(jobs_in_state(t, "copy", "succeeded"), t->n_disks);
-    assert_int_equal(jobs_in_state(t, "mark_illegal", "succeeded"), t->n_disks);
-    assert_int_equal(jobs_in_state(t, "seal", "succeeded"), 1);
-    assert_int_equal(jobs_in_state(t, "mark_shared", "succeeded"), t->n_disks);
-    assert_int_equal(e2e_volume_count(e), (int)(n_sources + t->n_disks));
-    rpc_reply_free(&rep);
 }
 
 /* The id of the template's (one) vm.seal job. */
@@ -121,7 +78,7 @@ static void test_cancel_during_seal(void **state) {
     for (size_t i = 0; i < rep.tpl.n_disks; i++)
         assert_string_equal(rep.tpl.disks[i].state, "deleted");
     assert_int_equal(rep.tpl.n_leftovers, 0);
-    assert_int_equal(jobs_in_state(&rep.tpl, "delete", "succeeded"), 2);
+    assert_int_equal(e2e_jobs_in_state(&rep.tpl, "delete", "succeeded"), 2);
     rpc_reply_free(&rep);
     _cleanup_free_ char *after = e2e_sd_listing(e);
     assert_string_equal(before, after);
@@ -147,7 +104,7 @@ static void test_producer_killed(void **state) {
     /* The seal ends while no producer runs: its events wait in the queue. */
     assert_int_equal(testevents_wait(e->te, seal_job, EV_SUCCEEDED, FLOW_TIMEOUT_MS, NULL), 0);
     assert_int_equal(e2e_producer_start(e, "producer-a2", true, &p), 0);
-    assert_ready_clean(e, tid, 2);
+    e2e_assert_ready_clean(e, tid, FLOW_TIMEOUT_MS, 2);
 }
 
 /* SIGKILL the worker running the seal: the job goes back to the queue and
@@ -165,7 +122,7 @@ static void test_worker_killed(void **state) {
     /* Only now the second worker: the seal job is surely w1's. */
     assert_int_equal(e2e_worker_start(e, "w2", true, 200, 1, &w2), 0);
     e2e_kill(e, w1);
-    assert_ready_clean(e, tid, 1);
+    e2e_assert_ready_clean(e, tid, FLOW_TIMEOUT_MS, 1);
 }
 
 /* Two producers on one database: the standby takes over when the active one
@@ -184,7 +141,7 @@ static void test_standby_takeover(void **state) {
     int status;
     assert_int_equal(testutil_proc_wait(pb, 0, &status), -ETIMEDOUT);   /* the standby still runs */
     e2e_kill(e, pa);
-    assert_ready_clean(e, tid, 1);
+    e2e_assert_ready_clean(e, tid, FLOW_TIMEOUT_MS, 1);
     /* It was producer-b that finished it. */
     struct rpc_reply rep;
     assert_int_equal(e2e_status(e, tid, &rep), 0);
@@ -337,8 +294,121 @@ static void test_invalid_requests(void **state) {
     assert_string_equal(after_first, after);
 }
 
+
+/* ---- vmsealctl's read commands and its errors --------------------------------- */
+
+static bool file_has(const char *path, const char *needle) {
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    return read_file_all(path, 1 << 20, &text, &len) == 0 && text && strstr(text, needle);
+}
+
+struct file_needle {
+    const char *path, *needle;
+};
+
+static bool file_has_cb(void *arg) {
+    const struct file_needle *fn = arg;
+    return file_has(fn->path, fn->needle);
+}
+
+static void assert_has(const char *out, const char *needle) {
+    if (!out || !strstr(out, needle))
+        fail_msg("'%s' not in vmsealctl output:\n%s", needle, out ? out : "(none)");
+}
+
+static void test_ctl_commands(void **state) {
+    struct e2e *e = *state;
+    pid_t p, w, watch;
+    struct proto_vol_ref src;
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
+    assert_int_equal(e2e_worker_start(e, "w1", true, 100, 2, &w), 0);
+    source_make(e, &src);
+    proto_uuid tid;
+    uuid_new(tid);
+    char spec[120];
+    snprintf(spec, sizeof spec, "%s:%s:%s", src.sd_id, src.img_id, src.vol_id);
+
+    /* watch ID --json, bound before the submit */
+    _cleanup_free_ char *exe = xasprintf("%s/bin/vmsealctl", getenv("VMSEAL_BUILD_DIR"));
+    _cleanup_free_ char *watch_log = xasprintf("%s/watch.log", e->dir);
+    const char *wargv[] = { exe, "watch", tid, "--json", "--timeout", "60", "--config", e->ctl_conf, NULL };
+    assert_int_equal(testutil_proc_spawn(wargv, NULL, watch_log, &watch), 0);
+    struct file_needle bound = { watch_log, "following" };
+    assert_int_equal(testutil_wait_for(file_has_cb, &bound, 10000, 50), 0);
+
+    /* submit --wait without a terminal: one plain line per event, exit 0 */
+    char *out = NULL;
+    assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid, "--name", "ctl-test", "--disk", spec, "--seal",
+                             "--hostname", "tpl", "--disable", "tmp-files", "--wait", NULL), 0);
+    assert_has(out, "job vm.seal");
+    assert_has(out, "ready step=done");
+    assert_has(out, "READY");
+    free(out);
+    int status;
+    assert_int_equal(testutil_proc_wait(watch, 20000, &status), 0);   /* it ends with the template */
+    assert_int_equal(status, 0);
+    _cleanup_free_ char *watched = NULL;
+    size_t len;
+    assert_int_equal(read_file_all(watch_log, 1 << 20, &watched, &len), 0);
+    assert_has(watched, "\"routing_key\":\"job.vm.seal.succeeded\"");
+    assert_has(watched, "\"routing_key\":\"template.ready\"");
+
+    /* status / list / workers, text and JSON */
+    assert_int_equal(e2e_ctl(e, &out, "status", tid, "--json", NULL), 0);
+    assert_has(out, "\"state\":\"ready\"");
+    assert_has(out, "\"voltype\":\"SHARED\"");
+    assert_has(out, "\"kind\":\"vm.seal\"");
+    free(out);
+    assert_int_equal(e2e_ctl(e, &out, "status", tid, NULL), 0);
+    assert_has(out, "state     ready");
+    free(out);
+    assert_int_equal(e2e_ctl(e, &out, "list", "--state", "ready", "--json", NULL), 0);
+    assert_has(out, tid);
+    free(out);
+    assert_int_equal(e2e_ctl(e, &out, "list", "--state", "failed", NULL), 0);
+    assert_null(strstr(out, tid));
+    free(out);
+    for (int i = 0; i < 150; i++) {   /* the first heartbeat may precede the producer's binding */
+        assert_int_equal(e2e_ctl(e, &out, "workers", "--json", NULL), 0);
+        if (strstr(out, "\"worker_id\":\"w1\""))
+            break;
+        free(out);
+        out = NULL;
+        usleep(100 * 1000);
+    }
+    assert_has(out, "\"worker_id\":\"w1\"");
+    free(out);
+    proto_uuid unknown;
+    uuid_new(unknown);
+    assert_int_equal(e2e_ctl(e, &out, "status", unknown, NULL), 1);
+    assert_has(out, "not_found");
+    free(out);
+
+    /* the producer gone: a clear timeout; the broker unreachable: host and error */
+    e2e_kill(e, p);
+    assert_int_equal(e2e_ctl(e, &out, "list", "--timeout", "1", NULL), 1);
+    assert_has(out, "the producer is not answering");
+    assert_null(strstr(out, e->tb.password));
+    free(out);
+    _cleanup_free_ char *bad_conf = xasprintf("%s/bad.conf", e->dir);
+    _cleanup_free_ char *text = xasprintf("broker = { hosts = [ \"127.0.0.1:1\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; };\n",
+                                          e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password);
+    FILE *f = fopen(bad_conf, "we");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(bad_conf, 0600);
+    const char *bargv[] = { exe, "status", tid, "--config", bad_conf, NULL };
+    assert_int_equal(testutil_cmd_run(bargv, 30000, &out), 1);
+    assert_has(out, "cannot reach the broker at 127.0.0.1:1");
+    assert_null(strstr(out, e->tb.password));
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ctl_commands, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_requests, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_during_seal, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_worker_killed, e2e_setup, e2e_teardown),
@@ -346,5 +416,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_standby_takeover, e2e_setup, e2e_teardown),
     };
     srand((unsigned)getpid());
+    if (getenv("VMSEAL_TEST_FILTER"))   /* e.g. VMSEAL_TEST_FILTER=test_windows_refused */
+        cmocka_set_test_filter(getenv("VMSEAL_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
