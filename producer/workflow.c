@@ -329,7 +329,7 @@ static int job_succeeded(struct wf *wf, struct tpl *c, size_t ji, const struct p
         d->voltype = VOLTYPE_LEAF;
         break;
     case JOB_VOLUME_UPDATE:
-        d->generation = (j->generation + 1) % 1000;
+        d->generation = (int)result_int(ev, "generation", (j->generation + 1) % 1000);
         if (j->legality != LEGALITY_NONE)
             d->legality = j->legality;
         if (j->voltype != VOLTYPE_NONE)
