@@ -470,9 +470,11 @@ static int family_detect(struct seal_ctx *ctx, struct seal_report *rep)
 {
     char *buf = NULL;
     size_t len = 0;
-    int r = seal_read(ctx, "/etc/os-release", &buf, &len);
+    /* /usr/lib first: /etc/os-release is usually a symlink to it, and an
+     * absolute one would resolve in the appliance, not in the guest. */
+    int r = seal_read(ctx, "/usr/lib/os-release", &buf, &len);
     if (r == 0 && !buf)
-        r = seal_read(ctx, "/usr/lib/os-release", &buf, &len);
+        r = seal_read(ctx, "/etc/os-release", &buf, &len);
     if (r < 0)
         return r;
     rep->family = SEAL_FAMILY_OTHER;
@@ -574,6 +576,28 @@ inspected:
     return r;
 }
 
+/* RFC 1123 host name: labels of 1..63 letters, digits and inner hyphens. */
+static bool hostname_valid(const char *h)
+{
+    size_t len = strlen(h), label = 0;
+    if (len == 0 || len > 253)
+        return false;
+    for (size_t i = 0; i <= len; i++) {
+        char c = h[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || h[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   (c == '-' && label > 0)) {
+            label++;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
              const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
              struct seal_report *ret_report, char *ret_err, size_t err_len)
@@ -607,6 +631,11 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
             snprintf(ret_err, err_len, "disk %zu has no path", i);
             return -VMS_E_INVALID;
         }
+    }
+    if (!hostname_valid(s.ctx.hostname)) {
+        snprintf(ret_err, err_len, "invalid hostname '%.64s' (letters, digits, '-' and '.', at most 253)",
+                 s.ctx.hostname);
+        return -VMS_E_INVALID;
     }
     /* An unknown operation fails before any appliance is started. */
     int r = seal_ops_select(sysprep, s.selected, ret_err, err_len);
