@@ -49,6 +49,8 @@ struct producer {
     size_t n_inflight, cap_inflight;
     int64_t retry_from;         /* rows after this go out again at retry_at */
     int64_t retry_at_mono;      /* 0 = nothing to retry */
+    int64_t published_max;      /* highest row id ever handed to the broker */
+    int64_t returned_max;       /* highest row id reported unroutable */
     int64_t *confirmed;         /* rows to delete (one transaction per loop turn) */
     size_t n_confirmed, cap_confirmed;
     int64_t confirmed_since_mono;
@@ -104,7 +106,8 @@ static int pump_run(struct producer *p) {
         size_t i = 0;
         for (; i < n && p->n_inflight < PUMP_MAX_INFLIGHT; i++) {
             const struct store_outbox *o = &rows[i];
-            if (!pump_is_inflight(p, o->id)) {
+            /* only after a rewind can a row still be in flight */
+            if (o->id > p->published_max || !pump_is_inflight(p, o->id)) {
                 struct mq_props props = { .message_id = o->message_id, .type = o->type, .reason = o->reason,
                                           .mandatory = strcmp(o->exchange, MQ_X_JOBS) == 0 };
                 uint64_t seq = 0;
@@ -116,6 +119,8 @@ static int pump_run(struct producer *p) {
                     p->inflight = xrealloc(p->inflight, p->cap_inflight * sizeof *p->inflight);
                 }
                 p->inflight[p->n_inflight++] = (struct inflight){ seq, o->id };
+                if (o->id > p->published_max)
+                    p->published_max = o->id;
             }
             p->cursor = o->id;
         }
@@ -140,9 +145,13 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
                 p->confirmed_since_mono = time_mono_ms();
             p->confirmed[p->n_confirmed++] = row;
         } else {
-            log_msg(status == -VMS_E_RETURNED ? LOG_LVL_WARN : LOG_LVL_INFO, NULL,
-                    "outbox: row %lld not accepted by the broker (%s), trying again", (long long)row,
-                    err_str(status));
+            /* an unroutable job comes back every second until a pool binds its key: say it once */
+            bool again = status == -VMS_E_RETURNED && row <= p->returned_max;
+            log_msg(again ? LOG_LVL_DEBUG : status == -VMS_E_RETURNED ? LOG_LVL_WARN : LOG_LVL_INFO, NULL,
+                    "outbox: row %lld not accepted by the broker (%s), trying again%s", (long long)row,
+                    err_str(status), status == -VMS_E_RETURNED ? " every second (no queue bound its key?)" : "");
+            if (status == -VMS_E_RETURNED && row > p->returned_max)
+                p->returned_max = row;
             pump_retry_later(p, row, status == -VMS_E_RETURNED ? RETURNED_RETRY_MS : 0);
         }
         return;
