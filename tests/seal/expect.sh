@@ -4,6 +4,8 @@
 # GONE lines: "OPERATION FAMILIES PATH…".  FAMILIES is A (every Linux guest)
 # or letters: F Fedora-like (fedora and the two-disk guest), D Debian-like,
 # S SUSE-like, T the two-disk guest only.  Each PATH must be removed.
+# Where an operation may keep a directory skeleton (package caches), the
+# files are listed, not their directories.
 GONE_TABLE=$(cat <<'EOF'
 abrt-data F /var/spool/abrt/ccpp-2024-01-01-00:00:00-1234
 backup-files A /etc/resolv.conf.bak /etc/fstab~ /root/notes~ /srv/data.txt.bak /var/lib/misc/state.bak
@@ -29,9 +31,9 @@ logfiles F /var/log/dnf.log /var/log/yum.log
 logfiles D /var/log/apt/history.log /var/log/apt/term.log /var/log/installer/syslog /var/log/exim4/mainlog
 logfiles S /var/log/zypper.log
 mail-spool A /var/spool/mail/alice /var/mail/root
-package-manager-cache F /var/cache/dnf/fedora-1234 /var/cache/dnf/packages.db /var/cache/yum/x86_64
+package-manager-cache F /var/cache/dnf/fedora-1234/repodata/repomd.xml /var/cache/dnf/packages.db /var/cache/yum/x86_64/base/packages/a.rpm
 package-manager-cache D /var/cache/apt/archives/bash_5.2_amd64.deb
-package-manager-cache S /var/cache/zypp/packages /var/cache/zypper/RPMS/a.rpm
+package-manager-cache S /var/cache/zypp/packages/repo-oss/x86_64/bash.rpm /var/cache/zypper/RPMS/a.rpm
 pam-data A /var/run/console/alice /var/run/faillock/alice /var/run/sepermit/alice
 passwd-backups A /etc/passwd- /etc/group- /etc/shadow- /etc/gshadow- /etc/subuid- /etc/subgid-
 puppet-data-log A /var/log/puppet/puppet.log /var/lib/puppet/ssl/certs/host.pem
