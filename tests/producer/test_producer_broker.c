@@ -8,7 +8,9 @@
  * generations (RPC status, list, workers over direct reply-to); an invalid
  * request is dead-lettered with its reason; a duplicate is a no-op; a producer
  * killed with SIGKILL mid-workflow is replaced by its waiting standby, which
- * resumes the template to READY without re-running finished steps.
+ * resumes the template to READY without re-running finished steps; every
+ * connection closed by the broker mid-workflow costs nothing; a job published
+ * before any pool queue exists waits in the outbox until one does.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -71,51 +73,67 @@ static void producer_start(struct bt *b, int slot) {
     free(bin);
 }
 
+static void pool_open(struct bt *b) {
+    static const char *const all[] = { "#" };
+    assert_int_equal(mq_declare_pool(b->mq, "default", all, 1), 0);
+    assert_int_equal(mq_consume(b->mq, MQ_Q_JOBS_PREFIX "default", 10, false, false), 0);
+}
+
+/* The fake worker's side on b->tb's vhost: topology, an exclusive queue on
+ * template events, the dead letters, direct reply-to, and (with_pool) the
+ * default pool's jobs. */
+static void bt_open(struct bt *b, const char *name, bool with_pool) {
+    assert_int_equal(testutil_dir_make(name, &b->dir), 0);
+    b->log = xasprintf("%s/producer.log", b->dir);
+    write_config(b);
+    char err[256] = "";
+    struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .err_buf = err,
+                         .err_buf_len = sizeof err };
+    if (mq_open(&o, &b->mq) < 0)
+        fail_msg("mq_open: %s", err);
+    assert_int_equal(mq_declare_topology(b->mq), 0);
+    assert_int_equal(mq_declare_exclusive_queue(b->mq, b->events_q), 0);
+    assert_int_equal(mq_bind(b->mq, b->events_q, MQ_X_EVENTS, "template.#"), 0);
+    assert_int_equal(mq_consume(b->mq, b->events_q, 100, true, false), 0);
+    assert_int_equal(mq_consume(b->mq, MQ_Q_DEAD, 10, false, false), 0);
+    assert_int_equal(mq_consume(b->mq, RPC_REPLY_TO, 0, false, true), 0);
+    if (with_pool)
+        pool_open(b);
+}
+
+static void bt_close(struct bt *b) {
+    for (int i = 0; i < 2; i++)
+        testutil_proc_kill(b->producer[i], SIGTERM, 5000, NULL);
+    mq_close(b->mq);
+    if (getenv("VMSEAL_KEEP_LOGS") == NULL)
+        testutil_dir_remove(b->dir);
+    free(b->dir);
+    free(b->cfg);
+    free(b->log);
+}
+
 static int group_setup(void **state) {
     int r = testbroker_group_setup((void **)&B.tb);
     if (r != 0)
         return r;
-    assert_int_equal(testutil_dir_make("producer-broker", &B.dir), 0);
-    B.log = xasprintf("%s/producer.log", B.dir);
-    write_config(&B);
-    char err[256] = "";
-    struct mq_opts o = { .broker = &B.tb->broker, .conn_name = "fake-worker", .err_buf = err,
-                         .err_buf_len = sizeof err };
-    if (mq_open(&o, &B.mq) < 0)
-        fail_msg("mq_open: %s", err);
-    static const char *const all[] = { "#" };
-    assert_int_equal(mq_declare_topology(B.mq), 0);
-    assert_int_equal(mq_declare_pool(B.mq, "default", all, 1), 0);
-    assert_int_equal(mq_declare_exclusive_queue(B.mq, B.events_q), 0);
-    assert_int_equal(mq_bind(B.mq, B.events_q, MQ_X_EVENTS, "template.#"), 0);
-    assert_int_equal(mq_consume(B.mq, B.events_q, 100, true, false), 0);
-    assert_int_equal(mq_consume(B.mq, MQ_Q_JOBS_PREFIX "default", 10, false, false), 0);
-    assert_int_equal(mq_consume(B.mq, MQ_Q_DEAD, 10, false, false), 0);
-    assert_int_equal(mq_consume(B.mq, RPC_REPLY_TO, 0, false, true), 0);
+    bt_open(&B, "producer-broker", true);
     *state = &B;
     return 0;
 }
 
 static int group_teardown(void **state) {
-    for (int i = 0; i < 2; i++)
-        testutil_proc_kill(B.producer[i], SIGTERM, 5000, NULL);
-    mq_close(B.mq);
-    if (getenv("VMSEAL_KEEP_LOGS") == NULL)
-        testutil_dir_remove(B.dir);
-    free(B.dir);
-    free(B.cfg);
-    free(B.log);
+    bt_close(&B);
     void *tb = B.tb;
     return testbroker_group_teardown(&tb);
 }
 
-static void publish(const char *exchange, const char *key, const char *id, const char *type, const char *body,
-                    size_t len) {
+static void publish(struct bt *b, const char *exchange, const char *key, const char *id, const char *type,
+                    const char *body, size_t len) {
     struct mq_props p = { .message_id = id, .type = type };
-    assert_int_equal(mq_publish_wait(B.mq, exchange, key, &p, body, len, 5000), 0);
+    assert_int_equal(mq_publish_wait(b->mq, exchange, key, &p, body, len, 5000), 0);
 }
 
-static void job_event(const struct proto_job *j, enum event_state st) {
+static void job_event(struct bt *b, const struct proto_job *j, enum event_state st) {
     struct proto_event ev = { .worker_id = "fake", .state = st, .progress = -1, .ts_ms = time_now_ms() };
     uuid_new(ev.event_id);
     memcpy(ev.job_id, j->job_id, sizeof ev.job_id);
@@ -125,11 +143,11 @@ static void job_event(const struct proto_job *j, enum event_state st) {
     assert_int_equal(proto_encode_event(&ev, &body, &len), 0);
     char key[64];
     snprintf(key, sizeof key, "job.%s.%s", job_kind_to_string(j->kind), event_state_to_string(st));
-    publish(MQ_X_EVENTS, key, ev.event_id, "event", body, len);
+    publish(b, MQ_X_EVENTS, key, ev.event_id, "event", body, len);
     free(body);
 }
 
-static void heartbeat(void) {
+static void heartbeat(struct bt *b) {
     struct proto_heartbeat hb = { .worker_id = "fake", .host = "fakehost", .version = "0", .libguestfs_version = "",
                                   .pools = (char *[]){ "default" }, .n_pools = 1, .slots = 4, .ts_ms = time_now_ms() };
     char *body;
@@ -137,7 +155,7 @@ static void heartbeat(void) {
     assert_int_equal(proto_encode_heartbeat(&hb, &body, &len), 0);
     proto_uuid id;
     uuid_new(id);
-    publish(MQ_X_EVENTS, "worker.heartbeat", id, "worker.heartbeat", body, len);
+    publish(b, MQ_X_EVENTS, "worker.heartbeat", id, "worker.heartbeat", body, len);
     free(body);
 }
 
@@ -160,8 +178,8 @@ static void on_job(struct bt *b, const struct mq_delivery *d) {
         assert_int_equal(mq_ack(b->mq, d), 0);
         return;
     }
-    job_event(&j, EV_RUNNING);
-    job_event(&j, EV_SUCCEEDED);
+    job_event(b, &j, EV_RUNNING);
+    job_event(b, &j, EV_SUCCEEDED);
     assert_int_equal(mq_ack(b->mq, d), 0);
     proto_job_free(&j);
 }
@@ -218,7 +236,7 @@ static void run_until(struct bt *b, const char *tid, enum event_state state, int
              b->log);
 }
 
-static void submit(const char *tid, size_t n, bool seal, char **ret_body, size_t *ret_len) {
+static void submit(struct bt *b, const char *tid, size_t n, bool seal, char **ret_body, size_t *ret_len) {
     struct proto_vol_ref disks[4];
     struct proto_template_create m = { .name = "broker-test", .disks = disks, .n_disks = n, .seal = seal };
     snprintf(m.template_id, sizeof m.template_id, "%s", tid);
@@ -230,7 +248,7 @@ static void submit(const char *tid, size_t n, bool seal, char **ret_body, size_t
     char *body;
     size_t len;
     assert_int_equal(proto_encode_template_create(&m, &body, &len), 0);
-    publish("", MQ_Q_REQUESTS, tid, "template.create", body, len);
+    publish(b, "", MQ_Q_REQUESTS, tid, "template.create", body, len);
     if (ret_body) {
         *ret_body = body;
         *ret_len = len;
@@ -265,15 +283,56 @@ static void rpc_call(struct bt *b, const struct rpc_request *rq, struct rpc_repl
     fail_msg("no rpc reply in 10 s");
 }
 
+/* Serve jobs until the fake worker holds a vm.seal job. */
+static void wait_held(struct bt *b) {
+    int64_t end = time_mono_ms() + 30000;
+    while (!b->have_held && time_mono_ms() < end) {
+        producers_alive(b);
+        struct mq_event ev;
+        memset(&ev, 0, sizeof ev);
+        if (mq_wait(b->mq, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY) {
+            if (strcmp(ev.delivery.queue, MQ_Q_JOBS_PREFIX "default") == 0)
+                on_job(b, &ev.delivery);
+            else if (strcmp(ev.delivery.queue, RPC_REPLY_TO) != 0)
+                assert_int_equal(mq_ack(b->mq, &ev.delivery), 0);
+        }
+        mq_event_clear(&ev);
+    }
+}
+
+/* Serve (answer jobs, drop everything else) for ms; until `type` when it is
+ * not MQ_EV_NONE (then fail if it does not come). */
+static void serve_for(struct bt *b, int ms, enum mq_event_type type) {
+    int64_t end = time_mono_ms() + ms;
+    while (time_mono_ms() < end) {
+        producers_alive(b);
+        struct mq_event ev;
+        memset(&ev, 0, sizeof ev);
+        int r = mq_wait(b->mq, 200, NULL, 0, &ev);
+        bool hit = r == 0 && type != MQ_EV_NONE && ev.type == type;
+        if (r == 0 && ev.type == MQ_EV_DELIVERY) {
+            if (strcmp(ev.delivery.queue, MQ_Q_JOBS_PREFIX "default") == 0)
+                on_job(b, &ev.delivery);
+            else if (strcmp(ev.delivery.queue, RPC_REPLY_TO) != 0)
+                (void)mq_ack(b->mq, &ev.delivery);
+        }
+        mq_event_clear(&ev);
+        if (hit)
+            return;
+    }
+    if (type != MQ_EV_NONE)
+        fail_msg("no mq event %d in %d ms", (int)type, ms);
+}
+
 static void test_sealed_template_ready(void **state) {
     struct bt *b = *state;
     producer_start(b, 0);
-    heartbeat();
+    heartbeat(b);
     proto_uuid tid;
     uuid_new(tid);
     char *body;
     size_t len;
-    submit(tid, 2, true, &body, &len);
+    submit(b, tid, 2, true, &body, &len);
     run_until(b, tid, EV_READY, 30000, NULL);
     assert_int_equal(b->jobs_seen[JOB_VOLUME_COPY], 2);
     assert_int_equal(b->jobs_seen[JOB_VOLUME_UPDATE], 4);
@@ -308,7 +367,7 @@ static void test_sealed_template_ready(void **state) {
     rpc_reply_free(&rep);
 
     /* the same request again: a no-op (no new jobs, still one template) */
-    publish("", MQ_Q_REQUESTS, tid, "template.create", body, len);
+    publish(b, "", MQ_Q_REQUESTS, tid, "template.create", body, len);
     free(body);
     rq = (struct rpc_request){ .method = RPC_LIST };
     rpc_call(b, &rq, &rep);
@@ -321,7 +380,7 @@ static void test_sealed_template_ready(void **state) {
 
 static void test_invalid_request_dead_lettered(void **state) {
     struct bt *b = *state;
-    publish("", MQ_Q_REQUESTS, "junk-1", "template.create", "\x81\xa1v\x01", 4);
+    publish(b, "", MQ_Q_REQUESTS, "junk-1", "template.create", "\x81\xa1v\x01", 4);
     char reason[PROTO_WHY_LEN] = "";
     run_until(b, NULL, EV_FAILED, 15000, reason);
     if (!strstr(reason, "type"))
@@ -334,27 +393,16 @@ static void test_standby_takes_over(void **state) {
     producer_start(b, 1);                  /* standby: producer 0 holds the lock */
     proto_uuid tid;
     uuid_new(tid);
-    submit(tid, 1, true, NULL, NULL);
-    int64_t end = time_mono_ms() + 30000;
-    while (!b->have_held && time_mono_ms() < end) {
-        struct mq_event ev;
-        memset(&ev, 0, sizeof ev);
-        if (mq_wait(b->mq, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY) {
-            if (strcmp(ev.delivery.queue, MQ_Q_JOBS_PREFIX "default") == 0)
-                on_job(b, &ev.delivery);
-            else if (strcmp(ev.delivery.queue, RPC_REPLY_TO) != 0)
-                assert_int_equal(mq_ack(b->mq, &ev.delivery), 0);
-        }
-        mq_event_clear(&ev);
-    }
+    submit(b, tid, 1, true, NULL, NULL);
+    wait_held(b);
     assert_true(b->have_held);
     size_t copies = b->jobs_seen[JOB_VOLUME_COPY];
     int status = 0;
     assert_int_equal(testutil_proc_kill(b->producer[0], SIGKILL, 0, &status), 0);
     b->producer[0] = 0;
     /* the worker finishes the seal while no producer is active */
-    job_event(&b->held_job, EV_RUNNING);
-    job_event(&b->held_job, EV_SUCCEEDED);
+    job_event(b, &b->held_job, EV_RUNNING);
+    job_event(b, &b->held_job, EV_SUCCEEDED);
     proto_job_free(&b->held_job);
     run_until(b, tid, EV_READY, 30000, NULL);
     /* no step ran again: an outbox row not yet confirmed and deleted may be
@@ -369,11 +417,66 @@ static void test_standby_takes_over(void **state) {
     assert_int_equal(status, 0);           /* SIGTERM: a clean stop */
 }
 
+/* A job published before any pool queue exists is returned by the broker
+ * (mandatory), stays in the outbox and goes out once a pool binds its key. */
+static void test_unroutable_job_waits_for_a_pool(void **state) {
+    struct testbroker tb2;
+    memset(&tb2, 0, sizeof tb2);
+    assert_int_equal(testbroker_setup(&tb2, "unroutable"), 0);
+    struct bt b2 = { .tb = &tb2 };
+    bt_open(&b2, "producer-unroutable", false);
+    producer_start(&b2, 0);
+    proto_uuid tid;
+    uuid_new(tid);
+    submit(&b2, tid, 1, false, NULL, NULL);
+    serve_for(&b2, 2500, MQ_EV_NONE);   /* returned at least twice by now */
+    struct rpc_request rq = { .method = RPC_STATUS };
+    memcpy(rq.template_id, tid, sizeof rq.template_id);
+    struct rpc_reply rep;
+    rpc_call(&b2, &rq, &rep);
+    assert_true(rep.ok);
+    assert_string_equal(rep.tpl.state, "creating");
+    assert_int_equal(rep.tpl.n_jobs, 1);
+    assert_string_equal(rep.tpl.jobs[0].state, "queued");
+    rpc_reply_free(&rep);
+    pool_open(&b2);
+    run_until(&b2, tid, EV_READY, 30000, NULL);
+    assert_int_equal(b2.jobs_seen[JOB_VOLUME_COPY], 1);
+    bt_close(&b2);
+    testbroker_teardown(&tb2);
+}
+
+/* Every connection of the vhost closed mid-workflow (the producer's and the
+ * worker's): both reconnect and the template completes. */
+static void test_connections_closed(void **state) {
+    struct bt *b = *state;
+    b->hold_seal = true;
+    b->have_held = false;
+    producer_start(b, 0);
+    proto_uuid tid;
+    uuid_new(tid);
+    submit(b, tid, 2, true, NULL, NULL);
+    wait_held(b);
+    assert_true(b->have_held);
+    char *out = NULL;
+    int rc = testbroker_ctl(b->tb, &out, "close_all_connections", "-p", b->tb->vhost, "vmseal test", NULL);
+    if (rc != 0)
+        fail_msg("close_all_connections: %s", out ? out : "?");
+    free(out);
+    serve_for(b, 30000, MQ_EV_RECONNECTED);
+    job_event(b, &b->held_job, EV_RUNNING);
+    job_event(b, &b->held_job, EV_SUCCEEDED);
+    proto_job_free(&b->held_job);
+    run_until(b, tid, EV_READY, 30000, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sealed_template_ready),
         cmocka_unit_test(test_invalid_request_dead_lettered),
         cmocka_unit_test(test_standby_takes_over),
+        cmocka_unit_test(test_connections_closed),
+        cmocka_unit_test(test_unroutable_job_waits_for_a_pool),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
