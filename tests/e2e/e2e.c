@@ -239,7 +239,7 @@ int e2e_ctl(struct e2e *e, char **ret_out, ...) {
         argv[n++] = e->ctl_conf;
     }
     argv[n] = NULL;
-    return testutil_cmd_run(argv, 120000, ret_out);
+    return testutil_cmd_run(argv, 900000, ret_out);   /* submit --wait bounds itself */
 }
 
 static int json_uuid(const char *json, const char *key, proto_uuid ret) {
@@ -301,6 +301,14 @@ int e2e_status(struct e2e *e, const char *template_id, struct rpc_reply *ret) {
     uuid_new(corr);
     struct mq_props p = { .message_id = corr, .correlation_id = corr, .reply_to = RPC_REPLY_TO,
                           .type = RPC_REQUEST_TYPE, .transient = true, .mandatory = true };
+    /* The connection may have sat idle past its heartbeats (a long seal):
+     * let mq_wait notice and reconnect before publishing. */
+    struct mq_event idle;
+    memset(&idle, 0, sizeof idle);
+    for (int i = 0; r == 0 && i < 50 && (i == 0 || !mq_connected(e->rpc)); i++) {
+        (void)mq_wait(e->rpc, i == 0 ? 0 : 100, NULL, 0, &idle);
+        mq_event_clear(&idle);
+    }
     if (r == 0)
         r = mq_publish_wait(e->rpc, "", MQ_Q_RPC, &p, body, len, 5000);
     int64_t deadline = time_mono_ms() + 3000;
