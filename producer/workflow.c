@@ -385,26 +385,30 @@ static int job_failed(struct wf *wf, struct tpl *c, size_t ji, enum job_state fi
     return 0;   /* a forward job ending while rolling back: the drain goes on */
 }
 
+/* A sign of life from the worker that runs j (a running/progress event, or
+ * a heartbeat naming it): the deadline moves. */
+static void job_alive(struct wf *wf, struct store_job *j, const char *worker_id, int64_t now_ms) {
+    j->state = JOB_RUNNING;
+    if (!j->started_ms)
+        j->started_ms = now_ms;
+    j->last_event_ms = now_ms;
+    j->deadline_ms = now_ms + job_span_ms(wf, j->kind);
+    str_set(&j->worker_id, worker_id);
+}
+
+static bool job_in_flight(const struct store_job *j) { return j->state == JOB_QUEUED || j->state == JOB_RUNNING; }
+
+/* The final event of job ji (running/progress are handled in event_apply). */
 static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct proto_event *ev, int64_t now_ms) {
     struct store_job *j = &c->jobs[ji];
-    if (j->state != JOB_QUEUED && j->state != JOB_RUNNING)
-        return 0;   /* an old attempt, or already decided */
+    if (!job_in_flight(j))
+        return 0;
     str_set(&j->worker_id, ev->worker_id);
-    if (ev->progress >= 0)
-        j->progress = ev->progress;
     if (ev->state == EV_SUCCEEDED)
         j->progress = 100;
     const char *code = ev->has_error && ev->error.code ? ev->error.code : "internal";
     const char *msg = ev->has_error && ev->error.message ? ev->error.message : "the worker gave no reason";
     switch (ev->state) {
-    case EV_RUNNING:
-    case EV_PROGRESS:
-        j->state = JOB_RUNNING;
-        if (!j->started_ms)
-            j->started_ms = now_ms;
-        j->last_event_ms = now_ms;
-        j->deadline_ms = now_ms + job_span_ms(wf, j->kind);
-        return store_job_update(wf->st, j);
     case EV_SUCCEEDED:
         return job_succeeded(wf, c, ji, ev, now_ms);
     case EV_FAILED:
@@ -449,6 +453,17 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
         return 0;   /* not ours (another producer's store, or a forgotten job) */
     if (r < 0)
         return r;
+    if (!job_in_flight(&j) || ev->state == EV_RUNNING || ev->state == EV_PROGRESS) {
+        /* an old attempt or a decided job: nothing; a sign of life: the job row only */
+        if (job_in_flight(&j)) {
+            job_alive(wf, &j, ev->worker_id, now_ms);
+            if (ev->progress >= 0)
+                j.progress = ev->progress;
+            r = store_job_update(wf->st, &j);
+        }
+        store_job_free(&j);
+        return r;
+    }
     struct tpl c;
     r = tpl_load(wf, j.template_id, &c);
     store_job_free(&j);
@@ -477,13 +492,8 @@ static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int6
             r = 0;
             continue;
         }
-        if (r == 0 && (j.state == JOB_QUEUED || j.state == JOB_RUNNING)) {
-            j.state = JOB_RUNNING;
-            if (!j.started_ms)
-                j.started_ms = now_ms;
-            j.last_event_ms = now_ms;
-            j.deadline_ms = now_ms + job_span_ms(wf, j.kind);
-            str_set(&j.worker_id, hb->worker_id);
+        if (r == 0 && job_in_flight(&j)) {
+            job_alive(wf, &j, hb->worker_id, now_ms);
             r = store_job_update(wf->st, &j);
         }
         store_job_free(&j);
@@ -509,7 +519,7 @@ static int tick_job(struct wf *wf, const struct store_job *due, int64_t now_ms) 
         r = -VMS_E_INTERNAL;
     } else if (j->state == JOB_WAITING && j->not_before_ms <= now_ms) {
         r = job_publish(wf, &c, (size_t)ji, now_ms);
-    } else if ((j->state == JOB_QUEUED || j->state == JOB_RUNNING) && j->deadline_ms <= now_ms) {
+    } else if (job_in_flight(j) && j->deadline_ms <= now_ms) {
         _cleanup_free_ char *msg = xasprintf("no event and no heartbeat for the job in %lld s",
                                              (long long)(job_span_ms(wf, j->kind) / 1000));
         r = outbox_job_cancel(wf->st, j, now_ms);
