@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <msgpack.h>
 
 #include "err.h"
 #include "rpc.h"
@@ -50,20 +51,53 @@ static void test_undecodable(void **state) {
     expect_rejected(f, trunc, sizeof trunc - 1, "", false);
 }
 
+static void pk_str(msgpack_packer *pk, const char *v) {
+    msgpack_pack_str(pk, strlen(v));
+    msgpack_pack_str_body(pk, v, strlen(v));
+}
+
+/* A hand-made template.create (the encoder refuses to write bad ones):
+ * n_disks disks on SD1 whose img_id is `img_id`. */
+static void bad_create(msgpack_sbuffer *sb, size_t n_disks, const char *img_id) {
+    msgpack_packer pk;
+    msgpack_sbuffer_init(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 6);
+    pk_str(&pk, "v");
+    msgpack_pack_int(&pk, 1);
+    pk_str(&pk, "type");
+    pk_str(&pk, "template.create");
+    pk_str(&pk, "template_id");
+    pk_str(&pk, TID);
+    pk_str(&pk, "name");
+    pk_str(&pk, "x");
+    pk_str(&pk, "disks");
+    msgpack_pack_array(&pk, n_disks);
+    for (size_t i = 0; i < n_disks; i++) {
+        msgpack_pack_map(&pk, 3);
+        pk_str(&pk, "sd_id");
+        pk_str(&pk, SD1);
+        pk_str(&pk, "img_id");
+        pk_str(&pk, img_id);
+        pk_str(&pk, "vol_id");
+        pk_str(&pk, "cccccccc-cccc-4ccc-8ccc-cccccccccccc");
+    }
+    pk_str(&pk, "seal");
+    msgpack_pack_true(&pk);
+}
+
 static void test_bad_fields_with_id(void **state) {
     struct fx *f = *state;
-    /* {"v":1,"type":"template.create","template_id":TID,"name":"x","disks":[],"seal":true} */
-    char buf[256];
-    size_t n = 0;
-    const char *head = "\x86\xa1v\x01\xa4type\xaftemplate.create\xabtemplate_id\xd9\x24";
-    memcpy(buf, head, strlen(head));
-    n = strlen(head);
-    memcpy(buf + n, TID, 36);
-    n += 36;
-    const char *tail = "\xa4name\xa1x\xa5" "disks\x90\xa4seal\xc3";
-    memcpy(buf + n, tail, strlen(tail));
-    n += strlen(tail);
-    expect_rejected(f, buf, n, "disks", true);
+    msgpack_sbuffer sb;
+    bad_create(&sb, 0, "");
+    expect_rejected(f, sb.data, sb.size, "disks", true);
+    msgpack_sbuffer_destroy(&sb);
+    bad_create(&sb, 1, "ABCDEF");
+    expect_rejected(f, sb.data, sb.size, "disks[0].img_id", true);
+    msgpack_sbuffer_destroy(&sb);
+    bad_create(&sb, 1, "../../etc");
+    expect_rejected(f, sb.data, sb.size, "img_id", true);
+    msgpack_sbuffer_destroy(&sb);
 }
 
 static void test_unknown_domain(void **state) {
