@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -111,7 +112,14 @@ static void tcg_wrapper_install(struct seal_ctx *ctx, int tb_mb)
         return;
     }
     const char *tmp = getenv("TMPDIR");
-    char *path = xasprintf("%s/vmseal-qemu-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    struct statvfs vfs;
+    if (statvfs(tmp, &vfs) < 0 || (vfs.f_flag & ST_NOEXEC)) {
+        free(hv); /* a wrapper there could not be executed */
+        return;
+    }
+    char *path = xasprintf("%s/vmseal-qemu-XXXXXX", tmp);
     int fd = mkstemp(path);
     char *script = xasprintf(tcg_wrapper_fmt, tb_mb, hv);
     bool ok = fd >= 0 && write_all(fd, script, strlen(script)) == 0 && fchmod(fd, 0700) == 0;
