@@ -99,6 +99,7 @@ static int convert_commit(struct sd *dst_sd, int img_fd, const char *vol_id,
     char tmp[VMS_UUID_STRLEN + 5];
     snprintf(tmp, sizeof tmp, "%s.tmp", vol_id);
     struct fd_path dst = { .fd = -1 };
+    _cleanup_close_ int fd = -1; /* before the first goto: the cleanup must never see garbage */
     int r = fd_path_open(img_fd, tmp, &dst);
     if (r < 0) {
         sd_why(why, "dup: %s", err_str(r));
@@ -113,7 +114,6 @@ static int convert_commit(struct sd *dst_sd, int img_fd, const char *vol_id,
         goto fail;
     progress(cb, ud, 99, "syncing");
     /* qemu-img convert writes with cache=unsafe: make the data durable. */
-    _cleanup_close_ int fd = -1;
     r = sd_openat_file(img_fd, tmp, O_RDONLY, &fd);
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
