@@ -26,6 +26,7 @@ int proto_decode_job_cancel(const void *buf, size_t len, struct proto_job_cancel
     int r;
 
     memset(&m, 0, sizeof(m));
+    memset(ret, 0, sizeof(*ret)); /* proto.h: on failure the output is zeroed */
     r = wire_open(buf, len, "message", &root, why);
     if (r < 0)
         return r;
