@@ -278,9 +278,10 @@ static void drain_begin(struct worker *w, int sig) {
     w->draining = true;
     w->drain_deadline_ms = now + (int64_t)w->grace_s * 1000;
     int r = mq_cancel(w->mq, w->pool_queue);
-    if (r < 0)
+    if (r < 0 && r != -VMS_E_NOT_FOUND)
         log_warn("cancel consumer of %s: %s", w->pool_queue, err_str(r));
-    log_notice("%s: no new jobs; %zu job(s) get %d s to finish", strsignal(sig), w->n_jobs, w->grace_s);
+    log_notice("%s: no new jobs; %zu job(s) get %d s to finish", w->failed ? "stopping" : strsignal(sig),
+               w->n_jobs, w->grace_s);
 }
 
 static void on_signals(struct worker *w) {
@@ -309,7 +310,17 @@ static void on_event(struct worker *w, struct mq_event *ev) {
         jobs_on_reconnect(w);
         break;
     case MQ_EV_CANCELLED:
-        log_err("the broker cancelled our consumer of %s", ev->consumer_queue ? ev->consumer_queue : "?");
+        if (ev->consumer_queue && strcmp(ev->consumer_queue, w->pool_queue) == 0) {
+            /* Our queue is gone (deleted by an operator?): without it we
+             * serve nothing.  Finish what we hold and exit non-zero, so the
+             * service manager restarts us and the queue is declared again. */
+            log_err("the broker cancelled our consumer of %s (queue deleted?): finishing running jobs, then exiting",
+                    w->pool_queue);
+            w->failed = -VMS_E_BROKER;
+            drain_begin(w, SIGTERM);
+        } else {
+            log_warn("the broker cancelled our consumer of %s", ev->consumer_queue ? ev->consumer_queue : "?");
+        }
         break;
     case MQ_EV_BLOCKED:
         log_warn("broker blocked publishing (resource alarm)");
@@ -410,6 +421,8 @@ int worker_run(const struct worker_ctx *ctx) {
     log_notice("worker %s ready (pool %s, %zu domain(s), libguestfs %s)", w.cfg->worker.id,
                w.cfg->worker.pool, w.cfg->storage.n_domains, w.guestfs_version);
     r = worker_loop(&w);
+    if (r == 0)
+        r = w.failed;
     log_notice("worker %s stopped", w.cfg->worker.id);
 out:
     jobs_free_all(&w);

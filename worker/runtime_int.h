@@ -34,6 +34,7 @@ struct worker {
     size_t n_jobs;
 
     bool draining;                   /* SIGTERM seen: consumer cancelled */
+    int failed;                      /* why the worker stops on its own (exit non-zero), or 0 */
     int64_t drain_deadline_ms;       /* monotonic */
     int64_t next_heartbeat_ms;       /* monotonic */
 
