@@ -23,6 +23,12 @@ struct deploy_node {
     char *secrets;      /* <user>.secret for producer, worker, monitor */
 };
 
+/* The node of the test_deploy program (test_deploy_main.c starts it once
+ * for all groups). */
+extern struct deploy_node deploy_shared;
+int deploy_perms_tests(void);
+int deploy_mq_tests(void);
+
 /* Start a node with deploy/rabbitmq/definitions.json in a fresh temp dir
  * (VMSEAL_SOURCE_DIR locates the script).  extra_args: NULL-terminated extra
  * node.sh options, or NULL.  Prints the reason and returns negative on failure. */

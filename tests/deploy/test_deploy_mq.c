@@ -18,18 +18,6 @@
 #include "testbroker.h"
 #include "util.h"
 
-static struct deploy_node node;
-
-static int group_setup(void **state)
-{
-    return deploy_node_start(&node, NULL) < 0 ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    deploy_node_stop(&node);
-    return 0;
-}
 
 struct client {
     struct config_broker cfg;
@@ -38,8 +26,8 @@ struct client {
 
 static void client_open(struct client *c, const char *user)
 {
-    struct testbroker tb = { .port = node.port };
-    _cleanup_free_ char *pw = deploy_node_password(&node, user);
+    struct testbroker tb = { .port = deploy_shared.port };
+    _cleanup_free_ char *pw = deploy_node_password(&deploy_shared, user);
     char err[256] = "";
 
     testbroker_config_fill(&tb, "vmseal", user, pw, &c->cfg);
@@ -62,8 +50,9 @@ static void client_close(struct client *c)
             fail_msg("%s: %s: %s", #expr, err_str(r_), mq_last_error((c)->mq));          \
     } while (0)
 
-/* Wait for one delivery from queue; returns its body (malloc'd). */
-static char *wait_delivery(struct client *c, const char *queue)
+/* Wait for the delivery with body `want` from queue (the node is shared with
+ * the other deploy tests: earlier messages are acked and skipped). */
+static void wait_delivery(struct client *c, const char *queue, const char *want)
 {
     int64_t deadline = time_mono_ms() + 15000;
     struct mq_event ev = { 0 };
@@ -72,16 +61,18 @@ static char *wait_delivery(struct client *c, const char *queue)
         int r = mq_wait(c->mq, 500, NULL, 0, &ev);
         if (r < 0)
             fail_msg("mq_wait: %s: %s", err_str(r), mq_last_error(c->mq));
-        if (ev.type == MQ_EV_DELIVERY && strcmp(ev.delivery.queue, queue) == 0) {
-            char *body = xstrndup(ev.delivery.body, ev.delivery.body_len);
-            mq_ack(c->mq, &ev.delivery); /* no-ack consumers: harmless */
+        if (ev.type == MQ_EV_DELIVERY) {
+            bool match = strcmp(ev.delivery.queue, queue) == 0 && ev.delivery.body_len == strlen(want) &&
+                         memcmp(ev.delivery.body, want, ev.delivery.body_len) == 0;
+            mq_ack(c->mq, &ev.delivery); /* on a no-ack consumer: harmless */
             mq_event_clear(&ev);
-            return body;
+            if (match)
+                return;
+            continue;
         }
         mq_event_clear(&ev);
     }
-    fail_msg("no delivery from %s within 15 s", queue);
-    return NULL;
+    fail_msg("no delivery \"%s\" from %s within 15 s", want, queue);
 }
 
 static void test_daemons_declare_and_flow(void **state)
@@ -92,7 +83,6 @@ static void test_daemons_declare_and_flow(void **state)
     struct client prod = { 0 }, wrk = { 0 }, mon = { 0 }, ctl = { 0 };
     char control_q[256], watch_q[256], mon_q[256];
     struct mq_props p = { .message_id = "00000000-0000-0000-0000-0000000000aa", .type = "event" };
-    char *body;
 
     /* producer/producer.c */
     client_open(&prod, "producer");
@@ -128,21 +118,15 @@ static void test_daemons_declare_and_flow(void **state)
 
     /* A worker event reaches the producer's queue and the monitor. */
     assert_mq_ok(&wrk, mq_publish_wait(wrk.mq, MQ_X_EVENTS, "job.volume.copy.running", &p, "ev1", 3, 10000));
-    body = wait_delivery(&prod, MQ_Q_EVENTS_PRODUCER);
-    assert_string_equal(body, "ev1");
-    free(body);
-    body = wait_delivery(&mon, mon_q);
-    assert_string_equal(body, "ev1");
-    free(body);
+    wait_delivery(&prod, MQ_Q_EVENTS_PRODUCER, "ev1");
+    wait_delivery(&mon, mon_q, "ev1");
 
     /* A job from the producer reaches the worker's pool queue. */
     p.message_id = "00000000-0000-0000-0000-0000000000bb";
     p.type = "job";
     assert_mq_ok(&prod, mq_publish_wait(prod.mq, MQ_X_JOBS, "storage.00000000-0000-0000-0000-000000000002",
                                         &p, "job1", 4, 10000));
-    body = wait_delivery(&wrk, "vmseal.jobs.default");
-    assert_string_equal(body, "job1");
-    free(body);
+    wait_delivery(&wrk, "vmseal.jobs.default", "job1");
 
     /* The worker dead-letters an invalid job itself (worker/runtime.c). */
     p.reason = "test";
@@ -152,9 +136,7 @@ static void test_daemons_declare_and_flow(void **state)
     p.reason = NULL;
     p.type = "template.create";
     assert_mq_ok(&ctl, mq_publish_wait(ctl.mq, "", MQ_Q_REQUESTS, &p, "req", 3, 10000));
-    body = wait_delivery(&prod, MQ_Q_REQUESTS);
-    assert_string_equal(body, "req");
-    free(body);
+    wait_delivery(&prod, MQ_Q_REQUESTS, "req");
 
     client_close(&ctl);
     client_close(&mon);
@@ -194,11 +176,11 @@ static void test_forbidden_publish_is_access_refused(void **state)
     client_close(&wrk);
 }
 
-int main(void)
+int deploy_mq_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_daemons_declare_and_flow),
         cmocka_unit_test(test_forbidden_publish_is_access_refused),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("deploy_mq", tests, NULL, NULL);
 }

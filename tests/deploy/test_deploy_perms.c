@@ -1,5 +1,5 @@
 /* test_deploy_perms.c - deploy/rabbitmq/definitions.json loads into a real
- * node (started here with node.sh) and gives the three users exactly what
+ * node (started by test_deploy_main.c with node.sh) and gives the three users exactly what
  * they need: each allowed operation succeeds, each forbidden one is refused
  * with 403 ACCESS_REFUSED (label broker). */
 #include <setjmp.h>
@@ -18,12 +18,11 @@
 #define VHOST "vmseal"
 #define ACCESS_REFUSED 403
 
-static struct deploy_node node;
 
 static amqp_connection_state_t open_as(const char *user)
 {
-    _cleanup_free_ char *pw = deploy_node_password(&node, user);
-    return deploy_amqp_open(node.port, VHOST, user, pw);
+    _cleanup_free_ char *pw = deploy_node_password(&deploy_shared, user);
+    return deploy_amqp_open(deploy_shared.port, VHOST, user, pw);
 }
 
 /* Assert that the broker refused with 403 ACCESS_REFUSED. */
@@ -44,17 +43,6 @@ static amqp_connection_state_t open_as(const char *user)
                      deploy_amqp_last_text());                                          \
     } while (0)
 
-static int group_setup(void **state)
-{
-    return deploy_node_start(&node, NULL) < 0 ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    deploy_node_stop(&node);
-    return 0;
-}
-
 /* The topology of SPEC §3 exists with its arguments. */
 static void test_topology_loaded(void **state)
 {
@@ -66,7 +54,7 @@ static void test_topology_loaded(void **state)
         { "vmseal.dead", "quorum" },
         { "vmseal.rpc", "classic" },
     };
-    const char *argv[] = { "/usr/sbin/rabbitmqctl", "-n", node.node, "-q", "list_queues", "-p", VHOST,
+    const char *argv[] = { "/usr/sbin/rabbitmqctl", "-n", deploy_shared.node, "-q", "list_queues", "-p", VHOST,
                            "name", "type", "arguments", NULL };
     char *out = NULL;
 
@@ -88,7 +76,7 @@ static void test_topology_loaded(void **state)
     free(out);
 
     /* Re-declaring with the arguments mq.c uses is accepted (no 406). */
-    amqp_connection_state_t c = deploy_amqp_open(node.port, VHOST, node.admin_user, node.admin_password);
+    amqp_connection_state_t c = deploy_amqp_open(deploy_shared.port, VHOST, deploy_shared.admin_user, deploy_shared.admin_password);
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.requests", 5, true, true));
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.default", 5, true, false));
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.events.producer", 5, true, false));
@@ -103,13 +91,13 @@ static void test_logins(void **state)
     static const char *users[] = { "producer", "worker", "monitor" };
 
     for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
-        _cleanup_free_ char *pw = deploy_node_password(&node, users[i]);
-        assert_int_equal(deploy_amqp_try_login(node.port, VHOST, users[i], pw), 0);
-        assert_int_not_equal(deploy_amqp_try_login(node.port, VHOST, users[i], "wrong"), 0);
+        _cleanup_free_ char *pw = deploy_node_password(&deploy_shared, users[i]);
+        assert_int_equal(deploy_amqp_try_login(deploy_shared.port, VHOST, users[i], pw), 0);
+        assert_int_not_equal(deploy_amqp_try_login(deploy_shared.port, VHOST, users[i], "wrong"), 0);
         /* The three users live in vmseal only. */
-        assert_int_not_equal(deploy_amqp_try_login(node.port, "/", users[i], pw), 0);
+        assert_int_not_equal(deploy_amqp_try_login(deploy_shared.port, "/", users[i], pw), 0);
     }
-    assert_int_not_equal(deploy_amqp_try_login(node.port, VHOST, "guest", "guest"), 0);
+    assert_int_not_equal(deploy_amqp_try_login(deploy_shared.port, VHOST, "guest", "guest"), 0);
 }
 
 static void test_producer(void **state)
@@ -186,7 +174,7 @@ static void test_monitor(void **state)
     deploy_amqp_close(mon);
 }
 
-int main(void)
+int deploy_perms_tests(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topology_loaded),
@@ -195,5 +183,5 @@ int main(void)
         cmocka_unit_test(test_worker),
         cmocka_unit_test(test_monitor),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests_name("deploy_perms", tests, NULL, NULL);
 }
