@@ -15,6 +15,8 @@
 #                tests fail; its env (VMSEAL_TEST_BROKER_*) is exported
 #   4. ctest     ctest --output-on-failure [your arguments]; zero tests = failure
 #   5. asan      fresh build-asan/ with -DVMSEAL_SANITIZE=ON, ctest -L unit
+#   6. fuzz      clang build-fuzz/ (-DVMSEAL_FUZZ=ON), 20 s per fuzz target
+#                (tests/fuzz/run_fuzz.sh); VMSEAL_FUZZ=0 skips it
 #
 # Environment:
 #   VMSEAL_FORCE_TCG=1  always run libguestfs appliances in software emulation
@@ -144,6 +146,20 @@ run_ctest() { # DIR ctest-args...
     (cd "$dir" && ctest --output-on-failure --no-tests=error "$@")
 }
 
+# --- fuzz (owner: security; tests/fuzz/README.md) ---------------------------
+# A clang build in build-fuzz/ (-DVMSEAL_FUZZ=ON: libFuzzer + ASan + UBSan)
+# and a short run of every fuzz target (VMSEAL_FUZZ_SECONDS each, default 20);
+# any crash, leak or sanitizer report fails the phase.  VMSEAL_FUZZ=0 skips.
+FUZZ_TARGETS="fuzz_proto_decode fuzz_rpc_decode fuzz_control_decode fuzz_sd_meta fuzz_config_load"
+fuzz_build() {
+    command -v clang >/dev/null || { echo "run.sh: clang is needed for the fuzz phase (apt-get install clang libclang-rt-14-dev)" >&2; return 1; }
+    rm -rf "$ROOT/build-fuzz"
+    CC=clang cmake -S "$ROOT" -B "$ROOT/build-fuzz" -DVMSEAL_FUZZ=ON >/dev/null &&
+        cmake --build "$ROOT/build-fuzz" -j"$JOBS" --target $FUZZ_TARGETS
+}
+fuzz_run() { "$ROOT/tests/fuzz/run_fuzz.sh" "$ROOT/build-fuzz" "${VMSEAL_FUZZ_SECONDS:-20}"; }
+# --- end fuzz ---------------------------------------------------------------
+
 main() {
     trap cleanup EXIT
     trap on_signal INT TERM
@@ -155,6 +171,9 @@ main() {
     if [ "${VMSEAL_ASAN:-1}" != 0 ]; then
         phase asan-build configure_build "$BUILD_ASAN" -DVMSEAL_SANITIZE=ON &&
             phase asan-ctest run_ctest "$BUILD_ASAN" -L unit
+    fi
+    if [ "${VMSEAL_FUZZ:-1}" != 0 ]; then    # fuzz (owner: security)
+        phase fuzz-build fuzz_build && phase fuzz fuzz_run
     fi
     cleanup
     summary
