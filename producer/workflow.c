@@ -442,6 +442,31 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
         return r_;                                      \
     } while (0)
 
+/* A copy we had given up on (lost, then rolled back) reports success after
+ * its volume was deleted: the volume exists again, so roll back again. */
+static int copy_resurfaced(struct wf *wf, const struct store_job *j, int64_t now_ms) {
+    struct tpl c;
+    int r = tpl_load(wf, j->template_id, &c);
+    if (r < 0)
+        return r;
+    struct store_disk *d = tpl_disk(&c, j->disk);
+    if (d && d->state == DISK_DELETED && c.t.state != TPL_CREATING && c.t.state != TPL_READY) {
+        d->state = DISK_PRESENT;
+        d->generation = 0;
+        d->legality = LEGALITY_LEGAL;
+        r = store_disk_update(wf->st, d);
+        struct job_spec s = { .step = STEP_DELETE, .kind = JOB_VOLUME_DELETE, .disk = d->idx, .attempt = 1 };
+        c.t.state = TPL_ROLLING_BACK;
+        c.t.step = STEP_DELETE;
+        if (r == 0)
+            r = job_add(wf, &c, &s, now_ms, now_ms);
+        if (r == 0)
+            r = tpl_save(wf, &c, now_ms);
+    }
+    tpl_free(&c);
+    return r;
+}
+
 static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_ms) {
     bool seen = false;
     int r = store_event_mark_seen(wf->st, ev->event_id, now_ms, &seen);
@@ -454,12 +479,15 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
     if (r < 0)
         return r;
     if (!job_in_flight(&j) || ev->state == EV_RUNNING || ev->state == EV_PROGRESS) {
-        /* an old attempt or a decided job: nothing; a sign of life: the job row only */
+        /* a sign of life: the job row only; an old attempt or a decided job:
+         * nothing, unless a copy given up for lost finished after all */
         if (job_in_flight(&j)) {
             job_alive(wf, &j, ev->worker_id, now_ms);
             if (ev->progress >= 0)
                 j.progress = ev->progress;
             r = store_job_update(wf->st, &j);
+        } else if (j.kind == JOB_VOLUME_COPY && ev->state == EV_SUCCEEDED) {
+            r = copy_resurfaced(wf, &j, now_ms);
         }
         store_job_free(&j);
         return r;

@@ -463,6 +463,35 @@ static void test_deadline_and_heartbeat(void **state) {
     msgs_free(&r);
 }
 
+/* A copy written off as lost (and rolled back) that finishes after all:
+ * its volume is deleted again. */
+static void test_lost_copy_resurfaces(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    fx_submit(f, TID, 1, false, &m);
+    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);
+    fx_cancel(f, TID);
+    f->now += (3600 + 30) * 1000LL;          /* the worker never answers the cancel */
+    fx_tick(f);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_DELETE);
+    fx_succeed_all(f, &r);
+    assert_int_equal(fx_state(f, TID, NULL), TPL_CANCELLED);
+    msgs_free(&r);
+    fx_event(f, &m.jobs[0], EV_SUCCEEDED, NULL, false);   /* ... it was only slow */
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_DELETE);
+    expect_event(&r, EV_ROLLING_BACK, "delete");
+    fx_succeed_all(f, &r);
+    expect_event(&r, EV_CANCELLED, "done");
+    struct store_template t;
+    assert_int_equal(store_template_get(f->st, TID, &t), 0);
+    assert_string_equal(t.error_code, "cancelled");
+    store_template_free(&t);
+    msgs_free(&m);
+    msgs_free(&r);
+}
+
 static void test_restart_resumes(void **state) {
     struct fx *f = *state;
     struct msgs m;
@@ -532,6 +561,7 @@ int main(void) {
         T(test_stale_attempt_ignored),
         T(test_lost_unpublished_job_dropped),
         T(test_deadline_and_heartbeat),
+        T(test_lost_copy_resurfaces),
         T(test_restart_resumes),
         T(test_job_not_found_is_not_failure),
     };
