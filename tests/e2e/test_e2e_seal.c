@@ -103,7 +103,7 @@ static void assert_guest_sealed(struct e2e *e, const struct rpc_template *t) {
                                  "root-history\nfalse\n"
                                  "bob-history\nfalse\n"
                                  "bob-ssh\nfalse\n"
-                                 "bob-plan\nBob keeps this.\n"
+                                 "bob-plan\nBob keeps this.\n\n"   /* cat: the file's newline, then guestfish's */
                                  "sshd-config\ntrue\n";
     char *out = NULL;
     int r = testutil_cmd_run(argv, 300000, &out);
