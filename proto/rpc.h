@@ -49,6 +49,15 @@
  * Steps: copy, mark_illegal, seal, mark_shared (CREATING), drain, delete
  * (ROLLING_BACK), done.
  *
+ * Related (not RPC): the producer publishes a template event (proto.h
+ * `event` without job_id, routing key template.<state>) on every state AND
+ * step change: "step" is the step just entered; while rolling back and once
+ * failed or cancelled, "error" holds the failing step's error (code
+ * "cancelled" for a cancel); the error's step is in the RPC status.  A
+ * rejected request gives one template.failed event with step "intake" (when
+ * its template_id could be read) and a dead letter whose x-vmseal-reason
+ * header names the problem.
+ *
  * The decoders validate like proto.h's (sizes, depth, types, uuids) and
  * ignore unknown keys; `why` (PROTO_WHY_LEN, may be NULL) names the key.
  * Decoded structs own their strings; free with rpc_*_free (NULL-safe).
