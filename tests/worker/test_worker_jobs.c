@@ -270,6 +270,33 @@ static void test_unknown_domain(void **state) {
     proto_job_free(&j);
 }
 
+/* A worker of another pool binds only its domains (storage.<sd>, virt.<sd>)
+ * and serves jobs routed to them. */
+static void test_named_pool(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "pool1", .pool = "fast-1",
+                                                                       .dry_run = true }, &pid), 0);
+    update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_string_equal(ev->worker_id, "pool1");
+    proto_job_free(&j);
+    testevents_job_init(&j, JOB_VM_SEAL);
+    j.args.seal.n_disks = 1;
+    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
+    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_string_equal(ev->worker_id, "pool1");
+    proto_job_free(&j);
+}
+
 /* job.cancel on vmseal.control kills the job's process group. */
 static void test_cancel(void **state) {
     struct wtest *w = *state;
@@ -322,6 +349,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_dry_run_copy_and_seal, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_malformed_dead_lettered, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_domain, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_named_pool, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, wtest_setup, wtest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

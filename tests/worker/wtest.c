@@ -83,8 +83,8 @@ static int config_write(struct wtest *w, const struct wtest_worker_opts *o, cons
         return -errno;
     fprintf(f, "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n",
             w->tb.broker.hosts[0], w->tb.broker.vhost, w->tb.broker.user, w->tb.broker.password);
-    fprintf(f, "worker = {\n  id = \"%s\";\n  pool = \"default\";\n  slots = %d;\n  executor = \"%s\";\n",
-            o->id, o->slots ? o->slots : 2, o->dry_run ? "dry-run" : "real");
+    fprintf(f, "worker = {\n  id = \"%s\";\n  pool = \"%s\";\n  slots = %d;\n  executor = \"%s\";\n",
+            o->id, o->pool ? o->pool : "default", o->slots ? o->slots : 2, o->dry_run ? "dry-run" : "real");
     if (o->dry_run_seal_ms)
         fprintf(f, "  dry_run_seal_ms = %d;\n", o->dry_run_seal_ms);
     if (o->timeout_copy_s)

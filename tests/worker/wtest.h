@@ -28,6 +28,7 @@ struct wtest {
 
 struct wtest_worker_opts {
     const char *id;            /* worker id; also names its config and log */
+    const char *pool;          /* NULL = "default" */
     int slots;                 /* 0 = 2 */
     bool dry_run;
     int dry_run_seal_ms;       /* 0 = default */
