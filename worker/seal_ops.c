@@ -62,7 +62,9 @@ static int op_crash_data(struct seal_ctx *ctx)
 
 static int op_cron_spool(struct seal_ctx *ctx)
 {
-    int r = seal_rm_globs(ctx, GLOBS("/var/spool/cron/*"), SEAL_RM_RF);
+    /* Files only: Debian's /var/spool/cron/crontabs (mode 1730, group
+     * crontab) must survive for crontab(1) to work. */
+    int r = seal_rm_files_below(ctx, "/var/spool/cron");
     if (r == 0)
         r = seal_rm_globs(ctx, GLOBS("/var/spool/atjobs/*", "/var/spool/atjobs/.SEQ",
                                      "/var/spool/atspool/*", "/var/spool/at/*",
