@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "err.h"
 #include "executor.h"
+#include "seal.h"
 #include "util.h"
 
 /* Create the destination's data file as an empty sparse file of cap_bytes. */
@@ -113,10 +115,16 @@ static void sleep_ms(int64_t ms) {
         ;
 }
 
-/* Check and lock the disks like a real seal, then sleep in ten steps. */
+/* Check the operations and lock the disks like a real seal (an unknown
+ * sysprep operation fails as it would there), then sleep in ten steps. */
 static int dry_seal(struct exec_child *c, const struct proto_job *job, char msg[EXEC_MSG_LEN]) {
     struct exec_disks d;
-    int r = exec_disks_open(c, job, &d, msg);
+    bool *selected = xcalloc(seal_ops_count() + 1, sizeof(*selected));
+    int r = seal_ops_select(&job->args.seal.sysprep, selected, msg, EXEC_MSG_LEN);
+    free(selected);
+    if (r < 0)
+        return r;
+    r = exec_disks_open(c, job, &d, msg);
     if (r < 0)
         return r;
     int64_t total = c->cfg->worker.dry_run_seal_ms;
