@@ -80,7 +80,7 @@ int seal_lstat_modes(struct seal_ctx *ctx, const char *top, char *const *rel, si
  * seal_strv_free); *ret is never NULL on success. */
 int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret);
 void seal_strv_free(char **v);
-/* Read a whole guest file; *ret NULL (and 0 returned) when it does not exist
+/* Read a whole guest file, NUL-terminated (*ret_len without the NUL); *ret NULL (and 0 returned) when it does not exist
  * or is not a regular file. */
 int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_len);
 /* Keep only the lines for which keep(line, len, arg) is true; rewrite the
