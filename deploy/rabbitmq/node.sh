@@ -3,7 +3,7 @@
 #
 #   node.sh start DIR [--port N] [--dist-port N] [--name NAME]
 #                     [--definitions FILE] [--secrets SECRETDIR]
-#                     [--management PORT]
+#                     [--management PORT] [--tls CERTDIR [--tls-port N]]
 #   node.sh import DIR --definitions FILE [--secrets SECRETDIR]
 #   node.sh stop DIR
 #   node.sh env DIR          print DIR/env
@@ -23,6 +23,12 @@
 #                       DIR/secrets; missing files are generated, mode 0600)
 #                       through password hashes, never on a command line.
 #   --management PORT   also enable the management plugin on 127.0.0.1:PORT.
+#   --tls CERTDIR       also listen with TLS on 127.0.0.1 (--tls-port, else a
+#                       free port): CERTDIR holds ca.pem, server.pem and
+#                       server.key (copied into DIR/etc/tls for the rabbitmq
+#                       user); clients must present a certificate signed by
+#                       ca.pem (verify_peer, fail_if_no_peer_cert).  The env
+#                       gains VMSEAL_TEST_BROKER_TLS_PORT.
 # It writes DIR/env (shell exports VMSEAL_TEST_BROKER_PORT, _NODE, _USER,
 # _PASSWORD, _DIR, _SECRETS) and prints it: `eval "$(node.sh start DIR)"`.
 # Starting a node that is already running just prints its env.
@@ -114,6 +120,7 @@ load_env() { # sets NAME PORT DIST_PORT from DIR/env if present
     PORT=${PORT:-$(sed -n 's/^export VMSEAL_TEST_BROKER_PORT=//p' "$DIR/env")}
     DIST_PORT=${DIST_PORT:-$(sed -n 's/^export VMSEAL_TEST_BROKER_DIST_PORT=//p' "$DIR/env")}
     MGMT_PORT=${MGMT_PORT:-$(sed -n 's/^export VMSEAL_TEST_BROKER_MANAGEMENT_PORT=//p' "$DIR/env")}
+    TLS_PORT=${TLS_PORT:-$(sed -n 's/^export VMSEAL_TEST_BROKER_TLS_PORT=//p' "$DIR/env")}
     ADMIN_PASSWORD=$(sed -n 's/^export VMSEAL_TEST_BROKER_PASSWORD=//p' "$DIR/env")
     return 0
 }
@@ -134,12 +141,35 @@ write_config() {
             echo "management.tcp.port = $MGMT_PORT"
         fi
     } >> "$conf"
+    [ -z "$TLS_DIR" ] || write_tls_config "$conf"
     if [ -n "$MGMT_PORT" ]; then
         echo '[rabbitmq_management].' > "$DIR/etc/enabled_plugins"
     else
         echo '[].' > "$DIR/etc/enabled_plugins"
     fi
 }
+
+# --- TLS (--tls; owner: security) -------------------------------------------
+write_tls_config() { # conf
+    local f
+    mkdir -p "$DIR/etc/tls"
+    for f in ca.pem server.pem server.key; do
+        [ -r "$TLS_DIR/$f" ] || die "--tls: $TLS_DIR/$f is missing"
+        cp "$TLS_DIR/$f" "$DIR/etc/tls/$f"
+    done
+    chmod 0600 "$DIR/etc/tls/server.key"
+    {
+        echo "listeners.ssl.1 = 127.0.0.1:$TLS_PORT"
+        echo "ssl_options.cacertfile = $DIR/etc/tls/ca.pem"
+        echo "ssl_options.certfile = $DIR/etc/tls/server.pem"
+        echo "ssl_options.keyfile = $DIR/etc/tls/server.key"
+        echo "ssl_options.verify = verify_peer"
+        echo "ssl_options.fail_if_no_peer_cert = true"
+        echo "ssl_options.versions.1 = tlsv1.3"
+        echo "ssl_options.versions.2 = tlsv1.2"
+    } >> "$1"
+}
+# --- end TLS ------------------------------------------------------------------
 
 write_definitions() {
     local d=$DIR/etc/definitions.d vhosts='{"name": "/"}' perms
@@ -180,6 +210,7 @@ write_env() {
         echo "export VMSEAL_TEST_BROKER_DIST_PORT=$DIST_PORT"
         [ -n "$DEFS" ] && echo "export VMSEAL_TEST_BROKER_SECRETS=$SECRETS"
         [ -n "$MGMT_PORT" ] && echo "export VMSEAL_TEST_BROKER_MANAGEMENT_PORT=$MGMT_PORT"
+        [ -n "$TLS_DIR" ] && echo "export VMSEAL_TEST_BROKER_TLS_PORT=$TLS_PORT"
         true
     } > "$tmp"
     chmod 0600 "$tmp"
@@ -203,6 +234,9 @@ cmd_start() {
     fi
     if [ -z "$DIST_PORT" ] || port_in_use "$DIST_PORT"; then
         DIST_PORT=$(free_port "$PORT $MGMT_PORT")
+    fi
+    if [ -n "$TLS_DIR" ] && { [ -z "$TLS_PORT" ] || port_in_use "$TLS_PORT"; }; then
+        TLS_PORT=$(free_port "$PORT $DIST_PORT $MGMT_PORT")
     fi
     SECRETS=${SECRETS:-$DIR/secrets}
     # A restart keeps the administrator's password (load_env read it).
@@ -311,7 +345,7 @@ cmd_stop() {
 [ "${1:-}" = cookie ] && { ensure_cookie; exit 0; }
 [ $# -ge 2 ] || die "usage: node.sh start|import|stop|env DIR [options] | node.sh cookie"
 CMD=$1; DIR=$2; shift 2
-NAME= PORT= PORT_GIVEN= DIST_PORT= DEFS= SECRETS= MGMT_PORT=
+NAME= PORT= PORT_GIVEN= DIST_PORT= DEFS= SECRETS= MGMT_PORT= TLS_DIR= TLS_PORT=
 while [ $# -gt 0 ]; do
     case $1 in
         --port) PORT=$2; PORT_GIVEN=1; shift 2 ;;
@@ -320,6 +354,8 @@ while [ $# -gt 0 ]; do
         --definitions) DEFS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
         --secrets) SECRETS=$2; shift 2 ;;
         --management) MGMT_PORT=$2; shift 2 ;;
+        --tls) TLS_DIR=$(cd "$2" && pwd); shift 2 ;;
+        --tls-port) TLS_PORT=$2; shift 2 ;;
         *) die "unknown option $1" ;;
     esac
 done
