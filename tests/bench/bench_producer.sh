@@ -98,8 +98,29 @@ echo "== bench_producer: $WORKERS dry-run workers x $SLOTS slots, store $TMP/pro
 "$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode latency -n 5 >/dev/null
 LAT=$("$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode latency -n "$N_LAT")
 echo "$LAT"
+# CPU time per template of each part (utime+stime+cutime+cstime: the
+# workers' job processes are counted once reaped), independent of how busy
+# the machine is: the ceiling on 2 dedicated cores is 2000 ms / total.
+cpu_ms() { # PID... -> CPU ms used so far
+    local p t=0 tck
+    tck=$(getconf CLK_TCK)
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] || continue
+        t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13 + $14 + $15}')))
+    done
+    echo $((t * 1000 / tck))
+}
+BROKER_PID=$(ss -ltnpH "sport = :$VMSEAL_TEST_BROKER_PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+c0=($(cpu_ms "${PIDS[0]}") $(cpu_ms "${PIDS[@]:1}") $(cpu_ms $BROKER_PID))
 THR=$("$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode throughput -n "$N_TPL")
+c1=($(cpu_ms "${PIDS[0]}") $(cpu_ms "${PIDS[@]:1}") $(cpu_ms $BROKER_PID))
 echo "$THR"
+CPU=$(awk -v n="$N_TPL" -v p=$((c1[0] - c0[0])) -v w=$((c1[1] - c0[1])) -v b=$((c1[2] - c0[2])) 'BEGIN {
+    t = (p + w + b) / n
+    printf "cpu_per_template_ms producer=%.2f workers=%.2f broker=%.2f total=%.2f ceiling_2cores_per_s=%.0f",
+           p / n, w / n, b / n, t, (t > 0 ? 2000 / t : 0) }')
+echo "$CPU"
+echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 RAW=$(VMSEAL_TEST_BROKER_PORT=$VMSEAL_TEST_BROKER_PORT "$BIN/bench_broker" "$BROKER_N" | grep '^broker_raw')
 echo "$RAW"
 
