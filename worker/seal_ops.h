@@ -69,13 +69,11 @@ int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_m
 /* Remove every non-directory below dir (recursively), keeping the directory
  * tree; dir missing is not an error. */
 int seal_rm_files_below(struct seal_ctx *ctx, const char *dir);
-/* guestfs_find with the names made relative to dir (no leading '/');
- * NULL on error (call seal_gerr). */
-char **seal_find(struct seal_ctx *ctx, const char *dir, size_t *ret_n);
-/* lstat the names (relative to top, may contain '/') with one lstatnslist
- * per parent directory; ret_mode[i] = st_mode, or -1 if missing. */
-int seal_lstat_modes(struct seal_ctx *ctx, const char *top, char *const *rel, size_t n,
-                     int64_t *ret_mode);
+/* Walk the tree below top (symlinked directories not followed) and unlink
+ * every regular file (every non-directory with all_types) whose name
+ * satisfies match (NULL = all).  top missing is not an error. */
+int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char *name),
+                 bool all_types);
 /* Expand globs into a NULL-terminated list (caller frees with
  * seal_strv_free); *ret is never NULL on success. */
 int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret);

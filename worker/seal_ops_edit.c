@@ -23,49 +23,16 @@ int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx);
 int seal_op_net_nm_macaddr(struct seal_ctx *ctx);
 int seal_op_selinux_relabel(struct seal_ctx *ctx);
 
-static bool backup_name_matches(const char *relpath)
+static bool backup_name_matches(const char *name)
 {
-    const char *base = strrchr(relpath, '/');
-    base = base ? base + 1 : relpath;
-    return fnmatch("*.bak", base, FNM_NOESCAPE) == 0 || fnmatch("*~", base, FNM_NOESCAPE) == 0;
-}
-
-/* One find + one lstatnslist per tree, then one unlink per match. */
-static int backup_files_in(struct seal_ctx *ctx, const char *top)
-{
-    int r = guestfs_is_dir_opts(ctx->g, top, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
-    if (r <= 0)
-        return r < 0 ? seal_gerr(ctx, top) : 0;
-    size_t n = 0, k = 0;
-    char **names = seal_find(ctx, top, &n);
-    if (!names)
-        return seal_gerr(ctx, top);
-    char **cand = xcalloc(n + 1, sizeof(*cand));
-    for (size_t i = 0; i < n; i++)
-        if (backup_name_matches(names[i]))
-            cand[k++] = names[i];
-    int64_t *modes = xcalloc(k ? k : 1, sizeof(*modes));
-    r = seal_lstat_modes(ctx, top, cand, k, modes);
-    for (size_t i = 0; i < k && r == 0; i++) {
-        if (modes[i] == -1 || !S_ISREG(modes[i]))
-            continue;
-        _cleanup_free_ char *path = xasprintf("%s/%s", top, cand[i]);
-        if (guestfs_rm(ctx->g, path) < 0)
-            r = seal_gerr(ctx, path);
-        else
-            seal_note_removed(ctx, path);
-    }
-    free(modes);
-    free(cand);
-    seal_strv_free(names);
-    return r;
+    return fnmatch("*.bak", name, FNM_NOESCAPE) == 0 || fnmatch("*~", name, FNM_NOESCAPE) == 0;
 }
 
 int seal_op_backup_files(struct seal_ctx *ctx)
 {
     static const char *const tops[] = { "/etc", "/root", "/srv", "/tmp", "/var" };
     for (size_t i = 0; i < ARRAY_SIZE(tops); i++) {
-        int r = backup_files_in(ctx, tops[i]);
+        int r = seal_rm_walk(ctx, tops[i], backup_name_matches, false);
         if (r < 0)
             return r;
     }

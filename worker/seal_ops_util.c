@@ -1,7 +1,7 @@
 /* seal_ops_util.c - batched filesystem helpers shared by the operations.
  *
  * Round trips to the appliance are the cost here (≈0.3 ms each, plus the
- * work): one glob_expand per pattern, one find + one lstatnslist per tree,
+ * work): one glob_expand per pattern, one readdir per directory walked,
  * and a stat only where a removal mode needs the file type.
  */
 #include <errno.h>
@@ -88,85 +88,51 @@ int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_m
     return 0;
 }
 
-/* Length of the parent part of a relative name ("a/b/c" -> 3, "c" -> 0). */
-static size_t parent_len(const char *rel)
+int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char *name),
+                 bool all_types)
 {
-    const char *slash = strrchr(rel, '/');
-    return slash ? (size_t)(slash - rel) : 0;
-}
-
-int seal_lstat_modes(struct seal_ctx *ctx, const char *top, char *const *rel, size_t n,
-                     int64_t *ret_mode)
-{
-    /* lstatnslist takes plain names in one directory: one call per parent. */
-    bool *done = xcalloc(n ? n : 1, sizeof(*done));
-    char **batch = xcalloc(n + 1, sizeof(*batch));
-    size_t *idx = xcalloc(n ? n : 1, sizeof(*idx));
-    int r = 0;
-    for (size_t i = 0; i < n && r == 0; i++) {
-        if (done[i])
-            continue;
-        size_t plen = parent_len(rel[i]), k = 0;
-        for (size_t j = i; j < n; j++) {
-            if (done[j] || parent_len(rel[j]) != plen || strncmp(rel[i], rel[j], plen) != 0)
-                continue;
-            done[j] = true;
-            idx[k] = j;
-            batch[k++] = rel[j] + (plen ? plen + 1 : 0);
-        }
-        batch[k] = NULL;
-        _cleanup_free_ char *dir = plen ? xasprintf("%s/%.*s", top, (int)plen, rel[i]) : xstrdup(top);
-        struct guestfs_statns_list *st = guestfs_lstatnslist(ctx->g, dir, batch);
-        if (!st) {
+    int r = path_is_dir(ctx, top);
+    if (r <= 0)
+        return r;
+    /* One readdir per directory: a daemon call that gives each entry's type
+     * without starting a process in the appliance (find would). */
+    size_t n = 1, cap = 64;
+    char **stack = xcalloc(cap, sizeof(*stack));
+    stack[0] = xstrdup(top);
+    while (n > 0 && r == 0) {
+        char *dir = stack[--n];
+        struct guestfs_dirent_list *ents = guestfs_readdir(ctx->g, dir);
+        if (!ents)
             r = seal_gerr(ctx, dir);
-            break;
+        for (size_t i = 0; ents && i < ents->len && r == 0; i++) {
+            const struct guestfs_dirent *e = &ents->val[i];
+            if (strcmp(e->name, ".") == 0 || strcmp(e->name, "..") == 0)
+                continue;
+            if (e->ftyp == 'd') {
+                if (n == cap)
+                    stack = xrealloc(stack, (cap *= 2) * sizeof(*stack));
+                stack[n++] = xasprintf("%s/%s", dir, e->name);
+            } else if ((all_types || e->ftyp == 'r') && (!match || match(e->name))) {
+                _cleanup_free_ char *path = xasprintf("%s/%s", dir, e->name);
+                if (guestfs_rm(ctx->g, path) < 0)
+                    r = seal_gerr(ctx, path);
+                else
+                    seal_note_removed(ctx, path);
+            }
         }
-        for (size_t m = 0; m < k; m++)
-            ret_mode[idx[m]] = m < st->len && st->val[m].st_ino != -1 ? st->val[m].st_mode : -1;
-        guestfs_free_statns_list(st);
+        if (ents)
+            guestfs_free_dirent_list(ents);
+        free(dir);
     }
-    free(done);
-    free(batch);
-    free(idx);
+    while (n > 0)
+        free(stack[--n]);
+    free(stack);
     return r;
-}
-
-char **seal_find(struct seal_ctx *ctx, const char *dir, size_t *ret_n)
-{
-    char **names = guestfs_find(ctx->g, dir);
-    size_t n = 0;
-    for (; names && names[n]; n++) {
-        /* find returns "/a", "/a/b": make them relative. */
-        if (names[n][0] == '/')
-            memmove(names[n], names[n] + 1, strlen(names[n]));
-    }
-    *ret_n = n;
-    return names;
 }
 
 int seal_rm_files_below(struct seal_ctx *ctx, const char *dir)
 {
-    int r = path_is_dir(ctx, dir);
-    if (r <= 0)
-        return r;
-    size_t n = 0;
-    char **names = seal_find(ctx, dir, &n);
-    if (!names)
-        return seal_gerr(ctx, dir);
-    int64_t *modes = xcalloc(n ? n : 1, sizeof(*modes));
-    r = seal_lstat_modes(ctx, dir, names, n, modes);
-    for (size_t i = 0; i < n && r == 0; i++) {
-        if (modes[i] == -1 || S_ISDIR(modes[i]))
-            continue;
-        _cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]);
-        if (guestfs_rm(ctx->g, path) < 0)
-            r = seal_gerr(ctx, path);
-        else
-            seal_note_removed(ctx, path);
-    }
-    free(modes);
-    seal_strv_free(names);
-    return r;
+    return seal_rm_walk(ctx, dir, NULL, true);
 }
 
 int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_len)
