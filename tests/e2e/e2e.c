@@ -263,6 +263,21 @@ int e2e_import(struct e2e *e, const char *file, const char *format, proto_uuid r
     return r > 0 ? -EIO : r;
 }
 
+int e2e_source_make(struct e2e *e, size_t bytes, struct proto_vol_ref *ret) {
+    _cleanup_free_ char *path = xasprintf("%s/src-%d.raw", e->dir, rand());
+    FILE *f = fopen(path, "we");
+    if (!f)
+        return -errno;
+    for (size_t i = 0; i < bytes; i++)
+        fputc((int)(1 + (i * 7) % 251), f);
+    if (fclose(f) != 0)
+        return -errno;
+    memcpy(ret->sd_id, e->sd_id, sizeof(proto_uuid));
+    int r = e2e_import(e, path, "raw", ret->img_id, ret->vol_id);
+    unlink(path);
+    return r;
+}
+
 int e2e_submit(struct e2e *e, const char *name, const struct proto_vol_ref *disks, size_t n_disks, bool seal,
                proto_uuid ret_id) {
     _cleanup_free_ char *exe = bin_path("vmsealctl");

@@ -24,7 +24,7 @@
 #include "testbroker.h"
 #include "testevents.h"
 
-#define E2E_MAX_PROCS 8
+#define E2E_MAX_PROCS 64   /* the chaos test restarts workers and producers many times */
 
 struct e2e_proc {
     pid_t pid;
@@ -57,6 +57,9 @@ void e2e_kill(struct e2e *e, pid_t pid);
 int e2e_ctl(struct e2e *e, char **ret_out, ...) __attribute__((sentinel));
 /* `vmsealctl sd import` of file into the domain; ids of the new volume. */
 int e2e_import(struct e2e *e, const char *file, const char *format, proto_uuid ret_img, proto_uuid ret_vol);
+/* A committed RAW source volume of `bytes` of non-zero data, imported into
+ * the test's domain (vmsealctl sd import); its ids in *ret. */
+int e2e_source_make(struct e2e *e, size_t bytes, struct proto_vol_ref *ret);
 /* `vmsealctl submit` (no wait) with the given extra arguments after the
  * disks; the template id is written to ret_id. */
 int e2e_submit(struct e2e *e, const char *name, const struct proto_vol_ref *disks, size_t n_disks, bool seal,
