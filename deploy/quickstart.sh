@@ -127,8 +127,10 @@ build() {
 probe_kvm() {
     TCG=${VMSEAL_FORCE_TCG:-}
     if [ -z "$TCG" ]; then
-        if [ -w /dev/kvm ] && echo quit | timeout 10 qemu-system-x86_64 -accel kvm -cpu host -m 64 \
-                -nodefaults -display none -S -monitor stdio >/dev/null 2>&1; then
+        # In a subshell: qemu aborting (nested KVM: "failed to set MSR") must
+        # not print bash's job report.
+        if [ -w /dev/kvm ] && (echo quit | timeout 10 qemu-system-x86_64 -accel kvm -cpu host -m 64 \
+                -nodefaults -display none -S -monitor stdio) >/dev/null 2>&1; then
             TCG=0
         else
             TCG=1
