@@ -12,6 +12,7 @@
 
 #define SUBMIT_MAX_DISKS 64
 #define SUBMIT_MAX_OPS 128
+#define SUBMIT_SILENT_HINT_MS 10000   /* --wait: say so when nothing came by then */
 
 static void submit_usage(FILE *f) {
     fputs("usage: vmsealctl submit --name NAME --disk SD:IMG:VOL [--disk ...] [--target-sd SD]\n"
@@ -184,8 +185,15 @@ static int submit_wait(struct ctl_conn *c, const struct proto_template_create *t
     struct ctl_view *v = ctl_view_new(tc->template_id, tc->name, isatty(STDOUT_FILENO));
     int64_t deadline = timeout_s > 0 ? time_mono_ms() + (int64_t)timeout_s * 1000 : INT64_MAX;
     int status = 1;
+    int64_t hint_at = time_mono_ms() + SUBMIT_SILENT_HINT_MS;
+    bool heard = false;
     ctl_view_draw(v, true);
     while (!ctl_view_final(v)) {
+        if (!heard && hint_at && time_mono_ms() >= hint_at) {
+            ctl_err(c->cmd, "warning: no event for template %s after %d s: is vmseal-producer running?",
+                    tc->template_id, SUBMIT_SILENT_HINT_MS / 1000);
+            hint_at = 0;
+        }
         int64_t left = deadline - time_mono_ms();
         if (left <= 0) {
             ctl_view_draw(v, true);
@@ -198,6 +206,7 @@ static int submit_wait(struct ctl_conn *c, const struct proto_template_create *t
         if (r == 0 && ev.type == MQ_EV_DELIVERY) {
             struct proto_event pe;
             if (proto_decode_event(ev.delivery.body, ev.delivery.body_len, &pe, NULL) == 0) {
+                heard |= strcmp(pe.template_id, tc->template_id) == 0;
                 ctl_view_event(v, ev.delivery.routing_key, &pe);
                 proto_event_free(&pe);
             }
