@@ -174,6 +174,17 @@ if "$BIN/vmsealctl" list --config "$T/wrongca.conf" > "$T/wrongca.log" 2>&1; the
 else
     log "broker certificate not signed by the configured CA refused"
 fi
+# A wrong password: refused, and the error does not echo it.
+WRONG=$(head -c 48 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 24)
+(umask 077; printf '%s\n' "$WRONG" > "$T/wrong.secret")
+{ broker_group producer | sed "s|$SECRETS/producer.secret|$T/wrong.secret|"; storage_group; } | write_conf "$T/wrongpw.conf"
+if "$BIN/vmsealctl" list --json --config "$T/wrongpw.conf" > "$T/wrongpw.log" 2>&1; then
+    fail "a wrong password was accepted"
+elif grep -qF -- "$WRONG" "$T/wrongpw.log"; then
+    fail "the refused password is echoed in the error: $(cat "$T/wrongpw.log")"
+else
+    log "wrong password refused without echoing it: $(head -c 160 "$T/wrongpw.log" | tr '\n' ' ')"
+fi
 # Both daemons still up.
 kill -0 "${PIDS[0]}" 2>/dev/null || fail "the producer died"
 kill -0 "${PIDS[1]}" 2>/dev/null || fail "the worker died"
