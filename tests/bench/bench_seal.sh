@@ -104,7 +104,7 @@ measure() {
     wait "$spid"
     echo "$(cat "$TMP/time.out") $(cat "$TMP/tree.out")" >> "$TMP/$name"
     grep '^seal_phases' "$TMP/$name.last" >> "$TMP/$name.phases" || true
-    printf '  %-12s wall %6.1f s  maxrss %5d MB  tree %5d MB\n' "$name" \
+    printf '  %-12s wall %6.1f s  maxrss %5.0f MB  tree %5.0f MB\n' "$name" \
         $(awk '{ print $1, $2 / 1024, $3 / 1024 }' <<< "$(tail -1 "$TMP/$name")")
 }
 
