@@ -98,7 +98,7 @@ for n in 1 2; do
     {
         broker_group worker
         cat <<CONF
-worker = { id = "cluster-worker$n"; slots = 2; executor = "dry-run"; dry_run_seal_ms = 1500; };
+worker = { id = "cluster-worker$n"; slots = 2; executor = "dry-run"; dry_run_seal_ms = 4000; };
 storage = { domains = ( { id = "$SD_ID"; path = "$DIR/sd"; } ); };
 CONF
     } > "$DIR/etc/worker$n.conf"
@@ -182,7 +182,9 @@ before=$(n_with ready)
 [ "$before" -lt "$N_RUN" ] || fail "the run ended before the leader could be stopped"
 log "$before of $N_RUN READY: stopping $leader"
 "$NODE_SH" stop "$DIR/broker/n$((idx + 1))" > /dev/null 2>&1
-log "$leader stopped"
+at_stop=$(n_with ready)
+log "$leader stopped ($at_stop of $N_RUN READY)"
+[ "$at_stop" -lt "$N_RUN" ] || log "warning: the run ended while the node was stopping"
 
 deadline=$((SECONDS + 240))
 while :; do
