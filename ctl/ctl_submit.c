@@ -236,14 +236,14 @@ out:
 int ctl_submit_main(int argc, char **argv) {
     struct submit_opts o;
     memset(&o, 0, sizeof o);
+    _cleanup_free_ char *body = NULL;   /* before any goto: cleaned at every exit */
+    size_t len = 0;
     int status = 2;
     if (submit_opts_parse(argc, argv, &o) < 0) {
         submit_usage(stderr);
         goto out;
     }
     status = 1;
-    _cleanup_free_ char *body = NULL;
-    size_t len = 0;
     int r = proto_encode_template_create(&o.tc, &body, &len);
     if (r < 0) {
         ctl_err("submit", "invalid request: %s", err_str(r));
