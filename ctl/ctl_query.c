@@ -124,6 +124,8 @@ static void status_json(const struct rpc_template *t) {
         json_int(&j, "created_ms", jb->created_ms);
         json_int(&j, "started_ms", jb->started_ms);
         json_int(&j, "finished_ms", jb->finished_ms);
+        json_int(&j, "progress", jb->progress);
+        json_str(&j, "worker_id", jb->worker_id);
         if (jb->error_code) {
             json_obj_open(&j, "error");
             json_str(&j, "code", jb->error_code);
@@ -162,8 +164,9 @@ static void status_text(const struct rpc_template *t) {
         char disk[24];
         snprintf(disk, sizeof disk, j->disk < 0 ? "all" : "%" PRId64, j->disk);
         int64_t ms = j->finished_ms && j->started_ms ? j->finished_ms - j->started_ms : -1;
-        printf("  %s  %-13s %-12s disk %-3s attempt %" PRId64 "  %-9s", j->job_id, job_kind_to_string(j->kind),
-               j->step, disk, j->attempt, j->state);
+        printf("  %s  %-13s %-12s disk %-3s attempt %" PRId64 "  %-9s %3" PRId64 "%%  %-12s", j->job_id,
+               job_kind_to_string(j->kind), j->step, disk, j->attempt, j->state, j->progress,
+               j->worker_id ? j->worker_id : "-");
         if (ms >= 0)
             printf("  %" PRId64 " ms", ms);
         if (j->error_code)
