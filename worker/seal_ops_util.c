@@ -94,6 +94,7 @@ int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char
     int r = path_is_dir(ctx, top);
     if (r <= 0)
         return r;
+    r = 0;
     /* One readdir per directory: a daemon call that gives each entry's type
      * without starting a process in the appliance (find would). */
     size_t n = 1, cap = 64;
