@@ -13,12 +13,12 @@
 #   4. starts a private RabbitMQ node on loopback (deploy/rabbitmq/node.sh)
 #      with the shipped definitions: users producer, worker and monitor with
 #      generated passwords in STATE/secrets/<user>.secret (mode 0600)
-#   5. writes STATE/etc/{producer,worker1,worker2,vmsealctl}.conf from the
-#      examples in deploy/config with this quickstart's paths
-#   6. creates a storage domain STATE/sd (vmsealctl sd create) and imports a
+#   5. creates a storage domain STATE/sd (vmsealctl sd create) and imports a
 #      demo VM disk it builds itself (a small Fedora-like guest, no network
 #      needed: a directory tree -> virt-make-fs qcow2 ext4) carrying SSH host
 #      keys, a machine id, a hostname, MAC bindings, logs and histories
+#   6. writes STATE/etc/{producer,worker1,worker2,vmsealctl}.conf from the
+#      examples in deploy/config with this quickstart's paths
 #   7. starts the producer and two workers (logs in STATE/log)
 #   8. submits a sealed template (vmsealctl submit --seal --wait), then shows
 #      what sealing removed (the source volume against the template volume,
@@ -165,7 +165,7 @@ start_broker() {
     return 0
 }
 
-# ------------------------------------------------------------------ 5 configs
+# ------------------------------------------------------------------ 6 configs
 # sub FILE REGEX REPLACEMENT: sed one key of an example, failing when the
 # example no longer has it.
 sub() {
@@ -209,7 +209,7 @@ write_configs() {
     note "$e/{producer,worker1,worker2,vmsealctl}.conf (two workers, one slot each)"
 }
 
-# ------------------------------------------------------------------ 6 domain + demo disk
+# ------------------------------------------------------------------ 5 domain + demo disk
 # The demo guest: a small Fedora-like tree with what sealing must remove.
 demo_tree() {
     local t=$1
