@@ -156,6 +156,24 @@ static int64_t job_span_ms(const struct wf *wf, enum job_kind k) {
     return wf->o.timeout_s[k] * 1000 + wf->o.grace_ms;
 }
 
+/* A job no worker has reported on yet is waiting in its pool's durable queue,
+ * possibly behind a backlog, not lost: it gets as long as the longest job
+ * could keep a slot busy.  (With its own span, volume.update jobs queued
+ * behind 10,000 copies were "lost" after 90 s, and their retries, queued at
+ * the back again, failed the templates: tests/load.) */
+static int64_t job_queued_span_ms(const struct wf *wf) {
+    int64_t longest = 0;
+    for (size_t k = 0; k < ARRAY_SIZE(wf->o.timeout_s); k++)
+        if (wf->o.timeout_s[k] > longest)
+            longest = wf->o.timeout_s[k];
+    return longest * 1000 + wf->o.grace_ms;
+}
+
+/* The silence after which job j is given up for lost. */
+static int64_t job_silence_span_ms(const struct wf *wf, const struct store_job *j) {
+    return j->state == JOB_QUEUED ? job_queued_span_ms(wf) : job_span_ms(wf, j->kind);
+}
+
 static int64_t backoff_ms(const struct wf *wf, int attempt) {
     int64_t d = wf->o.backoff_base_ms;
     for (int i = 1; i < attempt && d < wf->o.backoff_max_ms; i++)
@@ -169,7 +187,7 @@ static int job_publish(struct wf *wf, struct tpl *c, size_t ji, int64_t now_ms) 
     const struct proto_sysprep *sysprep = NULL;
     int r = j->kind == JOB_VM_SEAL ? tpl_sysprep(c, &sysprep) : 0;
     j->state = JOB_QUEUED;
-    j->deadline_ms = now_ms + job_span_ms(wf, j->kind);
+    j->deadline_ms = now_ms + job_silence_span_ms(wf, j);
     if (r == 0)
         r = store_job_update(wf->st, j);
     return r < 0 ? r : outbox_job(wf->st, j, c->disks, c->n_disks, sysprep, now_ms);
@@ -549,7 +567,7 @@ static int tick_job(struct wf *wf, const struct store_job *due, int64_t now_ms) 
         r = job_publish(wf, &c, (size_t)ji, now_ms);
     } else if (job_in_flight(j) && j->deadline_ms <= now_ms) {
         _cleanup_free_ char *msg = xasprintf("no event and no heartbeat for the job in %lld s",
-                                             (long long)(job_span_ms(wf, j->kind) / 1000));
+                                             (long long)(job_silence_span_ms(wf, j) / 1000));
         r = outbox_job_cancel(wf->st, j, now_ms);
         if (r == 0)   /* still unpublished (e.g. no pool bound its key): never send it now */
             r = store_outbox_forget(wf->st, j->id);
@@ -585,7 +603,7 @@ static int resume_apply(struct wf *wf, int64_t now_ms) {
     size_t n = 0;
     int r = store_jobs_inflight(wf->st, &jobs, &n);
     for (size_t i = 0; i < n && r == 0; i++) {
-        int64_t d = now_ms + job_span_ms(wf, jobs[i].kind);
+        int64_t d = now_ms + job_silence_span_ms(wf, &jobs[i]);
         if (jobs[i].deadline_ms < d) {
             jobs[i].deadline_ms = d;
             r = store_job_update(wf->st, &jobs[i]);

@@ -73,7 +73,9 @@ struct wf_opts {
     int64_t backoff_base_ms;           /* default 200 */
     int64_t backoff_max_ms;            /* default 30000 */
     int64_t timeout_s[4];              /* per enum job_kind, sent as the job's timeout_s */
-    int64_t grace_ms;                  /* deadline = timeout + grace since last sign of life */
+    int64_t grace_ms;                  /* deadline = timeout + grace since last sign of life;
+                                        * a job no worker has reported on yet (queued,
+                                        * maybe behind a backlog): the longest timeout + grace */
     const struct config_storage *storage; /* known domains; NULL or empty = accept any */
     const char *producer_id;           /* worker_id of template events */
     /* Optional: told of every template state/step change (inside the
