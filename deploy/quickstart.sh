@@ -340,6 +340,7 @@ wait_log_run() { # name pattern timeout_s mark
             "$STATE/log/$name.log"; do
         if ! pid_is_ours "$pid" "$bin"; then
             tail -n 20 "$STATE/log/$name.log" >&2
+            [ "$name" = producer ] && echo "quickstart: (a store left by another vmseal version? stop, then remove $STATE/producer.db)" >&2
             die "$name exited (see $STATE/log/$name.log)"
         fi
         [ $SECONDS -lt $deadline ] || die "$name not ready after $3 s (see $STATE/log/$name.log)"
@@ -533,18 +534,24 @@ cmd_stop() {
     note "stopped the producer, the workers and the broker (data stay in $STATE; rm -rf it to start over)"
 }
 
-CMD=start NO_INSTALL=0 MGMT_PORT=
-while [ $# -gt 0 ]; do
-    case $1 in
-        start|stop) CMD=$1 ;;
-        --no-install) NO_INSTALL=1 ;;
-        --management) MGMT_PORT=${2:?--management needs a port}; shift ;;
-        -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument '$1' (see --help)" ;;
+main() {
+    CMD=start NO_INSTALL=0 MGMT_PORT=
+    while [ $# -gt 0 ]; do
+        case $1 in
+            start|stop) CMD=$1 ;;
+            --no-install) NO_INSTALL=1 ;;
+            --management) MGMT_PORT=${2:?--management needs a port}; shift ;;
+            -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+            *) die "unknown argument '$1' (see --help)" ;;
+        esac
+        shift
+    done
+    case $CMD in
+        start) cmd_start ;;
+        stop) cmd_stop ;;
     esac
-    shift
-done
-case $CMD in
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-esac
+}
+
+# One line: bash has read it all before running it (an edit of this file
+# while it runs cannot change what it does).
+main "$@"; exit
