@@ -56,7 +56,8 @@ die() { echo "quickstart: error: $*" >&2; exit 1; }
 pid_is_ours() { # pid binary: the process runs that binary of our build
     local exe
     exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
-    [ "$exe" = "$2" ]
+    # A rebuild since it started replaced the file: "PATH (deleted)".
+    [ "${exe% (deleted)}" = "$2" ]
 }
 
 daemon_stop() { # name
