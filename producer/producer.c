@@ -414,6 +414,12 @@ static bool loop_event(struct producer *p, struct mq_event *ev, int *ret) {
         log_err("broker cancelled the consumer of %s", ev->consumer_queue ? ev->consumer_queue : "?");
         *ret = -VMS_E_BROKER;
         return false;
+    case MQ_EV_BLOCKED:   /* say why nothing goes out (mq holds the publishes) */
+        log_warn("broker blocked publishing (resource alarm): jobs and events wait");
+        return false;
+    case MQ_EV_UNBLOCKED:
+        log_notice("broker unblocked publishing");
+        return false;
     default:
         return false;   /* nothing more right now */
     }
