@@ -15,14 +15,23 @@
 
 static char conf_path[256];
 
+static char conf_dir[200];
+
+/* The private folder goes when the fuzzer exits (normally or after a crash
+ * report, both through exit()). */
+static void conf_path_remove(void) {
+    unlink(conf_path);
+    rmdir(conf_dir);
+}
+
 static void conf_path_init(void) {
     if (conf_path[0])
         return;
     const char *tmp = getenv("TMPDIR");
-    char dir[200];
-    snprintf(dir, sizeof dir, "%s/vmseal-fuzz-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    FUZZ_CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    snprintf(conf_path, sizeof conf_path, "%s/fuzz.conf", dir);
+    snprintf(conf_dir, sizeof conf_dir, "%s/vmseal-fuzz-config-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    FUZZ_CHECK(mkdtemp(conf_dir) != NULL, "mkdtemp");
+    snprintf(conf_path, sizeof conf_path, "%s/fuzz.conf", conf_dir);
+    atexit(conf_path_remove);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
