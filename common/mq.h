@@ -146,7 +146,7 @@ int mq_declare_exchange(mq_t *mq, const char *name, const char *type /* topic|fa
 /* A durable quorum queue with dead-lettering to vmseal.dlx and
  * x-delivery-limit (delivery_limit 0 = no limit); sac = single active consumer. */
 int mq_declare_quorum_queue(mq_t *mq, const char *name, int delivery_limit, bool sac);
-/* A plain durable classic queue (vmseal.rpc). */
+/* A plain durable classic queue (tests; every vmseal queue is a quorum queue). */
 int mq_declare_classic_queue(mq_t *mq, const char *name);
 /* A server-named exclusive auto-delete queue; name in ret_name (<= 255). */
 int mq_declare_exclusive_queue(mq_t *mq, char ret_name[256]);

@@ -185,7 +185,7 @@ int mq_declare_topology(mq_t *mq)
         (r = mq_declare_quorum_queue(mq, MQ_Q_EVENTS_PRODUCER, MQ_DELIVERY_LIMIT, false)) < 0 ||
         (r = mq_bind(mq, MQ_Q_EVENTS_PRODUCER, MQ_X_EVENTS, "job.#")) < 0 ||
         (r = mq_bind(mq, MQ_Q_EVENTS_PRODUCER, MQ_X_EVENTS, "worker.#")) < 0 ||
-        (r = mq_declare_classic_queue(mq, MQ_Q_RPC)) < 0)
+        (r = mq_declare_quorum_queue(mq, MQ_Q_RPC, MQ_DELIVERY_LIMIT, false)) < 0)
         return r;
     return 0;
 }

@@ -52,7 +52,7 @@ static void test_topology_loaded(void **state)
         { "vmseal.jobs.default", "quorum" },
         { "vmseal.events.producer", "quorum" },
         { "vmseal.dead", "quorum" },
-        { "vmseal.rpc", "classic" },
+        { "vmseal.rpc", "quorum" },
     };
     const char *argv[] = { "/usr/sbin/rabbitmqctl", "-n", deploy_shared.node, "-q", "list_queues", "-p", VHOST,
                            "name", "type", "arguments", NULL };
