@@ -93,9 +93,7 @@ static int dry_copy(struct exec_child *c, const struct proto_job *job, char msg[
     if ((r = exec_sd_open(c, job->args.copy.dst.sd_id, &dst, msg)) < 0)
         goto out;
     exec_report_progress(c, 0, "creating volume (dry-run)");
-    r = sd_image_dir_open(dst, job->args.copy.dst.img_id, true, &img_fd);
-    if (r == 0)
-        r = sd_image_lock(img_fd);
+    r = sd_image_open_locked(dst, job->args.copy.dst.img_id, true, &img_fd);
     if (r < 0) {
         snprintf(msg, EXEC_MSG_LEN, "destination image %s: %s", job->args.copy.dst.img_id, err_str(r));
         goto out;

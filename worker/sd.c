@@ -270,6 +270,8 @@ int sd_image_open_locked(struct sd *sd, const char *img_id, bool create, int *re
     for (int attempt = 0; attempt < 5; attempt++) {
         int fd = -1;
         int r = sd_image_dir_open(sd, img_id, create, &fd);
+        if (r == -ENOENT && create)
+            continue; /* made, then removed as empty (another worker's scrub) before we opened it */
         if (r < 0)
             return r;
         struct stat st;
