@@ -284,6 +284,7 @@ static void template_check(struct chaos *c, size_t i, struct outcome *o) {
         o->ready++;
         for (size_t d = 0; d < t->n_disks; d++) {
             const struct proto_vol_ref *v = &t->disks[d].target;
+            assert_string_equal(t->disks[d].state, "present");
             assert_int_equal(t->disks[d].legality, LEGALITY_LEGAL);
             assert_int_equal(t->disks[d].voltype, VOLTYPE_SHARED);
             meta_expect(c->e, v, "LEGALITY", "LEGAL", t->id);
@@ -300,6 +301,10 @@ static void template_check(struct chaos *c, size_t i, struct outcome *o) {
         o->cancelled++;
     for (size_t d = 0; d < t->n_disks; d++) {
         const struct proto_vol_ref *v = &t->disks[d].target;
+        /* the store's view: deleted, or a leftover it lists */
+        if (strcmp(t->disks[d].state, is_leftover(t, v) ? "leftover" : "deleted") != 0)
+            fail_msg("template %s %s: disk %zu is '%s' in the store (leftover listed: %s)", t->id, t->state, d,
+                     t->disks[d].state, is_leftover(t, v) ? "yes" : "no");
         if (is_leftover(t, v))
             meta_expect(c->e, v, "LEGALITY", "ILLEGAL", t->id);
         else if (file_exists(c->e, v, ".meta") || file_exists(c->e, v, "") || file_exists(c->e, v, ".tmp"))
