@@ -343,7 +343,7 @@ static void test_direct_reply_to(void **state)
     mq_t *client = mqtest_open(&tb->broker), *server = mqtest_open(&tb->broker);
     struct mq_event ev;
 
-    assert_int_equal(mq_declare_classic_queue(server, MQ_Q_RPC), 0);
+    assert_int_equal(mq_declare_quorum_queue(server, MQ_Q_RPC, MQ_DELIVERY_LIMIT, false), 0);
     assert_int_equal(mq_consume(server, MQ_Q_RPC, 4, false, false), 0);
     assert_int_equal(mq_consume(client, "amq.rabbitmq.reply-to", 0, false, true), 0);
     assert_int_equal(mq_publish_wait(client, "", MQ_Q_RPC,
