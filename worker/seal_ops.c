@@ -288,19 +288,6 @@ static int op_zsh_history(struct seal_ctx *ctx)
     return seal_rm_globs(ctx, GLOBS("/root/.zsh_history", "/home/*/.zsh_history"), SEAL_RM_FILES);
 }
 
-/* The operations defined in seal_ops_edit.c (they edit files or devices). */
-int seal_op_backup_files(struct seal_ctx *ctx);
-int seal_op_lvm_uuids(struct seal_ctx *ctx);
-int seal_op_machine_id(struct seal_ctx *ctx);
-int seal_op_net_hostname(struct seal_ctx *ctx);
-int seal_op_net_hwaddr(struct seal_ctx *ctx);
-int seal_op_net_nmconn(struct seal_ctx *ctx);
-int seal_op_pacct_log(struct seal_ctx *ctx);
-int seal_op_package_manager_cache(struct seal_ctx *ctx);
-int seal_op_hostname(struct seal_ctx *ctx);
-int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx);
-int seal_op_net_nm_macaddr(struct seal_ctx *ctx);
-int seal_op_selinux_relabel(struct seal_ctx *ctx);
 
 #define ALL SEAL_FAMILY_ALL
 #define RH  SEAL_FAMILY_REDHAT

@@ -89,4 +89,18 @@ int seal_filter_lines(struct seal_ctx *ctx, const char *path,
 /* True when line (len bytes) starts with prefix after optional blanks. */
 bool seal_line_has_key(const char *line, size_t len, const char *prefix);
 
+/* The operations defined in seal_ops_edit.c (they edit files or devices). */
+int seal_op_backup_files(struct seal_ctx *ctx);
+int seal_op_lvm_uuids(struct seal_ctx *ctx);
+int seal_op_machine_id(struct seal_ctx *ctx);
+int seal_op_net_hostname(struct seal_ctx *ctx);
+int seal_op_net_hwaddr(struct seal_ctx *ctx);
+int seal_op_net_nmconn(struct seal_ctx *ctx);
+int seal_op_pacct_log(struct seal_ctx *ctx);
+int seal_op_package_manager_cache(struct seal_ctx *ctx);
+int seal_op_hostname(struct seal_ctx *ctx);
+int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx);
+int seal_op_net_nm_macaddr(struct seal_ctx *ctx);
+int seal_op_selinux_relabel(struct seal_ctx *ctx);
+
 #endif

@@ -10,19 +10,6 @@
 #include "seal_ops.h"
 #include "util.h"
 
-int seal_op_backup_files(struct seal_ctx *ctx);
-int seal_op_lvm_uuids(struct seal_ctx *ctx);
-int seal_op_machine_id(struct seal_ctx *ctx);
-int seal_op_net_hostname(struct seal_ctx *ctx);
-int seal_op_net_hwaddr(struct seal_ctx *ctx);
-int seal_op_net_nmconn(struct seal_ctx *ctx);
-int seal_op_pacct_log(struct seal_ctx *ctx);
-int seal_op_package_manager_cache(struct seal_ctx *ctx);
-int seal_op_hostname(struct seal_ctx *ctx);
-int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx);
-int seal_op_net_nm_macaddr(struct seal_ctx *ctx);
-int seal_op_selinux_relabel(struct seal_ctx *ctx);
-
 static bool backup_name_matches(const char *name)
 {
     return fnmatch("*.bak", name, FNM_NOESCAPE) == 0 || fnmatch("*~", name, FNM_NOESCAPE) == 0;
