@@ -716,7 +716,7 @@ int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, stru
 
 /* ---- acknowledging ----------------------------------------------------- */
 
-static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool requeue)
+static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool multiple, bool requeue)
 {
     int r;
 
@@ -727,7 +727,7 @@ static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool reque
                   (unsigned long long)d->delivery_tag);
         return -VMS_E_STALE;
     }
-    r = ack ? amqp_basic_ack(mq->conn, MQ_CHANNEL, d->delivery_tag, 0)
+    r = ack ? amqp_basic_ack(mq->conn, MQ_CHANNEL, d->delivery_tag, multiple)
             : amqp_basic_nack(mq->conn, MQ_CHANNEL, d->delivery_tag, 0, requeue);
     if (r != AMQP_STATUS_OK) {
         mq_lose_text(mq, r, ack ? "ack" : "nack");
@@ -738,10 +738,15 @@ static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool reque
 
 int mq_ack(mq_t *mq, const struct mq_delivery *d)
 {
-    return mq_settle(mq, d, true, false);
+    return mq_settle(mq, d, true, false, false);
+}
+
+int mq_ack_upto(mq_t *mq, const struct mq_delivery *d)
+{
+    return mq_settle(mq, d, true, true, false);
 }
 
 int mq_nack(mq_t *mq, const struct mq_delivery *d, bool requeue)
 {
-    return mq_settle(mq, d, false, requeue);
+    return mq_settle(mq, d, false, false, requeue);
 }

@@ -177,6 +177,10 @@ int mq_pending_confirms(const mq_t *mq);
 /* 0, -VMS_E_STALE (delivery of an earlier connection: the broker will
  * redeliver it), or -VMS_E_CONN_LOST (the connection just failed). */
 int mq_ack(mq_t *mq, const struct mq_delivery *d);
+/* Ack d and every earlier delivery of this connection not settled yet, in
+ * one frame (basic.ack multiple; a quorum queue then settles them in one
+ * command).  Only for a caller that has handled every earlier delivery. */
+int mq_ack_upto(mq_t *mq, const struct mq_delivery *d);
 int mq_nack(mq_t *mq, const struct mq_delivery *d, bool requeue);
 
 /* Wait up to timeout_ms (< 0: no limit) for the next event.  Also polls

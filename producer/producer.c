@@ -174,18 +174,11 @@ static void work_done(struct producer *p) {
         p->next_tick_mono = soon;
 }
 
-/* Ack after commit; on a store failure hand the message back. */
-static void settle(struct producer *p, const struct mq_delivery *d, int r) {
-    if (r < 0) {
-        log_err("%s: message %s not handled (%s: %s); returned to the queue", d->queue,
-                d->message_id ? d->message_id : "-", err_str(r), store_last_error(p->st));
-        (void)mq_nack(p->mq, d, true);
-        return;
-    }
-    work_done(p);
-    int e = mq_ack(p->mq, d);
-    if (e < 0 && e != -VMS_E_STALE)
-        log_warn("%s: ack failed (%s); the broker will redeliver", d->queue, err_str(e));
+/* A message the store could not take goes back to the queue. */
+static void settle_failed(struct producer *p, const struct mq_delivery *d, int r) {
+    log_err("%s: message %s not handled (%s: %s); returned to the queue", d->queue,
+            d->message_id ? d->message_id : "-", err_str(r), store_last_error(p->st));
+    (void)mq_nack(p->mq, d, true);
 }
 
 static int on_request(struct producer *p, const struct mq_delivery *d) {
@@ -246,7 +239,9 @@ static void on_rpc(struct producer *p, const struct mq_delivery *d) {
     (void)mq_ack(p->mq, d);   /* a lost reply costs the client a timeout, nothing more */
 }
 
-/* Commit the batch, then settle each of its deliveries. */
+/* Commit the batch, then settle its deliveries: the failed ones go back to
+ * their queue, the rest are acked in one frame (every delivery before the
+ * batch's last one was handled already: this loop takes them in order). */
 static void batch_settle(struct producer *p) {
     int r = 0;
     if (p->batch_open) {
@@ -255,10 +250,22 @@ static void batch_settle(struct producer *p) {
             store_rollback(p->st);
         p->batch_open = false;
     }
+    const struct mq_delivery *last_ok = NULL;
     for (size_t i = 0; i < p->n_batch; i++) {
-        settle(p, &p->batch[i].ev.delivery, r < 0 ? r : p->batch[i].r);
-        mq_event_clear(&p->batch[i].ev);
+        int ri = r < 0 ? r : p->batch[i].r;
+        if (ri < 0)
+            settle_failed(p, &p->batch[i].ev.delivery, ri);
+        else
+            last_ok = &p->batch[i].ev.delivery;
     }
+    if (last_ok) {
+        work_done(p);
+        int e = mq_ack_upto(p->mq, last_ok);
+        if (e < 0 && e != -VMS_E_STALE)
+            log_warn("ack failed (%s); the broker will redeliver", err_str(e));
+    }
+    for (size_t i = 0; i < p->n_batch; i++)
+        mq_event_clear(&p->batch[i].ev);
     p->n_batch = 0;
 }
 
