@@ -22,7 +22,7 @@
  *   jobs        one row per attempt (job_id is per attempt): template, step,
  *               kind, disk (-1 = all), attempt, enum job_state, update args,
  *               schedule (not_before, deadline), timings, error.
- *   events_seen event_id of every job event handled (idempotence).
+ *   events_seen event_id of every final job event handled (idempotence).
  *   outbox      messages to publish: exchange, routing key, message id, type,
  *               dead-letter reason, body.  A row is deleted once confirmed.
  *

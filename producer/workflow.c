@@ -485,9 +485,13 @@ static int copy_resurfaced(struct wf *wf, const struct store_job *j, int64_t now
     return r;
 }
 
+/* Only final events are remembered for idempotence: running and progress
+ * are signs of life, harmless to apply twice (and half of all events). */
 static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_ms) {
     bool seen = false;
-    int r = store_event_mark_seen(wf->st, ev->event_id, now_ms, &seen);
+    int r = ev->state == EV_RUNNING || ev->state == EV_PROGRESS
+                ? 0
+                : store_event_mark_seen(wf->st, ev->event_id, now_ms, &seen);
     if (r < 0 || seen)
         return r;
     struct store_job j;

@@ -100,13 +100,21 @@ echo "== bench_producer: $WORKERS dry-run workers x $SLOTS slots, store $TMP/pro
 "$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode latency -n 5 >/dev/null
 LAT=$("$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode latency -n "$N_LAT")
 echo "$LAT"
-# CPU time per template of each part (utime+stime+cutime+cstime: the
-# workers' job processes are counted once reaped), independent of how busy
-# the machine is: the ceiling on 2 dedicated cores is 2000 ms / total.
-cpu_ms() { # PID... -> CPU ms used so far
+# CPU time per template of each part (utime+stime+cutime+cstime of each
+# process and its live descendants: the workers' job processes, reaped or
+# still running), independent of how busy the machine is: the ceiling on 2
+# dedicated cores is 2000 ms / total.
+tree_pids() { # PID... -> those and all their live descendants
+    local p
+    for p in "$@"; do
+        echo "$p"
+        tree_pids $(cat /proc/"$p"/task/*/children 2>/dev/null)
+    done
+}
+cpu_ms() { # PID... -> CPU ms used so far by them and their live descendants
     local p t=0 tck
     tck=$(getconf CLK_TCK)
-    for p in "$@"; do
+    for p in $(tree_pids "$@"); do
         [ -r "/proc/$p/stat" ] || continue
         t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13 + $14 + $15}')))
     done
