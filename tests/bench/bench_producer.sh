@@ -133,8 +133,13 @@ CPU=$(awk -v n="$N_TPL" -v p=$((c1[0] - c0[0])) -v w=$((c1[1] - c0[1])) -v b=$((
            p / n, w / n, b / n, t, (t > 0 ? 2000 / t : 0) }')
 echo "$CPU"
 echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+b0=$(cpu_ms $BROKER_PID)
 RAW=$(VMSEAL_TEST_BROKER_PORT=$VMSEAL_TEST_BROKER_PORT "$BIN/bench_broker" "$BROKER_N" | grep '^broker_raw')
+b1=$(cpu_ms $BROKER_PID)
 echo "$RAW"
+# The broker's CPU per message, raw against inside the workflows.
+awk -v raw=$((b1 - b0)) -v n="$BROKER_N" -v wf=$((c1[2] - c0[2])) -v t="$N_TPL" -v m="$(field msgs_per_workflow "$LAT")" \
+    'BEGIN { printf "broker_cpu_per_msg_ms raw=%.3f workflows=%.3f\n", raw / n, wf / (t * m) }'
 
 p50=$(field p50_ms "$LAT")
 tps=$(field templates_per_s "$THR")
