@@ -213,7 +213,7 @@ int store_open(const char *path, struct store **ret, char err[STORE_ERR_LEN]) {
     if (r == 0)
         sqlite3_busy_timeout(st->db, 5000);
     if (r == 0)
-        r = db_exec(st, "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-32768; PRAGMA foreign_keys=ON;");
+        r = db_exec(st, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768; PRAGMA foreign_keys=ON;");
     if (r == 0)
         r = store_migrate(st);
     if (r < 0) {
