@@ -1,5 +1,6 @@
-/* executor.c - the job child: its setup, the pipe protocol (both sides) and
- * the real executor.  The dry-run executor is in executor_dry.c. */
+/* executor.c - the job process: its setup, the pipe protocol (both sides)
+ * and the real executor.  The dry-run executor is in executor_dry.c; the
+ * runner's loop in runner.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -16,7 +17,7 @@
 #include "util.h"
 #include "volume.h"
 
-/* ---- the child's setup ---------------------------------------------------- */
+/* ---- the job process's setup ---------------------------------------------- */
 
 static void backstop_alarm(int sig) {
     (void)sig;
@@ -39,45 +40,50 @@ static void child_reset_signals(void) {
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-_Noreturn void executor_child_main(const struct config *cfg, const struct proto_job *job,
-                                   int pipe_fd, int backstop_s) {
+int exec_process_setup(int result_fd, int command_fd) {
+    int fds[2] = { result_fd, command_fd }, tmp[2] = { -1, -1 };
     child_reset_signals();
-    /* fd 3 = the pipe, close-on-exec so qemu-img does not hold it; nothing
-     * else of the parent's stays open. */
-    if (pipe_fd != 3 && dup2(pipe_fd, 3) < 0)
-        _exit(127);
-    fcntl(3, F_SETFD, FD_CLOEXEC);
-    close_range(4, ~0U, 0);
-    if (backstop_s > 0) {
+    /* Copy both above 4 first, so that moving one onto 3 or 4 cannot close
+     * the other; close_range() then closes the copies with the rest. */
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0 && (tmp[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, EXEC_FD_COMMAND + 1)) < 0)
+            return -errno;
+    if (dup3(tmp[0], EXEC_FD_RESULT, O_CLOEXEC) < 0)
+        return -errno;
+    if (tmp[1] >= 0 && dup3(tmp[1], EXEC_FD_COMMAND, O_CLOEXEC) < 0)
+        return -errno;
+    if (close_range(tmp[1] >= 0 ? EXEC_FD_COMMAND + 1 : EXEC_FD_RESULT + 1, ~0U, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+void exec_backstop_arm(int seconds) {
+    if (seconds > 0) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = backstop_alarm;
         sigaction(SIGALRM, &sa, NULL);
-        alarm((unsigned)backstop_s);
     }
+    alarm(seconds > 0 ? (unsigned)seconds : 0);
+}
 
-    struct exec_child c = { .fd = 3, .cfg = cfg };
+void exec_job_run(struct exec_child *c, const struct proto_job *job) {
     char msg[EXEC_MSG_LEN] = "";
-    int r = cfg->worker.dry_run ? exec_dry_run(&c, job, msg) : exec_real_run(&c, job, msg);
-    char line[EXEC_LINE_MAX];
-    int n;
-    if (r < 0) {
-        for (char *p = msg; *p; p++)
-            if (*p == '\t' || *p == '\n' || *p == '\r')
-                *p = ' ';
-        n = snprintf(line, sizeof(line), "E\t%d\t%s\n", r, msg[0] ? msg : err_str(r));
-    } else {
-        n = snprintf(line, sizeof(line), "D\n");
-    }
-    if (n >= (int)sizeof(line)) {
-        n = sizeof(line);
-        line[n - 1] = '\n';
-    }
-    write_all(3, line, (size_t)n);
+    int r = c->cfg->worker.dry_run ? exec_dry_run(c, job, msg) : exec_real_run(c, job, msg);
+    exec_report_final(c, r < 0 ? r : 0, msg);
+}
+
+_Noreturn void executor_child_main(const struct config *cfg, const struct proto_job *job,
+                                   int pipe_fd, int backstop_s) {
+    if (exec_process_setup(pipe_fd, -1) < 0)
+        _exit(127);
+    exec_backstop_arm(backstop_s);
+    struct exec_child c = { .fd = EXEC_FD_RESULT, .cfg = cfg };
+    exec_job_run(&c, job);
     _exit(0);
 }
 
-/* ---- frames written by the child ---------------------------------------- */
+/* ---- lines written by the job process ----------------------------------- */
 
 static void clean_copy(char *dst, size_t n, const char *src) {
     size_t i = 0;
@@ -119,6 +125,16 @@ void exec_report_str(struct exec_child *c, const char *key, const char *value) {
 
 void exec_report_bool(struct exec_child *c, const char *key, bool value) {
     put_line(c, "R\t%s\tb\t%d", key, value ? 1 : 0);
+}
+
+void exec_report_final(struct exec_child *c, int err, const char *msg) {
+    char m[EXEC_MSG_LEN];
+    if (err == 0) {
+        put_line(c, "D");
+        return;
+    }
+    clean_copy(m, sizeof(m), msg && msg[0] ? msg : err_str(err));
+    put_line(c, "E\t%d\t%s", err, m);
 }
 
 /* ---- the parent's parser ---------------------------------------------- */

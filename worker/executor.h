@@ -1,20 +1,32 @@
-/* executor.h - what runs inside a job's child process, and the pipe protocol
- * that carries its progress and outcome back to the worker's event loop.
+/* executor.h - what runs inside a job process, and the pipe protocol that
+ * carries its progress and outcome back to the worker's event loop.
  *
- * The runtime forks one child per job (own process group, see jobs.c); the
- * child calls executor_child_main(), which never returns.  The child talks to
- * the parent only through one pipe, in lines of text ('\n'-terminated, fields
- * separated by '\t', each line shorter than EXEC_LINE_MAX so a write is
- * atomic):
+ * Job processes (jobs.c decides which kind a job gets, runner.h):
+ *   fresh    forked for one job (real volume.copy and vm.seal): calls
+ *            executor_child_main(), runs the job, exits;
+ *   runner   forked once and reused for many light jobs (volume.update,
+ *            volume.delete; every kind under the dry-run executor): reads
+ *            one job at a time from a command pipe and runs it (runner.c).
+ * Both are process-group leaders forked from the worker, with default
+ * signal handling, only stdio and their pipes open (never the worker's
+ * AMQP socket, exec_process_setup()), and a backstop alarm while a job
+ * runs.  Killing a job (timeout, cancel) kills the whole group; a runner
+ * killed so is never reused.
+ *
+ * The job process talks to the parent through its result pipe, in lines of
+ * text ('\n'-terminated, fields separated by '\t', each line shorter than
+ * EXEC_LINE_MAX so a write is atomic):
  *
  *     P <percent> <step>              progress (0..100)
  *     R <key> i|s|b <value>           one entry of the result map
  *     E <negative code> <message>     final: failed
  *     D                               final: succeeded
  *
- * A child that exits without a final line (crash, signal) failed; the parent
- * decides how (jobs.c).  Text fields have tabs and newlines replaced by
- * spaces.
+ * Every job ends with exactly one final line; the parent ends a runner's
+ * job there (the runner then waits for the next one) and a fresh child's at
+ * its exit.  A process that dies without a final line (crash, signal) failed;
+ * the parent decides how (jobs.c).  Text fields have tabs and newlines
+ * replaced by spaces.
  *
  * Executors (config worker.executor):
  *   real     volume.* through worker/volume.h, vm.seal through worker/seal.h
@@ -25,6 +37,8 @@
  *            sparse data file of the source's CAP); volume.update and
  *            volume.delete are the real metadata operations; vm.seal sleeps
  *            worker.dry_run_seal_ms, reporting progress.
+ * A runner runs many jobs in one process: an executor must release every fd,
+ * lock and allocation it takes before it returns.
  */
 #ifndef VMSEAL_WORKER_EXECUTOR_H
 #define VMSEAL_WORKER_EXECUTOR_H
@@ -41,27 +55,48 @@
 #define EXEC_MAX_RESULTS 16
 #define EXEC_MSG_LEN 512
 
-/* The child's side: the pipe and what the executors need. */
+/* The job process's side: its result pipe and what the executors need. */
 struct exec_child {
-    int fd;                      /* write end of the pipe */
+    int fd;                      /* write end of the result pipe */
     const struct config *cfg;
 };
 
-/* Run `job` in the calling (freshly forked) process and _exit().  Restores
- * default signal handling, keeps only stdio and the pipe open (the parent's
- * AMQP socket must not outlive the parent in a child), opens the storage
- * domains it needs itself.  As a backstop for an orphaned child (the worker
- * was killed), the whole process group kills itself `backstop_s` seconds
- * after the start (0 = never). */
+#define EXEC_FD_RESULT 3          /* a job process's result pipe (write end) */
+#define EXEC_FD_COMMAND 4         /* a runner's command pipe (read end) */
+
+/* Prepare the calling, freshly forked process to run jobs: default signal
+ * handling (SIGPIPE ignored, nothing blocked), result_fd moved to
+ * EXEC_FD_RESULT and command_fd (-1: none) to EXEC_FD_COMMAND, both
+ * close-on-exec (qemu-img must not hold them), every other fd but stdio
+ * closed: the parent's AMQP socket and other jobs' pipes must not live on
+ * in a job process.  0 or -errno (the process should then _exit). */
+int exec_process_setup(int result_fd, int command_fd);
+
+/* The backstop against an orphaned job process (the worker was killed):
+ * `seconds` after this call the whole process group kills itself; 0
+ * disarms it. */
+void exec_backstop_arm(int seconds);
+
+/* Run `job` in the calling (freshly forked) process and _exit(): the
+ * fresh-child model.  Sets the process up (exec_process_setup() with
+ * pipe_fd), arms the backstop for backstop_s seconds (0 = never), runs the
+ * job (exec_job_run()). */
 _Noreturn void executor_child_main(const struct config *cfg, const struct proto_job *job,
                                    int pipe_fd, int backstop_s);
 
-/* Frames written by the child.  Writing never fails loudly: a parent that is
- * gone cannot be told anything anyway. */
+/* Run `job` with the configured executor (worker.executor) and end it with
+ * its final line on c->fd.  Used by fresh children and runners alike. */
+void exec_job_run(struct exec_child *c, const struct proto_job *job);
+
+/* Lines written by the job process.  Writing never fails loudly: a parent
+ * that is gone cannot be told anything anyway.  exec_report_final() writes
+ * the final line: D when err is 0, else E with err and msg (err_str(err)
+ * when msg is empty). */
 void exec_report_progress(struct exec_child *c, int percent, const char *step);
 void exec_report_int(struct exec_child *c, const char *key, int64_t value);
 void exec_report_str(struct exec_child *c, const char *key, const char *value);
 void exec_report_bool(struct exec_child *c, const char *key, bool value);
+void exec_report_final(struct exec_child *c, int err, const char *msg);
 
 /* The executors: 0 or a negative code with a message in msg. */
 int exec_real_run(struct exec_child *c, const struct proto_job *job, char msg[EXEC_MSG_LEN]);
@@ -91,7 +126,7 @@ void exec_report_meta(struct exec_child *c, const struct vol_meta *m);
 
 /* ---- the parent's side --------------------------------------------------- */
 
-/* What the child said so far. */
+/* What the job process said so far about the current job. */
 struct exec_outcome {
     bool final;                  /* a D or E line arrived */
     int err;                     /* 0 after D, the code after E */

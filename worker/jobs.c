@@ -1,17 +1,28 @@
-/* jobs.c - the jobs a worker holds: one child process per job (own process
- * group), its pipe, its timeout, and the job's events up to the final one,
+/* jobs.c - the jobs a worker holds: the job process that runs each one (a
+ * reusable runner for light jobs, a fresh child otherwise: job_uses_runner),
+ * its result pipe, its timeout, and the job's events up to the final one,
  * whose broker confirm releases the delivery (ack).
  *
- * A job moves RUNNING -> EXITED -> FINAL -> (freed):
- *   RUNNING  the child runs; its pipe is polled; its deadline is watched;
- *   EXITED   the child was reaped; we wait until nothing of its process
- *            group is left (killing stragglers), so a `failed`/`cancelled`
- *            event is only sent once the group is really gone;
+ * A job moves RUNNING -> [EXITED ->] FINAL -> (freed):
+ *   RUNNING  the job process runs it; its pipe is polled; its deadline is
+ *            watched; a runner's job leaves RUNNING at its final line, the
+ *            runner going back to the pool;
+ *   EXITED   the job process was reaped (a fresh child's end, or a runner
+ *            killed or dead in the middle of the job); we wait until nothing
+ *            of its process group is left (killing stragglers), so a
+ *            `failed`/`cancelled` event is only sent once the group is
+ *            really gone;
  *   FINAL    the final event is published (or waits to be republished); its
  *            confirm acks the delivery and frees the job.
  * Jobs that never ran (unknown domain, cancelled before start) start in
  * FINAL.  A job whose delivery went stale (connection lost) or that is
  * killed for shutdown leaves no event: the broker hands it out again.
+ * Timeouts, cancels and shutdown kill the job process's whole group, a
+ * runner's included (a killed runner is never reused).
+ *
+ * Progress events are coalesced: at most one per WORKER_PROGRESS_MIN_MS per
+ * job, counted from its running event; a newer value in between waits as
+ * pending for jobs_tick(), and the final event drops it.
  *
  * The worker is a child subreaper (runtime.c), so grandchildren left behind
  * by a killed job (qemu-img, the libguestfs appliance) are reparented to it
@@ -29,6 +40,7 @@
 #include "err.h"
 #include "executor.h"
 #include "log.h"
+#include "runner.h"
 #include "runtime_int.h"
 #include "util.h"
 
@@ -43,16 +55,21 @@ struct job {
     enum job_end end;
     char ctx[160];                   /* log context */
     pid_t pid;                       /* also the process group id */
-    int fd;                          /* read end of the pipe, -1 when closed */
+    struct runner *runner;           /* the runner running it, or NULL */
+    int fd;                          /* read end of the pipe (the runner's while
+                                        runner is set), -1 when closed */
     int wstatus;
     int timeout_s;
     int64_t start_ms, deadline_ms;   /* monotonic */
     char line[EXEC_LINE_MAX];
     size_t line_len;
     struct exec_outcome out;
-    int last_pct;
+    int last_pct;                    /* the last progress published */
     char last_step[128];
-    int64_t last_progress_ms;
+    int64_t last_progress_ms;        /* ... and when (or the running event's time) */
+    bool pending;                    /* a newer progress waits for the interval */
+    int pending_pct;
+    char pending_step[128];
     /* the final event */
     char *body;
     size_t body_len;
@@ -102,7 +119,7 @@ static void job_free(struct worker *w, struct job *j) {
             break;
         }
     }
-    if (j->fd >= 0)
+    if (j->fd >= 0 && !j->runner)
         close(j->fd);
     proto_job_free(&j->pj);
     exec_outcome_clear(&j->out);
@@ -207,22 +224,52 @@ void jobs_end_now(struct worker *w, struct proto_job *pj, const struct mq_delive
 
 /* ---- starting ------------------------------------------------------------ */
 
-void jobs_start(struct worker *w, struct proto_job *pj, const struct mq_delivery *d) {
-    struct job *j = job_new(w, pj, d);
-    int pfd[2];
-    j->timeout_s = job_timeout_s(&w->cfg->worker, &j->pj);
-    if (pipe2(pfd, O_CLOEXEC) < 0) {
-        int r = -errno;
-        job_final(w, j, EV_FAILED, r, "cannot create the job's pipe");
-        return;
+/* Which jobs run in a reusable runner: the light ones, whose whole cost is a
+ * metadata write or two, so that a fork per job would cost more than the
+ * job: volume.update and volume.delete always, and every kind under the
+ * dry-run executor (nothing heavy runs there).  A real volume.copy
+ * (qemu-img) and a real vm.seal (libguestfs, qemu) get a fresh child each:
+ * they take seconds to minutes, and a fresh process gives all their memory
+ * back when it ends. */
+static bool job_uses_runner(const struct config_worker *cw, const struct proto_job *pj) {
+    return cw->dry_run || pj->kind == JOB_VOLUME_UPDATE || pj->kind == JOB_VOLUME_DELETE;
+}
+
+/* Hand the job to a runner of the pool; negative when none can take it
+ * (the caller forks a fresh child instead). */
+static int job_start_runner(struct worker *w, struct job *j, const void *body, size_t len) {
+    if (len > RUNNER_BODY_MAX)
+        return -E2BIG;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct runner *r;
+        int e = runner_pool_acquire(&w->runners, w->cfg, &r);
+        if (e < 0)
+            return e;
+        e = runner_send(r, body, len, j->timeout_s + 10);
+        if (e == 0) {
+            j->runner = r;
+            j->pid = r->pid;
+            j->fd = r->res_fd;
+            return 0;
+        }
+        /* An idle runner that died (not reaped yet): drop it, try another. */
+        log_msg(LOG_LVL_DEBUG, j->ctx, "runner %d unusable (%s); dropped", (int)r->pid, err_str(e));
+        kill(-r->pid, SIGKILL);
+        close(runner_pool_detach(&w->runners, r));
     }
+    return -EPIPE;
+}
+
+static int job_start_fork(struct worker *w, struct job *j) {
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return -errno;
     pid_t pid = fork();
     if (pid < 0) {
         int r = -errno;
         close(pfd[0]);
         close(pfd[1]);
-        job_final(w, j, EV_FAILED, r, "cannot fork the job's process");
-        return;
+        return r;
     }
     if (pid == 0) {
         setpgid(0, 0);
@@ -233,45 +280,84 @@ void jobs_start(struct worker *w, struct proto_job *pj, const struct mq_delivery
     fcntl(pfd[0], F_SETFL, O_NONBLOCK);
     j->pid = pid;
     j->fd = pfd[0];
+    return 0;
+}
+
+void jobs_start(struct worker *w, struct proto_job *pj, const struct mq_delivery *d) {
+    struct job *j = job_new(w, pj, d);
+    j->timeout_s = job_timeout_s(&w->cfg->worker, &j->pj);
+    int r = -ENOTSUP;
+    if (job_uses_runner(&w->cfg->worker, &j->pj))
+        r = job_start_runner(w, j, d->body, d->body_len);
+    if (r < 0 && (r = job_start_fork(w, j)) < 0) {
+        job_final(w, j, EV_FAILED, r, "cannot start the job's process");
+        return;
+    }
     j->phase = PHASE_RUNNING;
     j->deadline_ms = j->start_ms + (int64_t)j->timeout_s * 1000;
-    log_msg(LOG_LVL_INFO, j->ctx, "started (pid %d, timeout %d s%s)", (int)pid, j->timeout_s,
-            d->redelivered ? ", redelivered" : "");
+    log_msg(LOG_LVL_INFO, j->ctx, "started (%s %d, timeout %d s%s)", j->runner ? "runner pid" : "pid",
+            (int)j->pid, j->timeout_s, d->redelivered ? ", redelivered" : "");
     job_publish_transient(w, j, EV_RUNNING, -1, NULL);
+    j->last_progress_ms = time_mono_ms();
 }
 
 /* ---- the pipe ------------------------------------------------------------ */
 
-static void job_on_progress(struct worker *w, struct job *j, int pct, const char *step) {
-    int64_t now = time_mono_ms();
-    bool moved = pct >= j->last_pct + WORKER_PROGRESS_STEP;
-    bool changed = pct != j->last_pct || strcmp(step, j->last_step) != 0;
-    if (!moved && !(changed && now - j->last_progress_ms >= WORKER_PROGRESS_MIN_MS))
-        return;
-    j->last_pct = pct;
-    snprintf(j->last_step, sizeof(j->last_step), "%s", step);
+static void job_progress_publish(struct worker *w, struct job *j, int64_t now) {
+    j->pending = false;
+    j->last_pct = j->pending_pct;
+    snprintf(j->last_step, sizeof(j->last_step), "%s", j->pending_step);
     j->last_progress_ms = now;
-    job_publish_transient(w, j, EV_PROGRESS, pct, step[0] ? step : NULL);
+    job_publish_transient(w, j, EV_PROGRESS, j->last_pct, j->last_step[0] ? j->last_step : NULL);
 }
 
-static void job_on_line(struct worker *w, struct job *j, char *line) {
+/* Keep the newest value; publish it now if the interval since the last
+ * progress (or the running event) has passed, else jobs_tick() will. */
+static void job_on_progress(struct worker *w, struct job *j, int pct, const char *step) {
+    j->pending_pct = pct;
+    snprintf(j->pending_step, sizeof(j->pending_step), "%s", step);
+    j->pending = pct != j->last_pct || strcmp(step, j->last_step) != 0;
+    int64_t now = time_mono_ms();
+    if (j->pending && j->phase == PHASE_RUNNING && now - j->last_progress_ms >= WORKER_PROGRESS_MIN_MS)
+        job_progress_publish(w, j, now);
+}
+
+/* Returns true at a runner job's final line (its job ends there). */
+static bool job_on_line(struct worker *w, struct job *j, char *line) {
     int pct = 0;
     char step[128];
-    if (exec_line_parse(line, &j->out, &pct, step, sizeof(step)) == EXEC_LINE_PROGRESS &&
-        j->end == END_NATURAL)
+    enum exec_line_kind k = exec_line_parse(line, &j->out, &pct, step, sizeof(step));
+    if (k == EXEC_LINE_PROGRESS && j->end == END_NATURAL)
         job_on_progress(w, j, pct, step);
+    /* A runner killed (timeout, cancel...) may have written its final line
+     * before it died: the job then ends at the reap, as a killed child's. */
+    return k == EXEC_LINE_FINAL && j->runner && j->end == END_NATURAL && j->phase == PHASE_RUNNING;
 }
 
-/* Read what the pipe holds (non-blocking); close it at EOF or when `last`. */
+static void job_end_from_outcome(struct worker *w, struct job *j);
+
+/* The runner's job ended at its final line: the runner goes back to the
+ * pool, the job to FINAL. */
+static void job_runner_done(struct worker *w, struct job *j) {
+    runner_pool_release(&w->runners, j->runner);
+    j->runner = NULL;
+    j->fd = -1;
+    j->line_len = 0;
+    job_end_from_outcome(w, j);
+}
+
+/* Read what the pipe holds (non-blocking); close it at EOF or when `last`
+ * (a runner's pipe is the runner's: it ends at the job's final line). */
 static void job_read(struct worker *w, struct job *j, bool last) {
-    for (;;) {
+    bool done = false;
+    while (!done) {
         if (j->line_len == sizeof(j->line))
             j->line_len = 0; /* a line too long: drop it */
         ssize_t n = read(j->fd, j->line + j->line_len, sizeof(j->line) - j->line_len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            if (n == 0 || last || errno != EAGAIN) {
+            if ((n == 0 || last || errno != EAGAIN) && !j->runner) {
                 close(j->fd);
                 j->fd = -1;
             }
@@ -279,14 +365,15 @@ static void job_read(struct worker *w, struct job *j, bool last) {
         }
         j->line_len += (size_t)n;
         char *start = j->line, *nl;
-        while ((nl = memchr(start, '\n', j->line_len - (size_t)(start - j->line)))) {
+        while (!done && (nl = memchr(start, '\n', j->line_len - (size_t)(start - j->line)))) {
             *nl = '\0';
-            job_on_line(w, j, start);
+            done = job_on_line(w, j, start);
             start = nl + 1;
         }
         j->line_len -= (size_t)(start - j->line);
         memmove(j->line, start, j->line_len);
     }
+    job_runner_done(w, j); /* may free j */
 }
 
 size_t jobs_pollfds(struct worker *w, struct pollfd *pfds, size_t cap) {
@@ -311,14 +398,32 @@ void jobs_on_pollfds(struct worker *w, const struct pollfd *pfds, size_t n) {
 
 /* ---- the end of a child ------------------------------------------------- */
 
+/* A runner's process ended: drop it from the pool; a job it was running
+ * now owns its result pipe and ends like a fresh child's (below). */
+static void runner_reaped(struct worker *w, struct runner *r) {
+    pid_t pid = r->pid;
+    struct job *j = w->jobs;
+    while (j && j->runner != r)
+        j = j->next;
+    int fd = runner_pool_detach(&w->runners, r);
+    if (j)
+        j->runner = NULL;
+    else
+        close(fd);
+    kill(-pid, SIGKILL); /* nothing of it outlives it */
+}
+
 void jobs_reap(struct worker *w) {
     for (;;) {
         int st;
         pid_t pid = waitpid(-1, &st, WNOHANG);
         if (pid <= 0)
             return;
+        struct runner *r = runner_pool_find(&w->runners, pid);
+        if (r)
+            runner_reaped(w, r);
         for (struct job *j = w->jobs; j; j = j->next) {
-            if (j->phase != PHASE_RUNNING || j->pid != pid)
+            if (j->phase != PHASE_RUNNING || j->pid != pid || j->runner)
                 continue;
             j->wstatus = st;
             j->phase = PHASE_EXITED;
@@ -354,6 +459,12 @@ static void job_exited(struct worker *w, struct job *j) {
     case END_NATURAL:
         break;
     }
+    job_end_from_outcome(w, j);
+}
+
+/* The natural end: the final line's outcome, or the process's death. */
+static void job_end_from_outcome(struct worker *w, struct job *j) {
+    char msg[EXEC_MSG_LEN];
     if (j->out.final && j->out.err == 0) {
         job_final(w, j, EV_SUCCEEDED, 0, NULL);
     } else if (j->out.final) {
@@ -376,12 +487,19 @@ int64_t jobs_tick(struct worker *w) {
         next = j->next;
         switch (j->phase) {
         case PHASE_RUNNING:
-            if (now >= j->deadline_ms && j->end == END_NATURAL) {
+            if (j->end != END_NATURAL)
+                break;
+            if (now >= j->deadline_ms) {
                 j->end = END_TIMEOUT;
                 kill(-j->pid, SIGKILL);
-            } else if (j->end == END_NATURAL && j->deadline_ms - now < wait) {
-                wait = j->deadline_ms - now;
+                break;
             }
+            if (j->deadline_ms - now < wait)
+                wait = j->deadline_ms - now;
+            if (j->pending && now >= j->last_progress_ms + WORKER_PROGRESS_MIN_MS)
+                job_progress_publish(w, j, now);
+            else if (j->pending && j->last_progress_ms + WORKER_PROGRESS_MIN_MS - now < wait)
+                wait = j->last_progress_ms + WORKER_PROGRESS_MIN_MS - now;
             break;
         case PHASE_EXITED:
             if (kill(-j->pid, 0) < 0 && errno == ESRCH) {
@@ -473,4 +591,5 @@ void jobs_free_all(struct worker *w) {
             kill(-j->pid, SIGKILL);
         job_free(w, j);
     }
+    runner_pool_kill_all(&w->runners);
 }

@@ -1,6 +1,7 @@
 /* runtime.c - the worker daemon's event loop: broker setup, deliveries
  * (jobs, dead letters, cancels), heartbeats, signals and the SIGTERM drain.
- * The jobs themselves (children, pipes, events, acks) live in jobs.c. */
+ * The jobs themselves (job processes, runners, pipes, events, acks) live in
+ * jobs.c and runner.c. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -403,6 +404,7 @@ int worker_run(const struct worker_ctx *ctx) {
     w.cfg = ctx->cfg;
     w.grace_s = ctx->grace_s > 0 ? ctx->grace_s : WORKER_DEFAULT_GRACE_S;
     w.sig_fd = -1;
+    w.runners.max = (size_t)ctx->cfg->worker.slots;
     if (gethostname(w.host, sizeof(w.host) - 1) < 0)
         snprintf(w.host, sizeof(w.host), "unknown");
     guestfs_version_read(w.guestfs_version, sizeof(w.guestfs_version));

@@ -11,11 +11,11 @@
 #include "config.h"
 #include "mq.h"
 #include "proto.h"
+#include "runner.h"
 #include "runtime.h"
 
 #define WORKER_CANCEL_MEMORY 256     /* cancelled job ids remembered */
-#define WORKER_PROGRESS_MIN_MS 500   /* progress events at most this often ... */
-#define WORKER_PROGRESS_STEP 5       /* ... unless the percentage moved this much */
+#define WORKER_PROGRESS_MIN_MS 500   /* at most one progress event per job this often */
 #define WORKER_REPUBLISH_MS 1000     /* retry delay of a final event not confirmed */
 
 struct job;
@@ -32,6 +32,7 @@ struct worker {
 
     struct job *jobs;                /* every job this worker holds a delivery of */
     size_t n_jobs;
+    struct runner_pool runners;      /* reusable job processes (max = worker.slots) */
 
     bool draining;                   /* SIGTERM seen: consumer cancelled */
     int failed;                      /* why the worker stops on its own (exit non-zero), or 0 */
@@ -45,7 +46,8 @@ struct worker {
 /* jobs.c */
 
 /* Start `job` (ownership of its contents moves to the job table) for the
- * delivery d: fork the child, publish `running`. */
+ * delivery d: hand it to a runner (light jobs; d's body is sent as is) or
+ * fork a fresh child, publish `running`. */
 void jobs_start(struct worker *w, struct proto_job *job, const struct mq_delivery *d);
 /* A job that ends without running (unknown domain, cancelled before it
  * started): publish its final event; ack after the confirm. */
@@ -55,10 +57,11 @@ void jobs_end_now(struct worker *w, struct proto_job *job, const struct mq_deliv
 size_t jobs_pollfds(struct worker *w, struct pollfd *pfds, size_t cap);
 /* Read whatever the pipes in pfds have. */
 void jobs_on_pollfds(struct worker *w, const struct pollfd *pfds, size_t n);
-/* Reap exited children (SIGCHLD). */
+/* Reap exited children (SIGCHLD): job processes, runners, reparented
+ * grandchildren. */
 void jobs_reap(struct worker *w);
-/* Timeouts, finished process groups, republishing; returns the ms until it
- * wants to run again (capped by the caller). */
+/* Timeouts, pending progress, finished process groups, republishing;
+ * returns the ms until it wants to run again (capped by the caller). */
 int64_t jobs_tick(struct worker *w);
 void jobs_on_confirm(struct worker *w, uint64_t seq, int status);
 /* Kill the job's group and report `cancelled`; false if not running here. */
@@ -67,8 +70,9 @@ bool jobs_cancel(struct worker *w, const char *job_id);
 void jobs_on_reconnect(struct worker *w);
 /* Shutdown: kill every running job and requeue its delivery. */
 void jobs_kill_for_shutdown(struct worker *w);
-/* Ids of the jobs whose child is running (for the heartbeat); malloc'd. */
+/* Ids of the running jobs (for the heartbeat); malloc'd. */
 size_t jobs_running_ids(struct worker *w, proto_uuid **ret_ids);
+/* Kill and free every job and every runner (end of worker_run). */
 void jobs_free_all(struct worker *w);
 
 #endif

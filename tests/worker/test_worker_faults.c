@@ -1,6 +1,7 @@
 /* test_worker_faults.c - vmseal-worker under failure, over a real broker:
  * a worker killed in the middle of a real copy, a job past its timeout,
- * SIGTERM during a job.  Label: broker. */
+ * SIGTERM during a job, a lost connection, runners killed by a timeout or
+ * from outside.  Label: broker. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -222,12 +223,115 @@ static void test_connection_loss_kills_and_redoes(void **state) {
     proto_job_free(&j);
 }
 
+static void update_job(struct proto_job *j, const char *sd, const char *img, const char *vol, int gen) {
+    testevents_job_init(j, JOB_VOLUME_UPDATE);
+    snprintf(j->args.update.vol.sd_id, sizeof(proto_uuid), "%s", sd);
+    snprintf(j->args.update.vol.img_id, sizeof(proto_uuid), "%s", img);
+    snprintf(j->args.update.vol.vol_id, sizeof(proto_uuid), "%s", vol);
+    j->args.update.generation = gen;
+    j->args.update.legality = gen % 2 ? LEGALITY_LEGAL : LEGALITY_ILLEGAL;
+}
+
+/* The runner that ran job_id on worker `id` (from its log). */
+static pid_t runner_of(struct wtest *w, const char *id, const char *job_id) {
+    pid_t pid = -1;
+    bool runner = false;
+    assert_int_equal(wtest_job_pid(w, id, job_id, &pid, &runner), 0);
+    assert_true(runner);
+    assert_true(pid > 0);
+    return pid;
+}
+
+/* Run a volume.update (generation gen) to success; returns its runner. */
+static pid_t update_ok(struct wtest *w, const char *id, const char *img, const char *vol, int gen) {
+    struct proto_job j;
+    const struct proto_event *ev;
+    update_job(&j, w->sd_id, img, vol, gen);
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    pid_t r = runner_of(w, id, j.job_id);
+    proto_job_free(&j);
+    return r;
+}
+
+/* A job past its timeout in a runner (a dry-run seal): the runner's group
+ * is killed, the job fails with `timeout` as a child's would; the next job
+ * gets a fresh runner and succeeds. */
+static void test_runner_timeout_replaced(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "rtmo1", .dry_run = true,
+                                                                       .dry_run_seal_ms = 60000, .slots = 1 }, &pid), 0);
+    pid_t first = update_ok(w, "rtmo1", img, vol, 0);
+    seal_job(&j, w->sd_id, img, vol);
+    j.timeout_s = 1;
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_FAILED);
+    assert_string_equal(ev->error.code, "timeout");
+    assert_false(ev->error.permanent);
+    wtest_assert_event_order(w, j.job_id, EV_FAILED);
+    assert_int_equal(runner_of(w, "rtmo1", j.job_id), first); /* the seal ran in the same runner */
+    assert_false(wtest_group_alive(first));
+    proto_job_free(&j);
+
+    pid_t second = update_ok(w, "rtmo1", img, vol, 1);
+    assert_true(second != first);
+    assert_int_equal(update_ok(w, "rtmo1", img, vol, 2), second);
+}
+
+/* A runner killed with SIGKILL from outside in the middle of a job: the job
+ * fails as a crashed child does (internal, "killed by signal 9"); the next
+ * job succeeds in a new runner. */
+static void test_runner_sigkill_mid_job(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "rkill1", .dry_run = true,
+                                                                       .dry_run_seal_ms = 60000, .slots = 1 }, &pid), 0);
+    pid_t first = update_ok(w, "rkill1", img, vol, 0);
+    seal_job(&j, w->sd_id, img, vol);
+    assert_int_equal(testevents_publish_job(w->te, &j), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    assert_int_equal(runner_of(w, "rkill1", j.job_id), first);
+    assert_int_equal(kill(first, SIGKILL), 0);
+    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    assert_int_equal(ev->state, EV_FAILED);
+    assert_string_equal(ev->error.code, "internal");
+    assert_non_null(strstr(ev->error.message, "killed by signal 9"));
+    wtest_assert_event_order(w, j.job_id, EV_FAILED);
+    assert_false(wtest_group_alive(first));
+    proto_job_free(&j);
+
+    pid_t second = update_ok(w, "rkill1", img, vol, 1);
+    assert_true(second != first);
+    assert_int_equal(kill(pid, 0), 0);
+
+    /* an idle runner killed between jobs: the next job just gets a new one */
+    assert_int_equal(kill(second, SIGKILL), 0);
+    assert_true(wtest_group_wait_gone(second, 5000));
+    pid_t third = update_ok(w, "rkill1", img, vol, 2);
+    assert_true(third != second && third != first);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sigkill_mid_copy_redelivered, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_group, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_completes_or_requeues, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_connection_loss_kills_and_redoes, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_runner_timeout_replaced, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_runner_sigkill_mid_job, wtest_setup, wtest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* test_worker_jobs.c - vmseal-worker end to end over a real broker: every
  * job kind with its events in order, dead-lettering, unknown domains,
- * cancellation, heartbeats.  Label: broker. */
+ * cancellation, heartbeats, light jobs in reused runners, coalesced
+ * progress.  Label: broker. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -58,6 +59,16 @@ static void update_job(struct proto_job *j, const char *sd, const char *img, con
     j->args.update.voltype = vt;
 }
 
+/* The process that ran job_id on worker `id` (from its log). */
+static pid_t job_pid(struct wtest *w, const char *id, const char *job_id, bool runner) {
+    pid_t pid = -1;
+    bool is_runner = !runner;
+    assert_int_equal(wtest_job_pid(w, id, job_id, &pid, &is_runner), 0);
+    assert_true(pid > 0);
+    assert_int_equal(is_runner, runner);
+    return pid;
+}
+
 static int64_t result_int(const struct proto_event *ev, const char *key) {
     const struct proto_kv *kv = testevents_result(ev, key);
     assert_non_null(kv);
@@ -101,6 +112,7 @@ static void test_volume_jobs_real(void **state) {
     assert_string_equal(result_str(ev, "format"), "COW");
     assert_int_equal(result_int(ev, "cap_bytes"), 24 << 20);
     wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+    job_pid(w, "real1", j.job_id, false); /* a real copy: a fresh child */
     proto_job_free(&j);
     meta_read(w, img, vol, &m, 0);
     assert_int_equal(m.voltype, VOLTYPE_LEAF);
@@ -119,6 +131,7 @@ static void test_volume_jobs_real(void **state) {
     assert_int_equal(result_int(ev, "generation"), 1);
     assert_string_equal(result_str(ev, "legality"), "ILLEGAL");
     wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+    pid_t runner = job_pid(w, "real1", j.job_id, true); /* update: a runner, also when real */
     /* the same update again (a retry): success without a change */
     uuid_new(j.job_id);
     ev = run_job(w, &j);
@@ -144,6 +157,7 @@ static void test_volume_jobs_real(void **state) {
         ev = run_job(w, &j);
         assert_int_equal(ev->state, EV_SUCCEEDED);
         wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+        assert_int_equal(job_pid(w, "real1", j.job_id, true), runner);
         proto_job_free(&j);
         meta_read(w, img, vol, &m, -VMS_E_NO_VOLUME);
     }
@@ -343,6 +357,132 @@ static void test_cancel(void **state) {
     proto_job_free(&j);
 }
 
+/* Light jobs run one after the other in one runner process (slots = 1):
+ * the same pid for every kind, after a failed job too; the runner is the
+ * worker's only child, its own process group, and holds no socket and no
+ * fd but stdio and its two pipes between jobs. */
+static void test_runner_reused(void **state) {
+    struct wtest *w = *state;
+    pid_t pid, runner = -1;
+    proto_uuid src_img, src_vol, img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, src_img, src_vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "reuse1", .dry_run = true,
+                                                                       .dry_run_seal_ms = 10, .slots = 1 }, &pid), 0);
+    copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_RAW, img, vol);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    runner = job_pid(w, "reuse1", j.job_id, true);
+    proto_job_free(&j);
+    assert_int_equal(getpgid(runner), runner);
+    assert_int_equal(wtest_child_of(pid), runner);
+    wtest_assert_runner_fds(runner);
+
+    for (int gen = 0; gen < 3; gen++) {
+        update_job(&j, w->sd_id, img, vol, gen, gen % 2 ? LEGALITY_LEGAL : LEGALITY_ILLEGAL, VOLTYPE_NONE);
+        ev = run_job(w, &j);
+        assert_int_equal(ev->state, EV_SUCCEEDED);
+        assert_int_equal(result_int(ev, "generation"), gen + 1);
+        wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
+        assert_int_equal(job_pid(w, "reuse1", j.job_id, true), runner);
+        proto_job_free(&j);
+    }
+    /* a failing job leaves the runner in service */
+    update_job(&j, w->sd_id, img, vol, 42, LEGALITY_LEGAL, VOLTYPE_NONE);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_FAILED);
+    assert_string_equal(ev->error.code, "generation_mismatch");
+    assert_int_equal(job_pid(w, "reuse1", j.job_id, true), runner);
+    proto_job_free(&j);
+
+    testevents_job_init(&j, JOB_VM_SEAL);
+    j.args.seal.n_disks = 1;
+    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
+    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_int_equal(job_pid(w, "reuse1", j.job_id, true), runner);
+    proto_job_free(&j);
+
+    testevents_job_init(&j, JOB_VOLUME_DELETE);
+    vol_ref(&j.args.del.vol, w->sd_id, img, vol);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    assert_int_equal(job_pid(w, "reuse1", j.job_id, true), runner);
+    proto_job_free(&j);
+
+    /* every job gave back what it opened and locked */
+    wtest_assert_runner_fds(runner);
+    assert_int_equal(wtest_child_of(pid), runner);
+
+    /* the worker stops: its runner goes with it */
+    int status;
+    assert_int_equal(wtest_worker_stop(w, pid, SIGTERM, 20000, &status), 0);
+    assert_int_equal(status, 0);
+    assert_true(wtest_group_wait_gone(runner, 5000));
+}
+
+/* Count a job's progress events; check they are at least
+ * WORKER_PROGRESS_MIN_MS (500 ms) apart, the first 500 ms after running,
+ * none after the final; returns the count and the running->final time. */
+static size_t progress_events(struct wtest *w, const char *job_id, int64_t *ret_span_ms) {
+    const struct proto_event *evs[64];
+    size_t n = testevents_of_job(w->te, job_id, evs, 64);
+    assert_true(n >= 2 && n <= 64);
+    wtest_assert_event_order(w, job_id, EV_SUCCEEDED);
+    for (size_t i = 1; i + 1 < n; i++)
+        assert_true(evs[i]->ts_ms - evs[i - 1]->ts_ms >= 500 - 20); /* wall clock vs monotonic */
+    *ret_span_ms = evs[n - 1]->ts_ms - evs[0]->ts_ms;
+    return n - 2;
+}
+
+/* A dry-run seal reports 10 progress steps.  With 0 ms they come in one
+ * burst: only running + succeeded are published (the final supersedes the
+ * pending progress); over 2 s, at most one per 500 ms. */
+static void test_progress_coalesced(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol;
+    struct proto_job j;
+    const struct proto_event *ev;
+    int64_t span_ms;
+
+    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "prog0", .dry_run = true,
+                                                                       .dry_run_seal_ms = 1, .slots = 1 }, &pid), 0);
+    testevents_job_init(&j, JOB_VM_SEAL);
+    j.args.seal.n_disks = 1;
+    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
+    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    testevents_pump(w->te, 700); /* nothing may follow the final */
+    size_t n = progress_events(w, j.job_id, &span_ms);
+    assert_true((int64_t)n <= span_ms / 500);
+    if (span_ms < 400) /* the usual case; a machine stalled > 500 ms may show one */
+        assert_int_equal(n, 0);
+    proto_job_free(&j);
+    int status;
+    assert_int_equal(wtest_worker_stop(w, pid, SIGTERM, 20000, &status), 0);
+
+    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "prog2", .dry_run = true,
+                                                                       .dry_run_seal_ms = 2000, .slots = 1 }, &pid), 0);
+    testevents_job_init(&j, JOB_VM_SEAL);
+    j.args.seal.n_disks = 1;
+    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
+    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
+    ev = run_job(w, &j);
+    assert_int_equal(ev->state, EV_SUCCEEDED);
+    testevents_pump(w->te, 700);
+    n = progress_events(w, j.job_id, &span_ms);
+    assert_true(span_ms >= 2000 - 20);
+    assert_true(n >= 2);                      /* progress still flows */
+    assert_true((int64_t)n <= span_ms / 500); /* 10 steps, at most one per 500 ms */
+    proto_job_free(&j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_volume_jobs_real, wtest_setup, wtest_teardown),
@@ -351,6 +491,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unknown_domain, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_named_pool, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_runner_reused, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_progress_coalesced, wtest_setup, wtest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,6 +223,56 @@ bool wtest_group_wait_gone(pid_t pgid, int timeout_ms) {
     return true;
 }
 
+int wtest_job_pid(struct wtest *w, const char *id, const char *job_id, pid_t *ret_pid, bool *ret_runner) {
+    _cleanup_free_ char *path = xasprintf("%s/%s.log", w->dir, id);
+    _cleanup_free_ char *needle = xasprintf("job=%s ", job_id);
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    char line[4096];
+    if (!f)
+        return -errno;
+    while (fgets(line, sizeof(line), f)) {
+        char *p = strstr(line, needle);
+        if (!p || !(p = strstr(p, ": started (")))
+            continue;
+        p += strlen(": started (");
+        *ret_runner = strncmp(p, "runner ", 7) == 0;
+        if (*ret_runner)
+            p += 7;
+        if (sscanf(p, "pid %d", ret_pid) == 1)
+            return 0;
+    }
+    return -ENOENT;
+}
+
+void wtest_assert_runner_fds(pid_t pid) {
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int pipes = 0;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        char path[320], target[256];
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        ssize_t len = readlink(path, target, sizeof(target) - 1);
+        assert_true(len > 0);
+        target[len] = '\0';
+        int fd = atoi(de->d_name);
+        if (strstr(target, "socket:") || fd > 4)
+            fprintf(stderr, "runner %d holds fd %d -> %s\n", (int)pid, fd, target);
+        assert_null(strstr(target, "socket:"));
+        assert_true(fd <= 4);
+        if (fd >= 3) {
+            assert_int_equal(strncmp(target, "pipe:", 5), 0);
+            pipes++;
+        }
+    }
+    closedir(d);
+    assert_int_equal(pipes, 2);
+}
+
 int wtest_volume_make(struct wtest *w, int64_t size_bytes, proto_uuid ret_img, proto_uuid ret_vol) {
     struct sd *sd = NULL;
     char why[SD_WHY_LEN] = "";

@@ -58,6 +58,16 @@ pid_t wtest_child_of(pid_t parent);
 bool wtest_group_alive(pid_t pgid);
 bool wtest_group_wait_gone(pid_t pgid, int timeout_ms);
 
+/* How worker `id` started job_id, from its log ("started (runner pid N"
+ * or "started (pid N"): *ret_pid (its process, = its process group) and
+ * *ret_runner (true: a reusable runner).  0, or -ENOENT when the log has no
+ * such line. */
+int wtest_job_pid(struct wtest *w, const char *id, const char *job_id, pid_t *ret_pid, bool *ret_runner);
+/* Check that a runner holds no fd but stdio and its two pipes (3 and 4),
+ * and no socket at all (the worker's AMQP connection must not live in it).
+ * Fails the test. */
+void wtest_assert_runner_fds(pid_t pid);
+
 /* A committed RAW volume of size_bytes filled with non-zero data (so
  * qemu-img has to copy every byte), written straight into the domain. */
 int wtest_volume_make(struct wtest *w, int64_t size_bytes, proto_uuid ret_img, proto_uuid ret_vol);
