@@ -90,10 +90,10 @@ static int broker_setup(struct worker *w) {
     };
     const struct config_worker *cw = &w->cfg->worker;
     const struct config_storage *s = &w->cfg->storage;
-    char *conn_name = xasprintf("vmseal-worker %s", cw->id);
-    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = conn_name };
+    /* mq keeps the name's pointer for every reconnect: it lives in w. */
+    snprintf(w->conn_name, sizeof(w->conn_name), "vmseal-worker %s", cw->id);
+    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name };
     int r = mq_open(&opts, &w->mq);
-    free(conn_name);
     if (r < 0) {
         log_err("broker: %s (%s)", err_str(r), w->mq ? mq_last_error(w->mq) : "no connection");
         return r;

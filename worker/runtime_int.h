@@ -24,6 +24,7 @@ struct worker {
     const struct config *cfg;
     int grace_s;
     mq_t *mq;
+    char conn_name[320];             /* the connection's name (mq keeps a pointer to it) */
     char pool_queue[256];
     char control_queue[256];
     char host[256];
