@@ -288,7 +288,8 @@ static void test_runner_timeout_replaced(void **state) {
 
 /* A runner killed with SIGKILL from outside in the middle of a job: the job
  * fails as a crashed child does (internal, "killed by signal 9"); the next
- * job succeeds in a new runner. */
+ * job succeeds in a new runner.  An idle runner killed: replaced too.  The
+ * worker killed: its idle runner exits by itself. */
 static void test_runner_sigkill_mid_job(void **state) {
     struct wtest *w = *state;
     pid_t pid;
@@ -322,6 +323,12 @@ static void test_runner_sigkill_mid_job(void **state) {
     assert_true(wtest_group_wait_gone(second, 5000));
     pid_t third = update_ok(w, "rkill1", img, vol, 2);
     assert_true(third != second && third != first);
+
+    /* the worker dies: its idle runner sees EOF on its command pipe and
+     * exits by itself (it is reparented to us, the subreaper) */
+    int status;
+    assert_int_equal(wtest_worker_stop(w, pid, SIGKILL, 10000, &status), 0);
+    assert_true(wtest_group_wait_gone(third, 5000));
 }
 
 int main(void) {
