@@ -290,7 +290,7 @@ static int mq_login(mq_t *mq, const char *hoststr)
     props[0].value.value.table = (amqp_table_t){ .num_entries = 3, .entries = caps };
     props[1].key = amqp_cstring_bytes("connection_name");
     props[1].value.kind = AMQP_FIELD_KIND_UTF8;
-    props[1].value.value.bytes = amqp_cstring_bytes(mq->opts.conn_name ? mq->opts.conn_name : "vmseal");
+    props[1].value.value.bytes = amqp_cstring_bytes(mq->conn_name);
 
     rep = amqp_login_with_properties(mq->conn, b->vhost ? b->vhost : "vmseal", 0, MQ_FRAME_MAX,
                                      b->heartbeat_s, &(amqp_table_t){ .num_entries = 2, .entries = props },
@@ -428,6 +428,8 @@ int mq_open(const struct mq_opts *opts, mq_t **ret)
         return -EINVAL;
     mq = xcalloc(1, sizeof(*mq));
     mq->opts = *opts;
+    mq->conn_name = xstrdup(opts->conn_name ? opts->conn_name : "vmseal");
+    mq->opts.conn_name = mq->conn_name;
     if (mq->opts.connect_timeout_ms <= 0)
         mq->opts.connect_timeout_ms = 5000;
     if (mq->opts.max_backoff_ms <= 0)
@@ -466,6 +468,7 @@ void mq_close(mq_t *mq)
         mq_event_clear(&ev);
     free(mq->evq);
     mq_topology_free(mq);
+    free(mq->conn_name);
     free(mq);
 }
 

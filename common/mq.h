@@ -80,6 +80,8 @@ typedef struct mq mq_t;
 /* Header carrying the reason a message was dead-lettered by vmseal. */
 #define MQ_HDR_REASON   "x-vmseal-reason"
 
+/* The client keeps the broker pointer (it reconnects with it): the config
+ * must outlive the client.  conn_name is copied. */
 struct mq_opts {
     const struct config_broker *broker;
     const char *conn_name;     /* shown in the management UI */

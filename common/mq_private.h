@@ -50,7 +50,8 @@ struct mq_held {
 };
 
 struct mq {
-    struct mq_opts opts;
+    struct mq_opts opts;         /* opts.conn_name points to conn_name */
+    char *conn_name;
     amqp_connection_state_t conn;  /* NULL while disconnected */
     bool blocked;
     uint64_t epoch;

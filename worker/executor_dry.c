@@ -1,7 +1,7 @@
 /* executor_dry.c - the dry-run executor (config worker.executor = "dry-run"),
- * for control-plane tests and benchmarks: same protocol, same child process,
- * same timeouts and cancellation as the real one, but no data is copied and
- * no guest is touched. */
+ * for control-plane tests and benchmarks: same protocol, same job process
+ * (a reusable runner, see runner.h), same timeouts and cancellation as the
+ * real one, but no data is copied and no guest is touched. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
