@@ -62,6 +62,9 @@ int msg_sysprep_read(const struct wire_map *m, const char *key, int flags, struc
                      char *why);
 void msg_sysprep_pack(struct wire_packer *w, const char *key, const struct proto_sysprep *s);
 void msg_sysprep_defaults(struct proto_sysprep *s);
+/* Index in s->disable of the first name that is also in s->enable, or -1
+ * (sysprep_ops.c; the decoder and proto_sysprep_check both refuse it). */
+int msg_sysprep_overlap(const struct proto_sysprep *s);
 
 void msg_strv_free(char **v, size_t n);
 

@@ -42,12 +42,11 @@ void proto_sysprep_copy(struct proto_sysprep *dst, const struct proto_sysprep *s
 }
 
 static int sysprep_check(const struct wire_map *m, const struct proto_sysprep *s, char *why) {
-    for (size_t i = 0; i < s->n_disable; i++)
-        for (size_t j = 0; j < s->n_enable; j++)
-            if (strcmp(s->disable[i], s->enable[j]) == 0) {
-                wire_why(why, m->path, "disable", "\"%s\" is also in enable", s->disable[i]);
-                return -VMS_E_MSG_BAD_VALUE;
-            }
+    int both = msg_sysprep_overlap(s);
+    if (both >= 0) {
+        wire_why(why, m->path, "disable", "\"%s\" is also in enable", s->disable[both]);
+        return -VMS_E_MSG_BAD_VALUE;
+    }
     if (s->hostname && !wire_hostname_valid(s->hostname)) {
         wire_why(why, m->path, "hostname", "not a valid RFC 1123 host name");
         return -VMS_E_MSG_BAD_VALUE;

@@ -120,7 +120,9 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
              const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
              struct seal_report *ret_report, char *ret_err, size_t err_len);
 
-/* ---- The operations table (worker/seal_ops*.c) ---- */
+/* ---- The operations table (worker/seal_ops*.c) ----
+ * Names, defaults, descriptions and order come from the wire vocabulary
+ * (proto/sysprep_ops.h); i here is its enum proto_sysprep_op_id. */
 
 struct seal_op_info {
     const char *name;          /* "bash-history", … */
