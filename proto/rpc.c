@@ -18,9 +18,12 @@ const char *rpc_method_to_string(enum rpc_method m) {
     return (unsigned)m < ARRAY_SIZE(rpc_method_names) ? rpc_method_names[m] : "unknown";
 }
 
-/* Validate, check "v" and "type", name the root after the type. */
-static int rpc_open(const void *buf, size_t len, const char *type, struct wire_map *root, char *why) {
+/* Validate, check "v" and "type", name the root after the type, read
+ * "method" (both rpc.request and rpc.reply start so). */
+static int rpc_open(const void *buf, size_t len, const char *type, struct wire_map *root,
+                    enum rpc_method *ret_method, char *why) {
     int64_t v = 0;
+    int method = 0;
     _cleanup_free_ char *t = NULL;
     int r = wire_open(buf, len, "message", root, why);
     if (r >= 0)
@@ -38,14 +41,11 @@ static int rpc_open(const void *buf, size_t len, const char *type, struct wire_m
     }
     if (r >= 0)
         wire_map_rename(root, type);
+    if (r >= 0)
+        r = wire_map_enum(root, "method", WIRE_REQUIRED, rpc_method_names, ARRAY_SIZE(rpc_method_names), &method,
+                          why);
+    *ret_method = (enum rpc_method)method;
     return r < 0 ? r : 0;
-}
-
-static int method_read(const struct wire_map *m, enum rpc_method *ret, char *why) {
-    int v = 0;
-    int r = wire_map_enum(m, "method", WIRE_REQUIRED, rpc_method_names, ARRAY_SIZE(rpc_method_names), &v, why);
-    *ret = (enum rpc_method)v;
-    return r;
 }
 
 /* ---- request ------------------------------------------------------------ */
@@ -72,9 +72,7 @@ int rpc_encode_request(const struct rpc_request *m, char **ret_buf, size_t *ret_
 int rpc_decode_request(const void *buf, size_t len, struct rpc_request *ret, char *why) {
     struct wire_map root;
     memset(ret, 0, sizeof *ret);
-    int r = rpc_open(buf, len, RPC_REQUEST_TYPE, &root, why);
-    if (r >= 0)
-        r = method_read(&root, &ret->method, why);
+    int r = rpc_open(buf, len, RPC_REQUEST_TYPE, &root, &ret->method, why);
     if (r >= 0 && ret->method == RPC_STATUS)
         r = wire_map_uuid(&root, "template_id", WIRE_REQUIRED, ret->template_id, why);
     if (r >= 0 && ret->method == RPC_LIST)
@@ -138,14 +136,21 @@ static void pack_job(struct wire_packer *w, const struct rpc_job *j) {
         pack_error(w, NULL, j->error_code, j->error_message);
 }
 
+/* "id", "name", "state", "step": the first keys of a template and of its
+ * summary (read back by head_read). */
+static void pack_head(struct wire_packer *w, const char *id, const char *name, const char *state,
+                      const char *step) {
+    wire_pack_kv_str(w, "id", id);
+    wire_pack_kv_str(w, "name", name);
+    wire_pack_kv_str(w, "state", state);
+    wire_pack_kv_str(w, "step", step);
+}
+
 static void pack_template(struct wire_packer *w, const struct rpc_template *t) {
     bool err = t->error_code != NULL;
     wire_pack_str(w, "template");
     wire_pack_map(w, 10 + err);
-    wire_pack_kv_str(w, "id", t->id);
-    wire_pack_kv_str(w, "name", t->name);
-    wire_pack_kv_str(w, "state", t->state);
-    wire_pack_kv_str(w, "step", t->step);
+    pack_head(w, t->id, t->name, t->state, t->step);
     wire_pack_kv_bool(w, "seal", t->seal);
     wire_pack_kv_int(w, "created_ms", t->created_ms);
     wire_pack_kv_int(w, "updated_ms", t->updated_ms);
@@ -170,10 +175,7 @@ static void pack_summaries(struct wire_packer *w, const struct rpc_summary *s, s
     wire_pack_array(w, n);
     for (size_t i = 0; i < n; i++) {
         wire_pack_map(w, 5);
-        wire_pack_kv_str(w, "id", s[i].id);
-        wire_pack_kv_str(w, "name", s[i].name);
-        wire_pack_kv_str(w, "state", s[i].state);
-        wire_pack_kv_str(w, "step", s[i].step);
+        pack_head(w, s[i].id, s[i].name, s[i].state, s[i].step);
         wire_pack_kv_int(w, "updated_ms", s[i].updated_ms);
     }
 }
@@ -325,15 +327,21 @@ static int disk_cb(const struct wire_map *m, void *it, char *why) { return disk_
 static int job_cb(const struct wire_map *m, void *it, char *why) { return job_read(m, it, why); }
 static int vol_cb(const struct wire_map *m, void *it, char *why) { return msg_vol_ref_read(m, true, it, why); }
 
+/* The keys pack_head wrote. */
+static int head_read(const struct wire_map *m, proto_uuid id, char **name, char **state, char **step, char *why) {
+    int r = wire_map_uuid(m, "id", WIRE_REQUIRED, id, why);
+    if (r >= 0)
+        r = TEXT(m, "name", WIRE_REQUIRED, MSG_NAME_MAX, name);
+    if (r >= 0)
+        r = TEXT(m, "state", WIRE_REQUIRED, RPC_STATE_MAX, state);
+    if (r >= 0)
+        r = TEXT(m, "step", WIRE_REQUIRED, RPC_STATE_MAX, step);
+    return r;
+}
+
 static int summary_cb(const struct wire_map *m, void *it, char *why) {
     struct rpc_summary *s = it;
-    int r = wire_map_uuid(m, "id", WIRE_REQUIRED, s->id, why);
-    if (r >= 0)
-        r = TEXT(m, "name", WIRE_REQUIRED, MSG_NAME_MAX, &s->name);
-    if (r >= 0)
-        r = TEXT(m, "state", WIRE_REQUIRED, RPC_STATE_MAX, &s->state);
-    if (r >= 0)
-        r = TEXT(m, "step", WIRE_REQUIRED, RPC_STATE_MAX, &s->step);
+    int r = head_read(m, s->id, &s->name, &s->state, &s->step, why);
     if (r >= 0)
         r = TIME(m, "updated_ms", &s->updated_ms);
     return r;
@@ -351,13 +359,7 @@ static int template_read(const struct wire_map *root, struct rpc_template *t, ch
     struct wire_map m;
     int r = wire_map_map(root, "template", WIRE_REQUIRED, &m, why);
     if (r >= 0)
-        r = wire_map_uuid(&m, "id", WIRE_REQUIRED, t->id, why);
-    if (r >= 0)
-        r = TEXT(&m, "name", WIRE_REQUIRED, MSG_NAME_MAX, &t->name);
-    if (r >= 0)
-        r = TEXT(&m, "state", WIRE_REQUIRED, RPC_STATE_MAX, &t->state);
-    if (r >= 0)
-        r = TEXT(&m, "step", WIRE_REQUIRED, RPC_STATE_MAX, &t->step);
+        r = head_read(&m, t->id, &t->name, &t->state, &t->step, why);
     if (r >= 0)
         r = wire_map_bool(&m, "seal", WIRE_REQUIRED, &t->seal, why);
     if (r >= 0)
@@ -379,9 +381,7 @@ static int template_read(const struct wire_map *root, struct rpc_template *t, ch
 int rpc_decode_reply(const void *buf, size_t len, struct rpc_reply *ret, char *why) {
     struct wire_map root;
     memset(ret, 0, sizeof *ret);
-    int r = rpc_open(buf, len, RPC_REPLY_TYPE, &root, why);
-    if (r >= 0)
-        r = method_read(&root, &ret->method, why);
+    int r = rpc_open(buf, len, RPC_REPLY_TYPE, &root, &ret->method, why);
     if (r >= 0)
         r = wire_map_bool(&root, "ok", WIRE_REQUIRED, &ret->ok, why);
     if (r >= 0 && !ret->ok) {
