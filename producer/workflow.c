@@ -16,6 +16,7 @@
 #include "outbox.h"
 #include "rpc.h"
 #include "store.h"
+#include "sysprep_ops.h"
 #include "util.h"
 
 #define EVENTS_SEEN_KEEP_MS (7LL * 24 * 3600 * 1000)
@@ -651,6 +652,17 @@ static bool domain_known(const struct wf *wf, const char *sd_id) {
     return !s || s->n_domains == 0 || config_domain_find(s, sd_id) != NULL;
 }
 
+/* Operation names against the vocabulary this build knows (a typo fails
+ * here, before any disk is copied, rather than at the seal). */
+static int sysprep_check(const struct proto_sysprep *s, char *why) {
+    static const char prefix[] = "template.create.";
+    memcpy(why, prefix, sizeof prefix);
+    int r = proto_sysprep_check(s, why + sizeof prefix - 1, PROTO_WHY_LEN - (sizeof prefix - 1));
+    if (r == 0)
+        why[0] = '\0';
+    return r;
+}
+
 /* Checks beyond the wire format; 0 or a code with rq->why set. */
 static int create_check(const struct wf *wf, const struct proto_template_create *m, char *why) {
     if (m->n_disks == 0)
@@ -667,7 +679,7 @@ static int create_check(const struct wf *wf, const struct proto_template_create 
                 return snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu]: same volume as disks[%zu]",
                                 i, k), -VMS_E_INVALID;
     }
-    return 0;
+    return m->has_sysprep ? sysprep_check(&m->sysprep, why) : 0;
 }
 
 static int create_insert(struct wf *wf, const struct proto_template_create *m, char *canon, size_t canon_len,
