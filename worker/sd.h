@@ -143,6 +143,14 @@ int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
  * text.  -VMS_E_INVALID with `why` for an invalid struct. */
 int sd_meta_format(const struct vol_meta *m, char **ret_buf, size_t *ret_len, char *why);
 
+/* Open the image dir of volume img_id/vol_id to read or change the volume
+ * (never created): sd_image_open_locked() when `locked`, else
+ * sd_image_dir_open().  A missing image is a missing volume:
+ * -VMS_E_NO_VOLUME, why "<what>volume IMG/VOL does not exist"; any other
+ * failure keeps its code, why "<what>image IMG: ERROR".  `what` prefixes
+ * both ("" or e.g. "source "). */
+int sd_volume_image_open(struct sd *sd, const char *img_id, const char *vol_id, bool locked, const char *what,
+                         int *ret_fd, char *why);
 /* Read and parse <img>/<vol>.meta (DOMAIN and IMAGE must match).  A missing
  * .meta (or image dir) is -VMS_E_NO_VOLUME. */
 int sd_volume_meta_read(struct sd *sd, const char *img_id, const char *vol_id,
@@ -150,6 +158,9 @@ int sd_volume_meta_read(struct sd *sd, const char *img_id, const char *vol_id,
 /* Same, given an image dir fd already opened (and maybe locked). */
 int sd_volume_meta_readat(struct sd *sd, int img_fd, const char *img_id, const char *vol_id,
                           struct vol_meta *ret_meta, char *why);
+/* Commit the fully written file `tmp` of dir_fd (open as fd) under `name`:
+ * fsync(fd), rename over `name`, fsync(dir_fd).  0 or -errno. */
+int sd_file_commitat(int dir_fd, int fd, const char *tmp, const char *name);
 /* Write <vol>.meta atomically: <vol>.meta.tmp, fsync, rename over, fsync
  * the image dir.  The caller holds the image lock. */
 int sd_volume_meta_writeat(struct sd *sd, int img_fd, const char *vol_id,

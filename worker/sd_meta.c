@@ -246,19 +246,31 @@ int sd_volume_meta_readat(struct sd *sd, int img_fd, const char *img_id, const c
     return r;
 }
 
+int sd_volume_image_open(struct sd *sd, const char *img_id, const char *vol_id, bool locked, const char *what,
+                         int *ret_fd, char *why) {
+    int r = locked ? sd_image_open_locked(sd, img_id, false, ret_fd) : sd_image_dir_open(sd, img_id, false, ret_fd);
+    if (r == -ENOENT) {
+        sd_why(why, "%svolume %s/%s does not exist", what, img_id, vol_id);
+        return -VMS_E_NO_VOLUME;
+    }
+    if (r < 0)
+        sd_why(why, "%simage %s: %s", what, img_id, err_str(r));
+    return r;
+}
+
 int sd_volume_meta_read(struct sd *sd, const char *img_id, const char *vol_id,
                         struct vol_meta *ret_meta, char *why) {
     _cleanup_close_ int img_fd = -1;
-    int r = sd_image_dir_open(sd, img_id, false, &img_fd);
-    if (r == -ENOENT) {
-        sd_why(why, "volume %s/%s does not exist", img_id, vol_id);
-        return -VMS_E_NO_VOLUME;
-    }
-    if (r < 0) {
-        sd_why(why, "image %s: %s", img_id, err_str(r));
+    int r = sd_volume_image_open(sd, img_id, vol_id, false, "", &img_fd, why);
+    if (r < 0)
         return r;
-    }
     return sd_volume_meta_readat(sd, img_fd, img_id, vol_id, ret_meta, why);
+}
+
+int sd_file_commitat(int dir_fd, int fd, const char *tmp, const char *name) {
+    if (fsync(fd) < 0 || renameat(dir_fd, tmp, dir_fd, name) < 0 || fsync(dir_fd) < 0)
+        return -errno;
+    return 0;
 }
 
 int sd_volume_meta_writeat(struct sd *sd, int img_fd, const char *vol_id,
@@ -283,12 +295,8 @@ int sd_volume_meta_writeat(struct sd *sd, int img_fd, const char *vol_id,
     r = sd_openat_file(img_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC, &fd);
     if (r == 0)
         r = write_all(fd, text, len);
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (r == 0 && renameat(img_fd, tmp, img_fd, meta) < 0)
-        r = -errno;
-    if (r == 0 && fsync(img_fd) < 0)
-        r = -errno;
+    if (r == 0)
+        r = sd_file_commitat(img_fd, fd, tmp, meta);
     if (r < 0) {
         if (fd >= 0)
             unlinkat(img_fd, tmp, 0);

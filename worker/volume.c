@@ -115,12 +115,8 @@ static int convert_commit(struct sd *dst_sd, int img_fd, const char *vol_id,
     progress(cb, ud, 99, "syncing");
     /* qemu-img convert writes with cache=unsafe: make the data durable. */
     r = sd_openat_file(img_fd, tmp, O_RDONLY, &fd);
-    if (r == 0 && fsync(fd) < 0)
-        r = -errno;
-    if (r == 0 && renameat(img_fd, tmp, img_fd, vol_id) < 0)
-        r = -errno;
-    if (r == 0 && fsync(img_fd) < 0)
-        r = -errno;
+    if (r == 0)
+        r = sd_file_commitat(img_fd, fd, tmp, vol_id);
     if (r < 0) {
         sd_why(why, "commit data of %s: %s", vol_id, err_str(r));
         goto fail;
@@ -157,15 +153,9 @@ static int copy_source_open(struct sd *sd, const char *img_id, const char *vol_i
                             struct vol_meta *ret_meta, struct qemu_img_info *ret_info,
                             struct fd_path *src, char *why) {
     _cleanup_close_ int img_fd = -1;
-    int r = sd_image_dir_open(sd, img_id, false, &img_fd);
-    if (r == -ENOENT) {
-        sd_why(why, "source volume %s/%s does not exist", img_id, vol_id);
-        return -VMS_E_NO_VOLUME;
-    }
-    if (r < 0) {
-        sd_why(why, "source image %s: %s", img_id, err_str(r));
+    int r = sd_volume_image_open(sd, img_id, vol_id, false, "source ", &img_fd, why);
+    if (r < 0)
         return r;
-    }
     r = sd_volume_meta_readat(sd, img_fd, img_id, vol_id, ret_meta, why);
     if (r < 0)
         return r;
@@ -306,15 +296,9 @@ int volume_update(struct sd *sd, const char *img_id, const char *vol_id,
     if (r < 0)
         return r;
     _cleanup_close_ int img_fd = -1;
-    r = sd_image_open_locked(sd, img_id, false, &img_fd);
-    if (r == -ENOENT) {
-        sd_why(why, "volume %s/%s does not exist", img_id, vol_id);
-        return -VMS_E_NO_VOLUME;
-    }
-    if (r < 0) {
-        sd_why(why, "image %s: %s", img_id, err_str(r));
+    r = sd_volume_image_open(sd, img_id, vol_id, true, "", &img_fd, why);
+    if (r < 0)
         return r;
-    }
     struct vol_meta m;
     r = sd_volume_meta_readat(sd, img_fd, img_id, vol_id, &m, why);
     if (r < 0)
