@@ -6,7 +6,8 @@
  *
  * Checks: a sealed 2-disk template ends READY with the expected jobs and
  * generations (RPC status, list, workers over direct reply-to); an invalid
- * request is dead-lettered with its reason; a duplicate is a no-op; a producer
+ * request (undecodable, or naming an unknown sysprep operation) is
+ * dead-lettered with its reason and creates nothing; a duplicate is a no-op; a producer
  * killed with SIGKILL mid-workflow is replaced by its waiting standby, which
  * resumes the template to READY without re-running finished steps; every
  * connection closed by the broker mid-workflow costs nothing; a job published
@@ -387,6 +388,77 @@ static void test_invalid_request_dead_lettered(void **state) {
         fail_msg("dead letter reason \"%s\" does not name the missing key", reason);
 }
 
+/* A template.create naming a sysprep operation that does not exist (a typo):
+ * refused at intake with a failed template event and a dead letter that both
+ * name it; no template is recorded and no job reaches vmseal.jobs. */
+static void test_unknown_sysprep_op_rejected(void **state) {
+    struct bt *b = *state;
+    size_t jobs_before = b->n_ids;
+    proto_uuid tid;
+    uuid_new(tid);
+    struct proto_vol_ref disk = { SD1, "", "" };
+    uuid_new(disk.img_id);
+    uuid_new(disk.vol_id);
+    char *disable[] = { "logfiles", "ssh-hostkey" };
+    struct proto_template_create m = { .name = "typo", .disks = &disk, .n_disks = 1, .seal = true,
+                                       .has_sysprep = true,
+                                       .sysprep = { .disable = disable, .n_disable = 2, .selinux_relabel = true } };
+    memcpy(m.template_id, tid, sizeof m.template_id);
+    char *body;
+    size_t len;
+    assert_int_equal(proto_encode_template_create(&m, &body, &len), 0);
+    publish(b, "", MQ_Q_REQUESTS, tid, "template.create", body, len);
+    free(body);
+
+    char reason[PROTO_WHY_LEN] = "", code[64] = "", message[PROTO_WHY_LEN] = "";
+    int64_t end = time_mono_ms() + 15000;
+    while ((!reason[0] || !code[0]) && time_mono_ms() < end) {
+        producers_alive(b);
+        struct mq_event ev;
+        memset(&ev, 0, sizeof ev);
+        if (mq_wait(b->mq, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY) {
+            const struct mq_delivery *d = &ev.delivery;
+            if (strcmp(d->queue, MQ_Q_JOBS_PREFIX "default") == 0) {
+                on_job(b, d);
+            } else if (strcmp(d->queue, MQ_Q_DEAD) == 0) {
+                if (d->message_id && strcmp(d->message_id, tid) == 0)
+                    snprintf(reason, sizeof reason, "%s", d->reason ? d->reason : "(no reason)");
+                assert_int_equal(mq_ack(b->mq, d), 0);
+            } else if (strcmp(d->queue, b->events_q) == 0) {
+                struct proto_event e;
+                assert_int_equal(proto_decode_event(d->body, d->body_len, &e, NULL), 0);
+                if (strcmp(e.template_id, tid) == 0) {
+                    if (e.state != EV_FAILED || !e.has_error)
+                        fail_msg("template %s: %s event instead of failed", tid, event_state_to_string(e.state));
+                    snprintf(code, sizeof code, "%s", e.error.code);
+                    snprintf(message, sizeof message, "%s", e.error.message ? e.error.message : "");
+                }
+                proto_event_free(&e);
+                assert_int_equal(mq_ack(b->mq, d), 0);
+            }
+        }
+        mq_event_clear(&ev);
+    }
+    if (!reason[0] || !code[0])
+        fail_msg("no dead letter (%s) or failed event (%s) for the request (producer log: %s)", reason, code, b->log);
+    static const char needle[] = "template.create.sysprep.disable[1]: unknown sysprep operation 'ssh-hostkey'";
+    if (!strstr(reason, needle))
+        fail_msg("dead letter reason \"%s\" does not name the operation", reason);
+    assert_string_equal(code, "unknown_op");
+    assert_string_equal(message, reason);
+    printf("(rejected: %s)\n", reason);
+
+    serve_for(b, 1000, MQ_EV_NONE);        /* a job published in the same commit would be here by now */
+    assert_int_equal(b->n_ids, jobs_before);
+    struct rpc_request rq = { .method = RPC_STATUS };
+    memcpy(rq.template_id, tid, sizeof rq.template_id);
+    struct rpc_reply rep;
+    rpc_call(b, &rq, &rep);
+    assert_false(rep.ok);
+    assert_string_equal(rep.error_code, "not_found");
+    rpc_reply_free(&rep);
+}
+
 static void test_standby_takes_over(void **state) {
     struct bt *b = *state;
     b->hold_seal = true;
@@ -474,6 +546,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sealed_template_ready),
         cmocka_unit_test(test_invalid_request_dead_lettered),
+        cmocka_unit_test(test_unknown_sysprep_op_rejected),
         cmocka_unit_test(test_standby_takes_over),
         cmocka_unit_test(test_connections_closed),
         cmocka_unit_test(test_unroutable_job_waits_for_a_pool),
