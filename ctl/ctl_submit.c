@@ -8,6 +8,7 @@
 #include "ctl.h"
 #include "ctl_priv.h"
 #include "err.h"
+#include "sysprep_ops.h"
 #include "util.h"
 
 #define SUBMIT_MAX_DISKS 64
@@ -23,6 +24,22 @@ static void submit_usage(FILE *f) {
           "follows it to its end (live display on a terminal, one line per event otherwise);\n"
           "exit status 0 only when the template ends READY.\n",
           f);
+}
+
+/* --help: the operation names --enable/--disable take, wrapped. */
+static void submit_ops_list(FILE *f) {
+    fputs("\nsysprep operations (* = on by default):\n", f);
+    size_t col = 0;
+    for (size_t i = 0; i < PROTO_SYSPREP_N_OPS; i++) {
+        const struct proto_sysprep_op *op = proto_sysprep_op_get(i);
+        size_t w = strlen(op->name) + 2;
+        if (col && col + w > 78) {
+            fputc('\n', f);
+            col = 0;
+        }
+        col += (size_t)fprintf(f, "%s%s%s", col ? " " : "  ", op->name, op->default_on ? "*" : "");
+    }
+    fputc('\n', f);
 }
 
 struct submit_opts {
@@ -129,7 +146,7 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
         case 'w': o->wait = true; break;
         case 'T': o->timeout_s = atoi(optarg); break;
         case 'c': o->config = optarg; break;
-        case 'h': submit_usage(stdout); exit(0);
+        case 'h': submit_usage(stdout); submit_ops_list(stdout); exit(0);
         default: return -1;
         }
     }
@@ -139,6 +156,13 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
     }
     if (!tc->name || !*tc->name || tc->n_disks == 0) {
         ctl_err("submit", "--name and at least one --disk are required");
+        return -1;
+    }
+    /* Refused here, before anything is sent (the producer would refuse it too). */
+    char why[PROTO_WHY_LEN];
+    int r = tc->has_sysprep ? proto_sysprep_check(&tc->sysprep, why, sizeof why) : 0;
+    if (r < 0) {
+        ctl_err("submit", "%s%s", why, r == -VMS_E_UNKNOWN_OP ? " (submit --help lists the operations)" : "");
         return -1;
     }
     if (!tc->template_id[0])
