@@ -1,6 +1,7 @@
-/* ctl_conn.c - configuration, broker connection, request publishing and the
- * RPC call of vmsealctl (see ctl_priv.h). */
+/* ctl_conn.c - options, configuration, broker connection, request
+ * publishing and the RPC call of vmsealctl (see ctl_priv.h). */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,42 @@ const char *ctl_time_str(int64_t ms, char buf[32]) {
     size_t n = strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
     snprintf(buf + n, 32 - n, ".%03d", (int)(ms % 1000));
     return buf;
+}
+
+int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, const char *usage,
+                   struct ctl_opts *o) {
+    static const struct option all[] = {
+        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+        { "timeout", required_argument, NULL, 'T' }, { "state", required_argument, NULL, 's' },
+        { "limit", required_argument, NULL, 'l' },
+    };
+    struct option longopts[ARRAY_SIZE(all) + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++)
+        if (strchr(accepted, all[i].val))
+            longopts[n++] = all[i];
+    longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+    longopts[n] = (struct option){ NULL, 0, NULL, 0 };
+    optind = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 'j': o->json = true; break;
+        case 'T': o->timeout_s = atoi(optarg); break;
+        case 's': o->state = optarg; break;
+        case 'l': o->limit = atoll(optarg); break;
+        case 'h': printf("%s", usage); exit(0);
+        default: fputs(usage, stderr); return -1;
+        }
+    }
+    if (takes_arg && optind < argc)
+        o->arg = argv[optind++];
+    if (optind < argc) {
+        fputs(usage, stderr);
+        return -1;
+    }
+    return 0;
 }
 
 /* "h1, h2" of the configured hosts. */
@@ -81,6 +118,18 @@ void ctl_disconnect(struct ctl_conn *c) {
     c->mq = NULL;
     config_free(&c->cfg);
     memset(&c->cfg, 0, sizeof c->cfg);
+}
+
+int ctl_wait_or_report(struct ctl_conn *c, int timeout_ms, bool reconnect, struct mq_event *ret_ev) {
+    memset(ret_ev, 0, sizeof *ret_ev);
+    int r = mq_wait(c->mq, timeout_ms, NULL, 0, ret_ev);
+    if (r == -VMS_E_CONN_LOST && reconnect) {
+        mq_event_clear(ret_ev);
+        return 0;
+    }
+    if (r < 0)
+        ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
+    return r;
 }
 
 /* Publish one message to the default exchange (mandatory) and wait for its
@@ -144,12 +193,8 @@ static int rpc_call(struct ctl_conn *c, const struct rpc_request *rq, int timeou
             return -ETIMEDOUT;
         }
         struct mq_event ev;
-        memset(&ev, 0, sizeof ev);
-        r = mq_wait(c->mq, (int)left, NULL, 0, &ev);
-        if (r < 0 && r != -VMS_E_CONN_LOST) {
-            ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
+        if ((r = ctl_wait_or_report(c, (int)left, true, &ev)) < 0)
             return r;
-        }
         bool mine = r == 0 && ev.type == MQ_EV_DELIVERY && ev.delivery.correlation_id &&
                     strcmp(ev.delivery.correlation_id, corr) == 0;
         if (mine) {

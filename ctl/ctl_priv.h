@@ -32,12 +32,37 @@ struct ctl_conn {
     bool quiet;             /* ctl_rpc_or_report: report nothing */
 };
 
+/* The options of the broker commands (each takes a subset). */
+struct ctl_opts {
+    const char *config;     /* --config FILE */
+    bool json;              /* --json */
+    int timeout_s;          /* --timeout S */
+    const char *state;      /* --state S */
+    int64_t limit;          /* --limit N */
+    const char *arg;        /* the positional argument, for a command that takes one */
+};
+
+/* getopt_long() over argv with the long options whose letters are in
+ * `accepted` (c config, j json, T timeout, s state, l limit; --help is always
+ * there: prints usage on stdout and exits 0) and, when takes_arg, one
+ * positional argument.  Options not given keep the value o has on entry.
+ * Anything else (unknown option, extra argument) prints usage on stderr and
+ * returns -1; the command checks the values itself. */
+int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, const char *usage,
+                   struct ctl_opts *o);
+
 /* Load the configuration (config_path_for("vmsealctl", cli_config); groups
  * broker (required), log, storage) and connect.  On failure prints why
  * (file:line:key, or "cannot reach the broker at HOSTS (vhost V, user U):
  * ERROR") and returns negative; c then holds nothing to free. */
 int ctl_connect_or_report(const char *cmd, const char *cli_config, struct ctl_conn *c);
 void ctl_disconnect(struct ctl_conn *c);
+
+/* One mq_wait() of up to timeout_ms into *ret_ev (cleared first).  A
+ * failure is printed ("broker: ERROR: DETAIL") and returned, except
+ * -VMS_E_CONN_LOST when `reconnect` (the next wait reconnects): then 0 and
+ * no event. */
+int ctl_wait_or_report(struct ctl_conn *c, int timeout_ms, bool reconnect, struct mq_event *ret_ev);
 
 /* Publish body to vmseal.requests (default exchange, mandatory) and wait for
  * the broker's confirm.  Prints the reason on failure ("vmseal.requests does

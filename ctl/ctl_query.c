@@ -1,8 +1,7 @@
 /* ctl_query.c - `vmsealctl status ID`, `list`, `workers`: RPC queries to the
  * producer (proto/rpc.h), printed as text or --json. */
-#include <getopt.h>
 #include <inttypes.h>
-#include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #include "ctl.h"
@@ -10,41 +9,13 @@
 #include "err.h"
 #include "util.h"
 
-struct query_opts {
-    const char *config;
-    bool json;
-    int timeout_ms;
-    const char *state;
-    int64_t limit;
-    const char *arg;    /* status: the template id */
-};
-
-static int query_opts_parse(const char *cmd, int argc, char **argv, struct query_opts *o, const char *usage) {
-    static const struct option longopts[] = {
-        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
-        { "timeout", required_argument, NULL, 'T' }, { "state", required_argument, NULL, 's' },
-        { "limit", required_argument, NULL, 'l' },  { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
-    memset(o, 0, sizeof *o);
-    o->timeout_ms = CTL_RPC_TIMEOUT_MS;
-    optind = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c': o->config = optarg; break;
-        case 'j': o->json = true; break;
-        case 'T': o->timeout_ms = atoi(optarg) * 1000; break;
-        case 's': o->state = optarg; break;
-        case 'l': o->limit = atoll(optarg); break;
-        case 'h': printf("%s", usage); exit(0);
-        default: fputs(usage, stderr); return -1;
-        }
-    }
+/* o->arg: status's template id. */
+static int query_opts_parse(const char *cmd, int argc, char **argv, struct ctl_opts *o, const char *usage) {
     bool want_arg = strcmp(cmd, "status") == 0;
-    if (want_arg && optind < argc)
-        o->arg = argv[optind++];
-    if (optind < argc || (want_arg && !o->arg) || o->timeout_ms <= 0 ||
+    *o = (struct ctl_opts){ .timeout_s = CTL_RPC_TIMEOUT_MS / 1000 };
+    if (ctl_opts_parse(argc, argv, "cjTsl", want_arg, usage, o) < 0)
+        return -1;
+    if ((want_arg && !o->arg) || o->timeout_s <= 0 || o->timeout_s > INT_MAX / 1000 ||
         ((o->state || o->limit) && strcmp(cmd, "list") != 0)) {
         fputs(usage, stderr);
         return -1;
@@ -58,12 +29,12 @@ static int query_opts_parse(const char *cmd, int argc, char **argv, struct query
 
 /* Connect, ask, and print the producer's refusal if any.  0 = ret holds an
  * ok reply; else the exit status. */
-static int query_run(const char *cmd, const struct query_opts *o, const struct rpc_request *rq,
+static int query_run(const char *cmd, const struct ctl_opts *o, const struct rpc_request *rq,
                      struct rpc_reply *ret) {
     struct ctl_conn c;
     if (ctl_connect_or_report(cmd, o->config, &c) < 0)
         return 1;
-    int r = ctl_rpc_or_report(&c, rq, o->timeout_ms, ret);
+    int r = ctl_rpc_or_report(&c, rq, o->timeout_s * 1000, ret);
     ctl_disconnect(&c);
     if (r < 0)
         return 1;
@@ -181,7 +152,7 @@ static void status_text(const struct rpc_template *t) {
 }
 
 int ctl_status_main(int argc, char **argv) {
-    struct query_opts o;
+    struct ctl_opts o;
     if (query_opts_parse("status", argc, argv, &o, "usage: vmsealctl status ID [--json] [--timeout S] [--config FILE]\n") < 0)
         return 2;
     if (!uuid_is_canonical(o.arg)) {
@@ -205,7 +176,7 @@ int ctl_status_main(int argc, char **argv) {
 /* ---- list ---------------------------------------------------------------------- */
 
 int ctl_list_main(int argc, char **argv) {
-    struct query_opts o;
+    struct ctl_opts o;
     if (query_opts_parse("list", argc, argv, &o,
                          "usage: vmsealctl list [--state S] [--limit N] [--json] [--timeout S] [--config FILE]\n"
                          "  S: creating, rolling_back, ready, failed, cancelled\n") < 0)
@@ -247,7 +218,7 @@ int ctl_list_main(int argc, char **argv) {
 /* ---- workers --------------------------------------------------------------------- */
 
 int ctl_workers_main(int argc, char **argv) {
-    struct query_opts o;
+    struct ctl_opts o;
     if (query_opts_parse("workers", argc, argv, &o, "usage: vmsealctl workers [--json] [--timeout S] [--config FILE]\n") < 0)
         return 2;
     struct rpc_request rq = { .method = RPC_WORKERS };

@@ -1,7 +1,6 @@
 /* ctl_watch.c - `vmsealctl watch [ID]` (live events from an exclusive queue
  * bound to vmseal.events) and `vmsealctl dead` (the dead-letter queue, read
  * without removing anything: every message taken is nacked with requeue). */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,88 +12,67 @@
 #define DEAD_DEFAULT_LIMIT 1000
 #define DEAD_IDLE_MS 1000        /* the queue is drained when nothing came for this long */
 
-struct watch_opts {
-    const char *config;
-    bool json;
-    int64_t limit;
-    int timeout_s;
-    const char *template_id;
-};
-
-static int watch_opts_parse(const char *cmd, int argc, char **argv, struct watch_opts *o, const char *usage) {
-    static const struct option longopts[] = {
-        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
-        { "limit", required_argument, NULL, 'l' },  { "timeout", required_argument, NULL, 'T' },
-        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
-    };
-    memset(o, 0, sizeof *o);
-    optind = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c': o->config = optarg; break;
-        case 'j': o->json = true; break;
-        case 'l': o->limit = atoll(optarg); break;
-        case 'T': o->timeout_s = atoi(optarg); break;
-        case 'h': printf("%s", usage); exit(0);
-        default: fputs(usage, stderr); return -1;
-        }
-    }
-    if (strcmp(cmd, "watch") == 0 && optind < argc)
-        o->template_id = argv[optind++];
-    if (optind < argc || o->limit < 0 || o->timeout_s < 0) {
+/* o->arg: the template id watch follows (NULL: all events). */
+static int watch_opts_parse(const char *cmd, int argc, char **argv, struct ctl_opts *o, const char *usage) {
+    *o = (struct ctl_opts){ 0 };
+    if (ctl_opts_parse(argc, argv, "cjlT", strcmp(cmd, "watch") == 0, usage, o) < 0)
+        return -1;
+    if (o->limit < 0 || o->timeout_s < 0) {
         fputs(usage, stderr);
         return -1;
     }
-    if (o->template_id && !uuid_is_canonical(o->template_id)) {
-        ctl_err(cmd, "%s: not a canonical lowercase UUID", o->template_id);
+    if (o->arg && !uuid_is_canonical(o->arg)) {
+        ctl_err(cmd, "%s: not a canonical lowercase UUID", o->arg);
         return -1;
     }
     return 0;
+}
+
+/* One line of JSON: {"routing_key": rk, "event": ev} or, when ev is NULL,
+ * {"routing_key": rk, "heartbeat": hb}. */
+static void routed_json(const char *rk, const struct proto_event *ev, const struct proto_heartbeat *hb) {
+    struct json j;
+    json_begin(&j, stdout);
+    json_obj_open(&j, NULL);
+    json_str(&j, "routing_key", rk);
+    if (ev)
+        json_event(&j, "event", ev);
+    else
+        json_heartbeat(&j, "heartbeat", hb);
+    json_close(&j);
+    json_end(&j);
 }
 
 /* ---- watch ------------------------------------------------------------------- */
 
 /* Print one message from vmseal.events; true when it ends the watch (the
  * watched template's terminal event). */
-static bool watch_print(const struct watch_opts *o, const struct mq_delivery *d) {
+static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d) {
     struct proto_msg m;
     char why[PROTO_WHY_LEN] = "";
     bool end = false;
     if (proto_decode(d->body, d->body_len, &m, why) < 0) {
-        if (!o->template_id)
+        if (!o->arg)
             fprintf(stderr, "vmsealctl watch: undecodable message on %s: %s\n", d->routing_key, why);
         return false;
     }
     if (m.type == PROTO_EVENT) {
         const struct proto_event *ev = &m.u.event;
-        if (o->template_id && strcmp(ev->template_id, o->template_id) != 0)
+        if (o->arg && strcmp(ev->template_id, o->arg) != 0)
             goto out;
-        end = o->template_id && !ev->job_id[0] &&
+        end = o->arg && !ev->job_id[0] &&
               (ev->state == EV_READY || ev->state == EV_FAILED || ev->state == EV_CANCELLED);
         if (o->json) {
-            struct json j;
-            json_begin(&j, stdout);
-            json_obj_open(&j, NULL);
-            json_str(&j, "routing_key", d->routing_key);
-            json_event(&j, "event", ev);
-            json_close(&j);
-            json_end(&j);
+            routed_json(d->routing_key, ev, NULL);
         } else {
             char line[1024];
             ctl_event_line(d->routing_key, ev, line, sizeof line);
             printf("%s\n", line);
         }
-    } else if (m.type == PROTO_HEARTBEAT && !o->template_id) {
+    } else if (m.type == PROTO_HEARTBEAT && !o->arg) {
         const struct proto_heartbeat *hb = &m.u.heartbeat;
         if (o->json) {
-            struct json j;
-            json_begin(&j, stdout);
-            json_obj_open(&j, NULL);
-            json_str(&j, "routing_key", d->routing_key);
-            json_heartbeat(&j, "heartbeat", hb);
-            json_close(&j);
-            json_end(&j);
+            routed_json(d->routing_key, NULL, hb);
         } else {
             char clk[32];
             printf("%s heartbeat worker=%s host=%s slots=%lld running=%zu\n", ctl_time_str(hb->ts_ms, clk) + 11,
@@ -108,7 +86,7 @@ out:
 }
 
 int ctl_watch_main(int argc, char **argv) {
-    struct watch_opts o;
+    struct ctl_opts o;
     if (watch_opts_parse("watch", argc, argv, &o,
                          "usage: vmsealctl watch [ID] [--json] [--limit N] [--timeout S] [--config FILE]\n"
                          "  live events (all, or of template ID until it ends); --limit: stop after N\n") < 0)
@@ -119,16 +97,16 @@ int ctl_watch_main(int argc, char **argv) {
     char q[256];
     int r;
     if ((r = mq_declare_exclusive_queue(c.mq, q)) < 0 ||
-        (r = mq_bind(c.mq, q, MQ_X_EVENTS, o.template_id ? "template.#" : "#")) < 0 ||
-        (o.template_id && (r = mq_bind(c.mq, q, MQ_X_EVENTS, "job.#")) < 0) ||
+        (r = mq_bind(c.mq, q, MQ_X_EVENTS, o.arg ? "template.#" : "#")) < 0 ||
+        (o.arg && (r = mq_bind(c.mq, q, MQ_X_EVENTS, "job.#")) < 0) ||
         (r = mq_consume(c.mq, q, 0, true, true)) < 0) {
         ctl_err("watch", "cannot follow %s: %s: %s", MQ_X_EVENTS, err_str(r), mq_last_error(c.mq));
         ctl_disconnect(&c);
         return 1;
     }
     /* Bound: from here on nothing is missed (scripts may wait for this line). */
-    fprintf(stderr, "vmsealctl watch: following %s%s%s\n", MQ_X_EVENTS, o.template_id ? " for template " : "",
-            o.template_id ? o.template_id : "");
+    fprintf(stderr, "vmsealctl watch: following %s%s%s\n", MQ_X_EVENTS, o.arg ? " for template " : "",
+            o.arg ? o.arg : "");
     int64_t deadline = o.timeout_s ? time_mono_ms() + o.timeout_s * 1000LL : INT64_MAX;
     int64_t seen = 0;
     int status = 0;
@@ -137,12 +115,9 @@ int ctl_watch_main(int argc, char **argv) {
         if (left <= 0 || (o.limit && seen >= o.limit))
             break;
         struct mq_event ev;
-        memset(&ev, 0, sizeof ev);
-        r = mq_wait(c.mq, left < 1000 ? (int)left : 1000, NULL, 0, &ev);
-        if (r < 0 && r != -VMS_E_CONN_LOST) {
-            ctl_err("watch", "broker: %s: %s", err_str(r), mq_last_error(c.mq));
+        r = ctl_wait_or_report(&c, left < 1000 ? (int)left : 1000, true, &ev);
+        if (r < 0)
             status = 1;
-        }
         bool end = false;
         if (r == 0 && ev.type == MQ_EV_DELIVERY) {
             seen++;
@@ -160,7 +135,7 @@ int ctl_watch_main(int argc, char **argv) {
 
 /* ---- dead ---------------------------------------------------------------------- */
 
-static void dead_print(const struct watch_opts *o, const struct mq_delivery *d) {
+static void dead_print(const struct ctl_opts *o, const struct mq_delivery *d) {
     struct proto_msg m;
     char why[PROTO_WHY_LEN] = "";
     proto_uuid tid = "";
@@ -201,7 +176,7 @@ static void dead_print(const struct watch_opts *o, const struct mq_delivery *d) 
 }
 
 int ctl_dead_main(int argc, char **argv) {
-    struct watch_opts o;
+    struct ctl_opts o;
     if (watch_opts_parse("dead", argc, argv, &o,
                          "usage: vmsealctl dead [--json] [--limit N] [--config FILE]\n"
                          "  the dead letters in vmseal.dead, decoded (nothing is removed)\n") < 0)
@@ -227,10 +202,8 @@ int ctl_dead_main(int argc, char **argv) {
         printf("[");
     while ((int64_t)n < limit) {
         struct mq_event ev;
-        memset(&ev, 0, sizeof ev);
-        r = mq_wait(c.mq, DEAD_IDLE_MS, NULL, 0, &ev);
+        r = ctl_wait_or_report(&c, DEAD_IDLE_MS, false, &ev);
         if (r < 0) {
-            ctl_err("dead", "broker: %s: %s", err_str(r), mq_last_error(c.mq));
             status = 1;
         } else if (ev.type == MQ_EV_DELIVERY) {
             if (o.json && n)
