@@ -23,37 +23,10 @@
 #define WAIT_MS 60000
 #define BIG_BYTES (1024LL << 20) /* qemu-img needs seconds for this here */
 
-static void copy_job(struct proto_job *j, const char *sd, const char *img, const char *vol,
-                     proto_uuid ret_img, proto_uuid ret_vol) {
-    testevents_job_init(j, JOB_VOLUME_COPY);
-    snprintf(j->args.copy.sd_id, sizeof(proto_uuid), "%s", sd);
-    snprintf(j->args.copy.src_img_id, sizeof(proto_uuid), "%s", img);
-    snprintf(j->args.copy.src_vol_id, sizeof(proto_uuid), "%s", vol);
-    uuid_new(ret_img);
-    uuid_new(ret_vol);
-    snprintf(j->args.copy.dst.sd_id, sizeof(proto_uuid), "%s", sd);
-    snprintf(j->args.copy.dst.img_id, sizeof(proto_uuid), "%s", ret_img);
-    snprintf(j->args.copy.dst.vol_id, sizeof(proto_uuid), "%s", ret_vol);
-    j->args.copy.format = FORMAT_COW;
-}
-
-static void seal_job(struct proto_job *j, const char *sd, const char *img, const char *vol) {
-    testevents_job_init(j, JOB_VM_SEAL);
-    j->args.seal.n_disks = 1;
-    j->args.seal.disks = xcalloc(1, sizeof(*j->args.seal.disks));
-    snprintf(j->args.seal.disks[0].sd_id, sizeof(proto_uuid), "%s", sd);
-    snprintf(j->args.seal.disks[0].img_id, sizeof(proto_uuid), "%s", img);
-    snprintf(j->args.seal.disks[0].vol_id, sizeof(proto_uuid), "%s", vol);
-}
-
 static void assert_copy_valid(struct wtest *w, const char *src_img, const char *src_vol, const char *img,
                               const char *vol) {
-    struct sd *sd = NULL;
     struct vol_meta m;
-    char why[SD_WHY_LEN] = "";
-    assert_int_equal(sd_open(w->sd_id, w->sd_path, &sd, why), 0);
-    assert_int_equal(sd_volume_meta_read(sd, img, vol, &m, why), 0);
-    sd_close(sd);
+    wtest_meta_read(w, img, vol, &m, 0);
     assert_int_equal(m.legality, LEGALITY_LEGAL);
     assert_int_equal(m.voltype, VOLTYPE_LEAF);
     assert_int_equal(m.cap_bytes, BIG_BYTES);
@@ -78,9 +51,8 @@ static void test_sigkill_mid_copy_redelivered(void **state) {
     const struct proto_event *ev;
     int status;
 
-    assert_int_equal(wtest_volume_make(w, BIG_BYTES, src_img, src_vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "killA" }, &a), 0);
-    copy_job(&j, w->sd_id, src_img, src_vol, img, vol);
+    a = wtest_start(w, &(struct wtest_worker_opts){ .id = "killA" }, BIG_BYTES, src_img, src_vol);
+    wtest_copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_COW, img, vol);
     assert_int_equal(testevents_publish_job(w->te, &j), 0);
     assert_int_equal(testevents_wait(w->te, j.job_id, EV_PROGRESS, WAIT_MS, &ev), 0);
     assert_string_equal(ev->worker_id, "killA");
@@ -105,17 +77,14 @@ static void test_sigkill_mid_copy_redelivered(void **state) {
  * enough cleans the partial destination and completes. */
 static void test_timeout_kills_group(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid src_img, src_vol, img, vol;
     struct proto_job j;
     const struct proto_event *ev;
 
-    assert_int_equal(wtest_volume_make(w, BIG_BYTES, src_img, src_vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "tmo1" }, &pid), 0);
-    copy_job(&j, w->sd_id, src_img, src_vol, img, vol);
+    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "tmo1" }, BIG_BYTES, src_img, src_vol);
+    wtest_copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_COW, img, vol);
     j.timeout_s = 1;
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(pid);
     assert_true(child > 0);
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
@@ -129,8 +98,7 @@ static void test_timeout_kills_group(void **state) {
     uuid_new(j.job_id);
     j.attempt = 2;
     j.timeout_s = 600;
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_copy_valid(w, src_img, src_vol, img, vol);
     proto_job_free(&j);
@@ -146,12 +114,10 @@ static void test_sigterm_completes_or_requeues(void **state) {
     const struct proto_event *ev;
     int status;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "termA", .dry_run = true,
-                                                                       .dry_run_seal_ms = 2000, .grace_s = 20 }, &a), 0);
-    seal_job(&j, w->sd_id, img, vol);
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    a = wtest_start(w, &(struct wtest_worker_opts){ .id = "termA", .dry_run = true, .dry_run_seal_ms = 2000,
+                                                    .grace_s = 20 }, 1 << 20, img, vol);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_job_start(w, &j, WAIT_MS);
     assert_int_equal(kill(a, SIGTERM), 0);
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
     assert_int_equal(ev->state, EV_SUCCEEDED);
@@ -162,9 +128,8 @@ static void test_sigterm_completes_or_requeues(void **state) {
 
     assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "termA2", .dry_run = true,
                                                                        .dry_run_seal_ms = 30000, .grace_s = 1 }, &a2), 0);
-    seal_job(&j, w->sd_id, img, vol);
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(a2);
     assert_int_equal(kill(a2, SIGTERM), 0);
     assert_int_equal(testutil_proc_wait(a2, 20000, &status), 0);
@@ -182,23 +147,33 @@ static void test_sigterm_completes_or_requeues(void **state) {
     proto_job_free(&j);
 }
 
+/* How many events of job_id the monitor has in `state`, or (state -1) in a
+ * final state. */
+static size_t events_count(struct wtest *w, const char *job_id, int state) {
+    const struct proto_event *evs[256];
+    size_t n = testevents_of_job(w->te, job_id, evs, 256), count = 0;
+    for (size_t i = 0; i < n && i < 256; i++) {
+        enum event_state st = evs[i]->state;
+        bool final = st == EV_SUCCEEDED || st == EV_FAILED || st == EV_CANCELLED;
+        count += state < 0 ? final : st == (enum event_state)state;
+    }
+    return count;
+}
+
 /* The worker's connection is closed by the broker while a job runs: the
  * job's delivery is stale (the broker requeues it), so the worker kills the
  * job's process group at once; after reconnecting it gets the job again and
  * completes it.  Exactly one final event. */
 static void test_connection_loss_kills_and_redoes(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid img, vol;
     struct proto_job j;
-    const struct proto_event *ev, *evs[256];
+    const struct proto_event *ev;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "reco1", .dry_run = true,
-                                                                       .dry_run_seal_ms = 20000, .slots = 1 }, &pid), 0);
-    seal_job(&j, w->sd_id, img, vol);
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "reco1", .dry_run = true, .dry_run_seal_ms = 20000,
+                                                            .slots = 1 }, 1 << 20, img, vol);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(pid);
     assert_true(child > 0);
     assert_int_equal(wtest_worker_conn_close(w, "reco1"), 0);
@@ -206,51 +181,20 @@ static void test_connection_loss_kills_and_redoes(void **state) {
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, 0, NULL), -ETIMEDOUT); /* killed, not finished */
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
     assert_int_equal(ev->state, EV_SUCCEEDED);
-    size_t n = testevents_of_job(w->te, j.job_id, evs, 256);
-    size_t running = 0, finals = 0;
-    for (size_t i = 0; i < n && i < 256; i++) {
-        running += evs[i]->state == EV_RUNNING;
-        finals += evs[i]->state == EV_SUCCEEDED || evs[i]->state == EV_FAILED || evs[i]->state == EV_CANCELLED;
-    }
-    assert_int_equal(running, 2);
+    assert_int_equal(events_count(w, j.job_id, EV_RUNNING), 2);
     testevents_pump(w->te, 500);
-    n = testevents_of_job(w->te, j.job_id, evs, 256);
-    finals = 0;
-    for (size_t i = 0; i < n && i < 256; i++)
-        finals += evs[i]->state == EV_SUCCEEDED || evs[i]->state == EV_FAILED || evs[i]->state == EV_CANCELLED;
-    assert_int_equal(finals, 1);
+    assert_int_equal(events_count(w, j.job_id, -1), 1);
     assert_int_equal(kill(pid, 0), 0);
     proto_job_free(&j);
-}
-
-static void update_job(struct proto_job *j, const char *sd, const char *img, const char *vol, int gen) {
-    testevents_job_init(j, JOB_VOLUME_UPDATE);
-    snprintf(j->args.update.vol.sd_id, sizeof(proto_uuid), "%s", sd);
-    snprintf(j->args.update.vol.img_id, sizeof(proto_uuid), "%s", img);
-    snprintf(j->args.update.vol.vol_id, sizeof(proto_uuid), "%s", vol);
-    j->args.update.generation = gen;
-    j->args.update.legality = gen % 2 ? LEGALITY_LEGAL : LEGALITY_ILLEGAL;
-}
-
-/* The runner that ran job_id on worker `id` (from its log). */
-static pid_t runner_of(struct wtest *w, const char *id, const char *job_id) {
-    pid_t pid = -1;
-    bool runner = false;
-    assert_int_equal(wtest_job_pid(w, id, job_id, &pid, &runner), 0);
-    assert_true(runner);
-    assert_true(pid > 0);
-    return pid;
 }
 
 /* Run a volume.update (generation gen) to success; returns its runner. */
 static pid_t update_ok(struct wtest *w, const char *id, const char *img, const char *vol, int gen) {
     struct proto_job j;
-    const struct proto_event *ev;
-    update_job(&j, w->sd_id, img, vol, gen);
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    wtest_update_job(&j, w->sd_id, img, vol, gen, gen % 2 ? LEGALITY_LEGAL : LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    const struct proto_event *ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
-    pid_t r = runner_of(w, id, j.job_id);
+    pid_t r = wtest_job_process(w, id, j.job_id, true);
     proto_job_free(&j);
     return r;
 }
@@ -260,24 +204,21 @@ static pid_t update_ok(struct wtest *w, const char *id, const char *img, const c
  * gets a fresh runner and succeeds. */
 static void test_runner_timeout_replaced(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid img, vol;
     struct proto_job j;
     const struct proto_event *ev;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "rtmo1", .dry_run = true,
-                                                                       .dry_run_seal_ms = 60000, .slots = 1 }, &pid), 0);
+    wtest_start(w, &(struct wtest_worker_opts){ .id = "rtmo1", .dry_run = true, .dry_run_seal_ms = 60000,
+                                                .slots = 1 }, 1 << 20, img, vol);
     pid_t first = update_ok(w, "rtmo1", img, vol, 0);
-    seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w->sd_id, img, vol);
     j.timeout_s = 1;
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_FAILED);
     assert_string_equal(ev->error.code, "timeout");
     assert_false(ev->error.permanent);
     wtest_assert_event_order(w, j.job_id, EV_FAILED);
-    assert_int_equal(runner_of(w, "rtmo1", j.job_id), first); /* the seal ran in the same runner */
+    assert_int_equal(wtest_job_process(w, "rtmo1", j.job_id, true), first); /* the seal ran in the same runner */
     assert_false(wtest_group_alive(first));
     proto_job_free(&j);
 
@@ -292,19 +233,16 @@ static void test_runner_timeout_replaced(void **state) {
  * worker killed: its idle runner exits by itself. */
 static void test_runner_sigkill_mid_job(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid img, vol;
     struct proto_job j;
     const struct proto_event *ev;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "rkill1", .dry_run = true,
-                                                                       .dry_run_seal_ms = 60000, .slots = 1 }, &pid), 0);
+    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "rkill1", .dry_run = true, .dry_run_seal_ms = 60000,
+                                                            .slots = 1 }, 1 << 20, img, vol);
     pid_t first = update_ok(w, "rkill1", img, vol, 0);
-    seal_job(&j, w->sd_id, img, vol);
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
-    assert_int_equal(runner_of(w, "rkill1", j.job_id), first);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_job_start(w, &j, WAIT_MS);
+    assert_int_equal(wtest_job_process(w, "rkill1", j.job_id, true), first);
     assert_int_equal(kill(first, SIGKILL), 0);
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
     assert_int_equal(ev->state, EV_FAILED);

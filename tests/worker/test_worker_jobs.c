@@ -24,51 +24,6 @@
 
 #define WAIT_MS 30000
 
-static void vol_ref(struct proto_vol_ref *r, const char *sd, const char *img, const char *vol) {
-    snprintf(r->sd_id, sizeof(r->sd_id), "%s", sd);
-    snprintf(r->img_id, sizeof(r->img_id), "%s", img);
-    snprintf(r->vol_id, sizeof(r->vol_id), "%s", vol);
-}
-
-/* Publish job and wait for its final event; returns it. */
-static const struct proto_event *run_job(struct wtest *w, struct proto_job *job) {
-    const struct proto_event *ev = NULL;
-    assert_int_equal(testevents_publish_job(w->te, job), 0);
-    assert_int_equal(testevents_wait(w->te, job->job_id, -1, WAIT_MS, &ev), 0);
-    return ev;
-}
-
-static void copy_job(struct proto_job *j, const char *sd, const char *img, const char *vol,
-                     enum vol_format fmt, proto_uuid ret_img, proto_uuid ret_vol) {
-    testevents_job_init(j, JOB_VOLUME_COPY);
-    snprintf(j->args.copy.sd_id, sizeof(proto_uuid), "%s", sd);
-    snprintf(j->args.copy.src_img_id, sizeof(proto_uuid), "%s", img);
-    snprintf(j->args.copy.src_vol_id, sizeof(proto_uuid), "%s", vol);
-    uuid_new(ret_img);
-    uuid_new(ret_vol);
-    vol_ref(&j->args.copy.dst, sd, ret_img, ret_vol);
-    j->args.copy.format = fmt;
-}
-
-static void update_job(struct proto_job *j, const char *sd, const char *img, const char *vol, int gen,
-                       enum vol_legality leg, enum vol_type vt) {
-    testevents_job_init(j, JOB_VOLUME_UPDATE);
-    vol_ref(&j->args.update.vol, sd, img, vol);
-    j->args.update.generation = gen;
-    j->args.update.legality = leg;
-    j->args.update.voltype = vt;
-}
-
-/* The process that ran job_id on worker `id` (from its log). */
-static pid_t job_pid(struct wtest *w, const char *id, const char *job_id, bool runner) {
-    pid_t pid = -1;
-    bool is_runner = !runner;
-    assert_int_equal(wtest_job_pid(w, id, job_id, &pid, &is_runner), 0);
-    assert_true(pid > 0);
-    assert_int_equal(is_runner, runner);
-    return pid;
-}
-
 static int64_t result_int(const struct proto_event *ev, const char *key) {
     const struct proto_kv *kv = testevents_result(ev, key);
     assert_non_null(kv);
@@ -82,28 +37,18 @@ static const char *result_str(const struct proto_event *ev, const char *key) {
     return kv->s;
 }
 
-static void meta_read(struct wtest *w, const char *img, const char *vol, struct vol_meta *m, int expect) {
-    struct sd *sd = NULL;
-    char why[SD_WHY_LEN] = "";
-    assert_int_equal(sd_open(w->sd_id, w->sd_path, &sd, why), 0);
-    assert_int_equal(sd_volume_meta_read(sd, img, vol, m, why), expect);
-    sd_close(sd);
-}
-
 /* copy (qemu-img) -> update (and its retry, and a mismatch) -> delete (twice). */
 static void test_volume_jobs_real(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid src_img, src_vol, img, vol;
     struct proto_job j;
     const struct proto_event *ev;
     struct vol_meta m;
 
-    assert_int_equal(wtest_volume_make(w, 24 << 20, src_img, src_vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "real1" }, &pid), 0);
+    wtest_start(w, &(struct wtest_worker_opts){ .id = "real1" }, 24 << 20, src_img, src_vol);
 
-    copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_COW, img, vol);
-    ev = run_job(w, &j);
+    wtest_copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_COW, img, vol);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_string_equal(ev->worker_id, "real1");
     assert_int_equal(result_int(ev, "generation"), 0);
@@ -112,9 +57,9 @@ static void test_volume_jobs_real(void **state) {
     assert_string_equal(result_str(ev, "format"), "COW");
     assert_int_equal(result_int(ev, "cap_bytes"), 24 << 20);
     wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
-    job_pid(w, "real1", j.job_id, false); /* a real copy: a fresh child */
+    wtest_job_process(w, "real1", j.job_id, false); /* a real copy: a fresh child */
     proto_job_free(&j);
-    meta_read(w, img, vol, &m, 0);
+    wtest_meta_read(w, img, vol, &m, 0);
     assert_int_equal(m.voltype, VOLTYPE_LEAF);
     assert_int_equal(m.format, FORMAT_COW);
     {
@@ -125,41 +70,40 @@ static void test_volume_jobs_real(void **state) {
         assert_int_equal(wtest_tmp_count(w, img), 0);
     }
 
-    update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
-    ev = run_job(w, &j);
+    wtest_update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_int_equal(result_int(ev, "generation"), 1);
     assert_string_equal(result_str(ev, "legality"), "ILLEGAL");
     wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
-    pid_t runner = job_pid(w, "real1", j.job_id, true); /* update: a runner, also when real */
+    pid_t runner = wtest_job_process(w, "real1", j.job_id, true); /* update: a runner, also when real */
     /* the same update again (a retry): success without a change */
     uuid_new(j.job_id);
-    ev = run_job(w, &j);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_int_equal(result_int(ev, "generation"), 1);
     proto_job_free(&j);
     /* a stale generation: permanent failure */
-    update_job(&j, w->sd_id, img, vol, 7, LEGALITY_LEGAL, VOLTYPE_SHARED);
-    ev = run_job(w, &j);
+    wtest_update_job(&j, w->sd_id, img, vol, 7, LEGALITY_LEGAL, VOLTYPE_SHARED);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_FAILED);
     assert_true(ev->has_error);
     assert_string_equal(ev->error.code, "generation_mismatch");
     assert_true(ev->error.permanent);
     wtest_assert_event_order(w, j.job_id, EV_FAILED);
     proto_job_free(&j);
-    meta_read(w, img, vol, &m, 0);
+    wtest_meta_read(w, img, vol, &m, 0);
     assert_int_equal(m.gen, 1);
     assert_int_equal(m.legality, LEGALITY_ILLEGAL);
 
     for (int i = 0; i < 2; i++) { /* the second delete finds nothing: success */
-        testevents_job_init(&j, JOB_VOLUME_DELETE);
-        vol_ref(&j.args.del.vol, w->sd_id, img, vol);
-        ev = run_job(w, &j);
+        wtest_delete_job(&j, w->sd_id, img, vol);
+        ev = wtest_job_run(w, &j, WAIT_MS);
         assert_int_equal(ev->state, EV_SUCCEEDED);
         wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
-        assert_int_equal(job_pid(w, "real1", j.job_id, true), runner);
+        assert_int_equal(wtest_job_process(w, "real1", j.job_id, true), runner);
         proto_job_free(&j);
-        meta_read(w, img, vol, &m, -VMS_E_NO_VOLUME);
+        wtest_meta_read(w, img, vol, &m, -VMS_E_NO_VOLUME);
     }
 }
 
@@ -167,7 +111,6 @@ static void test_volume_jobs_real(void **state) {
  * vm.seal sleeps with progress; the heartbeat describes the worker. */
 static void test_dry_run_copy_and_seal(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid src_img, src_vol, img, vol;
     struct proto_job j;
     const struct proto_event *ev;
@@ -175,9 +118,8 @@ static void test_dry_run_copy_and_seal(void **state) {
     struct vol_meta m;
     struct stat st;
 
-    assert_int_equal(wtest_volume_make(w, 4 << 20, src_img, src_vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "dry1", .dry_run = true,
-                                                                       .dry_run_seal_ms = 1500, .slots = 3 }, &pid), 0);
+    wtest_start(w, &(struct wtest_worker_opts){ .id = "dry1", .dry_run = true, .dry_run_seal_ms = 1500,
+                                                .slots = 3 }, 4 << 20, src_img, src_vol);
     assert_int_equal(testevents_wait_heartbeat(w->te, "dry1", 1000, &hb), 0);
     assert_int_equal(hb->slots, 3);
     assert_int_equal(hb->n_sd_ids, 1);
@@ -186,12 +128,12 @@ static void test_dry_run_copy_and_seal(void **state) {
     assert_int_equal(hb->n_pools, 1);
     assert_string_equal(hb->pools[0], "default");
 
-    copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_RAW, img, vol);
-    ev = run_job(w, &j);
+    wtest_copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_RAW, img, vol);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
     proto_job_free(&j);
-    meta_read(w, img, vol, &m, 0);
+    wtest_meta_read(w, img, vol, &m, 0);
     assert_int_equal(m.cap_bytes, 4 << 20);
     assert_int_equal(m.gen, 0);
     {
@@ -201,15 +143,11 @@ static void test_dry_run_copy_and_seal(void **state) {
         assert_int_equal(st.st_blocks, 0);
     }
 
-    testevents_job_init(&j, JOB_VM_SEAL);
-    j.args.seal.n_disks = 1;
-    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
-    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
+    wtest_seal_job(&j, w->sd_id, img, vol);
     j.args.seal.sysprep.selinux_relabel = true;
     int64_t t0 = time_mono_ms();
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
     /* while it runs, the heartbeat lists it (heartbeats come every 10 s) */
-    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    wtest_job_start(w, &j, WAIT_MS);
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_true(time_mono_ms() - t0 >= 1500);
@@ -227,15 +165,13 @@ static void test_dry_run_copy_and_seal(void **state) {
  * worker keeps serving. */
 static void test_malformed_dead_lettered(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid img, vol, id1, id2;
     struct proto_job j;
     char *reason = NULL, *buf = NULL;
     size_t len;
     const struct proto_event *ev;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "dlq1", .dry_run = true }, &pid), 0);
+    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "dlq1", .dry_run = true }, 1 << 20, img, vol);
     _cleanup_free_ char *rk = xasprintf("storage.%s", w->sd_id);
 
     /* not msgpack at all */
@@ -248,7 +184,7 @@ static void test_malformed_dead_lettered(void **state) {
     reason = NULL;
 
     /* a valid job cut short by 5 bytes */
-    update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    wtest_update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
     assert_int_equal(proto_encode_job(&j, &buf, &len), 0);
     uuid_new(id2);
     assert_int_equal(testevents_publish_raw(w->te, rk, buf, len - 5, id2), 0);
@@ -258,7 +194,7 @@ static void test_malformed_dead_lettered(void **state) {
     free(buf);
 
     /* and the worker still serves a valid job */
-    ev = run_job(w, &j);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     proto_job_free(&j);
     assert_int_equal(kill(pid, 0), 0);
@@ -276,8 +212,8 @@ static void test_unknown_domain(void **state) {
     uuid_new(sd);
     uuid_new(img);
     uuid_new(vol);
-    update_job(&j, sd, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
-    ev = run_job(w, &j);
+    wtest_update_job(&j, sd, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_FAILED);
     assert_string_equal(ev->error.code, "unknown_domain");
     assert_true(ev->error.permanent);
@@ -288,24 +224,19 @@ static void test_unknown_domain(void **state) {
  * and serves jobs routed to them. */
 static void test_named_pool(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid img, vol;
     struct proto_job j;
     const struct proto_event *ev;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "pool1", .pool = "fast-1",
-                                                                       .dry_run = true }, &pid), 0);
-    update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
-    ev = run_job(w, &j);
+    wtest_start(w, &(struct wtest_worker_opts){ .id = "pool1", .pool = "fast-1", .dry_run = true },
+                1 << 20, img, vol);
+    wtest_update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_string_equal(ev->worker_id, "pool1");
     proto_job_free(&j);
-    testevents_job_init(&j, JOB_VM_SEAL);
-    j.args.seal.n_disks = 1;
-    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
-    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
-    ev = run_job(w, &j);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_string_equal(ev->worker_id, "pool1");
     proto_job_free(&j);
@@ -314,22 +245,16 @@ static void test_named_pool(void **state) {
 /* job.cancel on vmseal.control kills the job's process group. */
 static void test_cancel(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid img, vol;
     struct proto_job j;
     const struct proto_event *ev;
     char *buf = NULL;
     size_t len;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "can1", .dry_run = true,
-                                                                       .dry_run_seal_ms = 60000 }, &pid), 0);
-    testevents_job_init(&j, JOB_VM_SEAL);
-    j.args.seal.n_disks = 1;
-    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
-    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
-    assert_int_equal(testevents_publish_job(w->te, &j), 0);
-    assert_int_equal(testevents_wait(w->te, j.job_id, EV_RUNNING, WAIT_MS, NULL), 0);
+    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "can1", .dry_run = true, .dry_run_seal_ms = 60000 },
+                            1 << 20, img, vol);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(pid);
     assert_true(child > 0);
     assert_int_equal(getpgid(child), child);
@@ -352,7 +277,7 @@ static void test_cancel(void **state) {
     assert_int_equal(testevents_publish_to(w->te, MQ_X_CONTROL, "", PROTO_JOB_CANCEL_TYPE, buf, len), 0);
     free(buf);
     testevents_pump(w->te, 300);
-    ev = run_job(w, &j);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_CANCELLED);
     proto_job_free(&j);
 }
@@ -368,49 +293,44 @@ static void test_runner_reused(void **state) {
     struct proto_job j;
     const struct proto_event *ev;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, src_img, src_vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "reuse1", .dry_run = true,
-                                                                       .dry_run_seal_ms = 10, .slots = 1 }, &pid), 0);
-    copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_RAW, img, vol);
-    ev = run_job(w, &j);
+    pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "reuse1", .dry_run = true, .dry_run_seal_ms = 10,
+                                                      .slots = 1 }, 1 << 20, src_img, src_vol);
+    wtest_copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_RAW, img, vol);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
-    runner = job_pid(w, "reuse1", j.job_id, true);
+    runner = wtest_job_process(w, "reuse1", j.job_id, true);
     proto_job_free(&j);
     assert_int_equal(getpgid(runner), runner);
     assert_int_equal(wtest_child_of(pid), runner);
     wtest_assert_runner_fds(runner);
 
     for (int gen = 0; gen < 3; gen++) {
-        update_job(&j, w->sd_id, img, vol, gen, gen % 2 ? LEGALITY_LEGAL : LEGALITY_ILLEGAL, VOLTYPE_NONE);
-        ev = run_job(w, &j);
+        wtest_update_job(&j, w->sd_id, img, vol, gen, gen % 2 ? LEGALITY_LEGAL : LEGALITY_ILLEGAL, VOLTYPE_NONE);
+        ev = wtest_job_run(w, &j, WAIT_MS);
         assert_int_equal(ev->state, EV_SUCCEEDED);
         assert_int_equal(result_int(ev, "generation"), gen + 1);
         wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
-        assert_int_equal(job_pid(w, "reuse1", j.job_id, true), runner);
+        assert_int_equal(wtest_job_process(w, "reuse1", j.job_id, true), runner);
         proto_job_free(&j);
     }
     /* a failing job leaves the runner in service */
-    update_job(&j, w->sd_id, img, vol, 42, LEGALITY_LEGAL, VOLTYPE_NONE);
-    ev = run_job(w, &j);
+    wtest_update_job(&j, w->sd_id, img, vol, 42, LEGALITY_LEGAL, VOLTYPE_NONE);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_FAILED);
     assert_string_equal(ev->error.code, "generation_mismatch");
-    assert_int_equal(job_pid(w, "reuse1", j.job_id, true), runner);
+    assert_int_equal(wtest_job_process(w, "reuse1", j.job_id, true), runner);
     proto_job_free(&j);
 
-    testevents_job_init(&j, JOB_VM_SEAL);
-    j.args.seal.n_disks = 1;
-    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
-    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
-    ev = run_job(w, &j);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
-    assert_int_equal(job_pid(w, "reuse1", j.job_id, true), runner);
+    assert_int_equal(wtest_job_process(w, "reuse1", j.job_id, true), runner);
     proto_job_free(&j);
 
-    testevents_job_init(&j, JOB_VOLUME_DELETE);
-    vol_ref(&j.args.del.vol, w->sd_id, img, vol);
-    ev = run_job(w, &j);
+    wtest_delete_job(&j, w->sd_id, img, vol);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
-    assert_int_equal(job_pid(w, "reuse1", j.job_id, true), runner);
+    assert_int_equal(wtest_job_process(w, "reuse1", j.job_id, true), runner);
     proto_job_free(&j);
 
     /* every job gave back what it opened and locked */
@@ -443,20 +363,15 @@ static size_t progress_events(struct wtest *w, const char *job_id, int64_t *ret_
  * pending progress); over 2 s, at most one per 500 ms. */
 static void test_progress_coalesced(void **state) {
     struct wtest *w = *state;
-    pid_t pid;
     proto_uuid img, vol;
     struct proto_job j;
     const struct proto_event *ev;
     int64_t span_ms;
 
-    assert_int_equal(wtest_volume_make(w, 1 << 20, img, vol), 0);
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "prog0", .dry_run = true,
-                                                                       .dry_run_seal_ms = 1, .slots = 1 }, &pid), 0);
-    testevents_job_init(&j, JOB_VM_SEAL);
-    j.args.seal.n_disks = 1;
-    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
-    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
-    ev = run_job(w, &j);
+    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "prog0", .dry_run = true, .dry_run_seal_ms = 1,
+                                                            .slots = 1 }, 1 << 20, img, vol);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     testevents_pump(w->te, 700); /* nothing may follow the final */
     size_t n = progress_events(w, j.job_id, &span_ms);
@@ -469,11 +384,8 @@ static void test_progress_coalesced(void **state) {
 
     assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "prog2", .dry_run = true,
                                                                        .dry_run_seal_ms = 2000, .slots = 1 }, &pid), 0);
-    testevents_job_init(&j, JOB_VM_SEAL);
-    j.args.seal.n_disks = 1;
-    j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
-    vol_ref(&j.args.seal.disks[0], w->sd_id, img, vol);
-    ev = run_job(w, &j);
+    wtest_seal_job(&j, w->sd_id, img, vol);
+    ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     testevents_pump(w->te, 700);
     n = progress_events(w, j.job_id, &span_ms);

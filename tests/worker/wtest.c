@@ -136,6 +136,14 @@ int wtest_worker_start(struct wtest *w, const struct wtest_worker_opts *o, pid_t
     return 0;
 }
 
+pid_t wtest_start(struct wtest *w, const struct wtest_worker_opts *o, int64_t size_bytes, proto_uuid ret_img,
+                  proto_uuid ret_vol) {
+    pid_t pid = -1;
+    assert_int_equal(wtest_volume_make(w, size_bytes, ret_img, ret_vol), 0);
+    assert_int_equal(wtest_worker_start(w, o, &pid), 0);
+    return pid;
+}
+
 int wtest_worker_stop(struct wtest *w, pid_t pid, int sig, int wait_ms, int *ret_status) {
     if (kill(pid, sig) < 0)
         return -errno;
@@ -347,4 +355,72 @@ void wtest_assert_event_order(struct wtest *w, const char *job_id, enum event_st
         last_pct = evs[i]->progress;
     }
     assert_int_equal(evs[n - 1]->state, final);
+}
+
+static void vol_ref_set(struct proto_vol_ref *r, const char *sd, const char *img, const char *vol) {
+    snprintf(r->sd_id, sizeof(r->sd_id), "%s", sd);
+    snprintf(r->img_id, sizeof(r->img_id), "%s", img);
+    snprintf(r->vol_id, sizeof(r->vol_id), "%s", vol);
+}
+
+void wtest_copy_job(struct proto_job *j, const char *sd, const char *img, const char *vol, enum vol_format fmt,
+                    proto_uuid ret_img, proto_uuid ret_vol) {
+    testevents_job_init(j, JOB_VOLUME_COPY);
+    snprintf(j->args.copy.sd_id, sizeof(proto_uuid), "%s", sd);
+    snprintf(j->args.copy.src_img_id, sizeof(proto_uuid), "%s", img);
+    snprintf(j->args.copy.src_vol_id, sizeof(proto_uuid), "%s", vol);
+    uuid_new(ret_img);
+    uuid_new(ret_vol);
+    vol_ref_set(&j->args.copy.dst, sd, ret_img, ret_vol);
+    j->args.copy.format = fmt;
+}
+
+void wtest_update_job(struct proto_job *j, const char *sd, const char *img, const char *vol, int gen,
+                      enum vol_legality leg, enum vol_type vt) {
+    testevents_job_init(j, JOB_VOLUME_UPDATE);
+    vol_ref_set(&j->args.update.vol, sd, img, vol);
+    j->args.update.generation = gen;
+    j->args.update.legality = leg;
+    j->args.update.voltype = vt;
+}
+
+void wtest_delete_job(struct proto_job *j, const char *sd, const char *img, const char *vol) {
+    testevents_job_init(j, JOB_VOLUME_DELETE);
+    vol_ref_set(&j->args.del.vol, sd, img, vol);
+}
+
+void wtest_seal_job(struct proto_job *j, const char *sd, const char *img, const char *vol) {
+    testevents_job_init(j, JOB_VM_SEAL);
+    j->args.seal.n_disks = 1;
+    j->args.seal.disks = xcalloc(1, sizeof(*j->args.seal.disks));
+    vol_ref_set(&j->args.seal.disks[0], sd, img, vol);
+}
+
+const struct proto_event *wtest_job_run(struct wtest *w, const struct proto_job *j, int wait_ms) {
+    const struct proto_event *ev = NULL;
+    assert_int_equal(testevents_publish_job(w->te, j), 0);
+    assert_int_equal(testevents_wait(w->te, j->job_id, -1, wait_ms, &ev), 0);
+    return ev;
+}
+
+void wtest_job_start(struct wtest *w, const struct proto_job *j, int wait_ms) {
+    assert_int_equal(testevents_publish_job(w->te, j), 0);
+    assert_int_equal(testevents_wait(w->te, j->job_id, EV_RUNNING, wait_ms, NULL), 0);
+}
+
+pid_t wtest_job_process(struct wtest *w, const char *id, const char *job_id, bool runner) {
+    pid_t pid = -1;
+    bool is_runner = !runner;
+    assert_int_equal(wtest_job_pid(w, id, job_id, &pid, &is_runner), 0);
+    assert_true(pid > 0);
+    assert_int_equal(is_runner, runner);
+    return pid;
+}
+
+void wtest_meta_read(struct wtest *w, const char *img, const char *vol, struct vol_meta *ret, int expect) {
+    struct sd *sd = NULL;
+    char why[SD_WHY_LEN] = "";
+    assert_int_equal(sd_open(w->sd_id, w->sd_path, &sd, why), 0);
+    assert_int_equal(sd_volume_meta_read(sd, img, vol, ret, why), expect);
+    sd_close(sd);
 }

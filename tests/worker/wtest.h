@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "proto.h"
+#include "sd.h"
 #include "testbroker.h"
 #include "testevents.h"
 
@@ -43,6 +44,11 @@ int wtest_teardown(void **state);
 /* Write the worker's config, start it, wait for its first heartbeat.
  * Returns 0 and its pid. */
 int wtest_worker_start(struct wtest *w, const struct wtest_worker_opts *o, pid_t *ret_pid);
+/* The usual start of a test: a volume of size_bytes (wtest_volume_make; ids
+ * in ret_img/ret_vol), then worker o started.  Fails the test otherwise;
+ * returns the worker's pid. */
+pid_t wtest_start(struct wtest *w, const struct wtest_worker_opts *o, int64_t size_bytes, proto_uuid ret_img,
+                  proto_uuid ret_vol);
 /* Stop a worker with sig and wait up to wait_ms; *ret_status as testutil. */
 int wtest_worker_stop(struct wtest *w, pid_t pid, int sig, int wait_ms, int *ret_status);
 
@@ -79,5 +85,34 @@ int wtest_tmp_count(struct wtest *w, const char *img);
 /* Check events of a job: running first, then progress*, then exactly one
  * final event in state `final`, nothing after it.  Fails the test. */
 void wtest_assert_event_order(struct wtest *w, const char *job_id, enum event_state final);
+
+/* ---- jobs ----------------------------------------------------------------
+ * Built on testevents_job_init() (fresh ids, attempt 1, timeout 600 s);
+ * every volume is in domain sd.  Free with proto_job_free(). */
+
+/* volume.copy of img/vol to a new volume in format fmt; its fresh ids go to
+ * ret_img/ret_vol. */
+void wtest_copy_job(struct proto_job *j, const char *sd, const char *img, const char *vol, enum vol_format fmt,
+                    proto_uuid ret_img, proto_uuid ret_vol);
+/* volume.update of img/vol from generation gen: legality leg, voltype vt
+ * (LEGALITY_NONE / VOLTYPE_NONE: unchanged). */
+void wtest_update_job(struct proto_job *j, const char *sd, const char *img, const char *vol, int gen,
+                      enum vol_legality leg, enum vol_type vt);
+void wtest_delete_job(struct proto_job *j, const char *sd, const char *img, const char *vol);
+/* vm.seal of the one disk img/vol. */
+void wtest_seal_job(struct proto_job *j, const char *sd, const char *img, const char *vol);
+
+/* Publish j and wait up to wait_ms for its final event, which is returned
+ * (owned by w->te); fails the test otherwise. */
+const struct proto_event *wtest_job_run(struct wtest *w, const struct proto_job *j, int wait_ms);
+/* Publish j and wait up to wait_ms for its running event; fails the test
+ * otherwise. */
+void wtest_job_start(struct wtest *w, const struct proto_job *j, int wait_ms);
+/* The process that ran job_id on worker `id` (wtest_job_pid); fails the test
+ * unless it is found and is a reusable runner exactly when `runner`. */
+pid_t wtest_job_process(struct wtest *w, const char *id, const char *job_id, bool runner);
+/* sd_volume_meta_read() of img/vol in the test's domain into *ret; fails the
+ * test unless it returns `expect`. */
+void wtest_meta_read(struct wtest *w, const char *img, const char *vol, struct vol_meta *ret, int expect);
 
 #endif
