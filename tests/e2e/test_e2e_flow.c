@@ -34,6 +34,24 @@ static void source_make(struct e2e *e, struct proto_vol_ref *ret) {
     assert_int_equal(e2e_source_make(e, 2 * 1024 * 1024, ret), 0);
 }
 
+/* producer-a and the dry-run worker w1 (seal_ms per vm.seal, slots) up,
+ * then n source volumes made into src. */
+static void flow_start(struct e2e *e, int seal_ms, int slots, struct proto_vol_ref *src, size_t n,
+                       pid_t *ret_producer, pid_t *ret_worker) {
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, ret_producer), 0);
+    assert_int_equal(e2e_worker_start(e, "w1", true, seal_ms, slots, ret_worker), 0);
+    for (size_t i = 0; i < n; i++)
+        source_make(e, &src[i]);
+}
+
+/* Submit a sealed template `name` of the n disks and wait until its vm.seal
+ * job runs; its id goes to ret_tid. */
+static void submit_until_sealing(struct e2e *e, const char *name, const struct proto_vol_ref *src, size_t n,
+                                 proto_uuid ret_tid) {
+    assert_int_equal(e2e_submit(e, name, src, n, true, ret_tid), 0);
+    assert_int_equal(e2e_wait_job_running(e, ret_tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+}
+
 /* The id of the template's (one) vm.seal job. */
 static void seal_job_id(struct e2e *e, const char *tid, proto_uuid ret) {
     struct rpc_reply rep;
@@ -53,13 +71,9 @@ static void test_cancel_during_seal(void **state) {
     pid_t p, w;
     struct proto_vol_ref src[2];
     proto_uuid tid;
-    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
-    assert_int_equal(e2e_worker_start(e, "w1", true, 30000, 2, &w), 0);
-    source_make(e, &src[0]);
-    source_make(e, &src[1]);
+    flow_start(e, 30000, 2, src, 2, &p, &w);
     _cleanup_free_ char *before = e2e_sd_listing(e);
-    assert_int_equal(e2e_submit(e, "cancel-me", src, 2, true, tid), 0);
-    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+    submit_until_sealing(e, "cancel-me", src, 2, tid);
     assert_int_equal(e2e_volume_count(e), 4);
     char *out = NULL;
     assert_int_equal(e2e_ctl(e, &out, "cancel", tid, NULL), 0);
@@ -84,12 +98,8 @@ static void test_producer_killed(void **state) {
     pid_t p, w;
     struct proto_vol_ref src[2];
     proto_uuid tid;
-    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
-    assert_int_equal(e2e_worker_start(e, "w1", true, 3000, 2, &w), 0);
-    source_make(e, &src[0]);
-    source_make(e, &src[1]);
-    assert_int_equal(e2e_submit(e, "survivor", src, 2, true, tid), 0);
-    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+    flow_start(e, 3000, 2, src, 2, &p, &w);
+    submit_until_sealing(e, "survivor", src, 2, tid);
     proto_uuid seal_job;
     seal_job_id(e, tid, seal_job);
     e2e_kill(e, p);
@@ -106,11 +116,8 @@ static void test_worker_killed(void **state) {
     pid_t p, w1, w2;
     struct proto_vol_ref src;
     proto_uuid tid;
-    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
-    assert_int_equal(e2e_worker_start(e, "w1", true, 4000, 1, &w1), 0);
-    source_make(e, &src);
-    assert_int_equal(e2e_submit(e, "orphaned-job", &src, 1, true, tid), 0);
-    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+    flow_start(e, 4000, 1, &src, 1, &p, &w1);
+    submit_until_sealing(e, "orphaned-job", &src, 1, tid);
     /* Only now the second worker: the seal job is surely w1's. */
     assert_int_equal(e2e_worker_start(e, "w2", true, 200, 1, &w2), 0);
     e2e_kill(e, w1);
@@ -128,8 +135,7 @@ static void test_standby_takeover(void **state) {
     assert_int_equal(e2e_producer_start(e, "producer-b", false, &pb), 0);
     assert_int_equal(e2e_worker_start(e, "w1", true, 3000, 2, &w), 0);
     source_make(e, &src);
-    assert_int_equal(e2e_submit(e, "handover", &src, 1, true, tid), 0);
-    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, FLOW_TIMEOUT_MS), 0);
+    submit_until_sealing(e, "handover", &src, 1, tid);
     int status;
     assert_int_equal(testutil_proc_wait(pb, 0, &status), -ETIMEDOUT);   /* the standby still runs */
     e2e_kill(e, pa);
@@ -313,9 +319,7 @@ static void test_ctl_commands(void **state) {
     struct e2e *e = *state;
     pid_t p, w, watch;
     struct proto_vol_ref src;
-    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
-    assert_int_equal(e2e_worker_start(e, "w1", true, 100, 2, &w), 0);
-    source_make(e, &src);
+    flow_start(e, 100, 2, &src, 1, &p, &w);
     proto_uuid tid;
     uuid_new(tid);
     char spec[120];
