@@ -39,15 +39,7 @@
 
 /* A committed RAW source volume of 1 MiB in the domain. */
 static void source_make(struct e2e *e, struct proto_vol_ref *ret) {
-    _cleanup_free_ char *path = xasprintf("%s/src-%d.raw", e->dir, rand());
-    FILE *f = fopen(path, "we");
-    assert_non_null(f);
-    for (int i = 0; i < 1024 * 1024; i++)
-        fputc(1 + i % 251, f);
-    assert_int_equal(fclose(f), 0);
-    memcpy(ret->sd_id, e->sd_id, sizeof(proto_uuid));
-    assert_int_equal(e2e_import(e, path, "raw", ret->img_id, ret->vol_id), 0);
-    unlink(path);
+    assert_int_equal(e2e_source_make(e, 1 << 20, ret), 0);
 }
 
 /* Make v SHARED (GEN 0 -> 1) with a real volume.update through the worker. */

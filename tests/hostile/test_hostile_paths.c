@@ -35,16 +35,9 @@
 
 #define WAIT_MS 60000
 
+/* A committed RAW source volume of 1 MiB in the domain. */
 static void source_make(struct e2e *e, struct proto_vol_ref *ret) {
-    _cleanup_free_ char *path = xasprintf("%s/src-%d.raw", e->dir, rand());
-    FILE *f = fopen(path, "we");
-    assert_non_null(f);
-    for (int i = 0; i < 1024 * 1024; i++)
-        fputc(1 + i % 251, f);
-    assert_int_equal(fclose(f), 0);
-    memcpy(ret->sd_id, e->sd_id, sizeof(proto_uuid));
-    assert_int_equal(e2e_import(e, path, "raw", ret->img_id, ret->vol_id), 0);
-    unlink(path);
+    assert_int_equal(e2e_source_make(e, 1 << 20, ret), 0);
 }
 
 /* Names, types, sizes, mtimes, link targets and sha256 of everything below dir. */
@@ -84,13 +77,43 @@ static const struct proto_event *run_job(struct e2e *e, struct proto_job *j) {
     return ev;
 }
 
-static void expect_escape(struct e2e *e, const char *what, const struct proto_event *ev) {
+/* Run j, which must fail with path_escape; frees j. */
+static void expect_escape(struct e2e *e, const char *what, struct proto_job *j) {
+    const struct proto_event *ev = run_job(e, j);
     if (ev->state != EV_FAILED || !ev->has_error || strcmp(ev->error.code, "path_escape") != 0) {
         e2e_dump_logs(e);
         fail_msg("%s: expected failed/path_escape, got %s/%s: %s", what, event_state_to_string(ev->state),
                  ev->has_error ? ev->error.code : "-", ev->has_error ? ev->error.message : "");
     }
     printf("  %-52s -> failed: %s: %s\n", what, ev->error.code, ev->error.message);
+    proto_job_free(j);
+}
+
+/* volume.copy of src into dst_img/dst_vol of the domain (fresh ids when
+ * dst_img is NULL). */
+static void copy_job(struct proto_job *j, struct e2e *e, const struct proto_vol_ref *src, const char *dst_img,
+                     const char *dst_vol, enum vol_format format) {
+    testevents_job_init(j, JOB_VOLUME_COPY);
+    memcpy(j->args.copy.sd_id, e->sd_id, sizeof(proto_uuid));
+    memcpy(j->args.copy.src_img_id, src->img_id, sizeof(proto_uuid));
+    memcpy(j->args.copy.src_vol_id, src->vol_id, sizeof(proto_uuid));
+    memcpy(j->args.copy.dst.sd_id, e->sd_id, sizeof(proto_uuid));
+    if (dst_img) {
+        memcpy(j->args.copy.dst.img_id, dst_img, sizeof(proto_uuid));
+        memcpy(j->args.copy.dst.vol_id, dst_vol, sizeof(proto_uuid));
+    } else {
+        uuid_new(j->args.copy.dst.img_id);
+        uuid_new(j->args.copy.dst.vol_id);
+    }
+    j->args.copy.format = format;
+}
+
+/* volume.update of v from generation 0 to ILLEGAL. */
+static void update_job(struct proto_job *j, const struct proto_vol_ref *v) {
+    testevents_job_init(j, JOB_VOLUME_UPDATE);
+    j->args.update.vol = *v;
+    j->args.update.generation = 0;
+    j->args.update.legality = LEGALITY_ILLEGAL;
 }
 
 static void test_symlink_escapes(void **state) {
@@ -125,67 +148,25 @@ static void test_symlink_escapes(void **state) {
     _cleanup_free_ char *before = snapshot(out);
     struct proto_job j;
 
-    testevents_job_init(&j, JOB_VOLUME_COPY);
-    memcpy(j.args.copy.sd_id, e->sd_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.src_img_id, good.img_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.src_vol_id, good.vol_id, sizeof(proto_uuid));
-    j.args.copy.dst = (struct proto_vol_ref){ .sd_id = "" };
-    memcpy(j.args.copy.dst.sd_id, e->sd_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.dst.img_id, d_img, sizeof(proto_uuid));
-    memcpy(j.args.copy.dst.vol_id, d_vol, sizeof(proto_uuid));
-    j.args.copy.format = FORMAT_RAW;
-    expect_escape(e, "volume.copy into a symlinked image dir", run_job(e, &j));
-    proto_job_free(&j);
-
-    testevents_job_init(&j, JOB_VOLUME_COPY);
-    memcpy(j.args.copy.sd_id, e->sd_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.src_img_id, a.img_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.src_vol_id, a.vol_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.dst.sd_id, e->sd_id, sizeof(proto_uuid));
-    uuid_new(j.args.copy.dst.img_id);
-    uuid_new(j.args.copy.dst.vol_id);
-    j.args.copy.format = FORMAT_COW;
-    expect_escape(e, "volume.copy from a symlinked image dir", run_job(e, &j));
-    proto_job_free(&j);
-
-    testevents_job_init(&j, JOB_VOLUME_UPDATE);
-    j.args.update.vol = a;
-    j.args.update.generation = 0;
-    j.args.update.legality = LEGALITY_ILLEGAL;
-    expect_escape(e, "volume.update in a symlinked image dir", run_job(e, &j));
-    proto_job_free(&j);
-
+    copy_job(&j, e, &good, d_img, d_vol, FORMAT_RAW);
+    expect_escape(e, "volume.copy into a symlinked image dir", &j);
+    copy_job(&j, e, &a, NULL, NULL, FORMAT_COW);
+    expect_escape(e, "volume.copy from a symlinked image dir", &j);
+    update_job(&j, &a);
+    expect_escape(e, "volume.update in a symlinked image dir", &j);
     testevents_job_init(&j, JOB_VOLUME_DELETE);
     j.args.del.vol = a;
-    expect_escape(e, "volume.delete in a symlinked image dir", run_job(e, &j));
-    proto_job_free(&j);
-
+    expect_escape(e, "volume.delete in a symlinked image dir", &j);
     testevents_job_init(&j, JOB_VM_SEAL);
     j.args.seal.disks = xcalloc(1, sizeof(*j.args.seal.disks));
     j.args.seal.disks[0] = a;
     j.args.seal.n_disks = 1;
     j.args.seal.sysprep.selinux_relabel = true;
-    expect_escape(e, "vm.seal of a disk in a symlinked image dir", run_job(e, &j));
-    proto_job_free(&j);
-
-    testevents_job_init(&j, JOB_VOLUME_UPDATE);
-    j.args.update.vol = b;
-    j.args.update.generation = 0;
-    j.args.update.legality = LEGALITY_ILLEGAL;
-    expect_escape(e, "volume.update of a symlinked .meta", run_job(e, &j));
-    proto_job_free(&j);
-
-
-    testevents_job_init(&j, JOB_VOLUME_COPY);
-    memcpy(j.args.copy.sd_id, e->sd_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.src_img_id, c.img_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.src_vol_id, c.vol_id, sizeof(proto_uuid));
-    memcpy(j.args.copy.dst.sd_id, e->sd_id, sizeof(proto_uuid));
-    uuid_new(j.args.copy.dst.img_id);
-    uuid_new(j.args.copy.dst.vol_id);
-    j.args.copy.format = FORMAT_RAW;
-    expect_escape(e, "volume.copy from a symlinked data file", run_job(e, &j));
-    proto_job_free(&j);
+    expect_escape(e, "vm.seal of a disk in a symlinked image dir", &j);
+    update_job(&j, &b);
+    expect_escape(e, "volume.update of a symlinked .meta", &j);
+    copy_job(&j, e, &c, NULL, NULL, FORMAT_RAW);
+    expect_escape(e, "volume.copy from a symlinked data file", &j);
 
     /* A delete removes the volume's directory entries: a symlink is unlinked,
      * its target is not followed (the snapshot below proves it). */
