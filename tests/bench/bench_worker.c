@@ -14,7 +14,7 @@
  *    generation) published at once; jobs_per_s = JOBS / (first publish ..
  *    last final event); load_p50/p99 = publish -> final event under that load;
  *  - latency: LATENCY_JOBS updates one at a time (publish, wait for the final
- *    event): the added latency of the worker path (decode, fork, metadata
+ *    event): the added latency of the worker path (decode, runner, metadata
  *    write with fsyncs, confirmed event publish, ack).
  *
  * Prints parseable lines:
