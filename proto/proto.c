@@ -1,5 +1,6 @@
 /* proto.c - message envelope ("v", "type"), dispatch and the shared pieces
  * of several messages (volume refs, disk lists, sysprep options). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,17 @@ int msg_open(const void *buf, size_t len, enum proto_type expect, struct wire_ma
         return -VMS_E_MSG_BAD_VALUE;
     }
     return 0;
+}
+
+int proto_encode(const struct proto_msg *m, char **ret_buf, size_t *ret_len) {
+    switch (m->type) {
+    case PROTO_TEMPLATE_CREATE: return proto_encode_template_create(&m->u.create, ret_buf, ret_len);
+    case PROTO_TEMPLATE_CANCEL: return proto_encode_template_cancel(&m->u.cancel, ret_buf, ret_len);
+    case PROTO_JOB:             return proto_encode_job(&m->u.job, ret_buf, ret_len);
+    case PROTO_EVENT:           return proto_encode_event(&m->u.event, ret_buf, ret_len);
+    case PROTO_HEARTBEAT:       return proto_encode_heartbeat(&m->u.heartbeat, ret_buf, ret_len);
+    }
+    return -EINVAL;
 }
 
 int proto_decode(const void *buf, size_t len, struct proto_msg *ret, char *why) {

@@ -186,6 +186,9 @@ int proto_decode_event(const void *buf, size_t len, struct proto_event *ret, cha
 int proto_decode_heartbeat(const void *buf, size_t len, struct proto_heartbeat *ret, char *why);
 /* Validate, read "type", and decode into the matching union member. */
 int proto_decode(const void *buf, size_t len, struct proto_msg *ret, char *why);
+/* Encode whichever message m holds (its type's encoder); -EINVAL for an
+ * unknown type. */
+int proto_encode(const struct proto_msg *m, char **ret_buf, size_t *ret_len);
 
 void proto_sysprep_free(struct proto_sysprep *s);
 void proto_template_create_free(struct proto_template_create *m);

@@ -14,8 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char why[PROTO_WHY_LEN] = "";
     memset(&c, 0xa5, sizeof c);
     if (proto_decode_job_cancel(data, size, &c, why) < 0) {
-        FUZZ_CHECK(fuzz_is_zero(&c, sizeof c), "proto_decode_job_cancel: struct not zeroed");
-        FUZZ_CHECK(why[0] != '\0', "proto_decode_job_cancel: no reason given");
+        FUZZ_CHECK_REFUSED(c, why, "proto_decode_job_cancel");
         return 0;
     }
     FUZZ_CHECK(uuid_is_canonical(c.job_id) && uuid_is_canonical(c.template_id), "job.cancel: ids not canonical");

@@ -16,17 +16,6 @@
 #include "fuzz.h"
 #include "proto.h"
 
-static int encode_msg(const struct proto_msg *m, char **buf, size_t *len) {
-    switch (m->type) {
-    case PROTO_TEMPLATE_CREATE: return proto_encode_template_create(&m->u.create, buf, len);
-    case PROTO_TEMPLATE_CANCEL: return proto_encode_template_cancel(&m->u.cancel, buf, len);
-    case PROTO_JOB:             return proto_encode_job(&m->u.job, buf, len);
-    case PROTO_EVENT:           return proto_encode_event(&m->u.event, buf, len);
-    case PROTO_HEARTBEAT:       return proto_encode_heartbeat(&m->u.heartbeat, buf, len);
-    }
-    return -1;
-}
-
 /* Decode with one typed decoder; on failure the struct must be all zero. */
 #define TRY_DECODE(fn, T, freefn)                                              \
     do {                                                                       \
@@ -48,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (proto_decode(data, size, &m, why) == 0) {
         char *buf = NULL;
         size_t len = 0;
-        int r = encode_msg(&m, &buf, &len);
+        int r = proto_encode(&m, &buf, &len);
         FUZZ_CHECK(r == 0, "a decoded message does not re-encode");
         struct proto_msg again;
         FUZZ_CHECK(proto_decode(buf, len, &again, why) == 0, "re-encoded message does not decode");

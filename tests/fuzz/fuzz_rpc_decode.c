@@ -15,8 +15,7 @@ static void check_request(const uint8_t *data, size_t size) {
     char why[PROTO_WHY_LEN] = "";
     memset(&rq, 0xa5, sizeof rq);
     if (rpc_decode_request(data, size, &rq, why) < 0) {
-        FUZZ_CHECK(fuzz_is_zero(&rq, sizeof rq), "rpc_decode_request: struct not zeroed");
-        FUZZ_CHECK(why[0] != '\0', "rpc_decode_request: no reason given");
+        FUZZ_CHECK_REFUSED(rq, why, "rpc_decode_request");
         return;
     }
     char *buf = NULL;
@@ -35,8 +34,7 @@ static void check_reply(const uint8_t *data, size_t size) {
     char why[PROTO_WHY_LEN] = "";
     memset(&rp, 0xa5, sizeof rp);
     if (rpc_decode_reply(data, size, &rp, why) < 0) {
-        FUZZ_CHECK(fuzz_is_zero(&rp, sizeof rp), "rpc_decode_reply: struct not zeroed");
-        FUZZ_CHECK(why[0] != '\0', "rpc_decode_reply: no reason given");
+        FUZZ_CHECK_REFUSED(rp, why, "rpc_decode_reply");
         return;
     }
     char *buf = NULL;
