@@ -423,6 +423,8 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
     if (!job_in_flight(j))
         return 0;
     str_set(&j->worker_id, ev->worker_id);
+    if (!j->started_ms)
+        j->started_ms = now_ms;   /* a short job sends no running event */
     if (ev->state == EV_SUCCEEDED)
         j->progress = 100;
     const char *code = ev->has_error && ev->error.code ? ev->error.code : "internal";

@@ -20,9 +20,12 @@
  * Timeouts, cancels and shutdown kill the job process's whole group, a
  * runner's included (a killed runner is never reused).
  *
- * Progress events are coalesced: at most one per WORKER_PROGRESS_MIN_MS per
- * job, counted from its running event; a newer value in between waits as
- * pending for jobs_tick(), and the final event drops it.
+ * The running event waits WORKER_RUNNING_DELAY_MS (jobs_tick() sends it,
+ * dated when the job started): a job that ends sooner, such as a metadata
+ * update, reports only its final event, which says as much.  Progress events
+ * are coalesced: at most one per WORKER_PROGRESS_MIN_MS per job, counted from
+ * the start; a newer value in between waits as pending for jobs_tick(), and
+ * the final event drops it.
  *
  * The worker is a child subreaper (runtime.c), so grandchildren left behind
  * by a killed job (qemu-img, the libguestfs appliance) are reparented to it
@@ -61,12 +64,14 @@ struct job {
     int wstatus;
     int timeout_s;
     int64_t start_ms, deadline_ms;   /* monotonic */
+    int64_t start_wall_ms;           /* the running event's ts_ms */
+    bool running_sent;
     char line[EXEC_LINE_MAX];
     size_t line_len;
     struct exec_outcome out;
     int last_pct;                    /* the last progress published */
     char last_step[128];
-    int64_t last_progress_ms;        /* ... and when (or the running event's time) */
+    int64_t last_progress_ms;        /* ... and when (or the job's start) */
     bool pending;                    /* a newer progress waits for the interval */
     int pending_pct;
     char pending_step[128];
@@ -103,6 +108,7 @@ static struct job *job_new(struct worker *w, struct proto_job *pj, const struct 
     j->fd = -1;
     j->last_pct = -1;
     j->start_ms = time_mono_ms();
+    j->start_wall_ms = time_now_ms();
     snprintf(j->ctx, sizeof(j->ctx), "job=%s template=%s kind=%s attempt=%lld", j->pj.job_id,
              j->pj.template_id, job_kind_to_string(j->pj.kind), (long long)j->pj.attempt);
     j->next = w->jobs;
@@ -152,7 +158,7 @@ static char *job_event_encode(struct worker *w, const struct job *j, enum event_
         ev.result = (struct proto_kv *)j->out.results;
         ev.n_result = j->out.n_results;
     }
-    ev.ts_ms = time_now_ms();
+    ev.ts_ms = state == EV_RUNNING ? j->start_wall_ms : time_now_ms();
     char *buf = NULL;
     int r = proto_encode_event(&ev, &buf, ret_len);
     if (r < 0) {
@@ -297,13 +303,19 @@ void jobs_start(struct worker *w, struct proto_job *pj, const struct mq_delivery
     j->deadline_ms = j->start_ms + (int64_t)j->timeout_s * 1000;
     log_msg(LOG_LVL_INFO, j->ctx, "started (%s %d, timeout %d s%s)", j->runner ? "runner pid" : "pid",
             (int)j->pid, j->timeout_s, d->redelivered ? ", redelivered" : "");
-    job_publish_transient(w, j, EV_RUNNING, -1, NULL);
-    j->last_progress_ms = time_mono_ms();
+    j->last_progress_ms = j->start_ms;
 }
 
 /* ---- the pipe ------------------------------------------------------------ */
 
+static void job_running_publish(struct worker *w, struct job *j) {
+    j->running_sent = true;
+    job_publish_transient(w, j, EV_RUNNING, -1, NULL);
+}
+
 static void job_progress_publish(struct worker *w, struct job *j, int64_t now) {
+    if (!j->running_sent)
+        job_running_publish(w, j);
     j->pending = false;
     j->last_pct = j->pending_pct;
     snprintf(j->last_step, sizeof(j->last_step), "%s", j->pending_step);
@@ -496,6 +508,10 @@ int64_t jobs_tick(struct worker *w) {
             }
             if (j->deadline_ms - now < wait)
                 wait = j->deadline_ms - now;
+            if (!j->running_sent && now >= j->start_ms + WORKER_RUNNING_DELAY_MS)
+                job_running_publish(w, j);
+            else if (!j->running_sent && j->start_ms + WORKER_RUNNING_DELAY_MS - now < wait)
+                wait = j->start_ms + WORKER_RUNNING_DELAY_MS - now;
             if (j->pending && now >= j->last_progress_ms + WORKER_PROGRESS_MIN_MS)
                 job_progress_publish(w, j, now);
             else if (j->pending && j->last_progress_ms + WORKER_PROGRESS_MIN_MS - now < wait)

@@ -15,6 +15,7 @@
 #include "runtime.h"
 
 #define WORKER_CANCEL_MEMORY 256     /* cancelled job ids remembered */
+#define WORKER_RUNNING_DELAY_MS 100  /* a job that ends sooner sends no running event */
 #define WORKER_PROGRESS_MIN_MS 500   /* at most one progress event per job this often */
 #define WORKER_REPUBLISH_MS 1000     /* retry delay of a final event not confirmed */
 

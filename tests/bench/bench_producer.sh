@@ -58,10 +58,11 @@ rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" add_vhost "$VHOST" >/dev/null
 rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" set_permissions -p "$VHOST" "$VMSEAL_TEST_BROKER_USER" '.*' '.*' '.*' >/dev/null
 
 # Storage domain with one small source volume.
+SD_DIR=${SD_DIR:-$TMP/sd}
 SD=$(cat /proc/sys/kernel/random/uuid)
-"$BIN/vmsealctl" sd create --id "$SD" "$TMP/sd" >/dev/null
+"$BIN/vmsealctl" sd create --id "$SD" "$SD_DIR" >/dev/null
 head -c 1048576 /dev/urandom > "$TMP/src.raw"
-SRC=$("$BIN/vmsealctl" sd import --sd "$TMP/sd" --format raw "$TMP/src.raw" --json)
+SRC=$("$BIN/vmsealctl" sd import --sd "$SD_DIR" --format raw "$TMP/src.raw" --json)
 IMG=$(sed -n 's/.*"img_id":"\([^"]*\)".*/\1/p' <<<"$SRC")
 VOL=$(sed -n 's/.*"vol_id":"\([^"]*\)".*/\1/p' <<<"$SRC")
 DISK=$SD:$IMG:$VOL
@@ -69,7 +70,7 @@ DISK=$SD:$IMG:$VOL
 umask 077
 BROKER_CONF="broker = { hosts = [ \"127.0.0.1:$VMSEAL_TEST_BROKER_PORT\" ]; vhost = \"$VHOST\";
   user = \"$VMSEAL_TEST_BROKER_USER\"; password = \"$VMSEAL_TEST_BROKER_PASSWORD\"; heartbeat_s = 30; };"
-STORAGE_CONF="storage = { domains = ( { id = \"$SD\"; path = \"$TMP/sd\"; } ); };"
+STORAGE_CONF="storage = { domains = ( { id = \"$SD\"; path = \"$SD_DIR\"; } ); };"
 printf '%s\n%s\nproducer = { db = "%s"; };\nlog = { level = "warning"; };\n' \
     "$BROKER_CONF" "$STORAGE_CONF" "$TMP/producer.db" > "$TMP/producer.conf"
 printf '%s\n%s\n' "$BROKER_CONF" "$STORAGE_CONF" > "$TMP/ctl.conf"

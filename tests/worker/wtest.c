@@ -346,10 +346,13 @@ int wtest_tmp_count(struct wtest *w, const char *img) {
 void wtest_assert_event_order(struct wtest *w, const char *job_id, enum event_state final) {
     const struct proto_event *evs[512];
     size_t n = testevents_of_job(w->te, job_id, evs, 512);
-    assert_true(n >= 2 && n <= 512);
-    assert_int_equal(evs[0]->state, EV_RUNNING);
+    assert_true(n >= 1 && n <= 512);
+    /* running comes first, unless the job ended within WORKER_RUNNING_DELAY_MS
+     * (then nothing but the final event); progress never comes without it */
+    size_t first = evs[0]->state == EV_RUNNING;
+    assert_true(first || n == 1);
     int last_pct = -1;
-    for (size_t i = 1; i + 1 < n; i++) {
+    for (size_t i = first; i + 1 < n; i++) {
         assert_int_equal(evs[i]->state, EV_PROGRESS);
         assert_true(evs[i]->progress >= last_pct);
         last_pct = evs[i]->progress;
