@@ -18,6 +18,7 @@
  * throughput: N templates published at once (W unconfirmed at most); the time
  *             from the first publish to the last terminal template event.
  *   producer_throughput n=N templates_per_s=… msgs=… msgs_per_workflow=… msgs_per_s=… elapsed_s=… failed=…
+ *   producer_throughput_ended_at_s first=… 10%=… 50%=… 90%=… 100%=…   (the ramp and the tail)
  *             With --msgs-per-workflow M (the latency figure) the monitor
  *             queue binds template.# only, so that the benchmark's own copy
  *             of every job event does not load the broker it measures, and
@@ -49,6 +50,7 @@ struct bench {
     size_t done, failed;
     int64_t job_events, jobs, tpl_events;
     int64_t last_final_us;
+    int64_t t0_us, done_at_us[4];  /* throughput: when the first, 10 %, 50 %, 90 % ended */
     int64_t last_event_us;   /* any event of ours: the workflows are moving */
     double msgs_per_workflow; /* given (throughput mode), 0 = count job events */
 };
@@ -103,6 +105,10 @@ static void bench_event(struct bench *b, const struct mq_delivery *d) {
                 b->done++;
                 b->failed += ev.state != EV_READY;
                 b->last_final_us = now_us();
+                const size_t marks[4] = { 1, b->n / 10, b->n / 2, b->n * 9 / 10 };
+                for (int k = 0; k < 4; k++)
+                    if (b->done == marks[k])
+                        b->done_at_us[k] = b->last_final_us - b->t0_us;
                 if (ev.state != EV_READY)
                     fprintf(stderr, "template %s %s: %s\n", ev.template_id, event_state_to_string(ev.state),
                             ev.has_error ? ev.error.message : "");
@@ -181,6 +187,7 @@ static int run_throughput(struct bench *b, int window) {
     int unconfirmed = 0, r = 0;
     size_t next = 0;
     int64_t t0 = now_us();
+    b->t0_us = t0;
     b->last_event_us = t0;
     while (r == 0 && b->done < b->n) {
         while (r == 0 && next < b->n && unconfirmed < window) {
@@ -203,6 +210,9 @@ static int run_throughput(struct bench *b, int window) {
            "elapsed_s=%.3f failed=%zu\n",
            b->n, (double)b->n / secs, msgs, per, msgs / secs, secs,
            b->failed);
+    printf("producer_throughput_ended_at_s first=%.3f 10%%=%.3f 50%%=%.3f 90%%=%.3f 100%%=%.3f\n",
+           (double)b->done_at_us[0] / 1e6, (double)b->done_at_us[1] / 1e6, (double)b->done_at_us[2] / 1e6,
+           (double)b->done_at_us[3] / 1e6, secs);
     return 0;
 }
 

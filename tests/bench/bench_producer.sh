@@ -95,6 +95,7 @@ for _ in $(seq 100); do
     [ "$n" -ge "$WORKERS" ] && break
     sleep 0.2
 done
+[ "$n" -ge "$WORKERS" ] || { echo "only $n of $WORKERS workers started; logs:" >&2; tail -n 5 "$TMP"/worker*.log >&2; exit 1; }
 
 echo "== bench_producer: $WORKERS dry-run workers x $SLOTS slots, store $TMP/producer.db"
 # Warm-up (first connections, SQLite pages).
@@ -122,18 +123,23 @@ cpu_ms() { # PID... -> CPU ms used so far by them and their live descendants
     echo $((t * 1000 / tck))
 }
 BROKER_PID=$(ss -ltnpH "sport = :$VMSEAL_TEST_BROKER_PORT" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+# The whole machine's busy share during the run (1.0 = every core busy):
+# whether the run was bound by CPU or by waiting.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+s0=($(busy_ticks))
 c0=($(cpu_ms "${PIDS[0]}") $(cpu_ms "${PIDS[@]:1}") $(cpu_ms $BROKER_PID))
 field() { sed -n "s/.*[ ]$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 THR=$("$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode throughput -n "$N_TPL" \
       --msgs-per-workflow "$(field msgs_per_workflow "$LAT")")
 c1=($(cpu_ms "${PIDS[0]}") $(cpu_ms "${PIDS[@]:1}") $(cpu_ms $BROKER_PID))
+s1=($(busy_ticks))
 echo "$THR"
 CPU=$(awk -v n="$N_TPL" -v p=$((c1[0] - c0[0])) -v w=$((c1[1] - c0[1])) -v b=$((c1[2] - c0[2])) 'BEGIN {
     t = (p + w + b) / n
     printf "cpu_per_template_ms producer=%.2f workers=%.2f broker=%.2f total=%.2f ceiling_2cores_per_s=%.0f",
            p / n, w / n, b / n, t, (t > 0 ? 2000 / t : 0) }')
 echo "$CPU"
-echo "load average during the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine_busy $(awk -v b=$((s1[0] - s0[0])) -v t=$((s1[1] - s0[1])) 'BEGIN { printf "%.2f", t ? b / t : 0 }') of $(nproc) cores during the run; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 b0=$(cpu_ms $BROKER_PID)
 RAW=$(VMSEAL_TEST_BROKER_PORT=$VMSEAL_TEST_BROKER_PORT "$BIN/bench_broker" "$BROKER_N" | grep '^broker_raw')
 b1=$(cpu_ms $BROKER_PID)

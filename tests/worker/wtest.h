@@ -82,8 +82,10 @@ char *wtest_volume_path(struct wtest *w, const char *img, const char *vol, const
 /* Number of *.tmp files in an image dir. */
 int wtest_tmp_count(struct wtest *w, const char *img);
 
-/* Check events of a job: running first, then progress*, then exactly one
- * final event in state `final`, nothing after it.  Fails the test. */
+/* Check events of a job: running first (absent only when the final event
+ * is the only one: the job ended within WORKER_RUNNING_DELAY_MS), then
+ * progress*, then exactly one final event in state `final`, nothing after
+ * it.  Fails the test. */
 void wtest_assert_event_order(struct wtest *w, const char *job_id, enum event_state final);
 
 /* ---- jobs ----------------------------------------------------------------
