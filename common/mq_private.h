@@ -54,6 +54,7 @@ struct mq {
     char *conn_name;
     amqp_connection_state_t conn;  /* NULL while disconnected */
     bool blocked;
+    bool corked;               /* TCP_CORK set: see mq_cork() */
     uint64_t epoch;
     char err[MQ_ERR_LEN];
 
@@ -123,5 +124,8 @@ void mq_delivery_from_message(struct mq_delivery *d, const amqp_message_t *msg);
 void mq_delivery_free(struct mq_delivery *d);
 const amqp_field_value_t *mq_table_get(const amqp_table_t *t, const char *key);
 bool mq_field_int(const amqp_field_value_t *v, int64_t *ret);
+
+/* Cork the socket (true) until the next poll, or send what is corked now. */
+void mq_cork(mq_t *mq, bool on);
 
 #endif

@@ -65,6 +65,7 @@ int mq_decl_apply(mq_t *mq, const struct mq_decl *d)
 {
     if (!mq->conn)
         return -VMS_E_CONN_LOST;
+    mq_cork(mq, false);
     switch (d->kind) {
     case MQ_DECL_EXCHANGE:
         amqp_exchange_declare(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(d->name),
@@ -216,6 +217,7 @@ int mq_consumer_start(mq_t *mq, struct mq_consumer *c)
 
     if (!mq->conn)
         return -VMS_E_CONN_LOST;
+    mq_cork(mq, false);
     if (!c->no_ack) {
         amqp_basic_qos(mq->conn, MQ_CHANNEL, 0, c->prefetch, 0);
         if ((r = mq_rpc_check(mq, c->queue)) < 0)
@@ -272,6 +274,7 @@ int mq_cancel(mq_t *mq, const char *queue)
         if (strcmp(c->queue, queue) != 0)
             continue;
         if (mq->conn && c->tag) {
+            mq_cork(mq, false);
             amqp_basic_cancel(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(c->tag));
             r = mq_rpc_check(mq, queue);
         }
