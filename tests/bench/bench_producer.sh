@@ -19,7 +19,14 @@
 # tests/lib/testbroker.h) when set, else a private node started here with
 # deploy/rabbitmq/node.sh (stopped at the end).  Everything else lives in a
 # temporary folder (kept with VMSEAL_BENCH_KEEP=1; logs in it).
-# Environment: N_TPL, N_LAT, WORKERS (2), SLOTS (8 per worker), BROKER_N (20000).
+# Environment: N_TPL, N_LAT, WORKERS (2), SLOTS (32 per worker), BROKER_N (20000),
+# SD_DIR: the folder that holds the storage domain (default: the temporary
+# folder).  The workers' metadata writes (a new inode and an fsync each) cost
+# what that filesystem makes them cost: on an ext4 without a journal, as the
+# root filesystem of the machine these figures come from, inode allocation
+# skips recently deleted inodes one by one, and the workers' CPU per template
+# grows from run to run; put SD_DIR on a journaled filesystem to measure vmseal
+# rather than that.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -28,7 +35,7 @@ BIN=$BUILD/bin
 N_TPL=${N_TPL:-1000}
 N_LAT=${N_LAT:-50}
 WORKERS=${WORKERS:-2}
-SLOTS=${SLOTS:-8}
+SLOTS=${SLOTS:-32}
 BROKER_N=${BROKER_N:-20000}
 
 for b in vmseal-producer vmseal-worker vmsealctl bench_producer bench_broker; do
@@ -36,6 +43,7 @@ for b in vmseal-producer vmseal-worker vmsealctl bench_producer bench_broker; do
 done
 
 TMP=$(mktemp -d /tmp/vmseal-bench.XXXXXX)
+SD_PATH=
 OWN_BROKER=
 PIDS=()
 VHOST=bench-$RANDOM$RANDOM
@@ -46,7 +54,7 @@ cleanup() {
     [ -n "${VMSEAL_TEST_BROKER_NODE:-}" ] &&
         rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" delete_vhost "$VHOST" >/dev/null 2>&1 || true
     [ -n "$OWN_BROKER" ] && "$ROOT/deploy/rabbitmq/node.sh" stop "$OWN_BROKER" >/dev/null 2>&1 && rm -rf "$OWN_BROKER"
-    if [ "${VMSEAL_BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+    if [ "${VMSEAL_BENCH_KEEP:-0}" = 1 ]; then echo "kept $TMP $SD_PATH"; else rm -rf "$TMP" "$SD_PATH"; fi
 }
 trap cleanup EXIT
 
@@ -58,11 +66,11 @@ rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" add_vhost "$VHOST" >/dev/null
 rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" set_permissions -p "$VHOST" "$VMSEAL_TEST_BROKER_USER" '.*' '.*' '.*' >/dev/null
 
 # Storage domain with one small source volume.
-SD_DIR=${SD_DIR:-$TMP/sd}
+SD_PATH=${SD_DIR:-$TMP}/vmseal-bench-sd.$$.$RANDOM
 SD=$(cat /proc/sys/kernel/random/uuid)
-"$BIN/vmsealctl" sd create --id "$SD" "$SD_DIR" >/dev/null
+"$BIN/vmsealctl" sd create --id "$SD" "$SD_PATH" >/dev/null
 head -c 1048576 /dev/urandom > "$TMP/src.raw"
-SRC=$("$BIN/vmsealctl" sd import --sd "$SD_DIR" --format raw "$TMP/src.raw" --json)
+SRC=$("$BIN/vmsealctl" sd import --sd "$SD_PATH" --format raw "$TMP/src.raw" --json)
 IMG=$(sed -n 's/.*"img_id":"\([^"]*\)".*/\1/p' <<<"$SRC")
 VOL=$(sed -n 's/.*"vol_id":"\([^"]*\)".*/\1/p' <<<"$SRC")
 DISK=$SD:$IMG:$VOL
@@ -70,7 +78,7 @@ DISK=$SD:$IMG:$VOL
 umask 077
 BROKER_CONF="broker = { hosts = [ \"127.0.0.1:$VMSEAL_TEST_BROKER_PORT\" ]; vhost = \"$VHOST\";
   user = \"$VMSEAL_TEST_BROKER_USER\"; password = \"$VMSEAL_TEST_BROKER_PASSWORD\"; heartbeat_s = 30; };"
-STORAGE_CONF="storage = { domains = ( { id = \"$SD\"; path = \"$SD_DIR\"; } ); };"
+STORAGE_CONF="storage = { domains = ( { id = \"$SD\"; path = \"$SD_PATH\"; } ); };"
 printf '%s\n%s\nproducer = { db = "%s"; };\nlog = { level = "warning"; };\n' \
     "$BROKER_CONF" "$STORAGE_CONF" "$TMP/producer.db" > "$TMP/producer.conf"
 printf '%s\n%s\n' "$BROKER_CONF" "$STORAGE_CONF" > "$TMP/ctl.conf"
