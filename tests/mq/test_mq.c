@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "err.h"
 #include "mq.h"
+#include "mq_private.h"
 #include "mqtest.h"
 #include "testbroker.h"
 #include "util.h"
@@ -367,6 +371,49 @@ static void test_direct_reply_to(void **state)
     mq_close(client);
 }
 
+static uint32_t data_segs_out(mq_t *mq)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    assert_int_equal(getsockopt(amqp_get_sockfd(mq->conn), IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+    return ti.tcpi_data_segs_out;
+}
+
+/* Publishes and acks are corked until the next poll: 50 publishes leave as
+ * one batch, and a synchronous method sends them (and itself) at once rather
+ * than after the kernel's 200 ms cork timer. */
+static void test_corked_sends(void **state)
+{
+    struct testbroker *tb = *state;
+    mq_t *mq = mqtest_open(&tb->broker);
+    char q[256];
+    struct mq_event ev;
+    int confirms = 0, deliveries = 0;
+
+    assert_int_equal(mq_declare_exclusive_queue(mq, q), 0);
+    assert_int_equal(mq_consume(mq, q, 0, true, true), 0);
+    int64_t t0 = time_mono_ms();
+    assert_int_equal(mq_declare_exchange(mq, "t.cork1", "topic"), 0);
+    int64_t uncorked_ms = time_mono_ms() - t0;
+
+    uint32_t s0 = data_segs_out(mq);
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(mq_publish(mq, "", q, &(struct mq_props){ .message_id = "m" }, "body", 4, NULL), 0);
+    assert_int_equal(data_segs_out(mq) - s0, 0);   /* held back */
+    t0 = time_mono_ms();
+    assert_int_equal(mq_declare_exchange(mq, "t.cork2", "topic"), 0);
+    assert_true(time_mono_ms() - t0 < uncorked_ms + 150);
+    assert_true(data_segs_out(mq) - s0 <= 4);
+    while (confirms < 50 || deliveries < 50) {
+        assert_int_equal(mq_wait(mq, 5000, NULL, 0, &ev), 0);
+        assert_true(ev.type == MQ_EV_CONFIRM || ev.type == MQ_EV_DELIVERY);
+        confirms += ev.type == MQ_EV_CONFIRM && ev.status == 0;
+        deliveries += ev.type == MQ_EV_DELIVERY;
+        mq_event_clear(&ev);
+    }
+    mq_close(mq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_no_host),
         cmocka_unit_test(test_direct_reply_to),
+        cmocka_unit_test(test_corked_sends),
         cmocka_unit_test(test_extra_fds),
         cmocka_unit_test(test_heartbeat),
     };
