@@ -106,6 +106,17 @@ done
 [ "$n" -ge "$WORKERS" ] || { echo "only $n of $WORKERS workers started; logs:" >&2; tail -n 5 "$TMP"/worker*.log >&2; exit 1; }
 
 echo "== bench_producer: $WORKERS dry-run workers x $SLOTS slots, store $TMP/producer.db"
+sd_fs() { # the storage domain's filesystem, and whether an ext4 one has a journal
+    local fs dev
+    fs=$(findmnt -no FSTYPE --target "$SD_PATH" 2>/dev/null || echo '?')
+    dev=$(basename "$(findmnt -no SOURCE --target "$SD_PATH" 2>/dev/null)")
+    if [ "$fs" = ext4 ] && ! ls -d /proc/fs/jbd2/"$dev"-* >/dev/null 2>&1; then
+        echo "ext4 WITHOUT a journal (worker CPU per template grows run after run: set SD_DIR)"
+    else
+        echo "$fs"
+    fi
+}
+echo "storage domain $SD_PATH on $(sd_fs)"
 # Warm-up (first connections, SQLite pages).
 "$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode latency -n 5 >/dev/null
 LAT=$("$BIN/bench_producer" --config "$TMP/ctl.conf" --disk "$DISK" --mode latency -n "$N_LAT")
