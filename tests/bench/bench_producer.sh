@@ -9,7 +9,7 @@
 #      + template events, counted on a monitor queue);
 #   2. throughput of N_TPL (1000) single-disk sealed-template workflows
 #      (templates/s, and messages/s = that count x templates/s; the monitor
-#      binds only template.# here, see bench_producer.c);
+#      binds only the terminal template events here, see bench_producer.c);
 #   3. the raw broker benchmark (bench_broker) and the ratio of the
 #      workflows' messages/s to its raw messages/s.
 # Targets: >= 300 templates/s, >= 0.5 of raw, p50 <= 50 ms.  Prints the
