@@ -78,7 +78,8 @@ static void pump_retry_later(struct producer *p, int64_t row, int64_t delay_ms) 
         p->retry_at_mono = at;
 }
 
-/* Forget confirmed rows.  A failure only means they may go out once more. */
+/* Forget confirmed rows (inside the open batch, if any).  A failure, or
+ * the batch's rollback, only means they may go out once more. */
 static void pump_flush(struct producer *p) {
     if (p->n_confirmed && store_outbox_delete(p->st, p->confirmed, p->n_confirmed) < 0)
         log_err("outbox: cannot delete %zu confirmed rows: %s", p->n_confirmed, store_last_error(p->st));
@@ -239,12 +240,14 @@ static void on_rpc(struct producer *p, const struct mq_delivery *d) {
     (void)mq_ack(p->mq, d);   /* a lost reply costs the client a timeout, nothing more */
 }
 
-/* Commit the batch, then settle its deliveries: the failed ones go back to
- * their queue, the rest are acked in one frame (every delivery before the
- * batch's last one was handled already: this loop takes them in order). */
+/* Commit the batch (with the outbox rows confirmed so far: one commit, not
+ * two), then settle its deliveries: the failed ones go back to their queue,
+ * the rest are acked in one frame (every delivery before the batch's last
+ * one was handled already: this loop takes them in order). */
 static void batch_settle(struct producer *p) {
     int r = 0;
     if (p->batch_open) {
+        pump_flush(p);
         r = store_commit(p->st);
         if (r < 0)
             store_rollback(p->st);
