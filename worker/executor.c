@@ -92,8 +92,15 @@ static void clean_copy(char *dst, size_t n, const char *src) {
     dst[i] = '\0';
 }
 
-static void put_line(struct exec_child *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_line(struct exec_child *c, const char *fmt, ...) {
+static void out_flush(struct exec_child *c) {
+    if (c->out_len)
+        write_all(c->fd, c->out, c->out_len);
+    c->out_len = 0;
+}
+
+/* Append one line to c->out; written at once when flush is set. */
+static void put_line(struct exec_child *c, bool flush, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void put_line(struct exec_child *c, bool flush, const char *fmt, ...) {
     char line[EXEC_LINE_MAX];
     va_list ap;
     va_start(ap, fmt);
@@ -104,37 +111,42 @@ static void put_line(struct exec_child *c, const char *fmt, ...) {
     if (n > (int)sizeof(line) - 2)
         n = (int)sizeof(line) - 2;
     line[n++] = '\n';
-    write_all(c->fd, line, (size_t)n);
+    if (c->out_len + (size_t)n > sizeof(c->out))
+        out_flush(c);
+    memcpy(c->out + c->out_len, line, (size_t)n);
+    c->out_len += (size_t)n;
+    if (flush)
+        out_flush(c);
 }
 
 void exec_report_progress(struct exec_child *c, int percent, const char *step) {
     char s[256];
     clean_copy(s, sizeof(s), step ? step : "");
-    put_line(c, "P\t%d\t%s", percent < 0 ? 0 : percent > 100 ? 100 : percent, s);
+    put_line(c, true, "P\t%d\t%s", percent < 0 ? 0 : percent > 100 ? 100 : percent, s);
 }
 
 void exec_report_int(struct exec_child *c, const char *key, int64_t value) {
-    put_line(c, "R\t%s\ti\t%" PRId64, key, value);
+    put_line(c, false, "R\t%s\ti\t%" PRId64, key, value);
 }
 
 void exec_report_str(struct exec_child *c, const char *key, const char *value) {
     char s[512];
     clean_copy(s, sizeof(s), value);
-    put_line(c, "R\t%s\ts\t%s", key, s);
+    put_line(c, false, "R\t%s\ts\t%s", key, s);
 }
 
 void exec_report_bool(struct exec_child *c, const char *key, bool value) {
-    put_line(c, "R\t%s\tb\t%d", key, value ? 1 : 0);
+    put_line(c, false, "R\t%s\tb\t%d", key, value ? 1 : 0);
 }
 
 void exec_report_final(struct exec_child *c, int err, const char *msg) {
     char m[EXEC_MSG_LEN];
     if (err == 0) {
-        put_line(c, "D");
+        put_line(c, true, "D");
         return;
     }
     clean_copy(m, sizeof(m), msg && msg[0] ? msg : err_str(err));
-    put_line(c, "E\t%d\t%s", err, m);
+    put_line(c, true, "E\t%d\t%s", err, m);
 }
 
 /* ---- the parent's parser ---------------------------------------------- */

@@ -15,7 +15,8 @@
  *
  * The job process talks to the parent through its result pipe, in lines of
  * text ('\n'-terminated, fields separated by '\t', each line shorter than
- * EXEC_LINE_MAX so a write is atomic):
+ * EXEC_LINE_MAX; one write carries at most 2 * EXEC_LINE_MAX bytes, below
+ * PIPE_BUF, so it is atomic):
  *
  *     P <percent> <step>              progress (0..100)
  *     R <key> i|s|b <value>           one entry of the result map
@@ -59,6 +60,8 @@
 struct exec_child {
     int fd;                      /* write end of the result pipe */
     const struct config *cfg;
+    char out[EXEC_LINE_MAX * 2]; /* result lines not written yet */
+    size_t out_len;
 };
 
 #define EXEC_FD_RESULT 3          /* a job process's result pipe (write end) */
@@ -89,9 +92,11 @@ _Noreturn void executor_child_main(const struct config *cfg, const struct proto_
 void exec_job_run(struct exec_child *c, const struct proto_job *job);
 
 /* Lines written by the job process.  Writing never fails loudly: a parent
- * that is gone cannot be told anything anyway.  exec_report_final() writes
- * the final line: D when err is 0, else E with err and msg (err_str(err)
- * when msg is empty). */
+ * that is gone cannot be told anything anyway.  Result lines wait in c->out
+ * and go with the next progress or the final line (one write, one wakeup of
+ * the worker, where a metadata update used to take seven).
+ * exec_report_final() writes the final line: D when err is 0, else E with
+ * err and msg (err_str(err) when msg is empty). */
 void exec_report_progress(struct exec_child *c, int percent, const char *step);
 void exec_report_int(struct exec_child *c, const char *key, int64_t value);
 void exec_report_str(struct exec_child *c, const char *key, const char *value);
