@@ -19,9 +19,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <amqp.h>
 #include <amqp_framing.h>
