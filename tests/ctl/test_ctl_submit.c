@@ -34,8 +34,7 @@ struct fx {
 };
 
 static int fx_setup(void **state) {
-    const char *build = getenv("VMSEAL_BUILD_DIR");
-    if (!build) {
+    if (!getenv("VMSEAL_BUILD_DIR")) {
         fprintf(stderr, "VMSEAL_BUILD_DIR not set: run through ctest\n");
         return -1;
     }
@@ -43,7 +42,7 @@ static int fx_setup(void **state) {
     *state = f;
     if (testutil_dir_make("ctl-submit", &f->dir) < 0)
         return -1;
-    f->ctl = xasprintf("%s/bin/vmsealctl", build);
+    f->ctl = testutil_build_path("bin/vmsealctl");
     f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t alen = sizeof a;

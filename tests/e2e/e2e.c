@@ -20,11 +20,6 @@
 #include "testutil.h"
 #include "util.h"
 
-static char *bin_path(const char *name) {
-    const char *build = getenv("VMSEAL_BUILD_DIR");
-    return xasprintf("%s/bin/%s", build ? build : ".", name);
-}
-
 static int file_write(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);   /* holds a password */
     if (fd < 0)
@@ -155,7 +150,7 @@ static bool producer_answers(void *arg) {
 }
 
 int e2e_producer_start(struct e2e *e, const char *id, bool wait_active, pid_t *ret_pid) {
-    _cleanup_free_ char *exe = bin_path("vmseal-producer");
+    _cleanup_free_ char *exe = testutil_build_path("bin/vmseal-producer");
     const char *argv[] = { exe, "--config", e->producer_conf, "--id", id, NULL };
     int r = proc_start(e, id, argv, ret_pid);
     if (r < 0 || !wait_active)
@@ -167,7 +162,7 @@ int e2e_producer_start(struct e2e *e, const char *id, bool wait_active, pid_t *r
 }
 
 int e2e_worker_start(struct e2e *e, const char *id, bool dry_run, int seal_ms, int slots, pid_t *ret_pid) {
-    _cleanup_free_ char *exe = bin_path("vmseal-worker"), *conf = xasprintf("%s/%s.conf", e->dir, id);
+    _cleanup_free_ char *exe = testutil_build_path("bin/vmseal-worker"), *conf = xasprintf("%s/%s.conf", e->dir, id);
     _cleanup_free_ char *b = broker_group(e), *s = storage_group(e);
     _cleanup_free_ char *text = xasprintf("%s%sworker = { id = \"%s\"; slots = %d; executor = \"%s\"; %s };\n"
                                           "log = { level = \"debug\"; };\n",
@@ -226,7 +221,7 @@ void e2e_kill(struct e2e *e, pid_t pid) {
 }
 
 int e2e_ctl(struct e2e *e, char **ret_out, ...) {
-    _cleanup_free_ char *exe = bin_path("vmsealctl");
+    _cleanup_free_ char *exe = testutil_build_path("bin/vmsealctl");
     const char *argv[32] = { exe };
     size_t n = 1;
     va_list ap;
@@ -280,7 +275,7 @@ int e2e_source_make(struct e2e *e, size_t bytes, struct proto_vol_ref *ret) {
 
 int e2e_submit(struct e2e *e, const char *name, const struct proto_vol_ref *disks, size_t n_disks, bool seal,
                proto_uuid ret_id) {
-    _cleanup_free_ char *exe = bin_path("vmsealctl");
+    _cleanup_free_ char *exe = testutil_build_path("bin/vmsealctl");
     char specs[8][120];
     const char *argv[40] = { exe, "submit", "--config", e->ctl_conf, "--name", name };
     size_t n = 6;

@@ -326,7 +326,7 @@ static void test_ctl_commands(void **state) {
     snprintf(spec, sizeof spec, "%s:%s:%s", src.sd_id, src.img_id, src.vol_id);
 
     /* watch ID --json, bound before the submit */
-    _cleanup_free_ char *exe = xasprintf("%s/bin/vmsealctl", getenv("VMSEAL_BUILD_DIR"));
+    _cleanup_free_ char *exe = testutil_build_path("bin/vmsealctl");
     _cleanup_free_ char *watch_log = xasprintf("%s/watch.log", e->dir);
     const char *wargv[] = { exe, "watch", tid, "--json", "--timeout", "60", "--config", e->ctl_conf, NULL };
     assert_int_equal(testutil_proc_spawn(wargv, NULL, watch_log, &watch), 0);

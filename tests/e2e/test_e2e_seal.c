@@ -28,8 +28,8 @@
 #define SEAL_TIMEOUT_S 400
 
 static char *guest_path(const char *name) {
-    const char *build = getenv("VMSEAL_BUILD_DIR");
-    char *p = xasprintf("%s/guests/%s.qcow2", build ? build : ".", name);
+    _cleanup_free_ char *rel = xasprintf("guests/%s.qcow2", name);
+    char *p = testutil_build_path(rel);
     if (access(p, R_OK) != 0)
         fail_msg("test guest %s missing: run through ctest (fixture `guests`, tests/guests/build.sh)", p);
     return p;

@@ -48,6 +48,13 @@ static int dir_remove_cb(const char *path, const struct stat *st, int flag, stru
     return 0;
 }
 
+char *testutil_build_path(const char *rel)
+{
+    const char *build = getenv("VMSEAL_BUILD_DIR");
+
+    return xasprintf("%s/%s", build ? build : ".", rel);
+}
+
 int testutil_dir_remove(const char *path)
 {
     int r;

@@ -17,6 +17,10 @@
  * to /tmp; mode 0700).  *ret_path is malloc'd. */
 int testutil_dir_make(const char *name, char **ret_path);
 
+/* rel (e.g. "bin/vmsealctl", "guests/debian.qcow2") below the build folder:
+ * $VMSEAL_BUILD_DIR (ctest sets it), else the current folder.  Malloc'd. */
+char *testutil_build_path(const char *rel);
+
 /* Remove path and everything below it (never follows symlinks).  A missing
  * path is not an error.  NULL is accepted. */
 int testutil_dir_remove(const char *path);

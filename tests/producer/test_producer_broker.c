@@ -66,7 +66,7 @@ static void write_config(struct bt *b) {
 }
 
 static void producer_start(struct bt *b, int slot) {
-    char *bin = xasprintf("%s/bin/vmseal-producer", getenv("VMSEAL_BUILD_DIR") ? getenv("VMSEAL_BUILD_DIR") : ".");
+    char *bin = testutil_build_path("bin/vmseal-producer");
     char id[32];
     snprintf(id, sizeof id, "producer-%d", slot);
     const char *argv[] = { bin, "--config", b->cfg, "--id", id, NULL };

@@ -20,15 +20,14 @@ struct ctl_fx {
 };
 
 static int ctl_setup(void **state) {
-    const char *build = getenv("VMSEAL_BUILD_DIR");
-    if (!build) {
+    if (!getenv("VMSEAL_BUILD_DIR")) {
         fprintf(stderr, "VMSEAL_BUILD_DIR not set: run through ctest\n");
         return -1;
     }
     struct ctl_fx *f = xcalloc(1, sizeof *f);
     if (testutil_dir_make("sdctl", &f->dir) < 0)
         return -1;
-    f->ctl = xasprintf("%s/bin/vmsealctl", build);
+    f->ctl = testutil_build_path("bin/vmsealctl");
     f->sd_path = xasprintf("%s/sd", f->dir);
     *state = f;
     return 0;

@@ -17,6 +17,7 @@
 
 #include "control.h"
 #include "err.h"
+#include "runtime_int.h"
 #include "sd.h"
 #include "testutil.h"
 #include "util.h"
@@ -133,9 +134,9 @@ static void test_dry_run_copy_and_seal(void **state) {
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
-    {   /* done within WORKER_RUNNING_DELAY_MS (100) of its start: no running event */
+    {   /* done within WORKER_RUNNING_DELAY_MS of its start: no running event */
         const struct proto_event *evs[8];
-        if (ev->ts_ms - t_pub < 100)
+        if (ev->ts_ms - t_pub < WORKER_RUNNING_DELAY_MS)
             assert_int_equal(testevents_of_job(w->te, j.job_id, evs, 8), 1);
     }
     proto_job_free(&j);

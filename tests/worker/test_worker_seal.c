@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "sd.h"
+#include "testutil.h"
 #include "util.h"
 #include "volume.h"
 #include "wtest.h"
@@ -23,8 +24,8 @@
 #define WAIT_MS 300000
 
 static void import_guest(struct wtest *w, const char *name, proto_uuid img, proto_uuid vol) {
-    const char *build = getenv("VMSEAL_BUILD_DIR");
-    _cleanup_free_ char *file = xasprintf("%s/guests/%s.qcow2", build ? build : ".", name);
+    _cleanup_free_ char *rel = xasprintf("guests/%s.qcow2", name);
+    _cleanup_free_ char *file = testutil_build_path(rel);
     struct sd *sd = NULL;
     char why[SD_WHY_LEN] = "";
     if (access(file, R_OK) < 0)

@@ -98,9 +98,8 @@ static int config_write(struct wtest *w, const struct wtest_worker_opts *o, cons
 int wtest_worker_start(struct wtest *w, const struct wtest_worker_opts *o, pid_t *ret_pid) {
     if (w->n_workers == WTEST_MAX_WORKERS)
         return -ENOSPC;
-    const char *build = getenv("VMSEAL_BUILD_DIR");
     _cleanup_free_ char *conf = xasprintf("%s/%s.conf", w->dir, o->id);
-    _cleanup_free_ char *exe = xasprintf("%s/bin/vmseal-worker", build ? build : ".");
+    _cleanup_free_ char *exe = testutil_build_path("bin/vmseal-worker");
     _cleanup_free_ char *grace = xasprintf("%d", o->grace_s);
     char *log = xasprintf("%s/%s.log", w->dir, o->id);
     int r = config_write(w, o, conf);
