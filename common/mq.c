@@ -180,6 +180,7 @@ void mq_event_clear(struct mq_event *ev)
         return;
     mq_delivery_free(&ev->delivery);
     free(ev->consumer_queue);
+    free(ev->text);
     memset(ev, 0, sizeof(*ev));
 }
 
@@ -319,17 +320,41 @@ static int mq_login(mq_t *mq, const char *hoststr)
     return 0;
 }
 
-static int mq_channel_setup(mq_t *mq, const char *hoststr)
+/* Open channel ch, in confirm mode when it is the publish channel. */
+static int mq_channel_open(mq_t *mq, uint16_t ch, bool confirms, const char *what)
 {
     int r;
 
-    amqp_channel_open(mq->conn, MQ_CHANNEL);
-    if ((r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), hoststr)) < 0)
+    amqp_channel_open(mq->conn, ch);
+    if ((r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), what)) < 0)
         return r;
-    amqp_confirm_select(mq->conn, MQ_CHANNEL);
-    if ((r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), hoststr)) < 0)
+    if (confirms) {
+        amqp_confirm_select(mq->conn, ch);
+        if ((r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), what)) < 0)
+            return r;
+        mq->pub_channel = ch;
+        mq->next_tag = 0;
+    }
+    return 0;
+}
+
+int mq_pub_channel_open(mq_t *mq, const char *what)
+{
+    uint16_t ch = mq->pub_channel + 1;
+
+    if (ch < MQ_PUB_CHANNEL_FIRST || ch > MQ_PUB_CHANNEL_LAST)
+        ch = MQ_PUB_CHANNEL_FIRST;
+    return mq_channel_open(mq, ch, true, what);
+}
+
+static int mq_channel_setup(mq_t *mq, const char *hoststr)
+{
+    bool own = mq->opts.publish_channel;
+    int r;
+
+    if ((r = mq_channel_open(mq, MQ_CHANNEL, !own, hoststr)) < 0 ||
+        (own && (r = mq_pub_channel_open(mq, hoststr)) < 0))
         return r;
-    mq->next_tag = 0;
     mq->hb_ms = amqp_get_heartbeat(mq->conn) * 1000;
     mq->last_rx_ms = time_mono_ms();
     mq->next_hb_tx_ms = mq->last_rx_ms + mq->hb_ms / 2;
@@ -384,7 +409,10 @@ static int mq_connect(mq_t *mq)
     if (b->n_hosts == 0)
         mq_seterr(mq, "no broker hosts configured");
     for (size_t i = 0; i < b->n_hosts; i++) {
-        r = mq_connect_host(mq, b->hosts[i]);
+        size_t h = (mq->host_first + i) % b->n_hosts;
+        r = mq_connect_host(mq, b->hosts[h]);
+        if (r == 0)
+            mq->host_cur = h;
         if (r == 0 || r == -VMS_E_ACCESS_REFUSED)
             return r;
     }
@@ -442,6 +470,9 @@ int mq_open(const struct mq_opts *opts, mq_t **ret)
         mq->opts.max_backoff_ms = 10000;
     if (mq->opts.rpc_timeout_ms <= 0)
         mq->opts.rpc_timeout_ms = 15000;
+    if (mq->opts.confirm_timeout_ms <= 0)
+        mq->opts.confirm_timeout_ms = 30000;
+    mq->repair_gap_ms = MQ_REPAIR_GAP_MIN_MS;
     mq->backoff_ms = MQ_BACKOFF_MIN_MS;
     mq->rng = (uint64_t)time_now_ms() * 2654435761u ^ (uint64_t)getpid() << 32 ^ (uintptr_t)mq;
     if (!mq->rng)
@@ -511,7 +542,7 @@ static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m)
 static void mq_on_returned(mq_t *mq)
 {
     amqp_message_t msg;
-    amqp_rpc_reply_t rep = amqp_read_message(mq->conn, MQ_CHANNEL, &msg, 0);
+    amqp_rpc_reply_t rep = amqp_read_message(mq->conn, mq->pub_channel, &msg, 0);
 
     if (rep.reply_type != AMQP_RESPONSE_NORMAL) {
         mq_lose(mq, mq_reply_error(mq, rep, "reading a returned message"));
@@ -532,8 +563,12 @@ static void mq_on_cancel(mq_t *mq, const amqp_basic_cancel_t *m)
     mq_evq_push(mq, &ev);
 }
 
-static void mq_on_method(mq_t *mq, const amqp_method_t *m)
+static void mq_on_method(mq_t *mq, amqp_channel_t ch, const amqp_method_t *m)
 {
+    /* a replaced publish channel: its late confirms, returns and close-ok
+     * are of no use any more (its publishes were reported lost) */
+    if (ch != 0 && ch != MQ_CHANNEL && ch != mq->pub_channel)
+        return;
     switch (m->id) {
     case AMQP_BASIC_DELIVER_METHOD:
         mq_on_deliver(mq, m->decoded);
@@ -599,7 +634,7 @@ bool mq_read_one(mq_t *mq)
     }
     mq->last_rx_ms = time_mono_ms();
     if (f.frame_type == AMQP_FRAME_METHOD)
-        mq_on_method(mq, &f.payload.method);
+        mq_on_method(mq, f.channel, &f.payload.method);
     if (mq->conn)
         amqp_maybe_release_buffers(mq->conn);
     return true;
@@ -678,9 +713,12 @@ int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra)
     if (n_extra + 1 > ARRAY_SIZE(stack_fds))
         fds = xmalloc((n_extra + 1) * sizeof(*fds));
     if (mq->conn) {
+        int64_t confirm_due;
         fds[n++] = (struct pollfd){ .fd = amqp_get_sockfd(mq->conn), .events = POLLIN };
         if (mq->hb_ms > 0)
             until = mq_min64(until, mq_min64(mq->next_hb_tx_ms, mq->last_rx_ms + 2 * (int64_t)mq->hb_ms + 1));
+        mq_confirm_check(mq, now, &confirm_due);
+        until = mq_min64(until, confirm_due);
     } else {
         until = mq_min64(until, mq->next_connect_ms);
     }
@@ -720,6 +758,8 @@ int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, stru
         extra[i].revents = 0;
     deadline = timeout_ms < 0 ? INT64_MAX : time_mono_ms() + timeout_ms;
     for (;;) {
+        if (mq->conn && mq->repair_why[0])
+            mq_repair(mq);
         if (mq_evq_pop(mq, ret))
             return 0;
         if (!mq->conn && time_mono_ms() >= mq->next_connect_ms) {

@@ -43,6 +43,21 @@
  *    -VMS_E_CONN_LOST if the connection drops first).
  *  - A mandatory publish carries a header x-vmseal-seq (its sequence number)
  *    so that a basic.return is matched to it exactly.
+ *  - Publishes the broker keeps refusing are not published into a void
+ *    forever.  RabbitMQ 3.10 keeps a quorum-queue client per channel and
+ *    queue; created while the queue's record still names a leader on a node
+ *    that is gone, it nacks every later publish to that queue on that
+ *    channel (RELIABILITY.md, "Nacks after a node loss").  So after
+ *    MQ_NACK_STREAK nacks in a row, or when the oldest publish waits longer
+ *    than confirm_timeout_ms for its confirm (not while blocked), the client
+ *    repairs itself: with opts.publish_channel it replaces the publish
+ *    channel (deliveries, consumers and the epoch are untouched); the second
+ *    repair of one streak drops the connection instead (reconnect as above,
+ *    starting from the host after the current one), and later ones replace
+ *    the channel again.  Repairs are at least 1 s apart, doubling to 30 s
+ *    until a publish is confirmed.  Unconfirmed publishes get MQ_EV_CONFIRM
+ *    with -VMS_E_CONN_LOST first (publish them again), then MQ_EV_REPAIRED
+ *    says what happened and what was done.
  *  - Every publish is persistent (unless props.transient), content_type
  *    application/msgpack, with the given message_id/type/correlation_id/
  *    reply_to and MQ_HDR_REASON when props.reason is set.
@@ -73,6 +88,8 @@ typedef struct mq mq_t;
 #define MQ_Q_DEAD       "vmseal.dead"
 #define MQ_Q_JOBS_PREFIX "vmseal.jobs."
 #define MQ_DELIVERY_LIMIT 5
+/* Nacks in a row that make the client repair its publish path. */
+#define MQ_NACK_STREAK 3
 /* mq_declare_exclusive_queue() names its queues MQ_Q_EXCLUSIVE_PREFIX<uuid>
  * (client-named, so the name survives a reconnect; broker users that need
  * one must be allowed to configure this prefix). */
@@ -89,6 +106,13 @@ struct mq_opts {
                                   can take this long per host); default 5000 */
     int max_backoff_ms;        /* reconnect backoff cap; default 10000 */
     int rpc_timeout_ms;        /* bound on every broker round trip; default 15000 */
+    int confirm_timeout_ms;    /* a publish unconfirmed this long repairs the
+                                  channel (see above); default 30000 */
+    bool publish_channel;      /* publish on a channel of its own, so that it can
+                                  be replaced without touching deliveries (the
+                                  daemons).  Not for a client that publishes
+                                  RPC requests with direct reply-to: the reply
+                                  consumer and the request must share a channel */
     char *err_buf;             /* optional: why mq_open failed (NUL-terminated) */
     size_t err_buf_len;
 };
@@ -111,6 +135,7 @@ enum mq_event_type {
     MQ_EV_RECONNECTED,  /* a new connection is up, topology and consumers restored */
     MQ_EV_BLOCKED,      /* connection.blocked (memory/disk alarm): publishes wait */
     MQ_EV_UNBLOCKED,
+    MQ_EV_REPAIRED,     /* the publish path was repaired (see above); text says how */
 };
 
 struct mq_delivery {
@@ -131,6 +156,7 @@ struct mq_event {
     uint64_t seq;                 /* MQ_EV_CONFIRM */
     int status;                   /* MQ_EV_CONFIRM: 0 = confirmed, else why not */
     char *consumer_queue;         /* MQ_EV_CANCELLED */
+    char *text;                   /* MQ_EV_REPAIRED: what happened, what was done */
 };
 
 /* Connect (trying every host) and return the client, or an error when no

@@ -58,7 +58,7 @@ int mq_send_publish(mq_t *mq, uint64_t seq, const char *exchange, const char *ro
         p.headers.entries = hdr;
     }
     mq_cork(mq, true);
-    r = amqp_basic_publish(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(exchange),
+    r = amqp_basic_publish(mq->conn, mq->pub_channel, amqp_cstring_bytes(exchange),
                            amqp_cstring_bytes(routing_key ? routing_key : ""),
                            props->mandatory, 0, &p, (amqp_bytes_t){ .len = len, .bytes = (void *)body });
     if (r != AMQP_STATUS_OK) {

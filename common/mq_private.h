@@ -8,7 +8,16 @@
 
 #include "mq.h"
 
+/* Channel 1 declares, consumes and acks (and publishes without
+ * opts.publish_channel); a separate publish channel takes the numbers
+ * MQ_PUB_CHANNEL_FIRST.. in turn, so that frames still arriving for a
+ * replaced one are told apart and dropped. */
 #define MQ_CHANNEL 1
+#define MQ_PUB_CHANNEL_FIRST 2
+#define MQ_PUB_CHANNEL_LAST 1000
+/* Least time between two repairs of the publish path, doubling up to the max. */
+#define MQ_REPAIR_GAP_MIN_MS 1000
+#define MQ_REPAIR_GAP_MAX_MS 30000
 #define MQ_ERR_LEN 512
 /* Header on mandatory publishes: the sequence number, so that a returned
  * message is matched to its publish exactly. */
@@ -37,6 +46,7 @@ struct mq_consumer {
 struct mq_pending {
     uint64_t seq;        /* caller-visible, unique for the life of the mq_t */
     uint64_t tag;        /* the channel's confirm delivery tag */
+    int64_t sent_ms;     /* monotonic */
     bool returned, done;
 };
 
@@ -61,6 +71,17 @@ struct mq {
     int hb_ms;                 /* negotiated heartbeat, 0 = none */
     int64_t last_rx_ms, next_hb_tx_ms;
 
+    uint16_t pub_channel;      /* where publishes go and confirms come from */
+    size_t host_first;         /* index of broker.hosts tried first */
+    size_t host_cur;           /* index of the host connected to */
+
+    /* repairs of the publish path (mq.h) */
+    int nack_streak;
+    int repairs;               /* in the current streak */
+    int repair_gap_ms;         /* least time to the next repair */
+    int64_t next_repair_ms;
+    char repair_why[160];      /* set: a repair is due (done in mq_wait) */
+
     int backoff_ms;            /* next reconnect delay */
     int64_t next_connect_ms;   /* earliest next reconnect attempt */
     uint64_t rng;
@@ -83,6 +104,10 @@ int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what);
  * connection, the connection is dropped (reconnect follows in mq_wait). */
 int mq_rpc_check(mq_t *mq, const char *what);
 void mq_lose(mq_t *mq, int err);
+/* Open the publish channel (a new number each time) in confirm mode. */
+int mq_pub_channel_open(mq_t *mq, const char *what);
+/* Carry out the repair asked for in mq->repair_why (mq.h). */
+void mq_repair(mq_t *mq);
 void mq_evq_push(mq_t *mq, const struct mq_event *ev);
 void mq_push_confirm(mq_t *mq, uint64_t seq, int status);
 /* Remove the confirm of seq from the event queue, if it is there. */
@@ -103,7 +128,13 @@ int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra);
 void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status);
 void mq_on_return(mq_t *mq, const amqp_message_t *msg);
 void mq_flush_held(mq_t *mq);
+/* Every publish without a confirm (held ones too) is reported lost. */
 void mq_publish_lose(mq_t *mq);
+/* Only those sent on the publish channel are reported lost. */
+void mq_pending_lose(mq_t *mq);
+/* Whether the oldest publish waits longer than the confirm timeout; when
+ * it does, a repair is asked for.  ret_due_ms: when to look again. */
+void mq_confirm_check(mq_t *mq, int64_t now, int64_t *ret_due_ms);
 void mq_publish_free(mq_t *mq);
 
 /* mq_topology.c */

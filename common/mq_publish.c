@@ -3,6 +3,8 @@
  * expanded, basic.return matched by sequence number), and publishes held
  * while the broker blocks the connection. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <amqp.h>
@@ -39,7 +41,7 @@ static void mq_pending_add(mq_t *mq, uint64_t seq)
             mq->pending = xrealloc(mq->pending, mq->pend_cap * sizeof(*mq->pending));
         }
     }
-    mq->pending[mq->pend_len++] = (struct mq_pending){ .seq = seq, .tag = ++mq->next_tag };
+    mq->pending[mq->pend_len++] = (struct mq_pending){ .seq = seq, .tag = ++mq->next_tag, .sent_ms = time_mono_ms() };
 }
 
 static void mq_pending_finish(mq_t *mq, struct mq_pending *p, int status)
@@ -71,18 +73,116 @@ static struct mq_pending *mq_pending_find(mq_t *mq, uint64_t tag)
     return (lo < mq->pend_len && mq->pending[lo].tag == tag) ? &mq->pending[lo] : NULL;
 }
 
+/* ---- repairing the publish path (mq.h) ---------------------------------- */
+
+/* Ask for a repair (mq_wait carries it out) unless one waits already or the
+ * last one is too recent. */
+static void mq_repair_ask(mq_t *mq, int64_t now, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void mq_repair_ask(mq_t *mq, int64_t now, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (mq->repair_why[0] || now < mq->next_repair_ms)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(mq->repair_why, sizeof(mq->repair_why), fmt, ap);
+    va_end(ap);
+}
+
+static void mq_nack_count(mq_t *mq, int status, size_t n)
+{
+    if (status == 0) {
+        mq->nack_streak = 0;
+        mq->repairs = 0;
+        mq->repair_gap_ms = MQ_REPAIR_GAP_MIN_MS;
+    } else if (status == -VMS_E_NACKED) {
+        mq->nack_streak += (int)n;
+    }
+    if (mq->nack_streak >= MQ_NACK_STREAK)
+        mq_repair_ask(mq, time_mono_ms(), "the broker refused %d publishes in a row (nack)", mq->nack_streak);
+}
+
+void mq_confirm_check(mq_t *mq, int64_t now, int64_t *ret_due_ms)
+{
+    const struct mq_pending *oldest = NULL;
+    int64_t due = INT64_MAX;
+
+    for (size_t i = mq->pend_head; i < mq->pend_len && !oldest; i++)
+        if (!mq->pending[i].done)
+            oldest = &mq->pending[i];
+    if (oldest && !mq->blocked)
+        due = oldest->sent_ms + mq->opts.confirm_timeout_ms;
+    if (mq->nack_streak >= MQ_NACK_STREAK)
+        due = now;
+    if (due != INT64_MAX && due < mq->next_repair_ms)
+        due = mq->next_repair_ms;
+    if (due <= now && !mq->repair_why[0]) {
+        if (mq->nack_streak >= MQ_NACK_STREAK)
+            mq_repair_ask(mq, now, "the broker refused %d publishes in a row (nack)", mq->nack_streak);
+        else
+            mq_repair_ask(mq, now, "no confirm for a publish in %d ms", mq->opts.confirm_timeout_ms);
+    }
+    *ret_due_ms = mq->repair_why[0] ? now : due;
+}
+
+void mq_repair(mq_t *mq)
+{
+    struct mq_event ev = { .type = MQ_EV_REPAIRED };
+    const struct config_broker *b = mq->opts.broker;
+    char text[MQ_ERR_LEN];
+    bool reconnect = !mq->opts.publish_channel || mq->repairs == 1;
+    uint16_t old = mq->pub_channel;
+
+    mq->repairs++;
+    mq->nack_streak = 0;
+    mq->next_repair_ms = time_mono_ms() + mq->repair_gap_ms;
+    mq->repair_gap_ms = mq->repair_gap_ms * 2 > MQ_REPAIR_GAP_MAX_MS ? MQ_REPAIR_GAP_MAX_MS : mq->repair_gap_ms * 2;
+    if (!reconnect) {
+        /* the old channel's close-ok and late frames are dropped (mq_on_method) */
+        amqp_channel_close_t close = { .reply_code = AMQP_REPLY_SUCCESS,
+                                       .reply_text = amqp_cstring_bytes("vmseal: replacing the publish channel") };
+        mq_pending_lose(mq);
+        if (amqp_send_method(mq->conn, old, AMQP_CHANNEL_CLOSE_METHOD, &close) != AMQP_STATUS_OK ||
+            mq_pub_channel_open(mq, "opening a new publish channel") < 0) {
+            reconnect = true;
+        } else {
+            snprintf(text, sizeof(text), "%s: replaced the publish channel (%u -> %u); unconfirmed publishes go out again",
+                     mq->repair_why, old, mq->pub_channel);
+        }
+    }
+    if (reconnect) {
+        if (b->n_hosts > 1)
+            mq->host_first = (mq->host_cur + 1) % b->n_hosts;
+        snprintf(text, sizeof(text), "%s%s: dropped the connection to %s; reconnecting%s", mq->repair_why,
+                 mq->opts.publish_channel ? ", also on a new publish channel" : "", b->hosts[mq->host_cur],
+                 b->n_hosts > 1 ? ", another host first" : "");
+        mq_lose(mq, -VMS_E_CONN_LOST);
+    }
+    mq->repair_why[0] = '\0';
+    ev.text = xstrdup(text);
+    mq_evq_push(mq, &ev);
+}
+
 void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status)
 {
+    size_t n = 0;
+
     if (multiple) {
         for (size_t i = mq->pend_head; i < mq->pend_len && mq->pending[i].tag <= tag; i++)
-            if (!mq->pending[i].done)
+            if (!mq->pending[i].done) {
                 mq_pending_finish(mq, &mq->pending[i], status);
+                n++;
+            }
     } else {
         struct mq_pending *p = mq_pending_find(mq, tag);
-        if (p && !p->done)
+        if (p && !p->done) {
             mq_pending_finish(mq, p, status);
+            n++;
+        }
     }
     mq_pending_compact(mq);
+    if (n)
+        mq_nack_count(mq, status, n);
 }
 
 /* A returned message carries the sequence number of its publish in a
@@ -119,12 +219,17 @@ static void mq_held_free(struct mq_held *h)
 /* ---- publishing -------------------------------------------------------- */
 
 /* The connection is gone: every publish without a confirm is reported lost. */
-void mq_publish_lose(mq_t *mq)
+void mq_pending_lose(mq_t *mq)
 {
     for (size_t i = mq->pend_head; i < mq->pend_len; i++)
         if (!mq->pending[i].done)
             mq_pending_finish(mq, &mq->pending[i], -VMS_E_CONN_LOST);
     mq->pend_head = mq->pend_len = 0;
+}
+
+void mq_publish_lose(mq_t *mq)
+{
+    mq_pending_lose(mq);
     for (size_t i = 0; i < mq->n_held; i++) {
         mq_push_confirm(mq, mq->held[i].seq, -VMS_E_CONN_LOST);
         mq_held_free(&mq->held[i]);

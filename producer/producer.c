@@ -21,6 +21,7 @@
 #define PUMP_BATCH 256
 #define PUMP_MAX_INFLIGHT 2048
 #define RETURNED_RETRY_MS 1000
+#define NACKED_RETRY_MS 1000    /* mq repairs a path the broker keeps refusing */
 #define TICK_MAX_MS 1000        /* deadlines are checked at least this often */
 #define TICK_AFTER_WORK_MS 100  /* ... and this soon after a message changed something */
 #define FLUSH_MAX_MS 20          /* confirmed rows are deleted within this (or when idle) */
@@ -51,6 +52,7 @@ struct producer {
     int64_t retry_at_mono;      /* 0 = nothing to retry */
     int64_t published_max;      /* highest row id ever handed to the broker */
     int64_t returned_max;       /* highest row id reported unroutable */
+    int64_t refused;            /* rows refused since the last one accepted */
     int64_t *confirmed;         /* rows to delete (one transaction per loop turn) */
     size_t n_confirmed, cap_confirmed;
     int64_t confirmed_since_mono;
@@ -138,6 +140,9 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
         int64_t row = p->inflight[i].row;
         p->inflight[i] = p->inflight[--p->n_inflight];
         if (status == 0) {
+            if (p->refused > 0)
+                log_notice("outbox: the broker accepts publishes again (%lld refused before)", (long long)p->refused);
+            p->refused = 0;
             if (p->n_confirmed == p->cap_confirmed) {
                 p->cap_confirmed = p->cap_confirmed ? 2 * p->cap_confirmed : 256;
                 p->confirmed = xrealloc(p->confirmed, p->cap_confirmed * sizeof *p->confirmed);
@@ -146,14 +151,16 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
                 p->confirmed_since_mono = time_mono_ms();
             p->confirmed[p->n_confirmed++] = row;
         } else {
-            /* an unroutable job comes back every second until a pool binds its key: say it once */
-            bool again = status == -VMS_E_RETURNED && row <= p->returned_max;
-            log_msg(again ? LOG_LVL_DEBUG : status == -VMS_E_RETURNED ? LOG_LVL_WARN : LOG_LVL_INFO, NULL,
+            /* An unroutable job comes back every second until a pool binds
+             * its key, a refused row until the broker takes it: say it once. */
+            bool returned = status == -VMS_E_RETURNED;
+            bool again = returned ? row <= p->returned_max : p->refused++ > 0;
+            log_msg(again ? LOG_LVL_DEBUG : returned ? LOG_LVL_WARN : LOG_LVL_NOTICE, NULL,
                     "outbox: row %lld not accepted by the broker (%s), trying again%s", (long long)row,
-                    err_str(status), status == -VMS_E_RETURNED ? " every second (no queue bound its key?)" : "");
-            if (status == -VMS_E_RETURNED && row > p->returned_max)
+                    err_str(status), returned ? " every second (no queue bound its key?)" : " until it is");
+            if (returned && row > p->returned_max)
                 p->returned_max = row;
-            pump_retry_later(p, row, status == -VMS_E_RETURNED ? RETURNED_RETRY_MS : 0);
+            pump_retry_later(p, row, returned ? RETURNED_RETRY_MS : status == -VMS_E_NACKED ? NACKED_RETRY_MS : 0);
         }
         return;
     }
@@ -347,7 +354,7 @@ static int lock_take(struct producer *p) {
 
 static int broker_connect(struct producer *p) {
     char err[256] = "";
-    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .err_buf = err,
+    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .publish_channel = true, .err_buf = err,
                             .err_buf_len = sizeof err };
     int delay = 500;
     int r;
@@ -424,6 +431,9 @@ static bool loop_event(struct producer *p, struct mq_event *ev, int *ret) {
         log_err("broker cancelled the consumer of %s", ev->consumer_queue ? ev->consumer_queue : "?");
         *ret = -VMS_E_BROKER;
         return false;
+    case MQ_EV_REPAIRED:
+        log_warn("broker: %s", ev->text);
+        return true;
     case MQ_EV_BLOCKED:   /* say why nothing goes out (mq holds the publishes) */
         log_warn("broker blocked publishing (resource alarm): jobs and events wait");
         return false;

@@ -83,6 +83,7 @@ struct job {
     uint64_t seq;
     bool published;
     int64_t retry_ms;
+    int refused;                     /* publishes not confirmed so far */
 };
 
 static int job_timeout_s(const struct config_worker *cw, const struct proto_job *pj) {
@@ -541,13 +542,16 @@ void jobs_on_confirm(struct worker *w, uint64_t seq, int status) {
         if (j->phase != PHASE_FINAL || !j->published || j->seq != seq)
             continue;
         if (status < 0) {
-            /* nacked, or the connection went: publish again once we can */
+            /* nacked, or the connection went: publish again once we can.
+             * Said once; mq repairs a path the broker keeps refusing. */
             j->published = false;
             j->retry_ms = time_mono_ms() + (status == -VMS_E_CONN_LOST ? 0 : WORKER_REPUBLISH_MS);
-            log_msg(LOG_LVL_NOTICE, j->ctx, "final event not confirmed (%s); will publish again",
-                    err_str(status));
+            log_msg(j->refused++ ? LOG_LVL_DEBUG : LOG_LVL_NOTICE, j->ctx,
+                    "final event not confirmed (%s); will publish again until it is", err_str(status));
             return;
         }
+        if (j->refused)
+            log_msg(LOG_LVL_NOTICE, j->ctx, "final event confirmed after %d refused publishes", j->refused);
         int r = mq_ack(w->mq, &j->d);
         if (r == -VMS_E_STALE)
             log_msg(LOG_LVL_NOTICE, j->ctx, "final event confirmed; delivery is stale, the broker redelivers it");

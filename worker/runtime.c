@@ -92,7 +92,7 @@ static int broker_setup(struct worker *w) {
     const struct config_storage *s = &w->cfg->storage;
     /* mq keeps the name's pointer for every reconnect: it lives in w. */
     snprintf(w->conn_name, sizeof(w->conn_name), "vmseal-worker %s", cw->id);
-    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name };
+    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name, .publish_channel = true };
     int r = mq_open(&opts, &w->mq);
     if (r < 0) {
         log_err("broker: %s (%s)", err_str(r), w->mq ? mq_last_error(w->mq) : "no connection");
@@ -322,6 +322,9 @@ static void on_event(struct worker *w, struct mq_event *ev) {
         } else {
             log_warn("the broker cancelled our consumer of %s", ev->consumer_queue ? ev->consumer_queue : "?");
         }
+        break;
+    case MQ_EV_REPAIRED:
+        log_warn("broker: %s", ev->text);
         break;
     case MQ_EV_BLOCKED:
         log_warn("broker blocked publishing (resource alarm)");
