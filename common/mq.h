@@ -48,7 +48,9 @@
  *    queue; created while the queue's record still names a leader on a node
  *    that is gone, it nacks every later publish to that queue on that
  *    channel (RELIABILITY.md, "Nacks after a node loss").  So after
- *    MQ_NACK_STREAK nacks in a row, or when the oldest publish waits longer
+ *    MQ_NACK_STREAK nacks in a row to one exchange and routing key (acks of
+ *    other publishes do not end the streak: a channel refuses per queue),
+ *    or when the oldest publish waits longer
  *    than confirm_timeout_ms for its confirm (not while blocked), the client
  *    repairs itself: with opts.publish_channel it replaces the publish
  *    channel (deliveries, consumers and the epoch are untouched); the second

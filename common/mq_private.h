@@ -47,7 +47,16 @@ struct mq_pending {
     uint64_t seq;        /* caller-visible, unique for the life of the mq_t */
     uint64_t tag;        /* the channel's confirm delivery tag */
     int64_t sent_ms;     /* monotonic */
+    uint64_t dest;       /* hash of exchange and routing key */
     bool returned, done;
+};
+
+/* Nacks in a row to one destination (exchange and routing key): a channel
+ * refuses per queue, so acks to other queues do not end a streak. */
+#define MQ_REFUSING_MAX 16
+struct mq_refusing {
+    uint64_t dest;
+    int nacks;
 };
 
 /* A publish held locally while the connection is blocked. */
@@ -76,8 +85,9 @@ struct mq {
     size_t host_cur;           /* index of the host connected to */
 
     /* repairs of the publish path (mq.h) */
-    int nack_streak;
-    int repairs;               /* in the current streak */
+    struct mq_refusing refusing[MQ_REFUSING_MAX];
+    size_t n_refusing;
+    int repairs;               /* since a refusing destination last accepted */
     int repair_gap_ms;         /* least time to the next repair */
     int64_t next_repair_ms;
     char repair_why[160];      /* set: a repair is due (done in mq_wait) */

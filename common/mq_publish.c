@@ -27,7 +27,7 @@ int mq_pending_confirms(const mq_t *mq)
 
 /* ---- publisher confirms ------------------------------------------------ */
 
-static void mq_pending_add(mq_t *mq, uint64_t seq)
+static void mq_pending_add(mq_t *mq, uint64_t seq, uint64_t dest)
 {
     if (mq->pend_len == mq->pend_cap) {
         if (mq->pend_head > 0) {
@@ -41,7 +41,8 @@ static void mq_pending_add(mq_t *mq, uint64_t seq)
             mq->pending = xrealloc(mq->pending, mq->pend_cap * sizeof(*mq->pending));
         }
     }
-    mq->pending[mq->pend_len++] = (struct mq_pending){ .seq = seq, .tag = ++mq->next_tag, .sent_ms = time_mono_ms() };
+    mq->pending[mq->pend_len++] =
+        (struct mq_pending){ .seq = seq, .tag = ++mq->next_tag, .sent_ms = time_mono_ms(), .dest = dest };
 }
 
 static void mq_pending_finish(mq_t *mq, struct mq_pending *p, int status)
@@ -89,17 +90,54 @@ static void mq_repair_ask(mq_t *mq, int64_t now, const char *fmt, ...)
     va_end(ap);
 }
 
-static void mq_nack_count(mq_t *mq, int status, size_t n)
+static uint64_t mq_dest_hash(const char *exchange, const char *routing_key)
 {
-    if (status == 0) {
-        mq->nack_streak = 0;
-        mq->repairs = 0;
-        mq->repair_gap_ms = MQ_REPAIR_GAP_MIN_MS;
-    } else if (status == -VMS_E_NACKED) {
-        mq->nack_streak += (int)n;
+    uint64_t h = 14695981039346656037u;   /* FNV-1a */
+
+    for (const char *s = exchange; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    h *= 1099511628211u;
+    for (const char *s = routing_key ? routing_key : ""; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The most nacks in a row to one destination. */
+static int mq_refusing_worst(const mq_t *mq)
+{
+    int worst = 0;
+
+    for (size_t i = 0; i < mq->n_refusing; i++)
+        if (mq->refusing[i].nacks > worst)
+            worst = mq->refusing[i].nacks;
+    return worst;
+}
+
+static void mq_refusal_note(mq_t *mq, uint64_t dest, int status)
+{
+    size_t i = 0;
+
+    while (i < mq->n_refusing && mq->refusing[i].dest != dest)
+        i++;
+    if (status != -VMS_E_NACKED) {
+        if (i == mq->n_refusing)
+            return;
+        mq->refusing[i] = mq->refusing[--mq->n_refusing];
+        if (mq->n_refusing == 0) {   /* every refused destination accepts again */
+            mq->repairs = 0;
+            mq->repair_gap_ms = MQ_REPAIR_GAP_MIN_MS;
+        }
+        return;
     }
-    if (mq->nack_streak >= MQ_NACK_STREAK)
-        mq_repair_ask(mq, time_mono_ms(), "the broker refused %d publishes in a row (nack)", mq->nack_streak);
+    if (i == mq->n_refusing) {
+        if (mq->n_refusing == MQ_REFUSING_MAX)
+            i = 0;   /* forget one: many refused destinations make a streak anyway */
+        else
+            mq->n_refusing++;
+        mq->refusing[i] = (struct mq_refusing){ .dest = dest };
+    }
+    if (++mq->refusing[i].nacks >= MQ_NACK_STREAK)
+        mq_repair_ask(mq, time_mono_ms(), "the broker refused %d publishes in a row (nack)", mq->refusing[i].nacks);
 }
 
 void mq_confirm_check(mq_t *mq, int64_t now, int64_t *ret_due_ms)
@@ -110,15 +148,17 @@ void mq_confirm_check(mq_t *mq, int64_t now, int64_t *ret_due_ms)
     for (size_t i = mq->pend_head; i < mq->pend_len && !oldest; i++)
         if (!mq->pending[i].done)
             oldest = &mq->pending[i];
+    int worst = mq_refusing_worst(mq);
+
     if (oldest && !mq->blocked)
         due = oldest->sent_ms + mq->opts.confirm_timeout_ms;
-    if (mq->nack_streak >= MQ_NACK_STREAK)
+    if (worst >= MQ_NACK_STREAK)
         due = now;
     if (due != INT64_MAX && due < mq->next_repair_ms)
         due = mq->next_repair_ms;
     if (due <= now && !mq->repair_why[0]) {
-        if (mq->nack_streak >= MQ_NACK_STREAK)
-            mq_repair_ask(mq, now, "the broker refused %d publishes in a row (nack)", mq->nack_streak);
+        if (worst >= MQ_NACK_STREAK)
+            mq_repair_ask(mq, now, "the broker refused %d publishes in a row (nack)", worst);
         else
             mq_repair_ask(mq, now, "no confirm for a publish in %d ms", mq->opts.confirm_timeout_ms);
     }
@@ -134,7 +174,7 @@ void mq_repair(mq_t *mq)
     uint16_t old = mq->pub_channel;
 
     mq->repairs++;
-    mq->nack_streak = 0;
+    mq->n_refusing = 0;   /* the new path starts afresh */
     mq->next_repair_ms = time_mono_ms() + mq->repair_gap_ms;
     mq->repair_gap_ms = mq->repair_gap_ms * 2 > MQ_REPAIR_GAP_MAX_MS ? MQ_REPAIR_GAP_MAX_MS : mq->repair_gap_ms * 2;
     if (!reconnect) {
@@ -165,24 +205,20 @@ void mq_repair(mq_t *mq)
 
 void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status)
 {
-    size_t n = 0;
-
     if (multiple) {
         for (size_t i = mq->pend_head; i < mq->pend_len && mq->pending[i].tag <= tag; i++)
             if (!mq->pending[i].done) {
                 mq_pending_finish(mq, &mq->pending[i], status);
-                n++;
+                mq_refusal_note(mq, mq->pending[i].dest, status);
             }
     } else {
         struct mq_pending *p = mq_pending_find(mq, tag);
         if (p && !p->done) {
             mq_pending_finish(mq, p, status);
-            n++;
+            mq_refusal_note(mq, p->dest, status);
         }
     }
     mq_pending_compact(mq);
-    if (n)
-        mq_nack_count(mq, status, n);
 }
 
 /* A returned message carries the sequence number of its publish in a
@@ -292,7 +328,7 @@ static int mq_send_tracked(mq_t *mq, uint64_t seq, const char *exchange, const c
         mq_lose(mq, r);
         return r;
     }
-    mq_pending_add(mq, seq);
+    mq_pending_add(mq, seq, mq_dest_hash(exchange, routing_key));
     return 0;
 }
 

@@ -22,6 +22,7 @@
 #define PUMP_MAX_INFLIGHT 2048
 #define RETURNED_RETRY_MS 1000
 #define NACKED_RETRY_MS 1000    /* mq repairs a path the broker keeps refusing */
+#define REFUSED_MAX 64
 #define TICK_MAX_MS 1000        /* deadlines are checked at least this often */
 #define TICK_AFTER_WORK_MS 100  /* ... and this soon after a message changed something */
 #define FLUSH_MAX_MS 20          /* confirmed rows are deleted within this (or when idle) */
@@ -52,7 +53,8 @@ struct producer {
     int64_t retry_at_mono;      /* 0 = nothing to retry */
     int64_t published_max;      /* highest row id ever handed to the broker */
     int64_t returned_max;       /* highest row id reported unroutable */
-    int64_t refused;            /* rows refused since the last one accepted */
+    int64_t refused[REFUSED_MAX];  /* rows the broker refuses, each logged once */
+    size_t n_refused;
     int64_t *confirmed;         /* rows to delete (one transaction per loop turn) */
     size_t n_confirmed, cap_confirmed;
     int64_t confirmed_since_mono;
@@ -133,6 +135,28 @@ static int pump_run(struct producer *p) {
     }
 }
 
+/* Rows refused by the broker (not unroutable): each is logged once, and
+ * once more when the last of them is accepted.  Past REFUSED_MAX rows the
+ * others go unsaid (debug level). */
+static bool pump_refused_remember(struct producer *p, int64_t row) {
+    for (size_t i = 0; i < p->n_refused; i++)
+        if (p->refused[i] == row)
+            return false;
+    if (p->n_refused == REFUSED_MAX)
+        return false;
+    p->refused[p->n_refused++] = row;
+    return true;
+}
+
+static bool pump_refused_forget(struct producer *p, int64_t row) {
+    for (size_t i = 0; i < p->n_refused; i++)
+        if (p->refused[i] == row) {
+            p->refused[i] = p->refused[--p->n_refused];
+            return true;
+        }
+    return false;
+}
+
 static void pump_confirm(struct producer *p, uint64_t seq, int status) {
     for (size_t i = 0; i < p->n_inflight; i++) {
         if (p->inflight[i].seq != seq)
@@ -140,9 +164,8 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
         int64_t row = p->inflight[i].row;
         p->inflight[i] = p->inflight[--p->n_inflight];
         if (status == 0) {
-            if (p->refused > 0)
-                log_notice("outbox: the broker accepts publishes again (%lld refused before)", (long long)p->refused);
-            p->refused = 0;
+            if (pump_refused_forget(p, row) && p->n_refused == 0)
+                log_notice("outbox: the broker accepts the rows it refused");
             if (p->n_confirmed == p->cap_confirmed) {
                 p->cap_confirmed = p->cap_confirmed ? 2 * p->cap_confirmed : 256;
                 p->confirmed = xrealloc(p->confirmed, p->cap_confirmed * sizeof *p->confirmed);
@@ -154,7 +177,7 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
             /* An unroutable job comes back every second until a pool binds
              * its key, a refused row until the broker takes it: say it once. */
             bool returned = status == -VMS_E_RETURNED;
-            bool again = returned ? row <= p->returned_max : p->refused++ > 0;
+            bool again = returned ? row <= p->returned_max : !pump_refused_remember(p, row);
             log_msg(again ? LOG_LVL_DEBUG : returned ? LOG_LVL_WARN : LOG_LVL_NOTICE, NULL,
                     "outbox: row %lld not accepted by the broker (%s), trying again%s", (long long)row,
                     err_str(status), returned ? " every second (no queue bound its key?)" : " until it is");

@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "e2e.h"
+#include "err.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -122,6 +123,110 @@ static void test_worker_killed(void **state) {
     assert_int_equal(e2e_worker_start(e, "w2", true, 200, 1, &w2), 0);
     e2e_kill(e, w1);
     e2e_assert_ready_clean(e, tid, FLOW_TIMEOUT_MS, 1);
+}
+
+/* On how many lines above debug level `text` occurs in the log of the
+ * started process `name`. */
+static int log_count(struct e2e *e, const char *name, const char *text) {
+    for (size_t i = 0; i < e->n_procs; i++) {
+        if (strcmp(e->procs[i].name, name) != 0)
+            continue;
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        if (read_file_all(e->procs[i].log, 64 << 20, &buf, &len) < 0)
+            return -1;
+        int n = 0;
+        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+            n += strncmp(line, "<7>", 3) != 0 && strstr(line, text);
+        return n;
+    }
+    return -1;
+}
+
+static void wait_log(struct e2e *e, const char *name, const char *text) {
+    int64_t deadline = time_mono_ms() + FLOW_TIMEOUT_MS;
+    while (log_count(e, name, text) < 1) {
+        if (time_mono_ms() > deadline)
+            fail_msg("no '%s' in the log of %s", text, name);
+        usleep(100 * 1000);
+    }
+}
+
+/* A quorum queue of the test's vhost refuses publishes over a length limit
+ * of 0 (overflow reject-publish), or no longer (on false). */
+static void refuse(struct e2e *e, const char *name, const char *pattern, bool on) {
+    char *out = NULL;
+    int r = on ? testbroker_ctl(&e->tb, &out, "set_policy", "-p", e->tb.vhost, "--apply-to", "queues", name, pattern,
+                                "{\"max-length\":0,\"overflow\":\"reject-publish\"}", NULL)
+               : testbroker_ctl(&e->tb, &out, "clear_policy", "-p", e->tb.vhost, name, NULL);
+    if (r != 0)
+        fail_msg("rabbitmqctl policy %s: %s", name, out ? out : "");
+    free(out);
+}
+
+/* Fill a queue whose consumer is stopped until the broker refuses a
+ * filler: the limit is in force (a policy takes effect a moment after
+ * rabbitmqctl returns), the consumer's prefetch is taken (the producer's
+ * is 256), and every channel publishing to the queue was told to refuse.
+ * The fillers are dead-lettered by their consumer later. */
+static void fill_until_refused(struct e2e *e, const char *queue) {
+    int64_t deadline = time_mono_ms() + 20000;
+    for (int i = 0; time_mono_ms() < deadline; i++) {
+        int r = mq_publish_wait(e->rpc, "", queue, NULL, "filler", 6, 5000);
+        if (r == -VMS_E_NACKED)
+            return;
+        assert_int_equal(r, 0);
+        if (i >= 300)
+            usleep(100 * 1000);
+    }
+    fail_msg("%s refused no filler within 20 s", queue);
+}
+
+/* The broker refuses (nacks) first the worker's publishes, then the
+ * producer's, in the way that never clears by itself (RELIABILITY.md, "Nacks
+ * after a node loss"): a queue over a reject-publish limit tells every
+ * channel publishing to it to refuse, and a limit lifted while the queue is
+ * over it never tells them to accept again.  Both repair their publish path
+ * on their own, say so once, lose nothing and take new work. */
+static void test_broker_refusals(void **state) {
+    struct e2e *e = *state;
+    pid_t p, w;
+    struct proto_vol_ref src;
+    proto_uuid a, c, d;
+    flow_start(e, 4000, 1, &src, 1, &p, &w);
+
+    /* The worker: its seal's final event, to vmseal.events.producer whose
+     * consumer, the producer, is stopped. */
+    refuse(e, "refuse-events", "^vmseal\\.events\\.producer$", true);
+    submit_until_sealing(e, "worker-refused", &src, 1, a);
+    assert_int_equal(kill(p, SIGSTOP), 0);
+    fill_until_refused(e, MQ_Q_EVENTS_PRODUCER);
+    wait_log(e, "w1", "final event not confirmed");
+    refuse(e, "refuse-events", NULL, false);
+    assert_int_equal(kill(p, SIGCONT), 0);
+    e2e_assert_ready_clean(e, a, FLOW_TIMEOUT_MS, 1);
+    assert_true(log_count(e, "w1", "broker: the broker refused") >= 1);
+    assert_true(log_count(e, "w1", "replaced the publish channel") >= 1);
+    assert_int_equal(log_count(e, "w1", "final event not confirmed"), 1);
+    assert_int_equal(log_count(e, "w1", "final event confirmed after"), 1);
+
+    /* The producer: a template's first job, to vmseal.jobs.default whose
+     * consumer, the worker, is stopped. */
+    refuse(e, "refuse-jobs", "^vmseal\\.jobs\\.default$", true);
+    assert_int_equal(kill(w, SIGSTOP), 0);
+    fill_until_refused(e, "vmseal.jobs.default");
+    assert_int_equal(e2e_submit(e, "producer-refused", &src, 1, true, c), 0);
+    wait_log(e, "producer-a", "not accepted by the broker (broker refused");
+    refuse(e, "refuse-jobs", NULL, false);
+    assert_int_equal(kill(w, SIGCONT), 0);
+    e2e_assert_ready_clean(e, c, FLOW_TIMEOUT_MS, 2);
+    assert_true(log_count(e, "producer-a", "replaced the publish channel") >= 1);
+    assert_int_equal(log_count(e, "producer-a", "not accepted by the broker (broker refused"), 1);
+    assert_int_equal(log_count(e, "producer-a", "accepts the rows it refused"), 1);
+
+    /* and new work */
+    assert_int_equal(e2e_submit(e, "after-refusals", &src, 1, true, d), 0);
+    e2e_assert_ready_clean(e, d, FLOW_TIMEOUT_MS, 3);
 }
 
 /* Two producers on one database: the standby takes over when the active one
@@ -410,6 +515,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_worker_killed, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_producer_killed, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_standby_takeover, e2e_setup, e2e_teardown),
+        cmocka_unit_test_setup_teardown(test_broker_refusals, e2e_setup, e2e_teardown),
     };
     srand((unsigned)getpid());
     if (getenv("VMSEAL_TEST_FILTER"))   /* e.g. VMSEAL_TEST_FILTER=test_windows_refused */
