@@ -39,8 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model.h"
 #include "proto.h"
-#include "workflow.h"
 
 #define STORE_SCHEMA_VERSION 1
 #define STORE_ERR_LEN 512

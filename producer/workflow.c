@@ -37,30 +37,6 @@ struct tpl {
     struct proto_template_create req;    /* decoded t.request, for the seal's sysprep */
 };
 
-/* ---- names ------------------------------------------------------------- */
-
-static const char *const tpl_state_names[] = { "creating", "rolling_back", "ready", "failed", "cancelled" };
-static const char *const tpl_step_names[] = { "copy", "mark_illegal", "seal", "mark_shared", "drain",
-                                               "delete", "done" };
-static const char *const job_state_names[] = { "waiting", "queued", "running", "succeeded", "failed",
-                                                "cancelled", "lost" };
-static const char *const disk_state_names[] = { "copying", "present", "deleted", "leftover" };
-
-#define NAME_OF(table, v) ((unsigned)(v) < ARRAY_SIZE(table) ? table[v] : "unknown")
-const char *tpl_state_to_string(enum tpl_state s) { return NAME_OF(tpl_state_names, s); }
-const char *tpl_step_to_string(enum tpl_step s) { return NAME_OF(tpl_step_names, s); }
-const char *job_state_to_string(enum job_state s) { return NAME_OF(job_state_names, s); }
-const char *disk_state_to_string(enum disk_state s) { return NAME_OF(disk_state_names, s); }
-
-int tpl_state_from_string(const char *s, enum tpl_state *ret) {
-    for (size_t i = 0; s && i < ARRAY_SIZE(tpl_state_names); i++)
-        if (strcmp(s, tpl_state_names[i]) == 0)
-            return *ret = (enum tpl_state)i, 0;
-    return -VMS_E_INVALID;
-}
-
-bool job_state_active(enum job_state s) { return s == JOB_WAITING || s == JOB_QUEUED || s == JOB_RUNNING; }
-
 void wf_opts_default(struct wf_opts *o) {
     *o = (struct wf_opts){
         .max_attempts = 3, .backoff_base_ms = 200, .backoff_max_ms = 30000,
