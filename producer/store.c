@@ -93,10 +93,12 @@ static int db_stmt(struct store *st, const char *sql, sqlite3_stmt **ret) {
     int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
     if (rc != SQLITE_OK)
         return db_fail(st, rc);
-    if (st->n_cache < STMT_CACHE)
-        st->cache[st->n_cache++] = (struct stmt_slot){ sql, s };
-    else
-        return sqlite3_finalize(s), snprintf(st->err, sizeof st->err, "statement cache full"), -VMS_E_DB;
+    if (st->n_cache == STMT_CACHE) {
+        sqlite3_finalize(s);
+        snprintf(st->err, sizeof st->err, "statement cache full");
+        return -VMS_E_DB;
+    }
+    st->cache[st->n_cache++] = (struct stmt_slot){ sql, s };
     *ret = s;
     return 0;
 }
@@ -254,8 +256,10 @@ int store_begin(struct store *st) {
 }
 
 int store_commit(struct store *st) {
-    if (st->depth == 0)
-        return snprintf(st->err, sizeof st->err, "commit without a transaction"), -VMS_E_DB;
+    if (st->depth == 0) {
+        snprintf(st->err, sizeof st->err, "commit without a transaction");
+        return -VMS_E_DB;
+    }
     int r = st->depth == 1 ? db_run(st, "COMMIT", "") : db_run(st, "RELEASE nest", "");
     if (r == 0)
         st->depth--;
@@ -273,6 +277,14 @@ void store_rollback(struct store *st) {
         (void)db_run(st, "RELEASE nest", "");
     }
     st->depth--;
+}
+
+int store_end(struct store *st, int r) {
+    if (r == 0)
+        r = store_commit(st);
+    if (r < 0)
+        store_rollback(st);
+    return r;
 }
 
 /* Every UPDATE below must hit exactly one row. */
@@ -602,11 +614,7 @@ int store_outbox_delete(struct store *st, const int64_t *ids, size_t n) {
     int r = store_begin(st);
     for (size_t i = 0; i < n && r == 0; i++)
         r = db_run(st, "DELETE FROM outbox WHERE id = ?", "I", ids[i]);
-    if (r == 0)
-        r = store_commit(st);
-    if (r < 0)
-        store_rollback(st);
-    return r;
+    return store_end(st, r);
 }
 
 int store_outbox_forget(struct store *st, const char *message_id) {
