@@ -138,7 +138,5 @@ int wf_on_request(wf_t *wf, const void *body, size_t len, const char *message_id
     why[0] = '\0';
     struct request rq = { body, len, message_id, ret_outcome, why };
     int r = store_begin(wf->st);
-    if (r == 0)
-        r = request_apply(wf, &rq, now_ms);
-    return store_end(wf->st, r);
+    return store_end(wf->st, r < 0 ? r : request_apply(wf, &rq, now_ms));
 }

@@ -489,9 +489,7 @@ int wf_on_event(wf_t *wf, const struct proto_event *ev, int64_t now_ms) {
     if (!ev->job_id[0])
         return 0;
     int r = store_begin(wf->st);
-    if (r == 0)
-        r = event_apply(wf, ev, now_ms);
-    return store_end(wf->st, r);
+    return store_end(wf->st, r < 0 ? r : event_apply(wf, ev, now_ms));
 }
 
 static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
@@ -516,9 +514,7 @@ int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, int64_t now_ms) 
     if (hb->n_running == 0)
         return 0;
     int r = store_begin(wf->st);
-    if (r == 0)
-        r = heartbeat_apply(wf, hb, now_ms);
-    return store_end(wf->st, r);
+    return store_end(wf->st, r < 0 ? r : heartbeat_apply(wf, hb, now_ms));
 }
 
 /* One due job: publish a waiting retry, or give up on a silent worker. */
@@ -564,9 +560,7 @@ static int tick_apply(struct wf *wf, int64_t now_ms, int64_t *ret_next_ms) {
 
 int wf_on_tick(wf_t *wf, int64_t now_ms, int64_t *ret_next_ms) {
     int r = store_begin(wf->st);
-    if (r == 0)
-        r = tick_apply(wf, now_ms, ret_next_ms);
-    return store_end(wf->st, r);
+    return store_end(wf->st, r < 0 ? r : tick_apply(wf, now_ms, ret_next_ms));
 }
 
 static int resume_apply(struct wf *wf, int64_t now_ms) {
@@ -586,17 +580,13 @@ static int resume_apply(struct wf *wf, int64_t now_ms) {
 
 int wf_resume(wf_t *wf, int64_t now_ms) {
     int r = store_begin(wf->st);
-    if (r == 0)
-        r = resume_apply(wf, now_ms);
-    return store_end(wf->st, r);
+    return store_end(wf->st, r < 0 ? r : resume_apply(wf, now_ms));
 }
 
 int wf_dead_letter(wf_t *wf, const char *queue, const char *message_id, const void *body, size_t len,
                    const char *reason, int64_t now_ms) {
     int r = store_begin(wf->st);
-    if (r == 0)
-        r = outbox_dead_letter(wf->st, queue, message_id, body, len, reason, now_ms);
-    return store_end(wf->st, r);
+    return store_end(wf->st, r < 0 ? r : outbox_dead_letter(wf->st, queue, message_id, body, len, reason, now_ms));
 }
 
 /* ---- requests (intake.c decides, these apply) ------------------------------------ */
