@@ -59,10 +59,3 @@ bool err_permanent(int err) {
         return false;
     }
 }
-
-int err_from_name(const char *name) {
-    for (int c = VMS_E__BASE + 1; c < VMS_E__END; c++)
-        if (strcmp(err_table[c - VMS_E__BASE - 1].name, name) == 0)
-            return -c;
-    return -VMS_E_INTERNAL;
-}

@@ -71,7 +71,5 @@ const char *err_name(int err);
 /* Whether retrying cannot help.  Errno codes count as transient except
  * EINVAL, ENOENT, EEXIST, EACCES, EPERM, ENOTDIR, EISDIR, ENAMETOOLONG, ELOOP. */
 bool err_permanent(int err);
-/* Map a wire name back to a code; -VMS_E_INTERNAL if unknown. */
-int err_from_name(const char *name);
 
 #endif

@@ -12,7 +12,6 @@ void log_set_component(const char *component) {
 }
 
 void log_set_level(enum log_level level) { log_level = level; }
-enum log_level log_get_level(void) { return log_level; }
 
 int log_level_from_string(const char *s) {
     static const struct { const char *name; enum log_level level; } names[] = {

@@ -20,7 +20,6 @@ enum log_level { LOG_LVL_ERR = 3, LOG_LVL_WARN = 4, LOG_LVL_NOTICE = 5, LOG_LVL_
 /* Set the component name shown on every line ("worker[host1]"); copied. */
 void log_set_component(const char *component);
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 /* "error", "warning", "notice", "info", "debug" -> level; -1 if unknown. */
 int log_level_from_string(const char *s);
 

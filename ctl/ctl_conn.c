@@ -11,17 +11,28 @@
 #include "err.h"
 #include "util.h"
 
-static bool ctl_quiet;
+static void ctl_verr(const char *cmd, const char *fmt, va_list ap) {
+    fprintf(stderr, "vmsealctl %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
 
 void ctl_err(const char *cmd, const char *fmt, ...) {
     va_list ap;
-    if (ctl_quiet)
-        return;
-    fprintf(stderr, "vmsealctl %s: ", cmd);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    ctl_verr(cmd, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+}
+
+/* ctl_err() for c's command; nothing when c->quiet. */
+static void conn_err(const struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void conn_err(const struct ctl_conn *c, const char *fmt, ...) {
+    va_list ap;
+    if (c->quiet)
+        return;
+    va_start(ap, fmt);
+    ctl_verr(c->cmd, fmt, ap);
+    va_end(ap);
 }
 
 const char *ctl_time_str(int64_t ms, char buf[32]) {
@@ -128,7 +139,7 @@ int ctl_wait_or_report(struct ctl_conn *c, int timeout_ms, bool reconnect, struc
         return 0;
     }
     if (r < 0)
-        ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
+        conn_err(c, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
     return r;
 }
 
@@ -138,10 +149,10 @@ static int publish_direct(struct ctl_conn *c, const char *queue, const struct mq
                           size_t len) {
     int r = mq_publish_wait(c->mq, "", queue, props, body, len, CTL_PUBLISH_TIMEOUT_MS);
     if (r == -VMS_E_RETURNED)
-        ctl_err(c->cmd, "queue %s does not exist in vhost %s (is the topology loaded / the producer ever started?)",
+        conn_err(c, "queue %s does not exist in vhost %s (is the topology loaded / the producer ever started?)",
                 queue, c->cfg.broker.vhost ? c->cfg.broker.vhost : "vmseal");
     else if (r < 0)
-        ctl_err(c->cmd, "publishing to %s failed: %s%s%s", queue, err_str(r), mq_last_error(c->mq)[0] ? ": " : "",
+        conn_err(c, "publishing to %s failed: %s%s%s", queue, err_str(r), mq_last_error(c->mq)[0] ? ": " : "",
                 mq_last_error(c->mq));
     return r;
 }
@@ -152,22 +163,24 @@ int ctl_request_publish_or_report(struct ctl_conn *c, const char *type, const ch
     return publish_direct(c, MQ_Q_REQUESTS, &props, body, len);
 }
 
-static int rpc_call(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret);
-
-int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret) {
-    ctl_quiet = c->quiet;
-    int r = rpc_call(c, rq, timeout_ms, ret);
-    ctl_quiet = false;
+int ctl_follow_or_report(struct ctl_conn *c, bool all_events) {
+    char q[256];
+    int r;
+    if ((r = mq_declare_exclusive_queue(c->mq, q)) < 0 ||
+        (r = mq_bind(c->mq, q, MQ_X_EVENTS, all_events ? "#" : "template.#")) < 0 ||
+        (!all_events && (r = mq_bind(c->mq, q, MQ_X_EVENTS, "job.#")) < 0) ||
+        (r = mq_consume(c->mq, q, 0, true, true)) < 0)
+        conn_err(c, "cannot follow events on %s: %s: %s", MQ_X_EVENTS, err_str(r), mq_last_error(c->mq));
     return r;
 }
 
-static int rpc_call(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret) {
+int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int timeout_ms, struct rpc_reply *ret) {
     memset(ret, 0, sizeof *ret);
     int r;
     if (!c->rpc_ready) {
         /* Consume the pseudo-queue before publishing: the reply may come at once. */
         if ((r = mq_consume(c->mq, RPC_REPLY_TO, 0, false, true)) < 0) {
-            ctl_err(c->cmd, "cannot consume %s: %s: %s", RPC_REPLY_TO, err_str(r), mq_last_error(c->mq));
+            conn_err(c, "cannot consume %s: %s: %s", RPC_REPLY_TO, err_str(r), mq_last_error(c->mq));
             return r;
         }
         c->rpc_ready = true;
@@ -175,7 +188,7 @@ static int rpc_call(struct ctl_conn *c, const struct rpc_request *rq, int timeou
     _cleanup_free_ char *body = NULL;
     size_t len = 0;
     if ((r = rpc_encode_request(rq, &body, &len)) < 0) {
-        ctl_err(c->cmd, "cannot encode the request: %s", err_str(r));
+        conn_err(c, "cannot encode the request: %s", err_str(r));
         return r;
     }
     proto_uuid corr;
@@ -188,7 +201,7 @@ static int rpc_call(struct ctl_conn *c, const struct rpc_request *rq, int timeou
     for (;;) {
         int64_t left = deadline - time_mono_ms();
         if (left <= 0) {
-            ctl_err(c->cmd, "the producer is not answering (no reply on %s within %d s)", MQ_Q_RPC,
+            conn_err(c, "the producer is not answering (no reply on %s within %d s)", MQ_Q_RPC,
                     (timeout_ms + 999) / 1000);
             return -ETIMEDOUT;
         }
@@ -201,7 +214,7 @@ static int rpc_call(struct ctl_conn *c, const struct rpc_request *rq, int timeou
             char why[PROTO_WHY_LEN] = "";
             r = rpc_decode_reply(ev.delivery.body, ev.delivery.body_len, ret, why);
             if (r < 0)
-                ctl_err(c->cmd, "the producer's reply is invalid: %s", why);
+                conn_err(c, "the producer's reply is invalid: %s", why);
         }
         mq_event_clear(&ev);
         if (mine)

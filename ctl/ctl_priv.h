@@ -29,7 +29,7 @@ struct ctl_conn {
     struct config cfg;
     mq_t *mq;
     bool rpc_ready;         /* consuming amq.rabbitmq.reply-to */
-    bool quiet;             /* ctl_rpc_or_report: report nothing */
+    bool quiet;             /* the *_or_report() calls on c report nothing */
 };
 
 /* The options of the broker commands (each takes a subset). */
@@ -63,6 +63,12 @@ void ctl_disconnect(struct ctl_conn *c);
  * -VMS_E_CONN_LOST when `reconnect` (the next wait reconnects): then 0 and
  * no event. */
 int ctl_wait_or_report(struct ctl_conn *c, int timeout_ms, bool reconnect, struct mq_event *ret_ev);
+
+/* Consume, from an exclusive queue bound to vmseal.events, every event
+ * (all_events) or the template and job events; bound before the caller
+ * publishes anything, so that nothing after this call is missed.  Prints
+ * the reason on failure. */
+int ctl_follow_or_report(struct ctl_conn *c, bool all_events);
 
 /* Publish body to vmseal.requests (default exchange, mandatory) and wait for
  * the broker's confirm.  Prints the reason on failure ("vmseal.requests does

@@ -170,17 +170,6 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
     return 0;
 }
 
-/* Bind an exclusive queue to the template and job events before anything is
- * published, so that nothing of this template can be missed. */
-static int events_follow(struct ctl_conn *c) {
-    char q[256];
-    int r;
-    if ((r = mq_declare_exclusive_queue(c->mq, q)) < 0 || (r = mq_bind(c->mq, q, MQ_X_EVENTS, "template.#")) < 0 ||
-        (r = mq_bind(c->mq, q, MQ_X_EVENTS, "job.#")) < 0 || (r = mq_consume(c->mq, q, 0, true, true)) < 0)
-        ctl_err(c->cmd, "cannot follow events on %s: %s: %s", MQ_X_EVENTS, err_str(r), mq_last_error(c->mq));
-    return r;
-}
-
 /* FAILED or CANCELLED: say where and why.  The producer's record (RPC) has
  * the failing step and the worker's error; the events are the fallback (a
  * request rejected at intake is not recorded). */
@@ -276,7 +265,7 @@ int ctl_submit_main(int argc, char **argv) {
     struct ctl_conn c;
     if (ctl_connect_or_report("submit", o.config, &c) < 0)
         goto out;
-    if ((!o.wait || events_follow(&c) == 0) &&
+    if ((!o.wait || ctl_follow_or_report(&c, false) == 0) &&
         ctl_request_publish_or_report(&c, "template.create", o.tc.template_id, body, len) == 0) {
         printf("%s\n", o.tc.template_id);
         fflush(stdout);

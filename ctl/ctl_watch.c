@@ -94,13 +94,8 @@ int ctl_watch_main(int argc, char **argv) {
     struct ctl_conn c;
     if (ctl_connect_or_report("watch", o.config, &c) < 0)
         return 1;
-    char q[256];
-    int r;
-    if ((r = mq_declare_exclusive_queue(c.mq, q)) < 0 ||
-        (r = mq_bind(c.mq, q, MQ_X_EVENTS, o.arg ? "template.#" : "#")) < 0 ||
-        (o.arg && (r = mq_bind(c.mq, q, MQ_X_EVENTS, "job.#")) < 0) ||
-        (r = mq_consume(c.mq, q, 0, true, true)) < 0) {
-        ctl_err("watch", "cannot follow %s: %s: %s", MQ_X_EVENTS, err_str(r), mq_last_error(c.mq));
+    int r = ctl_follow_or_report(&c, !o.arg);
+    if (r < 0) {
         ctl_disconnect(&c);
         return 1;
     }

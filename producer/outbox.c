@@ -101,11 +101,6 @@ int outbox_job_cancel(struct store *st, const struct store_job *j, int64_t now_m
     return outbox_put(st, MQ_X_CONTROL, "", id, PROTO_JOB_CANCEL_TYPE, NULL, body, len, now_ms);
 }
 
-static const enum event_state tpl_event_state[] = {
-    [TPL_CREATING] = EV_CREATING, [TPL_ROLLING_BACK] = EV_ROLLING_BACK, [TPL_READY] = EV_READY,
-    [TPL_FAILED] = EV_FAILED, [TPL_CANCELLED] = EV_CANCELLED,
-};
-
 static int template_event_put(struct store *st, const char *template_id, enum event_state state,
                               const char *step, const char *producer_id, const char *code,
                               const char *message, int64_t now_ms) {
@@ -129,7 +124,7 @@ static int template_event_put(struct store *st, const char *template_id, enum ev
 
 int outbox_template_event(struct store *st, const struct store_template *t, const char *producer_id,
                           int64_t now_ms) {
-    return template_event_put(st, t->id, tpl_event_state[t->state], tpl_step_to_string(t->step),
+    return template_event_put(st, t->id, tpl_state_event(t->state), tpl_step_to_string(t->step),
                               producer_id, t->error_code, t->error_message, now_ms);
 }
 

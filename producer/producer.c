@@ -278,9 +278,7 @@ static void batch_settle(struct producer *p) {
     int r = 0;
     if (p->batch_open) {
         pump_flush(p);
-        r = store_commit(p->st);
-        if (r < 0)
-            store_rollback(p->st);
+        r = store_end(p->st, 0);
         p->batch_open = false;
     }
     const struct mq_delivery *last_ok = NULL;

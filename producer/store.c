@@ -23,7 +23,12 @@ struct store {
     int depth;                /* store_begin nesting */
 };
 
-/* Migrations: migration[i] brings user_version i to i+1. */
+/* Migrations: migration[i] brings user_version i to i+1.  A migration is
+ * history: its text never changes.  Queries bind enum values; the active
+ * jobs' partial index spells them once, as numbers, and SQLite uses it for a
+ * query whose bound values imply its condition (state <= JOB_RUNNING). */
+_Static_assert(JOB_WAITING == 0 && JOB_QUEUED == 1 && JOB_RUNNING == 2,
+               "the jobs_active index of migration 0 is WHERE state <= 2");
 static const char *const migrations[] = {
     "CREATE TABLE templates ("
     "  id TEXT PRIMARY KEY, name TEXT NOT NULL, state INTEGER NOT NULL,"
@@ -88,10 +93,12 @@ static int db_stmt(struct store *st, const char *sql, sqlite3_stmt **ret) {
     int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
     if (rc != SQLITE_OK)
         return db_fail(st, rc);
-    if (st->n_cache < STMT_CACHE)
-        st->cache[st->n_cache++] = (struct stmt_slot){ sql, s };
-    else
-        return sqlite3_finalize(s), snprintf(st->err, sizeof st->err, "statement cache full"), -VMS_E_DB;
+    if (st->n_cache == STMT_CACHE) {
+        sqlite3_finalize(s);
+        snprintf(st->err, sizeof st->err, "statement cache full");
+        return -VMS_E_DB;
+    }
+    st->cache[st->n_cache++] = (struct stmt_slot){ sql, s };
     *ret = s;
     return 0;
 }
@@ -249,8 +256,10 @@ int store_begin(struct store *st) {
 }
 
 int store_commit(struct store *st) {
-    if (st->depth == 0)
-        return snprintf(st->err, sizeof st->err, "commit without a transaction"), -VMS_E_DB;
+    if (st->depth == 0) {
+        snprintf(st->err, sizeof st->err, "commit without a transaction");
+        return -VMS_E_DB;
+    }
     int r = st->depth == 1 ? db_run(st, "COMMIT", "") : db_run(st, "RELEASE nest", "");
     if (r == 0)
         st->depth--;
@@ -268,6 +277,14 @@ void store_rollback(struct store *st) {
         (void)db_run(st, "RELEASE nest", "");
     }
     st->depth--;
+}
+
+int store_end(struct store *st, int r) {
+    if (r == 0)
+        r = store_commit(st);
+    if (r < 0)
+        store_rollback(st);
+    return r;
 }
 
 /* Every UPDATE below must hit exactly one row. */
@@ -500,18 +517,18 @@ int store_jobs_get(struct store *st, const char *template_id, struct store_job *
 int store_jobs_due(struct store *st, int64_t now_ms, struct store_job **ret, size_t *ret_n) {
     sqlite3_stmt *s;
     int r = db_query(st, &s,
-                     "SELECT " JOB_COLS " FROM jobs WHERE state <= 2 AND"
-                     " ((state = 0 AND not_before_ms <= ?1) OR (state > 0 AND deadline_ms <= ?1))"
+                     "SELECT " JOB_COLS " FROM jobs WHERE state <= ?2 AND"
+                     " ((state = ?3 AND not_before_ms <= ?1) OR (state > ?3 AND deadline_ms <= ?1))"
                      " ORDER BY created_ms, rowid",
-                     "I", now_ms);
+                     "Iii", now_ms, JOB_RUNNING, JOB_WAITING);
     return jobs_collect(st, s, r, ret, ret_n);
 }
 
 int store_jobs_next_due(struct store *st, int64_t *ret_ms) {
     sqlite3_stmt *s;
     int r = db_query(st, &s,
-                     "SELECT MIN(CASE WHEN state = 0 THEN not_before_ms ELSE deadline_ms END)"
-                     " FROM jobs WHERE state <= 2", "");
+                     "SELECT MIN(CASE WHEN state = ?1 THEN not_before_ms ELSE deadline_ms END)"
+                     " FROM jobs WHERE state <= ?2", "ii", JOB_WAITING, JOB_RUNNING);
     if (r < 0 || (r = db_next(st, s)) < 0)
         return r;
     *ret_ms = sqlite3_column_type(s, 0) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(s, 0);
@@ -521,7 +538,8 @@ int store_jobs_next_due(struct store *st, int64_t *ret_ms) {
 
 int store_jobs_inflight(struct store *st, struct store_job **ret, size_t *ret_n) {
     sqlite3_stmt *s;
-    int r = db_query(st, &s, "SELECT " JOB_COLS " FROM jobs WHERE state IN (1, 2)", "");
+    int r = db_query(st, &s, "SELECT " JOB_COLS " FROM jobs WHERE state BETWEEN ?1 AND ?2", "ii",
+                     JOB_QUEUED, JOB_RUNNING);
     return jobs_collect(st, s, r, ret, ret_n);
 }
 
@@ -596,11 +614,7 @@ int store_outbox_delete(struct store *st, const int64_t *ids, size_t n) {
     int r = store_begin(st);
     for (size_t i = 0; i < n && r == 0; i++)
         r = db_run(st, "DELETE FROM outbox WHERE id = ?", "I", ids[i]);
-    if (r == 0)
-        r = store_commit(st);
-    if (r < 0)
-        store_rollback(st);
-    return r;
+    return store_end(st, r);
 }
 
 int store_outbox_forget(struct store *st, const char *message_id) {

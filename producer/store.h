@@ -39,8 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model.h"
 #include "proto.h"
-#include "workflow.h"
 
 #define STORE_SCHEMA_VERSION 1
 #define STORE_ERR_LEN 512
@@ -102,6 +102,10 @@ const char *store_last_error(const struct store *st);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+/* End what store_begin() opened with the outcome r of the work inside:
+ * commit when r is 0, roll back when r or the commit failed.  Returns r, or
+ * the commit's error. */
+int store_end(struct store *st, int r);
 
 int store_template_insert(struct store *st, const struct store_template *t);
 int store_template_get(struct store *st, const char *id, struct store_template *ret);

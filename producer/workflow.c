@@ -6,27 +6,19 @@
  * of its jobs is active (each failure either scheduled a retry - a new active
  * attempt - or turned the template ROLLING_BACK).
  */
-#include "workflow.h"
+#include "workflow_int.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "err.h"
-#include "mq.h"
 #include "outbox.h"
-#include "rpc.h"
 #include "store.h"
-#include "sysprep_ops.h"
 #include "util.h"
 
 #define EVENTS_SEEN_KEEP_MS (7LL * 24 * 3600 * 1000)
 #define EVENTS_PRUNE_EVERY_MS (3600LL * 1000)
 
-struct wf {
-    struct store *st;
-    struct wf_opts o;
-    int64_t last_prune_ms;
-};
 
 /* One template with its disks and jobs, as loaded for one transaction. */
 struct tpl {
@@ -36,30 +28,6 @@ struct tpl {
     bool have_req;
     struct proto_template_create req;    /* decoded t.request, for the seal's sysprep */
 };
-
-/* ---- names ------------------------------------------------------------- */
-
-static const char *const tpl_state_names[] = { "creating", "rolling_back", "ready", "failed", "cancelled" };
-static const char *const tpl_step_names[] = { "copy", "mark_illegal", "seal", "mark_shared", "drain",
-                                               "delete", "done" };
-static const char *const job_state_names[] = { "waiting", "queued", "running", "succeeded", "failed",
-                                                "cancelled", "lost" };
-static const char *const disk_state_names[] = { "copying", "present", "deleted", "leftover" };
-
-#define NAME_OF(table, v) ((unsigned)(v) < ARRAY_SIZE(table) ? table[v] : "unknown")
-const char *tpl_state_to_string(enum tpl_state s) { return NAME_OF(tpl_state_names, s); }
-const char *tpl_step_to_string(enum tpl_step s) { return NAME_OF(tpl_step_names, s); }
-const char *job_state_to_string(enum job_state s) { return NAME_OF(job_state_names, s); }
-const char *disk_state_to_string(enum disk_state s) { return NAME_OF(disk_state_names, s); }
-
-int tpl_state_from_string(const char *s, enum tpl_state *ret) {
-    for (size_t i = 0; s && i < ARRAY_SIZE(tpl_state_names); i++)
-        if (strcmp(s, tpl_state_names[i]) == 0)
-            return *ret = (enum tpl_state)i, 0;
-    return -VMS_E_INVALID;
-}
-
-bool job_state_active(enum job_state s) { return s == JOB_WAITING || s == JOB_QUEUED || s == JOB_RUNNING; }
 
 void wf_opts_default(struct wf_opts *o) {
     *o = (struct wf_opts){
@@ -450,19 +418,6 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
 
 /* ---- entry points ------------------------------------------------------------- */
 
-/* Run fn inside one transaction. */
-#define WF_TX(wf, expr)                                 \
-    do {                                                \
-        int r_ = store_begin((wf)->st);                 \
-        if (r_ == 0)                                    \
-            r_ = (expr);                                \
-        if (r_ == 0)                                    \
-            r_ = store_commit((wf)->st);                \
-        if (r_ < 0)                                     \
-            store_rollback((wf)->st);                   \
-        return r_;                                      \
-    } while (0)
-
 /* A copy we had given up on (lost, then rolled back) reports success after
  * its volume was deleted: the volume exists again, so roll back again. */
 static int copy_resurfaced(struct wf *wf, const struct store_job *j, int64_t now_ms) {
@@ -533,7 +488,8 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
 int wf_on_event(wf_t *wf, const struct proto_event *ev, int64_t now_ms) {
     if (!ev->job_id[0])
         return 0;
-    WF_TX(wf, event_apply(wf, ev, now_ms));
+    int r = store_begin(wf->st);
+    return store_end(wf->st, r < 0 ? r : event_apply(wf, ev, now_ms));
 }
 
 static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
@@ -557,7 +513,8 @@ static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int6
 int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
     if (hb->n_running == 0)
         return 0;
-    WF_TX(wf, heartbeat_apply(wf, hb, now_ms));
+    int r = store_begin(wf->st);
+    return store_end(wf->st, r < 0 ? r : heartbeat_apply(wf, hb, now_ms));
 }
 
 /* One due job: publish a waiting retry, or give up on a silent worker. */
@@ -602,7 +559,8 @@ static int tick_apply(struct wf *wf, int64_t now_ms, int64_t *ret_next_ms) {
 }
 
 int wf_on_tick(wf_t *wf, int64_t now_ms, int64_t *ret_next_ms) {
-    WF_TX(wf, tick_apply(wf, now_ms, ret_next_ms));
+    int r = store_begin(wf->st);
+    return store_end(wf->st, r < 0 ? r : tick_apply(wf, now_ms, ret_next_ms));
 }
 
 static int resume_apply(struct wf *wf, int64_t now_ms) {
@@ -621,71 +579,20 @@ static int resume_apply(struct wf *wf, int64_t now_ms) {
 }
 
 int wf_resume(wf_t *wf, int64_t now_ms) {
-    WF_TX(wf, resume_apply(wf, now_ms));
+    int r = store_begin(wf->st);
+    return store_end(wf->st, r < 0 ? r : resume_apply(wf, now_ms));
 }
 
 int wf_dead_letter(wf_t *wf, const char *queue, const char *message_id, const void *body, size_t len,
                    const char *reason, int64_t now_ms) {
-    WF_TX(wf, outbox_dead_letter(wf->st, queue, message_id, body, len, reason, now_ms));
+    int r = store_begin(wf->st);
+    return store_end(wf->st, r < 0 ? r : outbox_dead_letter(wf->st, queue, message_id, body, len, reason, now_ms));
 }
 
-/* ---- requests ------------------------------------------------------------------ */
+/* ---- requests (intake.c decides, these apply) ------------------------------------ */
 
-struct request {
-    const void *body; size_t len;
-    const char *message_id;
-    enum wf_outcome *outcome;
-    char *why;
-};
-
-/* Refuse: a failed template event (when the id is known) and a dead letter. */
-static int request_reject(struct wf *wf, const struct request *rq, const char *template_id, int code,
-                          int64_t now_ms) {
-    *rq->outcome = WF_REJECTED;
-    int r = 0;
-    if (template_id && *template_id)
-        r = outbox_template_rejected(wf->st, template_id, wf->o.producer_id, err_name(code), rq->why, now_ms);
-    return r < 0 ? r : outbox_dead_letter(wf->st, MQ_Q_REQUESTS, rq->message_id, rq->body, rq->len, rq->why,
-                                          now_ms);
-}
-
-static bool domain_known(const struct wf *wf, const char *sd_id) {
-    const struct config_storage *s = wf->o.storage;
-    return !s || s->n_domains == 0 || config_domain_find(s, sd_id) != NULL;
-}
-
-/* Operation names against the vocabulary this build knows (a typo fails
- * here, before any disk is copied, rather than at the seal). */
-static int sysprep_check(const struct proto_sysprep *s, char *why) {
-    static const char prefix[] = "template.create.";
-    memcpy(why, prefix, sizeof prefix);
-    int r = proto_sysprep_check(s, why + sizeof prefix - 1, PROTO_WHY_LEN - (sizeof prefix - 1));
-    if (r == 0)
-        why[0] = '\0';
-    return r;
-}
-
-/* Checks beyond the wire format; 0 or a code with rq->why set. */
-static int create_check(const struct wf *wf, const struct proto_template_create *m, char *why) {
-    if (m->n_disks == 0)
-        return snprintf(why, PROTO_WHY_LEN, "template.create.disks: no disks"), -VMS_E_INVALID;
-    if (m->target_sd_id[0] && !domain_known(wf, m->target_sd_id))
-        return snprintf(why, PROTO_WHY_LEN, "template.create.target_sd_id: unknown storage domain %s",
-                        m->target_sd_id), -VMS_E_UNKNOWN_DOMAIN;
-    for (size_t i = 0; i < m->n_disks; i++) {
-        if (!domain_known(wf, m->disks[i].sd_id))
-            return snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu].sd_id: unknown storage domain %s",
-                            i, m->disks[i].sd_id), -VMS_E_UNKNOWN_DOMAIN;
-        for (size_t k = 0; k < i; k++)
-            if (memcmp(&m->disks[k], &m->disks[i], sizeof m->disks[i]) == 0)
-                return snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu]: same volume as disks[%zu]",
-                                i, k), -VMS_E_INVALID;
-    }
-    return m->has_sysprep ? sysprep_check(&m->sysprep, why) : 0;
-}
-
-static int create_insert(struct wf *wf, const struct proto_template_create *m, char *canon, size_t canon_len,
-                         int64_t now_ms) {
+int wf_template_start(struct wf *wf, const struct proto_template_create *m, char *canon, size_t canon_len,
+                      int64_t now_ms) {
     struct tpl c = { 0 };
     c.t = (struct store_template){
         .name = m->name, .state = TPL_CREATING, .step = STEP_COPY, .final_state = TPL_FAILED,
@@ -716,81 +623,20 @@ static int create_insert(struct wf *wf, const struct proto_template_create *m, c
     return r;
 }
 
-static int request_create(struct wf *wf, const struct request *rq, const struct proto_template_create *m,
-                          int64_t now_ms) {
-    int code = create_check(wf, m, rq->why);
-    if (code < 0)
-        return request_reject(wf, rq, m->template_id, code, now_ms);
-    _cleanup_free_ char *canon = NULL;
-    size_t canon_len = 0;
-    int r = proto_encode_template_create(m, &canon, &canon_len);
-    if (r < 0) {
-        snprintf(rq->why, PROTO_WHY_LEN, "template.create: cannot be re-encoded (%s)", err_str(r));
-        return request_reject(wf, rq, m->template_id, r, now_ms);
-    }
-    struct store_template old;
-    r = store_template_get(wf->st, m->template_id, &old);
-    if (r == 0) {
-        bool same = old.request_len == canon_len && memcmp(old.request, canon, canon_len) == 0;
-        store_template_free(&old);
-        if (same)
-            return *rq->outcome = WF_DUPLICATE, 0;
-        snprintf(rq->why, PROTO_WHY_LEN, "template.create.template_id: %s exists with different content",
-                 m->template_id);
-        return request_reject(wf, rq, m->template_id, -VMS_E_CONFLICT, now_ms);
-    }
-    if (r != -VMS_E_NOT_FOUND)
-        return r;
-    *rq->outcome = WF_ACCEPTED;
-    return create_insert(wf, m, canon, canon_len, now_ms);
-}
-
-static int request_cancel(struct wf *wf, const struct request *rq, const char *template_id, int64_t now_ms) {
+int wf_template_cancel(struct wf *wf, const char *template_id, enum wf_outcome *ret_outcome, int64_t now_ms) {
     struct tpl c;
     int r = tpl_load(wf, template_id, &c);
-    if (r == -VMS_E_NOT_FOUND) {
-        snprintf(rq->why, PROTO_WHY_LEN, "template.cancel.template_id: no template %s", template_id);
-        return request_reject(wf, rq, NULL, r, now_ms);
-    }
     if (r < 0)
         return r;
     if (c.t.state == TPL_CREATING) {
-        *rq->outcome = WF_ACCEPTED;
+        *ret_outcome = WF_ACCEPTED;
         r = rollback_enter(wf, &c, TPL_CANCELLED, tpl_step_to_string(c.t.step), err_name(-VMS_E_CANCELLED),
                            "cancelled by request", now_ms);
         if (r == 0)
             r = tpl_advance(wf, &c, now_ms);
     } else {
-        *rq->outcome = WF_DUPLICATE;   /* already rolling back or finished */
+        *ret_outcome = WF_DUPLICATE;   /* already rolling back or finished */
     }
     tpl_free(&c);
     return r;
-}
-
-static int request_apply(struct wf *wf, const struct request *rq, int64_t now_ms) {
-    struct proto_msg msg;
-    memset(&msg, 0, sizeof msg);
-    int r = proto_decode(rq->body, rq->len, &msg, rq->why);
-    if (r < 0) {
-        proto_uuid id = "";
-        (void)proto_peek_template_id(rq->body, rq->len, id);
-        return request_reject(wf, rq, id, r, now_ms);
-    }
-    if (msg.type == PROTO_TEMPLATE_CREATE)
-        r = request_create(wf, rq, &msg.u.create, now_ms);
-    else if (msg.type == PROTO_TEMPLATE_CANCEL)
-        r = request_cancel(wf, rq, msg.u.cancel.template_id, now_ms);
-    else {
-        snprintf(rq->why, PROTO_WHY_LEN, "message.type: %s is not a request", proto_type_to_string(msg.type));
-        r = request_reject(wf, rq, NULL, -VMS_E_MSG_BAD_VALUE, now_ms);
-    }
-    proto_msg_free(&msg);
-    return r;
-}
-
-int wf_on_request(wf_t *wf, const void *body, size_t len, const char *message_id, int64_t now_ms,
-                  enum wf_outcome *ret_outcome, char why[PROTO_WHY_LEN]) {
-    why[0] = '\0';
-    struct request rq = { body, len, message_id, ret_outcome, why };
-    WF_TX(wf, request_apply(wf, &rq, now_ms));
 }

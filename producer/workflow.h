@@ -22,7 +22,7 @@
  * gets a new attempt after backoff_base_ms * 2^(attempt-1) (capped), up to
  * max_attempts; a permanent one fails the template at once.
  *
- * Numeric values of the enums below are stored in SQLite: append only.
+ * The states and steps are in model.h.
  */
 #ifndef VMSEAL_WORKFLOW_H
 #define VMSEAL_WORKFLOW_H
@@ -32,41 +32,11 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "model.h"
 #include "proto.h"
 
 struct store;
 struct store_template;
-
-enum tpl_state { TPL_CREATING, TPL_ROLLING_BACK, TPL_READY, TPL_FAILED, TPL_CANCELLED };
-enum tpl_step {
-    STEP_COPY, STEP_MARK_ILLEGAL, STEP_SEAL, STEP_MARK_SHARED, /* forward */
-    STEP_DRAIN,     /* rollback: waiting for in-flight jobs to end */
-    STEP_DELETE,    /* rollback: deleting volumes (and marking leftovers ILLEGAL) */
-    STEP_DONE,      /* terminal */
-};
-enum job_state {
-    JOB_WAITING,    /* attempt scheduled, not yet published (backoff) */
-    JOB_QUEUED,     /* published (outbox), no event yet */
-    JOB_RUNNING,    /* a worker reported running/progress */
-    JOB_SUCCEEDED,
-    JOB_FAILED,
-    JOB_CANCELLED,
-    JOB_LOST,       /* deadline passed without a word from any worker */
-};
-/* What is known of a disk's target volume. */
-enum disk_state {
-    DISK_COPYING,   /* uuid chosen, copy job issued: the volume may exist */
-    DISK_PRESENT,   /* copy succeeded */
-    DISK_DELETED,   /* rolled back */
-    DISK_LEFTOVER,  /* delete failed for good: left (ILLEGAL if we could) */
-};
-
-const char *tpl_state_to_string(enum tpl_state s);     /* "creating", "ready", ... */
-int tpl_state_from_string(const char *s, enum tpl_state *ret);
-const char *tpl_step_to_string(enum tpl_step s);       /* "copy", "mark_illegal", ... */
-const char *job_state_to_string(enum job_state s);     /* "waiting", "queued", ... */
-const char *disk_state_to_string(enum disk_state s);
-bool job_state_active(enum job_state s);               /* waiting, queued or running */
 
 struct wf_opts {
     int max_attempts;                  /* >= 1 */

@@ -30,14 +30,16 @@
  * replaced by spaces.
  *
  * Executors (config worker.executor):
- *   real     volume.* through worker/volume.h, vm.seal through worker/seal.h
+ *   real     volume.* through worker/sd/volume.h (executor_real.c), vm.seal
+ *            through worker/seal/seal.h (executor_seal.c)
  *            (with an exclusive sd_image_lock() on every disk's image dir,
  *            held for the whole session: two seals never touch a disk at once;
  *            volume.c takes the same lock itself for volume.*);
- *   dry-run  volume.copy writes only the destination's metadata (and an empty
- *            sparse data file of the source's CAP); volume.update and
- *            volume.delete are the real metadata operations; vm.seal sleeps
- *            worker.dry_run_seal_ms, reporting progress.
+ *   dry-run  (executor_dry.c) volume.copy writes only the destination's
+ *            metadata (and an empty sparse data file of the source's CAP);
+ *            volume.update and volume.delete are the real metadata
+ *            operations; vm.seal sleeps worker.dry_run_seal_ms, reporting
+ *            progress.
  * A runner runs many jobs in one process: an executor must release every fd,
  * lock and allocation it takes before it returns.
  */

@@ -11,13 +11,12 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include <guestfs.h>
-
 #include "control.h"
 #include "err.h"
 #include "log.h"
 #include "runtime_int.h"
 #include "sd.h"
+#include "seal.h"
 #include "util.h"
 
 #define WORKER_DLQ_CONFIRM_MS 10000
@@ -46,22 +45,6 @@ static int domains_scrub(struct worker *w) {
                  s->domains[i].id, s->domains[i].path, removed, skipped, skipped == 1 ? "y" : "ies");
     }
     return 0;
-}
-
-/* The libguestfs library version, from a handle that is never launched. */
-static void guestfs_version_read(char *buf, size_t len) {
-    snprintf(buf, len, "unknown");
-    guestfs_h *g = guestfs_create_flags(GUESTFS_CREATE_NO_ENVIRONMENT | GUESTFS_CREATE_NO_CLOSE_ON_EXIT);
-    if (!g)
-        return;
-    guestfs_set_error_handler(g, NULL, NULL);
-    struct guestfs_version *v = guestfs_version(g);
-    if (v) {
-        snprintf(buf, len, "%lld.%lld.%lld%s", (long long)v->major, (long long)v->minor,
-                 (long long)v->release, v->extra ? v->extra : "");
-        guestfs_free_version(v);
-    }
-    guestfs_close(g);
 }
 
 static int signals_setup(struct worker *w, sigset_t *ret_old) {
@@ -410,7 +393,7 @@ int worker_run(const struct worker_ctx *ctx) {
     w.runners.max = (size_t)ctx->cfg->worker.slots;
     if (gethostname(w.host, sizeof(w.host) - 1) < 0)
         snprintf(w.host, sizeof(w.host), "unknown");
-    guestfs_version_read(w.guestfs_version, sizeof(w.guestfs_version));
+    seal_libguestfs_version(w.guestfs_version, sizeof(w.guestfs_version));
 
     r = domains_scrub(&w);
     if (r < 0)

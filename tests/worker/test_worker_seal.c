@@ -1,6 +1,6 @@
 /* test_worker_seal.c - a real vm.seal job through vmseal-worker: a test
  * guest imported into the storage domain is sealed in a libguestfs
- * appliance (one launch: refusals are covered by tests/seal, the failure
+ * appliance (one launch: refusals are covered by tests/worker/seal, the failure
  * path of the worker by test_worker_jobs).  Labels: broker,
  * guestfs (needs the `guests` fixture: tests/guests/build.sh). */
 #include <errno.h>

@@ -584,28 +584,6 @@ inspected:
     return r;
 }
 
-/* RFC 1123 host name: labels of 1..63 letters, digits and inner hyphens. */
-static bool hostname_valid(const char *h)
-{
-    size_t len = strlen(h), label = 0;
-    if (len == 0 || len > 253)
-        return false;
-    for (size_t i = 0; i <= len; i++) {
-        char c = h[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || h[i - 1] == '-')
-                return false;
-            label = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   (c == '-' && label > 0)) {
-            label++;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
-
 int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
              const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
              struct seal_report *ret_report, char *ret_err, size_t err_len)
@@ -640,7 +618,7 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
             return -VMS_E_INVALID;
         }
     }
-    if (!hostname_valid(s.ctx.hostname)) {
+    if (!hostname_is_valid(s.ctx.hostname)) {
         snprintf(ret_err, err_len, "invalid hostname '%.64s' (letters, digits, '-' and '.', at most 253)",
                  s.ctx.hostname);
         return -VMS_E_INVALID;

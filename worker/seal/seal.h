@@ -120,6 +120,10 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
              const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
              struct seal_report *ret_report, char *ret_err, size_t err_len);
 
+/* The libguestfs library version ("1.48.6", or "unknown"), read from a
+ * handle that is never launched. */
+void seal_libguestfs_version(char *buf, size_t len);
+
 /* ---- The operations table (worker/seal_ops*.c) ----
  * Names, defaults, descriptions and order come from the wire vocabulary
  * (proto/sysprep_ops.h); i here is its enum proto_sysprep_op_id. */
