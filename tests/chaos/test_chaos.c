@@ -9,7 +9,11 @@
  *     later,
  *   - restarts the broker once (`rabbitmqctl stop_app`, BROKER_DOWN_MS,
  *     `start_app`: the shared test node stays up for the other tests, every
- *     connection is dropped and quorum queues recover from disk),
+ *     connection is dropped and quorum queues recover from disk); on a
+ *     three-node cluster (test_chaos_cluster.sh: VMSEAL_TEST_BROKER_NODES,
+ *     VMSEAL_TEST_CLUSTER_DIR, VMSEAL_TEST_NODE_SH) it stops the node that
+ *     leads vmseal.events.producer instead, for NODE_DOWN_MS, and starts it
+ *     again: the node loss of RELIABILITY.md "Nacks after a node loss",
  *   - cancels a few templates still in flight.
  * A request counts as submitted once the broker confirmed it (the client
  * publishes again, same template id, until it is).
@@ -58,6 +62,7 @@
 #define PRODUCER_DOWN_MS 1500
 #define BROKER_RESTART_AT_MS 26000
 #define BROKER_DOWN_MS 3000
+#define NODE_DOWN_MS 10000
 #define SETTLE_MS (5 * 60 * 1000)
 
 struct chaos {
@@ -157,12 +162,56 @@ static void broker_ctl(struct chaos *c, const char *cmd) {
     free(out);
 }
 
-static void broker_restart(struct chaos *c) {
-    broker_ctl(c, "stop_app");
-    c->broker_restarts++;
-    int64_t until = time_mono_ms() + BROKER_DOWN_MS;
+static void sleep_ms(int ms) {
+    int64_t until = time_mono_ms() + ms;
     while (time_mono_ms() < until)
         usleep(100 * 1000);
+}
+
+/* `node.sh stop|start DIR/nK` for the K-th node of the cluster. */
+static void cluster_node(int k, const char *cmd) {
+    const char *node_sh = getenv("VMSEAL_TEST_NODE_SH"), *dir = getenv("VMSEAL_TEST_CLUSTER_DIR");
+    if (!node_sh || !dir)
+        fail_msg("a cluster run needs VMSEAL_TEST_NODE_SH and VMSEAL_TEST_CLUSTER_DIR (test_chaos_cluster.sh)");
+    _cleanup_free_ char *folder = xasprintf("%s/n%d", dir, k);
+    const char *argv[] = { node_sh, cmd, folder, NULL };
+    char *out = NULL;
+    if (testutil_cmd_run(argv, 120000, &out) != 0)
+        fail_msg("node.sh %s %s: %s", cmd, folder, out ? out : "");
+    free(out);
+}
+
+/* Which node of tb->nodes (1-based) leads the queue in the test's vhost. */
+static int queue_leader(struct chaos *c, const char *queue) {
+    _cleanup_free_ char *out = NULL, *nodes = xstrdup(c->e->tb.nodes);
+    if (testbroker_ctl(&c->e->tb, &out, "-q", "list_queues", "-p", c->e->tb.vhost, "name", "leader", NULL) != 0)
+        fail_msg("rabbitmqctl list_queues: %s", out ? out : "");
+    char *line = strstr(out, queue), *save = NULL;
+    if (!line)
+        fail_msg("no queue %s in: %s", queue, out);
+    line += strlen(queue) + strspn(line + strlen(queue), " \t");
+    int k = 1;
+    for (char *n = strtok_r(nodes, " ", &save); n; n = strtok_r(NULL, " ", &save), k++)
+        if (strncmp(line, n, strlen(n)) == 0)
+            return k;
+    fail_msg("cannot tell the leader of %s from: %s", queue, line);
+    return -1;
+}
+
+static void broker_restart(struct chaos *c) {
+    c->broker_restarts++;
+    if (c->e->tb.nodes) {
+        int k = queue_leader(c, MQ_Q_EVENTS_PRODUCER);
+        printf("chaos: +%llds stopping n%d, the leader of %s\n", (long long)elapsed_ms(c) / 1000, k,
+               MQ_Q_EVENTS_PRODUCER);
+        cluster_node(k, "stop");
+        sleep_ms(NODE_DOWN_MS);
+        cluster_node(k, "start");
+        printf("chaos: +%llds n%d back\n", (long long)elapsed_ms(c) / 1000, k);
+        return;
+    }
+    broker_ctl(c, "stop_app");
+    sleep_ms(BROKER_DOWN_MS);
     broker_ctl(c, "start_app");
     broker_ctl(c, "await_startup");
 }

@@ -30,8 +30,14 @@ static int file_write(const char *path, const char *text) {
 }
 
 static char *broker_group(struct e2e *e) {
-    return xasprintf("broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n",
-                     e->tb.broker.hosts[0], e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password);
+    _cleanup_free_ char *hosts = xasprintf("\"%s\"", e->tb.broker.hosts[0]);
+    for (size_t i = 1; i < e->tb.broker.n_hosts; i++) {
+        char *more = xasprintf("%s, \"%s\"", hosts, e->tb.broker.hosts[i]);
+        free(hosts);
+        hosts = more;
+    }
+    return xasprintf("broker = { hosts = [ %s ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n",
+                     hosts, e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password);
 }
 
 static char *storage_group(struct e2e *e) {

@@ -34,6 +34,7 @@ int testbroker_env_read(struct testbroker *tb)
     const char *user = env_get("VMSEAL_TEST_BROKER_USER", &missing);
     const char *password = env_get("VMSEAL_TEST_BROKER_PASSWORD", &missing);
     const char *dir = env_get("VMSEAL_TEST_BROKER_DIR", &missing);
+    const char *v;
 
     memset(tb, 0, sizeof(*tb));
     if (missing) {
@@ -50,6 +51,11 @@ int testbroker_env_read(struct testbroker *tb)
     tb->user = xstrdup(user);
     tb->password = xstrdup(password);
     tb->dir = xstrdup(dir);
+    /* optional: a cluster started by deploy/rabbitmq/cluster.sh */
+    if ((v = getenv("VMSEAL_TEST_BROKER_HOSTS")) && *v)
+        tb->hosts = xstrdup(v);
+    if ((v = getenv("VMSEAL_TEST_BROKER_NODES")) && *v)
+        tb->nodes = xstrdup(v);
     return 0;
 }
 
@@ -101,8 +107,15 @@ void testbroker_config_fill(const struct testbroker *tb, const char *vhost, cons
                             const char *password, struct config_broker *ret)
 {
     memset(ret, 0, sizeof(*ret));
-    ret->hosts[0] = xasprintf("127.0.0.1:%d", tb->port);
-    ret->n_hosts = 1;
+    if (tb->hosts) {
+        _cleanup_free_ char *list = xstrdup(tb->hosts);
+        char *save = NULL;
+        for (char *h = strtok_r(list, " ", &save); h && ret->n_hosts < CONFIG_MAX_HOSTS;
+             h = strtok_r(NULL, " ", &save))
+            ret->hosts[ret->n_hosts++] = xstrdup(h);
+    }
+    if (ret->n_hosts == 0)
+        ret->hosts[ret->n_hosts++] = xasprintf("127.0.0.1:%d", tb->port);
     ret->vhost = xstrdup(vhost);
     ret->user = xstrdup(user);
     ret->password = xstrdup(password);
@@ -188,6 +201,8 @@ void testbroker_teardown(struct testbroker *tb)
     free(tb->user);
     free(tb->password);
     free(tb->dir);
+    free(tb->hosts);
+    free(tb->nodes);
     free(tb->vhost);
     memset(tb, 0, sizeof(*tb));
 }

@@ -31,6 +31,9 @@ struct testbroker {
     int port;                     /* AMQP port on 127.0.0.1 */
     char *user, *password;        /* the administrator */
     char *dir;                    /* the node's folder (logs in dir/log) */
+    char *hosts;                  /* a cluster's "127.0.0.1:P1 127.0.0.1:P2 ..."
+                                     (VMSEAL_TEST_BROKER_HOSTS, cluster.sh), or NULL */
+    char *nodes;                  /* its node names, in the same order, or NULL */
     char *vhost;                  /* this test's private vhost */
     struct config_broker broker;  /* 127.0.0.1:port, vhost, administrator */
 };
@@ -57,9 +60,9 @@ int testbroker_group_teardown(void **state);
  * exit code (0 = success) or a negative errno; timeout 60 s. */
 int testbroker_ctl(const struct testbroker *tb, char **ret_output, ...) __attribute__((sentinel));
 
-/* Fill ret for host 127.0.0.1:port, the given vhost, user and password
- * (strings copied; heartbeat 30 s; no TLS).  Free with
- * testbroker_config_free(). */
+/* Fill ret for host 127.0.0.1:port (every node of a cluster, in order,
+ * when tb->hosts is set), the given vhost, user and password (strings
+ * copied; heartbeat 30 s; no TLS).  Free with testbroker_config_free(). */
 void testbroker_config_fill(const struct testbroker *tb, const char *vhost, const char *user,
                             const char *password, struct config_broker *ret);
 void testbroker_config_free(struct config_broker *c);
