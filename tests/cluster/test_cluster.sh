@@ -204,7 +204,7 @@ while :; do
 done
 log "all $N_RUN READY after the failover ($before were READY before it)"
 log "new leader of $STOP_QUEUE: $(queue_table "${NODES[$survivor]}" | awk -v q="$STOP_QUEUE" '$1 == q { print $3 }')"
-grep -H "broker: " "$DIR"/producer.log "$DIR"/worker[12].log | sed 's/^/test_cluster: repair: /'
+grep -HE "broker: (the broker refused|no confirm)" "$DIR"/producer.log "$DIR"/worker[12].log | sed 's/^/test_cluster: repair: /'
 
 # Every template volume LEGAL and SHARED; only the source is a LEAF.
 vols=$("$BIN/vmsealctl" sd list "$DIR/sd" | awk 'NR > 2')
