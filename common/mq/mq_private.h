@@ -1,6 +1,6 @@
 /* mq_private.h - internals shared by mq.c (connection, I/O loop, confirms),
  * mq_topology.c (remembered declarations and consumers) and mq_msg.c
- * (message properties in and out).  Not for use outside common/mq*.c. */
+ * (message properties in and out).  Not for use outside common/mq/. */
 #ifndef VMSEAL_MQ_PRIVATE_H
 #define VMSEAL_MQ_PRIVATE_H
 
