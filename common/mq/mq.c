@@ -114,7 +114,7 @@ int mq_rpc_check(mq_t *mq, const char *what)
     int r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), what);
 
     if (r < 0)
-        mq_lose(mq, r);
+        mq_lose(mq);
     return r;
 }
 
@@ -188,9 +188,8 @@ void mq_event_clear(struct mq_event *ev)
 
 /* Drop the connection: every unconfirmed publish is reported lost, the
  * consumers wait for the replay.  mq_wait reconnects. */
-void mq_lose(mq_t *mq, int err)
+void mq_lose(mq_t *mq)
 {
-    (void)err;
     if (!mq->conn)
         return;
     amqp_destroy_connection(mq->conn);
@@ -447,7 +446,7 @@ static void mq_reconnect(mq_t *mq)
         mq_push_simple(mq, MQ_EV_RECONNECTED);
         return;
     }
-    mq_lose(mq, r);
+    mq_lose(mq);
     int half = mq->backoff_ms / 2;
     mq->next_connect_ms = time_mono_ms() + half + (int64_t)(mq_rand(mq) % (uint64_t)(half + 1));
     mq->backoff_ms = mq->backoff_ms * 2 > mq->opts.max_backoff_ms ? mq->opts.max_backoff_ms : mq->backoff_ms * 2;
@@ -515,7 +514,7 @@ void mq_close(mq_t *mq)
 static void mq_lose_text(mq_t *mq, int status, const char *what)
 {
     mq_seterr(mq, "%s: %s", what, amqp_error_string2(status));
-    mq_lose(mq, -VMS_E_CONN_LOST);
+    mq_lose(mq);
 }
 
 static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m)
@@ -531,7 +530,8 @@ static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m)
     rep = amqp_read_message(mq->conn, MQ_CHANNEL, &msg, 0);
     if (rep.reply_type != AMQP_RESPONSE_NORMAL) {
         mq_delivery_free(&ev.delivery);
-        mq_lose(mq, mq_reply_error(mq, rep, "reading a delivery"));
+        mq_reply_error(mq, rep, "reading a delivery");
+        mq_lose(mq);
         return;
     }
     mq_delivery_from_message(&ev.delivery, &msg);
@@ -545,7 +545,8 @@ static void mq_on_returned(mq_t *mq)
     amqp_rpc_reply_t rep = amqp_read_message(mq->conn, mq->pub_channel, &msg, 0);
 
     if (rep.reply_type != AMQP_RESPONSE_NORMAL) {
-        mq_lose(mq, mq_reply_error(mq, rep, "reading a returned message"));
+        mq_reply_error(mq, rep, "reading a returned message");
+        mq_lose(mq);
         return;
     }
     mq_on_return(mq, &msg);
@@ -592,12 +593,12 @@ static void mq_on_method(mq_t *mq, amqp_channel_t ch, const amqp_method_t *m)
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD: {
         amqp_rpc_reply_t rep = { .reply_type = AMQP_RESPONSE_SERVER_EXCEPTION, .reply = *m };
-        int err = mq_reply_error(mq, rep, "broker");
+        mq_reply_error(mq, rep, "broker");
         if (m->id == AMQP_CONNECTION_CLOSE_METHOD) {
             amqp_connection_close_ok_t ok = { 0 };
             amqp_send_method(mq->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
         }
-        mq_lose(mq, err);
+        mq_lose(mq);
         break;
     }
     case AMQP_CONNECTION_BLOCKED_METHOD:
@@ -691,7 +692,7 @@ static void mq_heartbeat(mq_t *mq, int64_t now)
     }
     if (now - mq->last_rx_ms > 2 * (int64_t)mq->hb_ms) {
         mq_seterr(mq, "broker silent for %lld ms (missed heartbeats)", (long long)(now - mq->last_rx_ms));
-        mq_lose(mq, -VMS_E_CONN_LOST);
+        mq_lose(mq);
     }
 }
 

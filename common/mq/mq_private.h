@@ -113,7 +113,7 @@ int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what);
 /* Check the reply of the last RPC; on a failure that closed the channel or
  * connection, the connection is dropped (reconnect follows in mq_wait). */
 int mq_rpc_check(mq_t *mq, const char *what);
-void mq_lose(mq_t *mq, int err);
+void mq_lose(mq_t *mq);
 /* Open the publish channel (a new number each time) in confirm mode. */
 int mq_pub_channel_open(mq_t *mq, const char *what);
 /* Carry out the repair asked for in mq->repair_why (mq.h). */

@@ -196,7 +196,7 @@ void mq_repair(mq_t *mq)
         snprintf(text, sizeof(text), "%s%s: dropped the connection to %s; reconnecting%s", mq->repair_why,
                  mq->opts.publish_channel ? ", also on a new publish channel" : "", b->hosts[mq->host_cur],
                  b->n_hosts > 1 ? ", another host first" : "");
-        mq_lose(mq, -VMS_E_CONN_LOST);
+        mq_lose(mq);
     }
     mq->repair_why[0] = '\0';
     ev.text = xstrdup(text);
@@ -325,7 +325,7 @@ static int mq_send_tracked(mq_t *mq, uint64_t seq, const char *exchange, const c
     int r = mq_send_publish(mq, seq, exchange, routing_key, props, body, len);
 
     if (r < 0) {
-        mq_lose(mq, r);
+        mq_lose(mq);
         return r;
     }
     mq_pending_add(mq, seq, mq_dest_hash(exchange, routing_key));
