@@ -51,7 +51,8 @@ int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, 
     static const struct option all[] = {
         { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
         { "timeout", required_argument, NULL, 'T' }, { "state", required_argument, NULL, 's' },
-        { "limit", required_argument, NULL, 'l' },
+        { "limit", required_argument, NULL, 'l' }, { "id", required_argument, NULL, 'i' },
+        { "sd", required_argument, NULL, 'd' }, { "format", required_argument, NULL, 'f' },
     };
     struct option longopts[ARRAY_SIZE(all) + 2];
     size_t n = 0;
@@ -69,6 +70,9 @@ int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, 
         case 'T': o->timeout_s = atoi(optarg); break;
         case 's': o->state = optarg; break;
         case 'l': o->limit = atoll(optarg); break;
+        case 'i': o->id = optarg; break;
+        case 'd': o->sd = optarg; break;
+        case 'f': o->format = optarg; break;
         case 'h': printf("%s", usage); exit(0);
         default: fputs(usage, stderr); return -1;
         }
