@@ -159,7 +159,7 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
         return -1;
     }
     /* Refused here, before anything is sent (the producer would refuse it too). */
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     int r = tc->has_sysprep ? proto_sysprep_check(&tc->sysprep, why, sizeof why) : 0;
     if (r < 0) {
         ctl_err("submit", "%s%s", why, r == -VMS_E_UNKNOWN_OP ? " (submit --help lists the operations)" : "");
@@ -226,7 +226,7 @@ static int submit_wait(struct ctl_conn *c, const struct proto_template_create *t
         } else if (r == 0 && ev.type == MQ_EV_RECONNECTED) {
             ctl_err(c->cmd, "warning: reconnected to the broker; events of the gap may be missing");
         } else if (r < 0 && r != -VMS_E_CONN_LOST) {
-            ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
+            ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_why(c->mq));
             mq_event_clear(&ev);
             goto out_free_view;
         }

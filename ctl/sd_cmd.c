@@ -59,7 +59,7 @@ static int cmd_create(int argc, char **argv) {
         return 2;
     }
     _cleanup_free_ char *path = path_absolute(o.arg);
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int r = sd_create(o.id, path, why);
     if (r < 0)
         return fail("create", r, why);
@@ -89,7 +89,7 @@ static int cmd_import(int argc, char **argv) {
         return 2;
     }
     _cleanup_free_ char *path = path_absolute(o.sd);
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct sd *sd = NULL;
     int r = sd_open_path(path, &sd, why);
     if (r < 0)
@@ -159,7 +159,7 @@ static int list_image(struct sd *sd, const char *img, struct json *j) {
         return r;
     for (size_t i = 0; i < n; i++) {
         struct vol_meta m;
-        char why[SD_WHY_LEN] = "";
+        char why[ERR_WHY_LEN] = "";
         const char *error = sd_volume_meta_read(sd, img, vols[i], &m, why) < 0 ? why : NULL;
         if (j)
             list_volume_json(j, img, vols[i], &m, error);
@@ -175,7 +175,7 @@ static int cmd_list(int argc, char **argv) {
     if (sd_opts_parse(argc, argv, &o) < 0)
         return 2;
     _cleanup_free_ char *path = path_absolute(o.arg);
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct sd *sd = NULL;
     int r = sd_open_path(path, &sd, why);
     if (r < 0)

@@ -6,6 +6,7 @@
 
 #include <amqp.h>
 
+#include "err.h"
 #include "mq.h"
 
 /* Channel 1 declares, consumes and acks (and publishes without
@@ -18,7 +19,6 @@
 /* Least time between two repairs of the publish path, doubling up to the max. */
 #define MQ_REPAIR_GAP_MIN_MS 1000
 #define MQ_REPAIR_GAP_MAX_MS 30000
-#define MQ_ERR_LEN 512
 /* Header on mandatory publishes: the sequence number, so that a returned
  * message is matched to its publish exactly. */
 #define MQ_HDR_SEQ "x-vmseal-seq"
@@ -75,7 +75,7 @@ struct mq {
     bool blocked;
     bool corked;               /* TCP_CORK set: see mq_cork() */
     uint64_t epoch;
-    char err[MQ_ERR_LEN];
+    char why[ERR_WHY_LEN];
 
     int hb_ms;                 /* negotiated heartbeat, 0 = none */
     int64_t last_rx_ms, next_hb_tx_ms;
@@ -107,8 +107,8 @@ struct mq {
 };
 
 /* mq.c */
-void mq_seterr(mq_t *mq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Translate a failed rpc reply into a project error; text into mq->err. */
+void mq_set_why(mq_t *mq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Translate a failed rpc reply into a project error; text into mq->why. */
 int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what);
 /* Check the reply of the last RPC; on a failure that closed the channel or
  * connection, the connection is dropped (reconnect follows in mq_wait). */
