@@ -64,6 +64,13 @@ enum {
     VMS_E__END
 };
 
+/* The text that travels with an error code: a function that can say more
+ * than err_str() writes one line (NUL-terminated, truncated to fit) into the
+ * caller's buffer `why` of ERR_WHY_LEN bytes, passed last (whether it may be
+ * NULL, the function's header says).  An object that keeps its last error's text
+ * gives it with *_why() (mq_why(), store_why()). */
+#define ERR_WHY_LEN 512
+
 /* Human message for 0, -errno or -VMS_E_*; never NULL. */
 const char *err_str(int err);
 /* Stable short name ("generation_mismatch", "ENOENT" for errno codes). */

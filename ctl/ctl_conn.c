@@ -51,7 +51,8 @@ int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, 
     static const struct option all[] = {
         { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
         { "timeout", required_argument, NULL, 'T' }, { "state", required_argument, NULL, 's' },
-        { "limit", required_argument, NULL, 'l' },
+        { "limit", required_argument, NULL, 'l' }, { "id", required_argument, NULL, 'i' },
+        { "sd", required_argument, NULL, 'd' }, { "format", required_argument, NULL, 'f' },
     };
     struct option longopts[ARRAY_SIZE(all) + 2];
     size_t n = 0;
@@ -69,6 +70,9 @@ int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, 
         case 'T': o->timeout_s = atoi(optarg); break;
         case 's': o->state = optarg; break;
         case 'l': o->limit = atoll(optarg); break;
+        case 'i': o->id = optarg; break;
+        case 'd': o->sd = optarg; break;
+        case 'f': o->format = optarg; break;
         case 'h': printf("%s", usage); exit(0);
         default: fputs(usage, stderr); return -1;
         }
@@ -94,27 +98,27 @@ int ctl_connect_or_report(const char *cmd, const char *cli_config, struct ctl_co
     memset(c, 0, sizeof *c);
     c->cmd = cmd;
     _cleanup_free_ char *path = config_path_for("vmsealctl", cli_config);
-    char err[CONFIG_ERR_LEN] = "", warn[CONFIG_ERR_LEN] = "";
-    int r = config_load(path, CONFIG_BROKER | CONFIG_LOG | CONFIG_STORAGE, CONFIG_BROKER, &c->cfg, err, warn);
+    char why[ERR_WHY_LEN] = "", warn[ERR_WHY_LEN] = "";
+    int r = config_load(path, CONFIG_BROKER | CONFIG_LOG | CONFIG_STORAGE, CONFIG_BROKER, &c->cfg, why, warn);
     if (r < 0) {
-        ctl_err(cmd, "%s", err[0] ? err : err_str(r));
+        ctl_err(cmd, "%s", why[0] ? why : err_str(r));
         memset(&c->cfg, 0, sizeof c->cfg);
         return r;
     }
     if (warn[0])
         ctl_err(cmd, "warning: %s", warn);
-    char mqerr[512] = "";
+    char broker_why[ERR_WHY_LEN] = "";
     _cleanup_free_ char *conn_name = xasprintf("vmsealctl %s", cmd);
     struct mq_opts o = { .broker = &c->cfg.broker, .conn_name = conn_name, .connect_timeout_ms = 3000,
-                         .rpc_timeout_ms = 10000, .max_backoff_ms = 1000, .err_buf = mqerr,
-                         .err_buf_len = sizeof mqerr };
+                         .rpc_timeout_ms = 10000, .max_backoff_ms = 1000, .why = broker_why,
+                         .why_len = sizeof broker_why };
     r = mq_open(&o, &c->mq);
     if (r < 0) {
         char hosts[512];
         hosts_str(&c->cfg.broker, hosts, sizeof hosts);
         ctl_err(cmd, "cannot reach the broker at %s (vhost %s, user %s): %s", hosts,
                 c->cfg.broker.vhost ? c->cfg.broker.vhost : "vmseal", c->cfg.broker.user,
-                mqerr[0] ? mqerr : err_str(r));
+                broker_why[0] ? broker_why : err_str(r));
         config_free(&c->cfg);
         memset(c, 0, sizeof *c);
         return r;
@@ -139,7 +143,7 @@ int ctl_wait_or_report(struct ctl_conn *c, int timeout_ms, bool reconnect, struc
         return 0;
     }
     if (r < 0)
-        conn_err(c, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
+        conn_err(c, "broker: %s: %s", err_str(r), mq_why(c->mq));
     return r;
 }
 
@@ -152,8 +156,8 @@ static int publish_direct(struct ctl_conn *c, const char *queue, const struct mq
         conn_err(c, "queue %s does not exist in vhost %s (is the topology loaded / the producer ever started?)",
                 queue, c->cfg.broker.vhost ? c->cfg.broker.vhost : "vmseal");
     else if (r < 0)
-        conn_err(c, "publishing to %s failed: %s%s%s", queue, err_str(r), mq_last_error(c->mq)[0] ? ": " : "",
-                mq_last_error(c->mq));
+        conn_err(c, "publishing to %s failed: %s%s%s", queue, err_str(r), mq_why(c->mq)[0] ? ": " : "",
+                mq_why(c->mq));
     return r;
 }
 
@@ -170,7 +174,7 @@ int ctl_follow_or_report(struct ctl_conn *c, bool all_events) {
         (r = mq_bind(c->mq, q, MQ_X_EVENTS, all_events ? "#" : "template.#")) < 0 ||
         (!all_events && (r = mq_bind(c->mq, q, MQ_X_EVENTS, "job.#")) < 0) ||
         (r = mq_consume(c->mq, q, 0, true, true)) < 0)
-        conn_err(c, "cannot follow events on %s: %s: %s", MQ_X_EVENTS, err_str(r), mq_last_error(c->mq));
+        conn_err(c, "cannot follow events on %s: %s: %s", MQ_X_EVENTS, err_str(r), mq_why(c->mq));
     return r;
 }
 
@@ -180,7 +184,7 @@ int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int time
     if (!c->rpc_ready) {
         /* Consume the pseudo-queue before publishing: the reply may come at once. */
         if ((r = mq_consume(c->mq, RPC_REPLY_TO, 0, false, true)) < 0) {
-            conn_err(c, "cannot consume %s: %s: %s", RPC_REPLY_TO, err_str(r), mq_last_error(c->mq));
+            conn_err(c, "cannot consume %s: %s: %s", RPC_REPLY_TO, err_str(r), mq_why(c->mq));
             return r;
         }
         c->rpc_ready = true;
@@ -211,7 +215,7 @@ int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int time
         bool mine = r == 0 && ev.type == MQ_EV_DELIVERY && ev.delivery.correlation_id &&
                     strcmp(ev.delivery.correlation_id, corr) == 0;
         if (mine) {
-            char why[PROTO_WHY_LEN] = "";
+            char why[ERR_WHY_LEN] = "";
             r = rpc_decode_reply(ev.delivery.body, ev.delivery.body_len, ret, why);
             if (r < 0)
                 conn_err(c, "the producer's reply is invalid: %s", why);

@@ -1,6 +1,6 @@
-/* ctl_priv.h - what the broker commands of vmsealctl share (ctl_conn.c,
- * ctl_json.c, ctl_view.c): configuration and connection with operator-grade
- * error messages, the RPC call over direct reply-to, a small JSON writer and
+/* ctl_priv.h - what the commands of vmsealctl share (ctl_conn.c,
+ * ctl_json.c, ctl_view.c): option parsing, configuration and connection with
+ * operator-grade error messages, the RPC call over direct reply-to, a small JSON writer and
  * the rendering of events.
  *
  * Convention: functions returning int give 0 or a negative code; the ones
@@ -32,19 +32,23 @@ struct ctl_conn {
     bool quiet;             /* the *_or_report() calls on c report nothing */
 };
 
-/* The options of the broker commands (each takes a subset). */
+/* The options of vmsealctl's commands (each takes a subset). */
 struct ctl_opts {
     const char *config;     /* --config FILE */
     bool json;              /* --json */
     int timeout_s;          /* --timeout S */
     const char *state;      /* --state S */
     int64_t limit;          /* --limit N */
+    const char *id;         /* --id UUID (sd create) */
+    const char *sd;         /* --sd PATH (sd import) */
+    const char *format;     /* --format F (sd import) */
     const char *arg;        /* the positional argument, for a command that takes one */
 };
 
 /* getopt_long() over argv with the long options whose letters are in
- * `accepted` (c config, j json, T timeout, s state, l limit; --help is always
- * there: prints usage on stdout and exits 0) and, when takes_arg, one
+ * `accepted` (c config, j json, T timeout, s state, l limit, i id, d sd,
+ * f format; --help is always there: prints usage on stdout and exits 0)
+ * and, when takes_arg, one
  * positional argument.  Options not given keep the value o has on entry.
  * Anything else (unknown option, extra argument) prints usage on stderr and
  * returns -1; the command checks the values itself. */

@@ -159,7 +159,7 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
         return -1;
     }
     /* Refused here, before anything is sent (the producer would refuse it too). */
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     int r = tc->has_sysprep ? proto_sysprep_check(&tc->sysprep, why, sizeof why) : 0;
     if (r < 0) {
         ctl_err("submit", "%s%s", why, r == -VMS_E_UNKNOWN_OP ? " (submit --help lists the operations)" : "");
@@ -211,7 +211,7 @@ static int submit_wait(struct ctl_conn *c, const struct proto_template_create *t
         if (left <= 0) {
             ctl_view_draw(v, true);
             ctl_err(c->cmd, "template %s has not ended after %d s", tc->template_id, timeout_s);
-            goto out;
+            goto out_free_view;
         }
         struct mq_event ev;
         memset(&ev, 0, sizeof ev);
@@ -226,9 +226,9 @@ static int submit_wait(struct ctl_conn *c, const struct proto_template_create *t
         } else if (r == 0 && ev.type == MQ_EV_RECONNECTED) {
             ctl_err(c->cmd, "warning: reconnected to the broker; events of the gap may be missing");
         } else if (r < 0 && r != -VMS_E_CONN_LOST) {
-            ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_last_error(c->mq));
+            ctl_err(c->cmd, "broker: %s: %s", err_str(r), mq_why(c->mq));
             mq_event_clear(&ev);
-            goto out;
+            goto out_free_view;
         }
         mq_event_clear(&ev);
         ctl_view_draw(v, false);
@@ -241,7 +241,7 @@ static int submit_wait(struct ctl_conn *c, const struct proto_template_create *t
     } else {
         submit_report_end(c, tc->template_id, f);
     }
-out:
+out_free_view:
     ctl_view_free(v);
     return status;
 }
@@ -249,30 +249,34 @@ out:
 int ctl_submit_main(int argc, char **argv) {
     struct submit_opts o;
     memset(&o, 0, sizeof o);
-    _cleanup_free_ char *body = NULL;   /* before any goto: cleaned at every exit */
+    char *body = NULL;
     size_t len = 0;
+    struct ctl_conn c;
     int status = 2;
     if (submit_opts_parse(argc, argv, &o) < 0) {
         submit_usage(stderr);
-        goto out;
+        goto out_free_opts;
     }
     status = 1;
     int r = proto_encode_template_create(&o.tc, &body, &len);
     if (r < 0) {
         ctl_err("submit", "invalid request: %s", err_str(r));
-        goto out;
+        goto out_free_opts;
     }
-    struct ctl_conn c;
     if (ctl_connect_or_report("submit", o.config, &c) < 0)
-        goto out;
-    if ((!o.wait || ctl_follow_or_report(&c, false) == 0) &&
-        ctl_request_publish_or_report(&c, "template.create", o.tc.template_id, body, len) == 0) {
-        printf("%s\n", o.tc.template_id);
-        fflush(stdout);
-        status = o.wait ? submit_wait(&c, &o.tc, o.timeout_s) : 0;
-    }
+        goto out_free_body;
+    if (o.wait && ctl_follow_or_report(&c, false) != 0)
+        goto out_disconnect;
+    if (ctl_request_publish_or_report(&c, "template.create", o.tc.template_id, body, len) != 0)
+        goto out_disconnect;
+    printf("%s\n", o.tc.template_id);
+    fflush(stdout);
+    status = o.wait ? submit_wait(&c, &o.tc, o.timeout_s) : 0;
+out_disconnect:
     ctl_disconnect(&c);
-out:
+out_free_body:
+    free(body);
+out_free_opts:
     submit_opts_free(&o);
     return status;
 }

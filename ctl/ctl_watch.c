@@ -49,7 +49,7 @@ static void routed_json(const char *rk, const struct proto_event *ev, const stru
  * watched template's terminal event). */
 static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d) {
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     bool end = false;
     if (proto_decode(d->body, d->body_len, &m, why) < 0) {
         if (!o->arg)
@@ -132,7 +132,7 @@ int ctl_watch_main(int argc, char **argv) {
 
 static void dead_print(const struct ctl_opts *o, const struct mq_delivery *d) {
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     proto_uuid tid = "";
     bool valid = proto_decode(d->body, d->body_len, &m, why) == 0;
     (void)proto_peek_template_id(d->body, d->body_len, tid);
@@ -184,7 +184,7 @@ int ctl_dead_main(int argc, char **argv) {
         return 1;
     int r = mq_consume(c.mq, MQ_Q_DEAD, (uint16_t)limit, false, false);
     if (r < 0) {
-        ctl_err("dead", "cannot read %s: %s: %s", MQ_Q_DEAD, err_str(r), mq_last_error(c.mq));
+        ctl_err("dead", "cannot read %s: %s: %s", MQ_Q_DEAD, err_str(r), mq_why(c.mq));
         ctl_disconnect(&c);
         return 1;
     }

@@ -41,7 +41,7 @@ static bool domain_known(const struct wf *wf, const char *sd_id) {
 static int sysprep_check(const struct proto_sysprep *s, char *why) {
     static const char prefix[] = "template.create.";
     memcpy(why, prefix, sizeof prefix);
-    int r = proto_sysprep_check(s, why + sizeof prefix - 1, PROTO_WHY_LEN - (sizeof prefix - 1));
+    int r = proto_sysprep_check(s, why + sizeof prefix - 1, ERR_WHY_LEN - (sizeof prefix - 1));
     if (r == 0)
         why[0] = '\0';
     return r;
@@ -50,22 +50,22 @@ static int sysprep_check(const struct proto_sysprep *s, char *why) {
 /* Checks beyond the wire format; 0 or a code with why set. */
 static int create_check(const struct wf *wf, const struct proto_template_create *m, char *why) {
     if (m->n_disks == 0) {
-        snprintf(why, PROTO_WHY_LEN, "template.create.disks: no disks");
+        snprintf(why, ERR_WHY_LEN, "template.create.disks: no disks");
         return -VMS_E_INVALID;
     }
     if (m->target_sd_id[0] && !domain_known(wf, m->target_sd_id)) {
-        snprintf(why, PROTO_WHY_LEN, "template.create.target_sd_id: unknown storage domain %s", m->target_sd_id);
+        snprintf(why, ERR_WHY_LEN, "template.create.target_sd_id: unknown storage domain %s", m->target_sd_id);
         return -VMS_E_UNKNOWN_DOMAIN;
     }
     for (size_t i = 0; i < m->n_disks; i++) {
         if (!domain_known(wf, m->disks[i].sd_id)) {
-            snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu].sd_id: unknown storage domain %s", i,
+            snprintf(why, ERR_WHY_LEN, "template.create.disks[%zu].sd_id: unknown storage domain %s", i,
                      m->disks[i].sd_id);
             return -VMS_E_UNKNOWN_DOMAIN;
         }
         for (size_t k = 0; k < i; k++)
             if (memcmp(&m->disks[k], &m->disks[i], sizeof m->disks[i]) == 0) {
-                snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu]: same volume as disks[%zu]", i, k);
+                snprintf(why, ERR_WHY_LEN, "template.create.disks[%zu]: same volume as disks[%zu]", i, k);
                 return -VMS_E_INVALID;
             }
     }
@@ -81,7 +81,7 @@ static int request_create(struct wf *wf, const struct request *rq, const struct 
     size_t canon_len = 0;
     int r = proto_encode_template_create(m, &canon, &canon_len);
     if (r < 0) {
-        snprintf(rq->why, PROTO_WHY_LEN, "template.create: cannot be re-encoded (%s)", err_str(r));
+        snprintf(rq->why, ERR_WHY_LEN, "template.create: cannot be re-encoded (%s)", err_str(r));
         return request_reject(wf, rq, m->template_id, r, now_ms);
     }
     struct store_template old;
@@ -93,7 +93,7 @@ static int request_create(struct wf *wf, const struct request *rq, const struct 
             *rq->outcome = WF_DUPLICATE;
             return 0;
         }
-        snprintf(rq->why, PROTO_WHY_LEN, "template.create.template_id: %s exists with different content",
+        snprintf(rq->why, ERR_WHY_LEN, "template.create.template_id: %s exists with different content",
                  m->template_id);
         return request_reject(wf, rq, m->template_id, -VMS_E_CONFLICT, now_ms);
     }
@@ -106,7 +106,7 @@ static int request_create(struct wf *wf, const struct request *rq, const struct 
 static int request_cancel(struct wf *wf, const struct request *rq, const char *template_id, int64_t now_ms) {
     int r = wf_template_cancel(wf, template_id, rq->outcome, now_ms);
     if (r == -VMS_E_NOT_FOUND) {
-        snprintf(rq->why, PROTO_WHY_LEN, "template.cancel.template_id: no template %s", template_id);
+        snprintf(rq->why, ERR_WHY_LEN, "template.cancel.template_id: no template %s", template_id);
         return request_reject(wf, rq, NULL, r, now_ms);
     }
     return r;
@@ -126,7 +126,7 @@ static int request_apply(struct wf *wf, const struct request *rq, int64_t now_ms
     else if (msg.type == PROTO_TEMPLATE_CANCEL)
         r = request_cancel(wf, rq, msg.u.cancel.template_id, now_ms);
     else {
-        snprintf(rq->why, PROTO_WHY_LEN, "message.type: %s is not a request", proto_type_to_string(msg.type));
+        snprintf(rq->why, ERR_WHY_LEN, "message.type: %s is not a request", proto_type_to_string(msg.type));
         r = request_reject(wf, rq, NULL, -VMS_E_MSG_BAD_VALUE, now_ms);
     }
     proto_msg_free(&msg);
@@ -134,7 +134,7 @@ static int request_apply(struct wf *wf, const struct request *rq, int64_t now_ms
 }
 
 int wf_on_request(wf_t *wf, const void *body, size_t len, const char *message_id, int64_t now_ms,
-                  enum wf_outcome *ret_outcome, char why[PROTO_WHY_LEN]) {
+                  enum wf_outcome *ret_outcome, char why[ERR_WHY_LEN]) {
     why[0] = '\0';
     struct request rq = { body, len, message_id, ret_outcome, why };
     int r = store_begin(wf->st);

@@ -47,13 +47,13 @@ int main(int argc, char **argv) {
     }
 
     char *path = config_path_for("producer", cli_config);
-    char err[CONFIG_ERR_LEN] = "", warn[CONFIG_ERR_LEN] = "";
+    char why[ERR_WHY_LEN] = "", warn[ERR_WHY_LEN] = "";
     struct config cfg;
     memset(&cfg, 0, sizeof cfg);
     int r = config_load(path, CONFIG_BROKER | CONFIG_PRODUCER | CONFIG_STORAGE | CONFIG_LOG,
-                        CONFIG_BROKER | CONFIG_PRODUCER, &cfg, err, warn);
+                        CONFIG_BROKER | CONFIG_PRODUCER, &cfg, why, warn);
     if (r < 0) {
-        fprintf(stderr, "vmseal-producer: %s\n", err[0] ? err : err_str(r));
+        fprintf(stderr, "vmseal-producer: %s\n", why[0] ? why : err_str(r));
         free(path);
         return 1;
     }

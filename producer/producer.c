@@ -86,7 +86,7 @@ static void pump_retry_later(struct producer *p, int64_t row, int64_t delay_ms) 
  * the batch's rollback, only means they may go out once more. */
 static void pump_flush(struct producer *p) {
     if (p->n_confirmed && store_outbox_delete(p->st, p->confirmed, p->n_confirmed) < 0)
-        log_err("outbox: cannot delete %zu confirmed rows: %s", p->n_confirmed, store_last_error(p->st));
+        log_err("outbox: cannot delete %zu confirmed rows: %s", p->n_confirmed, store_why(p->st));
     p->n_confirmed = 0;
 }
 
@@ -105,7 +105,7 @@ static int pump_run(struct producer *p) {
         size_t n = 0;
         int r = store_outbox_list(p->st, p->cursor, PUMP_BATCH, &rows, &n);
         if (r < 0) {
-            log_err("outbox: %s", store_last_error(p->st));
+            log_err("outbox: %s", store_why(p->st));
             return r;
         }
         size_t i = 0;
@@ -208,13 +208,13 @@ static void work_done(struct producer *p) {
 /* A message the store could not take goes back to the queue. */
 static void settle_failed(struct producer *p, const struct mq_delivery *d, int r) {
     log_err("%s: message %s not handled (%s: %s); returned to the queue", d->queue,
-            d->message_id ? d->message_id : "-", err_str(r), store_last_error(p->st));
+            d->message_id ? d->message_id : "-", err_str(r), store_why(p->st));
     (void)mq_nack(p->mq, d, true);
 }
 
 static int on_request(struct producer *p, const struct mq_delivery *d) {
     enum wf_outcome outcome = WF_ACCEPTED;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     int r = wf_on_request(p->wf, d->body, d->body_len, d->message_id, time_now_ms(), &outcome, why);
     if (r == 0) {
         _cleanup_free_ char *ctx = xasprintf("message=%s", d->message_id ? d->message_id : "-");
@@ -228,7 +228,7 @@ static int on_request(struct producer *p, const struct mq_delivery *d) {
 
 static int on_event(struct producer *p, const struct mq_delivery *d) {
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int64_t now = time_now_ms();
     int r = proto_decode(d->body, d->body_len, &m, why);
     if (r < 0) {
@@ -374,13 +374,13 @@ static int lock_take(struct producer *p) {
 }
 
 static int broker_connect(struct producer *p) {
-    char err[256] = "";
-    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .publish_channel = true, .err_buf = err,
-                            .err_buf_len = sizeof err };
+    char why[ERR_WHY_LEN] = "";
+    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .publish_channel = true, .why = why,
+                            .why_len = sizeof why };
     int delay = 500;
     int r;
     while ((r = mq_open(&opts, &p->mq)) < 0) {
-        log_warn("broker: %s (%s); retrying in %d ms", err, err_str(r), delay);
+        log_warn("broker: %s (%s); retrying in %d ms", why, err_str(r), delay);
         if (r == -VMS_E_ACCESS_REFUSED || signal_wait(p, delay))
             return p->stop ? 0 : r;
         delay = delay * 2 > 10000 ? 10000 : delay * 2;
@@ -389,7 +389,7 @@ static int broker_connect(struct producer *p) {
         (r = mq_consume(p->mq, MQ_Q_REQUESTS, PREFETCH_REQUESTS, false, false)) < 0 ||
         (r = mq_consume(p->mq, MQ_Q_EVENTS_PRODUCER, PREFETCH_EVENTS, false, false)) < 0 ||
         (r = mq_consume(p->mq, MQ_Q_RPC, PREFETCH_RPC, false, false)) < 0)
-        log_err("broker: cannot set up queues: %s (%s)", err_str(r), mq_last_error(p->mq));
+        log_err("broker: cannot set up queues: %s (%s)", err_str(r), mq_why(p->mq));
     return r;
 }
 
@@ -404,10 +404,10 @@ static void transition_log_cb(void *arg, const struct store_template *t) {
 }
 
 static int store_start(struct producer *p) {
-    char err[STORE_ERR_LEN];
-    int r = store_open(p->ctx->cfg->producer.db, &p->st, err);
+    char why[ERR_WHY_LEN];
+    int r = store_open(p->ctx->cfg->producer.db, &p->st, why);
     if (r < 0) {
-        log_err("store: %s", err);
+        log_err("store: %s", why);
         return r;
     }
     struct wf_opts o;
@@ -417,7 +417,7 @@ static int store_start(struct producer *p) {
     o.producer_id = p->id;
     o.transition_cb = transition_log_cb;
     if ((r = wf_new(p->st, &o, &p->wf)) == 0 && (r = wf_resume(p->wf, time_now_ms())) < 0)
-        log_err("store: cannot resume: %s", store_last_error(p->st));
+        log_err("store: cannot resume: %s", store_why(p->st));
     return r;
 }
 
@@ -427,7 +427,7 @@ static void tick(struct producer *p) {
     int64_t next_wall = INT64_MAX, now = time_now_ms();
     int r = wf_on_tick(p->wf, now, &next_wall);
     if (r < 0)
-        log_err("workflow tick: %s: %s", err_str(r), store_last_error(p->st));
+        log_err("workflow tick: %s: %s", err_str(r), store_why(p->st));
     int64_t wait = next_wall == INT64_MAX ? TICK_MAX_MS : next_wall - now;
     if (wait < 0 || r < 0)
         wait = r < 0 ? TICK_MAX_MS : 0;
@@ -482,7 +482,7 @@ static int loop_once(struct producer *p) {
         pfd.revents = 0;
         int r = mq_wait(p->mq, n == 0 ? timeout : 0, &pfd, 1, &ev);
         if (r < 0 && r != -VMS_E_CONN_LOST)
-            log_warn("broker: %s (%s)", err_str(r), mq_last_error(p->mq));
+            log_warn("broker: %s (%s)", err_str(r), mq_why(p->mq));
         if (pfd.revents & POLLIN)
             (void)signal_wait(p, 0);
         bool more = r == 0 && loop_event(p, &ev, &ret);

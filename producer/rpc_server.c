@@ -144,7 +144,7 @@ static void answer_workers(const struct worker_table *w, int64_t now_ms, struct 
 
 int rpc_server_answer(struct store *st, const struct worker_table *workers, const void *body, size_t len,
                       int64_t now_ms, char **ret_buf, size_t *ret_len) {
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct rpc_request rq;
     struct rpc_reply rep = { 0 };
     int r = rpc_decode_request(body, len, &rq, why);
@@ -161,7 +161,7 @@ int rpc_server_answer(struct store *st, const struct worker_table *workers, cons
         else if (r == -VMS_E_INVALID)
             snprintf(why, sizeof why, "rpc.request.state: unknown template state \"%s\"", rq.state);
         else if (r < 0)
-            snprintf(why, sizeof why, "%s: %s", err_str(r), store_last_error(st));
+            snprintf(why, sizeof why, "%s: %s", err_str(r), store_why(st));
     }
     rep.ok = r == 0;
     if (r < 0) {

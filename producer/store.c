@@ -17,7 +17,7 @@ struct stmt_slot {
 
 struct store {
     sqlite3 *db;
-    char err[STORE_ERR_LEN];
+    char why[ERR_WHY_LEN];
     struct stmt_slot cache[STMT_CACHE];
     size_t n_cache;
     int depth;                /* store_begin nesting */
@@ -65,7 +65,7 @@ static const char *const migrations[] = {
 /* ---- the SQLITE_* adapter ---------------------------------------------- */
 
 static int db_fail(struct store *st, int rc) {
-    snprintf(st->err, sizeof st->err, "%s (%s)", st->db ? sqlite3_errmsg(st->db) : "no database",
+    snprintf(st->why, sizeof st->why, "%s (%s)", st->db ? sqlite3_errmsg(st->db) : "no database",
              sqlite3_errstr(rc));
     return -VMS_E_DB;
 }
@@ -75,7 +75,7 @@ static int db_exec(struct store *st, const char *sql) {
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
     if (rc == SQLITE_OK)
         return 0;
-    snprintf(st->err, sizeof st->err, "%s", msg ? msg : sqlite3_errstr(rc));
+    snprintf(st->why, sizeof st->why, "%s", msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
     return -VMS_E_DB;
 }
@@ -95,7 +95,7 @@ static int db_stmt(struct store *st, const char *sql, sqlite3_stmt **ret) {
         return db_fail(st, rc);
     if (st->n_cache == STMT_CACHE) {
         sqlite3_finalize(s);
-        snprintf(st->err, sizeof st->err, "statement cache full");
+        snprintf(st->why, sizeof st->why, "statement cache full");
         return -VMS_E_DB;
     }
     st->cache[st->n_cache++] = (struct stmt_slot){ sql, s };
@@ -197,7 +197,7 @@ static int store_migrate(struct store *st) {
     int version = sqlite3_column_int(s, 0);
     sqlite3_reset(s);
     if (version > STORE_SCHEMA_VERSION) {
-        snprintf(st->err, sizeof st->err, "database schema version %d is newer than this program's %d",
+        snprintf(st->why, sizeof st->why, "database schema version %d is newer than this program's %d",
                  version, STORE_SCHEMA_VERSION);
         return -VMS_E_DB;
     }
@@ -212,7 +212,7 @@ static int store_migrate(struct store *st) {
     return 0;
 }
 
-int store_open(const char *path, struct store **ret, char err[STORE_ERR_LEN]) {
+int store_open(const char *path, struct store **ret, char why[ERR_WHY_LEN]) {
     struct store *st = xcalloc(1, sizeof *st);
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
@@ -227,7 +227,7 @@ int store_open(const char *path, struct store **ret, char err[STORE_ERR_LEN]) {
     if (r == 0)
         r = store_migrate(st);
     if (r < 0) {
-        snprintf(err, STORE_ERR_LEN, "%.200s: %.300s", path, st->err);
+        snprintf(why, ERR_WHY_LEN, "%.200s: %.300s", path, st->why);
         store_close(st);
         *ret = NULL;
         return r;
@@ -245,7 +245,7 @@ void store_close(struct store *st) {
     free(st);
 }
 
-const char *store_last_error(const struct store *st) { return st ? st->err : "no store"; }
+const char *store_why(const struct store *st) { return st ? st->why : "no store"; }
 
 /* Nesting: the outermost level is a transaction, inner levels savepoints. */
 int store_begin(struct store *st) {
@@ -257,7 +257,7 @@ int store_begin(struct store *st) {
 
 int store_commit(struct store *st) {
     if (st->depth == 0) {
-        snprintf(st->err, sizeof st->err, "commit without a transaction");
+        snprintf(st->why, sizeof st->why, "commit without a transaction");
         return -VMS_E_DB;
     }
     int r = st->depth == 1 ? db_run(st, "COMMIT", "") : db_run(st, "RELEASE nest", "");

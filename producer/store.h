@@ -1,6 +1,6 @@
 /* store.h - the producer's durable state in SQLite (the one adapter for
  * SQLITE_* errors: every failure comes back as -VMS_E_DB, or -VMS_E_NOT_FOUND
- * for a missing row; store_last_error() has SQLite's text).
+ * for a missing row; store_why() has SQLite's text).
  *
  * Page size 1 KiB (set when the file is created: random-uuid keys dirty one
  * page per insert, and small pages cut the WAL bytes written per commit by
@@ -39,11 +39,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "model.h"
 #include "proto.h"
 
 #define STORE_SCHEMA_VERSION 1
-#define STORE_ERR_LEN 512
 
 struct store;
 
@@ -94,10 +94,10 @@ struct store_outbox {
     void *body; size_t body_len;
 };
 
-/* Open (creating if needed) and migrate; on failure err says why. */
-int store_open(const char *path, struct store **ret, char err[STORE_ERR_LEN]);
+/* Open (creating if needed) and migrate; on failure `why` has the reason. */
+int store_open(const char *path, struct store **ret, char why[ERR_WHY_LEN]);
 void store_close(struct store *st);
-const char *store_last_error(const struct store *st);
+const char *store_why(const struct store *st);
 
 int store_begin(struct store *st);
 int store_commit(struct store *st);

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "err.h"
 #include "model.h"
 #include "proto.h"
 
@@ -73,7 +74,7 @@ enum wf_outcome {
  * the rejection reason.  Errors (negative) are store errors only: the
  * transaction was rolled back and the caller must not ack. */
 int wf_on_request(wf_t *wf, const void *body, size_t len, const char *message_id, int64_t now_ms,
-                  enum wf_outcome *ret_outcome, char why[PROTO_WHY_LEN]);
+                  enum wf_outcome *ret_outcome, char why[ERR_WHY_LEN]);
 /* A job event (template events and unknown jobs are ignored).  Duplicates
  * (event_id seen) and events for old attempts are no-ops. */
 int wf_on_event(wf_t *wf, const struct proto_event *ev, int64_t now_ms);

@@ -8,7 +8,7 @@
  * `cancelled` event; a worker that does not know the job remembers the id
  * for a while (the job may still be on its way to it) and otherwise ignores
  * the message.  Same rules as proto.h: unknown keys are ignored, the decoder
- * validates everything before it trusts it, `why` (PROTO_WHY_LEN bytes, may
+ * validates everything before it trusts it, `why` (ERR_WHY_LEN bytes, may
  * be NULL) names the offending key.
  */
 #ifndef VMSEAL_PROTO_CONTROL_H

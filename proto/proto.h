@@ -34,10 +34,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h" /* ERR_WHY_LEN */
+
 #define PROTO_VERSION   1
 #define PROTO_MAX_BYTES (1024 * 1024)
 #define PROTO_MAX_DEPTH 16
-#define PROTO_WHY_LEN   256
 #define PROTO_CONTENT_TYPE "application/msgpack"
 
 typedef char proto_uuid[37]; /* canonical lowercase, NUL-terminated; "" = absent */

@@ -251,7 +251,9 @@ static int vol_ref_at(const struct wire_map *m, const char *key, struct proto_vo
     return r < 0 ? r : msg_vol_ref_read(&v, true, ret, why);
 }
 
-static int disk_read(const struct wire_map *m, struct rpc_disk *d, char *why) {
+/* The readers of an array's items (array_read): each takes one map. */
+static int disk_read_cb(const struct wire_map *m, void *it, char *why) {
+    struct rpc_disk *d = it;
     int l = 0, t = 0;
     int r = wire_map_int(m, "index", WIRE_REQUIRED, 0, MSG_DISKS_MAX, &d->index, why);
     if (r >= 0)
@@ -271,7 +273,8 @@ static int disk_read(const struct wire_map *m, struct rpc_disk *d, char *why) {
     return r;
 }
 
-static int job_read(const struct wire_map *m, struct rpc_job *j, char *why) {
+static int job_read_cb(const struct wire_map *m, void *it, char *why) {
+    struct rpc_job *j = it;
     int kind = 0;
     int r = wire_map_uuid(m, "job_id", WIRE_REQUIRED, j->job_id, why);
     if (r >= 0)
@@ -323,9 +326,9 @@ static int array_read(const struct wire_map *m, const char *key, size_t item_siz
     return r < 0 ? r : 0;
 }
 
-static int disk_cb(const struct wire_map *m, void *it, char *why) { return disk_read(m, it, why); }
-static int job_cb(const struct wire_map *m, void *it, char *why) { return job_read(m, it, why); }
-static int vol_cb(const struct wire_map *m, void *it, char *why) { return msg_vol_ref_read(m, true, it, why); }
+static int vol_read_cb(const struct wire_map *m, void *it, char *why) {
+    return msg_vol_ref_read(m, true, it, why);
+}
 
 /* The keys pack_head wrote. */
 static int head_read(const struct wire_map *m, proto_uuid id, char **name, char **state, char **step, char *why) {
@@ -339,7 +342,7 @@ static int head_read(const struct wire_map *m, proto_uuid id, char **name, char 
     return r;
 }
 
-static int summary_cb(const struct wire_map *m, void *it, char *why) {
+static int summary_read_cb(const struct wire_map *m, void *it, char *why) {
     struct rpc_summary *s = it;
     int r = head_read(m, s->id, &s->name, &s->state, &s->step, why);
     if (r >= 0)
@@ -347,7 +350,7 @@ static int summary_cb(const struct wire_map *m, void *it, char *why) {
     return r;
 }
 
-static int worker_cb(const struct wire_map *m, void *it, char *why) {
+static int worker_read_cb(const struct wire_map *m, void *it, char *why) {
     struct rpc_worker *w = it;
     int r = msg_heartbeat_read(m, &w->hb, why);
     if (r >= 0)
@@ -369,11 +372,11 @@ static int template_read(const struct wire_map *root, struct rpc_template *t, ch
     if (r >= 0)
         r = error_read(&m, true, &t->error_step, &t->error_code, &t->error_message, why);
     if (r >= 0)
-        r = array_read(&m, "disks", sizeof *t->disks, disk_cb, (void **)&t->disks, &t->n_disks, why);
+        r = array_read(&m, "disks", sizeof *t->disks, disk_read_cb, (void **)&t->disks, &t->n_disks, why);
     if (r >= 0)
-        r = array_read(&m, "jobs", sizeof *t->jobs, job_cb, (void **)&t->jobs, &t->n_jobs, why);
+        r = array_read(&m, "jobs", sizeof *t->jobs, job_read_cb, (void **)&t->jobs, &t->n_jobs, why);
     if (r >= 0)
-        r = array_read(&m, "leftovers", sizeof *t->leftovers, vol_cb, (void **)&t->leftovers,
+        r = array_read(&m, "leftovers", sizeof *t->leftovers, vol_read_cb, (void **)&t->leftovers,
                        &t->n_leftovers, why);
     return r;
 }
@@ -393,10 +396,10 @@ int rpc_decode_reply(const void *buf, size_t len, struct rpc_reply *ret, char *w
     } else if (r >= 0 && ret->method == RPC_STATUS) {
         r = template_read(&root, &ret->tpl, why);
     } else if (r >= 0 && ret->method == RPC_LIST) {
-        r = array_read(&root, "templates", sizeof *ret->templates, summary_cb, (void **)&ret->templates,
+        r = array_read(&root, "templates", sizeof *ret->templates, summary_read_cb, (void **)&ret->templates,
                        &ret->n_templates, why);
     } else if (r >= 0) {
-        r = array_read(&root, "workers", sizeof *ret->workers, worker_cb, (void **)&ret->workers,
+        r = array_read(&root, "workers", sizeof *ret->workers, worker_read_cb, (void **)&ret->workers,
                        &ret->n_workers, why);
     }
     if (r < 0) {

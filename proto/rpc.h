@@ -59,7 +59,7 @@
  * header names the problem.
  *
  * The decoders validate like proto.h's (sizes, depth, types, uuids) and
- * ignore unknown keys; `why` (PROTO_WHY_LEN, may be NULL) names the key.
+ * ignore unknown keys; `why` (ERR_WHY_LEN, may be NULL) names the key.
  * Decoded structs own their strings; free with rpc_*_free (NULL-safe).
  */
 #ifndef VMSEAL_PROTO_RPC_H

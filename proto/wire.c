@@ -124,11 +124,11 @@ const uint8_t *wire_skip(const uint8_t *p) {
 static void why_vset(char *why, const char *path, const char *key, const char *fmt, va_list ap) {
     if (!why)
         return;
-    int n = snprintf(why, PROTO_WHY_LEN, "%s%s%s: ", path ? path : "",
+    int n = snprintf(why, ERR_WHY_LEN, "%s%s%s: ", path ? path : "",
                      key && *key && path && *path ? "." : "", key ? key : "");
-    if (n < 0 || n >= PROTO_WHY_LEN)
+    if (n < 0 || n >= ERR_WHY_LEN)
         return;
-    vsnprintf(why + n, PROTO_WHY_LEN - (size_t)n, fmt, ap);
+    vsnprintf(why + n, ERR_WHY_LEN - (size_t)n, fmt, ap);
 }
 
 void wire_why(char *why, const char *path, const char *key, const char *fmt, ...) {

@@ -17,7 +17,7 @@
  * Paths: every map and array handed out carries its key path ("job.args.dst",
  * "template.create.disks[1]") so that a failure writes a `why` such as
  *     job.args.dst.vol_id: not a canonical UUID
- * into the caller's buffer (PROTO_WHY_LEN bytes; `why` may be NULL).
+ * into the caller's buffer (ERR_WHY_LEN bytes; `why` may be NULL).
  *
  * Getter convention: `flags` is WIRE_REQUIRED or WIRE_OPTIONAL.  Getters
  * return 1 when the key was present and read, 0 when it is absent and

@@ -65,9 +65,9 @@ void exec_backstop_arm(int seconds) {
 }
 
 void exec_job_run(struct exec_child *c, const struct proto_job *job) {
-    char msg[EXEC_MSG_LEN] = "";
-    int r = c->cfg->worker.dry_run ? exec_dry_run(c, job, msg) : exec_real_run(c, job, msg);
-    exec_report_final(c, r < 0 ? r : 0, msg);
+    char why[ERR_WHY_LEN] = "";
+    int r = c->cfg->worker.dry_run ? exec_dry_run(c, job, why) : exec_real_run(c, job, why);
+    exec_report_final(c, r < 0 ? r : 0, why);
 }
 
 _Noreturn void executor_child_main(const struct config *cfg, const struct proto_job *job,
@@ -82,16 +82,16 @@ _Noreturn void executor_child_main(const struct config *cfg, const struct proto_
 
 /* ---- helpers shared by the executors ------------------------------------ */
 
-int exec_sd_open(struct exec_child *c, const char *sd_id, struct sd **ret_sd, char msg[EXEC_MSG_LEN]) {
+int exec_sd_open(struct exec_child *c, const char *sd_id, struct sd **ret_sd, char why[ERR_WHY_LEN]) {
     const struct config_domain *d = config_domain_find(&c->cfg->storage, sd_id);
-    char why[SD_WHY_LEN] = "";
+    char cause[ERR_WHY_LEN] = "";
     if (!d) {
-        snprintf(msg, EXEC_MSG_LEN, "storage domain %s is not configured on this worker", sd_id);
+        snprintf(why, ERR_WHY_LEN, "storage domain %s is not configured on this worker", sd_id);
         return -VMS_E_UNKNOWN_DOMAIN;
     }
-    int r = sd_open(d->id, d->path, ret_sd, why);
+    int r = sd_open(d->id, d->path, ret_sd, cause);
     if (r < 0)
-        snprintf(msg, EXEC_MSG_LEN, "open storage domain %s: %s", sd_id, why[0] ? why : err_str(r));
+        snprintf(why, ERR_WHY_LEN, "open storage domain %s: %s", sd_id, cause[0] ? cause : err_str(r));
     return r;
 }
 

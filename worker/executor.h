@@ -51,12 +51,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "err.h"
 #include "proto.h"
 #include "sd.h"
 
 #define EXEC_LINE_MAX 1024
 #define EXEC_MAX_RESULTS 16
-#define EXEC_MSG_LEN 512
 
 /* The job process's side: its result pipe and what the executors need. */
 struct exec_child {
@@ -98,16 +98,16 @@ void exec_job_run(struct exec_child *c, const struct proto_job *job);
  * and go with the next progress or the final line (one write, one wakeup of
  * the worker, where a metadata update used to take seven).
  * exec_report_final() writes the final line: D when err is 0, else E with
- * err and msg (err_str(err) when msg is empty). */
+ * err and why (err_str(err) when why is empty). */
 void exec_report_progress(struct exec_child *c, int percent, const char *step);
 void exec_report_int(struct exec_child *c, const char *key, int64_t value);
 void exec_report_str(struct exec_child *c, const char *key, const char *value);
 void exec_report_bool(struct exec_child *c, const char *key, bool value);
-void exec_report_final(struct exec_child *c, int err, const char *msg);
+void exec_report_final(struct exec_child *c, int err, const char *why);
 
-/* The executors: 0 or a negative code with a message in msg. */
-int exec_real_run(struct exec_child *c, const struct proto_job *job, char msg[EXEC_MSG_LEN]);
-int exec_dry_run(struct exec_child *c, const struct proto_job *job, char msg[EXEC_MSG_LEN]);
+/* The executors: 0 or a negative code with a message in why. */
+int exec_real_run(struct exec_child *c, const struct proto_job *job, char why[ERR_WHY_LEN]);
+int exec_dry_run(struct exec_child *c, const struct proto_job *job, char why[ERR_WHY_LEN]);
 
 /* The disks of a vm.seal job, opened and locked (executor_seal.c): each
  * domain opened, each volume's metadata read (a SHARED volume is refused
@@ -121,14 +121,14 @@ struct exec_disks {
     struct vol_meta *metas;
 };
 int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct exec_disks *ret,
-                    char msg[EXEC_MSG_LEN]);
+                    char why[ERR_WHY_LEN]);
 void exec_disks_close(struct exec_disks *d);
-int exec_seal_real(struct exec_child *c, const struct proto_job *job, char msg[EXEC_MSG_LEN]);
+int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[ERR_WHY_LEN]);
 
 /* Helpers shared by both executors: open a configured domain by id (the
  * runtime has already checked it is configured); report a volume's metadata
  * as results (generation, legality, voltype, format, cap_bytes). */
-int exec_sd_open(struct exec_child *c, const char *sd_id, struct sd **ret_sd, char msg[EXEC_MSG_LEN]);
+int exec_sd_open(struct exec_child *c, const char *sd_id, struct sd **ret_sd, char why[ERR_WHY_LEN]);
 void exec_report_meta(struct exec_child *c, const struct vol_meta *m);
 
 /* ---- the parent's side --------------------------------------------------- */
@@ -137,7 +137,7 @@ void exec_report_meta(struct exec_child *c, const struct vol_meta *m);
 struct exec_outcome {
     bool final;                  /* a D or E line arrived */
     int err;                     /* 0 after D, the code after E */
-    char msg[EXEC_MSG_LEN];      /* E's message */
+    char why[ERR_WHY_LEN];      /* E's message */
     struct proto_kv results[EXEC_MAX_RESULTS];
     size_t n_results;
 };

@@ -68,13 +68,13 @@ void exec_report_bool(struct exec_child *c, const char *key, bool value) {
     put_line(c, false, "R\t%s\tb\t%d", key, value ? 1 : 0);
 }
 
-void exec_report_final(struct exec_child *c, int err, const char *msg) {
-    char m[EXEC_MSG_LEN];
+void exec_report_final(struct exec_child *c, int err, const char *why) {
+    char m[ERR_WHY_LEN];
     if (err == 0) {
         put_line(c, true, "D");
         return;
     }
-    clean_copy(m, sizeof(m), msg && msg[0] ? msg : err_str(err));
+    clean_copy(m, sizeof(m), why && why[0] ? why : err_str(err));
     put_line(c, true, "E\t%d\t%s", err, m);
 }
 
@@ -142,12 +142,12 @@ enum exec_line_kind exec_line_parse(char *line, struct exec_outcome *out, int *r
     if (strcmp(tag, "R") == 0)
         return parse_result(rest, out);
     if (strcmp(tag, "E") == 0) {
-        char *code = next_field(&rest), *msg = next_field(&rest);
+        char *code = next_field(&rest), *why = next_field(&rest);
         if (!code || !parse_int(code, INT32_MIN, -1, &v))
             return EXEC_LINE_IGNORED;
         out->final = true;
         out->err = (int)v;
-        snprintf(out->msg, sizeof(out->msg), "%s", msg ? msg : err_str((int)v));
+        snprintf(out->why, sizeof(out->why), "%s", why ? why : err_str((int)v));
         return EXEC_LINE_FINAL;
     }
     if (strcmp(tag, "D") == 0 && !rest) {

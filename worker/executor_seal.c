@@ -39,30 +39,30 @@ void exec_disks_close(struct exec_disks *d) {
 }
 
 static int disk_open_one(const struct proto_vol_ref *ref, struct exec_disks *d,
-                         size_t i, char msg[EXEC_MSG_LEN]) {
-    char why[SD_WHY_LEN] = "";
-    int r = sd_volume_meta_read(d->sds[i], ref->img_id, ref->vol_id, &d->metas[i], why);
+                         size_t i, char why[ERR_WHY_LEN]) {
+    char cause[ERR_WHY_LEN] = "";
+    int r = sd_volume_meta_read(d->sds[i], ref->img_id, ref->vol_id, &d->metas[i], cause);
     if (r < 0) {
-        snprintf(msg, EXEC_MSG_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id, why[0] ? why : err_str(r));
+        snprintf(why, ERR_WHY_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id, cause[0] ? cause : err_str(r));
         return r;
     }
     if (d->metas[i].voltype == VOLTYPE_SHARED) {
-        snprintf(msg, EXEC_MSG_LEN, "disk %s/%s is SHARED and cannot be sealed", ref->img_id, ref->vol_id);
+        snprintf(why, ERR_WHY_LEN, "disk %s/%s is SHARED and cannot be sealed", ref->img_id, ref->vol_id);
         return -VMS_E_VOLUME_SHARED;
     }
     r = sd_volume_path(d->sds[i], ref->img_id, ref->vol_id, "", &d->paths[i]);
     if (r < 0)
-        snprintf(msg, EXEC_MSG_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id, err_str(r));
+        snprintf(why, ERR_WHY_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id, err_str(r));
     return r;
 }
 
 int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct exec_disks *d,
-                    char msg[EXEC_MSG_LEN]) {
+                    char why[ERR_WHY_LEN]) {
     size_t n = job->args.seal.n_disks;
     int r = 0;
     memset(d, 0, sizeof(*d));
     if (n == 0) {
-        snprintf(msg, EXEC_MSG_LEN, "no disks to seal");
+        snprintf(why, ERR_WHY_LEN, "no disks to seal");
         return -VMS_E_INVALID;
     }
     d->n = n;
@@ -82,7 +82,7 @@ int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct ex
     for (size_t k = 0; k < n && r == 0; k++) {
         size_t i = order[k].index;
         const struct proto_vol_ref *ref = order[k].ref;
-        if ((r = exec_sd_open(c, ref->sd_id, &d->sds[i], msg)) < 0)
+        if ((r = exec_sd_open(c, ref->sd_id, &d->sds[i], why)) < 0)
             break;
         if (k > 0 && disk_order_cmp(&order[k - 1], &order[k]) == 0)
             continue; /* same image dir: already locked (a second flock would wait on us) */
@@ -90,14 +90,14 @@ int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct ex
         if (r == 0)
             r = sd_image_lock(d->img_fds[i]);
         if (r < 0)
-            snprintf(msg, EXEC_MSG_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id,
+            snprintf(why, ERR_WHY_LEN, "disk %s/%s: %s", ref->img_id, ref->vol_id,
                      r == -ENOENT ? err_str(-VMS_E_NO_VOLUME) : err_str(r));
         if (r == -ENOENT)
             r = -VMS_E_NO_VOLUME;
     }
     free(order);
     for (size_t i = 0; i < n && r == 0; i++)
-        r = disk_open_one(&job->args.seal.disks[i], d, i, msg);
+        r = disk_open_one(&job->args.seal.disks[i], d, i, why);
     if (r < 0)
         exec_disks_close(d);
     return r;
@@ -109,9 +109,9 @@ static void seal_progress_to_pipe(void *ud, enum seal_event ev, const char *op, 
         exec_report_progress(ud, percent, op);
 }
 
-int exec_seal_real(struct exec_child *c, const struct proto_job *job, char msg[EXEC_MSG_LEN]) {
+int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[ERR_WHY_LEN]) {
     struct exec_disks d;
-    int r = exec_disks_open(c, job, &d, msg);
+    int r = exec_disks_open(c, job, &d, why);
     if (r < 0)
         return r;
     struct seal_disk *disks = xcalloc(d.n, sizeof(*disks));
@@ -132,7 +132,7 @@ int exec_seal_real(struct exec_child *c, const struct proto_job *job, char msg[E
     r = seal_run(&opts, disks, d.n, &job->args.seal.sysprep, seal_progress_to_pipe, c, rep, err,
                  sizeof(err));
     if (r < 0) {
-        snprintf(msg, EXEC_MSG_LEN, "%s", err[0] ? err : err_str(r));
+        snprintf(why, ERR_WHY_LEN, "%s", err[0] ? err : err_str(r));
     } else {
         exec_report_str(c, "distro", rep->distro);
         exec_report_int(c, "operations", (int64_t)rep->n_ops);

@@ -138,7 +138,7 @@ static void job_free(struct worker *w, struct job *j) {
 /* ---- events ------------------------------------------------------------ */
 
 static char *job_event_encode(struct worker *w, const struct job *j, enum event_state state, int pct,
-                              const char *step, int err, const char *msg, char *ret_event_id,
+                              const char *step, int err, const char *why, char *ret_event_id,
                               size_t *ret_len) {
     struct proto_event ev;
     memset(&ev, 0, sizeof(ev));
@@ -152,7 +152,7 @@ static char *job_event_encode(struct worker *w, const struct job *j, enum event_
     if (err) {
         ev.has_error = true;
         ev.error.code = (char *)err_name(err);
-        ev.error.message = (char *)(msg && msg[0] ? msg : err_str(err));
+        ev.error.message = (char *)(why && why[0] ? why : err_str(err));
         ev.error.permanent = err_permanent(err);
     }
     if (state == EV_SUCCEEDED) {
@@ -203,16 +203,16 @@ static void job_final_send(struct worker *w, struct job *j) {
 }
 
 /* Publish the final event; the job then waits in FINAL for its confirm. */
-static void job_final(struct worker *w, struct job *j, enum event_state state, int err, const char *msg) {
+static void job_final(struct worker *w, struct job *j, enum event_state state, int err, const char *why) {
     j->phase = PHASE_FINAL;
     job_rk(j, state, j->rk, sizeof(j->rk));
-    j->body = job_event_encode(w, j, state, -1, NULL, err, msg, j->event_id, &j->body_len);
+    j->body = job_event_encode(w, j, state, -1, NULL, err, why, j->event_id, &j->body_len);
     int64_t ms = time_mono_ms() - j->start_ms;
     if (state == EV_SUCCEEDED)
         log_msg(LOG_LVL_INFO, j->ctx, "succeeded in %lld ms", (long long)ms);
     else
         log_msg(LOG_LVL_WARN, j->ctx, "%s after %lld ms: %s (%s, %s)", event_state_to_string(state),
-                (long long)ms, msg && msg[0] ? msg : err_str(err), err_name(err),
+                (long long)ms, why && why[0] ? why : err_str(err), err_name(err),
                 err_permanent(err) ? "permanent" : "transient");
     if (!j->body) {
         /* Cannot happen with valid ids; leave the delivery to the broker. */
@@ -224,9 +224,9 @@ static void job_final(struct worker *w, struct job *j, enum event_state state, i
 }
 
 void jobs_end_now(struct worker *w, struct proto_job *pj, const struct mq_delivery *d,
-                  enum event_state state, int err, const char *msg) {
+                  enum event_state state, int err, const char *why) {
     struct job *j = job_new(w, pj, d);
-    job_final(w, j, state, err, msg);
+    job_final(w, j, state, err, why);
 }
 
 /* ---- starting ------------------------------------------------------------ */
@@ -450,7 +450,7 @@ void jobs_reap(struct worker *w) {
 }
 
 static void job_exited(struct worker *w, struct job *j) {
-    char msg[EXEC_MSG_LEN];
+    char why[ERR_WHY_LEN];
     switch (j->end) {
     case END_LOST:
         log_msg(LOG_LVL_WARN, j->ctx, "killed: its delivery went stale with the lost connection");
@@ -462,9 +462,9 @@ static void job_exited(struct worker *w, struct job *j) {
         job_free(w, j);
         return;
     case END_TIMEOUT:
-        snprintf(msg, sizeof(msg), "%s timed out after %d s; its process group was killed",
+        snprintf(why, sizeof(why), "%s timed out after %d s; its process group was killed",
                  job_kind_to_string(j->pj.kind), j->timeout_s);
-        job_final(w, j, EV_FAILED, -VMS_E_TIMEOUT, msg);
+        job_final(w, j, EV_FAILED, -VMS_E_TIMEOUT, why);
         return;
     case END_CANCEL:
         job_final(w, j, EV_CANCELLED, -VMS_E_CANCELLED, "cancelled by request");
@@ -477,19 +477,19 @@ static void job_exited(struct worker *w, struct job *j) {
 
 /* The natural end: the final line's outcome, or the process's death. */
 static void job_end_from_outcome(struct worker *w, struct job *j) {
-    char msg[EXEC_MSG_LEN];
+    char why[ERR_WHY_LEN];
     if (j->out.final && j->out.err == 0) {
         job_final(w, j, EV_SUCCEEDED, 0, NULL);
     } else if (j->out.final) {
-        snprintf(msg, sizeof(msg), "%s", j->out.msg);
-        job_final(w, j, EV_FAILED, j->out.err, msg);
+        snprintf(why, sizeof(why), "%s", j->out.why);
+        job_final(w, j, EV_FAILED, j->out.err, why);
     } else {
         if (WIFSIGNALED(j->wstatus))
-            snprintf(msg, sizeof(msg), "job process killed by signal %d", WTERMSIG(j->wstatus));
+            snprintf(why, sizeof(why), "job process killed by signal %d", WTERMSIG(j->wstatus));
         else
-            snprintf(msg, sizeof(msg), "job process exited with status %d without a result",
+            snprintf(why, sizeof(why), "job process exited with status %d without a result",
                      WEXITSTATUS(j->wstatus));
-        job_final(w, j, EV_FAILED, -VMS_E_INTERNAL, msg);
+        job_final(w, j, EV_FAILED, -VMS_E_INTERNAL, why);
     }
 }
 

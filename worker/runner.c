@@ -33,7 +33,7 @@ static ssize_t read_exact(int fd, void *buf, size_t len) {
 /* One command: decode the job and run it, with the backstop armed. */
 static void runner_job_run(struct exec_child *c, const struct runner_cmd *cmd, const char *body) {
     struct proto_job job;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     memset(&job, 0, sizeof(job));
     exec_backstop_arm(cmd->backstop_s);
     int r = proto_decode_job(body, cmd->body_len, &job, why);

@@ -30,7 +30,7 @@ static int domains_scrub(struct worker *w) {
     const struct config_storage *s = &w->cfg->storage;
     for (size_t i = 0; i < s->n_domains; i++) {
         struct sd *sd = NULL;
-        char why[SD_WHY_LEN] = "";
+        char why[ERR_WHY_LEN] = "";
         unsigned removed = 0, skipped = 0;
         int r = sd_open(s->domains[i].id, s->domains[i].path, &sd, why);
         if (r == 0)
@@ -78,7 +78,7 @@ static int broker_setup(struct worker *w) {
     struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name, .publish_channel = true };
     int r = mq_open(&opts, &w->mq);
     if (r < 0) {
-        log_err("broker: %s (%s)", err_str(r), w->mq ? mq_last_error(w->mq) : "no connection");
+        log_err("broker: %s (%s)", err_str(r), w->mq ? mq_why(w->mq) : "no connection");
         return r;
     }
     /* Only what the worker user may configure (deploy/rabbitmq/definitions.json):
@@ -111,7 +111,7 @@ static int broker_setup(struct worker *w) {
     if (r == 0)
         r = mq_consume(w->mq, w->pool_queue, (uint16_t)cw->slots, false, false);
     if (r < 0)
-        log_err("broker setup: %s (%s)", err_str(r), mq_last_error(w->mq));
+        log_err("broker setup: %s (%s)", err_str(r), mq_why(w->mq));
     else
         log_info("consuming %s with %d slot(s) (%s executor)", w->pool_queue, cw->slots,
                  cw->dry_run ? "dry-run" : "real");
@@ -209,8 +209,7 @@ static bool cancel_remembered(const struct worker *w, const char *job_id) {
 
 static void on_job_delivery(struct worker *w, const struct mq_delivery *d) {
     struct proto_job job;
-    char why[PROTO_WHY_LEN] = "";
-    char msg[160];
+    char why[ERR_WHY_LEN] = "";
 
     if (w->draining) {
         mq_nack(w->mq, d, true);
@@ -224,8 +223,8 @@ static void on_job_delivery(struct worker *w, const struct mq_delivery *d) {
     }
     const char *sd = job_unknown_domain(w, &job);
     if (sd) {
-        snprintf(msg, sizeof(msg), "storage domain %s is not configured on worker %s", sd, w->cfg->worker.id);
-        jobs_end_now(w, &job, d, EV_FAILED, -VMS_E_UNKNOWN_DOMAIN, msg);
+        snprintf(why, sizeof(why), "storage domain %s is not configured on worker %s", sd, w->cfg->worker.id);
+        jobs_end_now(w, &job, d, EV_FAILED, -VMS_E_UNKNOWN_DOMAIN, why);
     } else if (cancel_remembered(w, job.job_id)) {
         jobs_end_now(w, &job, d, EV_CANCELLED, -VMS_E_CANCELLED, "cancelled before it started");
     } else {
@@ -236,7 +235,7 @@ static void on_job_delivery(struct worker *w, const struct mq_delivery *d) {
 
 static void on_control_delivery(struct worker *w, const struct mq_delivery *d) {
     struct proto_job_cancel c;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int r = proto_decode_job_cancel(d->body, d->body_len, &c, why);
     if (r < 0) {
         log_warn("invalid control message ignored: %s", why[0] ? why : err_str(r));
@@ -363,12 +362,12 @@ static int worker_loop(struct worker *w) {
         size_t n = 1 + jobs_pollfds(w, pfds + 1, w->n_jobs);
         int r = mq_wait(w->mq, wait < 0 ? 0 : (int)wait, pfds, n, &ev);
         if (r == -VMS_E_ACCESS_REFUSED) {
-            log_err("broker refused access: %s", mq_last_error(w->mq));
+            log_err("broker refused access: %s", mq_why(w->mq));
             ret = r;
             break;
         }
         if (r < 0)
-            log_debug("mq_wait: %s (%s)", err_str(r), mq_last_error(w->mq));
+            log_debug("mq_wait: %s (%s)", err_str(r), mq_why(w->mq));
         else
             on_event(w, &ev);
         mq_event_clear(&ev);

@@ -54,7 +54,7 @@ void jobs_start(struct worker *w, struct proto_job *job, const struct mq_deliver
 /* A job that ends without running (unknown domain, cancelled before it
  * started): publish its final event; ack after the confirm. */
 void jobs_end_now(struct worker *w, struct proto_job *job, const struct mq_delivery *d,
-                  enum event_state state, int err, const char *msg);
+                  enum event_state state, int err, const char *why);
 /* Fill pfds with the pipes of running jobs; returns how many. */
 size_t jobs_pollfds(struct worker *w, struct pollfd *pfds, size_t cap);
 /* Read whatever the pipes in pfds have. */

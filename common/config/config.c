@@ -33,7 +33,7 @@
 struct loader {
     const char *path;
     config_t cfg;
-    char *err, *warn;
+    char *why, *warn;
     struct config *c;
     char *src_name, *src_text; /* cached source file for integer literals */
 };
@@ -72,19 +72,19 @@ static void vformat(const struct loader *l, char *out, const config_setting_t *s
     char at[16] = "";
     if (line > 0) /* the root (a missing group) has no line */
         snprintf(at, sizeof(at), ":%u", line);
-    int n = snprintf(out, CONFIG_ERR_LEN, "%s%s: %s: ", setting_file(l, s), at, path[0] ? path : "(top level)");
-    if (n > 0 && n < CONFIG_ERR_LEN)
-        vsnprintf(out + n, CONFIG_ERR_LEN - (size_t)n, fmt, ap);
+    int n = snprintf(out, ERR_WHY_LEN, "%s%s: %s: ", setting_file(l, s), at, path[0] ? path : "(top level)");
+    if (n > 0 && n < ERR_WHY_LEN)
+        vsnprintf(out + n, ERR_WHY_LEN - (size_t)n, fmt, ap);
 }
 
 /* Record the first error (about setting s, or its missing child `key`). */
 static int fail(struct loader *l, const config_setting_t *s, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int fail(struct loader *l, const config_setting_t *s, const char *key, const char *fmt, ...) {
-    if (l->err[0] == '\0') {
+    if (l->why[0] == '\0') {
         va_list ap;
         va_start(ap, fmt);
-        vformat(l, l->err, s, key, fmt, ap);
+        vformat(l, l->why, s, key, fmt, ap);
         va_end(ap);
     }
     return -VMS_E_CONFIG;
@@ -92,7 +92,7 @@ static int fail(struct loader *l, const config_setting_t *s, const char *key, co
 
 static void warn(struct loader *l, const config_setting_t *s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void warn(struct loader *l, const config_setting_t *s, const char *fmt, ...) {
-    char one[CONFIG_ERR_LEN];
+    char one[ERR_WHY_LEN];
     va_list ap;
     va_start(ap, fmt);
     vformat(l, one, s, NULL, fmt, ap);
@@ -100,7 +100,7 @@ static void warn(struct loader *l, const config_setting_t *s, const char *fmt, .
     if (!l->warn)
         return;
     size_t len = strlen(l->warn);
-    snprintf(l->warn + len, CONFIG_ERR_LEN - len, "%s%s", len ? "; " : "", one);
+    snprintf(l->warn + len, ERR_WHY_LEN - len, "%s%s", len ? "; " : "", one);
 }
 
 static const char *type_name(int type) {
@@ -675,23 +675,23 @@ static int load_groups(struct loader *l, unsigned allowed, unsigned required) {
 }
 
 int config_load(const char *path, unsigned allowed, unsigned required, struct config *ret,
-                char err[CONFIG_ERR_LEN], char warn_out[CONFIG_ERR_LEN]) {
-    struct loader l = { .path = path, .err = err, .warn = warn_out, .c = ret };
+                char why[ERR_WHY_LEN], char warn_out[ERR_WHY_LEN]) {
+    struct loader l = { .path = path, .why = why, .warn = warn_out, .c = ret };
     memset(ret, 0, sizeof(*ret));
-    err[0] = '\0';
+    why[0] = '\0';
     if (warn_out)
         warn_out[0] = '\0';
     defaults(ret);
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int r = -errno;
-        snprintf(err, CONFIG_ERR_LEN, "%s: cannot read: %s", path, strerror(errno));
+        snprintf(why, ERR_WHY_LEN, "%s: cannot read: %s", path, strerror(errno));
         memset(ret, 0, sizeof(*ret));
         return r;
     }
     struct stat st;
     if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-        snprintf(err, CONFIG_ERR_LEN, "%s: not a regular file", path);
+        snprintf(why, ERR_WHY_LEN, "%s: not a regular file", path);
         memset(ret, 0, sizeof(*ret));
         return -EINVAL;
     }
@@ -705,7 +705,7 @@ int config_load(const char *path, unsigned allowed, unsigned required, struct co
     int r;
     if (!config_read_file(&l.cfg, path)) {
         const char *f = config_error_file(&l.cfg);
-        snprintf(err, CONFIG_ERR_LEN, "%s:%d: %s", f ? f : path, config_error_line(&l.cfg),
+        snprintf(why, ERR_WHY_LEN, "%s:%d: %s", f ? f : path, config_error_line(&l.cfg),
                  config_error_text(&l.cfg));
         r = -VMS_E_CONFIG;
     } else {

@@ -4,7 +4,7 @@
  * ones it needs (config_load()'s `groups` mask says which groups are allowed
  * and which are required).  Unknown keys, wrong types, out-of-range numbers
  * (libconfig wraps integers >= 2^31 silently: they are range-checked here) and
- * missing required values are errors; the message in `err` names the file,
+ * missing required values are errors; the message in `why` names the file,
  * the line and the full key path, e.g.
  *     /etc/vmseal/worker.conf:12: worker.slots: must be between 1 and 64
  *
@@ -18,7 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_ERR_LEN 512
+#include "err.h"
+
 #define CONFIG_MAX_HOSTS 16
 #define CONFIG_MAX_DOMAINS 64
 
@@ -85,7 +86,7 @@ char *config_path_for(const char *program, const char *cli_path);
 /* Load and check `path`.  `allowed` is the mask of groups this program
  * accepts (others are unknown-key errors); `required` those that must be
  * present.  On error returns -VMS_E_CONFIG (or -errno for an unreadable
- * file) with the reason in err, and *ret holds nothing to free.  Warnings go
+ * file) with the reason in why, and *ret holds nothing to free.  Warnings go
  * to ret_warn if not NULL (empty when none).
  *
  * Secrets: a password_file, or a config file holding an inline `password`,
@@ -94,7 +95,7 @@ char *config_path_for(const char *program, const char *cli_path);
  * cut.  `hosts` entries "host", "host:port", "[v6]:port" are stored as
  * "host:port".  Domain paths are stored without trailing slashes. */
 int config_load(const char *path, unsigned allowed, unsigned required,
-                struct config *ret, char err[CONFIG_ERR_LEN], char warn[CONFIG_ERR_LEN]);
+                struct config *ret, char why[ERR_WHY_LEN], char warn[ERR_WHY_LEN]);
 
 /* Look up a configured domain by id; NULL if not configured. */
 const struct config_domain *config_domain_find(const struct config_storage *s, const char *sd_id);

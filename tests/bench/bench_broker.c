@@ -46,8 +46,8 @@ static int64_t now_us(void)
 static mq_t *bench_open(struct bench *b, const char *name)
 {
     mq_t *mq = NULL;
-    int r = mq_open(&(struct mq_opts){ .broker = b->broker, .conn_name = name, .err_buf = b->errmsg,
-                                       .err_buf_len = sizeof(b->errmsg) },
+    int r = mq_open(&(struct mq_opts){ .broker = b->broker, .conn_name = name, .why = b->errmsg,
+                                       .why_len = sizeof(b->errmsg) },
                     &mq);
     if (r < 0)
         b->err = r;
@@ -57,7 +57,7 @@ static mq_t *bench_open(struct bench *b, const char *name)
 static void bench_fail(struct bench *b, int r, const char *what, mq_t *mq)
 {
     b->err = r;
-    snprintf(b->errmsg, sizeof(b->errmsg), "%s: %s: %s", what, err_str(r), mq ? mq_last_error(mq) : "");
+    snprintf(b->errmsg, sizeof(b->errmsg), "%s: %s: %s", what, err_str(r), mq ? mq_why(mq) : "");
 }
 
 static void *publisher_main(void *arg)

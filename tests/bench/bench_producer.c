@@ -268,19 +268,19 @@ int main(int argc, char **argv) {
         return 2;
     }
     struct config cfg;
-    char err[CONFIG_ERR_LEN] = "", mqerr[512] = "";
+    char err[ERR_WHY_LEN] = "", mqerr[512] = "";
     if (config_load(config, CONFIG_BROKER | CONFIG_STORAGE | CONFIG_LOG, CONFIG_BROKER, &cfg, err, NULL) < 0) {
         fprintf(stderr, "bench_producer: %s\n", err);
         return 1;
     }
-    int r = mq_open(&(struct mq_opts){ .broker = &cfg.broker, .conn_name = "bench_producer", .err_buf = mqerr,
-                                       .err_buf_len = sizeof mqerr },
+    int r = mq_open(&(struct mq_opts){ .broker = &cfg.broker, .conn_name = "bench_producer", .why = mqerr,
+                                       .why_len = sizeof mqerr },
                     &b.mq);
     char q[256];
     bool counting = strcmp(mode, "latency") == 0 || b.msgs_per_workflow <= 0;
     if (r == 0 && ((r = mq_declare_exclusive_queue(b.mq, q)) < 0 || (r = bench_bind(b.mq, q, counting)) < 0 ||
                    (r = mq_consume(b.mq, q, 0, true, true)) < 0))
-        snprintf(mqerr, sizeof mqerr, "%s", mq_last_error(b.mq));
+        snprintf(mqerr, sizeof mqerr, "%s", mq_why(b.mq));
     if (r < 0) {
         fprintf(stderr, "bench_producer: broker: %s: %s\n", err_str(r), mqerr);
         return 1;

@@ -109,7 +109,7 @@ static int bench_collect(struct bench *b, struct bjob *jobs, size_t n, size_t *d
             return -ETIMEDOUT;
         if (mq_wait(b->mq, (int)left, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY) {
             struct proto_event e;
-            char why[PROTO_WHY_LEN];
+            char why[ERR_WHY_LEN];
             int64_t t = now_us();
             if (proto_decode_event(ev.delivery.body, ev.delivery.body_len, &e, why) == 0) {
                 for (size_t i = n; i-- > 0;) {

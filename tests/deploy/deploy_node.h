@@ -5,7 +5,7 @@
  * ACCESS_REFUSED, 404 NOT_FOUND, 406 PRECONDITION_FAILED).
  *
  * Raw rabbitmq-c on purpose: these tests pin what the definitions allow,
- * independently of common/mq.c.
+ * independently of common/mq/mq.c.
  */
 #ifndef VMSEAL_DEPLOY_NODE_H
 #define VMSEAL_DEPLOY_NODE_H

@@ -31,7 +31,7 @@ static void client_open(struct client *c, const char *user)
     char err[256] = "";
 
     testbroker_config_fill(&tb, "vmseal", user, pw, &c->cfg);
-    struct mq_opts o = { .broker = &c->cfg, .conn_name = user, .err_buf = err, .err_buf_len = sizeof(err) };
+    struct mq_opts o = { .broker = &c->cfg, .conn_name = user, .why = err, .why_len = sizeof(err) };
     int r = mq_open(&o, &c->mq);
     if (r < 0)
         fail_msg("mq_open as %s: %s: %s", user, err_str(r), err);
@@ -47,7 +47,7 @@ static void client_close(struct client *c)
     do {                                                                                 \
         int r_ = (expr);                                                                 \
         if (r_ != 0)                                                                     \
-            fail_msg("%s: %s: %s", #expr, err_str(r_), mq_last_error((c)->mq));          \
+            fail_msg("%s: %s: %s", #expr, err_str(r_), mq_why((c)->mq));          \
     } while (0)
 
 /* Wait for the delivery with body `want` from queue (the node is shared with
@@ -60,7 +60,7 @@ static void wait_delivery(struct client *c, const char *queue, const char *want)
     while (time_mono_ms() < deadline) {
         int r = mq_wait(c->mq, 500, NULL, 0, &ev);
         if (r < 0)
-            fail_msg("mq_wait: %s: %s", err_str(r), mq_last_error(c->mq));
+            fail_msg("mq_wait: %s: %s", err_str(r), mq_why(c->mq));
         if (ev.type == MQ_EV_DELIVERY) {
             bool match = strcmp(ev.delivery.queue, queue) == 0 && ev.delivery.body_len == strlen(want) &&
                          memcmp(ev.delivery.body, want, ev.delivery.body_len) == 0;
@@ -146,15 +146,15 @@ static void test_daemons_declare_and_flow(void **state)
 
 /* The publish fails and the reason the client reports is the broker's 403.
  * (mq reports the lost publish's status as conn_lost, the channel having been
- * closed; the cause is in mq_last_error.) */
+ * closed; the cause is in mq_why.) */
 static void assert_publish_refused(struct client *c, const char *who)
 {
     struct mq_props p = { .message_id = "00000000-0000-0000-0000-0000000000cc", .type = "job" };
     int r = mq_publish_wait(c->mq, MQ_X_JOBS, "storage.x", &p, "j", 1, 10000);
 
-    if (r == 0 || !strstr(mq_last_error(c->mq), "403 ACCESS_REFUSED"))
+    if (r == 0 || !strstr(mq_why(c->mq), "403 ACCESS_REFUSED"))
         fail_msg("%s publish to vmseal.jobs: %s (%s), expected 403 ACCESS_REFUSED", who, err_str(r),
-                 mq_last_error(c->mq));
+                 mq_why(c->mq));
 }
 
 static void test_forbidden_publish_is_access_refused(void **state)

@@ -75,8 +75,8 @@ int e2e_setup(void **state) {
         goto fail;
     }
     free(out);
-    if (mq_open(&(struct mq_opts){ .broker = &e->tb.broker, .conn_name = "e2e rpc", .err_buf = err,
-                                   .err_buf_len = sizeof err },
+    if (mq_open(&(struct mq_opts){ .broker = &e->tb.broker, .conn_name = "e2e rpc", .why = err,
+                                   .why_len = sizeof err },
                 &e->rpc) < 0 ||
         mq_consume(e->rpc, RPC_REPLY_TO, 0, false, true) < 0) {
         fprintf(stderr, "e2e: rpc connection: %s\n", err);

@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     unsigned all = CONFIG_BROKER | CONFIG_WORKER | CONFIG_STORAGE | CONFIG_PRODUCER | CONFIG_LOG;
     struct config c;
-    char err[CONFIG_ERR_LEN] = "", warn[CONFIG_ERR_LEN] = "";
+    char err[ERR_WHY_LEN] = "", warn[ERR_WHY_LEN] = "";
     if (config_load(conf_path, all, 0, &c, err, warn) < 0) {
         FUZZ_CHECK(err[0] != '\0', "config_load failed without a message");
         return 0;

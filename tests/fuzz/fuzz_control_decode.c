@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct proto_job_cancel c;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     memset(&c, 0xa5, sizeof c);
     if (proto_decode_job_cancel(data, size, &c, why) < 0) {
         FUZZ_CHECK_REFUSED(c, why, "proto_decode_job_cancel");

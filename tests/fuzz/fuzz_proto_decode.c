@@ -20,7 +20,7 @@
 #define TRY_DECODE(fn, T, freefn)                                              \
     do {                                                                       \
         T s;                                                                   \
-        char why_[PROTO_WHY_LEN] = "";                                         \
+        char why_[ERR_WHY_LEN] = "";                                         \
         memset(&s, 0xa5, sizeof s);                                            \
         if (fn(data, size, &s, why_) < 0) {                                     \
             FUZZ_CHECK(why_[0] != '\0', #fn ": no reason given");              \
@@ -32,7 +32,7 @@ static void noop_free(struct proto_template_cancel *c) { (void)c; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
 
     if (proto_decode(data, size, &m, why) == 0) {
         char *buf = NULL;

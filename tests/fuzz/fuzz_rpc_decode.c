@@ -12,7 +12,7 @@
 
 static void check_request(const uint8_t *data, size_t size) {
     struct rpc_request rq;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     memset(&rq, 0xa5, sizeof rq);
     if (rpc_decode_request(data, size, &rq, why) < 0) {
         FUZZ_CHECK_REFUSED(rq, why, "rpc_decode_request");
@@ -31,7 +31,7 @@ static void check_request(const uint8_t *data, size_t size) {
 
 static void check_reply(const uint8_t *data, size_t size) {
     struct rpc_reply rp;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     memset(&rp, 0xa5, sizeof rp);
     if (rpc_decode_reply(data, size, &rp, why) < 0) {
         FUZZ_CHECK_REFUSED(rp, why, "rpc_decode_reply");

@@ -15,7 +15,7 @@
 
 static void check(const uint8_t *data, size_t size, const char *dom, const char *img) {
     struct vol_meta m;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     if (sd_meta_parse((const char *)data, size, dom, img, &m, why) < 0) {
         FUZZ_CHECK(why[0] != '\0', "sd_meta_parse: no reason given");
         return;

@@ -98,7 +98,7 @@ static void control_seeds(void) {
 }
 
 static void meta_seeds(void) {
-    char *buf, why[SD_WHY_LEN] = "";
+    char *buf, why[ERR_WHY_LEN] = "";
     size_t len;
     struct vol_meta m = { .cap_bytes = 1 << 30, .ctime_s = 1700000000, .mtime_s = 1700000100,
                           .description = "debian 12 root disk", .domain = U2, .format = FORMAT_COW,

@@ -223,7 +223,7 @@ static size_t hostile_jobs(struct e2e *e, const struct proto_vol_ref *src, const
     for (size_t i = n_dead; i < c.n; i++) {
         /* the job id is in the body: decode it back */
         struct proto_job j;
-        char why[PROTO_WHY_LEN] = "";
+        char why[ERR_WHY_LEN] = "";
         if (proto_decode_job(c.v[i].body, c.v[i].len, &j, why) != 0)
             fail_msg("jobs: '%s' is not a valid job: %s", c.v[i].name, why);
         const struct proto_event *ev = NULL;
@@ -279,7 +279,7 @@ static size_t hostile_rpc(struct e2e *e) {
             if (mq_wait(e->rpc, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY && ev.delivery.correlation_id &&
                 strcmp(ev.delivery.correlation_id, m->id) == 0) {
                 struct rpc_reply rep;
-                char why[PROTO_WHY_LEN] = "";
+                char why[ERR_WHY_LEN] = "";
                 assert_int_equal(rpc_decode_reply(ev.delivery.body, ev.delivery.body_len, &rep, why), 0);
                 if (rep.ok || !rep.error_code || !rep.error_code[0] || !rep.error_message || !rep.error_message[0])
                     fail_msg("rpc: '%s' was not refused with a reason (ok=%d)", m->name, rep.ok);

@@ -43,7 +43,7 @@ int testevents_open(const struct config_broker *broker, struct testevents **ret)
     if (r == 0)
         r = mq_consume(te->mq, te->queue, 0, true, true);
     if (r < 0) {
-        fprintf(stderr, "testevents_open: %s (%s)\n", err_str(r), te->mq ? mq_last_error(te->mq) : "");
+        fprintf(stderr, "testevents_open: %s (%s)\n", err_str(r), te->mq ? mq_why(te->mq) : "");
         testevents_close(te);
         return r;
     }
@@ -133,7 +133,7 @@ static void te_store(struct testevents *te, const struct mq_delivery *d) {
         return;
     }
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     if (proto_decode(d->body, d->body_len, &m, why) < 0) {
         fprintf(stderr, "testevents: undecodable message on %s: %s\n", d->routing_key ? d->routing_key : "?", why);
         return;

@@ -162,8 +162,8 @@ struct flood {
 
 static void flood_open(struct load *l, struct flood *f, const struct proto_vol_ref *src) {
     char err[256] = "";
-    if (mq_open(&(struct mq_opts){ .broker = &l->e->tb.broker, .conn_name = "load flood", .err_buf = err,
-                                   .err_buf_len = sizeof err },
+    if (mq_open(&(struct mq_opts){ .broker = &l->e->tb.broker, .conn_name = "load flood", .why = err,
+                                   .why_len = sizeof err },
                 &f->mq) < 0)
         fail_msg("flood connection: %s", err);
     struct proto_template_create tc = { .name = "load", .disks = (struct proto_vol_ref *)src, .n_disks = 1,

@@ -21,7 +21,7 @@
  * letter with that reason, a template.failed event iff with_event, and no
  * template row. */
 static void expect_rejected(struct fx *f, const void *body, size_t len, const char *needle, bool with_event) {
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(fx_request(f, body, len, why), WF_REJECTED);
     if (!strstr(why, needle))
         fail_msg("reason \"%s\" does not mention \"%s\"", why, needle);
@@ -119,7 +119,7 @@ static void test_unknown_domain(void **state) {
     /* target on another known domain is fine */
     memcpy(c.target_sd_id, SD2, sizeof c.target_sd_id);
     create_encode(&c, &body, &len);
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
     free(body);
     struct msgs m;
@@ -173,7 +173,7 @@ static void test_unknown_sysprep_op(void **state) {
     c.sysprep = (struct proto_sysprep){ .enable = enable, .n_enable = 1, .disable = disable, .n_disable = 1,
                                         .selinux_relabel = true };
     create_encode(&c, &body, &len);
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
     assert_string_equal(why, "");
     free(body);
@@ -197,7 +197,7 @@ static void test_duplicate_request(void **state) {
     struct fx *f = *state;
     char *body;
     size_t len;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     req_create(TID, 1, true, &body, &len);
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
     struct msgs m;
@@ -237,7 +237,7 @@ static void test_not_a_request(void **state) {
 static void rpc_ask(struct fx *f, const struct worker_table *w, const struct rpc_request *rq, struct rpc_reply *rep) {
     char *body, *out;
     size_t len, out_len;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     assert_int_equal(rpc_encode_request(rq, &body, &len), 0);
     assert_int_equal(rpc_server_answer(f->st, w, body, len, f->now, &out, &out_len), 0);
     if (rpc_decode_reply(out, out_len, rep, why) != 0)

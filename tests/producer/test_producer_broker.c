@@ -88,8 +88,8 @@ static void bt_open(struct bt *b, const char *name, bool with_pool) {
     b->log = xasprintf("%s/producer.log", b->dir);
     write_config(b);
     char err[256] = "";
-    struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .err_buf = err,
-                         .err_buf_len = sizeof err };
+    struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .why = err,
+                         .why_len = sizeof err };
     if (mq_open(&o, &b->mq) < 0)
         fail_msg("mq_open: %s", err);
     assert_int_equal(mq_declare_topology(b->mq), 0);
@@ -163,7 +163,7 @@ static void heartbeat(struct bt *b) {
 /* The fake worker's answer to one job delivery. */
 static void on_job(struct bt *b, const struct mq_delivery *d) {
     struct proto_job j;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     if (proto_decode_job(d->body, d->body_len, &j, why) != 0)
         fail_msg("job does not decode: %s", why);
     bool again = false;
@@ -215,7 +215,7 @@ static void run_until(struct bt *b, const char *tid, enum event_state state, int
         } else if (strcmp(d->queue, MQ_Q_DEAD) == 0) {
             assert_int_equal(mq_ack(b->mq, d), 0);
             if (!tid) {
-                snprintf(ret_reason, PROTO_WHY_LEN, "%s", d->reason ? d->reason : "");
+                snprintf(ret_reason, ERR_WHY_LEN, "%s", d->reason ? d->reason : "");
                 done = true;
             }
         } else if (strcmp(d->queue, b->events_q) == 0) {
@@ -273,7 +273,7 @@ static void rpc_call(struct bt *b, const struct rpc_request *rq, struct rpc_repl
         memset(&ev, 0, sizeof ev);
         if (mq_wait(b->mq, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY &&
             ev.delivery.correlation_id && strcmp(ev.delivery.correlation_id, corr) == 0) {
-            char why[PROTO_WHY_LEN] = "";
+            char why[ERR_WHY_LEN] = "";
             if (rpc_decode_reply(ev.delivery.body, ev.delivery.body_len, rep, why) != 0)
                 fail_msg("rpc reply: %s", why);
             mq_event_clear(&ev);
@@ -382,7 +382,7 @@ static void test_sealed_template_ready(void **state) {
 static void test_invalid_request_dead_lettered(void **state) {
     struct bt *b = *state;
     publish(b, "", MQ_Q_REQUESTS, "junk-1", "template.create", "\x81\xa1v\x01", 4);
-    char reason[PROTO_WHY_LEN] = "";
+    char reason[ERR_WHY_LEN] = "";
     run_until(b, NULL, EV_FAILED, 15000, reason);
     if (!strstr(reason, "type"))
         fail_msg("dead letter reason \"%s\" does not name the missing key", reason);
@@ -410,7 +410,7 @@ static void test_unknown_sysprep_op_rejected(void **state) {
     publish(b, "", MQ_Q_REQUESTS, tid, "template.create", body, len);
     free(body);
 
-    char reason[PROTO_WHY_LEN] = "", code[64] = "", message[PROTO_WHY_LEN] = "";
+    char reason[ERR_WHY_LEN] = "", code[64] = "", message[ERR_WHY_LEN] = "";
     int64_t end = time_mono_ms() + 15000;
     while ((!reason[0] || !code[0]) && time_mono_ms() < end) {
         producers_alive(b);

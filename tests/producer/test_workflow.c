@@ -416,7 +416,7 @@ static void test_lost_unpublished_job_dropped(void **state) {
     struct msgs m;
     char *body;
     size_t len;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     req_create(TID, 1, false, &body, &len);
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
     free(body);
@@ -497,7 +497,7 @@ static void test_restart_resumes(void **state) {
     struct msgs m;
     char *body;
     size_t len;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     req_create(TID, 2, true, &body, &len);
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
     free(body);

@@ -19,7 +19,7 @@ int fx_setup(void **state) {
     struct fx *f = xcalloc(1, sizeof *f);
     assert_int_equal(testutil_dir_make("producer", &f->dir), 0);
     f->db = xasprintf("%s/producer.db", f->dir);
-    char err[STORE_ERR_LEN];
+    char err[ERR_WHY_LEN];
     assert_int_equal(store_open(f->db, &f->st, err), 0);
     snprintf(f->storage.domains[0].id, sizeof f->storage.domains[0].id, "%s", SD1);
     snprintf(f->storage.domains[1].id, sizeof f->storage.domains[1].id, "%s", SD2);
@@ -47,7 +47,7 @@ int fx_teardown(void **state) {
 void fx_reopen(struct fx *f) {
     wf_free(f->wf);
     store_close(f->st);
-    char err[STORE_ERR_LEN];
+    char err[ERR_WHY_LEN];
     assert_int_equal(store_open(f->db, &f->st, err), 0);
     assert_int_equal(wf_new(f->st, &f->o, &f->wf), 0);
     assert_int_equal(wf_resume(f->wf, f->now), 0);
@@ -65,7 +65,7 @@ void req_create(const char *template_id, size_t n_disks, bool seal, char **ret_b
     assert_int_equal(proto_encode_template_create(&m, ret_buf, ret_len), 0);
 }
 
-enum wf_outcome fx_request(struct fx *f, const void *body, size_t len, char why[PROTO_WHY_LEN]) {
+enum wf_outcome fx_request(struct fx *f, const void *body, size_t len, char why[ERR_WHY_LEN]) {
     enum wf_outcome o = WF_ACCEPTED;
     assert_int_equal(wf_on_request(f->wf, body, len, "msg-1", f->now, &o, why), 0);
     return o;
@@ -74,7 +74,7 @@ enum wf_outcome fx_request(struct fx *f, const void *body, size_t len, char why[
 void fx_submit(struct fx *f, const char *template_id, size_t n_disks, bool seal, struct msgs *m) {
     char *body;
     size_t len;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     req_create(template_id, n_disks, seal, &body, &len);
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
     free(body);
@@ -86,7 +86,7 @@ void fx_cancel(struct fx *f, const char *template_id) {
     snprintf(c.template_id, sizeof c.template_id, "%s", template_id);
     char *body;
     size_t len;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(proto_encode_template_cancel(&c, &body, &len), 0);
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
     free(body);
@@ -101,7 +101,7 @@ void msgs_free(struct msgs *m) {
 }
 
 static void take_row(struct msgs *m, const struct store_outbox *o) {
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     if (strcmp(o->exchange, MQ_X_JOBS) == 0) {
         assert_true(m->n_jobs < WFT_MAX);
         struct proto_job *j = &m->jobs[m->n_jobs++];

@@ -43,7 +43,7 @@ void fx_reopen(struct fx *f);
 /* Encode a template.create with n disks on SD1 (fresh source ids). */
 void req_create(const char *template_id, size_t n_disks, bool seal, char **ret_buf, size_t *ret_len);
 /* Submit a request body; asserts the call succeeded; returns the outcome. */
-enum wf_outcome fx_request(struct fx *f, const void *body, size_t len, char why[PROTO_WHY_LEN]);
+enum wf_outcome fx_request(struct fx *f, const void *body, size_t len, char why[ERR_WHY_LEN]);
 /* Submit a new template (asserted accepted) and return its first messages. */
 void fx_submit(struct fx *f, const char *template_id, size_t n_disks, bool seal, struct msgs *m);
 void fx_cancel(struct fx *f, const char *template_id);

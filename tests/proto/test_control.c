@@ -40,7 +40,7 @@ static void test_golden(void **state) {
 
 static void test_refusals(void **state) {
     struct proto_job_cancel m = { .job_id = "not-a-uuid", .template_id = TPL }, d;
-    char *buf = NULL, why[PROTO_WHY_LEN];
+    char *buf = NULL, why[ERR_WHY_LEN];
     size_t len;
     assert_int_equal(proto_encode_job_cancel(&m, &buf, &len), -VMS_E_BAD_UUID);
 

@@ -301,7 +301,7 @@ static void check_golden(const char *name, const char *buf, size_t len, enum pro
     if (strcmp(want, hex) != 0)
         fail_msg("encoding of %s differs from %s:\n--- golden\n%s--- now\n%s", name, path, want, hex);
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     r = proto_decode(buf, len, &m, why);
     if (r < 0)
         fail_msg("golden %s does not decode: %s", name, why);
@@ -313,7 +313,7 @@ static void check_golden(const char *name, const char *buf, size_t len, enum pro
 
 static void roundtrip_create(bool full, const char *golden) {
     struct proto_template_create in, out;
-    char *buf, *buf2, why[PROTO_WHY_LEN] = "";
+    char *buf, *buf2, why[ERR_WHY_LEN] = "";
     size_t len, len2;
     sample_create(&in, full);
     assert_int_equal(proto_encode_template_create(&in, &buf, &len), 0);
@@ -336,7 +336,7 @@ static void test_template_create(void **state) {
 
 static void test_template_create_defaults(void **state) {
     struct proto_template_create out;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     size_t len;
     _cleanup_free_ char *buf = mp("{v:1, type:'template.create', template_id:'" U_TPL "', name:'t', seal:true,"
                                   " disks:[{sd_id:'" U_SD1 "', img_id:'" U_IMG "', vol_id:'" U_VOL "'}],"
@@ -353,7 +353,7 @@ static void test_template_create_defaults(void **state) {
 
 static void test_template_cancel(void **state) {
     struct proto_template_cancel in = { U_TPL }, out;
-    char *buf, why[PROTO_WHY_LEN] = "";
+    char *buf, why[ERR_WHY_LEN] = "";
     size_t len;
     assert_int_equal(proto_encode_template_cancel(&in, &buf, &len), 0);
     assert_int_equal(proto_decode_template_cancel(buf, len, &out, why), 0);
@@ -367,7 +367,7 @@ static void test_job_kinds(void **state) {
     for (int k = JOB_VOLUME_COPY; k <= JOB_VM_SEAL; k++) {
         struct proto_job in, out;
         struct proto_msg any;
-        char *buf, *buf2, why[PROTO_WHY_LEN] = "";
+        char *buf, *buf2, why[ERR_WHY_LEN] = "";
         size_t len, len2;
         sample_job(&in, (enum job_kind)k);
         assert_int_equal(proto_encode_job(&in, &buf, &len), 0);
@@ -391,7 +391,7 @@ static void test_job_kinds(void **state) {
 static void test_job_update_partial(void **state) {
     /* only legality: voltype and description stay NONE / NULL */
     struct proto_job in, out;
-    char *buf, why[PROTO_WHY_LEN] = "";
+    char *buf, why[ERR_WHY_LEN] = "";
     size_t len;
     sample_job(&in, JOB_VOLUME_UPDATE);
     in.args.update.voltype = VOLTYPE_NONE;
@@ -409,7 +409,7 @@ static void test_events(void **state) {
     static const char *golden[] = { "event_job_progress", "event_job_failed", "event_template" };
     for (int v = 0; v < 3; v++) {
         struct proto_event in, out;
-        char *buf, *buf2, why[PROTO_WHY_LEN] = "";
+        char *buf, *buf2, why[ERR_WHY_LEN] = "";
         size_t len, len2;
         sample_event(&in, v);
         assert_int_equal(proto_encode_event(&in, &buf, &len), 0);
@@ -428,7 +428,7 @@ static void test_events(void **state) {
 
 static void test_heartbeat(void **state) {
     struct proto_heartbeat in, out;
-    char *buf, *buf2, why[PROTO_WHY_LEN] = "";
+    char *buf, *buf2, why[ERR_WHY_LEN] = "";
     size_t len, len2;
     sample_heartbeat(&in);
     assert_int_equal(proto_encode_heartbeat(&in, &buf, &len), 0);

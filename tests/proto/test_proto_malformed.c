@@ -42,7 +42,7 @@ static int n_cases;
 /* Decode buf with proto_decode, or with proto_decode_job when as_job, and
  * expect rejection with `code` and `why` containing want. */
 static void expect_reject(const char *name, const void *buf, size_t len, bool as_job, int code, const char *want) {
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int r;
     if (as_job) {
         struct proto_job j;
@@ -322,7 +322,7 @@ void test_truncated_everywhere(void **state) {
     size_t len;
     _cleanup_free_ char *seal = mp(SEAL(REF "," REF, "enable:['a'], hostname:'h'"), &len);
     struct proto_msg m;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(proto_decode(seal, len, &m, why), 0);
     proto_msg_free(&m);
     for (size_t cut = 0; cut < len; cut++) {
@@ -375,7 +375,7 @@ void test_mutations(void **state) {
             }
         }
         struct proto_msg m;
-        char why[PROTO_WHY_LEN];
+        char why[ERR_WHY_LEN];
         if (proto_decode(buf, n, &m, why) == 0) {
             char *out = NULL;
             size_t out_len;
@@ -393,7 +393,7 @@ void test_mutations(void **state) {
 /* The limits themselves are accepted. */
 void test_limits(void **state) {
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     size_t len;
     _cleanup_free_ char *deep = nested(15);
     _cleanup_free_ char *deep_buf = mp(deep, &len);

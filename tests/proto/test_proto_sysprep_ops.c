@@ -46,7 +46,7 @@ static void test_unknown_names(void **state) {
     assert_int_equal(proto_sysprep_op_find(NULL), -VMS_E_UNKNOWN_OP);
     assert_int_equal(proto_sysprep_op_find("SSH-HOSTKEYS"), -VMS_E_UNKNOWN_OP);
 
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     char *enable[] = { "logfiles", "ssh-hostkey" }, *disable[] = { "tmp-files", "format-disk" };
     struct proto_sysprep s = { .enable = enable, .n_enable = 2, .selinux_relabel = true };
     assert_int_equal(proto_sysprep_check(&s, why, sizeof why), -VMS_E_UNKNOWN_OP);
@@ -70,7 +70,7 @@ static void test_unknown_names(void **state) {
 
 static void test_enabled_and_disabled(void **state) {
     (void)state;
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     char *enable[] = { "logfiles", "firewall-rules" }, *disable[] = { "tmp-files", "logfiles" };
     struct proto_sysprep s = { .enable = enable, .n_enable = 2, .disable = disable, .n_disable = 2 };
     assert_int_equal(proto_sysprep_check(&s, why, sizeof why), -VMS_E_MSG_BAD_VALUE);
@@ -79,7 +79,7 @@ static void test_enabled_and_disabled(void **state) {
 
 static void test_valid_sets(void **state) {
     (void)state;
-    char why[PROTO_WHY_LEN] = "stale";
+    char why[ERR_WHY_LEN] = "stale";
     assert_int_equal(proto_sysprep_check(NULL, why, sizeof why), 0);
     assert_string_equal(why, "");
     struct proto_sysprep none = { .selinux_relabel = true };
@@ -106,7 +106,7 @@ static void test_decoder_accepts_unknown_names(void **state) {
     struct proto_template_create back;
     assert_int_equal(proto_decode_template_create(buf, len, &back, NULL), 0);
     assert_string_equal(back.sysprep.enable[0], "op-from-the-future");
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(proto_sysprep_check(&back.sysprep, why, sizeof why), -VMS_E_UNKNOWN_OP);
     proto_template_create_free(&back);
     free(buf);

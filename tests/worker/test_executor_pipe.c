@@ -86,7 +86,7 @@ static void test_failure_line(void **state) {
     assert_int_equal(exec_line_parse(line, &out, &pct, step, sizeof(step)), EXEC_LINE_FINAL);
     assert_true(out.final);
     assert_int_equal(out.err, -VMS_E_GENERATION_MISMATCH);
-    assert_string_equal(out.msg, "volume is at generation 3, expected 7");
+    assert_string_equal(out.why, "volume is at generation 3, expected 7");
     /* nothing after the final line counts */
     char d[] = "D";
     assert_int_equal(exec_line_parse(d, &out, &pct, step, sizeof(step)), EXEC_LINE_IGNORED);

@@ -27,7 +27,7 @@ static void import_guest(struct wtest *w, const char *name, proto_uuid img, prot
     _cleanup_free_ char *rel = xasprintf("guests/%s.qcow2", name);
     _cleanup_free_ char *file = testutil_build_path(rel);
     struct sd *sd = NULL;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     if (access(file, R_OK) < 0)
         fail_msg("no test guest %s: the fixture test guests_build must run first", file);
     assert_int_equal(sd_open(w->sd_id, w->sd_path, &sd, why), 0);

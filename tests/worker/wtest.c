@@ -28,7 +28,7 @@ int wtest_setup(void **state) {
      * zombies can be reaped and a process group really checked empty. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     const char *name = program_invocation_short_name;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     if (testbroker_setup(&w->tb, name) < 0)
         goto fail;
     if (testevents_open(&w->tb.broker, &w->te) < 0)
@@ -282,7 +282,7 @@ void wtest_assert_runner_fds(pid_t pid) {
 
 int wtest_volume_make(struct wtest *w, int64_t size_bytes, proto_uuid ret_img, proto_uuid ret_vol) {
     struct sd *sd = NULL;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int img_fd = -1, fd = -1;
     enum { CHUNK = 1 << 20 };
     unsigned char *buf = xmalloc(CHUNK);
@@ -421,7 +421,7 @@ pid_t wtest_job_process(struct wtest *w, const char *id, const char *job_id, boo
 
 void wtest_meta_read(struct wtest *w, const char *img, const char *vol, struct vol_meta *ret, int expect) {
     struct sd *sd = NULL;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     assert_int_equal(sd_open(w->sd_id, w->sd_path, &sd, why), 0);
     assert_int_equal(sd_volume_meta_read(sd, img, vol, ret, why), expect);
     sd_close(sd);

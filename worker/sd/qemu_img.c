@@ -29,7 +29,7 @@ struct run_ctx {
     size_t plen;
     char *out;
     size_t out_len;
-    char err_tail[SD_WHY_LEN];
+    char err_tail[ERR_WHY_LEN];
 };
 
 /* qemu-img -p writes "    (12.34/100%)\r" records. */

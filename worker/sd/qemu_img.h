@@ -3,7 +3,7 @@
  * qemu-img is started with posix_spawnp() (no shell) in the caller's
  * process group, stdin from /dev/null, stdout and stderr on pipes.  Nothing
  * here logs.  A non-zero exit is -VMS_E_QEMU_IMG with qemu-img's last stderr
- * line in `why` (SD_WHY_LEN bytes, may be NULL).
+ * line in `why` (ERR_WHY_LEN bytes, may be NULL).
  */
 #ifndef VMSEAL_QEMU_IMG_H
 #define VMSEAL_QEMU_IMG_H

@@ -29,7 +29,7 @@ void sd_why(char *why, const char *fmt, ...) {
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(why, SD_WHY_LEN, fmt, ap);
+    vsnprintf(why, ERR_WHY_LEN, fmt, ap);
     va_end(ap);
 }
 

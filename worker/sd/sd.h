@@ -25,7 +25,7 @@
  * processes never interleave on one image.
  *
  * Errors: 0 or a negative code (err.h).  Functions that take `why` (a buffer
- * of SD_WHY_LEN bytes, may be NULL) fill it with a one-line reason on failure,
+ * of ERR_WHY_LEN bytes, may be NULL) fill it with a one-line reason on failure,
  * e.g. "GEN: not an integer 0..999".
  *
  * Libraries never print: nothing here logs.
@@ -39,7 +39,6 @@
 
 #include "proto.h" /* enum vol_legality, vol_type, vol_format; proto_uuid */
 
-#define SD_WHY_LEN 256
 #define SD_DESCRIPTION_MAX 210         /* bytes, without the NUL */
 #define SD_META_MAX_BYTES (64 * 1024)  /* a larger .meta is damaged */
 #define SD_GEN_MOD 1000                /* GEN is 0..999 and wraps */
@@ -117,7 +116,7 @@ int sd_image_remove_if_empty(struct sd *sd, const char *img_id);
 int sd_openat_dir(int dir_fd, const char *name, int *ret_fd);
 int sd_openat_file(int dir_fd, const char *name, int flags, int *ret_fd);
 
-/* Fill why (SD_WHY_LEN bytes) if not NULL. */
+/* Fill why (ERR_WHY_LEN bytes) if not NULL. */
 void sd_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Absolute path of a volume's data file, for handing to qemu-img:

@@ -14,6 +14,9 @@
 #include "err.h"
 #include "util.h"
 
+/* The longest value line read (the description and room for any other key). */
+#define SD_META_LINE_MAX (256 + SD_DESCRIPTION_MAX)
+
 /* The keys, in the sorted order they are written. */
 enum meta_key {
     K_CAP, K_CTIME, K_DESCRIPTION, K_DISKTYPE, K_DOMAIN, K_FORMAT, K_GEN,
@@ -119,7 +122,7 @@ static int bad_meta(char *why, const char *fmt, ...) {
     if (why) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(why, SD_WHY_LEN, fmt, ap);
+        vsnprintf(why, ERR_WHY_LEN, fmt, ap);
         va_end(ap);
     }
     return -VMS_E_BAD_META;
@@ -134,7 +137,7 @@ int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
     struct vol_meta m = { 0 };
     bool seen[K__COUNT] = { false };
     const char *p = buf, *end = buf + len;
-    char line[SD_WHY_LEN + SD_DESCRIPTION_MAX];
+    char line[SD_META_LINE_MAX];
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
@@ -239,7 +242,7 @@ int sd_volume_meta_readat(struct sd *sd, int img_fd, const char *img_id, const c
         if (n == 0 || (len += (size_t)n) == cap - 1)
             break;
     }
-    char reason[SD_WHY_LEN];
+    char reason[ERR_WHY_LEN];
     r = sd_meta_parse(buf, len, sd_id(sd), img_id, ret_meta, reason);
     if (r < 0)
         sd_why(why, "%s/%s: %s", img_id, name, reason);

@@ -90,6 +90,14 @@ static void convert_progress_cb(int percent, void *userdata) {
     progress(p->cb, p->userdata, percent > 99 ? 99 : percent, "copying");
 }
 
+/* Make <tmp> of img_fd durable (qemu-img convert writes with cache=unsafe)
+ * and rename it to name. */
+static int data_commit(int img_fd, const char *tmp, const char *name) {
+    _cleanup_close_ int fd = -1;
+    int r = sd_openat_file(img_fd, tmp, O_RDONLY, &fd);
+    return r < 0 ? r : sd_file_commitat(img_fd, fd, tmp, name);
+}
+
 /* qemu-img convert src into <vol>.tmp of img_fd, fsync, rename to <vol>,
  * then write meta (the commit).  The caller holds the image lock and has
  * removed any partial files. */
@@ -99,7 +107,6 @@ static int convert_commit(struct sd *dst_sd, int img_fd, const char *vol_id,
     char tmp[VMS_UUID_STRLEN + 5];
     snprintf(tmp, sizeof tmp, "%s.tmp", vol_id);
     struct fd_path dst = { .fd = -1 };
-    _cleanup_close_ int fd = -1; /* before the first goto: the cleanup must never see garbage */
     int r = fd_path_open(img_fd, tmp, &dst);
     if (r < 0) {
         sd_why(why, "dup: %s", err_str(r));
@@ -111,22 +118,19 @@ static int convert_commit(struct sd *dst_sd, int img_fd, const char *vol_id,
                          convert_progress_cb, &cp, why);
     fd_path_close(&dst);
     if (r < 0)
-        goto fail;
+        goto out_remove_files;
     progress(cb, ud, 99, "syncing");
-    /* qemu-img convert writes with cache=unsafe: make the data durable. */
-    r = sd_openat_file(img_fd, tmp, O_RDONLY, &fd);
-    if (r == 0)
-        r = sd_file_commitat(img_fd, fd, tmp, vol_id);
+    r = data_commit(img_fd, tmp, vol_id);
     if (r < 0) {
         sd_why(why, "commit data of %s: %s", vol_id, err_str(r));
-        goto fail;
+        goto out_remove_files;
     }
     r = sd_volume_meta_writeat(dst_sd, img_fd, vol_id, meta, why);
     if (r < 0)
-        goto fail;
+        goto out_remove_files;
     progress(cb, ud, 100, "committed");
     return 0;
-fail:
+out_remove_files:
     /* Leave nothing half-created behind (scrub would remove it anyway). */
     volume_files_remove(img_fd, vol_id);
     return r;
@@ -211,33 +215,35 @@ int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
     struct vol_meta sm, dm;
     struct qemu_img_info info;
     struct fd_path src = { .fd = -1 };
-    _cleanup_close_ int img_fd = -1;
+    int img_fd = -1;
     r = copy_source_open(src_sd, src_img, src_vol, &sm, &info, &src, why);
     if (r < 0)
-        goto out;
+        goto out_close_source;
     r = sd_image_open_locked(dst_sd, dst_img, true, &img_fd);
     if (r < 0) {
         sd_why(why, "destination image %s: %s", dst_img, err_str(r));
-        goto out;
+        goto out_close_source;
     }
     r = sd_volume_meta_readat(dst_sd, img_fd, dst_img, dst_vol, &dm, why);
     if (r == 0) {
         r = copy_check_committed(img_fd, dst_vol, &dm, info.virtual_size, format, why);
         if (r == 0)
             progress(progress_cb, userdata, 100, "already copied");
-        goto out;
+        goto out_close_image;
     }
     if (r != -VMS_E_NO_VOLUME)
-        goto out;
+        goto out_close_image;
     r = volume_files_remove(img_fd, dst_vol); /* a partial earlier attempt */
     if (r < 0) {
         sd_why(why, "remove partial %s: %s", dst_vol, err_str(r));
-        goto out;
+        goto out_close_image;
     }
     meta_new(&dm, dst_sd, dst_img, info.virtual_size, format, sm.description);
     r = convert_commit(dst_sd, img_fd, dst_vol, src.path, info.format, format, &dm,
                        progress_cb, userdata, why);
-out:
+out_close_image:
+    close(img_fd);
+out_close_source:
     fd_path_close(&src);
     return r;
 }

@@ -12,7 +12,7 @@
  *     without writing (see below).
  *   - volume_delete: an absent volume is success.
  *
- * Errors: 0 or a negative code (err.h); `why` (SD_WHY_LEN bytes, may be NULL)
+ * Errors: 0 or a negative code (err.h); `why` (ERR_WHY_LEN bytes, may be NULL)
  * receives a one-line reason, e.g. qemu-img's last stderr line.
  * Progress: `progress_cb` (may be NULL) is called from the calling thread
  * with a percentage 0..100 and a short step text ("copying", "syncing").

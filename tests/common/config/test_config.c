@@ -90,7 +90,7 @@ static int load_text(struct fx *f, const char *text, unsigned allowed, unsigned 
 /* Load text, expect -VMS_E_CONFIG with "<conf>:<line>: <key>" and reason. */
 static void expect_err(struct fx *f, const char *text, unsigned allowed, int line, const char *key, const char *reason) {
     struct config c;
-    char err[CONFIG_ERR_LEN], warn[CONFIG_ERR_LEN];
+    char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
     int r = load_text(f, text, allowed, 0, &c, err, warn);
     _cleanup_free_ char *where = line > 0 ? xasprintf("%s:%d: %s", f->conf, line, key) : xasprintf("%s: %s", f->conf, key);
     if (r != -VMS_E_CONFIG || !strstr(err, where) || !strstr(err, reason))
@@ -101,7 +101,7 @@ static void expect_err(struct fx *f, const char *text, unsigned allowed, int lin
 static void test_valid(void **state) {
     struct fx *f = *state;
     struct config c;
-    char err[CONFIG_ERR_LEN], warn[CONFIG_ERR_LEN];
+    char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
     int r = load_text(f,
                       "broker = {\n"
                       "  hosts = [ \"127.0.0.1:5672\", \"mq2.example.com\", \"[::1]:5673\" ];\n"
@@ -156,7 +156,7 @@ static void test_valid(void **state) {
 static void test_defaults(void **state) {
     struct fx *f = *state;
     struct config c;
-    char err[CONFIG_ERR_LEN], warn[CONFIG_ERR_LEN];
+    char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
     int r = load_text(f, BROKER, ALL, CONFIG_BROKER, &c, err, warn);
     if (r < 0)
         fail_msg("%s", err);
@@ -245,7 +245,7 @@ static void test_errors(void **state) {
 static void test_missing_group_and_file(void **state) {
     struct fx *f = *state;
     struct config c;
-    char err[CONFIG_ERR_LEN], warn[CONFIG_ERR_LEN];
+    char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
     int r = load_text(f, "log = { level = \"info\"; };\n", ALL, CONFIG_BROKER, &c, err, warn);
     assert_int_equal(r, -VMS_E_CONFIG);
     assert_non_null(strstr(err, "broker: missing group (required)"));
@@ -263,7 +263,7 @@ static void test_missing_group_and_file(void **state) {
 static void test_secret_modes(void **state) {
     struct fx *f = *state;
     struct config c;
-    char err[CONFIG_ERR_LEN], warn[CONFIG_ERR_LEN];
+    char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
     /* a world-readable password file is refused */
     assert_int_equal(chmod(f->secret, 0644), 0);
     expect_err(f, "broker = { hosts = [ \"a\" ]; user = \"u\";\n password_file = \"@SECRET@\"; };\n", ALL, 2,
@@ -311,7 +311,7 @@ static void load_example(struct fx *f, const char *name, unsigned allowed, unsig
     assert_non_null(q);
     *pf = '\0';
     fixed = xasprintf("%spassword_file = \"@SECRET@%s", text, q);
-    char err[CONFIG_ERR_LEN], warn[CONFIG_ERR_LEN];
+    char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
     r = load_text(f, fixed, allowed, required, c, err, warn);
     if (r < 0)
         fail_msg("%s: %s", name, err);

@@ -21,7 +21,7 @@ mq_t *mqtest_open(const struct config_broker *b)
     char err[512] = "";
     mq_t *mq = NULL;
     int r = mq_open(&(struct mq_opts){ .broker = b, .conn_name = "mqtest", .max_backoff_ms = 1000,
-                                       .err_buf = err, .err_buf_len = sizeof(err) },
+                                       .why = err, .why_len = sizeof(err) },
                     &mq);
 
     if (r < 0)

@@ -56,7 +56,7 @@ static void test_conflict_recovers(void **state)
     assert_int_equal(mq_declare_quorum_queue(mq, "t.q", 3, false), 0);
     assert_int_equal(mq_consume(mq, "t.q", 10, false, false), 0);
     assert_int_equal(mq_declare_quorum_queue(mq, "t.q", 4, true), -VMS_E_CONFLICT);
-    assert_non_null(strstr(mq_last_error(mq), "PRECONDITION_FAILED"));
+    assert_non_null(strstr(mq_why(mq), "PRECONDITION_FAILED"));
     assert_int_equal(mqtest_wait_type(mq, MQ_EV_RECONNECTED, 5000, &ev, NULL), 0);
     assert_int_equal(mq_epoch(mq), 2);
     /* the consumer came back: a message still arrives */
@@ -203,7 +203,7 @@ static void test_wrong_password(void **state)
     mq_t *mq = NULL;
 
     testbroker_config_fill(tb, tb->vhost, tb->user, "definitely-wrong", &b);
-    int r = mq_open(&(struct mq_opts){ .broker = &b, .err_buf = err, .err_buf_len = sizeof(err) }, &mq);
+    int r = mq_open(&(struct mq_opts){ .broker = &b, .why = err, .why_len = sizeof(err) }, &mq);
     assert_int_equal(r, -VMS_E_ACCESS_REFUSED);
     assert_null(mq);
     assert_non_null(strstr(err, "login refused"));
@@ -212,7 +212,7 @@ static void test_wrong_password(void **state)
     testbroker_config_free(&b);
 
     testbroker_config_fill(tb, "no-such-vhost", tb->user, tb->password, &b);
-    r = mq_open(&(struct mq_opts){ .broker = &b, .err_buf = err, .err_buf_len = sizeof(err) }, &mq);
+    r = mq_open(&(struct mq_opts){ .broker = &b, .why = err, .why_len = sizeof(err) }, &mq);
     assert_int_equal(r, -VMS_E_ACCESS_REFUSED);
     assert_non_null(strstr(err, "no-such-vhost"));
     print_message("wrong vhost: %s\n", err);
@@ -232,7 +232,7 @@ static void test_no_host(void **state)
     b.hosts[1] = xstrdup("localhost:2");
     b.n_hosts = 2;
     int64_t t0 = time_mono_ms();
-    int r = mq_open(&(struct mq_opts){ .broker = &b, .err_buf = err, .err_buf_len = sizeof(err) }, &mq);
+    int r = mq_open(&(struct mq_opts){ .broker = &b, .why = err, .why_len = sizeof(err) }, &mq);
     assert_int_equal(r, -VMS_E_CONN_LOST);
     assert_true(time_mono_ms() - t0 < 3000);
     assert_non_null(strstr(err, "no broker reachable"));

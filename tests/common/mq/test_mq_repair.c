@@ -42,8 +42,8 @@ static mq_t *open_client(const struct config_broker *b, bool publish_channel, in
     mq_t *mq = NULL;
     int r = mq_open(&(struct mq_opts){ .broker = b, .conn_name = "mqtest-repair", .max_backoff_ms = 500,
                                        .publish_channel = publish_channel,
-                                       .confirm_timeout_ms = confirm_timeout_ms, .err_buf = err,
-                                       .err_buf_len = sizeof(err) },
+                                       .confirm_timeout_ms = confirm_timeout_ms, .why = err,
+                                       .why_len = sizeof(err) },
                     &mq);
 
     if (r < 0)

@@ -23,8 +23,8 @@ static int open_with(const char *const *hosts, size_t n, char *err, size_t err_l
     for (size_t i = 0; i < n; i++)
         b.hosts[i] = (char *)hosts[i];
     b.n_hosts = n;
-    int r = mq_open(&(struct mq_opts){ .broker = &b, .connect_timeout_ms = 2000, .err_buf = err,
-                                       .err_buf_len = err_len },
+    int r = mq_open(&(struct mq_opts){ .broker = &b, .connect_timeout_ms = 2000, .why = err,
+                                       .why_len = err_len },
                     &mq);
     assert_null(mq);
     return r;
@@ -64,7 +64,7 @@ static void test_null_args(void **state)
     assert_int_equal(mq_wait(NULL, 0, NULL, 0, &ev), -EINVAL);
     mq_close(NULL);
     mq_event_clear(NULL);
-    assert_string_equal(mq_last_error(NULL), "no client");
+    assert_string_equal(mq_why(NULL), "no client");
 }
 
 static void expect_confirm(mq_t *mq, uint64_t seq, int status)

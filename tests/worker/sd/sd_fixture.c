@@ -21,7 +21,7 @@ int fx_setup(void **state) {
     if (testutil_dir_make("sd", &f->dir) < 0)
         return -1;
     f->sd_path = xasprintf("%s/sd", f->dir);
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     if (sd_create(FX_SD_ID, f->sd_path, why) < 0 || sd_open(FX_SD_ID, f->sd_path, &f->sd, why) < 0) {
         fprintf(stderr, "fixture: %s\n", why);
         return -1;
@@ -90,7 +90,7 @@ void fx_volume_make(const struct fx *f, const char *img, const char *vol, const 
         assert_int_equal(ftruncate(fd, m->cap_bytes), 0);
         close(fd);
     }
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int r = sd_volume_meta_writeat(f->sd, img_fd, vol, m, why);
     if (r < 0)
         fail_msg("meta write: %s", why);

@@ -37,7 +37,7 @@ static const char good_meta[] =
 
 static void test_meta_round_trip(void **state) {
     struct vol_meta m;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     assert_int_equal(sd_meta_parse(good_meta, strlen(good_meta), FX_SD_ID, IMG, &m, why), 0);
     assert_int_equal(m.cap_bytes, 1048576);
     assert_int_equal(m.ctime_s, 1700000000);
@@ -135,7 +135,7 @@ static void test_meta_damaged(void **state) {
     char *meta_path = fx_path(f, IMG, VOL ".meta");
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
         char *text = meta_edit(cases[i].key, cases[i].line);
-        char why[SD_WHY_LEN] = "";
+        char why[ERR_WHY_LEN] = "";
         struct vol_meta m;
         int r = sd_meta_parse(text, strlen(text), FX_SD_ID, IMG, &m, why);
         if (r != -VMS_E_BAD_META || !strstr(why, cases[i].why_part))
@@ -147,7 +147,7 @@ static void test_meta_damaged(void **state) {
         free(text);
     }
     /* A NUL byte inside, and a file over 64 KiB. */
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct vol_meta m;
     char nul[sizeof good_meta];
     memcpy(nul, good_meta, sizeof good_meta);
@@ -175,7 +175,7 @@ static void test_meta_damaged(void **state) {
 
 static void test_domain_create_open(void **state) {
     struct fx *f = *state;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     /* Idempotent with the same id, a conflict with another. */
     assert_int_equal(sd_create(FX_SD_ID, f->sd_path, why), 0);
     assert_int_equal(sd_create("5d000000-0000-4000-8000-000000000002", f->sd_path, why), -VMS_E_CONFLICT);
@@ -215,7 +215,7 @@ static void test_confine_bad_ids(void **state) {
         "1a0000000000-4000-8000-000000000001xxxx",
         "{1a000000-0000-4000-8000-000000000001}",
     };
-    char why[SD_WHY_LEN];
+    char why[ERR_WHY_LEN];
     struct vol_meta m;
     struct volume_change chg = { .generation = 0, .legality = LEGALITY_ILLEGAL };
     fx_meta_default(f, IMG, &m);
@@ -247,7 +247,7 @@ static void test_confine_bad_ids(void **state) {
 /* An image dir that is a symlink to a valid-looking image outside. */
 static void test_confine_symlinked_image(void **state) {
     struct fx *f = *state;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct vol_meta m;
     fx_meta_default(f, IMG, &m);
     fx_volume_make(f, IMG, VOL, &m);
@@ -299,7 +299,7 @@ static void test_confine_symlinked_image(void **state) {
 /* A volume's data or .meta that is a symlink to a file outside. */
 static void test_confine_symlinked_volume(void **state) {
     struct fx *f = *state;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct vol_meta m;
     fx_meta_default(f, IMG, &m);
     fx_volume_make(f, IMG, VOL, &m);
@@ -349,7 +349,7 @@ static void touch(const struct fx *f, const char *img, const char *name) {
 
 static void test_scrub(void **state) {
     struct fx *f = *state;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct vol_meta m;
     fx_meta_default(f, IMG, &m);
     fx_volume_make(f, IMG, VOL, &m);          /* committed: kept */

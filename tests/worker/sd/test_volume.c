@@ -51,7 +51,7 @@ static struct vol_meta volume_at_gen(const struct fx *f, int gen, enum vol_type 
 static int update(const struct fx *f, int gen, enum vol_legality l, enum vol_type t,
                   const char *desc, struct vol_meta *ret) {
     struct volume_change c = { .generation = gen, .legality = l, .voltype = t, .description = desc };
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     return volume_update(f->sd, IMG, VOL, &c, NULL, NULL, ret, why);
 }
 
@@ -67,7 +67,7 @@ static void test_update_applies(void **state) {
     assert_int_equal(m.voltype, VOLTYPE_LEAF);
     assert_true(m.mtime_s > 0);
     assert_int_equal(m.ctime_s, 1700000000);
-    char why[SD_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(sd_volume_meta_read(f->sd, IMG, VOL, &disk, why), 0);
     assert_memory_equal(&disk, &m, sizeof m);
     /* LEGAL and SHARED in one write (the last sealing step). */
@@ -141,7 +141,7 @@ static void test_update_idempotent_retry(void **state) {
 static void test_update_mismatch(void **state) {
     struct fx *f = *state;
     volume_at_gen(f, 5, VOLTYPE_LEAF, uuid_nil);
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct volume_change c = { .generation = 3, .legality = LEGALITY_ILLEGAL };
     /* behind */
     assert_int_equal(volume_update(f->sd, IMG, VOL, &c, NULL, NULL, NULL, why), -VMS_E_GENERATION_MISMATCH);
@@ -171,7 +171,7 @@ static void test_update_shared_rules(void **state) {
     volume_at_gen(f, 0, VOLTYPE_LEAF, BASE);
     assert_int_equal(update(f, 0, LEGALITY_NONE, VOLTYPE_SHARED, NULL, NULL), -VMS_E_HAS_PARENT);
     struct vol_meta m;
-    char why[SD_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(sd_volume_meta_read(f->sd, IMG, VOL, &m, why), 0);
     assert_int_equal(m.gen, 0);
     assert_int_equal(m.voltype, VOLTYPE_LEAF);
@@ -200,7 +200,7 @@ static void test_update_shared_rules(void **state) {
 static void test_delete(void **state) {
     struct fx *f = *state;
     struct vol_meta m;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     fx_meta_default(f, IMG, &m);
     fx_volume_make(f, IMG, VOL, &m);
     fx_volume_make(f, IMG, VOL2, &m);
@@ -254,7 +254,7 @@ static void chain_make(const struct fx *f) {
     fx_meta_default(f, IMG, &m);
     m.cap_bytes = 4 * MIB;
     m.voltype = VOLTYPE_INTERNAL;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     assert_int_equal(sd_volume_meta_writeat(f->sd, img_fd, BASE, &m, why), 0);
     m.voltype = VOLTYPE_LEAF;
     strcpy(m.puuid, BASE);
@@ -292,7 +292,7 @@ static void progress_log_cb(int percent, const char *step, void *userdata) {
 }
 
 static void copy_ok(const struct fx *f, enum vol_format fmt, struct progress_log *p) {
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     *p = (struct progress_log){ .monotonic = true };
     int r = volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, fmt, progress_log_cb, p, why);
     if (r != 0)
@@ -311,7 +311,7 @@ static void test_copy_chain(void **state) {
     assert_int_equal(p.copying_max, 99); /* qemu-img's "(100.00/100%)" was parsed */
     assert_same_data(f, IMG2, VOL, "qcow2");
     struct vol_meta m;
-    char why[SD_WHY_LEN];
+    char why[ERR_WHY_LEN];
     assert_int_equal(sd_volume_meta_read(f->sd, IMG2, VOL, &m, why), 0);
     assert_int_equal(m.voltype, VOLTYPE_LEAF);
     assert_int_equal(m.legality, LEGALITY_LEGAL);
@@ -383,7 +383,7 @@ static void test_copy_partial_redo(void **state) {
     assert_true(fx_exists(meta));
 
     /* 3. A committed destination that is another volume: refused, untouched. */
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     struct vol_meta m;
     fx_meta_default(f, IMG2, &m);
     m.cap_bytes = 2 * MIB;
@@ -416,7 +416,7 @@ static void test_copy_chain_escape(void **state) {
         struct vol_meta m;
         fx_meta_default(f, IMG, &m);
         m.cap_bytes = 4 * MIB;
-        char why[SD_WHY_LEN] = "";
+        char why[ERR_WHY_LEN] = "";
         assert_int_equal(sd_volume_meta_writeat(f->sd, img_fd, TOP, &m, why), 0);
         int r = volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_COW, NULL, NULL, why);
         if (r != -VMS_E_PATH_ESCAPE)
@@ -439,7 +439,7 @@ static void test_copy_format_lie(void **state) {
     int img_fd = -1;
     assert_int_equal(sd_image_dir_open(f->sd, IMG, false, &img_fd), 0);
     m.format = FORMAT_COW;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     assert_int_equal(sd_volume_meta_writeat(f->sd, img_fd, VOL, &m, why), 0);
     assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, why),
                      -VMS_E_BAD_META);
@@ -452,7 +452,7 @@ static void test_import(void **state) {
     chain_make(f);
     char *top = fx_path(f, IMG, TOP);
     proto_uuid img, vol;
-    char why[SD_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int r = volume_create_from_file(f->sd, top, FORMAT_COW, NULL, NULL, img, vol, why);
     if (r < 0)
         fail_msg("import: %s: %s", err_str(r), why);

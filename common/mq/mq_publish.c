@@ -169,7 +169,7 @@ void mq_repair(mq_t *mq)
 {
     struct mq_event ev = { .type = MQ_EV_REPAIRED };
     const struct config_broker *b = mq->opts.broker;
-    char text[MQ_ERR_LEN];
+    char text[ERR_WHY_LEN];
     bool reconnect = !mq->opts.publish_channel || mq->repairs == 1;
     uint16_t old = mq->pub_channel;
 
@@ -196,7 +196,7 @@ void mq_repair(mq_t *mq)
         snprintf(text, sizeof(text), "%s%s: dropped the connection to %s; reconnecting%s", mq->repair_why,
                  mq->opts.publish_channel ? ", also on a new publish channel" : "", b->hosts[mq->host_cur],
                  b->n_hosts > 1 ? ", another host first" : "");
-        mq_lose(mq, -VMS_E_CONN_LOST);
+        mq_lose(mq);
     }
     mq->repair_why[0] = '\0';
     ev.text = xstrdup(text);
@@ -297,7 +297,7 @@ static int mq_hold(mq_t *mq, const char *exchange, const char *routing_key,
     if (!props)
         props = &none;
     if (mq->n_held >= MQ_HELD_MAX) {
-        mq_seterr(mq, "connection blocked by the broker (resource alarm); %zu publishes held", mq->n_held);
+        mq_set_why(mq, "connection blocked by the broker (resource alarm); %zu publishes held", mq->n_held);
         return -EAGAIN;
     }
     if (mq->n_held == mq->cap_held) {
@@ -325,7 +325,7 @@ static int mq_send_tracked(mq_t *mq, uint64_t seq, const char *exchange, const c
     int r = mq_send_publish(mq, seq, exchange, routing_key, props, body, len);
 
     if (r < 0) {
-        mq_lose(mq, r);
+        mq_lose(mq);
         return r;
     }
     mq_pending_add(mq, seq, mq_dest_hash(exchange, routing_key));
@@ -368,7 +368,7 @@ int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
     if (mq->conn)
         mq_read_ready(mq);
     if (!mq->conn) {
-        mq_seterr(mq, "not connected to the broker (reconnecting)");
+        mq_set_why(mq, "not connected to the broker (reconnecting)");
         return -VMS_E_CONN_LOST;
     }
     if (mq->blocked || mq->n_held)
@@ -402,7 +402,7 @@ int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key,
             continue;
         }
         if (time_mono_ms() >= deadline) {
-            mq_seterr(mq, "no confirm for publish %llu within %d ms", (unsigned long long)seq, timeout_ms);
+            mq_set_why(mq, "no confirm for publish %llu within %d ms", (unsigned long long)seq, timeout_ms);
             return -VMS_E_TIMEOUT;
         }
         mq_poll(mq, deadline, NULL, 0);

@@ -35,18 +35,18 @@
 #define MQ_BACKOFF_MIN_MS 100
 #define MQ_FRAME_MAX 131072
 
-void mq_seterr(mq_t *mq, const char *fmt, ...)
+void mq_set_why(mq_t *mq, const char *fmt, ...)
 {
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(mq->err, sizeof(mq->err), fmt, ap);
+    vsnprintf(mq->why, sizeof(mq->why), fmt, ap);
     va_end(ap);
 }
 
-const char *mq_last_error(const mq_t *mq)
+const char *mq_why(const mq_t *mq)
 {
-    return mq ? mq->err : "no client";
+    return mq ? mq->why : "no client";
 }
 
 uint64_t mq_epoch(const mq_t *mq)
@@ -85,27 +85,27 @@ int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what)
     case AMQP_RESPONSE_NORMAL:
         return 0;
     case AMQP_RESPONSE_NONE:
-        mq_seterr(mq, "%s: no reply from broker", what);
+        mq_set_why(mq, "%s: no reply from broker", what);
         return -VMS_E_BROKER;
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        mq_seterr(mq, "%s: %s", what, amqp_error_string2(r.library_error));
+        mq_set_why(mq, "%s: %s", what, amqp_error_string2(r.library_error));
         return -VMS_E_CONN_LOST;
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         break;
     }
     if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         const amqp_connection_close_t *c = r.reply.decoded;
-        mq_seterr(mq, "%s: broker closed the connection: %u %.*s", what, c->reply_code,
+        mq_set_why(mq, "%s: broker closed the connection: %u %.*s", what, c->reply_code,
                   (int)c->reply_text.len, (const char *)c->reply_text.bytes);
         return mq_code_error(c->reply_code);
     }
     if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         const amqp_channel_close_t *c = r.reply.decoded;
-        mq_seterr(mq, "%s: broker closed the channel: %u %.*s", what, c->reply_code,
+        mq_set_why(mq, "%s: broker closed the channel: %u %.*s", what, c->reply_code,
                   (int)c->reply_text.len, (const char *)c->reply_text.bytes);
         return mq_code_error(c->reply_code);
     }
-    mq_seterr(mq, "%s: unexpected broker method 0x%08x", what, r.reply.id);
+    mq_set_why(mq, "%s: unexpected broker method 0x%08x", what, r.reply.id);
     return -VMS_E_BROKER;
 }
 
@@ -114,7 +114,7 @@ int mq_rpc_check(mq_t *mq, const char *what)
     int r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), what);
 
     if (r < 0)
-        mq_lose(mq, r);
+        mq_lose(mq);
     return r;
 }
 
@@ -188,9 +188,8 @@ void mq_event_clear(struct mq_event *ev)
 
 /* Drop the connection: every unconfirmed publish is reported lost, the
  * consumers wait for the replay.  mq_wait reconnects. */
-void mq_lose(mq_t *mq, int err)
+void mq_lose(mq_t *mq)
 {
-    (void)err;
     if (!mq->conn)
         return;
     amqp_destroy_connection(mq->conn);
@@ -256,12 +255,12 @@ static int mq_socket_setup(mq_t *mq, const char *hoststr, amqp_socket_t **ret)
     } else {
         sock = amqp_ssl_socket_new(mq->conn);
         if (sock && b->tls_ca && (r = amqp_ssl_socket_set_cacert(sock, b->tls_ca)) != AMQP_STATUS_OK) {
-            mq_seterr(mq, "%s: TLS CA %s: %s", hoststr, b->tls_ca, amqp_error_string2(r));
+            mq_set_why(mq, "%s: TLS CA %s: %s", hoststr, b->tls_ca, amqp_error_string2(r));
             return -VMS_E_CONFIG;
         }
         if (sock && b->tls_cert && b->tls_key &&
             (r = amqp_ssl_socket_set_key(sock, b->tls_cert, b->tls_key)) != AMQP_STATUS_OK) {
-            mq_seterr(mq, "%s: TLS key %s / %s: %s", hoststr, b->tls_cert, b->tls_key, amqp_error_string2(r));
+            mq_set_why(mq, "%s: TLS key %s / %s: %s", hoststr, b->tls_cert, b->tls_key, amqp_error_string2(r));
             return -VMS_E_CONFIG;
         }
         if (sock) {
@@ -270,7 +269,7 @@ static int mq_socket_setup(mq_t *mq, const char *hoststr, amqp_socket_t **ret)
         }
     }
     if (!sock) {
-        mq_seterr(mq, "%s: cannot create socket", hoststr);
+        mq_set_why(mq, "%s: cannot create socket", hoststr);
         return -ENOMEM;
     }
     *ret = sock;
@@ -304,15 +303,15 @@ static int mq_login(mq_t *mq, const char *hoststr)
                                      b->password ? b->password : "");
     if (rep.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && rep.library_error == AMQP_STATUS_CONNECTION_CLOSED) {
         /* A broker without authentication_failure_close just hangs up. */
-        mq_seterr(mq, "%s: login refused for user '%s' on vhost '%s' (wrong password or no access)",
+        mq_set_why(mq, "%s: login refused for user '%s' on vhost '%s' (wrong password or no access)",
                   hoststr, b->user ? b->user : "", b->vhost ? b->vhost : "vmseal");
         return -VMS_E_ACCESS_REFUSED;
     }
     if ((r = mq_reply_error(mq, rep, hoststr)) < 0) {
         if (r == -VMS_E_ACCESS_REFUSED) {
-            char broker_text[MQ_ERR_LEN];
-            snprintf(broker_text, sizeof(broker_text), "%s", mq->err);
-            mq_seterr(mq, "login refused for user '%s' on vhost '%s': %s", b->user ? b->user : "",
+            char broker_text[ERR_WHY_LEN];
+            snprintf(broker_text, sizeof(broker_text), "%s", mq->why);
+            mq_set_why(mq, "login refused for user '%s' on vhost '%s': %s", b->user ? b->user : "",
                       b->vhost ? b->vhost : "vmseal", broker_text);
         }
         return r;
@@ -370,7 +369,7 @@ static int mq_connect_host(mq_t *mq, const char *hoststr)
     struct timeval rpc_tv = mq_tv(mq->opts.rpc_timeout_ms);
 
     if (mq_host_parse(hoststr, mq->opts.broker->tls, host, sizeof(host), &port) < 0) {
-        mq_seterr(mq, "bad broker address '%s' (want host:port)", hoststr);
+        mq_set_why(mq, "bad broker address '%s' (want host:port)", hoststr);
         return -VMS_E_CONFIG;
     }
     mq->conn = amqp_new_connection();
@@ -384,7 +383,7 @@ static int mq_connect_host(mq_t *mq, const char *hoststr)
     r = amqp_socket_open_noblock(sock, host, port, &conn_tv);
     if (r != AMQP_STATUS_OK) {
         /* rabbitmq-c keeps no errno: say what a socket error usually is */
-        mq_seterr(mq, "cannot connect to broker %s: %s", hoststr,
+        mq_set_why(mq, "cannot connect to broker %s: %s", hoststr,
                   r == AMQP_STATUS_SOCKET_ERROR ? "connection refused or host unreachable"
                   : r == AMQP_STATUS_TIMEOUT    ? "connect timed out"
                                                 : amqp_error_string2(r));
@@ -407,7 +406,7 @@ static int mq_connect(mq_t *mq)
     int r = -VMS_E_CONFIG;
 
     if (b->n_hosts == 0)
-        mq_seterr(mq, "no broker hosts configured");
+        mq_set_why(mq, "no broker hosts configured");
     for (size_t i = 0; i < b->n_hosts; i++) {
         size_t h = (mq->host_first + i) % b->n_hosts;
         r = mq_connect_host(mq, b->hosts[h]);
@@ -417,9 +416,9 @@ static int mq_connect(mq_t *mq)
             return r;
     }
     if (b->n_hosts > 1 && r == -VMS_E_CONN_LOST) {
-        char last[MQ_ERR_LEN];
-        snprintf(last, sizeof(last), "%s", mq->err);
-        mq_seterr(mq, "no broker reachable (%zu hosts tried); last: %s", b->n_hosts, last);
+        char last[ERR_WHY_LEN];
+        snprintf(last, sizeof(last), "%s", mq->why);
+        mq_set_why(mq, "no broker reachable (%zu hosts tried); last: %s", b->n_hosts, last);
     }
     return r;
 }
@@ -447,7 +446,7 @@ static void mq_reconnect(mq_t *mq)
         mq_push_simple(mq, MQ_EV_RECONNECTED);
         return;
     }
-    mq_lose(mq, r);
+    mq_lose(mq);
     int half = mq->backoff_ms / 2;
     mq->next_connect_ms = time_mono_ms() + half + (int64_t)(mq_rand(mq) % (uint64_t)(half + 1));
     mq->backoff_ms = mq->backoff_ms * 2 > mq->opts.max_backoff_ms ? mq->opts.max_backoff_ms : mq->backoff_ms * 2;
@@ -479,8 +478,8 @@ int mq_open(const struct mq_opts *opts, mq_t **ret)
         mq->rng = 1;
     r = mq_connect(mq);
     if (r < 0) {
-        if (opts->err_buf && opts->err_buf_len)
-            snprintf(opts->err_buf, opts->err_buf_len, "%s", mq->err);
+        if (opts->why && opts->why_len)
+            snprintf(opts->why, opts->why_len, "%s", mq->why);
         mq_close(mq);
         return r;
     }
@@ -514,8 +513,8 @@ void mq_close(mq_t *mq)
 
 static void mq_lose_text(mq_t *mq, int status, const char *what)
 {
-    mq_seterr(mq, "%s: %s", what, amqp_error_string2(status));
-    mq_lose(mq, -VMS_E_CONN_LOST);
+    mq_set_why(mq, "%s: %s", what, amqp_error_string2(status));
+    mq_lose(mq);
 }
 
 static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m)
@@ -531,7 +530,8 @@ static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m)
     rep = amqp_read_message(mq->conn, MQ_CHANNEL, &msg, 0);
     if (rep.reply_type != AMQP_RESPONSE_NORMAL) {
         mq_delivery_free(&ev.delivery);
-        mq_lose(mq, mq_reply_error(mq, rep, "reading a delivery"));
+        mq_reply_error(mq, rep, "reading a delivery");
+        mq_lose(mq);
         return;
     }
     mq_delivery_from_message(&ev.delivery, &msg);
@@ -545,7 +545,8 @@ static void mq_on_returned(mq_t *mq)
     amqp_rpc_reply_t rep = amqp_read_message(mq->conn, mq->pub_channel, &msg, 0);
 
     if (rep.reply_type != AMQP_RESPONSE_NORMAL) {
-        mq_lose(mq, mq_reply_error(mq, rep, "reading a returned message"));
+        mq_reply_error(mq, rep, "reading a returned message");
+        mq_lose(mq);
         return;
     }
     mq_on_return(mq, &msg);
@@ -592,12 +593,12 @@ static void mq_on_method(mq_t *mq, amqp_channel_t ch, const amqp_method_t *m)
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD: {
         amqp_rpc_reply_t rep = { .reply_type = AMQP_RESPONSE_SERVER_EXCEPTION, .reply = *m };
-        int err = mq_reply_error(mq, rep, "broker");
+        mq_reply_error(mq, rep, "broker");
         if (m->id == AMQP_CONNECTION_CLOSE_METHOD) {
             amqp_connection_close_ok_t ok = { 0 };
             amqp_send_method(mq->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
         }
-        mq_lose(mq, err);
+        mq_lose(mq);
         break;
     }
     case AMQP_CONNECTION_BLOCKED_METHOD:
@@ -690,8 +691,8 @@ static void mq_heartbeat(mq_t *mq, int64_t now)
         mq->next_hb_tx_ms = now + mq->hb_ms / 2;
     }
     if (now - mq->last_rx_ms > 2 * (int64_t)mq->hb_ms) {
-        mq_seterr(mq, "broker silent for %lld ms (missed heartbeats)", (long long)(now - mq->last_rx_ms));
-        mq_lose(mq, -VMS_E_CONN_LOST);
+        mq_set_why(mq, "broker silent for %lld ms (missed heartbeats)", (long long)(now - mq->last_rx_ms));
+        mq_lose(mq);
     }
 }
 
@@ -790,7 +791,7 @@ static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool multi
     if (!mq || !d)
         return -EINVAL;
     if (!mq->conn || d->epoch != mq->epoch) {
-        mq_seterr(mq, "delivery %llu is from an earlier connection; the broker redelivers it",
+        mq_set_why(mq, "delivery %llu is from an earlier connection; the broker redelivers it",
                   (unsigned long long)d->delivery_tag);
         return -VMS_E_STALE;
     }

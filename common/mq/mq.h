@@ -21,7 +21,7 @@
  *    -VMS_E_STALE and the broker redelivers them.
  *
  * Errors: 0 or a negative code (-VMS_E_CONN_LOST, -VMS_E_ACCESS_REFUSED,
- * -VMS_E_BROKER, -errno); mq_last_error() has the broker's text.
+ * -VMS_E_BROKER, -errno); mq_why() has the broker's text.
  *
  * Details of the contract:
  *  - Any connection or channel failure (socket error, missed heartbeats,
@@ -115,8 +115,8 @@ struct mq_opts {
                                   daemons).  Not for a client that publishes
                                   RPC requests with direct reply-to: the reply
                                   consumer and the request must share a channel */
-    char *err_buf;             /* optional: why mq_open failed (NUL-terminated) */
-    size_t err_buf_len;
+    char *why;                 /* optional: why mq_open failed (NUL-terminated) */
+    size_t why_len;
 };
 
 struct mq_props {
@@ -164,10 +164,10 @@ struct mq_event {
 /* Connect (trying every host) and return the client, or an error when no
  * host could be reached (-VMS_E_CONN_LOST) or login failed
  * (-VMS_E_ACCESS_REFUSED: wrong password, unknown vhost, no access); the
- * reason goes to opts->err_buf when given.  mq_open does not retry. */
+ * reason goes to opts->why when given.  mq_open does not retry. */
 int mq_open(const struct mq_opts *opts, mq_t **ret);
 void mq_close(mq_t *mq);
-const char *mq_last_error(const mq_t *mq);
+const char *mq_why(const mq_t *mq);
 uint64_t mq_epoch(const mq_t *mq);
 bool mq_connected(const mq_t *mq);
 

@@ -241,7 +241,7 @@ int mq_consume(mq_t *mq, const char *queue, uint16_t prefetch, bool exclusive, b
         return -EINVAL;
     for (size_t i = 0; i < mq->n_consumers; i++)
         if (strcmp(mq->consumers[i].queue, queue) == 0) {
-            mq_seterr(mq, "already consuming from %s", queue);
+            mq_set_why(mq, "already consuming from %s", queue);
             return -VMS_E_STATE;
         }
     c.queue = xstrdup(queue);
@@ -281,7 +281,7 @@ int mq_cancel(mq_t *mq, const char *queue)
         mq_consumer_remove(mq, i);
         return r;
     }
-    mq_seterr(mq, "not consuming from %s", queue);
+    mq_set_why(mq, "not consuming from %s", queue);
     return -VMS_E_NOT_FOUND;
 }
 

@@ -1,11 +1,12 @@
 /* mq_private.h - internals shared by mq.c (connection, I/O loop, confirms),
  * mq_topology.c (remembered declarations and consumers) and mq_msg.c
- * (message properties in and out).  Not for use outside common/mq*.c. */
+ * (message properties in and out).  Not for use outside common/mq/. */
 #ifndef VMSEAL_MQ_PRIVATE_H
 #define VMSEAL_MQ_PRIVATE_H
 
 #include <amqp.h>
 
+#include "err.h"
 #include "mq.h"
 
 /* Channel 1 declares, consumes and acks (and publishes without
@@ -18,7 +19,6 @@
 /* Least time between two repairs of the publish path, doubling up to the max. */
 #define MQ_REPAIR_GAP_MIN_MS 1000
 #define MQ_REPAIR_GAP_MAX_MS 30000
-#define MQ_ERR_LEN 512
 /* Header on mandatory publishes: the sequence number, so that a returned
  * message is matched to its publish exactly. */
 #define MQ_HDR_SEQ "x-vmseal-seq"
@@ -75,7 +75,7 @@ struct mq {
     bool blocked;
     bool corked;               /* TCP_CORK set: see mq_cork() */
     uint64_t epoch;
-    char err[MQ_ERR_LEN];
+    char why[ERR_WHY_LEN];
 
     int hb_ms;                 /* negotiated heartbeat, 0 = none */
     int64_t last_rx_ms, next_hb_tx_ms;
@@ -107,13 +107,13 @@ struct mq {
 };
 
 /* mq.c */
-void mq_seterr(mq_t *mq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Translate a failed rpc reply into a project error; text into mq->err. */
+void mq_set_why(mq_t *mq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Translate a failed rpc reply into a project error; text into mq->why. */
 int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what);
 /* Check the reply of the last RPC; on a failure that closed the channel or
  * connection, the connection is dropped (reconnect follows in mq_wait). */
 int mq_rpc_check(mq_t *mq, const char *what);
-void mq_lose(mq_t *mq, int err);
+void mq_lose(mq_t *mq);
 /* Open the publish channel (a new number each time) in confirm mode. */
 int mq_pub_channel_open(mq_t *mq, const char *what);
 /* Carry out the repair asked for in mq->repair_why (mq.h). */

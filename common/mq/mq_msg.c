@@ -62,7 +62,7 @@ int mq_send_publish(mq_t *mq, uint64_t seq, const char *exchange, const char *ro
                            amqp_cstring_bytes(routing_key ? routing_key : ""),
                            props->mandatory, 0, &p, (amqp_bytes_t){ .len = len, .bytes = (void *)body });
     if (r != AMQP_STATUS_OK) {
-        mq_seterr(mq, "publish to %s: %s", exchange, amqp_error_string2(r));
+        mq_set_why(mq, "publish to %s: %s", exchange, amqp_error_string2(r));
         return -VMS_E_CONN_LOST;
     }
     return 0;
