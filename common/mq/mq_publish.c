@@ -136,8 +136,7 @@ static void mq_refusal_note(mq_t *mq, uint64_t dest, int status)
             mq->n_refusing++;
         mq->refusing[i] = (struct mq_refusing){ .dest = dest };
     }
-    if (++mq->refusing[i].nacks >= MQ_NACK_STREAK)
-        mq_repair_ask(mq, time_mono_ms(), "the broker refused %d publishes in a row (nack)", mq->refusing[i].nacks);
+    mq->refusing[i].nacks++;   /* mq_confirm_check() asks for the repair */
 }
 
 void mq_confirm_check(mq_t *mq, int64_t now, int64_t *ret_due_ms)
