@@ -66,10 +66,14 @@ cmd_start() {
     # before three nodes race for it.
     "$NODE_SH" cookie
 
-    local n pids=() names=() fail=0
+    # Node names unique to this cluster (two clusters on one host must not
+    # share a name: their CLI calls would reach each other's nodes).
+    local n pids=() names=() fail=0 tag
+    [ -s "$DIR/name-tag" ] || od -An -N4 -tx1 /dev/urandom | tr -d ' \n' > "$DIR/name-tag"
+    tag=$(cat "$DIR/name-tag")
     for n in $NODES; do
         mkdir -p "$DIR/$n"
-        local -a opts=(--name "vmseal-$n-$(basename "$DIR" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z' | tail -c 8)")
+        local -a opts=(--name "vmseal-$n-$tag")
         [ -f "$DIR/$n/env" ] && opts=()   # restart: node.sh reuses name and ports
         "$NODE_SH" start "$DIR/$n" "${opts[@]}" > "$DIR/$n.start.log" 2>&1 &
         pids+=($!)
