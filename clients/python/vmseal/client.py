@@ -155,14 +155,16 @@ class Client:
 
     def events(self, timeout_s=None, on_invalid=None):
         """Iterate over the template events of vmseal.events.engine, oldest
-        first.  Each event is acknowledged when the loop asks for the next
-        one: an event the engine did not finish handling (a crash, or a
-        break out of the loop) is delivered again, so handle them
-        idempotently (by event_id).  A message this version refuses is
-        dead-lettered (rejected without requeue) and passed to
-        on_invalid(body, ProtoError) if given.  timeout_s: stop after that
-        long without an event (None: wait for ever)."""
+        first.  An event is acknowledged once the loop body that got it is
+        done: when the loop asks for the next one or breaks out.  One the
+        engine did not finish (it crashed, or the connection closed first)
+        is delivered again, so handle events idempotently (by event_id).  A
+        message this version refuses is dead-lettered (rejected without
+        requeue) and passed to on_invalid(body, ProtoError) if given.
+        timeout_s: stop after that long without an event (None: wait for
+        ever)."""
         self._ch.basic_qos(prefetch_count=16)
+        tag = None
         try:
             for method, _props, body in self._ch.consume(EVENTS_QUEUE, inactivity_timeout=timeout_s):
                 if method is None:
@@ -174,8 +176,14 @@ class Client:
                     if on_invalid:
                         on_invalid(body, e)
                     continue
+                tag = method.delivery_tag
                 yield ev
-                self._ch.basic_ack(method.delivery_tag)
+                self._ch.basic_ack(tag)
+                tag = None
+        except GeneratorExit:   # the loop broke out after handling the event
+            if tag is not None and self._conn.is_open:
+                self._ch.basic_ack(tag)
+            raise
         finally:
             if self._conn.is_open:
                 self._ch.cancel()
