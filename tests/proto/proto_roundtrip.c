@@ -4,7 +4,13 @@
  * rpc.h, control.h) and writes it back with the matching encoder.
  *
  * Exit 0: the re-encoded message on stdout.  Exit 2: refused; stdout holds
- * "<error name> <why>".  Exit 1: usage or I/O error. */
+ * "<error name> <why>".  Exit 1: usage or I/O error.
+ *
+ *   proto_roundtrip --types    the message types the codecs read, one a line
+ *   proto_roundtrip --stream   many messages: each input is a 4-byte
+ *                              big-endian length and the bytes; each output a
+ *                              status byte (0 ok, 2 refused), a 4-byte length
+ *                              and the re-encoded message or the reason. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +21,7 @@
 #include "rpc.h"
 #include "util.h"
 #include "wire.h"
+#include "wire_names.h"
 
 static int type_is(const void *buf, size_t len, const char *type) {
     struct wire_map root;
@@ -49,22 +56,66 @@ static int roundtrip(const void *in, size_t len, char **out, size_t *out_len, ch
     return r;
 }
 
-int main(void) {
+static void put_be32(uint32_t n) {
+    unsigned char b[4] = { n >> 24, n >> 16, n >> 8, n };
+    fwrite(b, 1, 4, stdout);
+}
+
+/* One message through the codecs: 0 with *out, or 2 with the reason in *out. */
+static int one(const void *in, size_t len, char **out, size_t *out_len) {
+    char why[PROTO_WHY_LEN] = "";
+    int r = roundtrip(in, len, out, out_len, why);
+    if (r >= 0)
+        return 0;
+    *out = xasprintf("%s %s", err_name(r), why);
+    *out_len = strlen(*out);
+    return 2;
+}
+
+static int stream(void) {
+    unsigned char h[4];
+    while (fread(h, 1, 4, stdin) == 4) {
+        size_t len = (size_t)h[0] << 24 | (size_t)h[1] << 16 | (size_t)h[2] << 8 | h[3];
+        if (len > PROTO_MAX_BYTES + 1)
+            return 1;
+        _cleanup_free_ char *in = xmalloc(len ? len : 1), *out = NULL;
+        size_t out_len = 0;
+        if (fread(in, 1, len, stdin) != len)
+            return 1;
+        int status = one(in, len, &out, &out_len);
+        putchar(status);
+        put_be32((uint32_t)out_len);
+        fwrite(out, 1, out_len, stdout);
+    }
+    return fflush(stdout) == 0 && !ferror(stdin) ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--types") == 0) {
+        for (int t = 0; t < PROTO_N_TYPES; t++)
+            printf("%s\n", proto_type_to_string((enum proto_type)t));
+        printf("%s\n%s\n%s\n", PROTO_JOB_CANCEL_TYPE, RPC_REQUEST_TYPE, RPC_REPLY_TYPE);
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--stream") == 0)
+        return stream();
+    if (argc != 1) {
+        fprintf(stderr, "usage: proto_roundtrip [--types | --stream] < message\n");
+        return 1;
+    }
     size_t cap = PROTO_MAX_BYTES + 2, len = 0, n;
-    _cleanup_free_ char *in = xmalloc(cap);
+    _cleanup_free_ char *in = xmalloc(cap), *out = NULL;
     while ((n = fread(in + len, 1, cap - len, stdin)) > 0)
         len += n;
     if (ferror(stdin)) {
         perror("proto_roundtrip: stdin");
         return 1;
     }
-    char why[PROTO_WHY_LEN] = "";
-    _cleanup_free_ char *out = NULL;
     size_t out_len = 0;
-    int r = roundtrip(in, len, &out, &out_len, why);
-    if (r < 0) {
-        printf("%s %s\n", err_name(r), why);
-        return 2;
-    }
-    return fwrite(out, 1, out_len, stdout) == out_len && fflush(stdout) == 0 ? 0 : 1;
+    int status = one(in, len, &out, &out_len);
+    if (status)
+        printf("%s\n", out);
+    else if (fwrite(out, 1, out_len, stdout) != out_len)
+        return 1;
+    return fflush(stdout) == 0 ? status : 1;
 }
