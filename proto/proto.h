@@ -1,4 +1,4 @@
-/* proto.h - the vmseal wire format, version 1 (SPEC §4).
+/* proto.h - the vmseal wire format, version 1 (docs/protocol.md).
  *
  * Every message is a msgpack map with string keys carrying "v" = 1 and
  * "type".  For each message there is one encoder and one validating decoder;

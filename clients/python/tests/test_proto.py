@@ -76,6 +76,19 @@ class AgainstC(unittest.TestCase):
             proto.encode({"type": "template.cancel", "template_id": TPL.upper()})
         self.assertEqual(e.exception.code, "bad_uuid")
 
+    def test_rpc_keys_by_method(self):
+        # read only what the method uses, as the C decoders do
+        data = msgpack.packb({"v": 1, "type": "rpc.request", "method": "list", "template_id": 7})
+        self.assertEqual(proto.decode(data), {"v": 1, "type": "rpc.request", "method": "list"})
+        self.assertTrue(c_roundtrip(data)[0])
+        for reply, missing in (({"ok": False}, "error"), ({"ok": True}, "template")):
+            data = msgpack.packb(dict({"v": 1, "type": "rpc.reply", "method": "status"}, **reply))
+            with self.assertRaises(proto.ProtoError) as e:
+                proto.decode(data)
+            self.assertEqual(e.exception.code, "msg_missing_key")
+            self.assertIn("rpc.reply." + missing, e.exception.why)
+            self.assertEqual(c_roundtrip(data)[1].split()[0], "msg_missing_key")
+
     def test_hostile_input(self):
         cases = [
             (b"\x93\x01\x02\x03", "msg_bad_type"),

@@ -379,8 +379,29 @@ def decode(data, expect=None):
     if expect and t != expect:
         _bad(t + ".type", 'expected "%s", got "%s"', expect, t)
     out = {"v": VERSION, "type": t}
-    out.update(_fields(t, MESSAGES[t], root, {}))
+    out.update(_fields(t, MESSAGES[t], _rpc_view(t, root), {}))
     return out
+
+
+def _rpc_view(t, root):
+    """The keys of an RPC message its method reads (the C decoders read
+    template_id only for status, state and limit only for list, and one
+    answer key of a reply), with the answer key made required."""
+    if t not in ("rpc.request", "rpc.reply"):
+        return root
+    method = _value(t + ".method", ENUM(*RPC_METHODS), root.get("method"), {}) if "method" in root else None
+    if method is None:
+        raise ProtoError("msg_missing_key", t + ".method: missing")
+    if t == "rpc.request":
+        keep = {"status": ("template_id",), "list": ("state", "limit"), "workers": ()}[method]
+        return {k: v for k, v in root.items() if k in keep + ("method",)}
+    if "ok" not in root:
+        raise ProtoError("msg_missing_key", t + ".ok: missing")
+    ok = _value(t + ".ok", BOOL, root["ok"], {})
+    key = "error" if not ok else {"status": "template", "list": "templates", "workers": "workers"}[method]
+    if key not in root:
+        raise ProtoError("msg_missing_key", "%s.%s: missing" % (t, key))
+    return {k: v for k, v in root.items() if k in ("method", "ok", key)}
 
 
 # ---- encoding -----------------------------------------------------------------
