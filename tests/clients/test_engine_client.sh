@@ -16,24 +16,9 @@ SRC=$VMSEAL_SOURCE_DIR
 NODE_SH=$SRC/deploy/rabbitmq/node.sh
 DIR=$(mktemp -d /tmp/vmseal-engine-test.XXXXXX) || fail mktemp
 chmod 0755 "$DIR"   # the broker runs as rabbitmq
-PIDS=()
 OK=0
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$p" 2>/dev/null
-    done
-    "$NODE_SH" stop "$DIR/broker" > /dev/null 2>&1
-    if [ "$OK" = 1 ]; then
-        rm -rf "$DIR"
-    else
-        echo "test_engine_client: state kept in $DIR; last log lines:" >&2
-        tail -n 20 "$DIR"/*.log >&2 2>/dev/null
-    fi
-}
+. "$SRC/tests/lib/daemons.sh"
+cleanup() { test_cleanup test_engine_client "$NODE_SH" stop "$DIR/broker"; }
 trap cleanup EXIT
 
 eval "$("$NODE_SH" start "$DIR/broker" --definitions "$SRC/deploy/rabbitmq/definitions.json")" ||
@@ -61,12 +46,6 @@ broker_group() { # user
 } > "$DIR/worker.conf"
 chmod 0600 "$DIR"/*.conf
 
-start() { # name command...
-    local name=$1
-    shift
-    setsid "$@" >> "$DIR/$name.log" 2>&1 < /dev/null &
-    PIDS+=($!)
-}
 wait_log() { # name text timeout_s
     local deadline=$((SECONDS + $3))
     until grep -qF "$2" "$DIR/$1.log" 2>/dev/null; do
@@ -74,8 +53,8 @@ wait_log() { # name text timeout_s
         sleep 0.2
     done
 }
-start producer "$BIN/vmseal-producer" --config "$DIR/producer.conf" --id engine-test-producer
-start worker "$BIN/vmseal-worker" --config "$DIR/worker.conf" run
+daemon_start producer "$BIN/vmseal-producer" --config "$DIR/producer.conf" --id engine-test-producer
+daemon_start worker "$BIN/vmseal-worker" --config "$DIR/worker.conf" run
 wait_log producer "active: database" 60
 wait_log worker "worker engine-test-worker ready" 60
 
