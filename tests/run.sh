@@ -146,7 +146,8 @@ asan_build() {
         grep -qx "$t" <<<"$all" && targets+=" $t"
     done
     [ -n "$targets" ] || { echo "run.sh: no unit test executables found" >&2; return 1; }
-    cmake --build "$dir" -j"$JOBS" --target $targets vmsealctl vmseal-worker vmseal-producer
+    # proto_roundtrip: the C codecs for the Python unit tests (python_client, docs_asyncapi)
+    cmake --build "$dir" -j"$JOBS" --target $targets proto_roundtrip vmsealctl vmseal-worker vmseal-producer
 }
 
 start_broker() {
