@@ -38,8 +38,8 @@ class Error(Exception):
 
 
 class Config:
-    """The broker group of docs/protocol.md ("Connecting"): hosts tried in
-    order, vhost, user, password or password_file (its first line),
+    """The broker settings (docs/protocol.md, "Connecting"): hosts
+    "HOST[:PORT]" tried in order (port 5672, 5671 with tls), vhost, user, password or password_file (its first line),
     heartbeat_s, and tls = {"ca", "cert", "key", "verify_peer"} or None."""
 
     def __init__(self, hosts=("127.0.0.1:5672",), vhost="vmseal", user="engine", password=None,
@@ -55,7 +55,7 @@ class Config:
     def parameters(self):
         out = []
         for h in self.hosts:
-            host, _, port = h.rpartition(":")
+            host, _, port = h.rpartition(":") if ":" in h else (h, "", "5671" if self.tls else "5672")
             ssl_options = None
             if self.tls:
                 ctx = ssl.create_default_context(cafile=self.tls.get("ca"))
