@@ -11,7 +11,7 @@
 #   3. probes KVM; without working KVM the workers' libguestfs appliance runs
 #      in software emulation (worker.guestfs.backend_settings = ["force_tcg"])
 #   4. starts a private RabbitMQ node on loopback (deploy/rabbitmq/node.sh)
-#      with the shipped definitions: users producer, worker and monitor with
+#      with the shipped definitions: users producer, worker, monitor and engine with
 #      generated passwords in STATE/secrets/<user>.secret (mode 0600)
 #   5. creates a storage domain STATE/sd (vmsealctl sd create) and imports a
 #      demo VM disk it builds itself (a small Fedora-like guest, no network
@@ -158,10 +158,10 @@ start_broker() {
     BROKER_PORT=$VMSEAL_TEST_BROKER_PORT
     note "node $VMSEAL_TEST_BROKER_NODE on 127.0.0.1:$BROKER_PORT (data in $STATE/broker)"
     local u
-    for u in producer worker monitor; do
+    for u in producer worker monitor engine; do
         [ "$(stat -c %a "$STATE/secrets/$u.secret")" = 600 ] || chmod 0600 "$STATE/secrets/$u.secret"
     done
-    note "passwords of producer, worker, monitor: $STATE/secrets/<user>.secret (0600)"
+    note "passwords of producer, worker, monitor, engine: $STATE/secrets/<user>.secret (0600)"
     [ -n "$MGMT_PORT" ] && note "management UI: http://127.0.0.1:$MGMT_PORT/ (user $VMSEAL_TEST_BROKER_USER, password in $STATE/broker/env)"
     return 0
 }

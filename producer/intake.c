@@ -72,6 +72,38 @@ static int create_check(const struct wf *wf, const struct proto_template_create 
     return m->has_sysprep ? sysprep_check(&m->sysprep, why) : 0;
 }
 
+static bool id_in_request(const struct proto_template_create *m, size_t upto, const char *id) {
+    for (size_t k = 0; k < m->n_disks; k++) {
+        const struct proto_new_vol *n = &m->new_vols[k];
+        if (strcmp(m->disks[k].img_id, id) == 0 || strcmp(m->disks[k].vol_id, id) == 0 ||
+            (k < upto && (strcmp(n->img_id, id) == 0 || strcmp(n->vol_id, id) == 0)))
+            return true;
+    }
+    return false;
+}
+
+/* Engine-chosen ids: each one new - not a source of the request, not given
+ * twice, not used by another template in the target domain.  0, or
+ * -VMS_E_VOLUME_EXISTS with why set. */
+static int new_vols_check(struct wf *wf, const struct proto_template_create *m, char *why) {
+    for (size_t i = 0; m->new_vols && i < m->n_disks; i++) {
+        const struct proto_new_vol *n = &m->new_vols[i];
+        if (!n->img_id[0])
+            continue;
+        const char *sd = m->target_sd_id[0] ? m->target_sd_id : m->disks[i].sd_id;
+        bool used = id_in_request(m, i, n->img_id) || id_in_request(m, i, n->vol_id);
+        int r = used ? 0 : store_volume_id_used(wf->st, m->template_id, sd, n->img_id, n->vol_id, &used);
+        if (r < 0)
+            return r;
+        if (used) {
+            snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu]: new_img_id %s or new_vol_id %s is already "
+                     "used in storage domain %s", i, n->img_id, n->vol_id, sd);
+            return -VMS_E_VOLUME_EXISTS;
+        }
+    }
+    return 0;
+}
+
 static int request_create(struct wf *wf, const struct request *rq, const struct proto_template_create *m,
                           int64_t now_ms) {
     int code = create_check(wf, m, rq->why);
@@ -98,6 +130,11 @@ static int request_create(struct wf *wf, const struct request *rq, const struct 
         return request_reject(wf, rq, m->template_id, -VMS_E_CONFLICT, now_ms);
     }
     if (r != -VMS_E_NOT_FOUND)
+        return r;
+    r = new_vols_check(wf, m, rq->why);
+    if (r == -VMS_E_VOLUME_EXISTS)
+        return request_reject(wf, rq, m->template_id, r, now_ms);
+    if (r < 0)
         return r;
     *rq->outcome = WF_ACCEPTED;
     return wf_template_start(wf, m, canon, canon_len, now_ms);

@@ -101,12 +101,29 @@ int outbox_job_cancel(struct store *st, const struct store_job *j, int64_t now_m
     return outbox_put(st, MQ_X_CONTROL, "", id, PROTO_JOB_CANCEL_TYPE, NULL, body, len, now_ms);
 }
 
+_Static_assert((int)DISK_COPYING == (int)VOL_STATE_COPYING && (int)DISK_PRESENT == (int)VOL_STATE_PRESENT &&
+                   (int)DISK_DELETED == (int)VOL_STATE_DELETED && (int)DISK_LEFTOVER == (int)VOL_STATE_LEFTOVER,
+               "a disk's state is its volume's state in template events");
+
+/* The template's volumes as known now (NULL when it has none yet). */
+static struct proto_event_volume *template_volumes(const struct store_disk *disks, size_t n) {
+    if (!disks || n == 0)
+        return NULL;
+    struct proto_event_volume *v = xcalloc(n, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (struct proto_event_volume){ disks[i].dst, (enum vol_state)disks[i].state, disks[i].legality,
+                                            disks[i].voltype };
+    return v;
+}
+
 static int template_event_put(struct store *st, const char *template_id, enum event_state state,
                               const char *step, const char *producer_id, const char *code,
-                              const char *message, int64_t now_ms) {
+                              const char *message, const struct store_disk *disks, size_t n_disks,
+                              int64_t now_ms) {
+    _cleanup_free_ struct proto_event_volume *volumes = template_volumes(disks, n_disks);
     struct proto_event ev = {
         .worker_id = (char *)producer_id, .state = state, .progress = -1, .step = (char *)step,
-        .has_error = code != NULL, .ts_ms = now_ms,
+        .has_error = code != NULL, .volumes = volumes, .n_volumes = volumes ? n_disks : 0, .ts_ms = now_ms,
     };
     uuid_new(ev.event_id);
     snprintf(ev.template_id, sizeof ev.template_id, "%s", template_id);
@@ -122,15 +139,15 @@ static int template_event_put(struct store *st, const char *template_id, enum ev
     return outbox_put(st, MQ_X_EVENTS, key, ev.event_id, "event", NULL, body, len, now_ms);
 }
 
-int outbox_template_event(struct store *st, const struct store_template *t, const char *producer_id,
-                          int64_t now_ms) {
+int outbox_template_event(struct store *st, const struct store_template *t, const struct store_disk *disks,
+                          size_t n_disks, const char *producer_id, int64_t now_ms) {
     return template_event_put(st, t->id, tpl_state_event(t->state), tpl_step_to_string(t->step),
-                              producer_id, t->error_code, t->error_message, now_ms);
+                              producer_id, t->error_code, t->error_message, disks, n_disks, now_ms);
 }
 
 int outbox_template_rejected(struct store *st, const char *template_id, const char *producer_id,
                              const char *code, const char *message, int64_t now_ms) {
-    return template_event_put(st, template_id, EV_FAILED, "intake", producer_id, code, message, now_ms);
+    return template_event_put(st, template_id, EV_FAILED, "intake", producer_id, code, message, NULL, 0, now_ms);
 }
 
 int outbox_dead_letter(struct store *st, const char *queue, const char *message_id, const void *body,

@@ -23,9 +23,9 @@ int outbox_job(struct store *st, const struct store_job *j, const struct store_d
 int outbox_job_cancel(struct store *st, const struct store_job *j, int64_t now_ms);
 
 /* The template event of t's current state (routing key template.<state>,
- * with step and, when set, t's error). */
-int outbox_template_event(struct store *st, const struct store_template *t, const char *producer_id,
-                          int64_t now_ms);
+ * with step, t's error when set, and its volumes: `disks`, in index order). */
+int outbox_template_event(struct store *st, const struct store_template *t, const struct store_disk *disks,
+                          size_t n_disks, const char *producer_id, int64_t now_ms);
 
 /* A template.failed event for a request that was rejected before any
  * template existed (error code `code`, message `message`, step "intake"). */

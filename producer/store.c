@@ -631,6 +631,21 @@ int store_outbox_count(struct store *st, int64_t *ret_n) {
     return 0;
 }
 
+int store_volume_id_used(struct store *st, const char *template_id, const char *sd_id, const char *img_id,
+                         const char *vol_id, bool *ret_used) {
+    sqlite3_stmt *s;
+    int r = db_query(st, &s,
+                     "SELECT COUNT(*) FROM disks WHERE template_id <> ?1 AND"
+                     " ((src_sd = ?2 AND (src_img = ?3 OR src_vol = ?4)) OR"
+                     "  (dst_sd = ?2 AND state <> ?5 AND (dst_img = ?3 OR dst_vol = ?4)))",
+                     "tttti", template_id, sd_id, img_id, vol_id, DISK_DELETED);
+    if (r < 0 || (r = db_next(st, s)) < 0)
+        return r;
+    *ret_used = sqlite3_column_int64(s, 0) > 0;
+    sqlite3_reset(s);
+    return 0;
+}
+
 void store_outbox_array_free(struct store_outbox *a, size_t n) {
     for (size_t i = 0; a && i < n; i++) {
         free(a[i].exchange);

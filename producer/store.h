@@ -120,6 +120,10 @@ void store_template_array_free(struct store_template *a, size_t n);
 int store_disk_insert(struct store *st, const struct store_disk *d);
 int store_disk_update(struct store *st, const struct store_disk *d);
 int store_disks_get(struct store *st, const char *template_id, struct store_disk **ret, size_t *ret_n);
+/* Whether another template than template_id uses img_id or vol_id in domain
+ * sd_id: as a source, or as a target that is not deleted. */
+int store_volume_id_used(struct store *st, const char *template_id, const char *sd_id, const char *img_id,
+                         const char *vol_id, bool *ret_used);
 
 int store_job_insert(struct store *st, const struct store_job *j);
 /* Writes state, not_before, deadline, started/finished/last_event, error_*,

@@ -104,7 +104,7 @@ static int tpl_save(struct wf *wf, struct tpl *c, int64_t now_ms) {
     if (wf->o.transition_cb)
         wf->o.transition_cb(wf->o.transition_arg, &c->t);
     int r = store_template_update(wf->st, &c->t);
-    return r < 0 ? r : outbox_template_event(wf->st, &c->t, wf->o.producer_id, now_ms);
+    return r < 0 ? r : outbox_template_event(wf->st, &c->t, c->disks, c->n_disks, wf->o.producer_id, now_ms);
 }
 
 static int tpl_sysprep(struct tpl *c, const struct proto_sysprep **ret) {
@@ -607,8 +607,13 @@ int wf_template_start(struct wf *wf, const struct proto_template_create *m, char
         d->idx = (int)i;
         d->src = m->disks[i];
         memcpy(d->dst.sd_id, m->target_sd_id[0] ? m->target_sd_id : m->disks[i].sd_id, sizeof(proto_uuid));
-        uuid_new(d->dst.img_id);   /* chosen before the copy is published: retries reuse them */
-        uuid_new(d->dst.vol_id);
+        if (m->new_vols && m->new_vols[i].img_id[0]) {   /* chosen by the engine, checked at intake */
+            memcpy(d->dst.img_id, m->new_vols[i].img_id, sizeof(proto_uuid));
+            memcpy(d->dst.vol_id, m->new_vols[i].vol_id, sizeof(proto_uuid));
+        } else {
+            uuid_new(d->dst.img_id);   /* chosen before the copy is published: retries reuse them */
+            uuid_new(d->dst.vol_id);
+        }
         d->legality = LEGALITY_LEGAL;
         d->voltype = VOLTYPE_LEAF;
         d->state = DISK_COPYING;

@@ -1,4 +1,4 @@
-/* control.h - messages on the vmseal.control fanout exchange (SPEC §3):
+/* control.h - messages on the vmseal.control fanout exchange (docs/protocol.md, section 3):
  * the producer tells every worker to stop a job.
  *
  *   job.cancel: { "v": 1, "type": "job.cancel", "job_id": uuid,

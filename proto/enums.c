@@ -29,6 +29,11 @@ const char *const event_state_names[EV_N_STATES] = {
     [EV_ROLLING_BACK] = "rolling_back", [EV_READY] = "ready",
 };
 
+const char *const vol_state_names[VOL_N_STATES] = {
+    [VOL_STATE_COPYING] = "copying", [VOL_STATE_PRESENT] = "present", [VOL_STATE_DELETED] = "deleted",
+    [VOL_STATE_LEFTOVER] = "leftover",
+};
+
 static const char *name_of(const char *const *names, size_t n, int i) {
     return i >= 0 && (size_t)i < n && names[i] ? names[i] : "?";
 }
@@ -59,3 +64,4 @@ ENUM_STRINGS(vol_legality, vol_legality, vol_legality_names)
 ENUM_STRINGS(vol_type, vol_type, vol_type_names)
 ENUM_STRINGS(vol_format, vol_format, vol_format_names)
 ENUM_STRINGS(event_state, event_state, event_state_names)
+ENUM_STRINGS(vol_state, vol_state, vol_state_names)

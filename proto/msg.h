@@ -53,10 +53,14 @@ int msg_finish(struct wire_packer *w, enum proto_type t, char **ret_buf, size_t 
 /* {sd_id, img_id, vol_id}; with_sd false reads/writes {img_id, vol_id}. */
 int msg_vol_ref_read(const struct wire_map *m, bool with_sd, struct proto_vol_ref *ret, char *why);
 void msg_vol_ref_pack(struct wire_packer *w, const struct proto_vol_ref *v, bool with_sd);
-/* The array of disks under `key`: 1..MSG_DISKS_MAX refs. */
+/* The array of disks under `key`: 1..MSG_DISKS_MAX refs.  With ret_new (a
+ * template.create), each disk may also carry new_img_id and new_vol_id (both
+ * or neither): *ret_new is NULL when no disk does, else n entries. */
 int msg_disks_read(const struct wire_map *m, const char *key, struct proto_vol_ref **ret, size_t *ret_n,
-                   char *why);
-void msg_disks_pack(struct wire_packer *w, const char *key, const struct proto_vol_ref *d, size_t n);
+                   struct proto_new_vol **ret_new, char *why);
+/* new_vols: NULL, or n entries (those with ids write them). */
+void msg_disks_pack(struct wire_packer *w, const char *key, const struct proto_vol_ref *d,
+                    const struct proto_new_vol *new_vols, size_t n);
 /* Sysprep options map; an absent map gives the defaults. */
 int msg_sysprep_read(const struct wire_map *m, const char *key, int flags, struct proto_sysprep *ret,
                      char *why);

@@ -21,6 +21,7 @@ void proto_event_free(struct proto_event *m) {
         free(m->result[i].s);
     }
     free(m->result);
+    free(m->volumes);
     memset(m, 0, sizeof(*m));
 }
 
@@ -85,6 +86,49 @@ static int result_read(const struct wire_map *root, struct proto_event *m, char 
     return 1;
 }
 
+/* volumes: [{sd_id, img_id, vol_id, state, legality, voltype}] */
+static int volumes_read(const struct wire_map *root, struct proto_event *m, char *why) {
+    struct wire_array a;
+    int r = wire_map_array(root, "volumes", WIRE_OPTIONAL, 0, MSG_DISKS_MAX, &a, why);
+    if (r <= 0)
+        return r;
+    m->volumes = xcalloc(a.n ? a.n : 1, sizeof(*m->volumes));
+    for (size_t i = 0; i < a.n && r >= 0; i++) {
+        struct proto_event_volume *v = &m->volumes[m->n_volumes++];
+        struct wire_map vm;
+        int st = 0, l = 0, t = 0;
+        r = wire_array_next_map(&a, &vm, why);
+        if (r >= 0)
+            r = msg_vol_ref_read(&vm, true, &v->vol, why);
+        if (r >= 0)
+            r = wire_map_enum(&vm, "state", WIRE_REQUIRED, vol_state_names, VOL_N_STATES, &st, why);
+        if (r >= 0)
+            r = wire_map_enum(&vm, "legality", WIRE_REQUIRED, vol_legality_names, ARRAY_SIZE(vol_legality_names),
+                              &l, why);
+        if (r >= 0)
+            r = wire_map_enum(&vm, "voltype", WIRE_REQUIRED, vol_type_names, ARRAY_SIZE(vol_type_names), &t, why);
+        v->state = (enum vol_state)st;
+        v->legality = (enum vol_legality)l;
+        v->voltype = (enum vol_type)t;
+    }
+    return r;
+}
+
+static void volumes_pack(struct wire_packer *w, const struct proto_event *m) {
+    wire_pack_str(w, "volumes");
+    wire_pack_array(w, m->n_volumes);
+    for (size_t i = 0; i < m->n_volumes; i++) {
+        const struct proto_event_volume *v = &m->volumes[i];
+        wire_pack_map(w, 6);
+        wire_pack_kv_str(w, "sd_id", v->vol.sd_id);
+        wire_pack_kv_str(w, "img_id", v->vol.img_id);
+        wire_pack_kv_str(w, "vol_id", v->vol.vol_id);
+        wire_pack_kv_str(w, "state", vol_state_to_string(v->state));
+        wire_pack_kv_str(w, "legality", vol_legality_to_string(v->legality));
+        wire_pack_kv_str(w, "voltype", vol_type_to_string(v->voltype));
+    }
+}
+
 static bool state_is_job_state(enum event_state s) { return s <= EV_CANCELLED; }
 
 int msg_event_read(const struct wire_map *root, struct proto_event *ret, char *why) {
@@ -116,6 +160,8 @@ int msg_event_read(const struct wire_map *root, struct proto_event *ret, char *w
         r = error_read(root, ret, why);
     if (r >= 0)
         r = result_read(root, ret, why);
+    if (r >= 0)
+        r = volumes_read(root, ret, why);
     if (r >= 0)
         r = wire_map_int(root, "ts_ms", WIRE_REQUIRED, 0, INT64_MAX, &ret->ts_ms, why);
     if (r < 0) {
@@ -150,13 +196,14 @@ static void result_pack(struct wire_packer *w, const struct proto_event *m) {
 }
 
 /* v, type, event_id, [job_id], template_id, worker_id, state, [progress],
- * [step], [error {code, message, permanent}], [result], ts_ms */
+ * [step], [error {code, message, permanent}], [result], [volumes], ts_ms */
 int proto_encode_event(const struct proto_event *m, char **ret_buf, size_t *ret_len) {
     struct wire_packer w;
     bool job = m->job_id[0] != '\0', progress = m->progress >= 0, step = m->step != NULL;
     bool result = m->result != NULL; /* an empty map when n_result is 0 */
+    bool volumes = m->volumes != NULL;
     wire_pack_init(&w);
-    wire_pack_head(&w, "event", 5 + job + progress + step + m->has_error + result);
+    wire_pack_head(&w, "event", 5 + job + progress + step + m->has_error + result + volumes);
     wire_pack_kv_str(&w, "event_id", m->event_id);
     if (job)
         wire_pack_kv_str(&w, "job_id", m->job_id);
@@ -176,6 +223,8 @@ int proto_encode_event(const struct proto_event *m, char **ret_buf, size_t *ret_
     }
     if (result)
         result_pack(&w, m);
+    if (volumes)
+        volumes_pack(&w, m);
     wire_pack_kv_int(&w, "ts_ms", m->ts_ms);
     return msg_finish(&w, PROTO_EVENT, ret_buf, ret_len);
 }

@@ -64,7 +64,7 @@ static int update_read(const struct wire_map *a, struct proto_job *m, char *why)
 }
 
 static int seal_read(const struct wire_map *a, struct proto_job *m, char *why) {
-    int r = msg_disks_read(a, "disks", &m->args.seal.disks, &m->args.seal.n_disks, why);
+    int r = msg_disks_read(a, "disks", &m->args.seal.disks, &m->args.seal.n_disks, NULL, why);
     if (r >= 0)
         r = msg_sysprep_read(a, "sysprep", WIRE_OPTIONAL, &m->args.seal.sysprep, why);
     else
@@ -154,7 +154,7 @@ static void args_pack(struct wire_packer *w, const struct proto_job *m) {
         break;
     case JOB_VM_SEAL:
         wire_pack_map(w, 2);
-        msg_disks_pack(w, "disks", m->args.seal.disks, m->args.seal.n_disks);
+        msg_disks_pack(w, "disks", m->args.seal.disks, NULL, m->args.seal.n_disks);
         msg_sysprep_pack(w, "sysprep", &m->args.seal.sysprep);
         break;
     default:

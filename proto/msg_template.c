@@ -97,6 +97,7 @@ void proto_template_create_free(struct proto_template_create *m) {
         return;
     free(m->name);
     free(m->disks);
+    free(m->new_vols);
     proto_sysprep_free(&m->sysprep);
     memset(m, 0, sizeof(*m));
 }
@@ -107,7 +108,7 @@ int msg_template_create_read(const struct wire_map *root, struct proto_template_
     if (r >= 0)
         r = wire_map_name(root, "name", WIRE_REQUIRED, 1, MSG_NAME_MAX, wire_cs_text, &ret->name, why);
     if (r >= 0)
-        r = msg_disks_read(root, "disks", &ret->disks, &ret->n_disks, why);
+        r = msg_disks_read(root, "disks", &ret->disks, &ret->n_disks, &ret->new_vols, why);
     if (r >= 0)
         r = wire_map_uuid(root, "target_sd_id", WIRE_OPTIONAL, ret->target_sd_id, why);
     if (r >= 0)
@@ -130,7 +131,8 @@ int proto_decode_template_create(const void *buf, size_t len, struct proto_templ
     return r < 0 ? r : msg_template_create_read(&root, ret, why);
 }
 
-/* v, type, template_id, name, disks, [target_sd_id], seal, [sysprep] */
+/* v, type, template_id, name, disks [{sd_id, img_id, vol_id, [new_img_id,
+ * new_vol_id]}], [target_sd_id], seal, [sysprep] */
 int proto_encode_template_create(const struct proto_template_create *m, char **ret_buf, size_t *ret_len) {
     struct wire_packer w;
     bool has_target = m->target_sd_id[0] != '\0';
@@ -138,7 +140,7 @@ int proto_encode_template_create(const struct proto_template_create *m, char **r
     wire_pack_head(&w, "template.create", 4 + has_target + m->has_sysprep);
     wire_pack_kv_str(&w, "template_id", m->template_id);
     wire_pack_kv_str(&w, "name", m->name);
-    msg_disks_pack(&w, "disks", m->disks, m->n_disks);
+    msg_disks_pack(&w, "disks", m->disks, m->new_vols, m->n_disks);
     if (has_target)
         wire_pack_kv_str(&w, "target_sd_id", m->target_sd_id);
     wire_pack_kv_bool(&w, "seal", m->seal);

@@ -137,18 +137,42 @@ void msg_vol_ref_pack(struct wire_packer *w, const struct proto_vol_ref *v, bool
     wire_pack_kv_str(w, "vol_id", v->vol_id);
 }
 
+/* new_img_id, new_vol_id of one template.create disk; 1 when given. */
+static int new_vol_read(const struct wire_map *dm, struct proto_new_vol *ret, char *why) {
+    int ri = wire_map_uuid(dm, "new_img_id", WIRE_OPTIONAL, ret->img_id, why);
+    if (ri < 0)
+        return ri;
+    int rv = wire_map_uuid(dm, "new_vol_id", WIRE_OPTIONAL, ret->vol_id, why);
+    if (rv < 0)
+        return rv;
+    if (ri != rv) {
+        wire_why(why, dm->path, ri ? "new_vol_id" : "new_img_id", "missing: give both new ids or neither");
+        return -VMS_E_MSG_MISSING_KEY;
+    }
+    return ri;
+}
+
 int msg_disks_read(const struct wire_map *m, const char *key, struct proto_vol_ref **ret, size_t *ret_n,
-                   char *why) {
+                   struct proto_new_vol **ret_new, char *why) {
     struct wire_array a;
     int r = wire_map_array(m, key, WIRE_REQUIRED, 1, MSG_DISKS_MAX, &a, why);
     if (r < 0)
         return r;
     struct proto_vol_ref *d = xcalloc(a.n, sizeof(*d));
+    struct proto_new_vol *nv = ret_new ? xcalloc(a.n, sizeof(*nv)) : NULL;
+    bool any_new = false;
     for (size_t i = 0; i < a.n && r >= 0; i++) {
         struct wire_map dm;
         r = wire_array_next_map(&a, &dm, why);
         if (r >= 0)
             r = msg_vol_ref_read(&dm, true, &d[i], why);
+        if (r >= 0 && nv)
+            r = new_vol_read(&dm, &nv[i], why);
+        any_new |= r > 0 && nv;
+    }
+    if (r < 0 || !any_new) {
+        free(nv);
+        nv = NULL;
     }
     if (r < 0) {
         free(d);
@@ -156,16 +180,28 @@ int msg_disks_read(const struct wire_map *m, const char *key, struct proto_vol_r
     }
     *ret = d;
     *ret_n = a.n;
+    if (ret_new)
+        *ret_new = nv;
     return 0;
 }
 
-void msg_disks_pack(struct wire_packer *w, const char *key, const struct proto_vol_ref *d, size_t n) {
+void msg_disks_pack(struct wire_packer *w, const char *key, const struct proto_vol_ref *d,
+                    const struct proto_new_vol *new_vols, size_t n) {
     if (!d)
         n = 0;
     wire_pack_str(w, key);
     wire_pack_array(w, n);
-    for (size_t i = 0; i < n; i++)
-        msg_vol_ref_pack(w, &d[i], true);
+    for (size_t i = 0; i < n; i++) {
+        bool has_new = new_vols && new_vols[i].img_id[0];
+        wire_pack_map(w, has_new ? 5 : 3);
+        wire_pack_kv_str(w, "sd_id", d[i].sd_id);
+        wire_pack_kv_str(w, "img_id", d[i].img_id);
+        wire_pack_kv_str(w, "vol_id", d[i].vol_id);
+        if (has_new) {
+            wire_pack_kv_str(w, "new_img_id", new_vols[i].img_id);
+            wire_pack_kv_str(w, "new_vol_id", new_vols[i].vol_id);
+        }
+    }
 }
 
 void msg_strv_free(char **v, size_t n) {

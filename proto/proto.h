@@ -1,4 +1,4 @@
-/* proto.h - the vmseal wire format, version 1 (SPEC §4).
+/* proto.h - the vmseal wire format, version 1 (docs/protocol.md).
  *
  * Every message is a msgpack map with string keys carrying "v" = 1 and
  * "type".  For each message there is one encoder and one validating decoder;
@@ -56,6 +56,8 @@ enum job_kind { JOB_VOLUME_COPY, JOB_VOLUME_UPDATE, JOB_VOLUME_DELETE, JOB_VM_SE
 enum vol_legality { LEGALITY_NONE, LEGALITY_LEGAL, LEGALITY_ILLEGAL };
 enum vol_type { VOLTYPE_NONE, VOLTYPE_LEAF, VOLTYPE_SHARED, VOLTYPE_INTERNAL };
 enum vol_format { FORMAT_NONE, FORMAT_RAW, FORMAT_COW };
+/* The state of a template's volume in a template event. */
+enum vol_state { VOL_STATE_COPYING, VOL_STATE_PRESENT, VOL_STATE_DELETED, VOL_STATE_LEFTOVER };
 /* Event states: the five job states, then the template-only ones.  A template
  * event (no job_id) uses EV_FAILED / EV_CANCELLED for its terminal states. */
 enum event_state {
@@ -75,6 +77,8 @@ int vol_type_from_string(const char *s, enum vol_type *ret);
 const char *vol_format_to_string(enum vol_format f);
 int vol_format_from_string(const char *s, enum vol_format *ret);
 const char *event_state_to_string(enum event_state s);
+const char *vol_state_to_string(enum vol_state s);
+int vol_state_from_string(const char *s, enum vol_state *ret);
 int event_state_from_string(const char *s, enum event_state *ret);
 
 struct proto_vol_ref {
@@ -88,10 +92,17 @@ struct proto_sysprep {
     bool selinux_relabel;              /* default true */
 };
 
+/* The ids an engine chose for the new volume of one disk ("" = the producer
+ * chooses); on the wire, the optional new_img_id / new_vol_id of a disk. */
+struct proto_new_vol {
+    proto_uuid img_id, vol_id;   /* both set or both "" */
+};
+
 struct proto_template_create {
     proto_uuid template_id;
     char *name;
     struct proto_vol_ref *disks; size_t n_disks; /* at least one */
+    struct proto_new_vol *new_vols;              /* NULL, or n_disks entries */
     proto_uuid target_sd_id;                     /* "" = same domain as each source */
     bool seal;
     bool has_sysprep;
@@ -140,6 +151,14 @@ struct proto_kv {
     int64_t i; /* KV_INT, KV_BOOL (0/1) */
 };
 
+/* One volume of a template, as a template event reports it. */
+struct proto_event_volume {
+    struct proto_vol_ref vol;
+    enum vol_state state;
+    enum vol_legality legality;  /* as last known */
+    enum vol_type voltype;
+};
+
 struct proto_event {
     proto_uuid event_id;
     proto_uuid job_id;         /* "" for template events */
@@ -151,6 +170,7 @@ struct proto_event {
     bool has_error;
     struct { char *code; char *message; bool permanent; } error;
     struct proto_kv *result; size_t n_result;
+    struct proto_event_volume *volumes; size_t n_volumes; /* template events; NULL = absent */
     int64_t ts_ms;
 };
 

@@ -1,4 +1,4 @@
-/* rpc.h - queries to the producer over vmseal.rpc (SPEC §3), answered by
+/* rpc.h - queries to the producer over vmseal.rpc (docs/protocol.md, section 7), answered by
  * RabbitMQ direct reply-to.
  *
  * Transport (what a client such as vmsealctl does):

@@ -1,6 +1,6 @@
 /* sysprep_ops.h - the sysprep operation vocabulary of wire version 1: the
  * names a `sysprep.enable` / `sysprep.disable` list may hold, in
- * template.create requests and vm.seal jobs (SPEC §4, §6).
+ * template.create requests and vm.seal jobs (docs/protocol.md, section 5).
  *
  * The list is written once, here.  The worker's operations table
  * (worker/seal_ops.c) is built from it entry for entry and adds what only
@@ -59,7 +59,7 @@
     X(UDEV_PERSISTENT_NET, "udev-persistent-net", true, "Remove udev persistent net rules") \
     X(UTMP, "utmp", true, "Remove the utmp file") \
     X(YUM_UUID, "yum-uuid", true, "Remove the yum UUID") \
-    /* beyond virt-sysprep (SPEC §6) */ \
+    /* beyond virt-sysprep */ \
     X(HOSTNAME, "hostname", true, "Reset the hostname (/etc/hostname, /etc/HOSTNAME, /etc/sysconfig/network)") \
     X(NET_INTERFACES_HWADDR, "net-interfaces-hwaddr", true, "Remove hwaddress lines from /etc/network/interfaces{,.d/*}") \
     X(NET_NM_MACADDR, "net-nm-macaddr", true, "Remove MAC bindings from NetworkManager connection profiles") \

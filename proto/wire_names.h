@@ -8,6 +8,7 @@
 #define PROTO_N_TYPES (PROTO_HEARTBEAT + 1)
 #define JOB_N_KINDS (JOB_VM_SEAL + 1)
 #define EV_N_STATES (EV_READY + 1)
+#define VOL_N_STATES (VOL_STATE_LEFTOVER + 1)
 
 extern const char *const proto_type_names[PROTO_N_TYPES];
 extern const char *const job_kind_names[JOB_N_KINDS];
@@ -15,5 +16,6 @@ extern const char *const vol_legality_names[3];
 extern const char *const vol_type_names[4];
 extern const char *const vol_format_names[3];
 extern const char *const event_state_names[EV_N_STATES];
+extern const char *const vol_state_names[VOL_N_STATES];
 
 #endif

@@ -40,7 +40,9 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libguestfs-dev
 guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
 rabbitmq-server openssl iproute2 util-linux systemd guestfish debootstrap
-clang libclang-rt-14-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check)
+python3-pika python3-msgpack python3-yaml
+clang libclang-rt-14-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check);
+                                    # python3-*: clients/python and the protocol document tests
 
 T0=$SECONDS
 TIMINGS=()
@@ -144,7 +146,8 @@ asan_build() {
         grep -qx "$t" <<<"$all" && targets+=" $t"
     done
     [ -n "$targets" ] || { echo "run.sh: no unit test executables found" >&2; return 1; }
-    cmake --build "$dir" -j"$JOBS" --target $targets vmsealctl vmseal-worker vmseal-producer
+    # proto_roundtrip: the C codecs for the Python unit tests (python_client, docs_asyncapi)
+    cmake --build "$dir" -j"$JOBS" --target $targets proto_roundtrip vmsealctl vmseal-worker vmseal-producer
 }
 
 start_broker() {

@@ -51,7 +51,7 @@ RMQ_HOME=/var/lib/rabbitmq
 COOKIE=$RMQ_HOME/.erlang.cookie
 SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ADMIN_USER=vmseal-admin
-APP_USERS="producer worker monitor"
+APP_USERS="producer worker monitor engine"
 
 die() { echo "node.sh: $*" >&2; exit 1; }
 

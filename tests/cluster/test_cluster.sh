@@ -38,24 +38,9 @@ done
 
 DIR=$(mktemp -d /tmp/vmseal-cluster-test.XXXXXX) || fail "mktemp"
 chmod 0755 "$DIR"   # the nodes run as rabbitmq
-PIDS=()
 OK=0
-
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL -- "-$p" 2>/dev/null
-    done
-    "$CLUSTER_SH" stop "$DIR/broker" > /dev/null 2>&1
-    if [ "$OK" = 1 ]; then
-        rm -rf "$DIR"
-    else
-        echo "test_cluster: folder kept: $DIR; last log lines:" >&2
-        tail -n 20 "$DIR"/*.log >&2 2>/dev/null
-    fi
-}
+. "$VMSEAL_SOURCE_DIR/tests/lib/daemons.sh"
+cleanup() { test_cleanup test_cluster "$CLUSTER_SH" stop "$DIR/broker"; }
 trap cleanup EXIT
 
 as_rabbitmq() { runuser -u rabbitmq -- "$@"; }
@@ -120,12 +105,6 @@ SRC_IMG=$(sed -n 's/.*img_id=\([0-9a-f-]*\).*/\1/p' <<< "$imp")
 SRC_VOL=$(sed -n 's/.*vol_id=\([0-9a-f-]*\).*/\1/p' <<< "$imp")
 DISK=$SD_ID:$SRC_IMG:$SRC_VOL
 
-start() { # name binary args...
-    local name=$1
-    shift
-    setsid "$@" > "$DIR/$name.log" 2>&1 < /dev/null &
-    PIDS+=($!)
-}
 wait_log() { # name text
     local deadline=$((SECONDS + 60))
     until grep -qF "$2" "$DIR/$1.log"; do
@@ -133,9 +112,9 @@ wait_log() { # name text
         sleep 0.2
     done
 }
-start producer "$BIN/vmseal-producer" --config "$DIR/etc/producer.conf" --id cluster-producer
-start worker1 "$BIN/vmseal-worker" --config "$DIR/etc/worker1.conf" --grace-s 5
-start worker2 "$BIN/vmseal-worker" --config "$DIR/etc/worker2.conf" --grace-s 5
+daemon_start producer "$BIN/vmseal-producer" --config "$DIR/etc/producer.conf" --id cluster-producer
+daemon_start worker1 "$BIN/vmseal-worker" --config "$DIR/etc/worker1.conf" --grace-s 5
+daemon_start worker2 "$BIN/vmseal-worker" --config "$DIR/etc/worker2.conf" --grace-s 5
 wait_log producer "active: database"
 wait_log worker1 "worker cluster-worker1 ready"
 wait_log worker2 "worker cluster-worker2 ready"
@@ -166,7 +145,7 @@ log "$STOP_QUEUE is led by $leader (n$((idx + 1)))"
 sed -e "s|^  hosts = .*|  hosts = [ \"${HOSTS[$survivor]}\" ];|" \
     -e 's|^  user = .*|  user = "monitor";|' -e "s|/producer.secret|/monitor.secret|" \
     "$DIR/etc/vmsealctl.conf" > "$DIR/etc/watch.conf"
-start watch "$BIN/vmsealctl" watch --json --config "$DIR/etc/watch.conf"
+daemon_start watch "$BIN/vmsealctl" watch --json --config "$DIR/etc/watch.conf"
 wait_log watch "vmsealctl watch: following"
 n_with() { # state -> how many of the run's templates have that template event
     grep -F "\"routing_key\":\"template.$1\"" "$DIR/watch.log" | grep -oE '"template_id":"[0-9a-f-]{36}"' |

@@ -53,6 +53,7 @@ static void test_topology_loaded(void **state)
         { "vmseal.events.producer", "quorum" },
         { "vmseal.dead", "quorum" },
         { "vmseal.rpc", "quorum" },
+        { "vmseal.events.engine", "quorum" },
     };
     const char *argv[] = { "/usr/sbin/rabbitmqctl", "-n", deploy_shared.node, "-q", "list_queues", "-p", VHOST,
                            "name", "type", "arguments", NULL };
@@ -81,6 +82,8 @@ static void test_topology_loaded(void **state)
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.default", 5, true, false));
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.events.producer", 5, true, false));
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.dead", 0, false, false));
+    /* an engine may redeclare its queue (docs/protocol.md, section 3) */
+    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.events.engine", 5, true, false));
     /* ... and different arguments are not: the test can tell. */
     assert_int_equal(deploy_amqp_declare_quorum(c, "vmseal.requests", 3, true, true), 406);
     deploy_amqp_close(c);
@@ -88,13 +91,13 @@ static void test_topology_loaded(void **state)
 
 static void test_logins(void **state)
 {
-    static const char *users[] = { "producer", "worker", "monitor" };
+    static const char *users[] = { "producer", "worker", "monitor", "engine" };
 
     for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
         _cleanup_free_ char *pw = deploy_node_password(&deploy_shared, users[i]);
         assert_int_equal(deploy_amqp_try_login(deploy_shared.port, VHOST, users[i], pw), 0);
         assert_int_not_equal(deploy_amqp_try_login(deploy_shared.port, VHOST, users[i], "wrong"), 0);
-        /* The three users live in vmseal only. */
+        /* The users live in vmseal only. */
         assert_int_not_equal(deploy_amqp_try_login(deploy_shared.port, "/", users[i], pw), 0);
     }
     assert_int_not_equal(deploy_amqp_try_login(deploy_shared.port, VHOST, "guest", "guest"), 0);

@@ -37,6 +37,18 @@ static struct proto_vol_ref disks2[] = {
     { U_SD2, U_IM2, U_VO2 },
 };
 
+/* engine-chosen ids of the new volumes: the second disk leaves them to the producer */
+static struct proto_new_vol new_vols2[] = {
+    { "6e7f8091-a2b3-4cdf-9a4b-5c6d7e8f9012", "7f8091a2-b3c4-4de0-8b5c-6d7e8f901234" },
+    { "", "" },
+};
+
+static struct proto_event_volume volumes2[] = {
+    { { U_SD2, "6e7f8091-a2b3-4cdf-9a4b-5c6d7e8f9012", "7f8091a2-b3c4-4de0-8b5c-6d7e8f901234" },
+      VOL_STATE_PRESENT, LEGALITY_LEGAL, VOLTYPE_SHARED },
+    { { U_SD2, U_IM2, U_VO2 }, VOL_STATE_PRESENT, LEGALITY_LEGAL, VOLTYPE_SHARED },
+};
+
 /* ---- samples ------------------------------------------------------------ */
 
 static void sample_create(struct proto_template_create *m, bool full) {
@@ -93,15 +105,15 @@ static struct proto_kv result3[] = {
 };
 
 /* variant 0: job progress event; 1: job failed with error and result;
- * 2: template event (no job_id) */
+ * 2: template event (no job_id); 3: template ready with its volumes */
 static void sample_event(struct proto_event *m, int variant) {
     memset(m, 0, sizeof(*m));
     strcpy(m->event_id, U_EVT);
     strcpy(m->template_id, U_TPL);
-    m->worker_id = variant == 2 ? "producer-1" : "host1.example.com";
+    m->worker_id = variant >= 2 ? "producer-1" : "host1.example.com";
     m->ts_ms = 1764201600123;
     m->progress = -1;
-    if (variant != 2)
+    if (variant < 2)
         strcpy(m->job_id, U_JOB);
     if (variant == 0) {
         m->state = EV_PROGRESS;
@@ -115,9 +127,14 @@ static void sample_event(struct proto_event *m, int variant) {
         m->error.permanent = true;
         m->result = result3;
         m->n_result = 3;
-    } else {
+    } else if (variant == 2) {
         m->state = EV_ROLLING_BACK;
         m->step = "volume.update";
+    } else {
+        m->state = EV_READY;
+        m->step = "done";
+        m->volumes = volumes2;
+        m->n_volumes = 2;
     }
 }
 
@@ -180,6 +197,11 @@ static void assert_create(const struct proto_template_create *a, const struct pr
     assert_string_equal(a->name, b->name);
     assert_int_equal(a->n_disks, b->n_disks);
     assert_refs(a->disks, b->disks, a->n_disks);
+    assert_int_equal(a->new_vols != NULL, b->new_vols != NULL);
+    for (size_t i = 0; a->new_vols && i < a->n_disks; i++) {
+        assert_string_equal(a->new_vols[i].img_id, b->new_vols[i].img_id);
+        assert_string_equal(a->new_vols[i].vol_id, b->new_vols[i].vol_id);
+    }
     assert_string_equal(a->target_sd_id, b->target_sd_id);
     assert_int_equal(a->seal, b->seal);
     assert_int_equal(a->has_sysprep, b->has_sysprep);
@@ -241,6 +263,14 @@ static void assert_event(const struct proto_event *a, const struct proto_event *
             assert_string_equal(a->result[i].s, b->result[i].s);
         else
             assert_int_equal(a->result[i].i, b->result[i].i);
+    }
+    assert_int_equal(a->volumes != NULL, b->volumes != NULL);
+    assert_int_equal(a->n_volumes, b->n_volumes);
+    for (size_t i = 0; i < a->n_volumes; i++) {
+        assert_refs(&a->volumes[i].vol, &b->volumes[i].vol, 1);
+        assert_int_equal(a->volumes[i].state, b->volumes[i].state);
+        assert_int_equal(a->volumes[i].legality, b->volumes[i].legality);
+        assert_int_equal(a->volumes[i].voltype, b->volumes[i].voltype);
     }
     assert_int_equal(a->ts_ms, b->ts_ms);
 }
@@ -311,11 +341,12 @@ static void check_golden(const char *name, const char *buf, size_t len, enum pro
 
 /* ---- tests ----------------------------------------------------------------- */
 
-static void roundtrip_create(bool full, const char *golden) {
+static void roundtrip_create(bool full, bool new_ids, const char *golden) {
     struct proto_template_create in, out;
     char *buf, *buf2, why[ERR_WHY_LEN] = "";
     size_t len, len2;
     sample_create(&in, full);
+    in.new_vols = new_ids ? new_vols2 : NULL;
     assert_int_equal(proto_encode_template_create(&in, &buf, &len), 0);
     if (proto_decode_template_create(buf, len, &out, why) < 0)
         fail_msg("%s", why);
@@ -330,8 +361,9 @@ static void roundtrip_create(bool full, const char *golden) {
 }
 
 static void test_template_create(void **state) {
-    roundtrip_create(true, "template_create");
-    roundtrip_create(false, "template_create_minimal");
+    roundtrip_create(true, false, "template_create");
+    roundtrip_create(false, false, "template_create_minimal");
+    roundtrip_create(true, true, "template_create_new_ids");
 }
 
 static void test_template_create_defaults(void **state) {
@@ -406,8 +438,9 @@ static void test_job_update_partial(void **state) {
 }
 
 static void test_events(void **state) {
-    static const char *golden[] = { "event_job_progress", "event_job_failed", "event_template" };
-    for (int v = 0; v < 3; v++) {
+    static const char *golden[] = { "event_job_progress", "event_job_failed", "event_template",
+                                    "event_template_ready" };
+    for (int v = 0; v < 4; v++) {
         struct proto_event in, out;
         char *buf, *buf2, why[ERR_WHY_LEN] = "";
         size_t len, len2;

@@ -60,6 +60,15 @@ grep -Eq 'COW +SHARED +LEGAL' "$OUT" || fail "sd list shows no LEGAL SHARED temp
 [ -s "$STATE/run/worker1.pid" ] && [ -s "$STATE/run/producer.pid" ] || fail "no pid files"
 [ -n "$(leftovers)" ] || fail "nothing runs after the quickstart"
 
+# An engine on the running system: clients/python/example_engine.py seals a
+# second template from the demo disk as the broker user engine, with ids of
+# its own, and registers it from its READY event.
+port=$(sed -n 's/^export VMSEAL_TEST_BROKER_PORT=//p' "$STATE/broker/env")
+read -r img vol < "$STATE/demo.ids"
+/usr/bin/python3 "$VMSEAL_SOURCE_DIR/clients/python/example_engine.py" --hosts "127.0.0.1:$port" \
+    --password-file "$STATE/secrets/engine.secret" --disk "$(cat "$STATE/sd.id"):$img:$vol" ||
+    fail "example_engine.py exited $?"
+
 "$QS" stop || fail "quickstart.sh stop exited $?"
 left=$(leftovers)
 [ -z "$left" ] || fail "processes left after stop:
