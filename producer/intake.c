@@ -96,7 +96,7 @@ static int new_vols_check(struct wf *wf, const struct proto_template_create *m, 
         if (r < 0)
             return r;
         if (used) {
-            snprintf(why, PROTO_WHY_LEN, "template.create.disks[%zu]: new_img_id %s or new_vol_id %s is already "
+            snprintf(why, ERR_WHY_LEN, "template.create.disks[%zu]: new_img_id %s or new_vol_id %s is already "
                      "used in storage domain %s", i, n->img_id, n->vol_id, sd);
             return -VMS_E_VOLUME_EXISTS;
         }

@@ -25,7 +25,7 @@ struct req {
     proto_uuid template_id;
     struct proto_vol_ref disks[2];
     struct proto_new_vol nv[2];
-    char why[PROTO_WHY_LEN];
+    char why[ERR_WHY_LEN];
 };
 
 static void req_init(struct req *q, const char *tid, const char *img, const char *vol) {

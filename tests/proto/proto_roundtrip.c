@@ -63,7 +63,7 @@ static void put_be32(uint32_t n) {
 
 /* One message through the codecs: 0 with *out, or 2 with the reason in *out. */
 static int one(const void *in, size_t len, char **out, size_t *out_len) {
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int r = roundtrip(in, len, out, out_len, why);
     if (r >= 0)
         return 0;

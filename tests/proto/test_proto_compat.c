@@ -46,14 +46,14 @@ static int decode_text(const char *text, struct proto_msg *ret, char *why) {
 }
 
 static void expect_ok(const char *text, struct proto_msg *ret) {
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     if (decode_text(text, ret, why) < 0)
         fail_msg("refused: %s\n  %s", why, text);
 }
 
 static void expect_refused(const char *text, int code, const char *want) {
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     int r = decode_text(text, &m, why);
     proto_msg_free(&m);
     if (r != code || !strstr(why, want))
@@ -148,7 +148,7 @@ static void test_engine_fields_checked(void **state) {
     expect_refused(TEVENT("ready", ", volumes:{}"), -VMS_E_MSG_BAD_TYPE, "event.volumes: expected an array");
     /* at most 64 volumes, like disks */
     struct proto_msg m;
-    char why[PROTO_WHY_LEN] = "";
+    char why[ERR_WHY_LEN] = "";
     _cleanup_free_ char *max = xstrdup("{v:1, type:'event', event_id:'" U_JOB "', template_id:'" U_TPL "', "
                                        "worker_id:'p', state:'ready', ts_ms:1, volumes:[");
     for (int i = 0; i < 65; i++) {
