@@ -85,6 +85,9 @@ struct proto_sysprep {
     char **disable; size_t n_disable;
     char *hostname;                    /* NULL: "localhost" */
     bool selinux_relabel;              /* default true */
+    /* Mount points the operator accepts missing (absent or unmountable
+     * filesystems the guest mounts at boot); optional, default none. */
+    char **allow_missing; size_t n_allow_missing;
 };
 
 struct proto_template_create {

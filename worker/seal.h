@@ -102,8 +102,22 @@ struct seal_op_result {
     int64_t ms;            /* wall time of the operation */
 };
 
+/* A filesystem sealed (report->fs), or an fstab line not sealed
+ * (report->missing: device = the fstab spec, type = "allowed" when the
+ * operator accepted it missing, "optional" for a noauto/nofail line). */
+struct seal_fs_info {
+    char device[128];
+    char type[24];
+    char mountpoint[256];
+};
+
 struct seal_report {
-    char root_device[64];  /* appliance device of the root, e.g. /dev/sda1 */
+    char root_device[128]; /* appliance mountable of the root, e.g. /dev/sda1,
+                              btrfsvol:/dev/sda2/@ */
+    struct seal_fs_info fs[32];
+    size_t n_fs;
+    struct seal_fs_info missing[32];
+    size_t n_missing;
     char distro[32];       /* os-release ID, e.g. "debian" */
     enum seal_family family;
     struct seal_op_result ops[64];

@@ -24,7 +24,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: vmseal-worker seal [--enable OP,...] [--disable OP,...] [--hostname NAME]\n"
             "                          [--no-selinux-relabel] [--format qcow2|raw] [--memsize MB]\n"
-            "                          [--smp N] [--tcg-tb-size MB|-1] [--quiet] [--list-operations]\n"
+            "                          [--smp N] [--tcg-tb-size MB|-1] [--allow-missing MOUNTPOINT]...\n"
+            "                          [--quiet] [--list-operations]\n"
             "                          IMAGE...\n");
 }
 
@@ -70,6 +71,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
         {"tcg-tb-size", required_argument, NULL, 'T'},
         {"timings", no_argument, NULL, 't'},
         {"list-operations", no_argument, NULL, 'l'},
+        {"allow-missing", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -83,6 +85,15 @@ static int parse_args(int argc, char **argv, struct cli *c)
         case 'q': c->quiet = true; break;
         case 't': break; /* timings are always printed */
         case 'l': c->list = true; break;
+        case 'M':
+            if (optarg[0] != '/') {
+                fprintf(stderr, "vmseal-worker seal: --allow-missing takes an absolute mount point\n");
+                return -1;
+            }
+            c->sysprep.allow_missing = xrealloc(c->sysprep.allow_missing,
+                                                (c->sysprep.n_allow_missing + 1) * sizeof(char *));
+            c->sysprep.allow_missing[c->sysprep.n_allow_missing++] = xstrdup(optarg);
+            break;
         case 'f':
             if (strcmp(optarg, "qcow2") != 0 && strcmp(optarg, "raw") != 0) {
                 fprintf(stderr, "vmseal-worker seal: --format must be qcow2 or raw\n");
@@ -201,6 +212,11 @@ int seal_cli_main(int argc, char **argv)
     struct seal_report *rep = xcalloc(1, sizeof(*rep));
     char err[SEAL_ERR_LEN];
     int r = seal_run(&c.opts, disks, n, &c.sysprep, progress_cb, &c, rep, err, sizeof(err));
+    for (size_t i = 0; r == 0 && i < rep->n_fs; i++)
+        printf("filesystem %s %s %s\n", rep->fs[i].device, rep->fs[i].type, rep->fs[i].mountpoint);
+    for (size_t i = 0; r == 0 && i < rep->n_missing; i++)
+        printf("not-sealed %s %s (%s)\n", rep->missing[i].mountpoint, rep->missing[i].device,
+               strcmp(rep->missing[i].type, "allowed") == 0 ? "--allow-missing" : "noauto/nofail");
     if (r == 0)
         printf("summary root=%s distro=%s family=%s operations=%zu removed=%u changed=%u\n",
                rep->root_device, rep->distro[0] ? rep->distro : "unknown",
@@ -218,5 +234,6 @@ int seal_cli_main(int argc, char **argv)
 out:
     names_free(c.sysprep.enable, c.sysprep.n_enable);
     names_free(c.sysprep.disable, c.sysprep.n_disable);
+    names_free(c.sysprep.allow_missing, c.sysprep.n_allow_missing);
     return status;
 }

@@ -12,6 +12,14 @@
 #include <guestfs.h>
 
 #include "seal.h"
+#include "seal_fstab.h"
+
+/* One filesystem of the plan (seal_fstab_plan), mounted read-write later. */
+struct seal_mount {
+    char *device;        /* appliance mountable */
+    char *mountpoint;
+    char *options;       /* btrfs subvol=… or "" */
+};
 
 struct seal_ctx {
     guestfs_h *g;
@@ -30,6 +38,14 @@ struct seal_ctx {
     char *hv_wrapper;               /* seal.c: temporary qemu wrapper, removed after launch */
     bool launching;                 /* seal.c: collecting launch errors */
     char launch_err[256];
+    /* seal_ops_mount.c: the guest's block devices and the mount plan. */
+    struct seal_blockdev *devs;
+    size_t n_devs, n_disks;
+    struct seal_mount *plan;
+    size_t n_plan;
+    char *const *allow_missing;     /* mount points the operator accepts missing */
+    size_t n_allow_missing;
+    struct seal_report *report;     /* filesystems sealed / missing are recorded here */
 };
 
 /* Record libguestfs' last error as "<what>: <message>" in ctx->err and return
@@ -40,10 +56,21 @@ int seal_gerr(struct seal_ctx *ctx, const char *what);
 void seal_note_removed(struct seal_ctx *ctx, const char *path);
 void seal_note_changed(struct seal_ctx *ctx, const char *path);
 
-/* Mount root read-write at "/", then the guest's /etc/fstab entries
- * (seal_ops_mount.c).  Entries that cannot be resolved to a device of this
- * guest are skipped and reported as SEAL_EV_PHASE "mount" messages. */
+/* seal_ops_mount.c.
+ * seal_blockdevs_collect: every partition (or whole disk without any) and
+ * logical volume with its blkid attributes into ctx->devs.
+ * seal_fstab_plan: mounts root and every fstab filesystem READ-ONLY, records
+ * the plan in ctx->plan, unmounts all.  A filesystem the guest mounts at boot
+ * that is not on the disks, has no real mount point or does not mount =>
+ * -VMS_E_INCOMPLETE_GUEST naming the fstab line, unless its mount point is in
+ * ctx->allow_missing (then recorded in report->missing).  Writes nothing.
+ * seal_fstab_mount: mounts root and the plan read-write; each filesystem is
+ * recorded in report->fs and announced as a SEAL_EV_PHASE "mount" message.
+ * seal_plan_free: frees devs and plan. */
+int seal_blockdevs_collect(struct seal_ctx *ctx);
+int seal_fstab_plan(struct seal_ctx *ctx, const char *root);
 int seal_fstab_mount(struct seal_ctx *ctx, const char *root);
+void seal_plan_free(struct seal_ctx *ctx);
 
 /* Run the selected operations (table order).  Progress runs from
  * pct_from to pct_to.  Results are appended to report->ops. */
