@@ -46,6 +46,7 @@ struct seal_ctx {
     char *const *allow_missing;     /* mount points the operator accepts missing */
     size_t n_allow_missing;
     struct seal_report *report;     /* filesystems sealed / missing are recorded here */
+    char *contained_dir;            /* seal_path_contained's last good directory */
 };
 
 /* Record libguestfs' last error as "<what>: <message>" in ctx->err and return
@@ -82,6 +83,19 @@ int seal_ops_run(struct seal_ctx *ctx, const bool *selected, int pct_from, int p
 int seal_ops_run_devices(struct seal_ctx *ctx, const bool *selected, struct seal_report *report);
 
 /* Helpers shared by the operation files (seal_ops_util.c). */
+
+/* Containment: inside the appliance a guest's symlink (absolute, or relative
+ * with enough "..") resolves to the appliance's own files, so no path is
+ * read, edited or removed through one.  1 when no directory above path's
+ * last component is a symlink; 0 when one is (noted as a "skip" phase
+ * message: the path is left alone); < 0 on error.  The helpers below and
+ * seal_read check it themselves. */
+int seal_path_contained(struct seal_ctx *ctx, const char *path);
+/* Whether path is absent or a regular file (lstat): 1 regular, 0 absent,
+ * 2 anything else (symlink, FIFO, device, directory, socket); < 0 error. */
+int seal_path_kind(struct seal_ctx *ctx, const char *path);
+/* Report a path left alone and why (SEAL_EV_PHASE "skip" message). */
+void seal_note_skipped(struct seal_ctx *ctx, const char *path, const char *why);
 enum seal_rm_mode {
     SEAL_RM_RF,          /* rm -rf every match (files and directories) */
     SEAL_RM_FILES,       /* only non-directories (files, symlinks) */
@@ -105,8 +119,11 @@ int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char
  * seal_strv_free); *ret is never NULL on success. */
 int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret);
 void seal_strv_free(char **v);
-/* Read a whole guest file, NUL-terminated (*ret_len without the NUL); *ret NULL (and 0 returned) when it does not exist
- * or is not a regular file. */
+/* Read a whole guest file, NUL-terminated (*ret_len without the NUL).
+ * The type and size are checked first (lstat, no symlink followed): *ret
+ * NULL (and 0 returned) when it does not exist or is not a regular file (a
+ * symlink, FIFO, device or directory: noted as a "read" phase message); a
+ * file over 1 MiB => -VMS_E_UNSUPPORTED_GUEST, nothing read. */
 int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_len);
 /* Keep only the lines for which keep(line, len, arg) is true; rewrite the
  * file (and note it changed) only when a line was dropped. */

@@ -238,8 +238,13 @@ static int fstab_read(struct seal_ctx *ctx, struct seal_fstab_entry **ret, size_
     *ret = NULL;
     *ret_n = 0;
     int r = seal_read(ctx, "/etc/fstab", &buf, &len);
-    if (r < 0 || !buf)
+    if (r < 0)
         return r;
+    if (!buf) {
+        snprintf(ctx->err, ctx->err_len, "/etc/fstab is not a regular file: what the guest mounts "
+                 "at boot is unknown, so a complete seal cannot be promised");
+        return -VMS_E_INCOMPLETE_GUEST;
+    }
     seal_fstab_parse(buf, len, ret, ret_n);
     free(buf);
     return 0;
@@ -309,6 +314,8 @@ int seal_fstab_mount(struct seal_ctx *ctx, const char *root)
 
 void seal_plan_free(struct seal_ctx *ctx)
 {
+    free(ctx->contained_dir);
+    ctx->contained_dir = NULL;
     for (size_t i = 0; i < ctx->n_plan; i++) {
         free(ctx->plan[i].device);
         free(ctx->plan[i].mountpoint);

@@ -25,6 +25,11 @@
 #   usrvar-var.qcow2             ... its /var: a whole-disk PV, VG vgvar,
 #                                named /dev/mapper/vgvar-var in fstab
 #   luks.qcow2                   a root and a LUKS partition (refused)
+#   bigfstab.qcow2               Debian-like, /etc/fstab a sparse 8 GiB file
+#                                (refused before anything is read)
+#   hostile.qcow2                Debian-like with /tmp -> /, /var/log -> /usr/lib,
+#                                /x -> / and an fstab line for /x/usr/bin, FIFOs
+#                                as /etc/hostname and /etc/network/interfaces
 #
 # and trees/<image>/ with the exact directory tree put into each ext4 image
 # (the pristine reference for "must stay" checks); for the layouts, the tree
@@ -44,7 +49,7 @@ set -euo pipefail
 OUTDIR=$1
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 
-IMAGES="fedora debian suse twodisk-root twodisk-home windows blank lvm btrfs usrvar-sys usrvar-var luks"
+IMAGES="fedora debian suse twodisk-root twodisk-home windows blank lvm btrfs usrvar-sys usrvar-var luks bigfstab hostile"
 script_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 
 mkdir -p "$OUTDIR"
@@ -413,7 +418,22 @@ split_tar "$T/usrvar" usrvar "/srv/My Data" /var /usr
 split_tar "$T/luks" luks
 
 # Tarballs with numeric owners (the appliance has no alice/bob).
-for g in fedora debian suse twodisk-root twodisk-home; do
+debian_tree "$T/bigfstab"
+
+# Hostile content: symlinks that resolve into the appliance, FIFOs.
+H=$T/hostile
+debian_tree "$H"
+w "$H" /etc/fstab 'LABEL=hostroot / ext4 defaults 0 1
+LABEL=hostroot /x/usr/bin ext4 defaults 0 2'
+rm -rf "$H/tmp" "$H/var/log" "$H/etc/hostname" "$H/etc/network/interfaces"
+ln -s / "$H/tmp"
+ln -s /usr/lib "$H/var/log"
+ln -s / "$H/x"
+w "$H" /usr/lib/keep.txt 'guest library file'
+w "$H" /usr/lib/syslog 'a guest file named like a log'
+mkfifo "$H/etc/hostname" "$H/etc/network/interfaces"
+
+for g in fedora debian suse twodisk-root twodisk-home bigfstab hostile; do
     tar -C "$T/$g" --numeric-owner -cf "$WORK/$g.tar" .
 done
 
@@ -428,7 +448,8 @@ guestfish --format=qcow2 \
     -a "$WORK/fedora.qcow2" -a "$WORK/debian.qcow2" -a "$WORK/suse.qcow2" \
     -a "$WORK/twodisk-root.qcow2" -a "$WORK/twodisk-home.qcow2" \
     -a "$WORK/windows.qcow2" -a "$WORK/lvm.qcow2" -a "$WORK/btrfs.qcow2" \
-    -a "$WORK/usrvar-sys.qcow2" -a "$WORK/usrvar-var.qcow2" -a "$WORK/luks.qcow2" <<EOF
+    -a "$WORK/usrvar-sys.qcow2" -a "$WORK/usrvar-var.qcow2" -a "$WORK/luks.qcow2" \
+    -a "$WORK/bigfstab.qcow2" -a "$WORK/hostile.qcow2" <<EOF
 run
 mkfs ext4 /dev/sda label:fedroot
 mount /dev/sda /
@@ -530,6 +551,15 @@ mount /dev/sdk1 /
 tar-in $WORK/luks.tar /
 umount /
 upload $WORK/luks-header /dev/sdk2
+mkfs ext4 /dev/sdl
+mount /dev/sdl /
+tar-in $WORK/bigfstab.tar /
+truncate-size /etc/fstab 8589934592
+umount /
+mkfs ext4 /dev/sdm label:hostroot
+mount /dev/sdm /
+tar-in $WORK/hostile.tar /
+umount /
 shutdown
 EOF
 

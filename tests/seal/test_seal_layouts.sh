@@ -33,6 +33,7 @@ for c in vm vs; do
     overlay usrvar-var "$TMP/usrvar-var-$c.qcow2"
 done
 overlay usrvar-sys "$TMP/allow.qcow2"
+overlay hostile "$TMP/hostile.qcow2"
 
 echo "== virt-sysprep on lvm, btrfs, usrvar (background)"
 (
@@ -67,6 +68,11 @@ seal_cli --allow-missing /var "$TMP/allow.qcow2"
 sealed allow-missing '^not-sealed /var /dev/mapper/vgvar-var \(--allow-missing\)$' \
     '^filesystem /dev/sda2 ext4 /usr$'
 check '! grep -q "^filesystem .* /var$" "$LAST_OUT"' "allow-missing: /var must not be reported sealed"
+seal_cli --allow-missing /x/usr/bin "$TMP/hostile.qcow2"
+cp "$LAST_OUT" "$TMP/hostile.out"
+sealed hostile '^not-sealed /x/usr/bin LABEL=hostroot' '/x is a symlink in the guest' \
+    '^phase skip .*/var/log/.*: /var/log is a symlink in the guest, left alone' \
+    '^phase skip .*/etc/hostname: not a regular file, left alone'
 
 wait "$VS_PID"
 for g in lvm btrfs usrvar; do
@@ -105,12 +111,15 @@ EOF
         cat >> "$TMP/extract-$set.fish" <<EOF
 mount-ro /dev/sde1 /
 tar-out / $TMP/allow-$set.tar numericowner:true
+umount-all
+mount-ro /dev/sdf /
+tar-out / $TMP/hostile-$set.tar numericowner:true
 EOF
     fi
     if ! guestfish --ro --format=qcow2 "${args[@]}" -f "$TMP/extract-$set.fish" > "$TMP/extract-$set.log" 2>&1; then
         echo "FATAL: extracting the $set trees failed:"; cat "$TMP/extract-$set.log"; exit 1
     fi
-    for g in lvm btrfs usrvar allow; do
+    for g in lvm btrfs usrvar allow hostile; do
         [ -f "$TMP/$g-$set.tar" ] || continue
         mkdir -p "$EX/$g-$set"
         tar -C "$EX/$g-$set" --numeric-owner -xpf "$TMP/$g-$set.tar"
@@ -120,7 +129,7 @@ EOF
 echo "== extracting the trees (two appliances at once)"
 t0=$(date +%s%N)
 extract vm "$TMP/lvm-vm.qcow2" "$TMP/btrfs-vm.qcow2" "$TMP/usrvar-vm.qcow2" "$TMP/usrvar-var-vm.qcow2" \
-    "$TMP/allow.qcow2" &
+    "$TMP/allow.qcow2" "$TMP/hostile.qcow2" &
 EX_PID=$!
 extract vs "$TMP/lvm-vs.qcow2" "$TMP/btrfs-vs.qcow2" "$TMP/usrvar-vs.qcow2" "$TMP/usrvar-var-vs.qcow2"
 wait "$EX_PID" || exit 1
@@ -146,6 +155,31 @@ REF_TREE=$GUESTS/trees/usrvar
 check_gone "$EX/allow-vm" "allow-missing (root sealed)" /root/.bash_history /etc/ssh/ssh_host_rsa_key \
     /home/alice/.ssh /tmp/build.log
 check_empty "$EX/allow-vm" "allow-missing (machine-id)" /etc/machine-id
+
+echo "== hostile content contained"
+# How the appliance is shown unaltered: every path vmseal reports removed or
+# changed is checked against the pristine tree: none lies below a guest
+# symlink, so no operation reached outside the guest's own tree (inside
+# the appliance, /tmp -> / and /var/log -> /usr/lib are the appliance's).
+# The guest files those links point at stay, the FIFOs stay FIFOs, and the
+# run got through every operation and shutdown (a damaged appliance fails).
+t=$EX/hostile-vm
+REF_TREE=$GUESTS/trees/hostile
+check_same "$t" "$REF_TREE" "hostile (targets of links stay)" /tmp /var/log /x /usr/lib/keep.txt \
+    /usr/lib/syslog /usr/bin/hello /bin/sh /etc/passwd
+check '[ -p "$t/etc/hostname" ] && [ -p "$t/etc/network/interfaces" ]' \
+    "hostile: the FIFOs /etc/hostname and /etc/network/interfaces must stay FIFOs"
+check_gone "$t" "hostile (other operations still run)" /root/.bash_history /etc/ssh/ssh_host_rsa_key
+below_link=$(sed -n 's/^\(removed\|changed\) [^ ]* //p' "$TMP/hostile.out" | while read -r p; do
+    d=${p%/*}
+    while [ -n "$d" ]; do
+        if [ -L "$REF_TREE$d" ]; then echo "$p (below $d)"; break; fi
+        d=${d%/*}
+    done
+done)
+check '[ -z "$below_link" ]' "hostile: vmseal acted below a guest symlink: $below_link"
+check '[ "$(grep -cE "^(removed|changed) " "$TMP/hostile.out")" -gt 10 ]' \
+    "hostile: expected vmseal to report its removals"
 
 echo "== parity with virt-sysprep"
 for g in lvm btrfs usrvar; do

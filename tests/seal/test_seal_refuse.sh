@@ -3,7 +3,8 @@
 # (ctest seal_refuse, label guestfs): a Windows-like NTFS disk, a blank disk,
 # two Linux roots given as one guest, a nonexistent image, an image that
 # is not a disk image, a guest whose /var disk is missing (issue 14: never a
-# silent partial seal) and a guest with a LUKS partition.  Each must exit non-zero with a clear message and
+# silent partial seal), a guest with a LUKS partition and one whose
+# /etc/fstab is a sparse 8 GiB file (issue 14 item 4: size checked first).  Each must exit non-zero with a clear message and
 # leave every image byte-identical (overlays and pristine images).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -50,6 +51,15 @@ refuse missing-disk 'incomplete_guest: fstab line 3 "/dev/mapper/vgvar-var /var 
 echo "== an encrypted (LUKS) partition"
 overlay luks "$TMP/luks.qcow2"
 refuse luks 'encrypted_guest: /dev/sda2 is encrypted \(LUKS\)' "$TMP/luks.qcow2"
+
+echo "== /etc/fstab a sparse 8 GiB file: refused without reading it"
+overlay bigfstab "$TMP/bigfstab.qcow2"
+tmp_before=$(du -sk "${TMPDIR:-/tmp}" 2>/dev/null | cut -f1)
+refuse bigfstab 'unsupported_guest: guest file /etc/fstab is 8589934592 bytes, over the 1048576 bytes' \
+    "$TMP/bigfstab.qcow2"
+tmp_after=$(du -sk "${TMPDIR:-/tmp}" 2>/dev/null | cut -f1)
+check '[ $((tmp_after - tmp_before)) -lt 65536 ]' \
+    "bigfstab: the host temporary folder grew by $((tmp_after - tmp_before)) KiB"
 
 echo "== pristine images untouched"
 check '[ "$(cd "$GUESTS" && sha256sum ./*.qcow2)" = "$PRISTINE_SUMS" ]' \
