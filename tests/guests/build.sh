@@ -29,7 +29,8 @@
 #                                (refused before anything is read)
 #   hostile.qcow2                Debian-like with /tmp -> /, /var/log -> /usr/lib,
 #                                /x -> / and an fstab line for /x/usr/bin, FIFOs
-#                                as /etc/hostname and /etc/network/interfaces
+#                                as /etc/hostname and /etc/network/interfaces, a
+#                                file name with a newline and ESC in /var/tmp
 #
 # and trees/<image>/ with the exact directory tree put into each ext4 image
 # (the pristine reference for "must stay" checks); for the layouts, the tree
@@ -432,6 +433,7 @@ ln -s / "$H/x"
 w "$H" /usr/lib/keep.txt 'guest library file'
 w "$H" /usr/lib/syslog 'a guest file named like a log'
 mkfifo "$H/etc/hostname" "$H/etc/network/interfaces"
+w "$H" $'/var/tmp/evil\nremoved tmp-files \e[2J' 'a name with a newline and an escape'
 
 for g in fedora debian suse twodisk-root twodisk-home bigfstab hostile; do
     tar -C "$T/$g" --numeric-owner -cf "$WORK/$g.tar" .

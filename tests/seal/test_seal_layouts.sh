@@ -55,10 +55,20 @@ sealed() {
 }
 
 echo "== vmseal"
-seal_cli "$TMP/lvm-vm.qcow2"
+seal_cli --report "$TMP/lvm-report.json" "$TMP/lvm-vm.qcow2"
 sealed lvm '^filesystem /dev/vg0/root xfs /$' '^filesystem /dev/sda1 ext4 /boot$' \
     '^filesystem /dev/vg0/var ext4 /var$' '^filesystem /dev/vg-data/srv-data ext4 /srv/data$'
 check '[ "$(grep -c "^filesystem " "$LAST_OUT")" -eq 4 ]' "lvm: exactly 4 filesystems must be sealed"
+check 'python3 - "$TMP/lvm-report.json" <<EOF
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["result"] == "sealed", r["result"]
+assert [f["mountpoint"] for f in r["filesystems"]] == ["/", "/boot", "/var", "/srv/data"], r["filesystems"]
+ops = {o["name"]: o for o in r["operations"]}
+fs = {f["mountpoint"]: f for f in ops["logfiles"]["filesystems"]}
+assert "/var/log/syslog" in fs["/var"]["removed"], fs
+assert sum(len(f["removed"]) for o in r["operations"] for f in o["filesystems"]) == r["removed"]
+EOF' "lvm: --report JSON must list every filesystem and the removed paths per operation and filesystem: $(head -c 300 "$TMP/lvm-report.json")"
 seal_cli "$TMP/btrfs-vm.qcow2"
 sealed btrfs '^filesystem btrfsvol:/dev/sda1/@ btrfs /$' '^filesystem /dev/sda1:subvolid=257 btrfs /home$'
 seal_cli "$TMP/usrvar-vm.qcow2" "$TMP/usrvar-var-vm.qcow2"
@@ -72,7 +82,10 @@ seal_cli --allow-missing /x/usr/bin "$TMP/hostile.qcow2"
 cp "$LAST_OUT" "$TMP/hostile.out"
 sealed hostile '^not-sealed /x/usr/bin LABEL=hostroot' '/x is a symlink in the guest' \
     '^phase skip .*/var/log/.*: /var/log is a symlink in the guest, left alone' \
-    '^phase skip .*/etc/hostname: not a regular file, left alone'
+    '^phase skip .*/etc/hostname: not a regular file, left alone' \
+    '^removed tmp-files /var/tmp/evil\\x0aremoved tmp-files \\x1b\[2J$'
+check '! grep -q "^removed tmp-files .\[2J" "$TMP/hostile.out"' "hostile: a guest file name forged an output line"
+check '! grep -q $'"'"'\e'"'"' "$TMP/hostile.out"' "hostile: a raw ESC reached the output"
 
 wait "$VS_PID"
 for g in lvm btrfs usrvar; do
