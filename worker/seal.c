@@ -336,7 +336,8 @@ static int probe_fast(struct seal_ctx *ctx, struct probe_acc *acc)
     int r = 0;
     for (size_t i = 0; i < ctx->n_devs && r == 0; i++) {
         const struct seal_blockdev *b = &ctx->devs[i];
-        if (fs_type_skipped(b->type) || guestfs_mount_ro(ctx->g, b->dev, "/") < 0)
+        if (fs_type_skipped(b->type) ||
+            guestfs_mount_options(ctx->g, seal_ro_options(b->type), b->dev, "/") < 0)
             continue; /* swap, a PV, an empty partition, or not mountable */
         enum probe_result p;
         r = probe_mounted(ctx, "/", b->dev, &p);

@@ -170,6 +170,19 @@ void seal_fstab_free(struct seal_fstab_entry *v, size_t n)
     free(v);
 }
 
+const char *seal_ro_options(const char *type)
+{
+    if (!type)
+        return "ro";
+    if (strcmp(type, "ext3") == 0 || strcmp(type, "ext4") == 0)
+        return "ro,noload";
+    if (strcmp(type, "xfs") == 0)
+        return "ro,norecovery";
+    if (strcmp(type, "btrfs") == 0)
+        return "ro,nologreplay";
+    return "ro";
+}
+
 char *seal_fstab_mount_options(const char *options)
 {
     char *out = xstrdup("");

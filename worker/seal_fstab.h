@@ -40,6 +40,11 @@ struct seal_fstab_entry {
 void seal_fstab_parse(const char *text, size_t len, struct seal_fstab_entry **ret, size_t *ret_n);
 void seal_fstab_free(struct seal_fstab_entry *v, size_t n);
 
+/* Read-only mount options that also keep the filesystem's journal or log
+ * from being replayed (a replay writes to the image): "ro,noload" for
+ * ext3/ext4, "ro,norecovery" for XFS, "ro,nologreplay" for btrfs, else "ro". */
+const char *seal_ro_options(const char *type);
+
 /* The options mount must be given for the entry: its btrfs subvol= and
  * subvolid=, comma-joined; "" for anything else.  Caller frees. */
 char *seal_fstab_mount_options(const char *options);

@@ -220,7 +220,8 @@ static int plan_entry(struct seal_ctx *ctx, const struct seal_fstab_entry *e)
     if (r <= 0)
         return r < 0 ? r : entry_missing(ctx, e, why);
     _cleanup_free_ char *opts = seal_fstab_mount_options(e->options);
-    _cleanup_free_ char *ro = xasprintf("ro%s%s", opts[0] ? "," : "", opts);
+    _cleanup_free_ char *ro = xasprintf("%s%s%s", seal_ro_options(ctx->devs[i].type),
+                                        opts[0] ? "," : "", opts);
     if (guestfs_mount_options(ctx->g, ro, dev, e->mountpoint) < 0) {
         const char *msg = guestfs_last_error(ctx->g);
         snprintf(why, sizeof(why), "%s (%s) does not mount: %.*s", e->spec, dev,
@@ -252,7 +253,10 @@ static int fstab_read(struct seal_ctx *ctx, struct seal_fstab_entry **ret, size_
 
 int seal_fstab_plan(struct seal_ctx *ctx, const char *root)
 {
-    if (guestfs_mount_options(ctx->g, "ro", root, "/") < 0)
+    char *type = guestfs_vfs_type(ctx->g, root);
+    int m = guestfs_mount_options(ctx->g, seal_ro_options(type), root, "/");
+    free(type);
+    if (m < 0)
         return seal_gerr(ctx, root);
     struct seal_fstab_entry *v = NULL;
     size_t n = 0;

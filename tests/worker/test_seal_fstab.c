@@ -114,6 +114,16 @@ static void test_disk_names(void **state)
     assert_int_equal(seal_disk_name_parse("/dev/loop0", &disk, &part), -1);
 }
 
+static void test_ro_options(void **state)
+{
+    assert_string_equal(seal_ro_options("ext4"), "ro,noload");
+    assert_string_equal(seal_ro_options("ext3"), "ro,noload");
+    assert_string_equal(seal_ro_options("xfs"), "ro,norecovery");
+    assert_string_equal(seal_ro_options("btrfs"), "ro,nologreplay");
+    assert_string_equal(seal_ro_options("ext2"), "ro");
+    assert_string_equal(seal_ro_options(NULL), "ro");
+}
+
 static void test_dm_split(void **state)
 {
     char *vg, *lv;
@@ -209,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_resolve_by_id_path),
         cmocka_unit_test(test_disk_names),
         cmocka_unit_test(test_dm_split),
+        cmocka_unit_test(test_ro_options),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_escapes),
     };
