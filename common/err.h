@@ -38,6 +38,8 @@
     X(UNSUPPORTED_GUEST,   "unsupported_guest",   true,  "guest operating system not supported") \
     X(NO_ROOT,             "no_root",             true,  "no Linux root filesystem found") \
     X(MULTI_ROOT,          "multi_root",          true,  "several root filesystems found") \
+    X(INCOMPLETE_GUEST,    "incomplete_guest",    true,  "a filesystem the guest mounts at boot is missing or does not mount") \
+    X(ENCRYPTED_GUEST,     "encrypted_guest",     true,  "encrypted (LUKS) filesystem: the guest cannot be sealed") \
     X(UNKNOWN_OP,          "unknown_op",          true,  "unknown sysprep operation") \
     X(GUESTFS,             "guestfs",             true,  "libguestfs error") \
     X(QEMU_IMG,            "qemu_img",            false, "qemu-img failed") \

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "json.h"
 #include "mq.h"
 #include "proto.h"
 #include "rpc.h"
@@ -92,25 +93,7 @@ void ctl_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* "2026-11-27 06:01:02.123" (UTC) of a wall-clock ms timestamp; "-" for 0. */
 const char *ctl_time_str(int64_t ms, char buf[32]);
 
-/* ---- JSON writer (ctl_json.c) --------------------------------------------
- * Streams one value to f; commas and nesting are tracked.  In an object,
- * every call takes the member's key; in an array key is NULL. */
-#define JSON_MAX_DEPTH 32
-struct json {
-    FILE *f;
-    int depth;
-    bool first[JSON_MAX_DEPTH];
-    char closer[JSON_MAX_DEPTH];
-};
-void json_begin(struct json *j, FILE *f);
-void json_obj_open(struct json *j, const char *key);
-void json_arr_open(struct json *j, const char *key);
-void json_close(struct json *j);          /* the innermost object or array */
-void json_str(struct json *j, const char *key, const char *val);  /* NULL -> null */
-void json_int(struct json *j, const char *key, int64_t val);
-void json_bool(struct json *j, const char *key, bool val);
-void json_null(struct json *j, const char *key);
-void json_end(struct json *j);            /* newline; flush */
+/* ---- JSON (the writer is common/json.h; ctl_json.c) ------------------------ */
 
 /* Wire structs as JSON members. */
 void json_vol_ref(struct json *j, const char *key, const struct proto_vol_ref *v);

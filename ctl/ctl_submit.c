@@ -18,7 +18,8 @@
 static void submit_usage(FILE *f) {
     fputs("usage: vmsealctl submit --name NAME --disk SD:IMG:VOL [--disk ...] [--target-sd SD]\n"
           "           [--seal] [--enable OP,...] [--disable OP,...] [--hostname H]\n"
-          "           [--no-selinux-relabel] [--id UUID] [--wait [--timeout S]] [--config FILE]\n"
+          "           [--no-selinux-relabel] [--allow-missing MOUNTPOINT]... [--id UUID]\n"
+          "           [--wait [--timeout S]] [--config FILE]\n"
           "\n"
           "Sends a template.create request and prints the new template's id.  With --wait,\n"
           "follows it to its end (live display on a terminal, one line per event otherwise);\n"
@@ -85,6 +86,7 @@ static void submit_opts_free(struct submit_opts *o) {
         free(sp->disable[i]);
     free(sp->enable);
     free(sp->disable);
+    free(sp->allow_missing); /* the strings are argv's */
     free(o->tc.disks);
 }
 
@@ -96,6 +98,7 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
         { "hostname", required_argument, NULL, 'H' },  { "no-selinux-relabel", no_argument, NULL, 'S' },
         { "id", required_argument, NULL, 'i' },        { "wait", no_argument, NULL, 'w' },
         { "timeout", required_argument, NULL, 'T' },   { "config", required_argument, NULL, 'c' },
+        { "allow-missing", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
     };
     struct proto_template_create *tc = &o->tc;
@@ -136,6 +139,19 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
             break;
         case 'H': tc->sysprep.hostname = optarg; tc->has_sysprep = true; break;
         case 'S': tc->sysprep.selinux_relabel = false; tc->has_sysprep = true; break;
+        case 'M':
+            /* The seal fails when a filesystem the guest mounts at boot is
+             * missing; this accepts it for that mount point. */
+            if (optarg[0] != '/' || tc->sysprep.n_allow_missing == PROTO_ALLOW_MISSING_MAX) {
+                ctl_err("submit", "--allow-missing %s: an absolute mount point, at most %d", optarg,
+                        PROTO_ALLOW_MISSING_MAX);
+                return -1;
+            }
+            tc->sysprep.allow_missing = xrealloc(tc->sysprep.allow_missing,
+                                                 (tc->sysprep.n_allow_missing + 1) * sizeof(char *));
+            tc->sysprep.allow_missing[tc->sysprep.n_allow_missing++] = optarg;
+            tc->has_sysprep = true;
+            break;
         case 'i':
             if (!uuid_is_canonical(optarg)) {
                 ctl_err("submit", "--id %s: not a canonical lowercase UUID", optarg);

@@ -17,6 +17,8 @@
 #define MSG_DISKS_MAX       64
 #define MSG_OPS_MAX         64    /* sysprep enable/disable entries */
 #define MSG_OP_NAME_MAX     64
+#define MSG_MOUNTS_MAX      PROTO_ALLOW_MISSING_MAX /* sysprep allow_missing entries */
+#define MSG_MOUNT_MAX       1024  /* one mount point */
 #define MSG_POOLS_MAX       16
 #define MSG_POOL_NAME_MAX   64
 #define MSG_SD_IDS_MAX      64

@@ -19,6 +19,7 @@ void proto_sysprep_free(struct proto_sysprep *s) {
         return;
     msg_strv_free(s->enable, s->n_enable);
     msg_strv_free(s->disable, s->n_disable);
+    msg_strv_free(s->allow_missing, s->n_allow_missing);
     free(s->hostname);
     memset(s, 0, sizeof(*s));
 }
@@ -39,6 +40,8 @@ void proto_sysprep_copy(struct proto_sysprep *dst, const struct proto_sysprep *s
     dst->n_disable = src->disable ? src->n_disable : 0;
     dst->hostname = src->hostname ? xstrdup(src->hostname) : NULL;
     dst->selinux_relabel = src->selinux_relabel;
+    dst->allow_missing = strv_copy(src->allow_missing, src->n_allow_missing);
+    dst->n_allow_missing = src->allow_missing ? src->n_allow_missing : 0;
 }
 
 static int sysprep_check(const struct wire_map *m, const struct proto_sysprep *s, char *why) {
@@ -50,6 +53,13 @@ static int sysprep_check(const struct wire_map *m, const struct proto_sysprep *s
     if (s->hostname && !wire_hostname_valid(s->hostname)) {
         wire_why(why, m->path, "hostname", "not a valid RFC 1123 host name");
         return -VMS_E_MSG_BAD_VALUE;
+    }
+    for (size_t i = 0; i < s->n_allow_missing; i++) {
+        if (s->allow_missing[i][0] != '/') {
+            wire_why(why, m->path, "allow_missing", "\"%s\" is not an absolute mount point",
+                     s->allow_missing[i]);
+            return -VMS_E_MSG_BAD_VALUE;
+        }
     }
     return 0;
 }
@@ -71,6 +81,9 @@ int msg_sysprep_read(const struct wire_map *parent, const char *key, int flags, 
     if (r >= 0)
         r = wire_map_bool(&m, "selinux_relabel", WIRE_OPTIONAL, &ret->selinux_relabel, why);
     if (r >= 0)
+        r = wire_map_name_array(&m, "allow_missing", WIRE_OPTIONAL, 0, MSG_MOUNTS_MAX, 1, MSG_MOUNT_MAX,
+                                wire_cs_text, &ret->allow_missing, &ret->n_allow_missing, why);
+    if (r >= 0)
         r = sysprep_check(&m, ret, why);
     if (r < 0) {
         proto_sysprep_free(ret);
@@ -79,15 +92,17 @@ int msg_sysprep_read(const struct wire_map *parent, const char *key, int flags, 
     return 1;
 }
 
-/* {enable, disable, [hostname], selinux_relabel} */
+/* {enable, disable, [hostname], selinux_relabel, [allow_missing]} */
 void msg_sysprep_pack(struct wire_packer *w, const char *key, const struct proto_sysprep *s) {
     wire_pack_str(w, key);
-    wire_pack_map(w, s->hostname ? 4 : 3);
+    wire_pack_map(w, 3 + (s->hostname ? 1 : 0) + (s->n_allow_missing ? 1 : 0));
     wire_pack_kv_str_array(w, "enable", s->enable, s->n_enable);
     wire_pack_kv_str_array(w, "disable", s->disable, s->n_disable);
     if (s->hostname)
         wire_pack_kv_str(w, "hostname", s->hostname);
     wire_pack_kv_bool(w, "selinux_relabel", s->selinux_relabel);
+    if (s->n_allow_missing)
+        wire_pack_kv_str_array(w, "allow_missing", s->allow_missing, s->n_allow_missing);
 }
 
 /* ---- template.create ------------------------------------------------------ */

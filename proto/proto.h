@@ -85,11 +85,16 @@ struct proto_vol_ref {
     proto_uuid sd_id, img_id, vol_id;
 };
 
+#define PROTO_ALLOW_MISSING_MAX 32
 struct proto_sysprep {
     char **enable;  size_t n_enable;   /* operation names */
     char **disable; size_t n_disable;
     char *hostname;                    /* NULL: "localhost" */
     bool selinux_relabel;              /* default true */
+    /* Mount points the operator accepts missing (absent or unmountable
+     * filesystems the guest mounts at boot); optional, default none, at
+     * most PROTO_ALLOW_MISSING_MAX. */
+    char **allow_missing; size_t n_allow_missing;
 };
 
 /* The ids an engine chose for the new volume of one disk ("" = the producer

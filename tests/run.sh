@@ -40,9 +40,10 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libguestfs-dev
 guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
 rabbitmq-server openssl iproute2 util-linux systemd guestfish debootstrap
-python3-pika python3-msgpack python3-yaml
+python3-pika python3-msgpack python3-yaml libguestfs-xfs btrfs-progs
 clang libclang-rt-14-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check);
-                                    # python3-*: clients/python and the protocol document tests
+                                    # python3-*: clients/python and the protocol document tests;
+                                    # xfs, btrfs: the seal layout guests
 
 T0=$SECONDS
 TIMINGS=()
@@ -168,7 +169,7 @@ run_ctest() { # DIR ctest-args...
 # A clang build in build-fuzz/ (-DVMSEAL_FUZZ=ON: libFuzzer + ASan + UBSan)
 # and a short run of every fuzz target (VMSEAL_FUZZ_SECONDS each, default 20);
 # any crash, leak or sanitizer report fails the phase.  VMSEAL_FUZZ=0 skips.
-FUZZ_TARGETS="fuzz_proto_decode fuzz_rpc_decode fuzz_control_decode fuzz_sd_meta fuzz_config_load"
+FUZZ_TARGETS="fuzz_proto_decode fuzz_rpc_decode fuzz_control_decode fuzz_sd_meta fuzz_config_load fuzz_seal_fstab"
 fuzz_build() {
     command -v clang >/dev/null || { echo "run.sh: clang is needed for the fuzz phase (apt-get install clang libclang-rt-14-dev)" >&2; return 1; }
     rm -rf "$ROOT/build-fuzz"

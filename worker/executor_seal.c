@@ -109,6 +109,18 @@ static void seal_progress_to_pipe(void *ud, enum seal_event ev, const char *op, 
         exec_report_progress(ud, percent, op);
 }
 
+/* "DEVICE TYPE MOUNTPOINT; …" (bounded by the result string's limit). */
+static void exec_report_fs(struct exec_child *c, const char *key, const struct seal_fs_info *v,
+                           size_t n) {
+    char buf[1024] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(buf);
+        snprintf(buf + len, sizeof(buf) - len, "%s%s %s %s", i ? "; " : "", v[i].device, v[i].type,
+                 v[i].mountpoint);
+    }
+    exec_report_str(c, key, buf);
+}
+
 int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[ERR_WHY_LEN]) {
     struct exec_disks d;
     int r = exec_disks_open(c, job, &d, why);
@@ -139,6 +151,9 @@ int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[E
         exec_report_int(c, "removed", rep->removed_total);
         exec_report_int(c, "changed", rep->changed_total);
         exec_report_int(c, "duration_ms", rep->total_ms);
+        exec_report_fs(c, "filesystems", rep->fs, rep->n_fs);
+        if (rep->n_missing)
+            exec_report_fs(c, "not_sealed", rep->missing, rep->n_missing);
     }
     free(rep);
     free(disks);

@@ -13,8 +13,28 @@
 #   windows.qcow2                NTFS with \Windows\System32\config (refused)
 #   blank.qcow2                  no filesystem at all (refused)
 #
+# Real disk layouts (issue 14), all Debian-like:
+#   lvm.qcow2                    the Debian installer's layout: GPT, /boot ext4
+#                                (UUID=), VG vg0 with root on XFS (UUID=), /var
+#                                (/dev/mapper/vg0-var) and swap; a second VG
+#                                "vg-data" (/dev/mapper/vg--data-srv--data)
+#   btrfs.qcow2                  btrfs, root in subvolume @ (subvol=@), /home in
+#                                @home (subvolid=257), by LABEL=
+#   usrvar-sys.qcow2             root (LABEL=), /usr apart (PARTUUID=), and
+#                                "/srv/My Data" (LABEL=data\040disk, octal escapes)
+#   usrvar-var.qcow2             ... its /var: a whole-disk PV, VG vgvar,
+#                                named /dev/mapper/vgvar-var in fstab
+#   luks.qcow2                   a root and a LUKS partition (refused)
+#   bigfstab.qcow2               Debian-like, /etc/fstab a sparse 8 GiB file
+#                                (refused before anything is read)
+#   hostile.qcow2                Debian-like with /tmp -> /, /var/log -> /usr/lib,
+#                                /x -> / and an fstab line for /x/usr/bin, FIFOs
+#                                as /etc/hostname and /etc/network/interfaces, a
+#                                file name with a newline and ESC in /var/tmp
+#
 # and trees/<image>/ with the exact directory tree put into each ext4 image
-# (the pristine reference for "must stay" checks).
+# (the pristine reference for "must stay" checks); for the layouts, the tree
+# as the guest sees it with every filesystem mounted.
 #
 # All filesystems are made in ONE guestfish session (one appliance launch,
 # instead of one per image with virt-make-fs).  Idempotent: when OUTDIR
@@ -30,7 +50,7 @@ set -euo pipefail
 OUTDIR=$1
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 
-IMAGES="fedora debian suse twodisk-root twodisk-home windows blank"
+IMAGES="fedora debian suse twodisk-root twodisk-home windows blank lvm btrfs usrvar-sys usrvar-var luks bigfstab hostile"
 script_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 
 mkdir -p "$OUTDIR"
@@ -332,21 +352,106 @@ w "$T/twodisk-home" /bob/.ssh/authorized_keys 'ssh-ed25519 AAAA bob@laptop' 0600
 w "$T/twodisk-home" /bob/Documents/plan.txt 'Bob keeps this.'
 own "$T/twodisk-home" 1001:1001 /bob
 
+# ---------------------------------------------------------------- layouts
+LVM_ROOT_UUID=3f0a9c1e-52b4-4d8e-9a17-6c2e0b1d4a01
+LVM_BOOT_UUID=3f0a9c1e-52b4-4d8e-9a17-6c2e0b1d4a02
+USR_PARTUUID=7d4b2a10-9c3e-4f51-8a6b-0e1f2a3b4c5d
+layout_tree() { # TREE HOST FSTAB
+    debian_tree "$1"
+    w "$1" /etc/hostname "$2"
+    w "$1" /etc/fstab "$3"
+    w "$1" /boot/grub/grub.cfg 'set default=0'
+}
+layout_tree "$T/lvm" lvm-vm1 "# <file system> <mount point> <type> <options> <dump> <pass>
+# / was on /dev/mapper/vg0-root during installation
+UUID=$LVM_ROOT_UUID /               xfs     defaults        0       1
+# /boot was on /dev/sda1 during installation
+UUID=$LVM_BOOT_UUID /boot           ext4    defaults        0       2
+/dev/mapper/vg0-var /var            ext4    defaults        0       2
+/dev/mapper/vg--data-srv--data /srv/data ext4 defaults     0       2
+/dev/mapper/vg0-swap none           swap    sw              0       0
+/dev/sr0        /media/cdrom0   udf,iso9660 user,noauto     0       0"
+w "$T/lvm" /srv/data/keep.txt 'data volume content stays'
+mkdir -p "$T/lvm/media/cdrom0"
+
+layout_tree "$T/btrfs" btrfs-vm1 "LABEL=btrfsroot / btrfs defaults,subvol=@ 0 0
+LABEL=btrfsroot /home btrfs defaults,subvolid=257 0 0
+tmpfs /tmp tmpfs defaults 0 0"
+
+layout_tree "$T/usrvar" usrvar-vm1 "LABEL=uvroot / ext4 errors=remount-ro 0 1
+PARTUUID=$USR_PARTUUID /usr ext4 defaults 0 2
+/dev/mapper/vgvar-var /var ext4 defaults 0 2
+LABEL=data\\040disk /srv/My\\040Data ext4 defaults 0 2
+server:/export /mnt/nfs nfs defaults 0 0"
+# merged /usr: os-release lives below /usr
+mv "$T/usrvar/etc/os-release" "$T/usrvar/usr/lib/os-release" 2>/dev/null ||
+    { mkdir -p "$T/usrvar/usr/lib"; mv "$T/usrvar/etc/os-release" "$T/usrvar/usr/lib/os-release"; }
+ln -s ../usr/lib/os-release "$T/usrvar/etc/os-release"
+w "$T/usrvar" "/srv/My Data/report.txt" 'a mount point with a space'
+mkdir -p "$T/usrvar/mnt/nfs"
+
+layout_tree "$T/luks" luks-vm1 "LABEL=luksroot / ext4 defaults 0 1
+/dev/mapper/cryptdata /data ext4 defaults 0 2"
+mkdir -p "$T/luks/data"
+
+# A LUKS1 header (magic, version 1, cipher, uuid at 168): what blkid needs
+# to call the partition crypto_LUKS; no key material.
+{ printf 'LUKS\272\276\000\001aes'; head -c 29 /dev/zero; printf 'xts-plain64'; head -c 21 /dev/zero
+  printf 'sha256'; head -c 90 /dev/zero; printf '6a3e6d1c-0b5f-4d7e-9a2c-1f0e3d4c5b6a'; head -c 356 /dev/zero
+} > "$WORK/luks-header"
+
+# split_tar TREE NAME DIR… - a tarball of TREE without DIR…'s contents
+# (their mount points stay, empty), one per DIR as NAME-<dir>.tar.
+split_tar() {
+    local tree=$1 name=$2 d stage
+    shift 2
+    stage=$WORK/split-$name
+    cp -a "$tree" "$stage"
+    for d in "$@"; do
+        tar -C "$stage$d" --numeric-owner -cf "$WORK/$name-$(echo "${d#/}" | tr '/ ' '__').tar" .
+        find "$stage$d" -mindepth 1 -delete
+    done
+    tar -C "$stage" --numeric-owner -cf "$WORK/$name.tar" .
+}
+split_tar "$T/lvm" lvm /srv/data /var /boot
+split_tar "$T/btrfs" btrfs /home
+split_tar "$T/usrvar" usrvar "/srv/My Data" /var /usr
+split_tar "$T/luks" luks
+
 # Tarballs with numeric owners (the appliance has no alice/bob).
-for g in fedora debian suse twodisk-root twodisk-home; do
+debian_tree "$T/bigfstab"
+
+# Hostile content: symlinks that resolve into the appliance, FIFOs.
+H=$T/hostile
+debian_tree "$H"
+w "$H" /etc/fstab 'LABEL=hostroot / ext4 defaults 0 1
+LABEL=hostroot /x/usr/bin ext4 defaults 0 2'
+rm -rf "$H/tmp" "$H/var/log" "$H/etc/hostname" "$H/etc/network/interfaces"
+ln -s / "$H/tmp"
+ln -s /usr/lib "$H/var/log"
+ln -s / "$H/x"
+w "$H" /usr/lib/keep.txt 'guest library file'
+w "$H" /usr/lib/syslog 'a guest file named like a log'
+mkfifo "$H/etc/hostname" "$H/etc/network/interfaces"
+w "$H" $'/var/tmp/evil\nremoved tmp-files \e[2J' 'a name with a newline and an escape'
+
+for g in fedora debian suse twodisk-root twodisk-home bigfstab hostile; do
     tar -C "$T/$g" --numeric-owner -cf "$WORK/$g.tar" .
 done
 
 # ---------------------------------------------------------------- images
 for i in $IMAGES; do
-    qemu-img create -q -f qcow2 "$WORK/$i.qcow2" 256M
+    case $i in lvm) size=1G ;; btrfs|usrvar-sys) size=512M ;; *) size=256M ;; esac
+    qemu-img create -q -f qcow2 "$WORK/$i.qcow2" $size
 done
 
 # One appliance for everything.  Devices follow the order of -a.
 guestfish --format=qcow2 \
     -a "$WORK/fedora.qcow2" -a "$WORK/debian.qcow2" -a "$WORK/suse.qcow2" \
     -a "$WORK/twodisk-root.qcow2" -a "$WORK/twodisk-home.qcow2" \
-    -a "$WORK/windows.qcow2" <<EOF
+    -a "$WORK/windows.qcow2" -a "$WORK/lvm.qcow2" -a "$WORK/btrfs.qcow2" \
+    -a "$WORK/usrvar-sys.qcow2" -a "$WORK/usrvar-var.qcow2" -a "$WORK/luks.qcow2" \
+    -a "$WORK/bigfstab.qcow2" -a "$WORK/hostile.qcow2" <<EOF
 run
 mkfs ext4 /dev/sda label:fedroot
 mount /dev/sda /
@@ -380,6 +485,83 @@ write /Windows/System32/cmd.exe "MZ"
 write /Windows/System32/ntoskrnl.exe "MZ"
 write /pagefile.sys ""
 umount /
+part-init /dev/sdg gpt
+part-add /dev/sdg p 2048 411647
+part-add /dev/sdg p 411648 1845247
+part-add /dev/sdg p 1845248 -34
+pvcreate /dev/sdg2
+pvcreate /dev/sdg3
+vgcreate vg0 /dev/sdg2
+vgcreate vg-data /dev/sdg3
+lvcreate root vg0 400
+lvcreate var vg0 200
+lvcreate swap vg0 32
+lvcreate srv-data vg-data 64
+mkfs xfs /dev/vg0/root
+set-uuid /dev/vg0/root $LVM_ROOT_UUID
+mkfs ext4 /dev/sdg1
+set-uuid /dev/sdg1 $LVM_BOOT_UUID
+mkfs ext4 /dev/vg0/var
+mkfs ext4 /dev/vg-data/srv-data
+mkswap /dev/vg0/swap
+mount /dev/vg0/root /
+tar-in $WORK/lvm.tar /
+mount /dev/sdg1 /boot
+tar-in $WORK/lvm-boot.tar /boot
+mount /dev/vg0/var /var
+tar-in $WORK/lvm-var.tar /var
+mount /dev/vg-data/srv-data /srv/data
+tar-in $WORK/lvm-srv_data.tar /srv/data
+umount-all
+part-disk /dev/sdh gpt
+mkfs btrfs /dev/sdh1 label:btrfsroot
+mount /dev/sdh1 /
+btrfs-subvolume-create /@
+btrfs-subvolume-create /@home
+umount /
+mount-options subvol=@ /dev/sdh1 /
+tar-in $WORK/btrfs.tar /
+mount-options subvolid=257 /dev/sdh1 /home
+tar-in $WORK/btrfs-home.tar /home
+umount-all
+part-init /dev/sdi gpt
+part-add /dev/sdi p 2048 206847
+part-add /dev/sdi p 206848 821247
+part-add /dev/sdi p 821248 -34
+part-set-gpt-guid /dev/sdi 2 $USR_PARTUUID
+mkfs ext4 /dev/sdi1 label:uvroot
+mkfs ext4 /dev/sdi2
+mkfs ext4 /dev/sdi3 "label:data disk"
+pvcreate /dev/sdj
+vgcreate vgvar /dev/sdj
+lvcreate var vgvar 200
+mkfs ext4 /dev/vgvar/var
+mount /dev/sdi1 /
+tar-in $WORK/usrvar.tar /
+mount /dev/sdi2 /usr
+tar-in $WORK/usrvar-usr.tar /usr
+mount /dev/vgvar/var /var
+tar-in $WORK/usrvar-var.tar /var
+mount /dev/sdi3 "/srv/My Data"
+tar-in $WORK/usrvar-srv_My_Data.tar "/srv/My Data"
+umount-all
+part-init /dev/sdk gpt
+part-add /dev/sdk p 2048 206847
+part-add /dev/sdk p 206848 -34
+mkfs ext4 /dev/sdk1 label:luksroot
+mount /dev/sdk1 /
+tar-in $WORK/luks.tar /
+umount /
+upload $WORK/luks-header /dev/sdk2
+mkfs ext4 /dev/sdl
+mount /dev/sdl /
+tar-in $WORK/bigfstab.tar /
+truncate-size /etc/fstab 8589934592
+umount /
+mkfs ext4 /dev/sdm label:hostroot
+mount /dev/sdm /
+tar-in $WORK/hostile.tar /
+umount /
 shutdown
 EOF
 
@@ -387,6 +569,7 @@ EOF
 rm -rf "$OUTDIR/trees"
 mv "$T" "$OUTDIR/trees"
 for i in $IMAGES; do mv -f "$WORK/$i.qcow2" "$OUTDIR/$i.qcow2"; done
+printf '%s\n' "$LVM_ROOT_UUID" > "$OUTDIR/lvm.root-uuid"
 chmod a-w "$OUTDIR"/*.qcow2
 echo "$script_hash" > "$OUTDIR/stamp"
 awk -v t0="$t0" -v t1="$(date +%s.%N)" -v o="$OUTDIR" -v i="$IMAGES" \

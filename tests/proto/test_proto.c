@@ -31,6 +31,7 @@
 
 static char *ops_enable[] = { "ssh-hostkeys", "machine-id" };
 static char *ops_disable[] = { "tmp-files" };
+static char *allow_missing1[] = { "/srv/data" };
 
 static struct proto_vol_ref disks2[] = {
     { U_SD1, U_IMG, U_VOL },
@@ -61,7 +62,7 @@ static void sample_create(struct proto_template_create *m, bool full) {
     if (full) {
         strcpy(m->target_sd_id, U_SD2);
         m->has_sysprep = true;
-        m->sysprep = (struct proto_sysprep){ ops_enable, 2, ops_disable, 1, "tpl-host", false };
+        m->sysprep = (struct proto_sysprep){ ops_enable, 2, ops_disable, 1, "tpl-host", false, NULL, 0 };
     }
 }
 
@@ -93,7 +94,8 @@ static void sample_job(struct proto_job *m, enum job_kind kind) {
     case JOB_VM_SEAL:
         m->args.seal.disks = disks2;
         m->args.seal.n_disks = 2;
-        m->args.seal.sysprep = (struct proto_sysprep){ ops_enable, 2, NULL, 0, NULL, true };
+        m->args.seal.sysprep = (struct proto_sysprep){ ops_enable, 2, NULL, 0, NULL, true,
+                                                       allow_missing1, 1 };
         break;
     }
 }
@@ -183,6 +185,7 @@ static void assert_sysprep(const struct proto_sysprep *a, const struct proto_sys
         assert_string_equal(a->hostname, b->hostname);
     }
     assert_int_equal(a->selinux_relabel, b->selinux_relabel);
+    assert_strv(a->allow_missing, a->n_allow_missing, b->allow_missing, b->n_allow_missing);
 }
 
 static void assert_opt_str(const char *a, const char *b) {
@@ -547,7 +550,7 @@ static void test_enum_strings(void **state) {
 }
 
 static void test_sysprep_copy(void **state) {
-    struct proto_sysprep src = { ops_enable, 2, ops_disable, 1, "h", false }, dst;
+    struct proto_sysprep src = { ops_enable, 2, ops_disable, 1, "h", false, allow_missing1, 1 }, dst;
     proto_sysprep_copy(&dst, &src);
     assert_sysprep(&src, &dst);
     assert_ptr_not_equal(dst.enable, src.enable);

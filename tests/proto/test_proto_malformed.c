@@ -247,6 +247,10 @@ static void job_cases(void) {
                 -VMS_E_MSG_BAD_VALUE, "job.args.sysprep.disable: \"tmp-files\" is also in enable");
     expect_text("sysprep hostname", SEAL(REF, "hostname:'-bad-'"), -VMS_E_MSG_BAD_VALUE,
                 "job.args.sysprep.hostname: not a valid RFC 1123 host name");
+    expect_text("sysprep allow_missing relative", SEAL(REF, "allow_missing:['var']"), -VMS_E_MSG_BAD_VALUE,
+                "job.args.sysprep.allow_missing: \"var\" is not an absolute mount point");
+    expect_text("sysprep allow_missing not an array", SEAL(REF, "allow_missing:'/var'"), -VMS_E_MSG_BAD_TYPE,
+                "job.args.sysprep.allow_missing: expected an array, got string");
     expect_text("sysprep selinux_relabel as a string", SEAL(REF, "selinux_relabel:'yes'"), -VMS_E_MSG_BAD_TYPE,
                 "job.args.sysprep.selinux_relabel: expected a bool, got string");
 }

@@ -233,18 +233,21 @@ static const char *strv_find_icase(char **v, const char *name)
     return NULL;
 }
 
-/* What the mounted filesystem looks like: a Windows system (a windows dir
- * holding system32, any case), a Linux root (/etc/fstab plus os-release,
- * /bin or /usr), or nothing.  Two or three round trips. */
-static int probe_mounted(struct seal_ctx *ctx, const char *mountable, enum probe_result *ret)
+/* What the filesystem mounted at base looks like: a Windows system (a
+ * windows dir holding system32, any case), a Linux root (/etc/fstab plus
+ * os-release, /bin or /usr), or nothing.  Two or three round trips. */
+static int probe_mounted(struct seal_ctx *ctx, const char *base, const char *mountable,
+                         enum probe_result *ret)
 {
-    char **top = guestfs_ls(ctx->g, "/");
+    *ret = PROBE_NOTHING;
+    char **top = guestfs_ls(ctx->g, base);
     if (!top)
         return seal_gerr(ctx, mountable);
+    const char *sep = strcmp(base, "/") == 0 ? "" : "/";
     int r = 0;
     const char *win = strv_find_icase(top, "windows");
     if (win) {
-        _cleanup_free_ char *dir = xasprintf("/%s", win);
+        _cleanup_free_ char *dir = xasprintf("%s%s%s", base, sep, win);
         char **sub = guestfs_ls(ctx->g, dir);
         if (!sub)
             r = seal_gerr(ctx, dir);
@@ -254,7 +257,8 @@ static int probe_mounted(struct seal_ctx *ctx, const char *mountable, enum probe
     }
     if (r == 0 && *ret == PROBE_NOTHING && strv_find_icase(top, "etc")) {
         static const char *const names[] = { "fstab", "os-release", NULL };
-        struct guestfs_statns_list *st = guestfs_lstatnslist(ctx->g, "/etc", (char *const *)names);
+        _cleanup_free_ char *etc = xasprintf("%s%setc", base, sep);
+        struct guestfs_statns_list *st = guestfs_lstatnslist(ctx->g, etc, (char *const *)names);
         if (!st) {
             r = seal_gerr(ctx, mountable);
         } else {
@@ -267,21 +271,6 @@ static int probe_mounted(struct seal_ctx *ctx, const char *mountable, enum probe
         }
     }
     seal_strv_free(top);
-    return r;
-}
-
-/* Mount one filesystem read-only, probe it, unmount. */
-static int probe_fs(struct seal_ctx *ctx, const char *mountable, enum probe_result *ret,
-                    bool *ret_mounted)
-{
-    *ret = PROBE_NOTHING;
-    *ret_mounted = false;
-    if (guestfs_mount_ro(ctx->g, mountable, "/") < 0)
-        return 0; /* not mountable (e.g. an LVM PV, swap, an empty partition) */
-    *ret_mounted = true;
-    int r = probe_mounted(ctx, mountable, ret);
-    if (guestfs_umount_all(ctx->g) < 0 && r == 0)
-        r = seal_gerr(ctx, "umount_all");
     return r;
 }
 
@@ -299,15 +288,10 @@ struct probe_acc {
     size_t n_roots;
 };
 
-/* Probe one mountable and account for what it is; *ret_mounted says whether
- * it could be mounted at all. */
-static int probe_one(struct seal_ctx *ctx, struct probe_acc *acc, const char *mountable,
-                     bool *ret_mounted)
+/* Account for what one probed mountable is. */
+static void probe_note(struct seal_ctx *ctx, struct probe_acc *acc, const char *mountable,
+                       enum probe_result p)
 {
-    enum probe_result p;
-    int r = probe_fs(ctx, mountable, &p, ret_mounted);
-    if (r < 0)
-        return r;
     if (p == PROBE_WINDOWS && !acc->windows)
         acc->windows = xstrdup(mountable);
     if (p == PROBE_LINUX) {
@@ -318,70 +302,52 @@ static int probe_one(struct seal_ctx *ctx, struct probe_acc *acc, const char *mo
                      "several Linux root filesystems found (%s, %s): refusing to guess",
                      acc->root, mountable);
     }
-    return 0;
 }
 
-static bool has_partitions(char **parts, const char *dev)
+/* A btrfs filesystem mounted at "/" whose default subvolume is no root:
+ * its subvolumes are visible below it (Debian/Ubuntu "@", Fedora "root").
+ * Snapshots are not roots of their own. */
+static int probe_btrfs_subvolumes(struct seal_ctx *ctx, struct probe_acc *acc, const char *dev)
 {
-    size_t n = strlen(dev);
-    for (; parts && *parts; parts++)
-        if (strncmp(*parts, dev, n) == 0)
-            return true;
-    return false;
+    struct guestfs_btrfssubvolume_list *l = guestfs_btrfs_subvolume_list(ctx->g, "/");
+    if (!l)
+        return seal_gerr(ctx, dev);
+    int r = 0;
+    for (uint32_t i = 0; i < l->len && r == 0; i++) {
+        const char *path = l->val[i].btrfssubvolume_path;
+        if (strstr(path, "snapshot"))
+            continue;
+        _cleanup_free_ char *base = xasprintf("/%s", path);
+        _cleanup_free_ char *mountable = xasprintf("btrfsvol:%s/%s", dev, path);
+        enum probe_result p;
+        r = probe_mounted(ctx, base, mountable, &p);
+        if (r == 0)
+            probe_note(ctx, acc, mountable, p);
+    }
+    guestfs_free_btrfssubvolume_list(l);
+    return r;
 }
 
-/* Fast path: try to mount every partition (and every disk without any), and
- * the logical volumes when an LVM PV was seen.  guestfs_list_filesystems
- * costs ≈3 s under TCG because it identifies every device first. */
+/* Fast path: mount every filesystem of the block device table read-only and
+ * probe it.  guestfs_list_filesystems costs ≈3 s under TCG because it
+ * identifies every device again. */
 static int probe_fast(struct seal_ctx *ctx, struct probe_acc *acc)
 {
-    char **devs = guestfs_list_devices(ctx->g);
-    if (!devs)
-        return seal_gerr(ctx, "list_devices");
-    char **parts = guestfs_list_partitions(ctx->g);
-    if (!parts) {
-        seal_strv_free(devs);
-        return seal_gerr(ctx, "list_partitions");
-    }
-    size_t n = 0, n_unmountable = 0;
-    for (char **p = devs; *p; p++)
-        n++;
-    for (char **p = parts; *p; p++)
-        n++;
-    const char **unmountable = xcalloc(n + 1, sizeof(*unmountable));
     int r = 0;
-    for (char **p = parts; *p && r == 0; p++) {
-        bool mounted;
-        r = probe_one(ctx, acc, *p, &mounted);
-        if (r == 0 && !mounted)
-            unmountable[n_unmountable++] = *p;
+    for (size_t i = 0; i < ctx->n_devs && r == 0; i++) {
+        const struct seal_blockdev *b = &ctx->devs[i];
+        if (fs_type_skipped(b->type) ||
+            guestfs_mount_options(ctx->g, seal_ro_options(b->type), b->dev, "/") < 0)
+            continue; /* swap, a PV, an empty partition, or not mountable */
+        enum probe_result p;
+        r = probe_mounted(ctx, "/", b->dev, &p);
+        if (r == 0)
+            probe_note(ctx, acc, b->dev, p);
+        if (r == 0 && p == PROBE_NOTHING && strcmp(b->type, "btrfs") == 0)
+            r = probe_btrfs_subvolumes(ctx, acc, b->dev);
+        if (guestfs_umount_all(ctx->g) < 0 && r == 0)
+            r = seal_gerr(ctx, "umount_all");
     }
-    for (char **d = devs; *d && r == 0; d++) {
-        if (has_partitions(parts, *d))
-            continue;
-        bool mounted;
-        r = probe_one(ctx, acc, *d, &mounted);
-        if (r == 0 && !mounted)
-            unmountable[n_unmountable++] = *d;
-    }
-    for (size_t i = 0; i < n_unmountable && r == 0 && !ctx->has_lvm; i++) {
-        char *type = guestfs_vfs_type(ctx->g, unmountable[i]);
-        ctx->has_lvm = type && strcmp(type, "LVM2_member") == 0;
-        free(type);
-    }
-    if (r == 0 && ctx->has_lvm) {
-        char **lvs = guestfs_lvs(ctx->g);
-        if (!lvs)
-            r = seal_gerr(ctx, "lvs");
-        for (char **l = lvs; l && *l && r == 0; l++) {
-            bool mounted;
-            r = probe_one(ctx, acc, *l, &mounted);
-        }
-        seal_strv_free(lvs);
-    }
-    free(unmountable);
-    seal_strv_free(parts);
-    seal_strv_free(devs);
     return r;
 }
 
@@ -395,10 +361,14 @@ static int probe_all(struct seal_ctx *ctx, struct probe_acc *acc)
     ctx->has_lvm = true; /* not known cheaply here: let lvm-uuids look */
     int r = 0;
     for (size_t i = 0; fs[i] && fs[i + 1] && r == 0; i += 2) {
-        if (fs_type_skipped(fs[i + 1]))
+        if (fs_type_skipped(fs[i + 1]) || guestfs_mount_ro(ctx->g, fs[i], "/") < 0)
             continue;
-        bool mounted;
-        r = probe_one(ctx, acc, fs[i], &mounted);
+        enum probe_result p;
+        r = probe_mounted(ctx, "/", fs[i], &p);
+        if (r == 0)
+            probe_note(ctx, acc, fs[i], p);
+        if (guestfs_umount_all(ctx->g) < 0 && r == 0)
+            r = seal_gerr(ctx, "umount_all");
     }
     seal_strv_free(fs);
     return r;
@@ -409,7 +379,17 @@ static int probe_all(struct seal_ctx *ctx, struct probe_acc *acc)
 static int root_find(struct seal_ctx *ctx, char **ret_root)
 {
     struct probe_acc acc = { 0 };
-    int r = probe_fast(ctx, &acc);
+    int r = seal_blockdevs_collect(ctx);
+    for (size_t i = 0; r == 0 && i < ctx->n_devs; i++) {
+        if (strcmp(ctx->devs[i].type, "crypto_LUKS") == 0) {
+            snprintf(ctx->err, ctx->err_len,
+                     "%s is encrypted (LUKS): vmseal cannot open it, so it cannot seal this guest "
+                     "completely; decrypt it or seal the guest another way", ctx->devs[i].dev);
+            r = -VMS_E_ENCRYPTED_GUEST;
+        }
+    }
+    if (r == 0)
+        r = probe_fast(ctx, &acc);
     if (r == 0 && acc.n_roots == 0 && !acc.windows)
         r = probe_all(ctx, &acc);
     if (r == 0 && acc.windows) {
@@ -551,6 +531,12 @@ static int seal_session(struct seal_run_state *s, const struct seal_opts *opts,
     if (r < 0)
         goto inspected;
     snprintf(rep->root_device, sizeof(rep->root_device), "%s", s->root);
+    /* Everything the guest mounts at boot is checked read-only before the
+     * first write (device-level operations included). */
+    phase(ctx, "mount", 42, "checking the guest's fstab (read-only)");
+    r = seal_fstab_plan(ctx, s->root);
+    if (r < 0)
+        goto inspected;
     /* Device-level operations run while nothing is mounted. */
     r = seal_ops_run_devices(ctx, s->selected, rep);
     if (r < 0)
@@ -605,6 +591,9 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
             .selinux_relabel = sysprep ? sysprep->selinux_relabel : true,
             .cb = cb, .ud = ud, .err = ret_err, .err_len = err_len,
             .cancel_cb = opts ? opts->cancel_cb : NULL,
+            .allow_missing = sysprep ? sysprep->allow_missing : NULL,
+            .n_allow_missing = sysprep ? sysprep->n_allow_missing : 0,
+            .report = rep,
         },
         .t0 = time_mono_ms(),
     };
@@ -630,6 +619,7 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
     if (s.ctx.g)
         guestfs_close(s.ctx.g);
     tcg_wrapper_remove(&s.ctx);
+    seal_plan_free(&s.ctx);
     free(s.root);
     rep->total_ms = time_mono_ms() - s.t0;
     if (r == 0)

@@ -7,21 +7,31 @@
  *      backend settings and appliance memory from seal_opts (NULL / 0 = the
  *      libguestfs default, which also honours $LIBGUESTFS_BACKEND and
  *      $LIBGUESTFS_BACKEND_SETTINGS); launch;
- *   2. root discovery: every filesystem is probed READ-ONLY; exactly one
- *      Linux root must exist.  A Windows guest => -VMS_E_UNSUPPORTED_GUEST,
+ *   2. root discovery: every partition, whole disk and logical volume is
+ *      identified (blkid) and probed READ-ONLY, btrfs subvolumes included;
+ *      exactly one Linux root must exist.  A LUKS device anywhere =>
+ *      -VMS_E_ENCRYPTED_GUEST, a Windows guest => -VMS_E_UNSUPPORTED_GUEST,
  *      no root => -VMS_E_NO_ROOT, several => -VMS_E_MULTI_ROOT, a disk that
- *      cannot be opened => -VMS_E_GUESTFS.  These refusals happen before
- *      anything is mounted read-write: the images stay byte-identical;
- *   3. the root is mounted read-write, then the guest's /etc/fstab entries
- *      (UUID=, LABEL=, PARTUUID=, /dev/… names; swap, network, tmpfs and bind
- *      entries skipped) in mount-point depth order, across all disks;
+ *      cannot be opened => -VMS_E_GUESTFS;
+ *   3. never a silent partial seal: the root and every filesystem of the
+ *      guest's /etc/fstab (seal_fstab.h resolves UUID=, LABEL=, PARTUUID=,
+ *      PARTLABEL=, /dev/disk/by-*, /dev/mapper, /dev/VG/LV, sdX/vdX/hdX/xvdX)
+ *      are mounted READ-ONLY first; one the guest mounts at boot that is not
+ *      on the disks, has no real mount point or does not mount =>
+ *      -VMS_E_INCOMPLETE_GUEST naming the fstab line, unless its mount point
+ *      is in sysprep->allow_missing (then listed in report->missing).  All
+ *      refusals above happen before the first write: the images stay
+ *      byte-identical.  Then the same plan is mounted read-write (after the
+ *      device-level operations) and listed in report->fs;
  *   4. the selected operations run (see seal_op_* below), each reporting
  *      progress through the callback;
  *   5. umount_all; guestfs_shutdown, whose error fails the job (it reports
  *      write errors that close would swallow); close.
  *
  * Errors: 0, or a negative code: -VMS_E_GUESTFS (with libguestfs' message
- * in ret_err), -VMS_E_UNSUPPORTED_GUEST, -VMS_E_NO_ROOT, -VMS_E_MULTI_ROOT,
+ * in ret_err), -VMS_E_UNSUPPORTED_GUEST (also: a guest file the engine reads
+ * is over 1 MiB), -VMS_E_NO_ROOT, -VMS_E_MULTI_ROOT, -VMS_E_ENCRYPTED_GUEST,
+ * -VMS_E_INCOMPLETE_GUEST,
  * -VMS_E_UNKNOWN_OP (ret_err names the operation), -VMS_E_INVALID,
  * -VMS_E_CANCELLED (the cancel hook said so between operations).  ret_err
  * always receives a one-line human message on failure.
@@ -82,7 +92,9 @@ const char *seal_family_to_string(enum seal_family f); /* "debian", …, "all" *
 
 /* Progress events passed to the callback.
  *   SEAL_EV_PHASE    op = phase name ("launch", "inspect", "mount",
- *                    "operations", "shutdown"), detail = human text;
+ *                    "operations", "shutdown"), detail = human text; or
+ *                    op = "skip", detail = a guest path left alone and why
+ *                    (below a guest symlink, not a regular file);
  *   SEAL_EV_OP_START op = operation name, detail = its description;
  *   SEAL_EV_REMOVED  detail = guest path removed (a directory counts once);
  *   SEAL_EV_CHANGED  detail = guest path edited / truncated / created;
@@ -102,8 +114,22 @@ struct seal_op_result {
     int64_t ms;            /* wall time of the operation */
 };
 
+/* A filesystem sealed (report->fs), or an fstab line not sealed
+ * (report->missing: device = the fstab spec, type = "allowed" when the
+ * operator accepted it missing, "optional" for a noauto/nofail line). */
+struct seal_fs_info {
+    char device[128];
+    char type[24];
+    char mountpoint[256];
+};
+
 struct seal_report {
-    char root_device[64];  /* appliance device of the root, e.g. /dev/sda1 */
+    char root_device[128]; /* appliance mountable of the root, e.g. /dev/sda1,
+                              btrfsvol:/dev/sda2/@ */
+    struct seal_fs_info fs[32];
+    size_t n_fs;
+    struct seal_fs_info missing[32];
+    size_t n_missing;
     char distro[32];       /* os-release ID, e.g. "debian" */
     enum seal_family family;
     struct seal_op_result ops[64];

@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "seal.h"
+#include "seal_log.h"
 #include "util.h"
 
 struct cli {
@@ -17,6 +18,8 @@ struct cli {
     const char *format;
     struct seal_opts opts;
     bool quiet, list;
+    const char *report_path;     /* --report FILE */
+    struct seal_log *log;        /* with --report */
 };
 
 static void usage(FILE *out)
@@ -24,7 +27,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: vmseal-worker seal [--enable OP,...] [--disable OP,...] [--hostname NAME]\n"
             "                          [--no-selinux-relabel] [--format qcow2|raw] [--memsize MB]\n"
-            "                          [--smp N] [--tcg-tb-size MB|-1] [--quiet] [--list-operations]\n"
+            "                          [--smp N] [--tcg-tb-size MB|-1] [--allow-missing MOUNTPOINT]...\n"
+            "                          [--report FILE] [--quiet] [--list-operations]\n"
             "                          IMAGE...\n");
 }
 
@@ -70,6 +74,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
         {"tcg-tb-size", required_argument, NULL, 'T'},
         {"timings", no_argument, NULL, 't'},
         {"list-operations", no_argument, NULL, 'l'},
+        {"allow-missing", required_argument, NULL, 'M'},
+        {"report", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -83,6 +89,16 @@ static int parse_args(int argc, char **argv, struct cli *c)
         case 'q': c->quiet = true; break;
         case 't': break; /* timings are always printed */
         case 'l': c->list = true; break;
+        case 'R': c->report_path = optarg; break;
+        case 'M':
+            if (optarg[0] != '/') {
+                fprintf(stderr, "vmseal-worker seal: --allow-missing takes an absolute mount point\n");
+                return -1;
+            }
+            c->sysprep.allow_missing = xrealloc(c->sysprep.allow_missing,
+                                                (c->sysprep.n_allow_missing + 1) * sizeof(char *));
+            c->sysprep.allow_missing[c->sysprep.n_allow_missing++] = xstrdup(optarg);
+            break;
         case 'f':
             if (strcmp(optarg, "qcow2") != 0 && strcmp(optarg, "raw") != 0) {
                 fprintf(stderr, "vmseal-worker seal: --format must be qcow2 or raw\n");
@@ -152,23 +168,44 @@ static const char *format_detect(const char *path)
     return n == 4 && memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
 }
 
+/* Guest names on the terminal: control characters and backslashes as \xHH,
+ * so a file name cannot forge a line or drive the terminal. */
+static void fput_escaped(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '\\')
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+static void put_escaped(const char *s)
+{
+    fput_escaped(stdout, s);
+}
+
 static void progress_cb(void *ud, enum seal_event ev, const char *op, int percent, const char *detail)
 {
     const struct cli *c = ud;
+    if (c->log)
+        seal_log_event(c->log, ev, op, detail);
     switch (ev) {
     case SEAL_EV_PHASE:
-        printf("phase %s %d%% %s\n", op, percent, detail ? detail : "");
+        printf("phase %s %d%% ", op, percent);
+        put_escaped(detail);
+        putchar('\n');
         break;
     case SEAL_EV_OP_START:
         printf("op %s start\n", op);
         break;
     case SEAL_EV_REMOVED:
-        if (!c->quiet)
-            printf("removed %s %s\n", op ? op : "-", detail);
-        break;
     case SEAL_EV_CHANGED:
-        if (!c->quiet)
-            printf("changed %s %s\n", op ? op : "-", detail);
+        if (!c->quiet) {
+            printf("%s %s ", ev == SEAL_EV_REMOVED ? "removed" : "changed", op ? op : "-");
+            put_escaped(detail);
+            putchar('\n');
+        }
         break;
     case SEAL_EV_OP_DONE:
         printf("op %s done %s\n", op, detail);
@@ -200,7 +237,21 @@ int seal_cli_main(int argc, char **argv)
     }
     struct seal_report *rep = xcalloc(1, sizeof(*rep));
     char err[SEAL_ERR_LEN];
+    if (c.report_path)
+        c.log = seal_log_new();
     int r = seal_run(&c.opts, disks, n, &c.sysprep, progress_cb, &c, rep, err, sizeof(err));
+    for (size_t i = 0; r == 0 && i < rep->n_fs; i++) {
+        printf("filesystem %s %s ", rep->fs[i].device, rep->fs[i].type);
+        put_escaped(rep->fs[i].mountpoint);
+        putchar('\n');
+    }
+    for (size_t i = 0; r == 0 && i < rep->n_missing; i++) {
+        printf("not-sealed ");
+        put_escaped(rep->missing[i].mountpoint);
+        putchar(' ');
+        put_escaped(rep->missing[i].device);
+        printf(" (%s)\n", strcmp(rep->missing[i].type, "allowed") == 0 ? "--allow-missing" : "noauto/nofail");
+    }
     if (r == 0)
         printf("summary root=%s distro=%s family=%s operations=%zu removed=%u changed=%u\n",
                rep->root_device, rep->distro[0] ? rep->distro : "unknown",
@@ -210,13 +261,26 @@ int seal_cli_main(int argc, char **argv)
            (long long)rep->launch_ms, (long long)rep->inspect_ms, (long long)rep->ops_ms,
            (long long)rep->shutdown_ms, (long long)rep->total_ms);
     fflush(stdout);
-    if (r < 0)
-        fprintf(stderr, "vmseal-worker seal: error: %s: %s\n", err_name(r), err[0] ? err : err_str(r));
+    if (r < 0) {
+        fprintf(stderr, "vmseal-worker seal: error: %s: ", err_name(r));
+        fput_escaped(stderr, err[0] ? err : err_str(r));
+        fputc('\n', stderr);
+    }
     status = r < 0 ? 1 : 0;
+    if (c.log) {
+        int w = seal_log_write_json(c.log, rep, r, err, c.report_path);
+        if (w < 0) {
+            fprintf(stderr, "vmseal-worker seal: error: cannot write the report %s: %s\n",
+                    c.report_path, err_str(w));
+            status = 1;
+        }
+        seal_log_free(c.log);
+    }
     free(rep);
     free(disks);
 out:
     names_free(c.sysprep.enable, c.sysprep.n_enable);
     names_free(c.sysprep.disable, c.sysprep.n_disable);
+    names_free(c.sysprep.allow_missing, c.sysprep.n_allow_missing);
     return status;
 }

@@ -216,10 +216,11 @@ static int op_tmp_files(struct seal_ctx *ctx)
     /* Everything in /tmp and /var/tmp, dot files included: one ls each. */
     static const char *const dirs[] = { "/tmp", "/var/tmp" };
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
-        int r = guestfs_is_dir_opts(ctx->g, dirs[i], GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 1, -1);
+        /* A symlinked /tmp (to "/", say) resolves in the appliance: left alone. */
+        int r = guestfs_is_dir_opts(ctx->g, dirs[i], GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
         if (r < 0)
             return seal_gerr(ctx, dirs[i]);
-        if (!r)
+        if (!r || seal_path_contained(ctx, dirs[i]) <= 0)
             continue;
         char **names = guestfs_ls(ctx->g, dirs[i]);
         if (!names)

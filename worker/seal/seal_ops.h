@@ -12,6 +12,14 @@
 #include <guestfs.h>
 
 #include "seal.h"
+#include "seal_fstab.h"
+
+/* One filesystem of the plan (seal_fstab_plan), mounted read-write later. */
+struct seal_mount {
+    char *device;        /* appliance mountable */
+    char *mountpoint;
+    char *options;       /* btrfs subvol=… or "" */
+};
 
 struct seal_ctx {
     guestfs_h *g;
@@ -30,6 +38,15 @@ struct seal_ctx {
     char *hv_wrapper;               /* seal.c: temporary qemu wrapper, removed after launch */
     bool launching;                 /* seal.c: collecting launch errors */
     char launch_err[256];
+    /* seal_ops_mount.c: the guest's block devices and the mount plan. */
+    struct seal_blockdev *devs;
+    size_t n_devs, n_disks;
+    struct seal_mount *plan;
+    size_t n_plan;
+    char *const *allow_missing;     /* mount points the operator accepts missing */
+    size_t n_allow_missing;
+    struct seal_report *report;     /* filesystems sealed / missing are recorded here */
+    char *contained_dir;            /* seal_path_contained's last good directory */
 };
 
 /* Record libguestfs' last error as "<what>: <message>" in ctx->err and return
@@ -40,10 +57,21 @@ int seal_gerr(struct seal_ctx *ctx, const char *what);
 void seal_note_removed(struct seal_ctx *ctx, const char *path);
 void seal_note_changed(struct seal_ctx *ctx, const char *path);
 
-/* Mount root read-write at "/", then the guest's /etc/fstab entries
- * (seal_ops_mount.c).  Entries that cannot be resolved to a device of this
- * guest are skipped and reported as SEAL_EV_PHASE "mount" messages. */
+/* seal_ops_mount.c.
+ * seal_blockdevs_collect: every partition (or whole disk without any) and
+ * logical volume with its blkid attributes into ctx->devs.
+ * seal_fstab_plan: mounts root and every fstab filesystem READ-ONLY, records
+ * the plan in ctx->plan, unmounts all.  A filesystem the guest mounts at boot
+ * that is not on the disks, has no real mount point or does not mount =>
+ * -VMS_E_INCOMPLETE_GUEST naming the fstab line, unless its mount point is in
+ * ctx->allow_missing (then recorded in report->missing).  Writes nothing.
+ * seal_fstab_mount: mounts root and the plan read-write; each filesystem is
+ * recorded in report->fs and announced as a SEAL_EV_PHASE "mount" message.
+ * seal_plan_free: frees devs and plan. */
+int seal_blockdevs_collect(struct seal_ctx *ctx);
+int seal_fstab_plan(struct seal_ctx *ctx, const char *root);
 int seal_fstab_mount(struct seal_ctx *ctx, const char *root);
+void seal_plan_free(struct seal_ctx *ctx);
 
 /* Run the selected operations (table order).  Progress runs from
  * pct_from to pct_to.  Results are appended to report->ops. */
@@ -55,6 +83,19 @@ int seal_ops_run(struct seal_ctx *ctx, const bool *selected, int pct_from, int p
 int seal_ops_run_devices(struct seal_ctx *ctx, const bool *selected, struct seal_report *report);
 
 /* Helpers shared by the operation files (seal_ops_util.c). */
+
+/* Containment: inside the appliance a guest's symlink (absolute, or relative
+ * with enough "..") resolves to the appliance's own files, so no path is
+ * read, edited or removed through one.  1 when no directory above path's
+ * last component is a symlink; 0 when one is (noted as a "skip" phase
+ * message: the path is left alone); < 0 on error.  The helpers below and
+ * seal_read check it themselves. */
+int seal_path_contained(struct seal_ctx *ctx, const char *path);
+/* Whether path is absent or a regular file (lstat): 1 regular, 0 absent,
+ * 2 anything else (symlink, FIFO, device, directory, socket); < 0 error. */
+int seal_path_kind(struct seal_ctx *ctx, const char *path);
+/* Report a path left alone and why (SEAL_EV_PHASE "skip" message). */
+void seal_note_skipped(struct seal_ctx *ctx, const char *path, const char *why);
 enum seal_rm_mode {
     SEAL_RM_RF,          /* rm -rf every match (files and directories) */
     SEAL_RM_FILES,       /* only non-directories (files, symlinks) */
@@ -78,8 +119,11 @@ int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char
  * seal_strv_free); *ret is never NULL on success. */
 int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret);
 void seal_strv_free(char **v);
-/* Read a whole guest file, NUL-terminated (*ret_len without the NUL); *ret NULL (and 0 returned) when it does not exist
- * or is not a regular file. */
+/* Read a whole guest file, NUL-terminated (*ret_len without the NUL).
+ * The type and size are checked first (lstat, no symlink followed): *ret
+ * NULL (and 0 returned) when it does not exist or is not a regular file (a
+ * symlink, FIFO, device or directory: noted as a "read" phase message); a
+ * file over 1 MiB => -VMS_E_UNSUPPORTED_GUEST, nothing read. */
 int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_len);
 /* Keep only the lines for which keep(line, len, arg) is true; rewrite the
  * file (and note it changed) only when a line was dropped. */

@@ -63,7 +63,12 @@ int seal_op_machine_id(struct seal_ctx *ctx)
     static const char *const paths[] = { "/etc/machine-id", "/var/lib/dbus/machine-id" };
     for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
         /* Regular files only: /var/lib/dbus/machine-id is often a symlink. */
-        int r = guestfs_is_file_opts(ctx->g, paths[i], GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 0, -1);
+        int r = seal_path_contained(ctx, paths[i]);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            continue;
+        r = guestfs_is_file_opts(ctx->g, paths[i], GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 0, -1);
         if (r < 0)
             return seal_gerr(ctx, paths[i]);
         if (!r)
@@ -142,7 +147,10 @@ int seal_op_net_nm_macaddr(struct seal_ctx *ctx)
  * virt-sysprep does, so accounting keeps working). */
 static int pacct_in(struct seal_ctx *ctx, const char *dir)
 {
-    int r = guestfs_is_dir_opts(ctx->g, dir, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 1, -1);
+    int r = seal_path_contained(ctx, dir);
+    if (r <= 0)
+        return r;
+    r = guestfs_is_dir_opts(ctx->g, dir, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
     if (r <= 0)
         return r < 0 ? seal_gerr(ctx, dir) : 0;
     _cleanup_free_ char *glob = xasprintf("%s/pacct*", dir);
@@ -181,7 +189,18 @@ static int write_if_different(struct seal_ctx *ctx, const char *path, const char
 {
     char *old = NULL;
     size_t old_len = 0;
-    int r = seal_read(ctx, path, &old, &old_len);
+    /* Never written through a symlink, never into a FIFO or device. */
+    int r = seal_path_contained(ctx, path);
+    if (r <= 0)
+        return r;
+    int kind = seal_path_kind(ctx, path);
+    if (kind < 0)
+        return kind;
+    if (kind == 2) {
+        seal_note_skipped(ctx, path, "not a regular file");
+        return 0;
+    }
+    r = seal_read(ctx, path, &old, &old_len);
     if (r < 0)
         return r;
     bool same = old && old_len == strlen(content) && memcmp(old, content, old_len) == 0;

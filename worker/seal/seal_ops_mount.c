@@ -1,225 +1,334 @@
-/* seal_ops_mount.c - mount the guest's filesystems by its own /etc/fstab.
+/* seal_ops_mount.c - the guest's block devices, and its filesystems mounted
+ * by its own /etc/fstab (seal_fstab.c parses and resolves).
  *
- * The root (found by seal.c) is mounted read-write at "/"; then each fstab
- * entry that names a local filesystem (UUID=, LABEL=, PARTUUID=,
- * /dev/disk/by-{uuid,label}/…, /dev/…) is resolved to an appliance device and
- * mounted, parents before children (mount-point depth order).  Swap, network
- * and virtual filesystems and bind mounts are skipped.  An entry whose device
- * is not in this guest, or whose mount point does not exist, is skipped and
- * reported; a device that exists but fails to mount fails the job (sealing
- * half a guest silently is worse than failing).
+ * Never a silent partial seal: seal_fstab_plan() runs before anything is
+ * written.  It mounts the root and every fstab filesystem READ-ONLY, exactly
+ * as the read-write mount will, and fails with -VMS_E_INCOMPLETE_GUEST naming
+ * the fstab line when one that the guest mounts at boot is not on the disks,
+ * or its mount point is missing or below a symlink, or it does not mount.
+ * The operator may accept such a line by its mount point (allow_missing);
+ * noauto / nofail lines are sealed when they mount and noted when not.
+ * seal_fstab_mount() then mounts the same plan read-write.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "err.h"
 #include "seal_ops.h"
 #include "util.h"
 
-struct fstab_entry {
-    char *spec, *mp, *type, *opts;
-    int depth;
-};
+/* ---- block devices ---- */
 
-static void report(struct seal_ctx *ctx, const char *fmt, const char *a, const char *b)
+/* The value of key in blkid's "-o export" output, which escapes blanks and
+ * shell characters with a backslash ("data\ disk"). */
+static char *kv_get(char **kv, const char *key)
 {
-    if (!ctx->cb)
-        return;
-    char msg[512];
-    snprintf(msg, sizeof(msg), fmt, a, b);
-    ctx->cb(ctx->ud, SEAL_EV_PHASE, "mount", ctx->percent, msg);
-}
-
-/* fstab escapes spaces and friends as \ooo. */
-static char *unescape(const char *s)
-{
-    char *out = xmalloc(strlen(s) + 1), *o = out;
-    for (; *s; s++) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-            s[3] >= '0' && s[3] <= '7') {
-            *o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-            s += 3;
-        } else {
-            *o++ = *s;
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-static bool has_opt(const char *opts, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = opts; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == n && strncmp(p, name, n) == 0)
-            return true;
-        p = comma ? comma + 1 : NULL;
-    }
-    return false;
-}
-
-static bool entry_skipped(const struct fstab_entry *e)
-{
-    static const char *const types[] = {
-        "swap", "none", "nfs", "nfs4", "cifs", "smbfs", "smb3", "ceph", "glusterfs", "9p",
-        "virtiofs", "tmpfs", "ramfs", "proc", "sysfs", "devpts", "devtmpfs", "securityfs",
-        "cgroup", "cgroup2", "debugfs", "tracefs", "hugetlbfs", "mqueue", "efivarfs",
-        "autofs", "overlay", "fuse", "fuse.sshfs", "binfmt_misc", "iso9660", "udf", NULL,
-    };
-    if (e->mp[0] != '/' || strcmp(e->mp, "/") == 0)
-        return true;
-    if (has_opt(e->opts, "bind") || has_opt(e->opts, "rbind"))
-        return true;
-    for (const char *const *t = types; *t; t++)
-        if (strcmp(e->type, *t) == 0)
-            return true;
-    return strncmp(e->spec, "/dev/", 5) != 0 && !strchr(e->spec, '=');
-}
-
-static size_t fstab_parse(char *buf, struct fstab_entry **ret)
-{
-    size_t n = 0, cap = 8;
-    struct fstab_entry *v = xcalloc(cap, sizeof(*v));
-    for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
-         line = strtok_r(NULL, "\n", &save)) {
-        char *f[4] = { NULL }, *fsave = NULL;
-        size_t k = 0;
-        for (char *tok = strtok_r(line, " \t", &fsave); tok && k < 4; tok = strtok_r(NULL, " \t", &fsave))
-            f[k++] = tok;
-        if (k < 3 || f[0][0] == '#')
+    for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
+        if (strcmp(kv[i], key) != 0)
             continue;
-        struct fstab_entry e = {
-            .spec = unescape(f[0]), .mp = unescape(f[1]), .type = xstrdup(f[2]),
-            .opts = xstrdup(k > 3 ? f[3] : "defaults"),
-        };
-        size_t mlen = strlen(e.mp);
-        while (mlen > 1 && e.mp[mlen - 1] == '/')
-            e.mp[--mlen] = '\0';
-        for (const char *p = e.mp; *p; p++)
-            e.depth += *p == '/';
-        if (n == cap)
-            v = xrealloc(v, (cap *= 2) * sizeof(*v));
-        v[n++] = e;
-    }
-    *ret = v;
-    return n;
-}
-
-static void fstab_free(struct fstab_entry *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(v[i].spec);
-        free(v[i].mp);
-        free(v[i].type);
-        free(v[i].opts);
-    }
-    free(v);
-}
-
-/* The partition whose GPT/MBR PARTUUID is uuid; NULL if none. */
-static char *find_partuuid(struct seal_ctx *ctx, const char *uuid)
-{
-    char **parts = guestfs_list_partitions(ctx->g);
-    char *found = NULL;
-    for (char **p = parts; p && *p && !found; p++) {
-        char **kv = guestfs_blkid(ctx->g, *p);
-        for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
-            if (strcmp(kv[i], "PARTUUID") == 0 && strcasecmp(kv[i + 1], uuid) == 0)
-                found = xstrdup(*p);
-        seal_strv_free(kv);
-    }
-    seal_strv_free(parts);
-    return found;
-}
-
-/* Appliance device for an fstab spec; NULL when it is not in this guest. */
-static char *resolve(struct seal_ctx *ctx, const char *spec)
-{
-    if (strncmp(spec, "UUID=", 5) == 0)
-        return guestfs_findfs_uuid(ctx->g, spec + 5);
-    if (strncmp(spec, "LABEL=", 6) == 0)
-        return guestfs_findfs_label(ctx->g, spec + 6);
-    if (strncmp(spec, "PARTUUID=", 9) == 0)
-        return find_partuuid(ctx, spec + 9);
-    if (strncmp(spec, "/dev/disk/by-uuid/", 18) == 0)
-        return guestfs_findfs_uuid(ctx->g, spec + 18);
-    if (strncmp(spec, "/dev/disk/by-label/", 19) == 0)
-        return guestfs_findfs_label(ctx->g, spec + 19);
-    if (strncmp(spec, "/dev/", 5) == 0) {
-        /* The daemon translates /dev/vdX and /dev/hdX to its own names. */
-        char *dev = guestfs_canonical_device_name(ctx->g, spec);
-        if (!dev)
-            return NULL;
-        int r = guestfs_is_blockdev_opts(ctx->g, dev, GUESTFS_IS_BLOCKDEV_OPTS_FOLLOWSYMLINKS, 1, -1);
-        if (r > 0)
-            return dev;
-        free(dev);
-        return NULL;
+        char *v = xstrdup(kv[i + 1]), *o = v;
+        for (const char *p = kv[i + 1]; *p; p++)
+            *o++ = p[0] == '\\' && p[1] ? *++p : *p;
+        *o = '\0';
+        return v;
     }
     return NULL;
 }
 
-/* subvol= from the fstab options (btrfs), passed on to mount. */
-static char *mount_options_of(const char *opts)
+/* blkid of one device; a device with nothing on it makes blkid fail: it then
+ * has empty attributes. */
+static void blockdev_probe(struct seal_ctx *ctx, struct seal_blockdev *b)
 {
-    for (const char *p = opts; p && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (strncmp(p, "subvol=", 7) == 0 || strncmp(p, "subvolid=", 9) == 0)
-            return xstrndup(p, len);
-        p = comma ? comma + 1 : NULL;
-    }
-    return xstrdup("");
+    char **kv = guestfs_blkid(ctx->g, b->dev);
+    b->type = kv_get(kv, "TYPE");
+    b->uuid = kv_get(kv, "UUID");
+    b->label = kv_get(kv, "LABEL");
+    b->partuuid = kv_get(kv, "PART_ENTRY_UUID");
+    if (!b->partuuid)
+        b->partuuid = kv_get(kv, "PARTUUID");
+    b->partlabel = kv_get(kv, "PART_ENTRY_NAME");
+    if (!b->type)
+        b->type = xstrdup("");
+    seal_strv_free(kv);
 }
 
-static int mount_entry(struct seal_ctx *ctx, const struct fstab_entry *e)
+static char *strip_dashes(char *s)
 {
-    char *dev = resolve(ctx, e->spec);
-    if (!dev) {
-        report(ctx, "fstab: %s for %s is not on these disks, skipped", e->spec, e->mp);
-        return 0;
+    char *o = s;
+    for (char *p = s; p && *p; p++)
+        if (*p != '-')
+            *o++ = *p;
+    if (o)
+        *o = '\0';
+    return s;
+}
+
+static struct seal_blockdev *blockdev_add(struct seal_ctx *ctx, const char *dev, int disk, int part)
+{
+    ctx->devs = xrealloc(ctx->devs, (ctx->n_devs + 1) * sizeof(*ctx->devs));
+    struct seal_blockdev *b = &ctx->devs[ctx->n_devs++];
+    *b = (struct seal_blockdev){ .dev = xstrdup(dev), .disk = disk, .part = part };
+    blockdev_probe(ctx, b);
+    return b;
+}
+
+static int lvs_add(struct seal_ctx *ctx)
+{
+    char **lvs = guestfs_lvs(ctx->g);
+    if (!lvs)
+        return seal_gerr(ctx, "lvs");
+    for (char **l = lvs; *l; l++) {
+        const char *vg = *l + 5, *slash = strchr(vg, '/');
+        if (strncmp(*l, "/dev/", 5) != 0 || !slash)
+            continue;
+        struct seal_blockdev *b = blockdev_add(ctx, *l, -1, 0);
+        b->vg = xstrndup(vg, (size_t)(slash - vg));
+        b->lv = xstrdup(slash + 1);
+        char *vg_uuid = strip_dashes(guestfs_vguuid(ctx->g, b->vg));
+        char *lv_uuid = strip_dashes(guestfs_lvuuid(ctx->g, *l));
+        if (vg_uuid && lv_uuid)
+            b->dm_uuid = xasprintf("LVM-%s%s", vg_uuid, lv_uuid);
+        free(vg_uuid);
+        free(lv_uuid);
     }
-    int r = guestfs_is_dir_opts(ctx->g, e->mp, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
-    if (r <= 0) {
-        free(dev);
+    seal_strv_free(lvs);
+    return 0;
+}
+
+int seal_blockdevs_collect(struct seal_ctx *ctx)
+{
+    char **devs = guestfs_list_devices(ctx->g);
+    if (!devs)
+        return seal_gerr(ctx, "list_devices");
+    char **parts = guestfs_list_partitions(ctx->g);
+    if (!parts) {
+        seal_strv_free(devs);
+        return seal_gerr(ctx, "list_partitions");
+    }
+    for (char **d = devs; *d; d++)
+        ctx->n_disks++;
+    for (int i = 0; devs[i]; i++) {
+        bool partitioned = false;
+        for (char **p = parts; *p; p++) {
+            int disk, part;
+            if (seal_disk_name_parse(*p, &disk, &part) == 0 && disk == i && part > 0) {
+                blockdev_add(ctx, *p, i, part);
+                partitioned = true;
+            }
+        }
+        if (!partitioned)
+            blockdev_add(ctx, devs[i], i, 0);
+    }
+    seal_strv_free(parts);
+    seal_strv_free(devs);
+    bool lvm = false;
+    for (size_t i = 0; i < ctx->n_devs; i++)
+        lvm |= strcmp(ctx->devs[i].type, "LVM2_member") == 0;
+    ctx->has_lvm = lvm;
+    return lvm ? lvs_add(ctx) : 0;
+}
+
+/* ---- the plan ---- */
+
+static void note(struct seal_ctx *ctx, const char *msg)
+{
+    if (ctx->cb)
+        ctx->cb(ctx->ud, SEAL_EV_PHASE, "mount", ctx->percent, msg);
+}
+
+static bool allowed_missing(const struct seal_ctx *ctx, const char *mountpoint)
+{
+    for (size_t i = 0; i < ctx->n_allow_missing; i++)
+        if (strcmp(ctx->allow_missing[i], mountpoint) == 0)
+            return true;
+    return false;
+}
+
+/* An fstab line that cannot be sealed: refused, or accepted and recorded. */
+static int entry_missing(struct seal_ctx *ctx, const struct seal_fstab_entry *e, const char *why)
+{
+    struct seal_report *rep = ctx->report;
+    bool allowed = allowed_missing(ctx, e->mountpoint);
+    if (e->cls == SEAL_FSTAB_BOOT && !allowed) {
+        snprintf(ctx->err, ctx->err_len,
+                 "fstab line %u \"%s\": %s; the guest mounts it at boot, so sealing without it "
+                 "would be partial (accept with --allow-missing %s)",
+                 e->lineno, e->line, why, e->mountpoint);
+        return -VMS_E_INCOMPLETE_GUEST;
+    }
+    _cleanup_free_ char *msg = xasprintf("fstab line %u: %s for %s: %s; not sealed (%s)", e->lineno,
+                                         e->spec, e->mountpoint, why,
+                                         allowed ? "allowed missing" : "noauto/nofail");
+    note(ctx, msg);
+    if (rep && rep->n_missing < ARRAY_SIZE(rep->missing)) {
+        struct seal_fs_info *m = &rep->missing[rep->n_missing++];
+        snprintf(m->device, sizeof(m->device), "%s", e->spec);
+        snprintf(m->type, sizeof(m->type), "%s", allowed ? "allowed" : "optional");
+        snprintf(m->mountpoint, sizeof(m->mountpoint), "%s", e->mountpoint);
+    }
+    return 0;
+}
+
+/* The mount point and each directory above it is a real directory of the
+ * guest, not a symlink (which the appliance would resolve against its own
+ * tree).  Returns 1 when it is, 0 with why filled when not. */
+static int mountpoint_ok(struct seal_ctx *ctx, const char *mp, char *why, size_t why_len)
+{
+    _cleanup_free_ char *path = xstrdup(mp);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        int r = guestfs_is_dir_opts(ctx->g, path, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
         if (r < 0)
-            return seal_gerr(ctx, e->mp);
-        report(ctx, "fstab: mount point %s missing in the guest, %s skipped", e->mp, e->spec);
-        return 0;
+            return seal_gerr(ctx, path);
+        if (r == 0) {
+            int link = guestfs_is_symlink(ctx->g, path);
+            snprintf(why, why_len, "%s %s", path,
+                     link > 0 ? "is a symlink in the guest" : "is not a directory in the guest");
+            return 0;
+        }
+        if (c == '\0')
+            return 1;
+        *p = c;
     }
-    _cleanup_free_ char *opts = mount_options_of(e->opts);
-    r = 0;
-    if (guestfs_mount_options(ctx->g, opts, dev, e->mp) < 0) {
-        _cleanup_free_ char *what = xasprintf("mount %s (%s) on %s", e->spec, dev, e->mp);
-        r = seal_gerr(ctx, what);
-    } else {
-        report(ctx, "mounted %s on %s", dev, e->mp);
+}
+
+static int plan_add(struct seal_ctx *ctx, const char *dev, const char *mp, const char *opts)
+{
+    ctx->plan = xrealloc(ctx->plan, (ctx->n_plan + 1) * sizeof(*ctx->plan));
+    ctx->plan[ctx->n_plan++] = (struct seal_mount){
+        .device = xstrdup(dev), .mountpoint = xstrdup(mp), .options = xstrdup(opts),
+    };
+    return 0;
+}
+
+/* Mount one entry read-only as planned; 0 also when it was accepted missing. */
+static int plan_entry(struct seal_ctx *ctx, const struct seal_fstab_entry *e)
+{
+    char why[256];
+    int i = seal_fstab_resolve(ctx->devs, ctx->n_devs, ctx->n_disks, e->spec, why, sizeof(why));
+    if (i < 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s: %s", e->spec, why);
+        return entry_missing(ctx, e, msg);
     }
-    free(dev);
+    const char *dev = ctx->devs[i].dev;
+    int r = mountpoint_ok(ctx, e->mountpoint, why, sizeof(why));
+    if (r <= 0)
+        return r < 0 ? r : entry_missing(ctx, e, why);
+    _cleanup_free_ char *opts = seal_fstab_mount_options(e->options);
+    _cleanup_free_ char *ro = xasprintf("%s%s%s", seal_ro_options(ctx->devs[i].type),
+                                        opts[0] ? "," : "", opts);
+    if (guestfs_mount_options(ctx->g, ro, dev, e->mountpoint) < 0) {
+        const char *msg = guestfs_last_error(ctx->g);
+        snprintf(why, sizeof(why), "%s (%s) does not mount: %.*s", e->spec, dev,
+                 msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
+        return entry_missing(ctx, e, why);
+    }
+    return plan_add(ctx, dev, e->mountpoint, opts);
+}
+
+/* The guest's fstab, size and type checked. */
+static int fstab_read(struct seal_ctx *ctx, struct seal_fstab_entry **ret, size_t *ret_n)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    *ret = NULL;
+    *ret_n = 0;
+    int r = seal_read(ctx, "/etc/fstab", &buf, &len);
+    if (r < 0)
+        return r;
+    if (!buf) {
+        snprintf(ctx->err, ctx->err_len, "/etc/fstab is not a regular file: what the guest mounts "
+                 "at boot is unknown, so a complete seal cannot be promised");
+        return -VMS_E_INCOMPLETE_GUEST;
+    }
+    seal_fstab_parse(buf, len, ret, ret_n);
+    free(buf);
+    return 0;
+}
+
+int seal_fstab_plan(struct seal_ctx *ctx, const char *root)
+{
+    char *type = guestfs_vfs_type(ctx->g, root);
+    int m = guestfs_mount_options(ctx->g, seal_ro_options(type), root, "/");
+    free(type);
+    if (m < 0)
+        return seal_gerr(ctx, root);
+    struct seal_fstab_entry *v = NULL;
+    size_t n = 0;
+    int r = fstab_read(ctx, &v, &n);
+    /* Parents first: stable order by depth. */
+    for (int depth = 1; r == 0 && depth < 256; depth++)
+        for (size_t i = 0; i < n && r == 0; i++)
+            if (v[i].depth == depth && (v[i].cls == SEAL_FSTAB_BOOT || v[i].cls == SEAL_FSTAB_OPTIONAL))
+                r = plan_entry(ctx, &v[i]);
+    for (size_t i = 0; r == 0 && i < ctx->n_allow_missing; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n; k++)
+            found |= strcmp(v[k].mountpoint, ctx->allow_missing[i]) == 0;
+        if (!found) {
+            _cleanup_free_ char *msg = xasprintf("allow-missing %s: no fstab line mounts it",
+                                                 ctx->allow_missing[i]);
+            note(ctx, msg);
+        }
+    }
+    seal_fstab_free(v, n);
+    if (guestfs_umount_all(ctx->g) < 0 && r == 0)
+        r = seal_gerr(ctx, "umount_all");
     return r;
+}
+
+/* dev is the appliance mountable; options its btrfs subvolume, or "". */
+static void fs_record(struct seal_ctx *ctx, const char *mountable, const char *options,
+                      const char *mp)
+{
+    struct seal_report *rep = ctx->report;
+    char *type = guestfs_vfs_type(ctx->g, mountable);
+    _cleanup_free_ char *dev = options[0] ? xasprintf("%s:%s", mountable, options) : xstrdup(mountable);
+    _cleanup_free_ char *msg = xasprintf("mounted %s (%s) on %s", dev, type ? type : "?", mp);
+    note(ctx, msg);
+    if (rep && rep->n_fs < ARRAY_SIZE(rep->fs)) {
+        struct seal_fs_info *f = &rep->fs[rep->n_fs++];
+        snprintf(f->device, sizeof(f->device), "%s", dev);
+        snprintf(f->type, sizeof(f->type), "%s", type ? type : "?");
+        snprintf(f->mountpoint, sizeof(f->mountpoint), "%s", mp);
+    }
+    free(type);
 }
 
 int seal_fstab_mount(struct seal_ctx *ctx, const char *root)
 {
     if (guestfs_mount_options(ctx->g, "", root, "/") < 0)
         return seal_gerr(ctx, root);
-    char *buf = NULL;
-    size_t len = 0;
-    int r = seal_read(ctx, "/etc/fstab", &buf, &len);
-    if (r < 0 || !buf)
-        return r;
-    struct fstab_entry *v = NULL;
-    size_t n = fstab_parse(buf, &v);
-    free(buf);
-    /* Parents first: stable order by depth. */
-    for (int depth = 1; r == 0 && depth < 64; depth++)
-        for (size_t i = 0; i < n && r == 0; i++)
-            if (v[i].depth == depth && !entry_skipped(&v[i]))
-                r = mount_entry(ctx, &v[i]);
-    fstab_free(v, n);
-    return r;
+    fs_record(ctx, root, "", "/");
+    for (size_t i = 0; i < ctx->n_plan; i++) {
+        const struct seal_mount *m = &ctx->plan[i];
+        if (guestfs_mount_options(ctx->g, m->options, m->device, m->mountpoint) < 0) {
+            _cleanup_free_ char *what = xasprintf("mount %s on %s", m->device, m->mountpoint);
+            return seal_gerr(ctx, what);
+        }
+        fs_record(ctx, m->device, m->options, m->mountpoint);
+    }
+    return 0;
+}
+
+void seal_plan_free(struct seal_ctx *ctx)
+{
+    free(ctx->contained_dir);
+    ctx->contained_dir = NULL;
+    for (size_t i = 0; i < ctx->n_plan; i++) {
+        free(ctx->plan[i].device);
+        free(ctx->plan[i].mountpoint);
+        free(ctx->plan[i].options);
+    }
+    free(ctx->plan);
+    ctx->plan = NULL;
+    ctx->n_plan = 0;
+    seal_blockdev_free(ctx->devs, ctx->n_devs);
+    ctx->devs = NULL;
+    ctx->n_devs = 0;
 }

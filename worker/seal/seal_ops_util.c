@@ -12,7 +12,8 @@
 #include "seal_ops.h"
 #include "util.h"
 
-#define SEAL_PREAD_MAX (1024 * 1024)
+#define SEAL_READ_MAX (1024 * 1024)     /* the largest guest file read */
+#define SEAL_PREAD_MAX (SEAL_READ_MAX + 1)
 
 void seal_strv_free(char **v)
 {
@@ -32,6 +33,56 @@ int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret)
     return 0;
 }
 
+void seal_note_skipped(struct seal_ctx *ctx, const char *path, const char *why)
+{
+    if (ctx->cb) {
+        _cleanup_free_ char *msg = xasprintf("%s: %s, left alone", path, why);
+        ctx->cb(ctx->ud, SEAL_EV_PHASE, "skip", ctx->percent, msg);
+    }
+}
+
+int seal_path_contained(struct seal_ctx *ctx, const char *path)
+{
+    const char *last = strrchr(path, '/');
+    if (!last || last == path)
+        return 1;
+    size_t len = (size_t)(last - path);
+    if (ctx->contained_dir && strlen(ctx->contained_dir) == len &&
+        strncmp(ctx->contained_dir, path, len) == 0)
+        return 1;
+    _cleanup_free_ char *dir = xstrndup(path, len);
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        int r = guestfs_is_symlink(ctx->g, dir);
+        if (r < 0)
+            return guestfs_last_errno(ctx->g) == ENOENT ? 1 : seal_gerr(ctx, dir);
+        if (r > 0) {
+            _cleanup_free_ char *why = xasprintf("%s is a symlink in the guest", dir);
+            seal_note_skipped(ctx, path, why);
+            return 0;
+        }
+        if (c == '\0')
+            break;
+        *p = c;
+    }
+    free(ctx->contained_dir);
+    ctx->contained_dir = xstrndup(path, len);
+    return 1;
+}
+
+int seal_path_kind(struct seal_ctx *ctx, const char *path)
+{
+    struct guestfs_statns *st = guestfs_lstatns(ctx->g, path);
+    if (!st)
+        return guestfs_last_errno(ctx->g) == ENOENT ? 0 : seal_gerr(ctx, path);
+    int kind = (st->st_mode & S_IFMT) == S_IFREG ? 1 : 2;
+    guestfs_free_statns(st);
+    return kind;
+}
+
 /* Whether path is a directory (not following symlinks): 1, 0, or < 0. */
 static int path_is_dir(struct seal_ctx *ctx, const char *path)
 {
@@ -45,6 +96,9 @@ static int path_is_dir(struct seal_ctx *ctx, const char *path)
  * unlinked directly and only directories go to rm_rf. */
 int seal_rm_path(struct seal_ctx *ctx, const char *path, enum seal_rm_mode mode)
 {
+    int contained = seal_path_contained(ctx, path);
+    if (contained <= 0)
+        return contained;
     if (mode == SEAL_RM_NOSYMLINK) {
         int r = guestfs_is_symlink(ctx->g, path);
         if (r < 0)
@@ -91,7 +145,9 @@ int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_m
 int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char *name),
                  bool all_types)
 {
-    int r = path_is_dir(ctx, top);
+    int r = seal_path_contained(ctx, top);
+    if (r > 0)
+        r = path_is_dir(ctx, top);
     if (r <= 0)
         return r;
     r = 0;
@@ -140,22 +196,40 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
 {
     *ret = NULL;
     *ret_len = 0;
-    int r = guestfs_is_file_opts(ctx->g, path, GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1);
-    if (r < 0)
-        return seal_gerr(ctx, path);
-    if (!r)
+    /* Type and size first, without following a symlink (an absolute guest
+     * symlink would resolve inside the appliance): a FIFO would block, a
+     * sparse multi-terabyte file would be streamed to the host. */
+    int r = seal_path_contained(ctx, path);
+    if (r <= 0)
+        return r;
+    struct guestfs_statns *st = guestfs_lstatns(ctx->g, path);
+    if (!st)
+        return guestfs_last_errno(ctx->g) == ENOENT ? 0 : seal_gerr(ctx, path);
+    bool regular = (st->st_mode & S_IFMT) == S_IFREG;
+    int64_t size = st->st_size;
+    guestfs_free_statns(st);
+    if (!regular) {
+        seal_note_skipped(ctx, path, "not a regular file");
         return 0;
-    /* pread is one daemon round trip; read_file goes through a download to
-     * a host temporary file and costs ~100x more under TCG.  Config files
-     * are small: read_file only for one bigger than the pread window. */
+    }
+    if (size > SEAL_READ_MAX) {
+        snprintf(ctx->err, ctx->err_len, "guest file %s is %lld bytes, over the %d bytes vmseal reads",
+                 path, (long long)size, SEAL_READ_MAX);
+        return -VMS_E_UNSUPPORTED_GUEST;
+    }
+    /* pread is one daemon round trip (read_file goes through a download to
+     * a host temporary file).  One byte more than allowed: a file that grew
+     * since the stat is refused too. */
     size_t len = 0;
     char *buf = guestfs_pread(ctx->g, path, SEAL_PREAD_MAX, 0, &len);
-    if (buf && len == SEAL_PREAD_MAX) {
-        free(buf);
-        buf = guestfs_read_file(ctx->g, path, &len);
-    }
     if (!buf)
         return seal_gerr(ctx, path);
+    if (len > SEAL_READ_MAX) {
+        free(buf);
+        snprintf(ctx->err, ctx->err_len, "guest file %s is over the %d bytes vmseal reads", path,
+                 SEAL_READ_MAX);
+        return -VMS_E_UNSUPPORTED_GUEST;
+    }
     /* libguestfs buffers are not NUL-terminated; callers parse text. */
     char *text = xmalloc(len + 1);
     memcpy(text, buf, len);

@@ -92,6 +92,7 @@ SYSPREP = MAP(
     F("disable", ARRAY(TEXT(64, 1, CS_OP), 0, 64), False, []),
     F("hostname", ("hostname",), False),
     F("selinux_relabel", BOOL, False, True),
+    F("allow_missing", ARRAY(TEXT(1024, 1), 0, 32), False),
 )
 ERROR = MAP(F("code", TEXT(64, 1, CS_ERR_CODE)), F("message", TEXT(4096, 0, None)), F("permanent", BOOL))
 HEARTBEAT = [

@@ -87,7 +87,7 @@ EOF
 # content = sha1 of a regular file, target of a symlink, "-" otherwise.
 manifest() {
     local d=$1
-    ( cd "$d" && find . -path ./lost+found -prune -o -printf '%p\t%y %m %U:%G\t%l\n' ) |
+    ( cd "$d" && find . -name lost+found -prune -o -printf '%p\t%y %m %U:%G\t%l\n' ) |
     while IFS=$'\t' read -r p meta target; do
         p=${p#.}; [ -n "$p" ] || p=/
         case $meta in

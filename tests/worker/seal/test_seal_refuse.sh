@@ -1,8 +1,10 @@
 #!/bin/bash
 # test_seal_refuse.sh - `vmseal-worker seal` refuses what it must not seal
 # (ctest seal_refuse, label guestfs): a Windows-like NTFS disk, a blank disk,
-# two Linux roots given as one guest, a nonexistent image and an image that
-# is not a disk image.  Each must exit non-zero with a clear message and
+# two Linux roots given as one guest, a nonexistent image, an image that
+# is not a disk image, a guest whose /var disk is missing (issue 14: never a
+# silent partial seal), a guest with a LUKS partition and one whose
+# /etc/fstab is a sparse 8 GiB file (issue 14 item 4: size checked first).  Each must exit non-zero with a clear message and
 # leave every image byte-identical (overlays and pristine images).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -41,6 +43,23 @@ refuse nonexistent "$TMP/no-such-image.qcow2" "$TMP/no-such-image.qcow2"
 check '[ ! -e "$TMP/no-such-image.qcow2" ]' "nonexistent: vmseal created $TMP/no-such-image.qcow2"
 echo "== not a disk image (random bytes, raw)"
 refuse garbage 'no linux root|no root|guestfs|format|not' --format raw "$TMP/garbage.img"
+
+echo "== a filesystem the guest mounts at boot is missing (usrvar without its /var disk)"
+overlay usrvar-sys "$TMP/usrvar-sys.qcow2"
+refuse missing-disk 'incomplete_guest: fstab line 3 "/dev/mapper/vgvar-var /var ext4 defaults 0 2".*--allow-missing /var' \
+    "$TMP/usrvar-sys.qcow2"
+echo "== an encrypted (LUKS) partition"
+overlay luks "$TMP/luks.qcow2"
+refuse luks 'encrypted_guest: /dev/sda2 is encrypted \(LUKS\)' "$TMP/luks.qcow2"
+
+echo "== /etc/fstab a sparse 8 GiB file: refused without reading it"
+overlay bigfstab "$TMP/bigfstab.qcow2"
+tmp_before=$(du -sk "${TMPDIR:-/tmp}" 2>/dev/null | cut -f1)
+refuse bigfstab 'unsupported_guest: guest file /etc/fstab is 8589934592 bytes, over the 1048576 bytes' \
+    "$TMP/bigfstab.qcow2"
+tmp_after=$(du -sk "${TMPDIR:-/tmp}" 2>/dev/null | cut -f1)
+check '[ $((tmp_after - tmp_before)) -lt 65536 ]' \
+    "bigfstab: the host temporary folder grew by $((tmp_after - tmp_before)) KiB"
 
 echo "== pristine images untouched"
 check '[ "$(cd "$GUESTS" && sha256sum ./*.qcow2)" = "$PRISTINE_SUMS" ]' \
