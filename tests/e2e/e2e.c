@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "testpg.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -63,7 +64,8 @@ int e2e_setup(void **state) {
         goto fail;
     uuid_new(e->sd_id);
     e->sd_path = xasprintf("%s/sd", e->dir);
-    e->db = xasprintf("%s/producer.db", e->dir);
+    if (testpg_target(e->dir, name, &e->db, &e->db_schema) < 0)
+        goto fail;
     e->producer_conf = xasprintf("%s/producer.conf", e->dir);
     e->ctl_conf = xasprintf("%s/ctl.conf", e->dir);
     if (configs_write(e) < 0)
@@ -120,6 +122,8 @@ int e2e_teardown(void **state) {
         fprintf(stderr, "e2e: kept %s\n", e->dir);
     free(e->dir);
     free(e->sd_path);
+    testpg_schema_drop(e->db_schema);
+    free(e->db_schema);
     free(e->db);
     free(e->producer_conf);
     free(e->ctl_conf);

@@ -1,6 +1,7 @@
 /* e2e.h - fixtures of the end-to-end tests: real vmseal-producer,
  * vmseal-worker and vmsealctl processes on a private vhost of the test
- * broker, a real SQLite file and a real storage domain made with
+ * broker, a real store (a SQLite file, or with VMSEAL_TEST_STORE=pg a
+ * schema of the private PostgreSQL: testpg.h) and a real storage domain made with
  * `vmsealctl sd create` in a temporary folder.
  *
  * Each test gets a fresh struct e2e (cmocka setup/teardown): vhost with the
@@ -36,6 +37,7 @@ struct e2e {
     struct testevents *te;
     mq_t *rpc;                 /* consuming amq.rabbitmq.reply-to */
     char *dir, *sd_path, *db, *producer_conf, *ctl_conf;
+    char *db_schema;           /* PostgreSQL runs (testpg.h): the test's schema */
     proto_uuid sd_id;
     struct e2e_proc procs[E2E_MAX_PROCS];
     size_t n_procs;
