@@ -30,6 +30,7 @@
 #define PREFETCH_REQUESTS 32
 #define PREFETCH_EVENTS 256
 #define PREFETCH_RPC 16
+#define LOST_TERM_WAIT_MS 2000   /* after a lost term, standbys (polling every 500 ms) take the lead first */
 
 struct inflight {
     uint64_t seq;
@@ -62,6 +63,7 @@ struct producer {
     size_t n_batch;
     bool batch_open;
     bool stop;
+    int terms;                  /* times this producer became the active one */
 };
 
 /* ---- outbox pump --------------------------------------------------------- */
@@ -361,8 +363,9 @@ static int store_lead(struct producer *p) {
         if (r == 0 && (r = store_lease_try(p->st, p->id, &taken, holder, sizeof holder)) < 0)
             snprintf(err, sizeof err, "%s", store_last_error(p->st));
         if (r == 0 && taken) {
-            if (standby || paused)
+            if (standby || paused || p->terms > 0)
                 log_notice("taking over as the active producer");
+            p->terms++;
             return 0;
         }
         if (r == 0) {
@@ -569,6 +572,7 @@ int producer_run(struct producer_ctx *ctx) {
                      store_last_error(p.st), r == -VMS_E_DB_LOST ? "reconnecting" : "another producer leads");
             session_end(&p);
             r = 0;
+            (void)signal_wait(&p, LOST_TERM_WAIT_MS);
         }
     }
     producer_free(&p);

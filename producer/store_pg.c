@@ -330,6 +330,13 @@ static int pg_migrate(struct store *st) {
     return r;
 }
 
+/* Notices (e.g. "relation already exists, skipping") are not errors, and a
+ * library never prints. */
+static void pg_notice_cb(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
 /* Keepalives find a server that vanished without closing the connection;
  * the URI may override them. */
 static int pg_open(struct store *st, const char *uri, const char *password) {
@@ -345,6 +352,7 @@ static int pg_open(struct store *st, const char *uri, const char *password) {
         st->err[strcspn(st->err, "\n")] = '\0';
         return -VMS_E_DB_LOST;
     }
+    PQsetNoticeProcessor(pg->conn, pg_notice_cb, NULL);
     return pg_migrate(st);
 }
 

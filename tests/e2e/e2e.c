@@ -160,8 +160,12 @@ static bool producer_answers(void *arg) {
 }
 
 int e2e_producer_start(struct e2e *e, const char *id, bool wait_active, pid_t *ret_pid) {
+    return e2e_producer_start_with(e, id, e->producer_conf, wait_active, ret_pid);
+}
+
+int e2e_producer_start_with(struct e2e *e, const char *id, const char *conf, bool wait_active, pid_t *ret_pid) {
     _cleanup_free_ char *exe = testutil_build_path("bin/vmseal-producer");
-    const char *argv[] = { exe, "--config", e->producer_conf, "--id", id, NULL };
+    const char *argv[] = { exe, "--config", conf, "--id", id, NULL };
     int r = proc_start(e, id, argv, ret_pid);
     if (r < 0 || !wait_active)
         return r;
@@ -470,10 +474,7 @@ size_t e2e_jobs_in_state(const struct rpc_template *t, const char *step, const c
     return n;
 }
 
-/* READY, every target volume LEGAL SHARED with GEN 2 (status and on disk),
- * each forward step done exactly once per disk, no other volume in the
- * domain than the sources and the targets. */
-void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size_t n_sources) {
+size_t e2e_assert_ready(struct e2e *e, const char *tid, int timeout_ms) {
     struct rpc_reply rep;
     if (e2e_wait_state(e, tid, NULL, timeout_ms, &rep) < 0) {
         e2e_dump_logs(e);
@@ -503,7 +504,13 @@ void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size
     assert_int_equal(e2e_jobs_in_state(t, "mark_illegal", "succeeded"), t->n_disks);
     assert_int_equal(e2e_jobs_in_state(t, "seal", "succeeded"), 1);
     assert_int_equal(e2e_jobs_in_state(t, "mark_shared", "succeeded"), t->n_disks);
-    assert_int_equal(e2e_volume_count(e), (int)(n_sources + t->n_disks));
+    size_t n = t->n_disks;
     rpc_reply_free(&rep);
+    return n;
+}
+
+void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size_t n_sources) {
+    size_t n = e2e_assert_ready(e, tid, timeout_ms);
+    assert_int_equal(e2e_volume_count(e), (int)(n_sources + n));
 }
 

@@ -24,11 +24,17 @@ static const char *pg_uri(void) {
     return uri && *uri ? uri : NULL;
 }
 
+static void notice_cb(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
 int testpg_sql(const char *sql) {
     const char *uri = pg_uri();
     if (!uri)
         return -ENOENT;
     PGconn *c = PQconnectdb(uri);
+    PQsetNoticeProcessor(c, notice_cb, NULL);
     PGresult *res = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
     ExecStatusType s = PQresultStatus(res);
     int r = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? 0 : -EIO;
