@@ -455,10 +455,19 @@ int store_outbox_list(struct store *st, int64_t after_id, int limit, struct stor
     return r < 0 ? r : 0;
 }
 
+/* One statement per OUTBOX_DELETE_MAX rows: the ids as a JSON array. */
+#define OUTBOX_DELETE_MAX 256
 int store_outbox_delete(struct store *st, const int64_t *ids, size_t n) {
     int r = store_begin(st);
-    for (size_t i = 0; i < n && r == 0; i++)
-        r = db_run(st, "DELETE FROM outbox WHERE id = ?", "I", ids[i]);
+    char *json = xmalloc(OUTBOX_DELETE_MAX * 21 + 3);
+    for (size_t i = 0; i < n && r == 0; i += OUTBOX_DELETE_MAX) {
+        size_t len = 0, k = n - i < OUTBOX_DELETE_MAX ? n - i : OUTBOX_DELETE_MAX;
+        for (size_t j = 0; j < k; j++)
+            len += (size_t)sprintf(json + len, "%c%lld", j ? ',' : '[', (long long)ids[i + j]);
+        sprintf(json + len, "]");
+        r = db_run(st, st->be->sql_outbox_delete, "t", json);
+    }
+    free(json);
     return store_end(st, r);
 }
 

@@ -37,6 +37,8 @@ struct store_backend {
     const void *(*col_blob)(struct store *st, int i, size_t *ret_len);
     int64_t (*changes)(struct store *st);   /* rows changed by the last statement */
     int (*lease_try)(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len);
+    /* The dialects' own SQL: delete the outbox rows of a JSON array of ids. */
+    const char *sql_outbox_delete;
 };
 
 struct store {

@@ -35,6 +35,7 @@ struct pg {
     int64_t changes;
     unsigned char *blob;              /* the last bytea read (PQfreemem) */
     int64_t generation;               /* the lease we took; 0 = none */
+    bool release_pending;             /* a RELEASE of the innermost savepoint not sent yet */
 };
 
 #define PG(st) ((struct pg *)(st)->impl)
@@ -115,7 +116,33 @@ static int pg_run_text(struct store *st, const char *sql, PGresult **ret) {
     return 0;
 }
 
-static int pg_exec(struct store *st, const char *sql) { return pg_run_text(st, sql, NULL); }
+/* Savepoints: a RELEASE waits for the next statement and goes with it in
+ * one round trip ("RELEASE nest; SAVEPOINT nest": the next delivery of a
+ * batch), or is implied by COMMIT / ROLLBACK of the transaction. */
+static int pg_release_flush(struct store *st) {
+    if (!PG(st)->release_pending)
+        return 0;
+    PG(st)->release_pending = false;
+    return pg_run_text(st, "RELEASE nest", NULL);
+}
+
+static int pg_exec(struct store *st, const char *sql) {
+    struct pg *pg = PG(st);
+    if (strcmp(sql, "RELEASE nest") == 0 && !pg->release_pending) {
+        pg->release_pending = true;
+        return 0;
+    }
+    bool released = pg->release_pending;
+    pg->release_pending = false;
+    if (released && strcmp(sql, "SAVEPOINT nest") == 0)
+        return pg_run_text(st, "RELEASE nest; SAVEPOINT nest", NULL);
+    if (released && strcmp(sql, "COMMIT") != 0 && strcmp(sql, "ROLLBACK") != 0) {
+        int r = pg_run_text(st, "RELEASE nest", NULL);
+        if (r < 0)
+            return r;
+    }
+    return pg_run_text(st, sql, NULL);
+}
 
 static void pg_done(struct store *st) {
     struct pg *pg = PG(st);
@@ -172,7 +199,9 @@ static int pg_query(struct store *st, const char *sql, const char *fmt, va_list 
     struct pg *pg = PG(st);
     pg_done(st);
     char name[16];
-    int r = pg_prepare(st, sql, name);
+    int r = pg_release_flush(st);
+    if (r == 0)
+        r = pg_prepare(st, sql, name);
     if (r < 0)
         return r;
     const char *values[PARAMS_MAX];
@@ -381,4 +410,5 @@ const struct store_backend store_backend_pg = {
     .col_blob = pg_col_blob,
     .changes = pg_changes,
     .lease_try = pg_lease_try,
+    .sql_outbox_delete = "DELETE FROM outbox WHERE id IN (SELECT json_array_elements_text(?::json)::bigint)",
 };

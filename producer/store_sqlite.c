@@ -283,4 +283,5 @@ const struct store_backend store_backend_sqlite = {
     .col_blob = sq_col_blob,
     .changes = sq_changes,
     .lease_try = sq_lease_try,
+    .sql_outbox_delete = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
 };
