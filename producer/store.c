@@ -62,16 +62,26 @@ static int db_query(struct store *st, const char *sql, const char *fmt, ...) {
     return r;
 }
 
-/* For statements without rows. */
+/* Statements without rows; db_run_one: it must change exactly one row
+ * (else -VMS_E_NOT_FOUND).  A backend may report their failure later, at
+ * the next statement that returns rows or at the end of the savepoint. */
+static int db_runv(struct store *st, const char *sql, int expect, const char *fmt, va_list ap) {
+    return st->lost ? st->lost : st->be->run(st, sql, expect, fmt, ap);
+}
+
 static int db_run(struct store *st, const char *sql, const char *fmt, ...) {
-    if (st->lost)
-        return st->lost;
     va_list ap;
     va_start(ap, fmt);
-    int r = st->be->query(st, sql, fmt, ap);
+    int r = db_runv(st, sql, -1, fmt, ap);
     va_end(ap);
-    while (r >= 0 && (r = st->be->next(st)) == 1)
-        ;
+    return r;
+}
+
+static int db_run_one(struct store *st, const char *sql, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = db_runv(st, sql, 1, fmt, ap);
+    va_end(ap);
     return r;
 }
 
@@ -146,13 +156,6 @@ int store_end(struct store *st, int r) {
     return r;
 }
 
-/* Every UPDATE below must hit exactly one row. */
-static int db_changed_one(struct store *st, int r) {
-    if (r < 0)
-        return r;
-    return st->be->changes(st) == 1 ? 0 : -VMS_E_NOT_FOUND;
-}
-
 /* ---- templates ----------------------------------------------------------- */
 
 #define TPL_COLS "id, name, state, step, final_state, seal, error_step, error_code, error_message, " \
@@ -193,11 +196,11 @@ int store_template_get(struct store *st, const char *id, struct store_template *
 }
 
 int store_template_update(struct store *st, const struct store_template *t) {
-    return db_changed_one(st, db_run(st,
+    return db_run_one(st,
         "UPDATE templates SET state=?, step=?, final_state=?, error_step=?, error_code=?,"
         " error_message=?, updated_ms=? WHERE id=?",
         "iiitttIt", (int)t->state, (int)t->step, (int)t->final_state, t->error_step, t->error_code,
-        t->error_message, t->updated_ms, t->id));
+        t->error_message, t->updated_ms, t->id);
 }
 
 int store_template_list(struct store *st, int state, int limit, struct store_template **ret, size_t *ret_n) {
@@ -248,9 +251,9 @@ int store_disk_insert(struct store *st, const struct store_disk *d) {
 }
 
 int store_disk_update(struct store *st, const struct store_disk *d) {
-    return db_changed_one(st, db_run(st,
+    return db_run_one(st,
         "UPDATE disks SET generation=?, legality=?, voltype=?, state=? WHERE template_id=? AND idx=?",
-        "iiiiti", d->generation, (int)d->legality, (int)d->voltype, (int)d->state, d->template_id, d->idx));
+        "iiiiti", d->generation, (int)d->legality, (int)d->voltype, (int)d->state, d->template_id, d->idx);
 }
 
 int store_disks_get(struct store *st, const char *template_id, struct store_disk **ret, size_t *ret_n) {
@@ -342,11 +345,11 @@ int store_job_insert(struct store *st, const struct store_job *j) {
 }
 
 int store_job_update(struct store *st, const struct store_job *j) {
-    return db_changed_one(st, db_run(st,
+    return db_run_one(st,
         "UPDATE jobs SET state=?, not_before_ms=?, deadline_ms=?, started_ms=?, finished_ms=?,"
         " last_event_ms=?, error_code=?, error_message=?, progress=?, worker_id=? WHERE id=?",
         "iIIIIIttitt", (int)j->state, j->not_before_ms, j->deadline_ms, j->started_ms, j->finished_ms,
-        j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id, j->id));
+        j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id, j->id);
 }
 
 int store_job_get(struct store *st, const char *id, struct store_job *ret) {
@@ -408,11 +411,12 @@ void store_job_array_free(struct store_job *a, size_t n) {
 /* ---- events seen ------------------------------------------------------------ */
 
 int store_event_mark_seen(struct store *st, const char *event_id, int64_t now_ms, bool *ret_seen) {
-    int r = db_run(st, "INSERT INTO events_seen (event_id, seen_ms) VALUES (?, ?) ON CONFLICT DO NOTHING", "tI",
-                   event_id, now_ms);
-    if (r < 0)
+    int r = db_query(st, "INSERT INTO events_seen (event_id, seen_ms) VALUES (?, ?) ON CONFLICT DO NOTHING"
+                         " RETURNING event_id", "tI", event_id, now_ms);
+    if (r < 0 || (r = db_next(st)) < 0)
         return r;
-    *ret_seen = st->be->changes(st) == 0;
+    *ret_seen = r == 0;
+    st->be->done(st);
     return 0;
 }
 

@@ -35,7 +35,10 @@ struct store_backend {
     int64_t (*col_int)(struct store *st, int i);
     const char *(*col_text)(struct store *st, int i);             /* NULL for NULL */
     const void *(*col_blob)(struct store *st, int i, size_t *ret_len);
-    int64_t (*changes)(struct store *st);   /* rows changed by the last statement */
+    /* A statement without rows; expect 1: it must change exactly one row
+     * (else -VMS_E_NOT_FOUND).  May be queued: its failure then comes from
+     * the next query(), or the RELEASE / COMMIT of its savepoint. */
+    int (*run)(struct store *st, const char *sql, int expect, const char *fmt, va_list ap);
     int (*lease_try)(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len);
     /* The dialects' own SQL: delete the outbox rows of a JSON array of ids. */
     const char *sql_outbox_delete;

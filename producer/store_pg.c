@@ -25,6 +25,7 @@
 
 #define STMT_CACHE 48
 #define PARAMS_MAX 32
+#define PENDING_MAX 128
 
 struct pg {
     PGconn *conn;
@@ -32,10 +33,10 @@ struct pg {
     size_t n_cached;
     PGresult *res;                    /* the current statement's result */
     int row, n_rows;
-    int64_t changes;
+    int n_pending;                    /* statements sent in pipeline mode, unread */
+    bool expect_one[PENDING_MAX];     /* ... each: must change exactly one row */
     unsigned char *blob;              /* the last bytea read (PQfreemem) */
     int64_t generation;               /* the lease we took; 0 = none */
-    bool release_pending;             /* a RELEASE of the innermost savepoint not sent yet */
 };
 
 #define PG(st) ((struct pg *)(st)->impl)
@@ -103,8 +104,78 @@ static int pg_fail(struct store *st, PGresult *res) {
     return gone ? -VMS_E_DB_LOST : -VMS_E_DB;
 }
 
-/* Run sql (may be several statements); the last result in *ret (or cleared). */
+/* ---- the pipeline ---------------------------------------------------------------
+ * Statements without rows (INSERT, UPDATE, DELETE, SAVEPOINT) are sent in
+ * libpq's pipeline mode and not waited for: they go out with the next
+ * statement that returns rows, or with the RELEASE or COMMIT that ends their
+ * savepoint or transaction, in one round trip.  Their failure is reported
+ * there, so within the same savepoint: rolling it back undoes the right
+ * work.  About 25 round trips per template instead of 60. */
+
+/* Read every result sent in pipeline mode and leave it; the last statement's
+ * rows go to *ret_last (when not NULL).  Returns the first failure. */
+static int pg_sync(struct store *st, PGresult **ret_last) {
+    struct pg *pg = PG(st);
+    if (PQpipelineStatus(pg->conn) == PQ_PIPELINE_OFF)
+        return 0;
+    int r = PQpipelineSync(pg->conn) == 1 ? 0 : pg_fail(st, NULL);
+    for (int idx = 0, nulls = 0; r != -VMS_E_DB_LOST;) {
+        PGresult *res = PQgetResult(pg->conn);
+        if (!res) {
+            if (PQstatus(pg->conn) == CONNECTION_BAD || ++nulls > pg->n_pending) {
+                r = pg_fail(st, NULL);
+                break;
+            }
+            idx++;
+            continue;
+        }
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        if (s == PGRES_FATAL_ERROR && r == 0) {
+            r = pg_fail(st, res);
+            continue;
+        }
+        if (r == 0 && s == PGRES_COMMAND_OK && pg->expect_one[idx] && strcmp(PQcmdTuples(res), "1") != 0) {
+            snprintf(st->err, sizeof st->err, "no such row");
+            r = -VMS_E_NOT_FOUND;
+        }
+        if (r == 0 && s == PGRES_TUPLES_OK && ret_last && idx == pg->n_pending - 1)
+            *ret_last = res;
+        else
+            PQclear(res);
+    }
+    pg->n_pending = 0;
+    if (r != -VMS_E_DB_LOST && PQexitPipelineMode(pg->conn) != 1 && r == 0)
+        r = pg_fail(st, NULL);
+    return r;
+}
+
+/* Queue a prepared statement (name) or a text without parameters. */
+static int pg_send(struct store *st, const char *name, const char *text, bool expect_one, int n,
+                   const char *const *values, const int *lengths, const int *formats) {
+    struct pg *pg = PG(st);
+    int r = pg->n_pending == PENDING_MAX ? pg_sync(st, NULL) : 0;
+    if (r < 0)
+        return r;
+    if (PQpipelineStatus(pg->conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(pg->conn) != 1)
+        return pg_fail(st, NULL);
+    int ok = name ? PQsendQueryPrepared(pg->conn, name, n, values, lengths, formats, 0)
+                  : PQsendQueryParams(pg->conn, text, 0, NULL, NULL, NULL, NULL, 0);
+    if (ok != 1)
+        return pg_fail(st, NULL);
+    pg->expect_one[pg->n_pending++] = expect_one;
+    return 0;
+}
+
+/* Run sql (may be several statements) after the pipeline; the last result
+ * in *ret (or cleared). */
 static int pg_run_text(struct store *st, const char *sql, PGresult **ret) {
+    int r = pg_sync(st, NULL);
+    if (r < 0)
+        return r;
     PGresult *res = PQexec(PG(st)->conn, sql);
     ExecStatusType s = PQresultStatus(res);
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
@@ -116,32 +187,18 @@ static int pg_run_text(struct store *st, const char *sql, PGresult **ret) {
     return 0;
 }
 
-/* Savepoints: a RELEASE waits for the next statement and goes with it in
- * one round trip ("RELEASE nest; SAVEPOINT nest": the next delivery of a
- * batch), or is implied by COMMIT / ROLLBACK of the transaction. */
-static int pg_release_flush(struct store *st) {
-    if (!PG(st)->release_pending)
-        return 0;
-    PG(st)->release_pending = false;
-    return pg_run_text(st, "RELEASE nest", NULL);
-}
-
+/* SAVEPOINT waits in the pipeline; RELEASE and COMMIT end it (the point
+ * where the savepoint's failures are reported); a rollback first drops
+ * what is queued, whatever its outcome. */
 static int pg_exec(struct store *st, const char *sql) {
-    struct pg *pg = PG(st);
-    if (strcmp(sql, "RELEASE nest") == 0 && !pg->release_pending) {
-        pg->release_pending = true;
-        return 0;
+    if (strcmp(sql, "SAVEPOINT nest") == 0)
+        return pg_send(st, NULL, sql, false, 0, NULL, NULL, NULL);
+    if (strcmp(sql, "RELEASE nest") == 0 || strcmp(sql, "COMMIT") == 0) {
+        int r = pg_send(st, NULL, sql, false, 0, NULL, NULL, NULL);
+        return r < 0 ? r : pg_sync(st, NULL);
     }
-    bool released = pg->release_pending;
-    pg->release_pending = false;
-    if (released && strcmp(sql, "SAVEPOINT nest") == 0)
-        return pg_run_text(st, "RELEASE nest; SAVEPOINT nest", NULL);
-    if (released && strcmp(sql, "COMMIT") != 0 && strcmp(sql, "ROLLBACK") != 0) {
-        int r = pg_run_text(st, "RELEASE nest", NULL);
-        if (r < 0)
-            return r;
-    }
-    return pg_run_text(st, sql, NULL);
+    (void)pg_sync(st, NULL);
+    return st->lost ? st->lost : pg_run_text(st, sql, NULL);
 }
 
 static void pg_done(struct store *st) {
@@ -154,7 +211,10 @@ static void pg_done(struct store *st) {
     pg->blob = NULL;
 }
 
-static bool pg_in_transaction(struct store *st) { return PQtransactionStatus(PG(st)->conn) != PQTRANS_IDLE; }
+static bool pg_in_transaction(struct store *st) {
+    (void)pg_sync(st, NULL);
+    return PQtransactionStatus(PG(st)->conn) != PQTRANS_IDLE;
+}
 
 /* `?N` -> `$N`, `?` -> `$k` (k counting). */
 static char *pg_sql_rewrite(const char *sql) {
@@ -174,6 +234,7 @@ static char *pg_sql_rewrite(const char *sql) {
     return out;
 }
 
+/* The statement's name, preparing it the first time (after the pipeline). */
 static int pg_prepare(struct store *st, const char *sql, char name[16]) {
     struct pg *pg = PG(st);
     for (size_t i = 0; i < pg->n_cached; i++)
@@ -185,6 +246,9 @@ static int pg_prepare(struct store *st, const char *sql, char name[16]) {
         snprintf(st->err, sizeof st->err, "statement cache full");
         return -VMS_E_DB;
     }
+    int r = pg_sync(st, NULL);
+    if (r < 0)
+        return r;
     snprintf(name, 16, "s%zu", pg->n_cached);
     _cleanup_free_ char *text = pg_sql_rewrite(sql);
     PGresult *res = PQprepare(pg->conn, name, text, 0, NULL);
@@ -195,49 +259,73 @@ static int pg_prepare(struct store *st, const char *sql, char name[16]) {
     return 0;
 }
 
-static int pg_query(struct store *st, const char *sql, const char *fmt, va_list ap) {
-    struct pg *pg = PG(st);
-    pg_done(st);
-    char name[16];
-    int r = pg_release_flush(st);
-    if (r == 0)
-        r = pg_prepare(st, sql, name);
-    if (r < 0)
-        return r;
+struct params {
     const char *values[PARAMS_MAX];
-    int lengths[PARAMS_MAX], formats[PARAMS_MAX];
+    int lengths[PARAMS_MAX], formats[PARAMS_MAX], n;
     char nums[PARAMS_MAX][24];
-    int n = 0;
-    for (; *fmt; fmt++, n++) {
+};
+
+/* Text parameters, blobs binary. */
+static int pg_bind(struct store *st, const char *fmt, va_list ap, struct params *p) {
+    for (p->n = 0; *fmt; fmt++, p->n++) {
+        int n = p->n;
         if (n == PARAMS_MAX) {
             snprintf(st->err, sizeof st->err, "more than %d parameters", PARAMS_MAX);
             return -VMS_E_DB;
         }
-        lengths[n] = 0;
-        formats[n] = 0;
+        p->lengths[n] = 0;
+        p->formats[n] = 0;
         switch (*fmt) {
-        case 't': values[n] = va_arg(ap, const char *); break;
-        case 'i': snprintf(nums[n], sizeof nums[n], "%d", va_arg(ap, int)); values[n] = nums[n]; break;
-        case 'I': snprintf(nums[n], sizeof nums[n], "%lld", (long long)va_arg(ap, int64_t)); values[n] = nums[n]; break;
+        case 't': p->values[n] = va_arg(ap, const char *); break;
+        case 'i': snprintf(p->nums[n], sizeof p->nums[n], "%d", va_arg(ap, int)); p->values[n] = p->nums[n]; break;
+        case 'I':
+            snprintf(p->nums[n], sizeof p->nums[n], "%lld", (long long)va_arg(ap, int64_t));
+            p->values[n] = p->nums[n];
+            break;
         case 'b':
-            values[n] = va_arg(ap, const char *);
-            lengths[n] = (int)va_arg(ap, size_t);
-            formats[n] = 1;
+            p->values[n] = va_arg(ap, const char *);
+            p->lengths[n] = (int)va_arg(ap, size_t);
+            p->formats[n] = 1;
             break;
         default:
             snprintf(st->err, sizeof st->err, "bad bind format '%c'", *fmt);
             return -VMS_E_DB;
         }
     }
-    PGresult *res = PQexecPrepared(pg->conn, name, n, values, lengths, formats, 0);
-    ExecStatusType s = PQresultStatus(res);
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        return pg_fail(st, res);
-    pg->res = res;
-    pg->n_rows = PQntuples(res);
-    const char *changed = PQcmdTuples(res);
-    pg->changes = *changed ? strtoll(changed, NULL, 10) : 0;
     return 0;
+}
+
+/* A statement with rows: sent after what is queued, one round trip. */
+static int pg_query(struct store *st, const char *sql, const char *fmt, va_list ap) {
+    struct pg *pg = PG(st);
+    pg_done(st);
+    char name[16];
+    struct params p;
+    int r = pg_prepare(st, sql, name);
+    if (r == 0)
+        r = pg_bind(st, fmt, ap, &p);
+    if (r == 0)
+        r = pg_send(st, name, NULL, false, p.n, p.values, p.lengths, p.formats);
+    PGresult *res = NULL;
+    if (r == 0)
+        r = pg_sync(st, &res);
+    if (r < 0) {
+        PQclear(res);
+        return r;
+    }
+    pg->res = res;
+    pg->n_rows = res ? PQntuples(res) : 0;
+    return 0;
+}
+
+/* A statement without rows: queued. */
+static int pg_run(struct store *st, const char *sql, int expect, const char *fmt, va_list ap) {
+    char name[16];
+    struct params p;
+    int r = pg_prepare(st, sql, name);
+    if (r == 0)
+        r = pg_bind(st, fmt, ap, &p);
+    return r < 0 ? r : pg_send(st, name, NULL, expect == 1, p.n, p.values, p.lengths, p.formats);
 }
 
 static int pg_next(struct store *st) {
@@ -266,8 +354,6 @@ static const void *pg_col_blob(struct store *st, int i, size_t *ret_len) {
         abort();   /* out of memory: the policy of util.h */
     return pg->blob;
 }
-
-static int64_t pg_changes(struct store *st) { return PG(st)->changes; }
 
 /* ---- transactions, leadership ------------------------------------------------------ */
 
@@ -408,7 +494,7 @@ const struct store_backend store_backend_pg = {
     .col_int = pg_col_int,
     .col_text = pg_col_text,
     .col_blob = pg_col_blob,
-    .changes = pg_changes,
+    .run = pg_run,
     .lease_try = pg_lease_try,
     .sql_outbox_delete = "DELETE FROM outbox WHERE id IN (SELECT json_array_elements_text(?::json)::bigint)",
 };

@@ -180,7 +180,16 @@ static const void *sq_col_blob(struct store *st, int i, size_t *ret_len) {
     *ret_len = (size_t)sqlite3_column_bytes(SQ(st)->cur, i);
     return p;
 }
-static int64_t sq_changes(struct store *st) { return sqlite3_changes(SQ(st)->db); }
+static int sq_run(struct store *st, const char *sql, int expect, const char *fmt, va_list ap) {
+    int r = sq_query(st, sql, fmt, ap);
+    while (r >= 0 && (r = sq_next(st)) == 1)
+        ;
+    if (r == 0 && expect >= 0 && sqlite3_changes(SQ(st)->db) != expect) {
+        snprintf(st->err, sizeof st->err, "no such row");
+        r = -VMS_E_NOT_FOUND;
+    }
+    return r;
+}
 
 static int sq_migrate(struct store *st) {
     sqlite3_stmt *s;
@@ -281,7 +290,7 @@ const struct store_backend store_backend_sqlite = {
     .col_int = sq_col_int,
     .col_text = sq_col_text,
     .col_blob = sq_col_blob,
-    .changes = sq_changes,
+    .run = sq_run,
     .lease_try = sq_lease_try,
     .sql_outbox_delete = "DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?))",
 };
