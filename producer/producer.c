@@ -5,7 +5,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -349,6 +354,32 @@ static bool signal_wait(struct producer *p, int timeout_ms) {
     return p->stop;
 }
 
+/* The producer's state for `systemctl status` (sd_notify's STATUS=, sent
+ * to $NOTIFY_SOCKET when set; the unit has NotifyAccess=main). */
+static void status_notify(const char *fmt, ...) {
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || (path[0] != '/' && path[0] != '@'))
+        return;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len = strlen(path);
+    if (len >= sizeof sa.sun_path)
+        return;
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';   /* abstract namespace */
+    char msg[600] = "STATUS=";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + 7, sizeof msg - 7, fmt, ap);
+    va_end(ap);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    (void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    close(fd);
+}
+
 /* Open the store and take the lead, or wait as a standby.  While the
  * database cannot be reached, retry with a backoff (0.5 s doubling to 10 s). */
 static int store_lead(struct producer *p) {
@@ -369,12 +400,15 @@ static int store_lead(struct producer *p) {
             return 0;
         }
         if (r == 0) {
-            if (!standby)
+            if (!standby) {
                 log_notice("standby: %s is the active producer; waiting to take over", holder);
+                status_notify("standby: %s is the active producer", holder);
+            }
             standby = true;
             delay = 500;
         } else if (r == -VMS_E_DB_LOST) {
             log_warn("paused: database unavailable (%s); retrying in %d ms", err, delay);
+            status_notify("paused: database unavailable (%s)", err);
             paused = true;
             store_close(p->st);
             p->st = NULL;
@@ -563,6 +597,7 @@ int producer_run(struct producer_ctx *ctx) {
             r = broker_connect(&p);
         if (r == 0 && !p.stop) {
             log_notice("active: %s database, max_attempts %d", store_backend_name(p.st), ctx->cfg->producer.max_attempts);
+            status_notify("active (%s database)", store_backend_name(p.st));
             tick(&p);
         }
         while (r == 0 && !p.stop)
@@ -570,6 +605,8 @@ int producer_run(struct producer_ctx *ctx) {
         if (r == -VMS_E_DB_LOST || r == -VMS_E_LEASE_LOST) {
             log_warn("%s (%s): stopped publishing and consuming; %s", r == -VMS_E_DB_LOST ? "paused" : "standby",
                      store_last_error(p.st), r == -VMS_E_DB_LOST ? "reconnecting" : "another producer leads");
+            status_notify("%s (%s)", r == -VMS_E_DB_LOST ? "paused: database connection lost" : "standby: lease lost",
+                          store_last_error(p.st));
             session_end(&p);
             r = 0;
             (void)signal_wait(&p, LOST_TERM_WAIT_MS);

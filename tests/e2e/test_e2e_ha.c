@@ -2,6 +2,8 @@
  * file) over one PostgreSQL database (issue 16; registered with
  * VMSEAL_TEST_STORE=pg only: without the private cluster it fails).
  *
+ * Each checks the producers' log and what `systemctl status` would show
+ * (sd_notify STATUS= on a $NOTIFY_SOCKET of the test's).
  *   kill_active       SIGKILL of the active producer with 50 sealed
  *                     workflows in flight: the standby, which said it was
  *                     one, takes over; all 50 end READY, each job's effect
@@ -20,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -36,6 +40,8 @@
 
 struct ha {
     struct e2e *e;
+    int notify_fd;                  /* the producers' $NOTIFY_SOCKET (systemctl status) */
+    char notified[8192];            /* every STATUS= received, one a line */
     char *conf_b;                   /* host b's copy of producer.conf */
     struct proto_vol_ref src[N_FLOWS];
     proto_uuid tid[N_FLOWS];
@@ -68,6 +74,43 @@ static void log_wait(struct e2e *e, const char *name, const char *text, int time
         e2e_dump_logs(e);
         fail_msg("%s did not log \"%s\" within %d ms", name, text, timeout_ms);
     }
+}
+
+/* A $NOTIFY_SOCKET for the producers started after this: what `systemctl
+ * status` would show. */
+static void notify_open(struct ha *h) {
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/notify", h->e->dir);
+    h->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    assert_true(h->notify_fd >= 0);
+    assert_int_equal(bind(h->notify_fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(setenv("NOTIFY_SOCKET", sa.sun_path, 1), 0);
+}
+
+static void notify_close(struct ha *h) {
+    unsetenv("NOTIFY_SOCKET");
+    close(h->notify_fd);
+}
+
+struct notify_wait { struct ha *h; const char *text; };
+
+static bool notified_cb(void *arg) {
+    struct notify_wait *w = arg;
+    char buf[1024];
+    ssize_t n;
+    while ((n = recv(w->h->notify_fd, buf, sizeof buf - 1, 0)) > 0) {
+        buf[n] = '\0';
+        size_t len = strlen(w->h->notified);
+        snprintf(w->h->notified + len, sizeof w->h->notified - len, "%s\n", buf);
+    }
+    return strstr(w->h->notified, w->text) != NULL;
+}
+
+/* Wait until a producer reported STATUS=<text...>. */
+static void notify_wait(struct ha *h, const char *text, int timeout_ms) {
+    struct notify_wait w = { h, text };
+    if (testutil_wait_for(notified_cb, &w, timeout_ms, 50) < 0)
+        fail_msg("no \"%s\" within %d ms; statuses:\n%s", text, timeout_ms, h->notified);
 }
 
 /* Host b: a folder of its own with its copy of the configuration. */
@@ -127,9 +170,13 @@ static void takeover(void **state, bool kill) {
     struct ha h = { .e = *state };
     pid_t pa, pb;
     host_b_make(&h);
+    notify_open(&h);
     assert_int_equal(e2e_producer_start(h.e, "producer-a", true, &pa), 0);
+    notify_wait(&h, "STATUS=active (postgresql database)", 5000);
     assert_int_equal(e2e_producer_start_with(h.e, "producer-b", h.conf_b, false, &pb), 0);
     log_wait(h.e, "producer-b", "standby: producer-a", 20000);
+    notify_wait(&h, "STATUS=standby: producer-a", 5000);
+    h.notified[0] = '\0';
     flows_start(&h, N_FLOWS, 1500);
     int64_t t0 = time_mono_ms();
     if (kill)
@@ -138,11 +185,17 @@ static void takeover(void **state, bool kill) {
         active_connection_cut(h.e);
     log_wait(h.e, "producer-b", "taking over as the active producer", 10000);
     fprintf(stderr, "ha: producer-b active %lld ms after the fault\n", (long long)(time_mono_ms() - t0));
-    if (!kill)
+    notify_wait(&h, "STATUS=active", 5000);
+    if (!kill) {
         assert_true(log_has(h.e, "producer-a", "paused (") > 0);
+        notify_wait(&h, "STATUS=paused: database connection lost", 5000);
+    }
     flows_check(&h, N_FLOWS);
-    if (!kill)   /* producer-a came back as the standby */
+    if (!kill) {   /* producer-a came back as the standby */
         log_wait(h.e, "producer-a", "standby: producer-b", 10000);
+        notify_wait(&h, "STATUS=standby: producer-b", 5000);
+    }
+    notify_close(&h);
     free(h.conf_b);
 }
 
@@ -152,15 +205,18 @@ static void test_ha_connection_cut(void **state) { takeover(state, false); }
 static void test_ha_database_restart(void **state) {
     struct ha h = { .e = *state };
     pid_t pa;
+    notify_open(&h);
     assert_int_equal(e2e_producer_start(h.e, "producer-a", true, &pa), 0);
     flows_start(&h, 20, 4000);
     int64_t t0 = time_mono_ms();
     assert_int_equal(testpg_cluster_restart(), 0);
     fprintf(stderr, "ha: cluster restarted in %lld ms\n", (long long)(time_mono_ms() - t0));
     log_wait(h.e, "producer-a", "paused", 10000);
+    notify_wait(&h, "STATUS=paused", 10000);
     log_wait(h.e, "producer-a", "taking over as the active producer", 30000);
     fprintf(stderr, "ha: producer-a active again %lld ms after the restart began\n", (long long)(time_mono_ms() - t0));
     flows_check(&h, 20);
+    notify_close(&h);
 }
 
 int main(void) {
