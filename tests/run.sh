@@ -159,22 +159,20 @@ asan_build() {
     cmake --build "$dir" -j"$JOBS" --target $targets vmsealctl vmseal-worker vmseal-producer
 }
 
-start_broker() {
+# start_server SCRIPT DIRVAR TEMPLATE: a private server (node.sh start) in a
+# new folder whose path goes to DIRVAR; its env is exported and printed.
+# The postgres and rabbitmq users must reach the folder: /tmp, not a
+# private parent.
+start_server() {
+    local -n dir=$2
     local out
-    BROKER_DIR=$(mktemp -d /tmp/vmseal-broker.XXXXXX) || return 1
-    out=$("$NODE_SH" start "$BROKER_DIR") || return 1
+    dir=$(mktemp -d "$3") || return 1
+    out=$("$1" start "$dir") || return 1
     eval "$out"
     echo "$out"
 }
-
-# The postgres user must reach the folder: /tmp itself, not a private parent.
-start_postgres() {
-    local out
-    PG_DIR=$(mktemp -d /tmp/vmseal-pg.XXXXXX) || return 1
-    out=$("$PG_SH" start "$PG_DIR") || return 1
-    eval "$out"
-    echo "$out"
-}
+start_broker() { start_server "$NODE_SH" BROKER_DIR /tmp/vmseal-broker.XXXXXX; }
+start_postgres() { start_server "$PG_SH" PG_DIR /tmp/vmseal-pg.XXXXXX; }
 
 run_ctest() { # DIR ctest-args...
     local dir=$1
