@@ -26,6 +26,7 @@
 #define STMT_CACHE 48
 #define PARAMS_MAX 32
 #define PENDING_MAX 128
+#define STMT_NAME_LEN 24         /* "s" and a size_t */
 
 struct pg {
     PGconn *conn;
@@ -235,11 +236,11 @@ static char *pg_sql_rewrite(const char *sql) {
 }
 
 /* The statement's name, preparing it the first time (after the pipeline). */
-static int pg_prepare(struct store *st, const char *sql, char name[16]) {
+static int pg_prepare(struct store *st, const char *sql, char name[STMT_NAME_LEN]) {
     struct pg *pg = PG(st);
     for (size_t i = 0; i < pg->n_cached; i++)
         if (pg->cached[i] == sql) {
-            snprintf(name, 16, "s%zu", i);
+            snprintf(name, STMT_NAME_LEN, "s%zu", i);
             return 0;
         }
     if (pg->n_cached == STMT_CACHE) {
@@ -249,7 +250,7 @@ static int pg_prepare(struct store *st, const char *sql, char name[16]) {
     int r = pg_sync(st, NULL);
     if (r < 0)
         return r;
-    snprintf(name, 16, "s%zu", pg->n_cached);
+    snprintf(name, STMT_NAME_LEN, "s%zu", pg->n_cached);
     _cleanup_free_ char *text = pg_sql_rewrite(sql);
     PGresult *res = PQprepare(pg->conn, name, text, 0, NULL);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -299,7 +300,7 @@ static int pg_bind(struct store *st, const char *fmt, va_list ap, struct params 
 static int pg_query(struct store *st, const char *sql, const char *fmt, va_list ap) {
     struct pg *pg = PG(st);
     pg_done(st);
-    char name[16];
+    char name[STMT_NAME_LEN];
     struct params p;
     int r = pg_prepare(st, sql, name);
     if (r == 0)
@@ -320,7 +321,7 @@ static int pg_query(struct store *st, const char *sql, const char *fmt, va_list 
 
 /* A statement without rows: queued. */
 static int pg_run(struct store *st, const char *sql, int expect, const char *fmt, va_list ap) {
-    char name[16];
+    char name[STMT_NAME_LEN];
     struct params p;
     int r = pg_prepare(st, sql, name);
     if (r == 0)

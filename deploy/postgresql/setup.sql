@@ -34,6 +34,12 @@ SELECT format('CREATE DATABASE %I', :'db')
 SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
 SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'db', :'role') \gexec
 SELECT format('ALTER ROLE %I IN DATABASE %I SET search_path = %I', :'role', :'db', :'role') \gexec
+-- A producer cut off by the network leaves its session (and its leadership)
+-- on the server until TCP notices; the active producer runs a transaction at
+-- least every second and a standby polls every 0.5 s, so a session idle for
+-- 10 s is one whose producer is gone: the server ends it and a standby takes
+-- over.
+SELECT format('ALTER ROLE %I IN DATABASE %I SET idle_session_timeout = %L', :'role', :'db', '10s') \gexec
 
 \connect :db
 REVOKE ALL ON SCHEMA public FROM PUBLIC;

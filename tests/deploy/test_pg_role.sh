@@ -40,6 +40,7 @@ psql -h "$VMSEAL_TEST_PG_DIR" -U "$ROLE" -d postgres -qAtc "CREATE TABLE x_$N (i
 [ "$(admin -d postgres -c "SELECT count(*) FROM pg_database, aclexplode(datacl) a
       WHERE datname = '$DB' AND a.grantee = 0 AND a.privilege_type = 'CONNECT'")" = 0 ] ||
     fail "every role may connect to $DB"
+[ "$(as_role -c "SHOW idle_session_timeout")" = 10s ] || fail "idle_session_timeout not set for $ROLE"
 [ "$(as_role -c "SELECT rolsuper OR rolcreatedb OR rolcreaterole FROM pg_roles WHERE rolname = current_user")" = f ] ||
     fail "$ROLE has administrative attributes"
 echo "test_pg_role: ok ($DB, $ROLE)"
