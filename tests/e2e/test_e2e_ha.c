@@ -127,12 +127,11 @@ static void host_b_make(struct ha *h) {
     fclose(f);
 }
 
-/* Workers up, sources made, n sealed templates submitted, the first one's
- * seal running. */
+/* Sources made, n sealed templates submitted, then the workers started (so
+ * that all n are in flight together, however slowly they went in), and the
+ * first template's seal running. */
 static void flows_start(struct ha *h, size_t n, int seal_ms) {
     pid_t w;
-    assert_int_equal(e2e_worker_start(h->e, "w1", true, seal_ms, 16, &w), 0);
-    assert_int_equal(e2e_worker_start(h->e, "w2", true, seal_ms, 16, &w), 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(e2e_source_make(h->e, 64 * 1024, &h->src[i]), 0);
     for (size_t i = 0; i < n; i++) {
@@ -140,6 +139,8 @@ static void flows_start(struct ha *h, size_t n, int seal_ms) {
         snprintf(name, sizeof name, "ha-%zu", i);
         assert_int_equal(e2e_submit(h->e, name, &h->src[i], 1, true, h->tid[i]), 0);
     }
+    assert_int_equal(e2e_worker_start(h->e, "w1", true, seal_ms, 16, &w), 0);
+    assert_int_equal(e2e_worker_start(h->e, "w2", true, seal_ms, 16, &w), 0);
     assert_int_equal(e2e_wait_job_running(h->e, h->tid[0], JOB_VM_SEAL, HA_TIMEOUT_MS), 0);
 }
 
