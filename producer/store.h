@@ -8,8 +8,11 @@
  * store_last_error() has the database's text.
  *
  * Both backends hold the same schema, versioned (SQLite: PRAGMA
- * user_version; PostgreSQL: table schema_version) and migrated forward by
- * store_open (a newer one is refused):
+ * user_version; PostgreSQL: table schema_version) and migrated forward only
+ * by the store that holds the lead (below): store_open takes it when it is
+ * free, else store_lease_try migrates when it takes it, so a standby of a
+ * newer version never changes the schema under an older active producer.
+ * A newer schema is refused.
  *   templates   one row per template: state, step, the rollback's final state,
  *               the canonical template.create body (duplicate detection and
  *               the seal's sysprep), error step/code/message, timestamps.
@@ -26,7 +29,7 @@
  * with the server's synchronous_commit (on by default).
  *
  * Leadership (store_lease_try): one producer per store is active.  SQLite:
- * an flock() of "<path>.lock", held while the store is open (the producers
+ * an flock() of "<path>.lock", held until the store closes (the producers
  * share one machine's disk).  PostgreSQL: a session advisory lock, which the
  * server drops the moment the holder's connection ends (process killed,
  * backend terminated), plus a generation in the lease row that the new

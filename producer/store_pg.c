@@ -38,6 +38,7 @@ struct pg {
     bool expect_one[PENDING_MAX];     /* ... each: must change exactly one row */
     unsigned char *blob;              /* the last bytea read (PQfreemem) */
     int64_t generation;               /* the lease we took; 0 = none */
+    bool locked;                      /* the session's advisory lock: the lead */
 };
 
 #define PG(st) ((struct pg *)(st)->impl)
@@ -380,6 +381,22 @@ static int pg_begin(struct store *st) {
     return 0;
 }
 
+static int pg_migrate(struct store *st, bool apply);
+
+/* The lead: a session advisory lock on a key of the schema's name, held
+ * until the session ends. */
+static int pg_lock(struct store *st) {
+    PGresult *res = NULL;
+    int r = pg_run_text(st, "SELECT pg_try_advisory_lock(hashtextextended('vmseal.lease.' || current_schema(), 0))",
+                        &res);
+    if (r == 0)
+        PG(st)->locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return r;
+}
+
+/* Taking the lock (perhaps at open) is taking the lead: migrate if this
+ * store could not at open, then a new lease generation. */
 static int pg_lease_try(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len) {
     struct pg *pg = PG(st);
     if (len)
@@ -387,39 +404,46 @@ static int pg_lease_try(struct store *st, const char *holder, bool *ret_taken, c
     *ret_taken = pg->generation > 0;
     if (*ret_taken)
         return 0;
-    PGresult *res = NULL;
-    int r = pg_run_text(st, "SELECT pg_try_advisory_lock(hashtextextended('vmseal.lease.' || current_schema(), 0))",
-                        &res);
+    bool had = pg->locked;
+    int r = had ? 0 : pg_lock(st);
+    if (r == 0 && pg->locked && !had)
+        r = pg_migrate(st, true);
     if (r < 0)
         return r;
-    bool locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)time_now_ms());
     const char *params[] = { holder, now };
-    res = locked ? PQexecParams(pg->conn,
-                                "UPDATE lease SET generation = generation + 1, holder = $1, since_ms = $2"
-                                " RETURNING generation, holder",
-                                2, NULL, params, NULL, NULL, 0)
-                 : PQexec(pg->conn, "SELECT generation, holder FROM lease");
+    PGresult *res = pg->locked ? PQexecParams(pg->conn,
+                                              "UPDATE lease SET generation = generation + 1, holder = $1, since_ms = $2"
+                                              " RETURNING generation, holder",
+                                              2, NULL, params, NULL, NULL, 0)
+                               : PQexec(pg->conn, "SELECT generation, holder FROM lease");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         return pg_fail(st, res);
-    if (locked)
+    if (pg->locked)
         pg->generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     else
         snprintf(ret_holder, len, "%s (lease generation %s)", PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 0));
     PQclear(res);
-    *ret_taken = locked;
+    *ret_taken = pg->locked;
     return 0;
 }
 
 /* ---- open, migrate ---------------------------------------------------------------- */
 
-/* Under a transaction-scoped advisory lock: two producers starting at once
- * migrate one after the other. */
-static int pg_migrate(struct store *st) {
+/* Refuse a newer schema; with apply (the lead is ours), migrate an older
+ * one forward, under a transaction-scoped advisory lock besides.  Without
+ * apply, a schema not there yet counts as version 0. */
+static int pg_migrate(struct store *st, bool apply) {
     PGresult *res = NULL;
-    int r = pg_run_text(st,
+    int r = !apply ? pg_run_text(st, "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 'none' END", &res)
+                   : 0;
+    bool none = r == 0 && !apply && !PQgetisnull(res, 0, 0);
+    PQclear(res);
+    res = NULL;
+    if (r < 0 || none)
+        return r;
+    r = pg_run_text(st, !apply ? "BEGIN; SELECT COALESCE(MAX(version), 0) FROM schema_version" :
                         "BEGIN;"
                         " SELECT pg_advisory_xact_lock(hashtextextended('vmseal.migrate.' || current_schema(), 0));"
                         " CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
@@ -434,7 +458,7 @@ static int pg_migrate(struct store *st) {
                  STORE_SCHEMA_VERSION);
         r = -VMS_E_DB;
     }
-    for (int v = version; v < STORE_SCHEMA_VERSION && r == 0; v++) {
+    for (int v = version; apply && v < STORE_SCHEMA_VERSION && r == 0; v++) {
         _cleanup_free_ char *sql = xasprintf("%s DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d);",
                                              migrations[v], v + 1);
         r = pg_exec(st, sql);
@@ -469,7 +493,8 @@ static int pg_open(struct store *st, const char *uri, const char *password) {
         return -VMS_E_DB_LOST;
     }
     PQsetNoticeProcessor(pg->conn, pg_notice_cb, NULL);
-    return pg_migrate(st);
+    int r = pg_lock(st);
+    return r < 0 ? r : pg_migrate(st, pg->locked);
 }
 
 static void pg_close(struct store *st) {

@@ -191,7 +191,8 @@ static int sq_run(struct store *st, const char *sql, int expect, const char *fmt
     return r;
 }
 
-static int sq_migrate(struct store *st) {
+/* Refuse a newer schema; with apply, migrate an older one forward. */
+static int sq_migrate(struct store *st, bool apply) {
     sqlite3_stmt *s;
     int r = sq_stmt(st, "PRAGMA user_version", &s);
     if (r < 0)
@@ -206,7 +207,7 @@ static int sq_migrate(struct store *st) {
                  version, STORE_SCHEMA_VERSION);
         return -VMS_E_DB;
     }
-    for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
+    for (int v = version; apply && v < STORE_SCHEMA_VERSION; v++) {
         _cleanup_free_ char *sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
                                              migrations[v], v + 1);
         if ((r = sq_exec(st, sql)) < 0) {
@@ -215,6 +216,46 @@ static int sq_migrate(struct store *st) {
         }
     }
     return 0;
+}
+
+/* The producers of one SQLite file share its machine: an flock() of
+ * "<path>.lock" decides, held until the store closes.  *ret_locked false:
+ * another process holds it. */
+static int sq_lock(struct store *st, bool *ret_locked) {
+    struct sq *q = SQ(st);
+    *ret_locked = q->lock_fd >= 0;
+    if (*ret_locked)
+        return 0;
+    _cleanup_free_ char *path = xasprintf("%s.lock", q->path);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(st->err, sizeof st->err, "cannot open %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK || e == EINTR)
+            return 0;
+        snprintf(st->err, sizeof st->err, "cannot lock %s: %s", path, strerror(e));
+        return -e;
+    }
+    q->lock_fd = fd;
+    *ret_locked = true;
+    return 0;
+}
+
+/* Taking the lock is taking the lead; only the leader migrates (a standby
+ * of a newer version must not change the schema under an older active). */
+static int sq_lease_try(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len) {
+    (void)holder;
+    bool had = SQ(st)->lock_fd >= 0;
+    int r = sq_lock(st, ret_taken);
+    if (r == 0 && *ret_taken && !had)
+        r = sq_migrate(st, true);
+    if (r == 0 && !*ret_taken)
+        snprintf(ret_holder, len, "the holder of %s.lock", SQ(st)->path);
+    return r;
 }
 
 static int sq_open(struct store *st, const char *path, const char *password) {
@@ -230,7 +271,10 @@ static int sq_open(struct store *st, const char *path, const char *password) {
     if (r == 0)
         r = sq_exec(st, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                         " PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON;");
-    return r == 0 ? sq_migrate(st) : r;
+    bool locked = false;
+    if (r == 0)
+        r = sq_lock(st, &locked);
+    return r == 0 ? sq_migrate(st, locked) : r;
 }
 
 static void sq_close(struct store *st) {
@@ -244,36 +288,6 @@ static void sq_close(struct store *st) {
         close(q->lock_fd);
     free(q->path);
     free(q);
-}
-
-/* The producers of one SQLite file share its machine: an flock() decides. */
-static int sq_lease_try(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len) {
-    (void)holder;
-    struct sq *q = SQ(st);
-    if (len)
-        ret_holder[0] = '\0';
-    *ret_taken = q->lock_fd >= 0;
-    if (*ret_taken)
-        return 0;
-    _cleanup_free_ char *path = xasprintf("%s.lock", q->path);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(st->err, sizeof st->err, "cannot open %s: %s", path, strerror(errno));
-        return -errno;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
-        close(fd);
-        if (e == EWOULDBLOCK || e == EINTR) {
-            snprintf(ret_holder, len, "the holder of %s", path);
-            return 0;
-        }
-        snprintf(st->err, sizeof st->err, "cannot lock %s: %s", path, strerror(e));
-        return -e;
-    }
-    q->lock_fd = fd;
-    *ret_taken = true;
-    return 0;
 }
 
 const struct store_backend store_backend_sqlite = {

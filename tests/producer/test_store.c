@@ -1,7 +1,8 @@
 /* test_store.c - the store's contract on each backend (test_store: SQLite,
  * test_store_pg: PostgreSQL): migrations from v1, a newer schema refused,
- * leadership (one leader, a standby that names it, the generation every
- * transaction checks) and, on PostgreSQL, the connection cut. */
+ * leadership (one leader, a standby that names it and does not migrate,
+ * the generation every transaction checks) and, on PostgreSQL, the
+ * connection cut. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,6 +125,23 @@ static void test_lease_one_leader(void **state) {
     store_close(b);
 }
 
+/* Only the leader migrates: a store opened while another holds the lead
+ * leaves an older schema alone (here v0 over the v1 tables: migrating it
+ * would fail on the existing tables), and refuses a newer one. */
+static void test_standby_does_not_migrate(void **state) {
+    struct sfx *f = *state;
+    struct store *a = open_ok(f), *b;
+    version_set(f, 0);
+    b = open_ok(f);
+    store_close(b);
+    version_set(f, STORE_SCHEMA_VERSION + 1);
+    char err[STORE_ERR_LEN] = "";
+    assert_int_equal(store_open(f->target, &b, err), -VMS_E_DB);
+    assert_non_null(strstr(err, "newer than this program"));
+    version_set(f, STORE_SCHEMA_VERSION);
+    store_close(a);
+}
+
 /* PostgreSQL: once another producer bumped the generation, the old
  * leader's next transaction fails and every call after it. */
 static void test_lease_generation_checked(void **state) {
@@ -177,6 +195,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_one_leader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_standby_does_not_migrate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_generation_checked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_cut, setup, teardown),
     };
