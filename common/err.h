@@ -53,6 +53,8 @@
     X(RETURNED,            "returned",            true,  "message unroutable (returned)") \
     X(STALE,               "stale",               false, "delivery belongs to a previous connection") \
     X(DB,                  "db",                  false, "database error") \
+    X(DB_LOST,             "db_lost",             false, "database connection lost") \
+    X(LEASE_LOST,          "lease_lost",          false, "leadership lost: another producer is active") \
     X(NOT_FOUND,           "not_found",           true,  "not found") \
     X(CONFLICT,            "conflict",            true,  "conflicting request") \
     X(STATE,               "state",               true,  "operation not allowed in this state") \

@@ -1,12 +1,16 @@
-/* producer.c - the daemon loop: broker, store lock, deliveries, outbox pump, RPC. */
+/* producer.c - the daemon loop: leadership, broker, deliveries, outbox pump, RPC. */
 #include "producer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/file.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -31,6 +35,7 @@
 #define PREFETCH_REQUESTS 32
 #define PREFETCH_EVENTS 256
 #define PREFETCH_RPC 16
+#define LOST_TERM_WAIT_MS 2000   /* after a lost term, standbys (polling every 500 ms) take the lead first */
 
 struct inflight {
     uint64_t seq;
@@ -40,7 +45,7 @@ struct inflight {
 struct producer {
     struct producer_ctx *ctx;
     char id[300];
-    int sig_fd, lock_fd;
+    int sig_fd;
     struct store *st;
     wf_t *wf;
     mq_t *mq;
@@ -63,6 +68,7 @@ struct producer {
     size_t n_batch;
     bool batch_open;
     bool stop;
+    int terms;                  /* times this producer became the active one */
 };
 
 /* ---- outbox pump --------------------------------------------------------- */
@@ -348,28 +354,73 @@ static bool signal_wait(struct producer *p, int timeout_ms) {
     return p->stop;
 }
 
-/* The active/standby lock on <db>.lock. */
-static int lock_take(struct producer *p) {
-    _cleanup_free_ char *path = xasprintf("%s.lock", p->ctx->cfg->producer.db);
-    p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (p->lock_fd < 0) {
-        log_err("cannot open %s: %s", path, strerror(errno));
-        return -errno;
-    }
-    bool told = false;
-    while (flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        if (errno != EWOULDBLOCK && errno != EINTR) {
-            log_err("cannot lock %s: %s", path, strerror(errno));
-            return -errno;
-        }
-        if (!told)
-            log_notice("standby: another producer holds %s; waiting to take over", path);
-        told = true;
-        if (signal_wait(p, 500))
+/* The producer's state for `systemctl status` (sd_notify's STATUS=, sent
+ * to $NOTIFY_SOCKET when set; the unit has NotifyAccess=main). */
+static void status_notify(const char *fmt, ...) {
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || (path[0] != '/' && path[0] != '@'))
+        return;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len = strlen(path);
+    if (len >= sizeof sa.sun_path)
+        return;
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';   /* abstract namespace */
+    char msg[600] = "STATUS=";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + 7, sizeof msg - 7, fmt, ap);
+    va_end(ap);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    (void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+    close(fd);
+}
+
+/* Open the store and take the lead, or wait as a standby.  While the
+ * database cannot be reached, retry with a backoff (0.5 s doubling to 10 s). */
+static int store_lead(struct producer *p) {
+    const struct config_producer *cfg = &p->ctx->cfg->producer;
+    int delay = 500;
+    bool standby = false, paused = false;
+    while (!p->stop) {
+        char err[ERR_WHY_LEN] = "";
+        int r = p->st ? 0 : store_open_with(cfg->db, cfg->db_password, &p->st, err);
+        bool taken = false;
+        char holder[300] = "";
+        if (r == 0 && (r = store_lease_try(p->st, p->id, &taken, holder, sizeof holder)) < 0)
+            snprintf(err, sizeof err, "%s", store_why(p->st));
+        if (r == 0 && taken) {
+            if (standby || paused || p->terms > 0)
+                log_notice("taking over as the active producer");
+            p->terms++;
             return 0;
+        }
+        if (r == 0) {
+            if (!standby) {
+                log_notice("standby: %s is the active producer; waiting to take over", holder);
+                status_notify("standby: %s is the active producer", holder);
+            }
+            standby = true;
+            delay = 500;
+        } else if (r == -VMS_E_DB_LOST) {
+            log_warn("paused: database unavailable (%s); retrying in %d ms", err, delay);
+            status_notify("paused: database unavailable (%s)", err);
+            paused = true;
+            store_close(p->st);
+            p->st = NULL;
+        } else {
+            log_err("store: %s", err);
+            return r;
+        }
+        if (signal_wait(p, r == 0 ? 500 : delay))
+            return 0;
+        if (r < 0)
+            delay = delay * 2 > 10000 ? 10000 : delay * 2;
     }
-    if (told)
-        log_notice("taking over as the active producer");
     return 0;
 }
 
@@ -404,12 +455,7 @@ static void transition_log_cb(void *arg, const struct store_template *t) {
 }
 
 static int store_start(struct producer *p) {
-    char why[ERR_WHY_LEN];
-    int r = store_open(p->ctx->cfg->producer.db, &p->st, why);
-    if (r < 0) {
-        log_err("store: %s", why);
-        return r;
-    }
+    int r;
     struct wf_opts o;
     wf_opts_default(&o);
     o.max_attempts = p->ctx->cfg->producer.max_attempts;
@@ -497,26 +543,41 @@ static int loop_once(struct producer *p) {
     if (idle || p->n_confirmed >= PUMP_BATCH || time_mono_ms() - p->confirmed_since_mono >= FLUSH_MAX_MS)
         pump_flush(p);
     int e = pump_run(p);
+    if (store_status(p->st) < 0)
+        return store_status(p->st);   /* nothing more goes out: see producer_run */
     return ret < 0 ? ret : e;
 }
 
-static void producer_free(struct producer *p) {
-    if (p->st)
+/* Everything of one term as the active producer; deliveries not acked
+ * go back to their queues with the connection. */
+static void session_end(struct producer *p) {
+    if (p->st && store_status(p->st) == 0)
         pump_flush(p);
     mq_close(p->mq);
+    p->mq = NULL;
     wf_free(p->wf);
+    p->wf = NULL;
     store_close(p->st);
+    p->st = NULL;
+    p->n_inflight = p->n_confirmed = p->n_refused = 0;
+    p->cursor = p->published_max = p->returned_max = 0;
+    p->retry_at_mono = 0;
+}
+
+static void producer_free(struct producer *p) {
+    session_end(p);
     worker_table_free(&p->workers);
     free(p->inflight);
     free(p->confirmed);
-    if (p->lock_fd >= 0)
-        close(p->lock_fd);
     if (p->sig_fd >= 0)
         close(p->sig_fd);
 }
 
+/* Terms as the active producer: a lost database connection or leadership
+ * ends one (the store refuses every call from then on, so nothing more is
+ * published), and the producer goes back to store_lead(). */
 int producer_run(struct producer_ctx *ctx) {
-    struct producer p = { .ctx = ctx, .sig_fd = -1, .lock_fd = -1 };
+    struct producer p = { .ctx = ctx, .sig_fd = -1 };
     if (ctx->id) {
         snprintf(p.id, sizeof p.id, "%s", ctx->id);
     } else {
@@ -528,18 +589,29 @@ int producer_run(struct producer_ctx *ctx) {
     int r = signals_open(&p);
     if (r < 0)
         log_err("signals: %s", strerror(-r));
-    if (r == 0)
-        r = lock_take(&p);
-    if (r == 0 && !p.stop)
-        r = store_start(&p);
-    if (r == 0 && !p.stop)
-        r = broker_connect(&p);
-    if (r == 0 && !p.stop) {
-        log_notice("active: database %s, max_attempts %d", ctx->cfg->producer.db, ctx->cfg->producer.max_attempts);
-        tick(&p);
+    while (r == 0 && !p.stop) {
+        r = store_lead(&p);
+        if (r == 0 && !p.stop)
+            r = store_start(&p);
+        if (r == 0 && !p.stop)
+            r = broker_connect(&p);
+        if (r == 0 && !p.stop) {
+            log_notice("active: %s database, max_attempts %d", store_backend_name(p.st), ctx->cfg->producer.max_attempts);
+            status_notify("active (%s database)", store_backend_name(p.st));
+            tick(&p);
+        }
+        while (r == 0 && !p.stop)
+            r = loop_once(&p);
+        if (r == -VMS_E_DB_LOST || r == -VMS_E_LEASE_LOST) {
+            log_warn("%s (%s): stopped publishing and consuming; %s", r == -VMS_E_DB_LOST ? "paused" : "standby",
+                     store_why(p.st), r == -VMS_E_DB_LOST ? "reconnecting" : "another producer leads");
+            status_notify("%s (%s)", r == -VMS_E_DB_LOST ? "paused: database connection lost" : "standby: lease lost",
+                          store_why(p.st));
+            session_end(&p);
+            r = 0;
+            (void)signal_wait(&p, LOST_TERM_WAIT_MS);
+        }
     }
-    while (r == 0 && !p.stop)
-        r = loop_once(&p);
     producer_free(&p);
     return r;
 }

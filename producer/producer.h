@@ -1,14 +1,22 @@
 /* producer.h - the vmseal-producer daemon (SPEC §7): intake of template
- * requests, the workflows (workflow.h) over the SQLite store (store.h), the
+ * requests, the workflows (workflow.h) over the store (store.h: SQLite or PostgreSQL), the
  * outbox pump and the RPC server, all in one event loop around mq_wait().
  *
- * Active and standby: the producer holds an exclusive lock (flock) on
- * "<producer.db>.lock" for as long as it runs.  A second producer started
- * with the same database (same host or shared file system) is a standby: it
- * waits for the lock, and takes over - resuming every open workflow from the
- * store - the moment the active one dies.  vmseal.requests is also declared
- * with single active consumer, so two producers never take requests at once
- * even if misconfigured with different databases.
+ * Active and standby (store.h, "Leadership"): the producer opens its store
+ * and takes the lead (SQLite: an flock of "<producer.db>.lock", so the
+ * producers share one machine's disk; PostgreSQL: a session lock and a lease
+ * generation every transaction checks, so producers on several hosts share
+ * one database).  The others wait as standbys, say so in their log, and
+ * take over - resuming every open workflow from the store - the moment the
+ * active one dies or loses its database connection.  vmseal.requests is
+ * also declared with single active consumer, so two producers never take
+ * requests at once even if misconfigured with different databases.
+ *
+ * Database unavailable: the store fails every call once its connection is
+ * gone (or its lease is another's); the producer then closes its broker
+ * connection (unacknowledged deliveries go back to their queues, nothing is
+ * published any more), logs "paused", reconnects to the database with a
+ * backoff (0.5 s doubling to 10 s) and takes the lead again, or stands by.
  *
  * Delivery rules: a request or event is acknowledged only after the
  * transaction it caused has committed; the messages that transaction implied

@@ -1,233 +1,26 @@
-/* store.c - SQLite store of the producer; the only file that sees SQLITE_*. */
-#include "store.h"
+/* store.c - the producer's store: the SQL and the row mapping, shared by the
+ * SQLite and PostgreSQL backends (store_int.h), and the transactions. */
+#include "store_int.h"
 
-#include <sqlite3.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <string.h>
 
 #include "err.h"
 #include "util.h"
 
-#define STMT_CACHE 48
+/* ---- opening: the target chooses the backend ------------------------------ */
 
-struct stmt_slot {
-    const char *sql;          /* a string literal: the cache key is its address */
-    sqlite3_stmt *stmt;
-};
-
-struct store {
-    sqlite3 *db;
-    char why[ERR_WHY_LEN];
-    struct stmt_slot cache[STMT_CACHE];
-    size_t n_cache;
-    int depth;                /* store_begin nesting */
-};
-
-/* Migrations: migration[i] brings user_version i to i+1.  A migration is
- * history: its text never changes.  Queries bind enum values; the active
- * jobs' partial index spells them once, as numbers, and SQLite uses it for a
- * query whose bound values imply its condition (state <= JOB_RUNNING). */
-_Static_assert(JOB_WAITING == 0 && JOB_QUEUED == 1 && JOB_RUNNING == 2,
-               "the jobs_active index of migration 0 is WHERE state <= 2");
-static const char *const migrations[] = {
-    "CREATE TABLE templates ("
-    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, state INTEGER NOT NULL,"
-    "  step INTEGER NOT NULL, final_state INTEGER NOT NULL, seal INTEGER NOT NULL,"
-    "  request BLOB NOT NULL, error_step TEXT, error_code TEXT, error_message TEXT,"
-    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
-    "CREATE INDEX templates_state ON templates(state, updated_ms);"
-    "CREATE INDEX templates_updated ON templates(updated_ms);"
-    "CREATE TABLE disks ("
-    "  template_id TEXT NOT NULL REFERENCES templates(id), idx INTEGER NOT NULL,"
-    "  src_sd TEXT NOT NULL, src_img TEXT NOT NULL, src_vol TEXT NOT NULL,"
-    "  dst_sd TEXT NOT NULL, dst_img TEXT NOT NULL, dst_vol TEXT NOT NULL,"
-    "  generation INTEGER NOT NULL, legality INTEGER NOT NULL, voltype INTEGER NOT NULL,"
-    "  state INTEGER NOT NULL, PRIMARY KEY (template_id, idx)) WITHOUT ROWID;"
-    "CREATE TABLE jobs ("
-    "  id TEXT PRIMARY KEY, template_id TEXT NOT NULL REFERENCES templates(id),"
-    "  step INTEGER NOT NULL, kind INTEGER NOT NULL, disk INTEGER NOT NULL,"
-    "  attempt INTEGER NOT NULL, state INTEGER NOT NULL, timeout_s INTEGER NOT NULL,"
-    "  generation INTEGER NOT NULL, legality INTEGER NOT NULL, voltype INTEGER NOT NULL,"
-    "  not_before_ms INTEGER NOT NULL, deadline_ms INTEGER NOT NULL,"
-    "  created_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
-    "  finished_ms INTEGER NOT NULL, last_event_ms INTEGER NOT NULL,"
-    "  error_code TEXT, error_message TEXT, progress INTEGER NOT NULL DEFAULT 0, worker_id TEXT);"
-    "CREATE INDEX jobs_template ON jobs(template_id, created_ms);"
-    "CREATE INDEX jobs_active ON jobs(state) WHERE state <= 2;"
-    "CREATE TABLE events_seen (event_id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE INDEX events_seen_ms ON events_seen(seen_ms);"
-    "CREATE TABLE outbox ("
-    "  id INTEGER PRIMARY KEY AUTOINCREMENT, exchange TEXT NOT NULL,"
-    "  routing_key TEXT NOT NULL, message_id TEXT NOT NULL, type TEXT,"
-    "  reason TEXT, body BLOB NOT NULL, created_ms INTEGER NOT NULL);",
-};
-
-/* ---- the SQLITE_* adapter ---------------------------------------------- */
-
-static int db_fail(struct store *st, int rc) {
-    snprintf(st->why, sizeof st->why, "%s (%s)", st->db ? sqlite3_errmsg(st->db) : "no database",
-             sqlite3_errstr(rc));
-    return -VMS_E_DB;
+bool store_target_is_pg(const char *target) {
+    return strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0;
 }
 
-static int db_exec(struct store *st, const char *sql) {
-    char *msg = NULL;
-    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
-    if (rc == SQLITE_OK)
-        return 0;
-    snprintf(st->why, sizeof st->why, "%s", msg ? msg : sqlite3_errstr(rc));
-    sqlite3_free(msg);
-    return -VMS_E_DB;
-}
-
-/* A cached prepared statement, reset and with bindings cleared. */
-static int db_stmt(struct store *st, const char *sql, sqlite3_stmt **ret) {
-    for (size_t i = 0; i < st->n_cache; i++)
-        if (st->cache[i].sql == sql) {
-            sqlite3_reset(st->cache[i].stmt);
-            sqlite3_clear_bindings(st->cache[i].stmt);
-            *ret = st->cache[i].stmt;
-            return 0;
-        }
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
-    if (rc != SQLITE_OK)
-        return db_fail(st, rc);
-    if (st->n_cache == STMT_CACHE) {
-        sqlite3_finalize(s);
-        snprintf(st->why, sizeof st->why, "statement cache full");
-        return -VMS_E_DB;
-    }
-    st->cache[st->n_cache++] = (struct stmt_slot){ sql, s };
-    *ret = s;
-    return 0;
-}
-
-/* Bind from a format: 't' text (NULL ok), 'i' int, 'I' int64, 'b' blob (ptr, size_t). */
-static int db_bindv(struct store *st, sqlite3_stmt *s, const char *fmt, va_list ap) {
-    int rc = SQLITE_OK;
-    for (int i = 1; *fmt && rc == SQLITE_OK; fmt++, i++) {
-        switch (*fmt) {
-        case 't': {
-            const char *v = va_arg(ap, const char *);
-            rc = v ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s, i);
-            break;
-        }
-        case 'i': rc = sqlite3_bind_int(s, i, va_arg(ap, int)); break;
-        case 'I': rc = sqlite3_bind_int64(s, i, va_arg(ap, int64_t)); break;
-        case 'b': {
-            const void *p = va_arg(ap, const void *);
-            size_t n = va_arg(ap, size_t);
-            rc = sqlite3_bind_blob64(s, i, p, n, SQLITE_TRANSIENT);
-            break;
-        }
-        default: rc = SQLITE_MISUSE;
-        }
-    }
-    return rc == SQLITE_OK ? 0 : db_fail(st, rc);
-}
-
-/* Prepare + bind; the statement is ready for sqlite3_step. */
-static int db_query(struct store *st, sqlite3_stmt **ret, const char *sql, const char *fmt, ...) {
-    int r = db_stmt(st, sql, ret);
-    if (r < 0)
-        return r;
-    va_list ap;
-    va_start(ap, fmt);
-    r = db_bindv(st, *ret, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
-/* Prepare, bind, step to completion: for statements without rows. */
-static int db_run(struct store *st, const char *sql, const char *fmt, ...) {
-    sqlite3_stmt *s;
-    int r = db_stmt(st, sql, &s);
-    if (r < 0)
-        return r;
-    va_list ap;
-    va_start(ap, fmt);
-    r = db_bindv(st, s, fmt, ap);
-    va_end(ap);
-    if (r < 0)
-        return r;
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : db_fail(st, rc);
-}
-
-/* SQLITE_ROW -> 1, SQLITE_DONE -> 0, else error. */
-static int db_next(struct store *st, sqlite3_stmt *s) {
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        return 1;
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : db_fail(st, rc);
-}
-
-static char *col_str(sqlite3_stmt *s, int i) {
-    const unsigned char *t = sqlite3_column_text(s, i);
-    return t ? xstrdup((const char *)t) : NULL;
-}
-
-static void col_uuid(sqlite3_stmt *s, int i, proto_uuid out) {
-    const unsigned char *t = sqlite3_column_text(s, i);
-    snprintf(out, sizeof(proto_uuid), "%s", t ? (const char *)t : "");
-}
-
-static void *col_blob(sqlite3_stmt *s, int i, size_t *ret_len) {
-    int n = sqlite3_column_bytes(s, i);
-    const void *p = sqlite3_column_blob(s, i);
-    void *out = xmalloc((size_t)n);
-    if (n > 0)
-        memcpy(out, p, (size_t)n);
-    *ret_len = (size_t)n;
-    return out;
-}
-
-/* ---- open, migrate, transactions ---------------------------------------- */
-
-static int store_migrate(struct store *st) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s, "PRAGMA user_version", "");
-    if (r < 0)
-        return r;
-    if ((r = db_next(st, s)) <= 0)
-        return r < 0 ? r : -VMS_E_DB;
-    int version = sqlite3_column_int(s, 0);
-    sqlite3_reset(s);
-    if (version > STORE_SCHEMA_VERSION) {
-        snprintf(st->why, sizeof st->why, "database schema version %d is newer than this program's %d",
-                 version, STORE_SCHEMA_VERSION);
-        return -VMS_E_DB;
-    }
-    for (int v = version; v < STORE_SCHEMA_VERSION; v++) {
-        _cleanup_free_ char *sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
-                                             migrations[v], v + 1);
-        if ((r = db_exec(st, sql)) < 0) {
-            (void)db_exec(st, "ROLLBACK");
-            return r;
-        }
-    }
-    return 0;
-}
-
-int store_open(const char *path, struct store **ret, char why[ERR_WHY_LEN]) {
+int store_open_with(const char *target, const char *password, struct store **ret, char why[ERR_WHY_LEN]) {
     struct store *st = xcalloc(1, sizeof *st);
-    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
-    int r = rc == SQLITE_OK ? 0 : db_fail(st, rc);
-    if (r == 0)
-        sqlite3_busy_timeout(st->db, 5000);
-    /* temp_store=MEMORY: every delivery of a batch is a savepoint, whose
-     * statement journal grows past SQLite's 64 KiB spill size within a batch;
-     * on disk that was ~5 times as many pwrite()s as the WAL itself. */
-    if (r == 0)
-        r = db_exec(st, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-32768; PRAGMA temp_store=MEMORY; PRAGMA foreign_keys=ON;");
-    if (r == 0)
-        r = store_migrate(st);
+    st->be = store_target_is_pg(target) ? &store_backend_pg : &store_backend_sqlite;
+    int r = st->be->open(st, target, password);
     if (r < 0) {
-        snprintf(why, ERR_WHY_LEN, "%.200s: %.300s", path, st->why);
+        snprintf(why, ERR_WHY_LEN, "%.200s: %.300s", st->be->name, st->why);
         store_close(st);
         *ret = NULL;
         return r;
@@ -236,20 +29,94 @@ int store_open(const char *path, struct store **ret, char why[ERR_WHY_LEN]) {
     return 0;
 }
 
+int store_open(const char *target, struct store **ret, char why[ERR_WHY_LEN]) {
+    return store_open_with(target, NULL, ret, why);
+}
+
 void store_close(struct store *st) {
     if (!st)
         return;
-    for (size_t i = 0; i < st->n_cache; i++)
-        sqlite3_finalize(st->cache[i].stmt);
-    sqlite3_close(st->db);
+    st->be->close(st);
     free(st);
 }
 
 const char *store_why(const struct store *st) { return st ? st->why : "no store"; }
 
+int store_status(const struct store *st) { return st->lost; }
+
+const char *store_backend_name(const struct store *st) { return st->be->name; }
+
+int store_lease_try(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len) {
+    return st->lost ? st->lost : st->be->lease_try(st, holder, ret_taken, ret_holder, len);
+}
+
+/* ---- statements ---------------------------------------------------------------- */
+
+static int db_query(struct store *st, const char *sql, const char *fmt, ...) {
+    if (st->lost)
+        return st->lost;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = st->be->query(st, sql, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* Statements without rows; db_run_one: it must change exactly one row
+ * (else -VMS_E_NOT_FOUND).  A backend may report their failure later, at
+ * the next statement that returns rows or at the end of the savepoint. */
+static int db_runv(struct store *st, const char *sql, int expect, const char *fmt, va_list ap) {
+    return st->lost ? st->lost : st->be->run(st, sql, expect, fmt, ap);
+}
+
+static int db_run(struct store *st, const char *sql, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = db_runv(st, sql, -1, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static int db_run_one(struct store *st, const char *sql, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = db_runv(st, sql, 1, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static int db_next(struct store *st) { return st->be->next(st); }
+
+static int col_int(struct store *st, int i) { return (int)st->be->col_int(st, i); }
+static int64_t col_i64(struct store *st, int i) { return st->be->col_int(st, i); }
+
+static char *col_str(struct store *st, int i) {
+    const char *t = st->be->col_text(st, i);
+    return t ? xstrdup(t) : NULL;
+}
+
+static void col_uuid(struct store *st, int i, proto_uuid out) {
+    const char *t = st->be->col_text(st, i);
+    snprintf(out, sizeof(proto_uuid), "%s", t ? t : "");
+}
+
+static void *col_blob(struct store *st, int i, size_t *ret_len) {
+    size_t n = 0;
+    const void *p = st->be->col_blob(st, i, &n);
+    void *out = xmalloc(n ? n : 1);
+    if (n > 0)
+        memcpy(out, p, n);
+    *ret_len = n;
+    return out;
+}
+
+/* ---- transactions ---------------------------------------------------------------- */
+
 /* Nesting: the outermost level is a transaction, inner levels savepoints. */
 int store_begin(struct store *st) {
-    int r = st->depth == 0 ? db_run(st, "BEGIN IMMEDIATE", "") : db_run(st, "SAVEPOINT nest", "");
+    if (st->lost)
+        return st->lost;
+    int r = st->depth == 0 ? st->be->begin(st) : st->be->exec(st, "SAVEPOINT nest");
     if (r == 0)
         st->depth++;
     return r;
@@ -260,7 +127,7 @@ int store_commit(struct store *st) {
         snprintf(st->why, sizeof st->why, "commit without a transaction");
         return -VMS_E_DB;
     }
-    int r = st->depth == 1 ? db_run(st, "COMMIT", "") : db_run(st, "RELEASE nest", "");
+    int r = st->lost ? st->lost : st->be->exec(st, st->depth == 1 ? "COMMIT" : "RELEASE nest");
     if (r == 0)
         st->depth--;
     return r;
@@ -269,12 +136,14 @@ int store_commit(struct store *st) {
 void store_rollback(struct store *st) {
     if (st->depth == 0)
         return;
-    if (st->depth == 1) {
-        if (!sqlite3_get_autocommit(st->db))
-            (void)db_run(st, "ROLLBACK", "");
+    if (st->lost) {
+        /* nothing to undo on a connection that is gone */
+    } else if (st->depth == 1) {
+        if (st->be->in_transaction(st))
+            (void)st->be->exec(st, "ROLLBACK");
     } else {
-        (void)db_run(st, "ROLLBACK TO nest", "");
-        (void)db_run(st, "RELEASE nest", "");
+        (void)st->be->exec(st, "ROLLBACK TO nest");
+        (void)st->be->exec(st, "RELEASE nest");
     }
     st->depth--;
 }
@@ -287,31 +156,24 @@ int store_end(struct store *st, int r) {
     return r;
 }
 
-/* Every UPDATE below must hit exactly one row. */
-static int db_changed_one(struct store *st, int r) {
-    if (r < 0)
-        return r;
-    return sqlite3_changes(st->db) == 1 ? 0 : -VMS_E_NOT_FOUND;
-}
-
 /* ---- templates ----------------------------------------------------------- */
 
 #define TPL_COLS "id, name, state, step, final_state, seal, error_step, error_code, error_message, " \
                  "created_ms, updated_ms"
 
-static void tpl_read(sqlite3_stmt *s, struct store_template *t) {
+static void tpl_read(struct store *st, struct store_template *t) {
     memset(t, 0, sizeof *t);
-    col_uuid(s, 0, t->id);
-    t->name = col_str(s, 1);
-    t->state = sqlite3_column_int(s, 2);
-    t->step = sqlite3_column_int(s, 3);
-    t->final_state = sqlite3_column_int(s, 4);
-    t->seal = sqlite3_column_int(s, 5) != 0;
-    t->error_step = col_str(s, 6);
-    t->error_code = col_str(s, 7);
-    t->error_message = col_str(s, 8);
-    t->created_ms = sqlite3_column_int64(s, 9);
-    t->updated_ms = sqlite3_column_int64(s, 10);
+    col_uuid(st, 0, t->id);
+    t->name = col_str(st, 1);
+    t->state = col_int(st, 2);
+    t->step = col_int(st, 3);
+    t->final_state = col_int(st, 4);
+    t->seal = col_int(st, 5) != 0;
+    t->error_step = col_str(st, 6);
+    t->error_code = col_str(st, 7);
+    t->error_message = col_str(st, 8);
+    t->created_ms = col_i64(st, 9);
+    t->updated_ms = col_i64(st, 10);
 }
 
 int store_template_insert(struct store *st, const struct store_template *t) {
@@ -322,39 +184,36 @@ int store_template_insert(struct store *st, const struct store_template *t) {
 }
 
 int store_template_get(struct store *st, const char *id, struct store_template *ret) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s, "SELECT " TPL_COLS ", request FROM templates WHERE id = ?", "t", id);
-    if (r < 0 || (r = db_next(st, s)) < 0)
+        int r = db_query(st, "SELECT " TPL_COLS ", request FROM templates WHERE id = ?", "t", id);
+    if (r < 0 || (r = db_next(st)) < 0)
         return r;
     if (r == 0)
         return -VMS_E_NOT_FOUND;
-    tpl_read(s, ret);
-    ret->request = col_blob(s, 11, &ret->request_len);
-    sqlite3_reset(s);
+    tpl_read(st, ret);
+    ret->request = col_blob(st, 11, &ret->request_len);
+    st->be->done(st);
     return 0;
 }
 
 int store_template_update(struct store *st, const struct store_template *t) {
-    return db_changed_one(st, db_run(st,
+    return db_run_one(st,
         "UPDATE templates SET state=?, step=?, final_state=?, error_step=?, error_code=?,"
         " error_message=?, updated_ms=? WHERE id=?",
         "iiitttIt", (int)t->state, (int)t->step, (int)t->final_state, t->error_step, t->error_code,
-        t->error_message, t->updated_ms, t->id));
+        t->error_message, t->updated_ms, t->id);
 }
 
 int store_template_list(struct store *st, int state, int limit, struct store_template **ret, size_t *ret_n) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s,
-                     "SELECT " TPL_COLS " FROM templates WHERE (?1 < 0 OR state = ?1)"
+        int r = db_query(st, "SELECT " TPL_COLS " FROM templates WHERE (?1 < 0 OR state = ?1)"
                      " ORDER BY updated_ms DESC, id LIMIT ?2",
-                     "ii", state, limit > 0 ? limit : -1);
+                     "ii", state, limit > 0 ? limit : INT_MAX);
     *ret = NULL;
     *ret_n = 0;
     size_t cap = 0;
-    while (r >= 0 && (r = db_next(st, s)) == 1) {
+    while (r >= 0 && (r = db_next(st)) == 1) {
         if (*ret_n == cap)
             *ret = xrealloc(*ret, (cap = cap ? cap * 2 : 16) * sizeof **ret);
-        tpl_read(s, &(*ret)[(*ret_n)++]);
+        tpl_read(st, &(*ret)[(*ret_n)++]);
     }
     if (r < 0) {
         store_template_array_free(*ret, *ret_n);
@@ -392,37 +251,35 @@ int store_disk_insert(struct store *st, const struct store_disk *d) {
 }
 
 int store_disk_update(struct store *st, const struct store_disk *d) {
-    return db_changed_one(st, db_run(st,
+    return db_run_one(st,
         "UPDATE disks SET generation=?, legality=?, voltype=?, state=? WHERE template_id=? AND idx=?",
-        "iiiiti", d->generation, (int)d->legality, (int)d->voltype, (int)d->state, d->template_id, d->idx));
+        "iiiiti", d->generation, (int)d->legality, (int)d->voltype, (int)d->state, d->template_id, d->idx);
 }
 
 int store_disks_get(struct store *st, const char *template_id, struct store_disk **ret, size_t *ret_n) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s,
-                     "SELECT template_id, idx, src_sd, src_img, src_vol, dst_sd, dst_img, dst_vol,"
+        int r = db_query(st, "SELECT template_id, idx, src_sd, src_img, src_vol, dst_sd, dst_img, dst_vol,"
                      " generation, legality, voltype, state FROM disks WHERE template_id=? ORDER BY idx",
                      "t", template_id);
     *ret = NULL;
     *ret_n = 0;
     size_t cap = 0;
-    while (r >= 0 && (r = db_next(st, s)) == 1) {
+    while (r >= 0 && (r = db_next(st)) == 1) {
         if (*ret_n == cap)
             *ret = xrealloc(*ret, (cap = cap ? cap * 2 : 4) * sizeof **ret);
         struct store_disk *d = &(*ret)[(*ret_n)++];
         memset(d, 0, sizeof *d);
-        col_uuid(s, 0, d->template_id);
-        d->idx = sqlite3_column_int(s, 1);
-        col_uuid(s, 2, d->src.sd_id);
-        col_uuid(s, 3, d->src.img_id);
-        col_uuid(s, 4, d->src.vol_id);
-        col_uuid(s, 5, d->dst.sd_id);
-        col_uuid(s, 6, d->dst.img_id);
-        col_uuid(s, 7, d->dst.vol_id);
-        d->generation = sqlite3_column_int(s, 8);
-        d->legality = sqlite3_column_int(s, 9);
-        d->voltype = sqlite3_column_int(s, 10);
-        d->state = sqlite3_column_int(s, 11);
+        col_uuid(st, 0, d->template_id);
+        d->idx = col_int(st, 1);
+        col_uuid(st, 2, d->src.sd_id);
+        col_uuid(st, 3, d->src.img_id);
+        col_uuid(st, 4, d->src.vol_id);
+        col_uuid(st, 5, d->dst.sd_id);
+        col_uuid(st, 6, d->dst.img_id);
+        col_uuid(st, 7, d->dst.vol_id);
+        d->generation = col_int(st, 8);
+        d->legality = col_int(st, 9);
+        d->voltype = col_int(st, 10);
+        d->state = col_int(st, 11);
     }
     if (r < 0) {
         free(*ret);
@@ -437,40 +294,40 @@ int store_disks_get(struct store *st, const char *template_id, struct store_disk
                  " voltype, not_before_ms, deadline_ms, created_ms, started_ms, finished_ms," \
                  " last_event_ms, error_code, error_message, progress, worker_id"
 
-static void job_read(sqlite3_stmt *s, struct store_job *j) {
+static void job_read(struct store *st, struct store_job *j) {
     memset(j, 0, sizeof *j);
-    col_uuid(s, 0, j->id);
-    col_uuid(s, 1, j->template_id);
-    j->step = sqlite3_column_int(s, 2);
-    j->kind = sqlite3_column_int(s, 3);
-    j->disk = sqlite3_column_int(s, 4);
-    j->attempt = sqlite3_column_int(s, 5);
-    j->state = sqlite3_column_int(s, 6);
-    j->timeout_s = sqlite3_column_int64(s, 7);
-    j->generation = sqlite3_column_int(s, 8);
-    j->legality = sqlite3_column_int(s, 9);
-    j->voltype = sqlite3_column_int(s, 10);
-    j->not_before_ms = sqlite3_column_int64(s, 11);
-    j->deadline_ms = sqlite3_column_int64(s, 12);
-    j->created_ms = sqlite3_column_int64(s, 13);
-    j->started_ms = sqlite3_column_int64(s, 14);
-    j->finished_ms = sqlite3_column_int64(s, 15);
-    j->last_event_ms = sqlite3_column_int64(s, 16);
-    j->error_code = col_str(s, 17);
-    j->error_message = col_str(s, 18);
-    j->progress = sqlite3_column_int(s, 19);
-    j->worker_id = col_str(s, 20);
+    col_uuid(st, 0, j->id);
+    col_uuid(st, 1, j->template_id);
+    j->step = col_int(st, 2);
+    j->kind = col_int(st, 3);
+    j->disk = col_int(st, 4);
+    j->attempt = col_int(st, 5);
+    j->state = col_int(st, 6);
+    j->timeout_s = col_i64(st, 7);
+    j->generation = col_int(st, 8);
+    j->legality = col_int(st, 9);
+    j->voltype = col_int(st, 10);
+    j->not_before_ms = col_i64(st, 11);
+    j->deadline_ms = col_i64(st, 12);
+    j->created_ms = col_i64(st, 13);
+    j->started_ms = col_i64(st, 14);
+    j->finished_ms = col_i64(st, 15);
+    j->last_event_ms = col_i64(st, 16);
+    j->error_code = col_str(st, 17);
+    j->error_message = col_str(st, 18);
+    j->progress = col_int(st, 19);
+    j->worker_id = col_str(st, 20);
 }
 
 /* Collect every row of a prepared job query. */
-static int jobs_collect(struct store *st, sqlite3_stmt *s, int r, struct store_job **ret, size_t *ret_n) {
+static int jobs_collect(struct store *st, int r, struct store_job **ret, size_t *ret_n) {
     *ret = NULL;
     *ret_n = 0;
     size_t cap = 0;
-    while (r >= 0 && (r = db_next(st, s)) == 1) {
+    while (r >= 0 && (r = db_next(st)) == 1) {
         if (*ret_n == cap)
             *ret = xrealloc(*ret, (cap = cap ? cap * 2 : 8) * sizeof **ret);
-        job_read(s, &(*ret)[(*ret_n)++]);
+        job_read(st, &(*ret)[(*ret_n)++]);
     }
     if (r < 0) {
         store_job_array_free(*ret, *ret_n);
@@ -488,59 +345,52 @@ int store_job_insert(struct store *st, const struct store_job *j) {
 }
 
 int store_job_update(struct store *st, const struct store_job *j) {
-    return db_changed_one(st, db_run(st,
+    return db_run_one(st,
         "UPDATE jobs SET state=?, not_before_ms=?, deadline_ms=?, started_ms=?, finished_ms=?,"
         " last_event_ms=?, error_code=?, error_message=?, progress=?, worker_id=? WHERE id=?",
         "iIIIIIttitt", (int)j->state, j->not_before_ms, j->deadline_ms, j->started_ms, j->finished_ms,
-        j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id, j->id));
+        j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id, j->id);
 }
 
 int store_job_get(struct store *st, const char *id, struct store_job *ret) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s, "SELECT " JOB_COLS " FROM jobs WHERE id=?", "t", id);
-    if (r < 0 || (r = db_next(st, s)) < 0)
+        int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE id=?", "t", id);
+    if (r < 0 || (r = db_next(st)) < 0)
         return r;
     if (r == 0)
         return -VMS_E_NOT_FOUND;
-    job_read(s, ret);
-    sqlite3_reset(s);
+    job_read(st, ret);
+    st->be->done(st);
     return 0;
 }
 
 int store_jobs_get(struct store *st, const char *template_id, struct store_job **ret, size_t *ret_n) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s, "SELECT " JOB_COLS " FROM jobs WHERE template_id=? ORDER BY created_ms, rowid",
+        int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE template_id=? ORDER BY created_ms, rowid",
                      "t", template_id);
-    return jobs_collect(st, s, r, ret, ret_n);
+    return jobs_collect(st, r, ret, ret_n);
 }
 
 int store_jobs_due(struct store *st, int64_t now_ms, struct store_job **ret, size_t *ret_n) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s,
-                     "SELECT " JOB_COLS " FROM jobs WHERE state <= ?2 AND"
+        int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE state <= ?2 AND"
                      " ((state = ?3 AND not_before_ms <= ?1) OR (state > ?3 AND deadline_ms <= ?1))"
                      " ORDER BY created_ms, rowid",
                      "Iii", now_ms, JOB_RUNNING, JOB_WAITING);
-    return jobs_collect(st, s, r, ret, ret_n);
+    return jobs_collect(st, r, ret, ret_n);
 }
 
 int store_jobs_next_due(struct store *st, int64_t *ret_ms) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s,
-                     "SELECT MIN(CASE WHEN state = ?1 THEN not_before_ms ELSE deadline_ms END)"
+        int r = db_query(st, "SELECT MIN(CASE WHEN state = ?1 THEN not_before_ms ELSE deadline_ms END)"
                      " FROM jobs WHERE state <= ?2", "ii", JOB_WAITING, JOB_RUNNING);
-    if (r < 0 || (r = db_next(st, s)) < 0)
+    if (r < 0 || (r = db_next(st)) < 0)
         return r;
-    *ret_ms = sqlite3_column_type(s, 0) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
+    *ret_ms = st->be->col_null(st, 0) ? INT64_MAX : col_i64(st, 0);
+    st->be->done(st);
     return 0;
 }
 
 int store_jobs_inflight(struct store *st, struct store_job **ret, size_t *ret_n) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s, "SELECT " JOB_COLS " FROM jobs WHERE state BETWEEN ?1 AND ?2", "ii",
+        int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE state BETWEEN ?1 AND ?2", "ii",
                      JOB_QUEUED, JOB_RUNNING);
-    return jobs_collect(st, s, r, ret, ret_n);
+    return jobs_collect(st, r, ret, ret_n);
 }
 
 void store_job_free(struct store_job *j) {
@@ -561,11 +411,12 @@ void store_job_array_free(struct store_job *a, size_t n) {
 /* ---- events seen ------------------------------------------------------------ */
 
 int store_event_mark_seen(struct store *st, const char *event_id, int64_t now_ms, bool *ret_seen) {
-    int r = db_run(st, "INSERT OR IGNORE INTO events_seen (event_id, seen_ms) VALUES (?, ?)", "tI",
-                   event_id, now_ms);
-    if (r < 0)
+    int r = db_query(st, "INSERT INTO events_seen (event_id, seen_ms) VALUES (?, ?) ON CONFLICT DO NOTHING"
+                         " RETURNING event_id", "tI", event_id, now_ms);
+    if (r < 0 || (r = db_next(st)) < 0)
         return r;
-    *ret_seen = sqlite3_changes(st->db) == 0;
+    *ret_seen = r == 0;
+    st->be->done(st);
     return 0;
 }
 
@@ -584,24 +435,22 @@ int store_outbox_add(struct store *st, const struct store_outbox *o, int64_t now
 }
 
 int store_outbox_list(struct store *st, int64_t after_id, int limit, struct store_outbox **ret, size_t *ret_n) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s,
-                     "SELECT id, exchange, routing_key, message_id, type, reason, body FROM outbox"
+        int r = db_query(st, "SELECT id, exchange, routing_key, message_id, type, reason, body FROM outbox"
                      " WHERE id > ? ORDER BY id LIMIT ?", "Ii", after_id, limit);
     *ret = NULL;
     *ret_n = 0;
     size_t cap = 0;
-    while (r >= 0 && (r = db_next(st, s)) == 1) {
+    while (r >= 0 && (r = db_next(st)) == 1) {
         if (*ret_n == cap)
             *ret = xrealloc(*ret, (cap = cap ? cap * 2 : 16) * sizeof **ret);
         struct store_outbox *o = &(*ret)[(*ret_n)++];
-        o->id = sqlite3_column_int64(s, 0);
-        o->exchange = col_str(s, 1);
-        o->routing_key = col_str(s, 2);
-        o->message_id = col_str(s, 3);
-        o->type = col_str(s, 4);
-        o->reason = col_str(s, 5);
-        o->body = col_blob(s, 6, &o->body_len);
+        o->id = col_i64(st, 0);
+        o->exchange = col_str(st, 1);
+        o->routing_key = col_str(st, 2);
+        o->message_id = col_str(st, 3);
+        o->type = col_str(st, 4);
+        o->reason = col_str(st, 5);
+        o->body = col_blob(st, 6, &o->body_len);
     }
     if (r < 0) {
         store_outbox_array_free(*ret, *ret_n);
@@ -610,10 +459,19 @@ int store_outbox_list(struct store *st, int64_t after_id, int limit, struct stor
     return r < 0 ? r : 0;
 }
 
+/* One statement per OUTBOX_DELETE_MAX rows: the ids as a JSON array. */
+#define OUTBOX_DELETE_MAX 256
 int store_outbox_delete(struct store *st, const int64_t *ids, size_t n) {
     int r = store_begin(st);
-    for (size_t i = 0; i < n && r == 0; i++)
-        r = db_run(st, "DELETE FROM outbox WHERE id = ?", "I", ids[i]);
+    char *json = xmalloc(OUTBOX_DELETE_MAX * 21 + 3);
+    for (size_t i = 0; i < n && r == 0; i += OUTBOX_DELETE_MAX) {
+        size_t len = 0, k = n - i < OUTBOX_DELETE_MAX ? n - i : OUTBOX_DELETE_MAX;
+        for (size_t j = 0; j < k; j++)
+            len += (size_t)sprintf(json + len, "%c%lld", j ? ',' : '[', (long long)ids[i + j]);
+        sprintf(json + len, "]");
+        r = db_run(st, st->be->sql_outbox_delete, "t", json);
+    }
+    free(json);
     return store_end(st, r);
 }
 
@@ -622,27 +480,25 @@ int store_outbox_forget(struct store *st, const char *message_id) {
 }
 
 int store_outbox_count(struct store *st, int64_t *ret_n) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s, "SELECT COUNT(*) FROM outbox", "");
-    if (r < 0 || (r = db_next(st, s)) < 0)
+        int r = db_query(st, "SELECT COUNT(*) FROM outbox", "");
+    if (r < 0 || (r = db_next(st)) < 0)
         return r;
-    *ret_n = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
+    *ret_n = col_i64(st, 0);
+    st->be->done(st);
     return 0;
 }
 
 int store_volume_id_used(struct store *st, const char *template_id, const char *sd_id, const char *img_id,
                          const char *vol_id, bool *ret_used) {
-    sqlite3_stmt *s;
-    int r = db_query(st, &s,
+    int r = db_query(st,
                      "SELECT COUNT(*) FROM disks WHERE template_id <> ?1 AND"
                      " ((src_sd = ?2 AND (src_img = ?3 OR src_vol = ?4)) OR"
                      "  (dst_sd = ?2 AND state <> ?5 AND (dst_img = ?3 OR dst_vol = ?4)))",
                      "tttti", template_id, sd_id, img_id, vol_id, DISK_DELETED);
-    if (r < 0 || (r = db_next(st, s)) < 0)
+    if (r < 0 || (r = db_next(st)) < 0)
         return r;
-    *ret_used = sqlite3_column_int64(s, 0) > 0;
-    sqlite3_reset(s);
+    *ret_used = col_i64(st, 0) > 0;
+    st->be->done(st);
     return 0;
 }
 

@@ -1,19 +1,18 @@
-/* store.h - the producer's durable state in SQLite (the one adapter for
- * SQLITE_* errors: every failure comes back as -VMS_E_DB, or -VMS_E_NOT_FOUND
- * for a missing row; store_why() has SQLite's text).
+/* store.h - the producer's durable state, the contract of its two
+ * backends: SQLite (store_sqlite.c, the embedded default: producer.db is a
+ * path) and PostgreSQL (store_pg.c: producer.db is a postgresql:// or
+ * postgres:// URI).  Every failure comes back as -VMS_E_DB, -VMS_E_NOT_FOUND
+ * for a missing row, -VMS_E_DB_LOST once the database connection is gone or
+ * -VMS_E_LEASE_LOST once another producer took the lead; the last two stick
+ * (store_status()): the store must be closed and opened again.
+ * store_why() has the database's text.
  *
- * Page size 1 KiB (set when the file is created: random-uuid keys dirty one
- * page per insert, and small pages cut the WAL bytes written per commit by
- * about a third of the producer's system time), WAL journal, synchronous=NORMAL: a committed transaction survives a crash
- * of the process (the WAL is in the OS page cache, written before commit
- * returns); only an OS crash or power loss can lose the last transactions,
- * and every effect is idempotent and redelivered, so that costs retries, not
- * correctness.  Measured on this machine (ext4 on virtio): 3000 small
- * transactions take 0.47 s with NORMAL and 17.4 s with FULL (an fsync per
- * commit, ~6 ms each), which would cap the producer far below its target.
- *
- * Schema (PRAGMA user_version = STORE_SCHEMA_VERSION; store_open migrates
- * older files forward, refuses newer ones):
+ * Both backends hold the same schema, versioned (SQLite: PRAGMA
+ * user_version; PostgreSQL: table schema_version) and migrated forward only
+ * by the store that holds the lead (below): store_open takes it when it is
+ * free, else store_lease_try migrates when it takes it, so a standby of a
+ * newer version never changes the schema under an older active producer.
+ * A newer schema is refused.
  *   templates   one row per template: state, step, the rollback's final state,
  *               the canonical template.create body (duplicate detection and
  *               the seal's sysprep), error step/code/message, timestamps.
@@ -25,12 +24,23 @@
  *   events_seen event_id of every final job event handled (idempotence).
  *   outbox      messages to publish: exchange, routing key, message id, type,
  *               dead-letter reason, body.  A row is deleted once confirmed.
+ *   lease       (PostgreSQL) the active producer's name and generation.
+ * Durability: SQLite runs WAL with synchronous=FULL; PostgreSQL commits
+ * with the server's synchronous_commit (on by default).
  *
- * Transactions: store_begin() (BEGIN IMMEDIATE) ... store_commit(), or
- * store_rollback() on any error.  They nest: inside a transaction,
- * store_begin opens a savepoint, so a caller may batch several workflow
- * calls (each its own savepoint) into one commit, and roll back just one.  Row structs returned by getters own their
- * strings; free with the matching *_free (NULL-safe).
+ * Leadership (store_lease_try): one producer per store is active.  SQLite:
+ * an flock() of "<path>.lock", held until the store closes (the producers
+ * share one machine's disk).  PostgreSQL: a session advisory lock, which the
+ * server drops the moment the holder's connection ends (process killed,
+ * backend terminated), plus a generation in the lease row that the new
+ * leader increments; every transaction begins by reading it and fails with
+ * -VMS_E_LEASE_LOST when it is no longer the one this store took.
+ *
+ * Transactions: store_begin() ... store_commit(), or store_rollback() on
+ * any error.  They nest: inside a transaction, store_begin opens a
+ * savepoint, so a caller may batch several workflow calls (each its own
+ * savepoint) into one commit, and roll back just one.  Row structs returned
+ * by getters own their strings; free with the matching *_free (NULL-safe).
  */
 #ifndef VMSEAL_STORE_H
 #define VMSEAL_STORE_H
@@ -94,10 +104,22 @@ struct store_outbox {
     void *body; size_t body_len;
 };
 
-/* Open (creating if needed) and migrate; on failure `why` has the reason. */
-int store_open(const char *path, struct store **ret, char why[ERR_WHY_LEN]);
+/* Whether a producer.db value names a PostgreSQL database (a URI). */
+bool store_target_is_pg(const char *target);
+/* Open (creating if needed) and migrate; on failure why says why.  target:
+ * a SQLite path or a PostgreSQL URI; password (PostgreSQL, may be NULL)
+ * adds to what libpq finds itself (URI, service file, .pgpass, certificate). */
+int store_open_with(const char *target, const char *password, struct store **ret, char why[ERR_WHY_LEN]);
+int store_open(const char *target, struct store **ret, char why[ERR_WHY_LEN]);
 void store_close(struct store *st);
 const char *store_why(const struct store *st);
+/* 0, or -VMS_E_DB_LOST / -VMS_E_LEASE_LOST once the store is unusable. */
+int store_status(const struct store *st);
+const char *store_backend_name(const struct store *st);   /* "sqlite", "postgresql" */
+
+/* Become the active producer if none is (see above): *ret_taken, and when
+ * not taken the active one's name in ret_holder (PostgreSQL; else ""). */
+int store_lease_try(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len);
 
 int store_begin(struct store *st);
 int store_commit(struct store *st);

@@ -13,6 +13,10 @@
 #   3. broker    a private RabbitMQ node on free loopback ports in a temporary
 #                folder (deploy/rabbitmq/node.sh), stopped on exit even when
 #                tests fail; its env (VMSEAL_TEST_BROKER_*) is exported
+#      postgres  a private PostgreSQL cluster in a temporary folder, Unix
+#                socket only (deploy/postgresql/node.sh), shared by the `pg`
+#                tests and stopped on exit; its env (VMSEAL_TEST_PG_*) is
+#                exported
 #   4. ctest     ctest --output-on-failure [your arguments]; zero tests = failure
 #   5. asan      fresh build-asan/ with -DVMSEAL_SANITIZE=ON, ctest -L unit
 #   6. fuzz      clang build-fuzz/ (-DVMSEAL_FUZZ=ON), 20 s per fuzz target
@@ -26,8 +30,8 @@
 #                       back to TCG when it fails (e.g. nested KVM that aborts
 #                       with "failed to set MSR").
 #   VMSEAL_ASAN=0       skip phase 5.
-#   VMSEAL_KEEP_BROKER=1  keep the broker folder (logs) after the run; it is
-#                       always kept when something failed.
+#   VMSEAL_KEEP_BROKER=1  keep the broker and PostgreSQL folders (logs) after
+#                       the run; they are always kept when something failed.
 # Exit status: 0 only when every phase passed.
 set -uo pipefail
 
@@ -35,11 +39,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=$ROOT/build
 BUILD_ASAN=$ROOT/build-asan
 NODE_SH=$ROOT/deploy/rabbitmq/node.sh
+PG_SH=$ROOT/deploy/postgresql/node.sh
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libguestfs-dev
 guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
-rabbitmq-server openssl iproute2 util-linux systemd guestfish debootstrap
+rabbitmq-server postgresql-15 libpq-dev openssl iproute2 util-linux systemd guestfish debootstrap
 python3-pika python3-msgpack python3-yaml libguestfs-xfs btrfs-progs
 clang libclang-rt-14-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check);
                                     # python3-*: clients/python and the protocol document tests;
@@ -49,6 +54,7 @@ T0=$SECONDS
 TIMINGS=()
 FAILED=()
 BROKER_DIR=
+PG_DIR=
 
 log() { echo "==> run.sh: $*"; }
 
@@ -76,16 +82,22 @@ summary() {
     echo "==> run.sh: $status; ${TIMINGS[*]}; total $((SECONDS - T0))s"
 }
 
+# stop_server SCRIPT DIR WHAT: stop a private server, remove its folder
+# unless something failed (or VMSEAL_KEEP_BROKER=1).
+stop_server() {
+    [ -n "$2" ] || return 0
+    "$1" stop "$2" >/dev/null 2>&1 || true
+    if [ ${#FAILED[@]} -eq 0 ] && [ "${VMSEAL_KEEP_BROKER:-0}" != 1 ]; then
+        rm -rf "$2"
+    else
+        log "$3 folder kept: $2 (logs in $2/log)"
+    fi
+}
+
 cleanup() {
     trap - EXIT INT TERM
-    if [ -n "$BROKER_DIR" ]; then
-        "$NODE_SH" stop "$BROKER_DIR" >/dev/null 2>&1 || true
-        if [ ${#FAILED[@]} -eq 0 ] && [ "${VMSEAL_KEEP_BROKER:-0}" != 1 ]; then
-            rm -rf "$BROKER_DIR"
-        else
-            log "broker folder kept: $BROKER_DIR (logs in $BROKER_DIR/log)"
-        fi
-    fi
+    stop_server "$NODE_SH" "$BROKER_DIR" broker
+    stop_server "$PG_SH" "$PG_DIR" PostgreSQL
 }
 
 on_signal() {
@@ -151,13 +163,20 @@ asan_build() {
     cmake --build "$dir" -j"$JOBS" --target $targets proto_roundtrip vmsealctl vmseal-worker vmseal-producer
 }
 
-start_broker() {
+# start_server SCRIPT DIRVAR TEMPLATE: a private server (node.sh start) in a
+# new folder whose path goes to DIRVAR; its env is exported and printed.
+# The postgres and rabbitmq users must reach the folder: /tmp, not a
+# private parent.
+start_server() {
+    local -n dir=$2
     local out
-    BROKER_DIR=$(mktemp -d /tmp/vmseal-broker.XXXXXX) || return 1
-    out=$("$NODE_SH" start "$BROKER_DIR") || return 1
+    dir=$(mktemp -d "$3") || return 1
+    out=$("$1" start "$dir") || return 1
     eval "$out"
     echo "$out"
 }
+start_broker() { start_server "$NODE_SH" BROKER_DIR /tmp/vmseal-broker.XXXXXX; }
+start_postgres() { start_server "$PG_SH" PG_DIR /tmp/vmseal-pg.XXXXXX; }
 
 run_ctest() { # DIR ctest-args...
     local dir=$1
@@ -186,6 +205,7 @@ main() {
     setup_guestfs_accel
     phase build configure_build "$BUILD" || { summary; return 1; }
     phase broker start_broker || { summary; return 1; }
+    phase postgres start_postgres || { summary; return 1; }
     phase ctest run_ctest "$BUILD" "$@"
     if [ "${VMSEAL_ASAN:-1}" != 0 ]; then
         phase asan-build asan_build &&

@@ -390,6 +390,27 @@ static int load_tls(struct loader *l, const config_setting_t *g, struct config_b
     return 0;
 }
 
+/* A password file of the group's key: checked like a secret, one line. */
+static int load_password_file(struct loader *l, const config_setting_t *g, const char *key, char **ret) {
+    config_setting_t *file = member(g, key);
+    _cleanup_free_ char *path = NULL, *buf = NULL;
+    size_t len;
+    int r = get_path(l, g, key, true, &path);
+    if (r < 0)
+        return r;
+    if ((r = check_secret_mode(l, file, path, "password file")) < 0)
+        return r;
+    if ((r = read_file_all(path, PASSWORD_MAX, &buf, &len)) < 0)
+        return fail(l, file, NULL, "cannot read %s: %s", path, strerror(-r));
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    if (len == 0 || strlen(buf) != len || strchr(buf, '\n'))
+        return fail(l, file, NULL, "%s must hold the password on one line", path);
+    *ret = xstrdup(buf);
+    explicit_bzero(buf, len);
+    return 0;
+}
+
 static int load_password(struct loader *l, const config_setting_t *g, struct config_broker *b) {
     config_setting_t *inl = member(g, "password"), *file = member(g, "password_file");
     if (inl && file)
@@ -402,22 +423,7 @@ static int load_password(struct loader *l, const config_setting_t *g, struct con
             return r;
         return check_secret_mode(l, inl, setting_file(l, inl), "the config file with an inline password");
     }
-    _cleanup_free_ char *path = NULL, *buf = NULL;
-    size_t len;
-    int r = get_path(l, g, "password_file", true, &path);
-    if (r < 0)
-        return r;
-    if ((r = check_secret_mode(l, file, path, "password file")) < 0)
-        return r;
-    if ((r = read_file_all(path, PASSWORD_MAX, &buf, &len)) < 0)
-        return fail(l, file, NULL, "cannot read %s: %s", path, strerror(-r));
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        buf[--len] = '\0';
-    if (len == 0 || strlen(buf) != len || strchr(buf, '\n'))
-        return fail(l, file, NULL, "%s must hold the password on one line", path);
-    b->password = xstrdup(buf);
-    explicit_bzero(buf, len);
-    return 0;
+    return load_password_file(l, g, "password_file", &b->password);
 }
 
 static int load_broker(struct loader *l, const config_setting_t *g) {
@@ -559,16 +565,35 @@ static int load_storage(struct loader *l, const config_setting_t *g) {
 
 /* ---- producer, log ---------------------------------------------------------------- */
 
+/* producer.db: a SQLite path, or a PostgreSQL URI; a URI with a password
+ * in it is a secret like an inline broker password. */
+static bool db_uri_has_password(const char *uri) {
+    const char *rest = strstr(uri, "://") + 3, *end = rest + strcspn(rest, "/?");
+    const char *at = memchr(rest, '@', (size_t)(end - rest));
+    return (at && memchr(rest, ':', (size_t)(at - rest))) || strstr(uri, "password=");
+}
+
 static int load_producer(struct loader *l, const config_setting_t *g) {
-    static const char *const known[] = { "db", "max_attempts", NULL };
+    static const char *const known[] = { "db", "db_password_file", "max_attempts", NULL };
     struct config_producer *p = &l->c->producer;
     int r;
     if (!g)
         return 0;
-    if ((r = check_known(l, g, known)) < 0 || (r = get_path(l, g, "db", false, &p->db)) < 0 ||
+    if ((r = check_known(l, g, known)) < 0 || (r = get_str(l, g, "db", false, PATH_MAX, &p->db)) < 0 ||
         (r = get_int(l, g, "max_attempts", false, 1, 100, &p->max_attempts)) < 0)
         return r;
-    return 0;
+    config_setting_t *db = member(g, "db"), *file = member(g, "db_password_file");
+    bool uri = p->db && (strncmp(p->db, "postgresql://", 13) == 0 || strncmp(p->db, "postgres://", 11) == 0);
+    if (p->db && !uri && p->db[0] != '/')
+        return fail(l, db, NULL, "\"%s\" is neither an absolute path (SQLite) nor a postgresql:// URI", p->db);
+    if (file && !uri)
+        return fail(l, file, NULL, "only for a PostgreSQL database (db = \"postgresql://...\")");
+    if (uri && db_uri_has_password(p->db)) {
+        if (file)
+            return fail(l, file, NULL, "give either a password in db or db_password_file, not both");
+        return check_secret_mode(l, db, setting_file(l, db), "the config file with a database password");
+    }
+    return file ? load_password_file(l, g, "db_password_file", &p->db_password) : 0;
 }
 
 static int load_log(struct loader *l, const config_setting_t *g) {
@@ -754,5 +779,9 @@ void config_free(struct config *c) {
     for (size_t i = 0; i < c->storage.n_domains; i++)
         free(c->storage.domains[i].path);
     free(c->producer.db);
+    if (c->producer.db_password) {
+        explicit_bzero(c->producer.db_password, strlen(c->producer.db_password));
+        free(c->producer.db_password);
+    }
     memset(c, 0, sizeof(*c));
 }

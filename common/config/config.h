@@ -66,7 +66,9 @@ struct config_storage {
 };
 
 struct config_producer {
-    char *db;                       /* default /var/lib/vmseal/producer.db */
+    char *db;                       /* SQLite path (default /var/lib/vmseal/producer.db)
+                                       or postgresql:// URI */
+    char *db_password;              /* from db_password_file, or NULL (libpq's own means) */
     int max_attempts;               /* default 3, 1..100 */
 };
 

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "err.h"
+#include "testpg.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -63,7 +64,8 @@ int e2e_setup(void **state) {
         goto fail;
     uuid_new(e->sd_id);
     e->sd_path = xasprintf("%s/sd", e->dir);
-    e->db = xasprintf("%s/producer.db", e->dir);
+    if (testpg_target(e->dir, name, &e->db, &e->db_schema) < 0)
+        goto fail;
     e->producer_conf = xasprintf("%s/producer.conf", e->dir);
     e->ctl_conf = xasprintf("%s/ctl.conf", e->dir);
     if (configs_write(e) < 0)
@@ -120,6 +122,8 @@ int e2e_teardown(void **state) {
         fprintf(stderr, "e2e: kept %s\n", e->dir);
     free(e->dir);
     free(e->sd_path);
+    testpg_schema_drop(e->db_schema);
+    free(e->db_schema);
     free(e->db);
     free(e->producer_conf);
     free(e->ctl_conf);
@@ -156,8 +160,12 @@ static bool producer_answers(void *arg) {
 }
 
 int e2e_producer_start(struct e2e *e, const char *id, bool wait_active, pid_t *ret_pid) {
+    return e2e_producer_start_with(e, id, e->producer_conf, wait_active, ret_pid);
+}
+
+int e2e_producer_start_with(struct e2e *e, const char *id, const char *conf, bool wait_active, pid_t *ret_pid) {
     _cleanup_free_ char *exe = testutil_build_path("bin/vmseal-producer");
-    const char *argv[] = { exe, "--config", e->producer_conf, "--id", id, NULL };
+    const char *argv[] = { exe, "--config", conf, "--id", id, NULL };
     int r = proc_start(e, id, argv, ret_pid);
     if (r < 0 || !wait_active)
         return r;
@@ -466,10 +474,7 @@ size_t e2e_jobs_in_state(const struct rpc_template *t, const char *step, const c
     return n;
 }
 
-/* READY, every target volume LEGAL SHARED with GEN 2 (status and on disk),
- * each forward step done exactly once per disk, no other volume in the
- * domain than the sources and the targets. */
-void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size_t n_sources) {
+size_t e2e_assert_ready(struct e2e *e, const char *tid, int timeout_ms) {
     struct rpc_reply rep;
     if (e2e_wait_state(e, tid, NULL, timeout_ms, &rep) < 0) {
         e2e_dump_logs(e);
@@ -499,7 +504,13 @@ void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size
     assert_int_equal(e2e_jobs_in_state(t, "mark_illegal", "succeeded"), t->n_disks);
     assert_int_equal(e2e_jobs_in_state(t, "seal", "succeeded"), 1);
     assert_int_equal(e2e_jobs_in_state(t, "mark_shared", "succeeded"), t->n_disks);
-    assert_int_equal(e2e_volume_count(e), (int)(n_sources + t->n_disks));
+    size_t n = t->n_disks;
     rpc_reply_free(&rep);
+    return n;
+}
+
+void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size_t n_sources) {
+    size_t n = e2e_assert_ready(e, tid, timeout_ms);
+    assert_int_equal(e2e_volume_count(e), (int)(n_sources + n));
 }
 

@@ -1,6 +1,7 @@
 /* e2e.h - fixtures of the end-to-end tests: real vmseal-producer,
  * vmseal-worker and vmsealctl processes on a private vhost of the test
- * broker, a real SQLite file and a real storage domain made with
+ * broker, a real store (a SQLite file, or with VMSEAL_TEST_STORE=pg a
+ * schema of the private PostgreSQL: testpg.h) and a real storage domain made with
  * `vmsealctl sd create` in a temporary folder.
  *
  * Each test gets a fresh struct e2e (cmocka setup/teardown): vhost with the
@@ -36,6 +37,7 @@ struct e2e {
     struct testevents *te;
     mq_t *rpc;                 /* consuming amq.rabbitmq.reply-to */
     char *dir, *sd_path, *db, *producer_conf, *ctl_conf;
+    char *db_schema;           /* PostgreSQL runs (testpg.h): the test's schema */
     proto_uuid sd_id;
     struct e2e_proc procs[E2E_MAX_PROCS];
     size_t n_procs;
@@ -47,6 +49,9 @@ int e2e_teardown(void **state);
 /* Start a producer named id (config producer.conf: the test's domain, db).
  * With wait_active, wait until it answers RPC (20 s). */
 int e2e_producer_start(struct e2e *e, const char *id, bool wait_active, pid_t *ret_pid);
+/* The same with another configuration file (e.g. a copy in a folder of its
+ * own: producers that share no file, as on two hosts). */
+int e2e_producer_start_with(struct e2e *e, const char *id, const char *conf, bool wait_active, pid_t *ret_pid);
 /* Start a worker (dry_run: seal_ms per vm.seal job) and wait for its heartbeat. */
 int e2e_worker_start(struct e2e *e, const char *id, bool dry_run, int seal_ms, int slots, pid_t *ret_pid);
 /* SIGKILL a started process (and the job processes it started), reap it. */
@@ -88,11 +93,13 @@ char *e2e_sd_listing(struct e2e *e);
 void e2e_dump_logs(struct e2e *e);
 
 /* cmocka assertions.  Jobs of the template's status at `step` in `state`. */
-size_t e2e_jobs_in_state(const struct rpc_template *t, const char *step, const char *state);
 /* Wait for the template's end; it must be READY with every target volume
  * LEGAL SHARED GEN 2 (status and .meta), each forward step succeeded exactly
- * once per disk (seal once), and the domain must hold exactly n_sources +
- * the targets (no orphan volume). */
+ * once per disk (seal once).  Returns its number of disks. */
+size_t e2e_assert_ready(struct e2e *e, const char *tid, int timeout_ms);
+size_t e2e_jobs_in_state(const struct rpc_template *t, const char *step, const char *state);
+/* e2e_assert_ready, and the domain must hold exactly n_sources + the
+ * targets (no orphan volume). */
 void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size_t n_sources);
 
 #endif

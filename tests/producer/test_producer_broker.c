@@ -28,6 +28,7 @@
 #include "proto.h"
 #include "rpc.h"
 #include "testbroker.h"
+#include "testpg.h"
 #include "testutil.h"
 #include "util.h"
 
@@ -36,6 +37,7 @@
 struct bt {
     struct testbroker *tb;
     char *dir, *cfg, *log;
+    char *db, *db_schema;              /* the store target (testpg.h) */
     mq_t *mq;
     char events_q[256];
     pid_t producer[2];
@@ -58,10 +60,10 @@ static void write_config(struct bt *b) {
     assert_int_equal(fchmod(fileno(f), 0600), 0);   /* it holds a password */
     fprintf(f,
             "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n"
-            "producer = { db = \"%s/producer.db\"; max_attempts = 3; };\n"
+            "producer = { db = \"%s\"; max_attempts = 3; };\n"
             "storage = { domains = ( { id = \"%s\"; path = \"%s\"; } ); };\n"
             "log = { level = \"debug\"; };\n",
-            br->hosts[0], br->vhost, br->user, br->password, b->dir, SD1, b->dir);
+            br->hosts[0], br->vhost, br->user, br->password, b->db, SD1, b->dir);
     fclose(f);
 }
 
@@ -86,6 +88,7 @@ static void pool_open(struct bt *b) {
 static void bt_open(struct bt *b, const char *name, bool with_pool) {
     assert_int_equal(testutil_dir_make(name, &b->dir), 0);
     b->log = xasprintf("%s/producer.log", b->dir);
+    assert_int_equal(testpg_target(b->dir, name, &b->db, &b->db_schema), 0);
     write_config(b);
     char err[256] = "";
     struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .why = err,
@@ -108,6 +111,9 @@ static void bt_close(struct bt *b) {
     mq_close(b->mq);
     if (getenv("VMSEAL_KEEP_LOGS") == NULL)
         testutil_dir_remove(b->dir);
+    testpg_schema_drop(b->db_schema);
+    free(b->db_schema);
+    free(b->db);
     free(b->dir);
     free(b->cfg);
     free(b->log);

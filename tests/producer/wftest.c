@@ -12,15 +12,19 @@
 #include "control.h"
 #include "err.h"
 #include "mq.h"
+#include "testpg.h"
 #include "testutil.h"
 #include "util.h"
 
 int fx_setup(void **state) {
     struct fx *f = xcalloc(1, sizeof *f);
     assert_int_equal(testutil_dir_make("producer", &f->dir), 0);
-    f->db = xasprintf("%s/producer.db", f->dir);
+    assert_int_equal(testpg_target(f->dir, "producer", &f->db, &f->schema), 0);
     char err[ERR_WHY_LEN];
-    assert_int_equal(store_open(f->db, &f->st, err), 0);
+    int r = store_open(f->db, &f->st, err);
+    if (r < 0)
+        fprintf(stderr, "store_open: %s\n", err);
+    assert_int_equal(r, 0);
     snprintf(f->storage.domains[0].id, sizeof f->storage.domains[0].id, "%s", SD1);
     snprintf(f->storage.domains[1].id, sizeof f->storage.domains[1].id, "%s", SD2);
     f->storage.n_domains = 2;
@@ -38,6 +42,8 @@ int fx_teardown(void **state) {
     wf_free(f->wf);
     store_close(f->st);
     testutil_dir_remove(f->dir);
+    testpg_schema_drop(f->schema);
+    free(f->schema);
     free(f->dir);
     free(f->db);
     free(f);

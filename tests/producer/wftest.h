@@ -1,5 +1,6 @@
-/* wftest.h - fixture of the producer unit tests: a real SQLite store in a
- * temporary folder, the workflow over it, and helpers that read the outbox
+/* wftest.h - fixture of the producer unit tests: a real store in a
+ * temporary folder (SQLite; or a fresh PostgreSQL schema in the `_pg`
+ * variants, see testpg.h), the workflow over it, and helpers that read the outbox
  * the way the pump would (decoding every row, then deleting it). */
 #ifndef VMSEAL_WFTEST_H
 #define VMSEAL_WFTEST_H
@@ -19,7 +20,7 @@
 #define WFT_MAX 64
 
 struct fx {
-    char *dir, *db;
+    char *dir, *db, *schema;     /* db: the store target; schema: PostgreSQL's, or NULL */
     struct store *st;
     wf_t *wf;
     struct wf_opts o;

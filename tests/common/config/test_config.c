@@ -294,6 +294,38 @@ static void test_secret_modes(void **state) {
     config_free(&c);
 }
 
+/* producer.db: a path or a PostgreSQL URI; its password from
+ * db_password_file (a secret), or inside the URI (then the config file is). */
+static void test_producer_db(void **state) {
+    struct fx *f = *state;
+    struct config c;
+    char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
+    int r = load_text(f, "producer = { db = \"postgresql://vmseal@db1.example.com/vmseal\";\n"
+                         "  db_password_file = \"@SECRET@\"; };\n", ALL, 0, &c, err, warn);
+    if (r < 0)
+        fail_msg("%s", err);
+    assert_string_equal(c.producer.db, "postgresql://vmseal@db1.example.com/vmseal");
+    assert_string_equal(c.producer.db_password, "s3cret");
+    config_free(&c);
+    expect_err(f, "producer = {\n db = \"vmseal.db\"; };\n", ALL, 2, "producer.db",
+               "neither an absolute path (SQLite) nor a postgresql:// URI");
+    expect_err(f, "producer = { db = \"/var/lib/p.db\";\n db_password_file = \"@SECRET@\"; };\n", ALL, 2,
+               "producer.db_password_file", "only for a PostgreSQL database");
+    assert_int_equal(chmod(f->secret, 0604), 0);
+    expect_err(f, "producer = { db = \"postgres:///vmseal\";\n db_password_file = \"@SECRET@\"; };\n", ALL, 2,
+               "producer.db_password_file", "readable by others");
+    free(write_file(f->dir, "t.conf", 0644, "producer = {\n db = \"postgresql://u:pw@db1/vmseal\"; };\n"));
+    assert_int_equal(config_load(f->conf, ALL, 0, &c, err, warn), -VMS_E_CONFIG);
+    if (!strstr(err, "producer.db: the config file with a database password") || !strstr(err, "readable by others"))
+        fail_msg("%s", err);
+    free(write_file(f->dir, "t.conf", 0600, "producer = {\n db = \"postgresql:///vmseal?password=pw\"; };\n"));
+    r = config_load(f->conf, ALL, 0, &c, err, warn);
+    if (r < 0)
+        fail_msg("%s", err);
+    assert_null(c.producer.db_password);
+    config_free(&c);
+}
+
 /* deploy/config/<name>: loaded as shipped except for the password_file
  * path, which points into this test's folder. */
 static void load_example(struct fx *f, const char *name, unsigned allowed, unsigned required, struct config *c) {
@@ -355,6 +387,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_group_and_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_producer_db, setup, teardown),
         cmocka_unit_test_setup_teardown(test_examples, setup, teardown),
         cmocka_unit_test(test_path_for),
     };

@@ -1,0 +1,203 @@
+/* test_store.c - the store's contract on each backend (test_store: SQLite,
+ * test_store_pg: PostgreSQL): migrations from v1, a newer schema refused,
+ * leadership (one leader, a standby that names it and does not migrate,
+ * the generation every transaction checks) and, on PostgreSQL, the
+ * connection cut. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "err.h"
+#include "store.h"
+#include "testpg.h"
+#include "testutil.h"
+#include "util.h"
+
+struct sfx {
+    char *dir, *target, *schema;
+};
+
+static int setup(void **state) {
+    struct sfx *f = xcalloc(1, sizeof *f);
+    assert_int_equal(testutil_dir_make("store", &f->dir), 0);
+    assert_int_equal(testpg_target(f->dir, "store", &f->target, &f->schema), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    struct sfx *f = *state;
+    testutil_dir_remove(f->dir);
+    testpg_schema_drop(f->schema);
+    free(f->dir);
+    free(f->target);
+    free(f->schema);
+    free(f);
+    return 0;
+}
+
+static struct store *open_ok(struct sfx *f) {
+    struct store *st = NULL;
+    char err[ERR_WHY_LEN] = "";
+    int r = store_open(f->target, &st, err);
+    if (r < 0)
+        fail_msg("store_open %s: %s", f->target, err);
+    return st;
+}
+
+/* Write the schema version behind the store's back. */
+static void version_set(struct sfx *f, int v) {
+    if (f->schema) {
+        _cleanup_free_ char *sql = xasprintf("UPDATE %s.schema_version SET version = %d", f->schema, v);
+        assert_int_equal(testpg_sql(sql), 0);
+        return;
+    }
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->target, &db), SQLITE_OK);
+    _cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", v);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void template_add(struct store *st, const char *id) {
+    struct store_template t = { .name = "t", .state = TPL_CREATING, .request = "req", .request_len = 3,
+                                .created_ms = 1, .updated_ms = 1 };
+    snprintf(t.id, sizeof t.id, "%s", id);
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_end(st, store_template_insert(st, &t)), 0);
+}
+
+/* A v1 store with rows opens at the current version, rows kept; a store of
+ * a newer version is refused. */
+static void test_migrate_from_v1(void **state) {
+    struct sfx *f = *state;
+    struct store *st = open_ok(f);
+    proto_uuid id;
+    uuid_new(id);
+    template_add(st, id);
+    store_close(st);
+    version_set(f, 1);
+    st = open_ok(f);
+    struct store_template t;
+    assert_int_equal(store_template_get(st, id, &t), 0);
+    assert_int_equal(t.request_len, 3);
+    assert_memory_equal(t.request, "req", 3);
+    store_template_free(&t);
+    store_close(st);
+
+    version_set(f, STORE_SCHEMA_VERSION + 1);
+    char err[ERR_WHY_LEN] = "";
+    assert_int_equal(store_open(f->target, &st, err), -VMS_E_DB);
+    assert_non_null(strstr(err, "newer than this program"));
+}
+
+static bool lease_taken_cb(void *arg) {
+    bool taken = false;
+    char holder[256];
+    return store_lease_try(arg, "producer-b", &taken, holder, sizeof holder) == 0 && taken;
+}
+
+/* One leader; the other stands by (naming it on PostgreSQL) and takes over
+ * when the leader's store closes. */
+static void test_lease_one_leader(void **state) {
+    struct sfx *f = *state;
+    struct store *a = open_ok(f), *b = open_ok(f);
+    bool taken = false;
+    char holder[256];
+    assert_int_equal(store_lease_try(a, "producer-a", &taken, holder, sizeof holder), 0);
+    assert_true(taken);
+    assert_int_equal(store_lease_try(b, "producer-b", &taken, holder, sizeof holder), 0);
+    assert_false(taken);
+    if (f->schema)
+        assert_non_null(strstr(holder, "producer-a"));
+    proto_uuid id;
+    uuid_new(id);
+    template_add(a, id);
+    store_close(a);   /* the server ends a's session a moment later */
+    assert_int_equal(testutil_wait_for(lease_taken_cb, b, 5000, 20), 0);
+    uuid_new(id);
+    template_add(b, id);
+    store_close(b);
+}
+
+/* Only the leader migrates: a store opened while another holds the lead
+ * leaves an older schema alone (here v0 over the v1 tables: migrating it
+ * would fail on the existing tables), and refuses a newer one. */
+static void test_standby_does_not_migrate(void **state) {
+    struct sfx *f = *state;
+    struct store *a = open_ok(f), *b;
+    version_set(f, 0);
+    b = open_ok(f);
+    store_close(b);
+    version_set(f, STORE_SCHEMA_VERSION + 1);
+    char err[ERR_WHY_LEN] = "";
+    assert_int_equal(store_open(f->target, &b, err), -VMS_E_DB);
+    assert_non_null(strstr(err, "newer than this program"));
+    version_set(f, STORE_SCHEMA_VERSION);
+    store_close(a);
+}
+
+/* PostgreSQL: once another producer bumped the generation, the old
+ * leader's next transaction fails and every call after it. */
+static void test_lease_generation_checked(void **state) {
+    struct sfx *f = *state;
+    if (!f->schema) {
+        /* SQLite's leadership is the flock: nothing to bump. */
+        return;
+    }
+    struct store *a = open_ok(f);
+    bool taken = false;
+    char holder[256];
+    assert_int_equal(store_lease_try(a, "producer-a", &taken, holder, sizeof holder), 0);
+    assert_true(taken);
+    _cleanup_free_ char *sql = xasprintf("UPDATE %s.lease SET generation = generation + 1, holder = 'producer-x'",
+                                         f->schema);
+    assert_int_equal(testpg_sql(sql), 0);
+    assert_int_equal(store_begin(a), -VMS_E_LEASE_LOST);
+    assert_non_null(strstr(store_why(a), "producer-x"));
+    assert_int_equal(store_status(a), -VMS_E_LEASE_LOST);
+    int64_t n;
+    assert_int_equal(store_outbox_count(a, &n), -VMS_E_LEASE_LOST);
+    store_close(a);
+}
+
+/* PostgreSQL: the connection terminated by an administrator makes the
+ * store lost, and frees the leadership at once. */
+static void test_connection_cut(void **state) {
+    struct sfx *f = *state;
+    if (!f->schema)
+        return;
+    struct store *a = open_ok(f), *b = open_ok(f);
+    bool taken = false;
+    char holder[256];
+    assert_int_equal(store_lease_try(a, "producer-a", &taken, holder, sizeof holder), 0);
+    assert_true(taken);
+    _cleanup_free_ char *sql = xasprintf(
+        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity s USING (pid)"
+        " WHERE l.locktype = 'advisory' AND l.granted AND s.datname = current_database()"
+        " AND l.objid = (hashtextextended('vmseal.lease.%s', 0) & 4294967295)::oid", f->schema);
+    assert_int_equal(testpg_sql(sql), 0);
+    int64_t n;
+    assert_int_equal(store_outbox_count(a, &n), -VMS_E_DB_LOST);
+    assert_int_equal(store_status(a), -VMS_E_DB_LOST);
+    assert_int_equal(store_begin(a), -VMS_E_DB_LOST);
+    assert_int_equal(testutil_wait_for(lease_taken_cb, b, 5000, 20), 0);
+    store_close(a);
+    store_close(b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_one_leader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_standby_does_not_migrate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_generation_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_connection_cut, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
