@@ -387,12 +387,12 @@ static int store_lead(struct producer *p) {
     int delay = 500;
     bool standby = false, paused = false;
     while (!p->stop) {
-        char err[ERR_WHY_LEN] = "";
-        int r = p->st ? 0 : store_open_with(cfg->db, cfg->db_password, &p->st, err);
+        char why[ERR_WHY_LEN] = "";
+        int r = p->st ? 0 : store_open_with(cfg->db, cfg->db_password, &p->st, why);
         bool taken = false;
         char holder[300] = "";
         if (r == 0 && (r = store_lease_try(p->st, p->id, &taken, holder, sizeof holder)) < 0)
-            snprintf(err, sizeof err, "%s", store_why(p->st));
+            snprintf(why, sizeof why, "%s", store_why(p->st));
         if (r == 0 && taken) {
             if (standby || paused || p->terms > 0)
                 log_notice("taking over as the active producer");
@@ -407,13 +407,13 @@ static int store_lead(struct producer *p) {
             standby = true;
             delay = 500;
         } else if (r == -VMS_E_DB_LOST) {
-            log_warn("paused: database unavailable (%s); retrying in %d ms", err, delay);
-            status_notify("paused: database unavailable (%s)", err);
+            log_warn("paused: database unavailable (%s); retrying in %d ms", why, delay);
+            status_notify("paused: database unavailable (%s)", why);
             paused = true;
             store_close(p->st);
             p->st = NULL;
         } else {
-            log_err("store: %s", err);
+            log_err("store: %s", why);
             return r;
         }
         if (signal_wait(p, r == 0 ? 500 : delay))

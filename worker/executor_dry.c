@@ -118,7 +118,7 @@ static void sleep_ms(int64_t ms) {
 static int dry_seal(struct exec_child *c, const struct proto_job *job, char why[ERR_WHY_LEN]) {
     struct exec_disks d;
     bool *selected = xcalloc(seal_ops_count() + 1, sizeof(*selected));
-    int r = seal_ops_select(&job->args.seal.sysprep, selected, why, ERR_WHY_LEN);
+    int r = seal_ops_select(&job->args.seal.sysprep, selected, why);
     free(selected);
     if (r < 0)
         return r;

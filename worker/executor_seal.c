@@ -139,12 +139,11 @@ int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[E
         .memsize_mb = cw->guestfs_memsize_mb,
     };
     struct seal_report *rep = xcalloc(1, sizeof(*rep));
-    char err[SEAL_ERR_LEN] = "";
     exec_report_progress(c, 0, "launch");
-    r = seal_run(&opts, disks, d.n, &job->args.seal.sysprep, seal_progress_to_pipe, c, rep, err,
-                 sizeof(err));
+    r = seal_run(&opts, disks, d.n, &job->args.seal.sysprep, seal_progress_to_pipe, c, rep, why);
     if (r < 0) {
-        snprintf(why, ERR_WHY_LEN, "%s", err[0] ? err : err_str(r));
+        if (!why[0])
+            snprintf(why, ERR_WHY_LEN, "%s", err_str(r));
     } else {
         exec_report_str(c, "distro", rep->distro);
         exec_report_int(c, "operations", (int64_t)rep->n_ops);

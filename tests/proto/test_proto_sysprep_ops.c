@@ -129,19 +129,19 @@ static void test_worker_table_matches(void **state) {
     assert_null(seal_op_info_get(PROTO_SYSPREP_N_OPS));
 
     bool selected[PROTO_SYSPREP_N_OPS];
-    char err[SEAL_ERR_LEN];
-    assert_int_equal(seal_ops_select(NULL, selected, err, sizeof err), 0);
+    char why[ERR_WHY_LEN];
+    assert_int_equal(seal_ops_select(NULL, selected, why), 0);
     for (size_t i = 0; i < PROTO_SYSPREP_N_OPS; i++)
         assert_int_equal(selected[i], proto_sysprep_op_get(i)->default_on);
     char *enable[] = { "firewall-rules" }, *disable[] = { "logfiles" }, *bad[] = { "ssh-hostkey" };
     struct proto_sysprep s = { .enable = enable, .n_enable = 1, .disable = disable, .n_disable = 1 };
-    assert_int_equal(seal_ops_select(&s, selected, err, sizeof err), 0);
+    assert_int_equal(seal_ops_select(&s, selected, why), 0);
     assert_true(selected[PROTO_SYSPREP_OP_FIREWALL_RULES]);
     assert_false(selected[PROTO_SYSPREP_OP_LOGFILES]);
     assert_true(selected[PROTO_SYSPREP_OP_TMP_FILES]);
     s = (struct proto_sysprep){ .disable = bad, .n_disable = 1 };
-    assert_int_equal(seal_ops_select(&s, selected, err, sizeof err), -VMS_E_UNKNOWN_OP);
-    assert_string_equal(err, "unknown sysprep operation 'ssh-hostkey'");
+    assert_int_equal(seal_ops_select(&s, selected, why), -VMS_E_UNKNOWN_OP);
+    assert_string_equal(why, "unknown sysprep operation 'ssh-hostkey'");
 }
 
 int main(void) {

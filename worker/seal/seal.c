@@ -26,7 +26,7 @@ int seal_gerr(struct seal_ctx *ctx, const char *what)
     const char *msg = guestfs_last_error(ctx->g);
     if (!msg)
         msg = "libguestfs call failed";
-    snprintf(ctx->err, ctx->err_len, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
+    snprintf(ctx->why, ERR_WHY_LEN, "%s: %.*s", what, (int)strcspn(msg, "\n"), msg);
     return -VMS_E_GUESTFS;
 }
 
@@ -169,7 +169,7 @@ static int launch(struct seal_ctx *ctx)
     char last[256] = "";
     if (last_full)
         snprintf(last, sizeof(last), "%.*s", (int)strcspn(last_full, "\n"), last_full);
-    snprintf(ctx->err, ctx->err_len, "launch: %s%s%s", ctx->launch_err[0] ? ctx->launch_err : "",
+    snprintf(ctx->why, ERR_WHY_LEN, "launch: %s%s%s", ctx->launch_err[0] ? ctx->launch_err : "",
              ctx->launch_err[0] && strcmp(last, ctx->launch_err) != 0 ? " / " : "",
              strcmp(last, ctx->launch_err) != 0 ? last : "");
     return -VMS_E_GUESTFS;
@@ -182,7 +182,7 @@ static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts,
      * values override them below. */
     ctx->g = guestfs_create();
     if (!ctx->g) {
-        snprintf(ctx->err, ctx->err_len, "cannot create libguestfs handle");
+        snprintf(ctx->why, ERR_WHY_LEN, "cannot create libguestfs handle");
         return -VMS_E_GUESTFS;
     }
     /* Nothing printed; launch errors collected (see launch_error_cb). */
@@ -298,7 +298,7 @@ static void probe_note(struct seal_ctx *ctx, struct probe_acc *acc, const char *
         if (acc->n_roots++ == 0)
             acc->root = xstrdup(mountable);
         else
-            snprintf(ctx->err, ctx->err_len,
+            snprintf(ctx->why, ERR_WHY_LEN,
                      "several Linux root filesystems found (%s, %s): refusing to guess",
                      acc->root, mountable);
     }
@@ -382,7 +382,7 @@ static int root_find(struct seal_ctx *ctx, char **ret_root)
     int r = seal_blockdevs_collect(ctx);
     for (size_t i = 0; r == 0 && i < ctx->n_devs; i++) {
         if (strcmp(ctx->devs[i].type, "crypto_LUKS") == 0) {
-            snprintf(ctx->err, ctx->err_len,
+            snprintf(ctx->why, ERR_WHY_LEN,
                      "%s is encrypted (LUKS): vmseal cannot open it, so it cannot seal this guest "
                      "completely; decrypt it or seal the guest another way", ctx->devs[i].dev);
             r = -VMS_E_ENCRYPTED_GUEST;
@@ -393,12 +393,12 @@ static int root_find(struct seal_ctx *ctx, char **ret_root)
     if (r == 0 && acc.n_roots == 0 && !acc.windows)
         r = probe_all(ctx, &acc);
     if (r == 0 && acc.windows) {
-        snprintf(ctx->err, ctx->err_len,
+        snprintf(ctx->why, ERR_WHY_LEN,
                  "Windows guest (%s has /Windows/System32): only Linux guests can be sealed",
                  acc.windows);
         r = -VMS_E_UNSUPPORTED_GUEST;
     } else if (r == 0 && acc.n_roots == 0) {
-        snprintf(ctx->err, ctx->err_len,
+        snprintf(ctx->why, ERR_WHY_LEN,
                  "no Linux root filesystem found on the disk(s) (blank or unrecognised)");
         r = -VMS_E_NO_ROOT;
     } else if (r == 0 && acc.n_roots > 1) {
@@ -572,24 +572,22 @@ inspected:
 
 int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
              const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
-             struct seal_report *ret_report, char *ret_err, size_t err_len)
+             struct seal_report *ret_report, char why[ERR_WHY_LEN])
 {
     struct seal_report local_report;
     struct seal_report *rep = ret_report ? ret_report : &local_report;
-    char local_err[SEAL_ERR_LEN];
-    if (!ret_err || err_len == 0) {
-        ret_err = local_err;
-        err_len = sizeof(local_err);
-    }
+    char local_why[ERR_WHY_LEN];
+    if (!why)
+        why = local_why;
     memset(rep, 0, sizeof(*rep));
-    ret_err[0] = '\0';
+    why[0] = '\0';
 
     struct seal_run_state s = {
         .ctx = {
             .hostname = sysprep && sysprep->hostname && *sysprep->hostname ? sysprep->hostname
                                                                            : "localhost",
             .selinux_relabel = sysprep ? sysprep->selinux_relabel : true,
-            .cb = cb, .ud = ud, .err = ret_err, .err_len = err_len,
+            .cb = cb, .ud = ud, .why = why,
             .cancel_cb = opts ? opts->cancel_cb : NULL,
             .allow_missing = sysprep ? sysprep->allow_missing : NULL,
             .n_allow_missing = sysprep ? sysprep->n_allow_missing : 0,
@@ -598,22 +596,22 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
         .t0 = time_mono_ms(),
     };
     if (n_disks == 0 || !disks) {
-        snprintf(ret_err, err_len, "no disks given");
+        snprintf(why, ERR_WHY_LEN, "no disks given");
         return -VMS_E_INVALID;
     }
     for (size_t i = 0; i < n_disks; i++) {
         if (!disks[i].path || !*disks[i].path) {
-            snprintf(ret_err, err_len, "disk %zu has no path", i);
+            snprintf(why, ERR_WHY_LEN, "disk %zu has no path", i);
             return -VMS_E_INVALID;
         }
     }
     if (!hostname_is_valid(s.ctx.hostname)) {
-        snprintf(ret_err, err_len, "invalid hostname '%.64s' (letters, digits, '-' and '.', at most 253)",
+        snprintf(why, ERR_WHY_LEN, "invalid hostname '%.64s' (letters, digits, '-' and '.', at most 253)",
                  s.ctx.hostname);
         return -VMS_E_INVALID;
     }
     /* An unknown operation fails before any appliance is started. */
-    int r = seal_ops_select(sysprep, s.selected, ret_err, err_len);
+    int r = seal_ops_select(sysprep, s.selected, why);
     if (r == 0)
         r = seal_session(&s, opts, disks, n_disks, rep);
     if (s.ctx.g)

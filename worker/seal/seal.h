@@ -29,12 +29,12 @@
  *      write errors that close would swallow); close.
  *
  * Errors: 0, or a negative code: -VMS_E_GUESTFS (with libguestfs' message
- * in ret_err), -VMS_E_UNSUPPORTED_GUEST (also: a guest file the engine reads
+ * in why), -VMS_E_UNSUPPORTED_GUEST (also: a guest file the engine reads
  * is over 1 MiB), -VMS_E_NO_ROOT, -VMS_E_MULTI_ROOT, -VMS_E_ENCRYPTED_GUEST,
  * -VMS_E_INCOMPLETE_GUEST,
- * -VMS_E_UNKNOWN_OP (ret_err names the operation), -VMS_E_INVALID,
- * -VMS_E_CANCELLED (the cancel hook said so between operations).  ret_err
- * always receives a one-line human message on failure.
+ * -VMS_E_UNKNOWN_OP (why names the operation), -VMS_E_INVALID,
+ * -VMS_E_CANCELLED (the cancel hook said so between operations).  why (may
+ * be NULL) always receives a one-line human message on failure.
  *
  * Threads: one seal_run per thread at a time is fine (one handle each); the
  * callback runs synchronously in the calling thread.
@@ -46,9 +46,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "proto.h"
 
-#define SEAL_ERR_LEN 512
 
 /* One disk of the guest; format "qcow2" or "raw" (NULL = let qemu probe,
  * which is unsafe for untrusted raw images: always pass it in the worker). */
@@ -144,7 +144,7 @@ struct seal_report {
  * failure.  See the top of this file for the errors. */
 int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
              const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
-             struct seal_report *ret_report, char *ret_err, size_t err_len);
+             struct seal_report *ret_report, char why[ERR_WHY_LEN]);
 
 /* The libguestfs library version ("1.48.6", or "unknown"), read from a
  * handle that is never launched. */
@@ -168,8 +168,8 @@ const struct seal_op_info *seal_op_info_get(size_t i);
 
 /* Resolve the request's enable/disable lists into ret_selected[seal_ops_count()]:
  * defaults, plus enable, minus disable (disable wins).  An unknown name =>
- * -VMS_E_UNKNOWN_OP with "unknown sysprep operation 'NAME'" in ret_err. */
+ * -VMS_E_UNKNOWN_OP with "unknown sysprep operation 'NAME'" in why. */
 int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected,
-                    char *ret_err, size_t err_len);
+                    char why[ERR_WHY_LEN]);
 
 #endif

@@ -236,10 +236,10 @@ int seal_cli_main(int argc, char **argv)
         disks[i].format = c.format ? c.format : format_detect(disks[i].path);
     }
     struct seal_report *rep = xcalloc(1, sizeof(*rep));
-    char err[SEAL_ERR_LEN];
+    char why[ERR_WHY_LEN];
     if (c.report_path)
         c.log = seal_log_new();
-    int r = seal_run(&c.opts, disks, n, &c.sysprep, progress_cb, &c, rep, err, sizeof(err));
+    int r = seal_run(&c.opts, disks, n, &c.sysprep, progress_cb, &c, rep, why);
     for (size_t i = 0; r == 0 && i < rep->n_fs; i++) {
         printf("filesystem %s %s ", rep->fs[i].device, rep->fs[i].type);
         put_escaped(rep->fs[i].mountpoint);
@@ -263,12 +263,12 @@ int seal_cli_main(int argc, char **argv)
     fflush(stdout);
     if (r < 0) {
         fprintf(stderr, "vmseal-worker seal: error: %s: ", err_name(r));
-        fput_escaped(stderr, err[0] ? err : err_str(r));
+        fput_escaped(stderr, why[0] ? why : err_str(r));
         fputc('\n', stderr);
     }
     status = r < 0 ? 1 : 0;
     if (c.log) {
-        int w = seal_log_write_json(c.log, rep, r, err, c.report_path);
+        int w = seal_log_write_json(c.log, rep, r, why, c.report_path);
         if (w < 0) {
             fprintf(stderr, "vmseal-worker seal: error: cannot write the report %s: %s\n",
                     c.report_path, err_str(w));

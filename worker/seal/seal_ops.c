@@ -376,12 +376,12 @@ const struct seal_op_info *seal_op_info_get(size_t i)
 }
 
 static int select_names(char *const *names, size_t n, bool value, bool *selected,
-                        char *err, size_t err_len)
+                        char why[ERR_WHY_LEN])
 {
     for (size_t i = 0; i < n; i++) {
         int idx = proto_sysprep_op_find(names[i]);   /* the index in ops[] too */
         if (idx < 0) {
-            snprintf(err, err_len, PROTO_SYSPREP_UNKNOWN_FMT, names[i]);
+            snprintf(why, ERR_WHY_LEN, PROTO_SYSPREP_UNKNOWN_FMT, names[i]);
             return idx;
         }
         selected[idx] = value;
@@ -390,15 +390,15 @@ static int select_names(char *const *names, size_t n, bool value, bool *selected
 }
 
 int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected,
-                    char *ret_err, size_t err_len)
+                    char why[ERR_WHY_LEN])
 {
     for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
         ret_selected[i] = ops[i].info.default_on;
     if (!sysprep)
         return 0;
-    int r = select_names(sysprep->enable, sysprep->n_enable, true, ret_selected, ret_err, err_len);
+    int r = select_names(sysprep->enable, sysprep->n_enable, true, ret_selected, why);
     if (r == 0)
-        r = select_names(sysprep->disable, sysprep->n_disable, false, ret_selected, ret_err, err_len);
+        r = select_names(sysprep->disable, sysprep->n_disable, false, ret_selected, why);
     return r;
 }
 
@@ -447,15 +447,15 @@ static int run_set(struct seal_ctx *ctx, const bool *selected, bool on_devices,
             continue;
         ctx->percent = pct_from + (int)((pct_to - pct_from) * done / (n ? n : 1));
         if (ctx->cancel_cb && ctx->cancel_cb(ctx->ud)) {
-            snprintf(ctx->err, ctx->err_len, "cancelled before operation %s", ops[i].info.name);
+            snprintf(ctx->why, ERR_WHY_LEN, "cancelled before operation %s", ops[i].info.name);
             return -VMS_E_CANCELLED;
         }
         int r = run_one(ctx, i, report);
         if (r < 0) {
             /* Name the failing operation in front of the guestfs message. */
-            size_t len = strlen(ctx->err);
-            char *copy = xstrndup(ctx->err, len);
-            snprintf(ctx->err, ctx->err_len, "%s: %s", ops[i].info.name, copy);
+            size_t len = strlen(ctx->why);
+            char *copy = xstrndup(ctx->why, len);
+            snprintf(ctx->why, ERR_WHY_LEN, "%s: %s", ops[i].info.name, copy);
             free(copy);
             return r;
         }

@@ -4,7 +4,7 @@
  * The operations run with the guest's filesystems mounted read-write under
  * the appliance's "/".  Every guestfs error is turned into a project error by
  * seal_gerr() (seal.c, the one libguestfs adapter); an operation returns 0 or
- * a negative code with the message already in ctx->err.
+ * a negative code with the message already in ctx->why.
  */
 #ifndef VMSEAL_SEAL_OPS_H
 #define VMSEAL_SEAL_OPS_H
@@ -32,8 +32,7 @@ struct seal_ctx {
     bool (*cancel_cb)(void *ud);    /* may be NULL; polled between operations */
     int percent;                    /* current whole-job progress */
     struct seal_op_result *cur;     /* the running operation's counters */
-    char *err;
-    size_t err_len;
+    char *why;                      /* the caller's, ERR_WHY_LEN bytes */
     bool has_lvm;                   /* an LVM PV was seen while probing */
     char *hv_wrapper;               /* seal.c: temporary qemu wrapper, removed after launch */
     bool launching;                 /* seal.c: collecting launch errors */
@@ -49,7 +48,7 @@ struct seal_ctx {
     char *contained_dir;            /* seal_path_contained's last good directory */
 };
 
-/* Record libguestfs' last error as "<what>: <message>" in ctx->err and return
+/* Record libguestfs' last error as "<what>: <message>" in ctx->why and return
  * -VMS_E_GUESTFS. */
 int seal_gerr(struct seal_ctx *ctx, const char *what);
 

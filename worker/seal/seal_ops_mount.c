@@ -151,7 +151,7 @@ static int entry_missing(struct seal_ctx *ctx, const struct seal_fstab_entry *e,
     struct seal_report *rep = ctx->report;
     bool allowed = allowed_missing(ctx, e->mountpoint);
     if (e->cls == SEAL_FSTAB_BOOT && !allowed) {
-        snprintf(ctx->err, ctx->err_len,
+        snprintf(ctx->why, ERR_WHY_LEN,
                  "fstab line %u \"%s\": %s; the guest mounts it at boot, so sealing without it "
                  "would be partial (accept with --allow-missing %s)",
                  e->lineno, e->line, why, e->mountpoint);
@@ -242,7 +242,7 @@ static int fstab_read(struct seal_ctx *ctx, struct seal_fstab_entry **ret, size_
     if (r < 0)
         return r;
     if (!buf) {
-        snprintf(ctx->err, ctx->err_len, "/etc/fstab is not a regular file: what the guest mounts "
+        snprintf(ctx->why, ERR_WHY_LEN, "/etc/fstab is not a regular file: what the guest mounts "
                  "at boot is unknown, so a complete seal cannot be promised");
         return -VMS_E_INCOMPLETE_GUEST;
     }

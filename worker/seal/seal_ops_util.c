@@ -213,7 +213,7 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
         return 0;
     }
     if (size > SEAL_READ_MAX) {
-        snprintf(ctx->err, ctx->err_len, "guest file %s is %lld bytes, over the %d bytes vmseal reads",
+        snprintf(ctx->why, ERR_WHY_LEN, "guest file %s is %lld bytes, over the %d bytes vmseal reads",
                  path, (long long)size, SEAL_READ_MAX);
         return -VMS_E_UNSUPPORTED_GUEST;
     }
@@ -226,7 +226,7 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
         return seal_gerr(ctx, path);
     if (len > SEAL_READ_MAX) {
         free(buf);
-        snprintf(ctx->err, ctx->err_len, "guest file %s is over the %d bytes vmseal reads", path,
+        snprintf(ctx->why, ERR_WHY_LEN, "guest file %s is over the %d bytes vmseal reads", path,
                  SEAL_READ_MAX);
         return -VMS_E_UNSUPPORTED_GUEST;
     }
