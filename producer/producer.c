@@ -12,6 +12,7 @@
 #include "err.h"
 #include "log.h"
 #include "mq.h"
+#include "producer_metrics.h"
 #include "proto.h"
 #include "rpc_server.h"
 #include "store.h"
@@ -44,6 +45,7 @@ struct producer {
     struct store *st;
     wf_t *wf;
     mq_t *mq;
+    struct producer_metrics *pm;   /* NULL without producer.metrics_listen */
     struct worker_table workers;
     /* outbox pump */
     int64_t cursor;             /* rows up to here were handed to the broker */
@@ -218,10 +220,12 @@ static int on_request(struct producer *p, const struct mq_delivery *d) {
     int r = wf_on_request(p->wf, d->body, d->body_len, d->message_id, time_now_ms(), &outcome, why);
     if (r == 0) {
         _cleanup_free_ char *ctx = xasprintf("message=%s", d->message_id ? d->message_id : "-");
-        if (outcome == WF_REJECTED)
+        if (outcome == WF_REJECTED) {
             log_msg(LOG_LVL_WARN, ctx, "request rejected and dead-lettered: %s", why);
-        else
+            producer_metrics_dead_letter(p->pm, d->queue, true);
+        } else {
             log_msg(LOG_LVL_INFO, ctx, "request %s", outcome == WF_ACCEPTED ? "accepted" : "already known: no-op");
+        }
     }
     return r;
 }
@@ -233,6 +237,7 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
     int r = proto_decode(d->body, d->body_len, &m, why);
     if (r < 0) {
         log_warn("%s: undecodable message dead-lettered: %s", d->queue, why);
+        producer_metrics_dead_letter(p->pm, d->queue, false);
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     } else if (m.type == PROTO_EVENT) {
         r = wf_on_event(p->wf, &m.u.event, now);
@@ -243,6 +248,7 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
         snprintf(why, sizeof why, "message.type: %s does not belong on %s", proto_type_to_string(m.type),
                  d->queue);
         log_warn("%s", why);
+        producer_metrics_dead_letter(p->pm, d->queue, false);
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     }
     proto_msg_free(&m);   /* a heartbeat's contents were moved to the table */
@@ -348,6 +354,18 @@ static bool signal_wait(struct producer *p, int timeout_ms) {
     return p->stop;
 }
 
+/* Prometheus metrics on producer.metrics_listen (served in standby too). */
+static int metrics_start(struct producer *p) {
+    char why[ERR_WHY_LEN];
+    int r = producer_metrics_new(p->ctx->cfg->producer.metrics_listen, &p->pm, why);
+    if (r < 0)
+        log_err("%s", why);
+    else
+        log_info("metrics: http://%s/metrics", p->ctx->cfg->producer.metrics_listen);
+    producer_metrics_loop(p->pm, false, false, NULL);
+    return r;
+}
+
 /* The active/standby lock on <db>.lock. */
 static int lock_take(struct producer *p) {
     _cleanup_free_ char *path = xasprintf("%s.lock", p->ctx->cfg->producer.db);
@@ -394,6 +412,7 @@ static int broker_connect(struct producer *p) {
 }
 
 static void transition_log_cb(void *arg, const struct store_template *t) {
+    producer_metrics_transition(((struct producer *)arg)->pm, t, t->updated_ms);
     _cleanup_free_ char *ctx = xasprintf("template=%s", t->id);
     if (t->state == TPL_FAILED || (t->state == TPL_ROLLING_BACK && t->final_state == TPL_FAILED))
         log_msg(LOG_LVL_WARN, ctx, "%s (%s): failed in step %s: %s: %s", tpl_state_to_string(t->state),
@@ -401,6 +420,10 @@ static void transition_log_cb(void *arg, const struct store_template *t) {
                 t->error_code ? t->error_code : "?", t->error_message ? t->error_message : "");
     else
         log_msg(LOG_LVL_INFO, ctx, "%s (%s)", tpl_state_to_string(t->state), tpl_step_to_string(t->step));
+}
+
+static void job_end_cb(void *arg, const struct store_job *j) {
+    producer_metrics_job_end(((struct producer *)arg)->pm, j);
 }
 
 static int store_start(struct producer *p) {
@@ -416,6 +439,8 @@ static int store_start(struct producer *p) {
     o.storage = &p->ctx->cfg->storage;
     o.producer_id = p->id;
     o.transition_cb = transition_log_cb;
+    o.job_end_cb = job_end_cb;
+    o.transition_arg = p;
     if ((r = wf_new(p->st, &o, &p->wf)) == 0 && (r = wf_resume(p->wf, time_now_ms())) < 0)
         log_err("store: cannot resume: %s", store_why(p->st));
     return r;
@@ -445,6 +470,7 @@ static bool loop_event(struct producer *p, struct mq_event *ev, int *ret) {
         return true;
     case MQ_EV_RECONNECTED:
         log_notice("broker: reconnected; publishing the outbox again");
+        producer_metrics_reconnected(p->pm);
         batch_settle(p);   /* acks of the old connection fail as stale: redelivered */
         pump_reset(p);
         return false;
@@ -497,6 +523,7 @@ static int loop_once(struct producer *p) {
     if (idle || p->n_confirmed >= PUMP_BATCH || time_mono_ms() - p->confirmed_since_mono >= FLUSH_MAX_MS)
         pump_flush(p);
     int e = pump_run(p);
+    producer_metrics_loop(p->pm, true, mq_connected(p->mq), p->st);
     return ret < 0 ? ret : e;
 }
 
@@ -506,6 +533,7 @@ static void producer_free(struct producer *p) {
     mq_close(p->mq);
     wf_free(p->wf);
     store_close(p->st);
+    producer_metrics_free(p->pm);
     worker_table_free(&p->workers);
     free(p->inflight);
     free(p->confirmed);
@@ -528,6 +556,8 @@ int producer_run(struct producer_ctx *ctx) {
     int r = signals_open(&p);
     if (r < 0)
         log_err("signals: %s", strerror(-r));
+    if (r == 0 && ctx->cfg->producer.metrics_listen)
+        r = metrics_start(&p);
     if (r == 0)
         r = lock_take(&p);
     if (r == 0 && !p.stop)

@@ -40,7 +40,8 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libguestfs-dev
 guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
 rabbitmq-server openssl iproute2 util-linux systemd guestfish debootstrap
-clang libclang-rt-14-dev libjansson-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check)
+clang libclang-rt-14-dev libjansson-dev
+libmicrohttpd-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check)
 
 T0=$SECONDS
 TIMINGS=()

@@ -45,6 +45,7 @@
 #include "log.h"
 #include "runner.h"
 #include "runtime_int.h"
+#include "worker_metrics.h"
 #include "util.h"
 
 enum job_phase { PHASE_RUNNING, PHASE_EXITED, PHASE_FINAL };
@@ -75,6 +76,8 @@ struct job {
     bool pending;                    /* a newer progress waits for the interval */
     int pending_pct;
     char pending_step[128];
+    char seal_phase[128];            /* vm.seal: the step reported last, for its duration */
+    int64_t seal_phase_ms;           /* ... since (monotonic) */
     /* the final event */
     char *body;
     size_t body_len;
@@ -208,6 +211,9 @@ static void job_final(struct worker *w, struct job *j, enum event_state state, i
     job_rk(j, state, j->rk, sizeof(j->rk));
     j->body = job_event_encode(w, j, state, -1, NULL, err, why, j->event_id, &j->body_len);
     int64_t ms = time_mono_ms() - j->start_ms;
+    worker_metrics_job_end(w->metrics, j->pj.kind, state, err, ms);
+    if (j->seal_phase[0])
+        worker_metrics_seal_phase(w->metrics, j->seal_phase, time_mono_ms() - j->seal_phase_ms);
     if (state == EV_SUCCEEDED)
         log_msg(LOG_LVL_INFO, j->ctx, "succeeded in %lld ms", (long long)ms);
     else
@@ -328,6 +334,12 @@ static void job_progress_publish(struct worker *w, struct job *j, int64_t now) {
  * progress (or the running event) has passed, else jobs_tick() will. */
 static void job_on_progress(struct worker *w, struct job *j, int pct, const char *step) {
     j->pending_pct = pct;
+    if (j->pj.kind == JOB_VM_SEAL && strcmp(step, j->seal_phase) != 0) {
+        if (j->seal_phase[0])
+            worker_metrics_seal_phase(w->metrics, j->seal_phase, time_mono_ms() - j->seal_phase_ms);
+        snprintf(j->seal_phase, sizeof(j->seal_phase), "%s", step);
+        j->seal_phase_ms = time_mono_ms();
+    }
     snprintf(j->pending_step, sizeof(j->pending_step), "%s", step);
     j->pending = pct != j->last_pct || strcmp(step, j->last_step) != 0;
     int64_t now = time_mono_ms();

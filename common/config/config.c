@@ -476,7 +476,7 @@ static int load_guestfs(struct loader *l, const config_setting_t *w, struct conf
 
 static int load_worker(struct loader *l, const config_setting_t *g) {
     static const char *const known[] = { "id", "pool", "slots", "executor", "dry_run_seal_ms", "timeouts_s",
-                                         "guestfs", NULL };
+                                         "guestfs", "metrics_listen", NULL };
     static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@-";
     struct config_worker *c = &l->c->worker;
     _cleanup_free_ char *executor = NULL;
@@ -491,7 +491,8 @@ static int load_worker(struct loader *l, const config_setting_t *g) {
         (r = get_int(l, g, "slots", false, 1, 64, &c->slots)) < 0 ||
         (r = get_str(l, g, "executor", false, 16, &executor)) < 0 ||
         (r = get_int(l, g, "dry_run_seal_ms", false, 0, 3600000, &c->dry_run_seal_ms)) < 0 ||
-        (r = load_timeouts(l, g, c)) < 0 || (r = load_guestfs(l, g, c)) < 0)
+        (r = load_timeouts(l, g, c)) < 0 || (r = load_guestfs(l, g, c)) < 0 ||
+        (r = get_str(l, g, "metrics_listen", false, 64, &c->metrics_listen)) < 0)
         return r;
     if (executor && strcmp(executor, "real") != 0 && strcmp(executor, "dry-run") != 0)
         return fail(l, member(g, "executor"), NULL, "\"%s\": must be \"real\" or \"dry-run\"", executor);
@@ -560,13 +561,14 @@ static int load_storage(struct loader *l, const config_setting_t *g) {
 /* ---- producer, log ---------------------------------------------------------------- */
 
 static int load_producer(struct loader *l, const config_setting_t *g) {
-    static const char *const known[] = { "db", "max_attempts", NULL };
+    static const char *const known[] = { "db", "max_attempts", "metrics_listen", NULL };
     struct config_producer *p = &l->c->producer;
     int r;
     if (!g)
         return 0;
     if ((r = check_known(l, g, known)) < 0 || (r = get_path(l, g, "db", false, &p->db)) < 0 ||
-        (r = get_int(l, g, "max_attempts", false, 1, 100, &p->max_attempts)) < 0)
+        (r = get_int(l, g, "max_attempts", false, 1, 100, &p->max_attempts)) < 0 ||
+        (r = get_str(l, g, "metrics_listen", false, 64, &p->metrics_listen)) < 0)
         return r;
     return 0;
 }
@@ -748,11 +750,13 @@ void config_free(struct config *c) {
     free(c->worker.id);
     free(c->worker.pool);
     free(c->worker.guestfs_backend);
+    free(c->worker.metrics_listen);
     for (size_t i = 0; i < c->worker.n_guestfs_backend_settings; i++)
         free(c->worker.guestfs_backend_settings[i]);
     free(c->worker.guestfs_backend_settings);
     for (size_t i = 0; i < c->storage.n_domains; i++)
         free(c->storage.domains[i].path);
     free(c->producer.db);
+    free(c->producer.metrics_listen);
     memset(c, 0, sizeof(*c));
 }

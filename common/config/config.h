@@ -53,6 +53,7 @@ struct config_worker {
     char *guestfs_backend;          /* default NULL = libguestfs default / $LIBGUESTFS_BACKEND */
     char **guestfs_backend_settings; size_t n_guestfs_backend_settings;
     int guestfs_memsize_mb;         /* default 0 = libguestfs default; else 256..65536 */
+    char *metrics_listen;           /* "host:port" of the Prometheus endpoint; NULL = off */
 };
 
 struct config_domain {
@@ -68,6 +69,7 @@ struct config_storage {
 struct config_producer {
     char *db;                       /* default /var/lib/vmseal/producer.db */
     int max_attempts;               /* default 3, 1..100 */
+    char *metrics_listen;           /* "host:port" of the Prometheus endpoint; NULL = off */
 };
 
 struct config {
