@@ -15,6 +15,7 @@
 #include "producer_metrics.h"
 #include "proto.h"
 #include "rpc_server.h"
+#include "service.h"
 #include "store.h"
 #include "util.h"
 #include "workflow.h"
@@ -343,6 +344,7 @@ static int signals_open(struct producer *p) {
 
 /* Wait up to timeout_ms for SIGTERM/SIGINT; true when one came. */
 static bool signal_wait(struct producer *p, int timeout_ms) {
+    service_watchdog();
     struct pollfd pfd = { .fd = p->sig_fd, .events = POLLIN };
     if (poll(&pfd, 1, timeout_ms) <= 0)
         return false;
@@ -380,8 +382,11 @@ static int lock_take(struct producer *p) {
             log_err("cannot lock %s: %s", path, strerror(errno));
             return -errno;
         }
-        if (!told)
+        if (!told) {
             log_notice("standby: another producer holds %s; waiting to take over", path);
+            service_ready();   /* up as a standby: STATUS says so */
+            service_status("standby: another producer holds %s", path);
+        }
         told = true;
         if (signal_wait(p, 500))
             return 0;
@@ -399,6 +404,7 @@ static int broker_connect(struct producer *p) {
     int r;
     while ((r = mq_open(&opts, &p->mq)) < 0) {
         log_warn("broker: %s (%s); retrying in %d ms", why, err_str(r), delay);
+        service_status("active, broker unreachable: %s", why);
         if (r == -VMS_E_ACCESS_REFUSED || signal_wait(p, delay))
             return p->stop ? 0 : r;
         delay = delay * 2 > 10000 ? 10000 : delay * 2;
@@ -413,7 +419,12 @@ static int broker_connect(struct producer *p) {
 
 static void transition_log_cb(void *arg, const struct store_template *t) {
     producer_metrics_transition(((struct producer *)arg)->pm, t, t->updated_ms);
-    _cleanup_free_ char *ctx = xasprintf("template=%s", t->id);
+    _cleanup_free_ char *ctx = xasprintf("template=%s step=%s", t->id, tpl_step_to_string(t->step));
+    if (t->error_code && (t->state == TPL_FAILED || t->state == TPL_ROLLING_BACK)) {
+        char *more = xasprintf("%s error=%s", ctx, t->error_code);
+        free(ctx);
+        ctx = more;
+    }
     if (t->state == TPL_FAILED || (t->state == TPL_ROLLING_BACK && t->final_state == TPL_FAILED))
         log_msg(LOG_LVL_WARN, ctx, "%s (%s): failed in step %s: %s: %s", tpl_state_to_string(t->state),
                 tpl_step_to_string(t->step), t->error_step ? t->error_step : "?",
@@ -523,6 +534,8 @@ static int loop_once(struct producer *p) {
     if (idle || p->n_confirmed >= PUMP_BATCH || time_mono_ms() - p->confirmed_since_mono >= FLUSH_MAX_MS)
         pump_flush(p);
     int e = pump_run(p);
+    service_watchdog();
+    service_status("active, broker %s", mq_connected(p->mq) ? "connected" : "disconnected: reconnecting");
     producer_metrics_loop(p->pm, true, mq_connected(p->mq), p->st);
     return ret < 0 ? ret : e;
 }
@@ -553,6 +566,7 @@ int producer_run(struct producer_ctx *ctx) {
         snprintf(p.id, sizeof p.id, "producer@%s", host);
     }
     log_set_component(p.id);
+    service_init();
     int r = signals_open(&p);
     if (r < 0)
         log_err("signals: %s", strerror(-r));
@@ -566,10 +580,12 @@ int producer_run(struct producer_ctx *ctx) {
         r = broker_connect(&p);
     if (r == 0 && !p.stop) {
         log_notice("active: database %s, max_attempts %d", ctx->cfg->producer.db, ctx->cfg->producer.max_attempts);
+        service_ready();
         tick(&p);
     }
     while (r == 0 && !p.stop)
         r = loop_once(&p);
+    service_stopping();
     producer_free(&p);
     return r;
 }

@@ -57,7 +57,7 @@ struct job {
     struct mq_delivery d;            /* only queue, delivery_tag, epoch (owned queue) */
     enum job_phase phase;
     enum job_end end;
-    char ctx[160];                   /* log context */
+    char ctx[400];                   /* log context */
     pid_t pid;                       /* also the process group id */
     struct runner *runner;           /* the runner running it, or NULL */
     int fd;                          /* read end of the pipe (the runner's while
@@ -113,8 +113,8 @@ static struct job *job_new(struct worker *w, struct proto_job *pj, const struct 
     j->last_pct = -1;
     j->start_ms = time_mono_ms();
     j->start_wall_ms = time_now_ms();
-    snprintf(j->ctx, sizeof(j->ctx), "job=%s template=%s kind=%s attempt=%lld", j->pj.job_id,
-             j->pj.template_id, job_kind_to_string(j->pj.kind), (long long)j->pj.attempt);
+    snprintf(j->ctx, sizeof(j->ctx), "job=%s template=%s kind=%s attempt=%lld worker=%s", j->pj.job_id,
+             j->pj.template_id, job_kind_to_string(j->pj.kind), (long long)j->pj.attempt, w->cfg->worker.id);
     j->next = w->jobs;
     w->jobs = j;
     w->n_jobs++;
@@ -216,10 +216,12 @@ static void job_final(struct worker *w, struct job *j, enum event_state state, i
         worker_metrics_seal_phase(w->metrics, j->seal_phase, time_mono_ms() - j->seal_phase_ms);
     if (state == EV_SUCCEEDED)
         log_msg(LOG_LVL_INFO, j->ctx, "succeeded in %lld ms", (long long)ms);
-    else
-        log_msg(LOG_LVL_WARN, j->ctx, "%s after %lld ms: %s (%s, %s)", event_state_to_string(state),
+    else {
+        _cleanup_free_ char *ctx = xasprintf("%s error=%s", j->ctx, err_name(err));
+        log_msg(LOG_LVL_WARN, ctx, "%s after %lld ms: %s (%s, %s)", event_state_to_string(state),
                 (long long)ms, why && why[0] ? why : err_str(err), err_name(err),
                 err_permanent(err) ? "permanent" : "transient");
+    }
     if (!j->body) {
         /* Cannot happen with valid ids; leave the delivery to the broker. */
         mq_nack(w->mq, &j->d, true);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "runtime_int.h"
 #include "worker_metrics.h"
+#include "service.h"
 #include "sd.h"
 #include "seal.h"
 #include "util.h"
@@ -358,6 +359,8 @@ static int worker_loop(struct worker *w) {
             heartbeat_publish(w);
             w->next_heartbeat_ms = now + WORKER_HEARTBEAT_MS;
         }
+        if (service_watchdog_ms() < wait)
+            wait = service_watchdog_ms();
         if (w->next_heartbeat_ms - now < wait)
             wait = w->next_heartbeat_ms - now;
         pfds = xrealloc(pfds, (w->n_jobs + 1) * sizeof(*pfds));
@@ -377,6 +380,9 @@ static int worker_loop(struct worker *w) {
         if (pfds[0].revents)
             on_signals(w);
         jobs_on_pollfds(w, pfds + 1, n - 1);
+        service_watchdog();
+        service_status("%s: %zu of %d slots busy, broker %s", w->draining ? "draining" : w->pool_queue, w->n_jobs,
+                       w->cfg->worker.slots, mq_connected(w->mq) ? "connected" : "disconnected: reconnecting");
         worker_metrics_loop(w->metrics, w->n_jobs, w->cfg->worker.slots, mq_connected(w->mq));
     }
     free(pfds);
@@ -393,6 +399,7 @@ int worker_run(const struct worker_ctx *ctx) {
     w.cfg = ctx->cfg;
     w.grace_s = ctx->grace_s > 0 ? ctx->grace_s : WORKER_DEFAULT_GRACE_S;
     w.sig_fd = -1;
+    service_init();
     w.runners.max = (size_t)ctx->cfg->worker.slots;
     if (gethostname(w.host, sizeof(w.host) - 1) < 0)
         snprintf(w.host, sizeof(w.host), "unknown");
@@ -420,7 +427,9 @@ int worker_run(const struct worker_ctx *ctx) {
         goto out;
     log_notice("worker %s ready (pool %s, %zu domain(s), libguestfs %s)", w.cfg->worker.id,
                w.cfg->worker.pool, w.cfg->storage.n_domains, w.guestfs_version);
+    service_ready();
     r = worker_loop(&w);
+    service_stopping();
     if (r == 0)
         r = w.failed;
     log_notice("worker %s stopped", w.cfg->worker.id);

@@ -138,7 +138,7 @@ static int proc_start(struct e2e *e, const char *name, const char *const argv[],
         return -ENOSPC;
     char *log = xasprintf("%s/%s.%zu.log", e->dir, name, e->n_procs);
     pid_t pid;
-    int r = testutil_proc_spawn(argv, NULL, log, &pid);
+    int r = testutil_proc_spawn(argv, e->env_add, log, &pid);
     if (r < 0) {
         fprintf(stderr, "cannot start %s: %s\n", argv[0], strerror(-r));
         free(log);

@@ -40,6 +40,7 @@ struct e2e {
     struct e2e_proc procs[E2E_MAX_PROCS];
     size_t n_procs;
     const char *worker_extra;  /* more settings of the worker group of workers started next, or NULL */
+    const char *const *env_add; /* "KEY=value" list for processes started next, or NULL */
 };
 
 int e2e_setup(void **state);

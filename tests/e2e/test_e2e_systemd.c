@@ -1,0 +1,111 @@
+/* test_e2e_systemd.c - the daemons' sd_notify messages as systemd would get
+ * them: each process started with NOTIFY_SOCKET (a datagram socket of the
+ * test) and WATCHDOG_USEC.  READY=1 once connected and consuming (the
+ * standby producer too, with a STATUS saying standby), STATUS lines, and
+ * WATCHDOG=1 from the main loops at half the interval. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "e2e.h"
+#include "testutil.h"
+#include "util.h"
+
+struct notify {
+    int fd;
+    char *env[3];   /* NOTIFY_SOCKET=..., WATCHDOG_USEC=..., NULL */
+    char *seen;     /* every datagram so far, one per line */
+};
+
+static void notify_open(struct e2e *e, const char *name, struct notify *n) {
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s.notify", e->dir, name);
+    n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(n->fd >= 0);
+    assert_int_equal(bind(n->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    n->env[0] = xasprintf("NOTIFY_SOCKET=%s", sa.sun_path);
+    n->env[1] = xstrdup("WATCHDOG_USEC=1000000");
+    n->env[2] = NULL;
+    n->seen = xstrdup("\n");
+    e->env_add = (const char *const *)n->env;
+}
+
+static void notify_close(struct notify *n) {
+    close(n->fd);
+    free(n->env[0]);
+    free(n->env[1]);
+    free(n->seen);
+}
+
+/* Read datagrams until `line` was seen `times` times (20 s). */
+static void notify_expect(struct notify *n, const char *line, int times) {
+    _cleanup_free_ char *needle = xasprintf("\n%s\n", line);
+    int64_t end = time_mono_ms() + 20000;
+    for (;;) {
+        int count = 0;
+        for (const char *p = n->seen; (p = strstr(p, needle)); p++)
+            count++;
+        if (count >= times)
+            return;
+        int64_t left = end - time_mono_ms();
+        struct pollfd p = { .fd = n->fd, .events = POLLIN };
+        if (left <= 0 || poll(&p, 1, (int)left) != 1)
+            fail_msg("\"%s\" not seen %d times; got:%s", line, times, n->seen);
+        char buf[512];
+        ssize_t r = recv(n->fd, buf, sizeof buf - 1, 0);
+        buf[r > 0 ? r : 0] = '\0';
+        char *more = xasprintf("%s%s\n", n->seen, buf);
+        free(n->seen);
+        n->seen = more;
+    }
+}
+
+static void test_notify_ready_status_watchdog(void **state) {
+    struct e2e *e = *state;
+    struct notify np, ns, nw;
+    pid_t pa, pb, w;
+
+    notify_open(e, "producer-a", &np);
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, &pa), 0);
+    notify_expect(&np, "READY=1", 1);
+    notify_expect(&np, "STATUS=active, broker connected", 1);
+    notify_expect(&np, "WATCHDOG=1", 3);   /* every 500 ms */
+
+    notify_open(e, "producer-b", &ns);
+    assert_int_equal(e2e_producer_start(e, "producer-b", false, &pb), 0);
+    _cleanup_free_ char *standby = xasprintf("STATUS=standby: another producer holds %s.lock", e->db);
+    notify_expect(&ns, "READY=1", 1);
+    notify_expect(&ns, standby, 1);
+    notify_expect(&ns, "WATCHDOG=1", 3);   /* while waiting for the lock */
+
+    notify_open(e, "w1", &nw);
+    assert_int_equal(e2e_worker_start(e, "w1", true, 200, 2, &w), 0);
+    notify_expect(&nw, "READY=1", 1);
+    notify_expect(&nw, "STATUS=vmseal.jobs.default: 0 of 2 slots busy, broker connected", 1);
+    notify_expect(&nw, "WATCHDOG=1", 3);
+
+    /* The active producer dies: the standby takes over and says so. */
+    e2e_kill(e, pa);
+    notify_expect(&ns, "STATUS=active, broker connected", 1);
+    e->env_add = NULL;
+    notify_close(&np);
+    notify_close(&ns);
+    notify_close(&nw);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_notify_ready_status_watchdog, e2e_setup, e2e_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
