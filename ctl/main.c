@@ -21,6 +21,7 @@ static const struct {
 
 static void usage(FILE *f) {
     fputs("usage: vmsealctl COMMAND [ARGS...]   (COMMAND --help for details)\n"
+          "       vmsealctl --version\n"
           "\n"
           "commands:\n",
           f);
@@ -36,6 +37,10 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("vmsealctl %s\n", VMSEAL_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
