@@ -446,7 +446,14 @@ static int store_start(struct producer *p) {
     }
     struct wf_opts o;
     wf_opts_default(&o);
-    o.max_attempts = p->ctx->cfg->producer.max_attempts;
+    const struct config_producer *cp = &p->ctx->cfg->producer;
+    o.max_attempts = cp->max_attempts;
+    o.backoff_base_ms = cp->backoff_base_ms;
+    o.backoff_max_ms = cp->backoff_max_ms;
+    o.timeout_s[JOB_VOLUME_COPY] = cp->timeout_copy_s;
+    o.timeout_s[JOB_VOLUME_UPDATE] = cp->timeout_update_s;
+    o.timeout_s[JOB_VOLUME_DELETE] = cp->timeout_delete_s;
+    o.timeout_s[JOB_VM_SEAL] = cp->timeout_seal_s;
     o.storage = &p->ctx->cfg->storage;
     o.producer_id = p->id;
     o.transition_cb = transition_log_cb;

@@ -444,17 +444,19 @@ static int check_charset(struct loader *l, const config_setting_t *g, const char
     return 0;
 }
 
-static int load_timeouts(struct loader *l, const config_setting_t *w, struct config_worker *c) {
+/* The timeouts_s group of the worker or the producer: copy, update, delete,
+ * seal into ret[0..3]. */
+static int load_timeouts(struct loader *l, const config_setting_t *w, int *const ret[4]) {
     static const char *const known[] = { "copy", "update", "delete", "seal", NULL };
     int r;
     config_setting_t *t = get_group(l, w, "timeouts_s", &r);
     if (!t)
         return r;
-    if ((r = check_known(l, t, known)) < 0 || (r = get_int(l, t, "copy", false, 1, 86400, &c->timeout_copy_s)) < 0 ||
-        (r = get_int(l, t, "update", false, 1, 86400, &c->timeout_update_s)) < 0 ||
-        (r = get_int(l, t, "delete", false, 1, 86400, &c->timeout_delete_s)) < 0 ||
-        (r = get_int(l, t, "seal", false, 1, 86400, &c->timeout_seal_s)) < 0)
+    if ((r = check_known(l, t, known)) < 0)
         return r;
+    for (size_t i = 0; i < 4; i++)
+        if ((r = get_int(l, t, known[i], false, 1, 86400, ret[i])) < 0)
+            return r;
     return 0;
 }
 
@@ -491,7 +493,9 @@ static int load_worker(struct loader *l, const config_setting_t *g) {
         (r = get_int(l, g, "slots", false, 1, 64, &c->slots)) < 0 ||
         (r = get_str(l, g, "executor", false, 16, &executor)) < 0 ||
         (r = get_int(l, g, "dry_run_seal_ms", false, 0, 3600000, &c->dry_run_seal_ms)) < 0 ||
-        (r = load_timeouts(l, g, c)) < 0 || (r = load_guestfs(l, g, c)) < 0 ||
+        (r = load_timeouts(l, g, (int *const[4]){ &c->timeout_copy_s, &c->timeout_update_s, &c->timeout_delete_s,
+                                                  &c->timeout_seal_s })) < 0 ||
+        (r = load_guestfs(l, g, c)) < 0 ||
         (r = get_str(l, g, "metrics_listen", false, 64, &c->metrics_listen)) < 0)
         return r;
     if (executor && strcmp(executor, "real") != 0 && strcmp(executor, "dry-run") != 0)
@@ -560,17 +564,35 @@ static int load_storage(struct loader *l, const config_setting_t *g) {
 
 /* ---- producer, log ---------------------------------------------------------------- */
 
+static int load_retry(struct loader *l, const config_setting_t *g, struct config_producer *p) {
+    static const char *const known[] = { "backoff_base_ms", "backoff_max_ms", NULL };
+    int r;
+    config_setting_t *t = get_group(l, g, "retry", &r);
+    if (!t)
+        return r;
+    if ((r = check_known(l, t, known)) < 0 ||
+        (r = get_int(l, t, "backoff_base_ms", false, 1, 3600000, &p->backoff_base_ms)) < 0 ||
+        (r = get_int(l, t, "backoff_max_ms", false, 1, 86400000, &p->backoff_max_ms)) < 0)
+        return r;
+    if (p->backoff_max_ms < p->backoff_base_ms)
+        return fail(l, member(t, "backoff_max_ms"), NULL, "%d is below backoff_base_ms (%d)", p->backoff_max_ms,
+                    p->backoff_base_ms);
+    return 0;
+}
+
 static int load_producer(struct loader *l, const config_setting_t *g) {
-    static const char *const known[] = { "db", "max_attempts", "metrics_listen", NULL };
+    static const char *const known[] = { "db", "max_attempts", "metrics_listen", "retry", "timeouts_s", NULL };
     struct config_producer *p = &l->c->producer;
     int r;
     if (!g)
         return 0;
     if ((r = check_known(l, g, known)) < 0 || (r = get_path(l, g, "db", false, &p->db)) < 0 ||
         (r = get_int(l, g, "max_attempts", false, 1, 100, &p->max_attempts)) < 0 ||
-        (r = get_str(l, g, "metrics_listen", false, 64, &p->metrics_listen)) < 0)
+        (r = get_str(l, g, "metrics_listen", false, 64, &p->metrics_listen)) < 0 ||
+        (r = load_timeouts(l, g, (int *const[4]){ &p->timeout_copy_s, &p->timeout_update_s, &p->timeout_delete_s,
+                                                  &p->timeout_seal_s })) < 0)
         return r;
-    return 0;
+    return load_retry(l, g, p);
 }
 
 static int load_log(struct loader *l, const config_setting_t *g) {
@@ -630,6 +652,12 @@ static void defaults(struct config *c) {
     c->worker.timeout_delete_s = 300;
     c->worker.timeout_seal_s = 3600;
     c->producer.max_attempts = 3;
+    c->producer.backoff_base_ms = 200;
+    c->producer.backoff_max_ms = 30000;
+    c->producer.timeout_copy_s = 3600;
+    c->producer.timeout_update_s = 60;
+    c->producer.timeout_delete_s = 300;
+    c->producer.timeout_seal_s = 3600;
     c->log_level = LOG_LVL_INFO;
 }
 

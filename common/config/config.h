@@ -70,6 +70,9 @@ struct config_producer {
     char *db;                       /* default /var/lib/vmseal/producer.db */
     int max_attempts;               /* default 3, 1..100 */
     char *metrics_listen;           /* "host:port" of the Prometheus endpoint; NULL = off */
+    int backoff_base_ms, backoff_max_ms; /* retry = { ... }: 200 and 30000 by default; base <= max */
+    int timeout_copy_s, timeout_update_s, timeout_delete_s, timeout_seal_s; /* 1..86400, each job's
+                                       timeout_s (a worker applies the smaller of it and its own) */
 };
 
 struct config {

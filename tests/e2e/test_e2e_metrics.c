@@ -130,8 +130,38 @@ static void test_metrics_during_and_after(void **state) {
     assert_null(strstr(none, "\nvmseal_requests_rejected_total "));
 }
 
+/* The producer's retry policy and per-kind timeouts from its configuration:
+ * a seal timeout of 1 s (the dry-run seal takes 5 s; the worker applies the
+ * smaller of its own 3600 s and the job's 1 s) fails each of the three
+ * attempts with `timeout`, 100 ms apart; the counters say so. */
+static void test_timeouts_and_retry_configured(void **state) {
+    struct e2e *e = *state;
+    int pport = testutil_port_free(), wport = testutil_port_free();
+    assert_true(pport > 0 && wport > 0 && pport != wport);
+    _cleanup_free_ char *pextra = xasprintf("metrics_listen = \"127.0.0.1:%d\"; timeouts_s = { seal = 1; };"
+                                            " retry = { backoff_base_ms = 100; backoff_max_ms = 100; };", pport);
+    _cleanup_free_ char *wextra = xasprintf("metrics_listen = \"127.0.0.1:%d\";", wport);
+    assert_int_equal(e2e_producer_conf_write(e, pextra), 0);
+    e->worker_extra = wextra;
+    pid_t producer, worker;
+    assert_int_equal(e2e_producer_start(e, "producer-m", true, &producer), 0);
+    assert_int_equal(e2e_worker_start(e, "wm", true, 5000, 1, &worker), 0);
+    struct proto_vol_ref src;
+    assert_int_equal(e2e_source_make(e, 1024 * 1024, &src), 0);
+    proto_uuid tid;
+    assert_int_equal(e2e_submit(e, "timeouts", &src, 1, true, tid), 0);
+    assert_int_equal(e2e_wait_state(e, tid, "failed", FLOW_TIMEOUT_MS, NULL), 0);
+    expect_line(pport, "vmseal_job_failures_total{kind=\"vm.seal\",code=\"timeout\"} 3");
+    expect_line(pport, "vmseal_job_attempts_total{kind=\"vm.seal\",outcome=\"failed\"} 3");
+    expect_line(pport, "vmseal_templates{state=\"failed\"} 1");
+    expect_line(wport, "vmseal_worker_job_failures_total{kind=\"vm.seal\",code=\"timeout\"} 3");
+    double worker_s = value_of(wport, "vmseal_worker_job_duration_seconds_sum{kind=\"vm.seal\",outcome=\"failed\"}");
+    assert_true(worker_s >= 3 * 1.0 && worker_s < 3 * 4.0);   /* killed after 1 s each, not 5 */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_timeouts_and_retry_configured, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_during_and_after, e2e_setup, e2e_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
