@@ -642,22 +642,25 @@ char *config_path_for(const char *program, const char *cli_path) {
     return xasprintf("/etc/vmseal/%s.conf", program);
 }
 
+/* copy, update, delete, seal (s): the same defaults for worker and producer. */
+static void timeouts_default(int *const ret[4]) {
+    static const int dflt[4] = { 3600, 60, 300, 3600 };
+    for (size_t i = 0; i < 4; i++)
+        *ret[i] = dflt[i];
+}
+
 static void defaults(struct config *c) {
     c->broker.heartbeat_s = 30;
     c->broker.tls_verify_peer = true;
     c->worker.slots = 2;
     c->worker.dry_run_seal_ms = 200;
-    c->worker.timeout_copy_s = 3600;
-    c->worker.timeout_update_s = 60;
-    c->worker.timeout_delete_s = 300;
-    c->worker.timeout_seal_s = 3600;
+    timeouts_default((int *const[4]){ &c->worker.timeout_copy_s, &c->worker.timeout_update_s,
+                                      &c->worker.timeout_delete_s, &c->worker.timeout_seal_s });
+    timeouts_default((int *const[4]){ &c->producer.timeout_copy_s, &c->producer.timeout_update_s,
+                                      &c->producer.timeout_delete_s, &c->producer.timeout_seal_s });
     c->producer.max_attempts = 3;
     c->producer.backoff_base_ms = 200;
     c->producer.backoff_max_ms = 30000;
-    c->producer.timeout_copy_s = 3600;
-    c->producer.timeout_update_s = 60;
-    c->producer.timeout_delete_s = 300;
-    c->producer.timeout_seal_s = 3600;
     c->log_level = LOG_LVL_INFO;
 }
 

@@ -378,14 +378,15 @@ static void test_producer_ops(void **state) {
     assert_int_equal(c.producer.timeout_copy_s, 3600);
     assert_int_equal(c.producer.timeout_seal_s, 3600);
     config_free(&c);
-    expect_err(f, BROKER "producer = { retry = {\n  backoff_base_ms = 5000; backoff_max_ms = 100; }; };\n", ALL, 7,
-               "producer.retry.backoff_max_ms", "below backoff_base_ms");
-    expect_err(f, BROKER "producer = { timeouts_s = {\n  seal = 86401; }; };\n", ALL, 7, "producer.timeouts_s.seal",
-               "out of range");
-    expect_err(f, BROKER "producer = { retry = {\n  attempts = 3; }; };\n", ALL, 7, "producer.retry.attempts",
-               "unknown key");
-    expect_err(f, BROKER "producer = {\n  metrics_listen = 9464; };\n", ALL, 7, "producer.metrics_listen",
-               "expected a string");
+    static const struct { const char *text, *key, *reason; } bad[] = {
+        { BROKER "producer = { retry = {\n  backoff_base_ms = 5000; backoff_max_ms = 100; }; };\n",
+          "producer.retry.backoff_max_ms", "below backoff_base_ms" },
+        { BROKER "producer = { timeouts_s = {\n  seal = 86401; }; };\n", "producer.timeouts_s.seal", "out of range" },
+        { BROKER "producer = { retry = {\n  attempts = 3; }; };\n", "producer.retry.attempts", "unknown key" },
+        { BROKER "producer = {\n  metrics_listen = 9464; };\n", "producer.metrics_listen", "expected a string" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        expect_err(f, bad[i].text, ALL, 7, bad[i].key, bad[i].reason);
 }
 
 int main(void) {
