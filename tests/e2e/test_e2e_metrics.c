@@ -1,7 +1,8 @@
 /* test_e2e_metrics.c - the Prometheus endpoints of a producer and a dry-run
  * worker (producer.metrics_listen, worker.metrics_listen), scraped before,
  * during and after a sealed template's workflow, and their values checked
- * against what the workflow did. */
+ * against what the workflow did; the configured retry policy and timeouts,
+ * and `vmsealctl dead --requeue/--purge`, observed through them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -159,8 +160,76 @@ static void test_timeouts_and_retry_configured(void **state) {
     assert_true(worker_s >= 3 * 1.0 && worker_s < 3 * 4.0);   /* killed after 1 s each, not 5 */
 }
 
+struct dead_wait {
+    struct e2e *e;
+    const char *needle;
+    char *out;   /* the last `dead --json` output */
+};
+
+static bool dead_has_cb(void *arg) {
+    struct dead_wait *d = arg;
+    free(d->out);
+    d->out = NULL;
+    return e2e_ctl(d->e, &d->out, "dead", "--json", NULL) == 0 && strstr(d->out, d->needle);
+}
+
+/* vmsealctl dead --requeue ID puts a dead letter back where it came from
+ * (a rejected request: vmseal.requests, where the producer rejects it
+ * again, as its counter shows), --purge empties vmseal.dead. */
+static void test_dead_requeue_purge(void **state) {
+    struct e2e *e = *state;
+    int pport = testutil_port_free();
+    _cleanup_free_ char *pextra = xasprintf("metrics_listen = \"127.0.0.1:%d\";", pport);
+    assert_int_equal(e2e_producer_conf_write(e, pextra), 0);
+    pid_t producer;
+    assert_int_equal(e2e_producer_start(e, "producer-m", true, &producer), 0);
+    proto_uuid tid, sd, img, vol;
+    uuid_new(tid);
+    uuid_new(sd);
+    uuid_new(img);
+    uuid_new(vol);
+    _cleanup_free_ char *disk = xasprintf("%s:%s:%s", sd, img, vol);
+    char *out = NULL;
+    assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid, "--name", "rejected", "--disk", disk, NULL), 0);
+    free(out);
+    struct dead_wait d = { e, tid, NULL };
+    assert_int_equal(testutil_wait_for(dead_has_cb, &d, 20000, 200), 0);
+    expect_line(pport, "vmseal_requests_rejected_total 1");
+    expect_line(pport, "vmseal_dead_letters_total{queue=\"vmseal.requests\"} 1");
+    const char *mid = strstr(d.out, "\"message_id\":\"");
+    assert_non_null(mid);
+    _cleanup_free_ char *message_id = xstrndup(mid + strlen("\"message_id\":\""), 36);
+
+    assert_int_equal(e2e_ctl(e, &out, "dead", "--requeue", message_id, NULL), 0);
+    _cleanup_free_ char *said = xasprintf("requeued %s to vmseal.requests", message_id);
+    if (!strstr(out, said))
+        fail_msg("dead --requeue said:\n%s", out);
+    free(out);
+    expect_line(pport, "vmseal_requests_rejected_total 2");   /* it went back and was rejected again */
+    assert_int_equal(testutil_wait_for(dead_has_cb, &d, 20000, 200), 0);
+    assert_int_equal(e2e_ctl(e, &out, "dead", NULL), 0);
+    assert_non_null(strstr(out, "1 dead letter in vmseal.dead"));
+    free(out);
+
+    proto_uuid none;
+    uuid_new(none);
+    assert_int_equal(e2e_ctl(e, &out, "dead", "--requeue", none, NULL), 1);
+    assert_non_null(strstr(out, "no such dead letter"));
+    free(out);
+    assert_int_equal(e2e_ctl(e, &out, "dead", "--requeue", none, "--purge", NULL), 2);
+    free(out);
+    assert_int_equal(e2e_ctl(e, &out, "dead", "--purge", NULL), 0);
+    assert_non_null(strstr(out, "purged 1 dead letter from vmseal.dead"));
+    free(out);
+    assert_int_equal(e2e_ctl(e, &out, "dead", NULL), 0);
+    assert_non_null(strstr(out, "0 dead letters in vmseal.dead"));
+    free(out);
+    free(d.out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_dead_requeue_purge, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_timeouts_and_retry_configured, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_during_and_after, e2e_setup, e2e_teardown),
     };
