@@ -33,6 +33,7 @@
 #define PREFETCH_REQUESTS 32
 #define PREFETCH_EVENTS 256
 #define PREFETCH_RPC 16
+#define STATUS_JOBS_MS 2000      /* STATUS='s count of jobs in flight is this fresh */
 
 struct inflight {
     uint64_t seq;
@@ -47,6 +48,8 @@ struct producer {
     wf_t *wf;
     mq_t *mq;
     struct producer_metrics *pm;   /* NULL without producer.metrics_listen */
+    size_t status_jobs;            /* jobs in flight, for systemd's STATUS= */
+    int64_t status_jobs_next_mono;
     struct worker_table workers;
     /* outbox pump */
     int64_t cursor;             /* rows up to here were handed to the broker */
@@ -510,6 +513,21 @@ static bool loop_event(struct producer *p, struct mq_event *ev, int *ret) {
     }
 }
 
+/* systemd's STATUS=: the broker's state and, read every STATUS_JOBS_MS, the
+ * jobs in flight. */
+static void status_update(struct producer *p) {
+    int64_t now = time_mono_ms();
+    if (now >= p->status_jobs_next_mono) {
+        struct store_job *jobs;
+        if (store_jobs_inflight(p->st, &jobs, &p->status_jobs) == 0)
+            store_job_array_free(jobs, p->status_jobs);
+        p->status_jobs_next_mono = now + STATUS_JOBS_MS;
+    }
+    service_status("active, broker %s, %zu job%s in flight",
+                   mq_connected(p->mq) ? "connected" : "disconnected: reconnecting", p->status_jobs,
+                   p->status_jobs == 1 ? "" : "s");
+}
+
 static int loop_once(struct producer *p) {
     struct pollfd pfd = { .fd = p->sig_fd, .events = POLLIN };
     struct mq_event ev;
@@ -542,7 +560,7 @@ static int loop_once(struct producer *p) {
         pump_flush(p);
     int e = pump_run(p);
     service_watchdog();
-    service_status("active, broker %s", mq_connected(p->mq) ? "connected" : "disconnected: reconnecting");
+    status_update(p);
     producer_metrics_loop(p->pm, true, mq_connected(p->mq), p->st);
     return ret < 0 ? ret : e;
 }

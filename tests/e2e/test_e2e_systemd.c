@@ -47,6 +47,19 @@ static void notify_close(struct notify *n) {
     free(n->seen);
 }
 
+/* Keep what has arrived (a full socket would block the sender's
+ * sd_notify, as systemd never lets happen). */
+static void notify_drain(struct notify *n) {
+    char buf[512];
+    ssize_t r;
+    while ((r = recv(n->fd, buf, sizeof buf - 1, MSG_DONTWAIT)) > 0) {
+        buf[r] = '\0';
+        char *more = xasprintf("%s%s\n", n->seen, buf);
+        free(n->seen);
+        n->seen = more;
+    }
+}
+
 /* Read datagrams until `line` was seen `times` times (20 s). */
 static void notify_expect(struct notify *n, const char *line, int times) {
     _cleanup_free_ char *needle = xasprintf("\n%s\n", line);
@@ -78,7 +91,7 @@ static void test_notify_ready_status_watchdog(void **state) {
     notify_open(e, "producer-a", &np);
     assert_int_equal(e2e_producer_start(e, "producer-a", true, &pa), 0);
     notify_expect(&np, "READY=1", 1);
-    notify_expect(&np, "STATUS=active, broker connected", 1);
+    notify_expect(&np, "STATUS=active, broker connected, 0 jobs in flight", 1);
     notify_expect(&np, "WATCHDOG=1", 3);   /* every 500 ms */
 
     notify_open(e, "producer-b", &ns);
@@ -89,14 +102,35 @@ static void test_notify_ready_status_watchdog(void **state) {
     notify_expect(&ns, "WATCHDOG=1", 3);   /* while waiting for the lock */
 
     notify_open(e, "w1", &nw);
-    assert_int_equal(e2e_worker_start(e, "w1", true, 200, 2, &w), 0);
+    assert_int_equal(e2e_worker_start(e, "w1", true, 4000, 2, &w), 0);
     notify_expect(&nw, "READY=1", 1);
     notify_expect(&nw, "STATUS=vmseal.jobs.default: 0 of 2 slots busy, broker connected", 1);
     notify_expect(&nw, "WATCHDOG=1", 3);
 
+    /* A seal running (4 s): one slot busy, one job in flight. */
+    struct proto_vol_ref src;
+    assert_int_equal(e2e_source_make(e, 1024 * 1024, &src), 0);
+    proto_uuid tid;
+    assert_int_equal(e2e_submit(e, "status", &src, 1, true, tid), 0);
+    assert_int_equal(e2e_wait_job_running(e, tid, JOB_VM_SEAL, 60000), 0);
+    notify_expect(&nw, "STATUS=vmseal.jobs.default: 1 of 2 slots busy, broker connected", 1);
+    notify_expect(&np, "STATUS=active, broker connected, 1 job in flight", 1);
+    bool ready = false;
+    for (int64_t end = time_mono_ms() + 60000; !ready && time_mono_ms() < end; usleep(100 * 1000)) {
+        notify_drain(&np);
+        notify_drain(&ns);
+        notify_drain(&nw);
+        struct rpc_reply rep;
+        if (e2e_status(e, tid, &rep) == 0) {
+            ready = rep.ok && strcmp(rep.tpl.state, "ready") == 0;
+            rpc_reply_free(&rep);
+        }
+    }
+    assert_true(ready);
+
     /* The active producer dies: the standby takes over and says so. */
     e2e_kill(e, pa);
-    notify_expect(&ns, "STATUS=active, broker connected", 1);
+    notify_expect(&ns, "STATUS=active, broker connected, 0 jobs in flight", 1);
     e->env_add = NULL;
     notify_close(&np);
     notify_close(&ns);
