@@ -41,7 +41,7 @@ PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libgue
 guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
 rabbitmq-server openssl iproute2 util-linux systemd guestfish debootstrap
 clang libclang-rt-14-dev libjansson-dev
-libmicrohttpd-dev libsystemd-dev scdoc man-db"   # clang: the fuzz phase; systemd: systemd-analyze (unit check)
+libmicrohttpd-dev libsystemd-dev scdoc man-db python3"   # clang: the fuzz phase; systemd: systemd-analyze (unit check)
 
 T0=$SECONDS
 TIMINGS=()

@@ -113,4 +113,13 @@ PATH=$P/bin:$PATH
 [ "$(PATH=$PATH complete_words "$c/vmseal-worker" vmseal-worker seal --enable mach)" = machine-id ] ||
     fail "vmseal-worker seal --enable mach<TAB>"
 echo "completion: ok"
+
+# 7. The Grafana dashboard is JSON and asks only for metrics the programs export.
+python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$P/share/doc/vmseal/grafana/vmseal.json" ||
+    fail "vmseal.json is not JSON"
+for m in $(grep -o 'vmseal_[a-z_]*' "$P/share/doc/vmseal/grafana/vmseal.json" | sed -E 's/_(bucket|sum|count)$//' | sort -u); do
+    grep -q "\"$m\"" "$VMSEAL_SOURCE_DIR"/producer/producer_metrics.c "$VMSEAL_SOURCE_DIR"/worker/worker_metrics.c ||
+        fail "the dashboard asks for $m, which no program exports"
+done
+echo "dashboard: every vmseal_* metric it uses is exported"
 echo "test_install: PASS"
