@@ -8,6 +8,10 @@
  * rejected requests and dead letters, broker connection state and
  * reconnects, active or standby.  Every function accepts pm == NULL (no
  * metrics_listen) and then does nothing.  Nothing here logs.
+ *
+ * Transitions and job ends are counted when the workflow writes them, inside
+ * its transaction: the rare transaction rolled back by a store failure (its
+ * message redelivered and handled again) is counted twice.
  */
 #ifndef VMSEAL_PRODUCER_METRICS_H
 #define VMSEAL_PRODUCER_METRICS_H
