@@ -238,7 +238,7 @@ int qemu_img_info_parse(const char *json, const char *confine_root,
     json_t *size = json_object_get(top, "virtual-size");
     const char *format = json_string_value(json_object_get(top, "format"));
     struct qemu_img_info info = { .virtual_size = -1 };
-    if (!json_is_integer(size) || json_integer_value(size) < 0 || !format ||
+    if (!json_is_integer(size) || json_integer_value(size) < 0 || !format || !format[0] ||
         strlen(format) >= sizeof info.format) {
         sd_why(why, "qemu-img info: no virtual-size or format");
         goto out;

@@ -144,6 +144,7 @@ static void test_malformed(void **state) {
         { "[{\"format\": \"raw\", \"virtual-size\": -1}]", -VMS_E_QEMU_IMG, "no virtual-size" },
         { "[{\"format\": \"a-format-name-too-long\", \"virtual-size\": 1}]", -VMS_E_QEMU_IMG,
           "no virtual-size or format" },
+        { "[{\"format\": \"\", \"virtual-size\": 1}]", -VMS_E_QEMU_IMG, "no virtual-size or format" },
         { "[{\"format\": \"raw\", \"virtual-size\": 1, \"format\": \"qcow2\"}]", -VMS_E_QEMU_IMG,
           "duplicate" },
         { "[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": 7}]", -VMS_E_PATH_ESCAPE,
