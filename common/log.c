@@ -6,6 +6,9 @@
 
 static char log_component[64] = "vmseal";
 static enum log_level log_level = LOG_LVL_INFO;
+static log_sink_cb log_sink;
+
+void log_set_sink(log_sink_cb sink_cb) { log_sink = sink_cb; }
 
 void log_set_component(const char *component) {
     snprintf(log_component, sizeof log_component, "%s", component);
@@ -28,6 +31,11 @@ void log_vmsg(enum log_level level, const char *ctx, const char *fmt, va_list ap
     if (level > log_level)
         return;
     char line[2048];
+    if (log_sink) {
+        vsnprintf(line, sizeof line, fmt, ap);
+        log_sink(level, log_component, ctx, line);
+        return;
+    }
     int n = snprintf(line, sizeof line, "<%d>%s%s%s: ", (int)level, log_component,
                      ctx ? " " : "", ctx ? ctx : "");
     if (n < 0)

@@ -28,6 +28,12 @@ void log_msg(enum log_level level, const char *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level level, const char *ctx, const char *fmt, va_list ap);
 
+/* Where records go instead of stderr (e.g. journald, common/systemd/);
+ * NULL restores stderr.  `component` is log_set_component()'s, `ctx` may be
+ * NULL, `msg` is the formatted message (no newline). */
+typedef void (*log_sink_cb)(enum log_level level, const char *component, const char *ctx, const char *msg);
+void log_set_sink(log_sink_cb sink_cb);
+
 #define log_err(...)    log_msg(LOG_LVL_ERR, NULL, __VA_ARGS__)
 #define log_warn(...)   log_msg(LOG_LVL_WARN, NULL, __VA_ARGS__)
 #define log_notice(...) log_msg(LOG_LVL_NOTICE, NULL, __VA_ARGS__)

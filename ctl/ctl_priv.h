@@ -44,11 +44,13 @@ struct ctl_opts {
     const char *sd;         /* --sd PATH (sd import) */
     const char *format;     /* --format F (sd import) */
     const char *arg;        /* the positional argument, for a command that takes one */
+    const char *requeue;    /* --requeue ID (dead) */
+    bool purge;             /* --purge (dead) */
 };
 
 /* getopt_long() over argv with the long options whose letters are in
  * `accepted` (c config, j json, T timeout, s state, l limit, i id, d sd,
- * f format; --help is always there: prints usage on stdout and exits 0)
+ * f format, r requeue, P purge; --help is always there: prints usage on stdout and exits 0)
  * and, when takes_arg, one
  * positional argument.  Options not given keep the value o has on entry.
  * Anything else (unknown option, extra argument) prints usage on stderr and

@@ -217,6 +217,10 @@ int ctl_list_main(int argc, char **argv) {
 
 /* ---- workers --------------------------------------------------------------------- */
 
+/* A worker whose last heartbeat is older than three of its intervals
+ * (WORKER_HEARTBEAT_MS, 10 s, worker/runtime.h) is down. */
+#define CTL_WORKER_DOWN_MS (3 * 10000)
+
 int ctl_workers_main(int argc, char **argv) {
     struct ctl_opts o;
     if (query_opts_parse("workers", argc, argv, &o, "usage: vmsealctl workers [--json] [--timeout S] [--config FILE]\n") < 0)
@@ -227,6 +231,9 @@ int ctl_workers_main(int argc, char **argv) {
     if (status)
         return status;
     int64_t now = time_now_ms();
+    size_t alive = 0;
+    for (size_t i = 0; i < rep.n_workers; i++)
+        alive += now - rep.workers[i].received_ms <= CTL_WORKER_DOWN_MS;
     if (o.json) {
         struct json j;
         json_begin(&j, stdout);
@@ -235,13 +242,14 @@ int ctl_workers_main(int argc, char **argv) {
             json_obj_open(&j, NULL);
             json_heartbeat(&j, "heartbeat", &rep.workers[i].hb);
             json_int(&j, "received_ms", rep.workers[i].received_ms);
+            json_bool(&j, "alive", now - rep.workers[i].received_ms <= CTL_WORKER_DOWN_MS);
             json_close(&j);
         }
         json_close(&j);
         json_end(&j);
     } else {
-        printf("%-20s  %-20s  %-12s  %5s  %7s  %8s  %s\n", "WORKER", "HOST", "POOLS", "SLOTS", "RUNNING", "SEEN",
-               "LIBGUESTFS");
+        printf("%-20s  %-5s  %-20s  %-12s  %5s  %7s  %8s  %s\n", "WORKER", "STATE", "HOST", "POOLS", "SLOTS",
+               "RUNNING", "SEEN", "LIBGUESTFS");
         for (size_t i = 0; i < rep.n_workers; i++) {
             const struct proto_heartbeat *hb = &rep.workers[i].hb;
             char pools[128] = "", seen[24];
@@ -249,10 +257,13 @@ int ctl_workers_main(int argc, char **argv) {
             for (size_t k = 0; k < hb->n_pools && off < sizeof pools; k++)
                 off += (size_t)snprintf(pools + off, sizeof pools - off, "%s%s", k ? "," : "", hb->pools[k]);
             snprintf(seen, sizeof seen, "%llds ago", (long long)((now - rep.workers[i].received_ms) / 1000));
-            printf("%-20s  %-20s  %-12s  %5" PRId64 "  %7zu  %8s  %s\n", hb->worker_id, hb->host, pools, hb->slots,
-                   hb->n_running, seen, hb->libguestfs_version ? hb->libguestfs_version : "-");
+            printf("%-20s  %-5s  %-20s  %-12s  %5" PRId64 "  %7zu  %8s  %s\n", hb->worker_id,
+                   now - rep.workers[i].received_ms <= CTL_WORKER_DOWN_MS ? "up" : "down", hb->host, pools,
+                   hb->slots, hb->n_running, seen, hb->libguestfs_version ? hb->libguestfs_version : "-");
         }
     }
     rpc_reply_free(&rep);
-    return 0;
+    if (alive == 0)
+        ctl_err("workers", "no live worker (none sent a heartbeat in the last %d s)", CTL_WORKER_DOWN_MS / 1000);
+    return alive == 0 ? 1 : 0;
 }

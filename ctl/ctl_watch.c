@@ -11,6 +11,7 @@
 
 #define DEAD_DEFAULT_LIMIT 1000
 #define DEAD_IDLE_MS 1000        /* the queue is drained when nothing came for this long */
+#define DEAD_CONFIRM_MS 10000    /* a requeued message's confirm */
 
 /* o->arg: the template id watch follows (NULL: all events). */
 static int watch_opts_parse(const char *cmd, int argc, char **argv, struct ctl_opts *o, const char *usage) {
@@ -170,12 +171,42 @@ static void dead_print(const struct ctl_opts *o, const struct mq_delivery *d) {
         proto_msg_free(&m);
 }
 
+/* The queue a dead letter came from: the broker's x-death says it; vmseal's
+ * own dead letters are routed with their source queue as routing key. */
+static const char *dead_source(const struct mq_delivery *d) {
+    return d->death_queue ? d->death_queue : d->routing_key;
+}
+
+/* Publish a dead letter back to the queue it came from (default exchange). */
+static int dead_requeue(struct ctl_conn *c, const struct mq_delivery *d) {
+    const char *queue = dead_source(d);
+    if (!queue || strncmp(queue, "vmseal.", 7) != 0 || strcmp(queue, MQ_Q_DEAD) == 0) {
+        ctl_err("dead", "%s: no source queue to requeue it to (routing key %s)", d->message_id,
+                d->routing_key ? d->routing_key : "-");
+        return -VMS_E_INVALID;
+    }
+    struct mq_props p = { .message_id = d->message_id, .type = d->type };
+    int r = mq_publish_wait(c->mq, "", queue, &p, d->body, d->body_len, DEAD_CONFIRM_MS);
+    if (r < 0)
+        ctl_err("dead", "requeue %s to %s: %s: %s", d->message_id, queue, err_str(r), mq_why(c->mq));
+    else
+        printf("requeued %s to %s\n", d->message_id, queue);
+    return r;
+}
+
 int ctl_dead_main(int argc, char **argv) {
-    struct ctl_opts o;
-    if (watch_opts_parse("dead", argc, argv, &o,
-                         "usage: vmsealctl dead [--json] [--limit N] [--config FILE]\n"
-                         "  the dead letters in vmseal.dead, decoded (nothing is removed)\n") < 0)
+    static const char usage[] =
+        "usage: vmsealctl dead [--json] [--limit N] [--config FILE]\n"
+        "       vmsealctl dead --requeue MESSAGE_ID | --purge [--config FILE]\n"
+        "  the dead letters in vmseal.dead, decoded (nothing is removed); --requeue publishes\n"
+        "  one back to the queue it came from and removes it; --purge removes them all\n";
+    struct ctl_opts o = { 0 };
+    if (ctl_opts_parse(argc, argv, "cjlrP", false, usage, &o) < 0)
         return 2;
+    if (o.limit < 0 || (o.requeue && o.purge)) {
+        fputs(usage, stderr);
+        return 2;
+    }
     int64_t limit = o.limit ? o.limit : DEAD_DEFAULT_LIMIT;
     if (limit > 65535)
         limit = 65535;
@@ -191,32 +222,53 @@ int ctl_dead_main(int argc, char **argv) {
     /* Hold every message unacknowledged (prefetch = limit), then give them
      * all back: nothing is removed and nothing is seen twice. */
     struct mq_delivery *held = xcalloc((size_t)limit, sizeof *held);
-    size_t n = 0;
+    size_t n = 0, purged = 0;
+    bool found = false;
     int status = 0;
-    if (o.json)
+    bool list = !o.requeue && !o.purge;
+    if (o.json && list)
         printf("[");
-    while ((int64_t)n < limit) {
+    while (o.purge || (int64_t)n + found < limit) {   /* a purge acks as it goes: no limit */
         struct mq_event ev;
         r = ctl_wait_or_report(&c, DEAD_IDLE_MS, false, &ev);
         if (r < 0) {
             status = 1;
         } else if (ev.type == MQ_EV_DELIVERY) {
-            if (o.json && n)
-                printf(",");
-            dead_print(&o, &ev.delivery);
-            held[n].delivery_tag = ev.delivery.delivery_tag;
-            held[n].epoch = ev.delivery.epoch;
-            n++;
+            bool requeue = o.requeue && ev.delivery.message_id && strcmp(o.requeue, ev.delivery.message_id) == 0;
+            if (requeue && !found) {
+                found = true;
+                status = dead_requeue(&c, &ev.delivery) < 0 ? 1 : 0;
+                if (status == 0)
+                    (void)mq_ack(c.mq, &ev.delivery);
+            } else if (o.purge) {
+                status = mq_ack(c.mq, &ev.delivery) < 0 ? 1 : 0;
+                purged += status == 0;
+            } else {
+                if (!o.requeue) {
+                    if (o.json && n)
+                        printf(",");
+                    dead_print(&o, &ev.delivery);
+                }
+                held[n].delivery_tag = ev.delivery.delivery_tag;
+                held[n].epoch = ev.delivery.epoch;
+                n++;
+            }
         }
         bool idle = r == 0 && ev.type == MQ_EV_NONE;
         mq_event_clear(&ev);
         if (idle || status)
             break;
     }
-    if (o.json)
+    if (o.json && list)
         printf("]\n");
-    else
+    else if (list)
         printf("%zu dead letter%s in %s\n", n, n == 1 ? "" : "s", MQ_Q_DEAD);
+    else if (o.purge)
+        printf("purged %zu dead letter%s from %s\n", purged, purged == 1 ? "" : "s", MQ_Q_DEAD);
+    if (o.requeue && !found && status == 0) {
+        ctl_err("dead", "%s: no such dead letter in %s", o.requeue, MQ_Q_DEAD);
+        status = 1;
+    }
     (void)mq_cancel(c.mq, MQ_Q_DEAD);
     for (size_t i = 0; i < n; i++)
         (void)mq_nack(c.mq, &held[i], true);

@@ -14,13 +14,14 @@ static const struct {
     { "list", ctl_list_main, "list [--state S] [--limit N] [--json]  templates, newest first" },
     { "cancel", ctl_cancel_main, "cancel ID                     cancel a template (rolls back)" },
     { "watch", ctl_watch_main, "watch [ID] [--json]           live events" },
-    { "workers", ctl_workers_main, "workers [--json]              live workers (from heartbeats)" },
-    { "dead", ctl_dead_main, "dead [--json]                 dead letters, decoded, with reasons" },
+    { "workers", ctl_workers_main, "workers [--json]              workers up or down (from heartbeats)" },
+    { "dead", ctl_dead_main, "dead [--json] | --requeue ID | --purge  dead letters: list, requeue one, remove all" },
     { "sd", ctl_sd_main, "sd create|import|list         local storage domains (no broker)" },
 };
 
 static void usage(FILE *f) {
     fputs("usage: vmsealctl COMMAND [ARGS...]   (COMMAND --help for details)\n"
+          "       vmsealctl --version\n"
           "\n"
           "commands:\n",
           f);
@@ -36,6 +37,10 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("vmsealctl %s\n", VMSEAL_VERSION);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

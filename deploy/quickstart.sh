@@ -31,6 +31,8 @@
 # Environment:
 #   VMSEAL_QUICKSTART_DIR    state folder (default /var/tmp/vmseal-quickstart)
 #   VMSEAL_QUICKSTART_BUILD  build folder (default <source>/build)
+#   VMSEAL_QUICKSTART_BIN    use the programs in this folder (e.g. installed by
+#                            `cmake --install`) instead of building them
 #   VMSEAL_FORCE_TCG         1: always software emulation; 0: never; unset: probe
 set -euo pipefail
 
@@ -42,7 +44,7 @@ DAEMONS="producer worker1 worker2"
 
 PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libguestfs-dev
 guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
-rabbitmq-server openssl iproute2 util-linux"
+rabbitmq-server openssl iproute2 util-linux libjansson-dev libmicrohttpd-dev libsystemd-dev scdoc"
 
 T0=$SECONDS
 STARTED=0      # set once this run starts something: the trap then stops it
@@ -113,6 +115,11 @@ install_packages() {
 }
 
 build() {
+    if [ -n "${VMSEAL_QUICKSTART_BIN:-}" ]; then
+        BIN=$VMSEAL_QUICKSTART_BIN
+        note "binaries in $BIN (not built)"
+        return 0
+    fi
     if [ ! -f "$BUILD/CMakeCache.txt" ]; then
         cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo > "$STATE/log/build.log" 2>&1 ||
             { tail -n 30 "$STATE/log/build.log" >&2; die "cmake failed (see $STATE/log/build.log)"; }

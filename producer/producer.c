@@ -16,8 +16,10 @@
 #include "err.h"
 #include "log.h"
 #include "mq.h"
+#include "producer_metrics.h"
 #include "proto.h"
 #include "rpc_server.h"
+#include "service.h"
 #include "store.h"
 #include "util.h"
 #include "workflow.h"
@@ -36,6 +38,7 @@
 #define PREFETCH_EVENTS 256
 #define PREFETCH_RPC 16
 #define LOST_TERM_WAIT_MS 2000   /* after a lost term, standbys (polling every 500 ms) take the lead first */
+#define STATUS_JOBS_MS 2000      /* STATUS='s count of jobs in flight is this fresh */
 
 struct inflight {
     uint64_t seq;
@@ -49,6 +52,9 @@ struct producer {
     struct store *st;
     wf_t *wf;
     mq_t *mq;
+    struct producer_metrics *pm;   /* NULL without producer.metrics_listen */
+    size_t status_jobs;            /* jobs in flight, for systemd's STATUS= */
+    int64_t status_jobs_next_mono;
     struct worker_table workers;
     /* outbox pump */
     int64_t cursor;             /* rows up to here were handed to the broker */
@@ -224,10 +230,12 @@ static int on_request(struct producer *p, const struct mq_delivery *d) {
     int r = wf_on_request(p->wf, d->body, d->body_len, d->message_id, time_now_ms(), &outcome, why);
     if (r == 0) {
         _cleanup_free_ char *ctx = xasprintf("message=%s", d->message_id ? d->message_id : "-");
-        if (outcome == WF_REJECTED)
+        if (outcome == WF_REJECTED) {
             log_msg(LOG_LVL_WARN, ctx, "request rejected and dead-lettered: %s", why);
-        else
+            producer_metrics_dead_letter(p->pm, d->queue, true);
+        } else {
             log_msg(LOG_LVL_INFO, ctx, "request %s", outcome == WF_ACCEPTED ? "accepted" : "already known: no-op");
+        }
     }
     return r;
 }
@@ -239,6 +247,7 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
     int r = proto_decode(d->body, d->body_len, &m, why);
     if (r < 0) {
         log_warn("%s: undecodable message dead-lettered: %s", d->queue, why);
+        producer_metrics_dead_letter(p->pm, d->queue, false);
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     } else if (m.type == PROTO_EVENT) {
         r = wf_on_event(p->wf, &m.u.event, now);
@@ -249,6 +258,7 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
         snprintf(why, sizeof why, "message.type: %s does not belong on %s", proto_type_to_string(m.type),
                  d->queue);
         log_warn("%s", why);
+        producer_metrics_dead_letter(p->pm, d->queue, false);
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     }
     proto_msg_free(&m);   /* a heartbeat's contents were moved to the table */
@@ -343,6 +353,7 @@ static int signals_open(struct producer *p) {
 
 /* Wait up to timeout_ms for SIGTERM/SIGINT; true when one came. */
 static bool signal_wait(struct producer *p, int timeout_ms) {
+    service_watchdog();
     struct pollfd pfd = { .fd = p->sig_fd, .events = POLLIN };
     if (poll(&pfd, 1, timeout_ms) <= 0)
         return false;
@@ -354,30 +365,16 @@ static bool signal_wait(struct producer *p, int timeout_ms) {
     return p->stop;
 }
 
-/* The producer's state for `systemctl status` (sd_notify's STATUS=, sent
- * to $NOTIFY_SOCKET when set; the unit has NotifyAccess=main). */
-static void status_notify(const char *fmt, ...) {
-    const char *path = getenv("NOTIFY_SOCKET");
-    if (!path || (path[0] != '/' && path[0] != '@'))
-        return;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    size_t len = strlen(path);
-    if (len >= sizeof sa.sun_path)
-        return;
-    memcpy(sa.sun_path, path, len);
-    if (path[0] == '@')
-        sa.sun_path[0] = '\0';   /* abstract namespace */
-    char msg[600] = "STATUS=";
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg + 7, sizeof msg - 7, fmt, ap);
-    va_end(ap);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    (void)sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
-                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
-    close(fd);
+/* Prometheus metrics on producer.metrics_listen (served in standby too). */
+static int metrics_start(struct producer *p) {
+    char why[ERR_WHY_LEN];
+    int r = producer_metrics_new(p->ctx->cfg->producer.metrics_listen, &p->pm, why);
+    if (r < 0)
+        log_err("%s", why);
+    else
+        log_info("metrics: http://%s/metrics", p->ctx->cfg->producer.metrics_listen);
+    producer_metrics_loop(p->pm, false, false, NULL);
+    return r;
 }
 
 /* Open the store and take the lead, or wait as a standby.  While the
@@ -402,13 +399,14 @@ static int store_lead(struct producer *p) {
         if (r == 0) {
             if (!standby) {
                 log_notice("standby: %s is the active producer; waiting to take over", holder);
-                status_notify("standby: %s is the active producer", holder);
+                service_ready();   /* up as a standby: STATUS says so */
+                service_status("standby: %s is the active producer", holder);
             }
             standby = true;
             delay = 500;
         } else if (r == -VMS_E_DB_LOST) {
             log_warn("paused: database unavailable (%s); retrying in %d ms", why, delay);
-            status_notify("paused: database unavailable (%s)", why);
+            service_status("paused: database unavailable (%s)", why);
             paused = true;
             store_close(p->st);
             p->st = NULL;
@@ -432,6 +430,7 @@ static int broker_connect(struct producer *p) {
     int r;
     while ((r = mq_open(&opts, &p->mq)) < 0) {
         log_warn("broker: %s (%s); retrying in %d ms", why, err_str(r), delay);
+        service_status("active, broker unreachable: %s", why);
         if (r == -VMS_E_ACCESS_REFUSED || signal_wait(p, delay))
             return p->stop ? 0 : r;
         delay = delay * 2 > 10000 ? 10000 : delay * 2;
@@ -445,7 +444,13 @@ static int broker_connect(struct producer *p) {
 }
 
 static void transition_log_cb(void *arg, const struct store_template *t) {
-    _cleanup_free_ char *ctx = xasprintf("template=%s", t->id);
+    producer_metrics_transition(((struct producer *)arg)->pm, t, t->updated_ms);
+    _cleanup_free_ char *ctx = xasprintf("template=%s step=%s", t->id, tpl_step_to_string(t->step));
+    if (t->error_code && (t->state == TPL_FAILED || t->state == TPL_ROLLING_BACK)) {
+        char *more = xasprintf("%s error=%s", ctx, t->error_code);
+        free(ctx);
+        ctx = more;
+    }
     if (t->state == TPL_FAILED || (t->state == TPL_ROLLING_BACK && t->final_state == TPL_FAILED))
         log_msg(LOG_LVL_WARN, ctx, "%s (%s): failed in step %s: %s: %s", tpl_state_to_string(t->state),
                 tpl_step_to_string(t->step), t->error_step ? t->error_step : "?",
@@ -454,14 +459,27 @@ static void transition_log_cb(void *arg, const struct store_template *t) {
         log_msg(LOG_LVL_INFO, ctx, "%s (%s)", tpl_state_to_string(t->state), tpl_step_to_string(t->step));
 }
 
+static void job_end_cb(void *arg, const struct store_job *j) {
+    producer_metrics_job_end(((struct producer *)arg)->pm, j);
+}
+
 static int store_start(struct producer *p) {
     int r;
     struct wf_opts o;
     wf_opts_default(&o);
-    o.max_attempts = p->ctx->cfg->producer.max_attempts;
+    const struct config_producer *cp = &p->ctx->cfg->producer;
+    o.max_attempts = cp->max_attempts;
+    o.backoff_base_ms = cp->backoff_base_ms;
+    o.backoff_max_ms = cp->backoff_max_ms;
+    o.timeout_s[JOB_VOLUME_COPY] = cp->timeout_copy_s;
+    o.timeout_s[JOB_VOLUME_UPDATE] = cp->timeout_update_s;
+    o.timeout_s[JOB_VOLUME_DELETE] = cp->timeout_delete_s;
+    o.timeout_s[JOB_VM_SEAL] = cp->timeout_seal_s;
     o.storage = &p->ctx->cfg->storage;
     o.producer_id = p->id;
     o.transition_cb = transition_log_cb;
+    o.job_end_cb = job_end_cb;
+    o.transition_arg = p;
     if ((r = wf_new(p->st, &o, &p->wf)) == 0 && (r = wf_resume(p->wf, time_now_ms())) < 0)
         log_err("store: cannot resume: %s", store_why(p->st));
     return r;
@@ -491,6 +509,7 @@ static bool loop_event(struct producer *p, struct mq_event *ev, int *ret) {
         return true;
     case MQ_EV_RECONNECTED:
         log_notice("broker: reconnected; publishing the outbox again");
+        producer_metrics_reconnected(p->pm);
         batch_settle(p);   /* acks of the old connection fail as stale: redelivered */
         pump_reset(p);
         return false;
@@ -510,6 +529,21 @@ static bool loop_event(struct producer *p, struct mq_event *ev, int *ret) {
     default:
         return false;   /* nothing more right now */
     }
+}
+
+/* systemd's STATUS=: the broker's state and, read every STATUS_JOBS_MS, the
+ * jobs in flight. */
+static void status_update(struct producer *p) {
+    int64_t now = time_mono_ms();
+    if (now >= p->status_jobs_next_mono) {
+        struct store_job *jobs;
+        if (store_jobs_inflight(p->st, &jobs, &p->status_jobs) == 0)
+            store_job_array_free(jobs, p->status_jobs);
+        p->status_jobs_next_mono = now + STATUS_JOBS_MS;
+    }
+    service_status("active (%s database), broker %s, %zu job%s in flight", store_backend_name(p->st),
+                   mq_connected(p->mq) ? "connected" : "disconnected: reconnecting", p->status_jobs,
+                   p->status_jobs == 1 ? "" : "s");
 }
 
 static int loop_once(struct producer *p) {
@@ -543,6 +577,9 @@ static int loop_once(struct producer *p) {
     if (idle || p->n_confirmed >= PUMP_BATCH || time_mono_ms() - p->confirmed_since_mono >= FLUSH_MAX_MS)
         pump_flush(p);
     int e = pump_run(p);
+    service_watchdog();
+    status_update(p);
+    producer_metrics_loop(p->pm, true, mq_connected(p->mq), p->st);
     if (store_status(p->st) < 0)
         return store_status(p->st);   /* nothing more goes out: see producer_run */
     return ret < 0 ? ret : e;
@@ -566,6 +603,7 @@ static void session_end(struct producer *p) {
 
 static void producer_free(struct producer *p) {
     session_end(p);
+    producer_metrics_free(p->pm);
     worker_table_free(&p->workers);
     free(p->inflight);
     free(p->confirmed);
@@ -586,9 +624,12 @@ int producer_run(struct producer_ctx *ctx) {
         snprintf(p.id, sizeof p.id, "producer@%s", host);
     }
     log_set_component(p.id);
+    service_init();
     int r = signals_open(&p);
     if (r < 0)
         log_err("signals: %s", strerror(-r));
+    if (r == 0 && ctx->cfg->producer.metrics_listen)
+        r = metrics_start(&p);
     while (r == 0 && !p.stop) {
         r = store_lead(&p);
         if (r == 0 && !p.stop)
@@ -596,8 +637,9 @@ int producer_run(struct producer_ctx *ctx) {
         if (r == 0 && !p.stop)
             r = broker_connect(&p);
         if (r == 0 && !p.stop) {
-            log_notice("active: %s database, max_attempts %d", store_backend_name(p.st), ctx->cfg->producer.max_attempts);
-            status_notify("active (%s database)", store_backend_name(p.st));
+            log_notice("active: database (%s), max_attempts %d", store_backend_name(p.st),
+                       ctx->cfg->producer.max_attempts);
+            service_ready();
             tick(&p);
         }
         while (r == 0 && !p.stop)
@@ -605,13 +647,14 @@ int producer_run(struct producer_ctx *ctx) {
         if (r == -VMS_E_DB_LOST || r == -VMS_E_LEASE_LOST) {
             log_warn("%s (%s): stopped publishing and consuming; %s", r == -VMS_E_DB_LOST ? "paused" : "standby",
                      store_why(p.st), r == -VMS_E_DB_LOST ? "reconnecting" : "another producer leads");
-            status_notify("%s (%s)", r == -VMS_E_DB_LOST ? "paused: database connection lost" : "standby: lease lost",
-                          store_why(p.st));
+            service_status("%s (%s)", r == -VMS_E_DB_LOST ? "paused: database connection lost" : "standby: lease lost",
+                           store_why(p.st));
             session_end(&p);
             r = 0;
             (void)signal_wait(&p, LOST_TERM_WAIT_MS);
         }
     }
+    service_stopping();
     producer_free(&p);
     return r;
 }

@@ -304,6 +304,8 @@ static int job_succeeded(struct wf *wf, struct tpl *c, size_t ji, const struct p
     struct store_job *j = &c->jobs[ji];
     j->state = JOB_SUCCEEDED;
     j->finished_ms = j->last_event_ms = now_ms;
+    if (wf->o.job_end_cb)
+        wf->o.job_end_cb(wf->o.transition_arg, j);
     int r = store_job_update(wf->st, j);
     struct store_disk *d = tpl_disk(c, j->disk);
     if (r < 0 || !d)
@@ -356,6 +358,8 @@ static int job_failed(struct wf *wf, struct tpl *c, size_t ji, enum job_state fi
     j->finished_ms = now_ms;
     str_set(&j->error_code, code);
     str_set(&j->error_message, message);
+    if (wf->o.job_end_cb)
+        wf->o.job_end_cb(wf->o.transition_arg, j);
     int r = store_job_update(wf->st, j);
     if (r < 0)
         return r;

@@ -38,6 +38,7 @@
 
 struct store;
 struct store_template;
+struct store_job;
 
 struct wf_opts {
     int max_attempts;                  /* >= 1 */
@@ -52,7 +53,10 @@ struct wf_opts {
     /* Optional: told of every template state/step change (inside the
      * transaction that writes it), e.g. to log it.  t is a struct store_template. */
     void (*transition_cb)(void *arg, const struct store_template *t);
-    void *transition_arg;
+    /* Optional: told when a job attempt ends (succeeded, failed, cancelled,
+     * lost), inside the transaction that writes it; j is a struct store_job. */
+    void (*job_end_cb)(void *arg, const struct store_job *j);
+    void *transition_arg;                 /* the callbacks' arg */
 };
 /* Defaults: 3 attempts, 200 ms .. 30 s backoff, timeouts copy 3600, update
  * 60, delete 300, seal 3600 s, grace 30 s. */

@@ -45,10 +45,11 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libguestfs-dev
 guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
 rabbitmq-server postgresql-15 libpq-dev openssl iproute2 util-linux systemd guestfish debootstrap
-python3-pika python3-msgpack python3-yaml libguestfs-xfs btrfs-progs
+python3 python3-pika python3-msgpack python3-yaml libguestfs-xfs btrfs-progs
+libjansson-dev libmicrohttpd-dev libsystemd-dev scdoc man-db
 clang libclang-rt-14-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check);
                                     # python3-*: clients/python and the protocol document tests;
-                                    # xfs, btrfs: the seal layout guests
+                                    # xfs, btrfs: the seal layout guests; scdoc, man-db: the man pages
 
 T0=$SECONDS
 TIMINGS=()

@@ -12,6 +12,7 @@
 
 #include "err.h"
 #include "executor.h"
+#include "log.h"
 #include "util.h"
 
 /* ---- the job process's setup ---------------------------------------------- */
@@ -51,6 +52,10 @@ int exec_process_setup(int result_fd, int command_fd) {
         return -errno;
     if (close_range(tmp[1] >= 0 ? EXEC_FD_COMMAND + 1 : EXEC_FD_RESULT + 1, ~0U, 0) < 0)
         return -errno;
+    /* libsystemd's journal socket was one of the closed fds (its number may
+     * come back as another socket, e.g. libguestfs'): plain lines on stderr,
+     * which is the journal's stream anyway. */
+    log_set_sink(NULL);
     return 0;
 }
 

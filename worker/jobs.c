@@ -45,6 +45,7 @@
 #include "log.h"
 #include "runner.h"
 #include "runtime_int.h"
+#include "worker_metrics.h"
 #include "util.h"
 
 enum job_phase { PHASE_RUNNING, PHASE_EXITED, PHASE_FINAL };
@@ -56,7 +57,7 @@ struct job {
     struct mq_delivery d;            /* only queue, delivery_tag, epoch (owned queue) */
     enum job_phase phase;
     enum job_end end;
-    char ctx[160];                   /* log context */
+    char ctx[400];                   /* log context */
     pid_t pid;                       /* also the process group id */
     struct runner *runner;           /* the runner running it, or NULL */
     int fd;                          /* read end of the pipe (the runner's while
@@ -75,6 +76,8 @@ struct job {
     bool pending;                    /* a newer progress waits for the interval */
     int pending_pct;
     char pending_step[128];
+    char seal_phase[128];            /* vm.seal: the step reported last, for its duration */
+    int64_t seal_phase_ms;           /* ... since (monotonic) */
     /* the final event */
     char *body;
     size_t body_len;
@@ -110,8 +113,8 @@ static struct job *job_new(struct worker *w, struct proto_job *pj, const struct 
     j->last_pct = -1;
     j->start_ms = time_mono_ms();
     j->start_wall_ms = time_now_ms();
-    snprintf(j->ctx, sizeof(j->ctx), "job=%s template=%s kind=%s attempt=%lld", j->pj.job_id,
-             j->pj.template_id, job_kind_to_string(j->pj.kind), (long long)j->pj.attempt);
+    snprintf(j->ctx, sizeof(j->ctx), "job=%s template=%s kind=%s attempt=%lld worker=%s", j->pj.job_id,
+             j->pj.template_id, job_kind_to_string(j->pj.kind), (long long)j->pj.attempt, w->cfg->worker.id);
     j->next = w->jobs;
     w->jobs = j;
     w->n_jobs++;
@@ -208,12 +211,17 @@ static void job_final(struct worker *w, struct job *j, enum event_state state, i
     job_rk(j, state, j->rk, sizeof(j->rk));
     j->body = job_event_encode(w, j, state, -1, NULL, err, why, j->event_id, &j->body_len);
     int64_t ms = time_mono_ms() - j->start_ms;
+    worker_metrics_job_end(w->metrics, j->pj.kind, state, err, ms);
+    if (j->seal_phase[0])
+        worker_metrics_seal_phase(w->metrics, j->seal_phase, time_mono_ms() - j->seal_phase_ms);
     if (state == EV_SUCCEEDED)
         log_msg(LOG_LVL_INFO, j->ctx, "succeeded in %lld ms", (long long)ms);
-    else
-        log_msg(LOG_LVL_WARN, j->ctx, "%s after %lld ms: %s (%s, %s)", event_state_to_string(state),
+    else {
+        _cleanup_free_ char *ctx = xasprintf("%s error=%s", j->ctx, err_name(err));
+        log_msg(LOG_LVL_WARN, ctx, "%s after %lld ms: %s (%s, %s)", event_state_to_string(state),
                 (long long)ms, why && why[0] ? why : err_str(err), err_name(err),
                 err_permanent(err) ? "permanent" : "transient");
+    }
     if (!j->body) {
         /* Cannot happen with valid ids; leave the delivery to the broker. */
         mq_nack(w->mq, &j->d, true);
@@ -328,6 +336,12 @@ static void job_progress_publish(struct worker *w, struct job *j, int64_t now) {
  * progress (or the running event) has passed, else jobs_tick() will. */
 static void job_on_progress(struct worker *w, struct job *j, int pct, const char *step) {
     j->pending_pct = pct;
+    if (j->pj.kind == JOB_VM_SEAL && strcmp(step, j->seal_phase) != 0) {
+        if (j->seal_phase[0])
+            worker_metrics_seal_phase(w->metrics, j->seal_phase, time_mono_ms() - j->seal_phase_ms);
+        snprintf(j->seal_phase, sizeof(j->seal_phase), "%s", step);
+        j->seal_phase_ms = time_mono_ms();
+    }
     snprintf(j->pending_step, sizeof(j->pending_step), "%s", step);
     j->pending = pct != j->last_pct || strcmp(step, j->last_step) != 0;
     int64_t now = time_mono_ms();

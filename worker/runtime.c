@@ -15,6 +15,8 @@
 #include "err.h"
 #include "log.h"
 #include "runtime_int.h"
+#include "worker_metrics.h"
+#include "service.h"
 #include "sd.h"
 #include "seal.h"
 #include "util.h"
@@ -170,6 +172,7 @@ static void dead_letter(struct worker *w, const struct mq_delivery *d, const cha
         .reason = why,
     };
     log_warn("invalid job %s from %s dead-lettered: %s", p.message_id, d->queue, why);
+    metrics_add(w->metrics, "vmseal_worker_dead_letters_total", NULL, 1);
     int r = mq_publish_wait(w->mq, MQ_X_DLX, d->queue, &p, d->body, d->body_len, WORKER_DLQ_CONFIRM_MS);
     if (r == 0)
         r = mq_ack(w->mq, d);
@@ -290,6 +293,7 @@ static void on_event(struct worker *w, struct mq_event *ev) {
         break;
     case MQ_EV_RECONNECTED:
         log_notice("broker connection restored; running jobs are handed out again by the broker, killing ours");
+        metrics_add(w->metrics, "vmseal_broker_reconnects_total", NULL, 1);
         jobs_on_reconnect(w);
         break;
     case MQ_EV_CANCELLED:
@@ -355,6 +359,8 @@ static int worker_loop(struct worker *w) {
             heartbeat_publish(w);
             w->next_heartbeat_ms = now + WORKER_HEARTBEAT_MS;
         }
+        if (service_watchdog_ms() < wait)
+            wait = service_watchdog_ms();
         if (w->next_heartbeat_ms - now < wait)
             wait = w->next_heartbeat_ms - now;
         pfds = xrealloc(pfds, (w->n_jobs + 1) * sizeof(*pfds));
@@ -374,6 +380,10 @@ static int worker_loop(struct worker *w) {
         if (pfds[0].revents)
             on_signals(w);
         jobs_on_pollfds(w, pfds + 1, n - 1);
+        service_watchdog();
+        service_status("%s: %zu of %d slots busy, broker %s", w->draining ? "draining" : w->pool_queue, w->n_jobs,
+                       w->cfg->worker.slots, mq_connected(w->mq) ? "connected" : "disconnected: reconnecting");
+        worker_metrics_loop(w->metrics, w->n_jobs, w->cfg->worker.slots, mq_connected(w->mq));
     }
     free(pfds);
     return ret;
@@ -389,6 +399,7 @@ int worker_run(const struct worker_ctx *ctx) {
     w.cfg = ctx->cfg;
     w.grace_s = ctx->grace_s > 0 ? ctx->grace_s : WORKER_DEFAULT_GRACE_S;
     w.sig_fd = -1;
+    service_init();
     w.runners.max = (size_t)ctx->cfg->worker.slots;
     if (gethostname(w.host, sizeof(w.host) - 1) < 0)
         snprintf(w.host, sizeof(w.host), "unknown");
@@ -402,18 +413,30 @@ int worker_run(const struct worker_ctx *ctx) {
         log_err("signal setup: %s", err_str(r));
         goto out;
     }
+    if (w.cfg->worker.metrics_listen) {
+        char why[ERR_WHY_LEN];
+        r = worker_metrics_new(w.cfg->worker.metrics_listen, &w.metrics, why);
+        if (r < 0) {
+            log_err("%s", why);
+            goto out;
+        }
+        log_info("metrics: http://%s/metrics", w.cfg->worker.metrics_listen);
+    }
     r = broker_setup(&w);
     if (r < 0)
         goto out;
     log_notice("worker %s ready (pool %s, %zu domain(s), libguestfs %s)", w.cfg->worker.id,
                w.cfg->worker.pool, w.cfg->storage.n_domains, w.guestfs_version);
+    service_ready();
     r = worker_loop(&w);
+    service_stopping();
     if (r == 0)
         r = w.failed;
     log_notice("worker %s stopped", w.cfg->worker.id);
 out:
     jobs_free_all(&w);
     mq_close(w.mq);
+    metrics_free(w.metrics);
     if (w.sig_fd >= 0)
         close(w.sig_fd);
     sigprocmask(SIG_SETMASK, &old, NULL);

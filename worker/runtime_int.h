@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "mq.h"
 #include "proto.h"
 #include "runner.h"
@@ -35,6 +36,7 @@ struct worker {
     struct job *jobs;                /* every job this worker holds a delivery of */
     size_t n_jobs;
     struct runner_pool runners;      /* reusable job processes (max = worker.slots) */
+    struct metrics *metrics;         /* NULL without worker.metrics_listen */
 
     bool draining;                   /* SIGTERM seen: consumer cancelled */
     int failed;                      /* why the worker stops on its own (exit non-zero), or 0 */

@@ -450,17 +450,19 @@ static int check_charset(struct loader *l, const config_setting_t *g, const char
     return 0;
 }
 
-static int load_timeouts(struct loader *l, const config_setting_t *w, struct config_worker *c) {
+/* The timeouts_s group of the worker or the producer: copy, update, delete,
+ * seal into ret[0..3]. */
+static int load_timeouts(struct loader *l, const config_setting_t *w, int *const ret[4]) {
     static const char *const known[] = { "copy", "update", "delete", "seal", NULL };
     int r;
     config_setting_t *t = get_group(l, w, "timeouts_s", &r);
     if (!t)
         return r;
-    if ((r = check_known(l, t, known)) < 0 || (r = get_int(l, t, "copy", false, 1, 86400, &c->timeout_copy_s)) < 0 ||
-        (r = get_int(l, t, "update", false, 1, 86400, &c->timeout_update_s)) < 0 ||
-        (r = get_int(l, t, "delete", false, 1, 86400, &c->timeout_delete_s)) < 0 ||
-        (r = get_int(l, t, "seal", false, 1, 86400, &c->timeout_seal_s)) < 0)
+    if ((r = check_known(l, t, known)) < 0)
         return r;
+    for (size_t i = 0; i < 4; i++)
+        if ((r = get_int(l, t, known[i], false, 1, 86400, ret[i])) < 0)
+            return r;
     return 0;
 }
 
@@ -482,7 +484,7 @@ static int load_guestfs(struct loader *l, const config_setting_t *w, struct conf
 
 static int load_worker(struct loader *l, const config_setting_t *g) {
     static const char *const known[] = { "id", "pool", "slots", "executor", "dry_run_seal_ms", "timeouts_s",
-                                         "guestfs", NULL };
+                                         "guestfs", "metrics_listen", NULL };
     static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@-";
     struct config_worker *c = &l->c->worker;
     _cleanup_free_ char *executor = NULL;
@@ -497,7 +499,10 @@ static int load_worker(struct loader *l, const config_setting_t *g) {
         (r = get_int(l, g, "slots", false, 1, 64, &c->slots)) < 0 ||
         (r = get_str(l, g, "executor", false, 16, &executor)) < 0 ||
         (r = get_int(l, g, "dry_run_seal_ms", false, 0, 3600000, &c->dry_run_seal_ms)) < 0 ||
-        (r = load_timeouts(l, g, c)) < 0 || (r = load_guestfs(l, g, c)) < 0)
+        (r = load_timeouts(l, g, (int *const[4]){ &c->timeout_copy_s, &c->timeout_update_s, &c->timeout_delete_s,
+                                                  &c->timeout_seal_s })) < 0 ||
+        (r = load_guestfs(l, g, c)) < 0 ||
+        (r = get_str(l, g, "metrics_listen", false, 64, &c->metrics_listen)) < 0)
         return r;
     if (executor && strcmp(executor, "real") != 0 && strcmp(executor, "dry-run") != 0)
         return fail(l, member(g, "executor"), NULL, "\"%s\": must be \"real\" or \"dry-run\"", executor);
@@ -573,14 +578,35 @@ static bool db_uri_has_password(const char *uri) {
     return (at && memchr(rest, ':', (size_t)(at - rest))) || strstr(uri, "password=");
 }
 
+static int load_retry(struct loader *l, const config_setting_t *g, struct config_producer *p) {
+    static const char *const known[] = { "backoff_base_ms", "backoff_max_ms", NULL };
+    int r;
+    config_setting_t *t = get_group(l, g, "retry", &r);
+    if (!t)
+        return r;
+    if ((r = check_known(l, t, known)) < 0 ||
+        (r = get_int(l, t, "backoff_base_ms", false, 1, 3600000, &p->backoff_base_ms)) < 0 ||
+        (r = get_int(l, t, "backoff_max_ms", false, 1, 86400000, &p->backoff_max_ms)) < 0)
+        return r;
+    if (p->backoff_max_ms < p->backoff_base_ms)
+        return fail(l, member(t, "backoff_max_ms"), NULL, "%d is below backoff_base_ms (%d)", p->backoff_max_ms,
+                    p->backoff_base_ms);
+    return 0;
+}
+
 static int load_producer(struct loader *l, const config_setting_t *g) {
-    static const char *const known[] = { "db", "db_password_file", "max_attempts", NULL };
+    static const char *const known[] = { "db", "db_password_file", "max_attempts", "metrics_listen", "retry",
+                                         "timeouts_s", NULL };
     struct config_producer *p = &l->c->producer;
     int r;
     if (!g)
         return 0;
     if ((r = check_known(l, g, known)) < 0 || (r = get_str(l, g, "db", false, PATH_MAX, &p->db)) < 0 ||
-        (r = get_int(l, g, "max_attempts", false, 1, 100, &p->max_attempts)) < 0)
+        (r = get_int(l, g, "max_attempts", false, 1, 100, &p->max_attempts)) < 0 ||
+        (r = get_str(l, g, "metrics_listen", false, 64, &p->metrics_listen)) < 0 ||
+        (r = load_timeouts(l, g, (int *const[4]){ &p->timeout_copy_s, &p->timeout_update_s, &p->timeout_delete_s,
+                                                  &p->timeout_seal_s })) < 0 ||
+        (r = load_retry(l, g, p)) < 0)
         return r;
     config_setting_t *db = member(g, "db"), *file = member(g, "db_password_file");
     bool uri = p->db && (strncmp(p->db, "postgresql://", 13) == 0 || strncmp(p->db, "postgres://", 11) == 0);
@@ -643,16 +669,25 @@ char *config_path_for(const char *program, const char *cli_path) {
     return xasprintf("/etc/vmseal/%s.conf", program);
 }
 
+/* copy, update, delete, seal (s): the same defaults for worker and producer. */
+static void timeouts_default(int *const ret[4]) {
+    static const int dflt[4] = { 3600, 60, 300, 3600 };
+    for (size_t i = 0; i < 4; i++)
+        *ret[i] = dflt[i];
+}
+
 static void defaults(struct config *c) {
     c->broker.heartbeat_s = 30;
     c->broker.tls_verify_peer = true;
     c->worker.slots = 2;
     c->worker.dry_run_seal_ms = 200;
-    c->worker.timeout_copy_s = 3600;
-    c->worker.timeout_update_s = 60;
-    c->worker.timeout_delete_s = 300;
-    c->worker.timeout_seal_s = 3600;
+    timeouts_default((int *const[4]){ &c->worker.timeout_copy_s, &c->worker.timeout_update_s,
+                                      &c->worker.timeout_delete_s, &c->worker.timeout_seal_s });
+    timeouts_default((int *const[4]){ &c->producer.timeout_copy_s, &c->producer.timeout_update_s,
+                                      &c->producer.timeout_delete_s, &c->producer.timeout_seal_s });
     c->producer.max_attempts = 3;
+    c->producer.backoff_base_ms = 200;
+    c->producer.backoff_max_ms = 30000;
     c->log_level = LOG_LVL_INFO;
 }
 
@@ -773,6 +808,7 @@ void config_free(struct config *c) {
     free(c->worker.id);
     free(c->worker.pool);
     free(c->worker.guestfs_backend);
+    free(c->worker.metrics_listen);
     for (size_t i = 0; i < c->worker.n_guestfs_backend_settings; i++)
         free(c->worker.guestfs_backend_settings[i]);
     free(c->worker.guestfs_backend_settings);
@@ -783,5 +819,6 @@ void config_free(struct config *c) {
         explicit_bzero(c->producer.db_password, strlen(c->producer.db_password));
         free(c->producer.db_password);
     }
+    free(c->producer.metrics_listen);
     memset(c, 0, sizeof(*c));
 }

@@ -53,6 +53,7 @@ struct config_worker {
     char *guestfs_backend;          /* default NULL = libguestfs default / $LIBGUESTFS_BACKEND */
     char **guestfs_backend_settings; size_t n_guestfs_backend_settings;
     int guestfs_memsize_mb;         /* default 0 = libguestfs default; else 256..65536 */
+    char *metrics_listen;           /* "host:port" of the Prometheus endpoint; NULL = off */
 };
 
 struct config_domain {
@@ -70,6 +71,10 @@ struct config_producer {
                                        or postgresql:// URI */
     char *db_password;              /* from db_password_file, or NULL (libpq's own means) */
     int max_attempts;               /* default 3, 1..100 */
+    char *metrics_listen;           /* "host:port" of the Prometheus endpoint; NULL = off */
+    int backoff_base_ms, backoff_max_ms; /* retry = { ... }: 200 and 30000 by default; base <= max */
+    int timeout_copy_s, timeout_update_s, timeout_delete_s, timeout_seal_s; /* 1..86400, each job's
+                                       timeout_s (a worker applies the smaller of it and its own) */
 };
 
 struct config {

@@ -149,6 +149,7 @@ struct mq_delivery {
     int64_t delivery_count;    /* x-delivery-count (quorum queues), 0 if absent */
     char *message_id, *correlation_id, *reply_to, *content_type, *type;
     char *reason;              /* MQ_HDR_REASON or x-death reason, if any */
+    char *death_queue;         /* the queue the broker dead-lettered it from (x-death), if any */
     void *body; size_t body_len;
 };
 

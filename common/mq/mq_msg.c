@@ -100,16 +100,16 @@ static char *mq_field_str(const amqp_field_value_t *v)
     return mq_bytes_dup(v->value.bytes);
 }
 
-/* The reason of the most recent dead-lettering: x-death is an array of
- * tables, newest first, each with a "reason". */
-static char *mq_death_reason(const amqp_field_value_t *v)
+/* A string of the most recent dead-lettering ("reason", "queue"): x-death
+ * is an array of tables, newest first. */
+static char *mq_death_field(const amqp_field_value_t *v, const char *key)
 {
     if (!v || v->kind != AMQP_FIELD_KIND_ARRAY || v->value.array.num_entries < 1)
         return NULL;
     const amqp_field_value_t *first = &v->value.array.entries[0];
     if (first->kind != AMQP_FIELD_KIND_TABLE)
         return NULL;
-    return mq_field_str(mq_table_get(&first->value.table, "reason"));
+    return mq_field_str(mq_table_get(&first->value.table, key));
 }
 
 void mq_delivery_from_deliver(struct mq_delivery *d, const amqp_basic_deliver_t *m)
@@ -137,7 +137,8 @@ void mq_delivery_from_message(struct mq_delivery *d, const amqp_message_t *msg)
             d->delivery_count = 0;
         d->reason = mq_field_str(mq_table_get(&p->headers, MQ_HDR_REASON));
         if (!d->reason)
-            d->reason = mq_death_reason(mq_table_get(&p->headers, "x-death"));
+            d->reason = mq_death_field(mq_table_get(&p->headers, "x-death"), "reason");
+        d->death_queue = mq_death_field(mq_table_get(&p->headers, "x-death"), "queue");
     }
     d->body_len = msg->body.len;
     d->body = xmalloc(msg->body.len ? msg->body.len : 1);
@@ -156,6 +157,7 @@ void mq_delivery_free(struct mq_delivery *d)
     free(d->content_type);
     free(d->type);
     free(d->reason);
+    free(d->death_queue);
     free(d->body);
     memset(d, 0, sizeof(*d));
 }

@@ -18,6 +18,10 @@ if [ -n "$out" ]; then
     exit 1
 fi
 grep -q '^User=vmseal$' "$src/vmseal-producer.service"
+for u in "$src"/*.service; do
+    grep -q '^Type=notify$' "$u" || { echo "FAIL: $u: not Type=notify"; exit 1; }
+    grep -q '^WatchdogSec=' "$u" || { echo "FAIL: $u: no WatchdogSec"; exit 1; }
+done
 grep -q '^DeviceAllow=/dev/kvm rw$' "$src/vmseal-worker@.service"
 grep -q '^ExecStart=.* --config /etc/vmseal/%i.conf$' "$src/vmseal-worker@.service"
 echo "units ok"

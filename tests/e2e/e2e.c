@@ -45,12 +45,17 @@ static char *storage_group(struct e2e *e) {
     return xasprintf("storage = { domains = ( { id = \"%s\"; path = \"%s\"; } ); };\n", e->sd_id, e->sd_path);
 }
 
+int e2e_producer_conf_write(struct e2e *e, const char *extra) {
+    _cleanup_free_ char *b = broker_group(e), *s = storage_group(e);
+    _cleanup_free_ char *p = xasprintf("%s%sproducer = { db = \"%s\"; max_attempts = 3; %s };\n"
+                                       "log = { level = \"debug\"; };\n", b, s, e->db, extra ? extra : "");
+    return file_write(e->producer_conf, p);
+}
+
 static int configs_write(struct e2e *e) {
     _cleanup_free_ char *b = broker_group(e), *s = storage_group(e);
-    _cleanup_free_ char *p = xasprintf("%s%sproducer = { db = \"%s\"; max_attempts = 3; };\nlog = { level = \"debug\"; };\n",
-                                       b, s, e->db);
     _cleanup_free_ char *c = xasprintf("%s%s", b, s);
-    int r = file_write(e->producer_conf, p);
+    int r = e2e_producer_conf_write(e, NULL);
     return r < 0 ? r : file_write(e->ctl_conf, c);
 }
 
@@ -137,7 +142,7 @@ static int proc_start(struct e2e *e, const char *name, const char *const argv[],
         return -ENOSPC;
     char *log = xasprintf("%s/%s.%zu.log", e->dir, name, e->n_procs);
     pid_t pid;
-    int r = testutil_proc_spawn(argv, NULL, log, &pid);
+    int r = testutil_proc_spawn(argv, e->env_add, log, &pid);
     if (r < 0) {
         fprintf(stderr, "cannot start %s: %s\n", argv[0], strerror(-r));
         free(log);
@@ -178,10 +183,11 @@ int e2e_producer_start_with(struct e2e *e, const char *id, const char *conf, boo
 int e2e_worker_start(struct e2e *e, const char *id, bool dry_run, int seal_ms, int slots, pid_t *ret_pid) {
     _cleanup_free_ char *exe = testutil_build_path("bin/vmseal-worker"), *conf = xasprintf("%s/%s.conf", e->dir, id);
     _cleanup_free_ char *b = broker_group(e), *s = storage_group(e);
-    _cleanup_free_ char *text = xasprintf("%s%sworker = { id = \"%s\"; slots = %d; executor = \"%s\"; %s };\n"
+    _cleanup_free_ char *text = xasprintf("%s%sworker = { id = \"%s\"; slots = %d; executor = \"%s\"; %s %s };\n"
                                           "log = { level = \"debug\"; };\n",
                                           b, s, id, slots, dry_run ? "dry-run" : "real",
-                                          dry_run ? "dry_run_seal_ms = SEALMS;" : "");
+                                          dry_run ? "dry_run_seal_ms = SEALMS;" : "",
+                                          e->worker_extra ? e->worker_extra : "");
     char *p = strstr(text, "SEALMS");
     if (p) {
         char *fixed = xasprintf("%.*s%d%s", (int)(p - text), text, seal_ms, p + 6);

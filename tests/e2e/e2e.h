@@ -41,11 +41,15 @@ struct e2e {
     proto_uuid sd_id;
     struct e2e_proc procs[E2E_MAX_PROCS];
     size_t n_procs;
+    const char *worker_extra;  /* more settings of the worker group of workers started next, or NULL */
+    const char *const *env_add; /* "KEY=value" list for processes started next, or NULL */
 };
 
 int e2e_setup(void **state);
 int e2e_teardown(void **state);
 
+/* Rewrite producer.conf with `extra` (settings) inside its producer group. */
+int e2e_producer_conf_write(struct e2e *e, const char *extra);
 /* Start a producer named id (config producer.conf: the test's domain, db).
  * With wait_active, wait until it answers RPC (20 s). */
 int e2e_producer_start(struct e2e *e, const char *id, bool wait_active, pid_t *ret_pid);

@@ -471,8 +471,8 @@ static void test_ctl_commands(void **state) {
     assert_null(strstr(out, tid));
     free(out);
     for (int i = 0; i < 150; i++) {   /* the first heartbeat may precede the producer's binding */
-        assert_int_equal(e2e_ctl(e, &out, "workers", "--json", NULL), 0);
-        if (strstr(out, "\"worker_id\":\"w1\""))
+        int rc = e2e_ctl(e, &out, "workers", "--json", NULL);   /* 1 while no worker is known */
+        if (rc == 0 && strstr(out, "\"worker_id\":\"w1\""))
             break;
         free(out);
         out = NULL;
@@ -507,8 +507,43 @@ static void test_ctl_commands(void **state) {
     free(out);
 }
 
+struct ctl_expect {
+    struct e2e *e;
+    int status;
+    const char *needle;
+};
+
+static bool ctl_workers_cb(void *arg) {
+    struct ctl_expect *x = arg;
+    char *out = NULL;
+    int rc = e2e_ctl(x->e, &out, "workers", NULL);
+    bool ok = rc == x->status && out && strstr(out, x->needle);
+    free(out);
+    return ok;
+}
+
+/* vmsealctl workers: a worker silent for three heartbeat intervals (30 s)
+ * is shown down, and with no live worker the exit status is 1. */
+static void test_workers_down(void **state) {
+    struct e2e *e = *state;
+    pid_t p, w;
+    assert_int_equal(e2e_producer_start(e, "producer-a", true, &p), 0);
+    assert_int_equal(e2e_worker_start(e, "w1", true, 200, 1, &w), 0);
+    struct ctl_expect up = { e, 0, "\nw1                    up " };
+    assert_int_equal(testutil_wait_for(ctl_workers_cb, &up, 20000, 200), 0);
+    e2e_kill(e, w);
+    struct ctl_expect down = { e, 1, "\nw1                    down " };
+    assert_int_equal(testutil_wait_for(ctl_workers_cb, &down, 45000, 500), 0);
+    char *out = NULL;
+    assert_int_equal(e2e_ctl(e, &out, "workers", "--json", NULL), 1);
+    assert_has(out, "\"alive\":false");
+    assert_has(out, "no live worker");
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_workers_down, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_ctl_commands, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_requests, e2e_setup, e2e_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_during_seal, e2e_setup, e2e_teardown),

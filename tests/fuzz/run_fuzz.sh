@@ -17,7 +17,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=$1 SECS=$2
 shift 2
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(proto_decode rpc_decode control_decode sd_meta config_load seal_fstab)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(proto_decode rpc_decode control_decode sd_meta config_load seal_fstab qemu_img_info)
 
 # libconfig's own parse-error leak is suppressed (lsan.supp says why).
 export LSAN_OPTIONS="suppressions=$HERE/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"

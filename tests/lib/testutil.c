@@ -12,6 +12,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "util.h"
 
@@ -274,5 +277,53 @@ int testutil_cmd_run(const char *const argv[], int timeout_ms, char **ret_output
         *ret_output = buf;
     else
         free(buf);
+    return r;
+}
+
+int testutil_port_free(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int r = bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || getsockname(fd, (struct sockaddr *)&sa, &len) < 0
+                ? -errno
+                : ntohs(sa.sin_port);
+    close(fd);
+    return r;
+}
+
+int testutil_http_get(int port, const char *path, int *ret_status, char **ret_body)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct timeval tv = { .tv_sec = 10 };
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char *req = xasprintf("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    char *resp = NULL;
+    size_t len = 0;
+    int r = connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : write_all(fd, req, strlen(req));
+    for (ssize_t n = 1; r == 0 && n > 0;) {
+        resp = xrealloc(resp, len + 4097);
+        n = read(fd, resp + len, 4096);
+        if (n < 0)
+            r = -errno;
+        else
+            len += (size_t)n;
+    }
+    close(fd);
+    free(req);
+    const char *body = resp && r == 0 ? strstr(resp, "\r\n\r\n") : NULL;
+    if (r == 0 && (!body || sscanf(resp, "HTTP/1.%*d %d", ret_status) != 1))
+        r = -EPROTO;
+    if (r == 0) {
+        resp[len] = '\0';
+        *ret_body = xstrdup(body + 4);
+    }
+    free(resp);
     return r;
 }

@@ -56,4 +56,13 @@ int testutil_wait_for(bool (*cond_cb)(void *arg), void *arg, int timeout_ms, int
  * -ETIMEDOUT, or -errno when it could not be started. */
 int testutil_cmd_run(const char *const argv[], int timeout_ms, char **ret_output);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0,
+ * then closed), or a negative errno. */
+int testutil_port_free(void);
+
+/* GET http://127.0.0.1:port<path> (HTTP/1.0, 10 s).  The status code in
+ * *ret_status, the body (malloc'd, NUL-terminated) in *ret_body.  0, or a
+ * negative errno when nothing answered. */
+int testutil_http_get(int port, const char *path, int *ret_status, char **ret_body);
+
 #endif

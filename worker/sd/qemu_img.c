@@ -1,4 +1,4 @@
-/* qemu_img.c - spawn qemu-img, parse its progress and JSON (see qemu_img.h). */
+/* qemu_img.c - spawn qemu-img, parse its progress and its JSON (jansson; see qemu_img.h). */
 #include "qemu_img.h"
 
 #include <errno.h>
@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "err.h"
 #include "util.h"
@@ -180,42 +182,75 @@ const char *qemu_img_format_name(enum vol_format f) {
     return f == FORMAT_COW ? "qcow2" : f == FORMAT_RAW ? "raw" : NULL;
 }
 
-/* The string value after `"key": "` at p, into out; NULL if none follows. */
-static const char *json_next_string(const char *p, const char *key, char *out, size_t out_len, bool *ret_bad) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\": \"", key);
-    const char *s = strstr(p, pat);
-    if (!s)
-        return NULL;
-    s += strlen(pat);
-    const char *e = strchr(s, '"');
-    /* Our paths are plain: an escaped or oversize string is refused. */
-    if (!e || (size_t)(e - s) >= out_len || memchr(s, '\\', (size_t)(e - s))) {
-        *ret_bad = true;
-        return NULL;
-    }
-    memcpy(out, s, (size_t)(e - s));
-    out[e - s] = '\0';
-    return e;
-}
-
-static int chain_confined(const char *json, const char *root, char *why) {
+/* Every file name of one image node (and, recursively, of everything it
+ * holds: qemu 8's `children`, format-specific data) must be confined. */
+static int node_confined(json_t *node, const char *root, char *why) {
     static const char *const keys[] = { "filename", "full-backing-filename", "data-file" };
-    char path[4096];
-    for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
-        bool bad = false;
-        for (const char *p = json; (p = json_next_string(p, keys[k], path, sizeof path, &bad));) {
-            if (path[0] != '/' || sd_path_check_inside(root, path) < 0) {
-                sd_why(why, "image chain leaves %s: %s", root, path);
-                return -VMS_E_PATH_ESCAPE;
-            }
+    if (json_is_array(node)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(node, i, item) {
+            int r = node_confined(item, root, why);
+            if (r < 0)
+                return r;
         }
-        if (bad) {
-            sd_why(why, "backing chain: unexpected %s in qemu-img info", keys[k]);
+        return 0;
+    }
+    if (!json_is_object(node))
+        return 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(node, key, value) {
+        bool is_path = false;
+        for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+            is_path = is_path || strcmp(key, keys[k]) == 0;
+        if (!is_path) {
+            int r = node_confined(value, root, why);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        const char *path = json_string_value(value);
+        if (!path) {
+            sd_why(why, "backing chain: %s is not a string in qemu-img info", key);
+            return -VMS_E_PATH_ESCAPE;
+        }
+        if (path[0] != '/' || sd_path_check_inside(root, path) < 0) {
+            sd_why(why, "image chain leaves %s: %s", root, path);
             return -VMS_E_PATH_ESCAPE;
         }
     }
     return 0;
+}
+
+int qemu_img_info_parse(const char *json, const char *confine_root,
+                        struct qemu_img_info *ret_info, char *why) {
+    json_error_t jerr;
+    json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        sd_why(why, "qemu-img info: bad JSON at line %d: %s", jerr.line, jerr.text);
+        return -VMS_E_QEMU_IMG;
+    }
+    int r = -VMS_E_QEMU_IMG;
+    /* --backing-chain prints an array whose first item is the top image;
+     * the keys of the top node are its own, never a child's. */
+    json_t *top = json_is_array(root) ? json_array_get(root, 0) : root;
+    json_t *size = json_object_get(top, "virtual-size");
+    const char *format = json_string_value(json_object_get(top, "format"));
+    struct qemu_img_info info = { .virtual_size = -1 };
+    if (!json_is_integer(size) || json_integer_value(size) < 0 || !format || !format[0] ||
+        strlen(format) >= sizeof info.format) {
+        sd_why(why, "qemu-img info: no virtual-size or format");
+        goto out;
+    }
+    info.virtual_size = json_integer_value(size);
+    snprintf(info.format, sizeof info.format, "%s", format);
+    r = node_confined(root, confine_root, why);
+    if (r == 0)
+        *ret_info = info;
+out:
+    json_decref(root);
+    return r;
 }
 
 int qemu_img_info(const char *path, const char *confine_root, struct qemu_img_info *ret_info,
@@ -224,27 +259,12 @@ int qemu_img_info(const char *path, const char *confine_root, struct qemu_img_in
                      (char *)path, NULL };
     struct run_ctx c = { .last_percent = -1 };
     int r = run(argv, &c, why);
-    if (r < 0)
-        goto out;
-    r = -VMS_E_QEMU_IMG;
-    if (!c.out) {
+    if (r == 0 && !c.out) {
         sd_why(why, "qemu-img info: no output");
-        goto out;
+        r = -VMS_E_QEMU_IMG;
     }
-    struct qemu_img_info info = { .virtual_size = -1 };
-    const char *vs = strstr(c.out, "\"virtual-size\": ");
-    bool bad = false;
-    if (vs)
-        info.virtual_size = strtoll(vs + strlen("\"virtual-size\": "), NULL, 10);
-    if (!json_next_string(c.out, "format", info.format, sizeof info.format, &bad) ||
-        info.virtual_size < 0) {
-        sd_why(why, "qemu-img info: no virtual-size or format");
-        goto out;
-    }
-    r = chain_confined(c.out, confine_root, why);
     if (r == 0)
-        *ret_info = info;
-out:
+        r = qemu_img_info_parse(c.out, confine_root, ret_info, why);
     free(c.out);
     return r;
 }

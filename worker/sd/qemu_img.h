@@ -30,6 +30,16 @@ struct qemu_img_info {
 int qemu_img_info(const char *path, const char *confine_root, struct qemu_img_info *ret_info,
                   char *why);
 
+/* The parser behind qemu_img_info(): `json` is qemu-img's whole output, an
+ * array of image nodes, top image first (qemu 7.2), or the same where each
+ * node also has a `children` array of nodes (qemu 8 and later, printed
+ * before the node's own `format`).  Format and size are the top node's own
+ * keys; every `filename`, `full-backing-filename` and `data-file` at any
+ * depth must be confined as above.  -VMS_E_QEMU_IMG for text that is not
+ * such JSON. */
+int qemu_img_info_parse(const char *json, const char *confine_root,
+                        struct qemu_img_info *ret_info, char *why);
+
 /* `qemu-img convert -p -f SRC_FMT -O DST_FMT SRC DST`. */
 int qemu_img_convert(const char *src, const char *src_fmt, const char *dst, const char *dst_fmt,
                      qemu_img_progress_cb progress_cb, void *userdata, char *why);

@@ -380,8 +380,50 @@ static void test_path_for(void **state) {
     assert_string_equal(c, "/etc/vmseal/producer.conf");
 }
 
+/* producer.retry, producer.timeouts_s and metrics_listen (issue 18). */
+static void test_producer_ops(void **state) {
+    struct fx *f = *state;
+    struct config c;
+    char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
+    int r = load_text(f, BROKER "producer = { metrics_listen = \"127.0.0.1:9464\";\n"
+                             "  retry = { backoff_base_ms = 1000; backoff_max_ms = 600000; };\n"
+                             "  timeouts_s = { copy = 86400; seal = 7200; }; };\n"
+                             "worker = { metrics_listen = \"[::1]:9465\"; timeouts_s = { seal = 86400; }; };\n",
+                      ALL, 0, &c, err, warn);
+    if (r < 0)
+        fail_msg("%s", err);
+    assert_string_equal(c.producer.metrics_listen, "127.0.0.1:9464");
+    assert_string_equal(c.worker.metrics_listen, "[::1]:9465");
+    assert_int_equal(c.producer.backoff_base_ms, 1000);
+    assert_int_equal(c.producer.backoff_max_ms, 600000);
+    assert_int_equal(c.producer.timeout_copy_s, 86400);
+    assert_int_equal(c.producer.timeout_update_s, 60);   /* defaults for the others */
+    assert_int_equal(c.producer.timeout_delete_s, 300);
+    assert_int_equal(c.producer.timeout_seal_s, 7200);
+    assert_int_equal(c.worker.timeout_seal_s, 86400);
+    config_free(&c);
+    r = load_text(f, BROKER, ALL, 0, &c, err, warn);
+    assert_int_equal(r, 0);
+    assert_null(c.producer.metrics_listen);
+    assert_int_equal(c.producer.backoff_base_ms, 200);
+    assert_int_equal(c.producer.backoff_max_ms, 30000);
+    assert_int_equal(c.producer.timeout_copy_s, 3600);
+    assert_int_equal(c.producer.timeout_seal_s, 3600);
+    config_free(&c);
+    static const struct { const char *text, *key, *reason; } bad[] = {
+        { BROKER "producer = { retry = {\n  backoff_base_ms = 5000; backoff_max_ms = 100; }; };\n",
+          "producer.retry.backoff_max_ms", "below backoff_base_ms" },
+        { BROKER "producer = { timeouts_s = {\n  seal = 86401; }; };\n", "producer.timeouts_s.seal", "out of range" },
+        { BROKER "producer = { retry = {\n  attempts = 3; }; };\n", "producer.retry.attempts", "unknown key" },
+        { BROKER "producer = {\n  metrics_listen = 9464; };\n", "producer.metrics_listen", "expected a string" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+        expect_err(f, bad[i].text, ALL, 7, bad[i].key, bad[i].reason);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_producer_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_valid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
