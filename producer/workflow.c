@@ -397,6 +397,12 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
         j->progress = 100;
     const char *code = ev->has_error && ev->error.code ? ev->error.code : "internal";
     const char *msg = ev->has_error && ev->error.message ? ev->error.message : "the worker gave no reason";
+    int64_t gen = result_int(ev, "generation", 0);
+    if (ev->state == EV_SUCCEEDED && (gen < 0 || gen > 999)) {   /* a number from a worker: checked before use */
+        _cleanup_free_ char *bad = xasprintf("the worker reported generation %lld (not 0..999)", (long long)gen);
+        j->last_event_ms = now_ms;
+        return job_failed(wf, c, ji, JOB_FAILED, "invalid", bad, true, now_ms);
+    }
     switch (ev->state) {
     case EV_SUCCEEDED:
         return job_succeeded(wf, c, ji, ev, now_ms);

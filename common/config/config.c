@@ -322,7 +322,7 @@ static int parse_host(struct loader *l, const config_setting_t *e, const char *v
     if (v[0] == '[') {
         const char *close = strchr(v, ']');
         size_t n = close ? (size_t)(close - v - 1) : 0;
-        if (!close || n == 0 || n >= sizeof(host) || strspn(v + 1, "0123456789abcdefABCDEF:.") != n)
+        if (!close || n == 0 || n + 2 >= sizeof(host) || strspn(v + 1, "0123456789abcdefABCDEF:.") != n)
             return fail(l, e, NULL, "\"%s\": bad IPv6 address (write \"[::1]:5672\")", v);
         if (close[1] && close[1] != ':')
             return fail(l, e, NULL, "\"%s\": expected ':' after ']'", v);
@@ -432,6 +432,8 @@ static int load_broker(struct loader *l, const config_setting_t *g) {
         (r = get_str(l, g, "user", true, 255, &b->user)) < 0 || (r = load_password(l, g, b)) < 0 ||
         (r = get_int(l, g, "heartbeat_s", false, 0, 3600, &b->heartbeat_s)) < 0)
         return r;
+    if (b->tls_key)
+        return check_secret_mode(l, member(member(g, "tls"), "key"), b->tls_key, "TLS private key");
     return 0;
 }
 

@@ -245,6 +245,28 @@ static void test_permanent_failure_rollback(void **state) {
     msgs_free(&r);
 }
 
+/* A generation a worker reports outside 0..999 is not believed: the step fails
+ * for good and rolls back instead of storing the number. */
+static void test_bad_generation(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    fx_submit(f, TID, 1, true, &m);
+    struct proto_event ev;
+    struct proto_kv kv = { .key = "generation", .type = KV_INT, .i = 5000 };
+    fx_event_struct(&ev, &m.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
+    ev.result = &kv;
+    ev.n_result = 1;
+    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
+    msgs_free(&m);
+    fx_take(f, &m);
+    expect_jobs(&m, 1, JOB_VOLUME_DELETE);
+    fx_succeed_all(f, &m);
+    expect_event(&m, EV_FAILED, NULL);
+    assert_string_equal(m.events[0].error.code, "invalid");
+    assert_non_null(strstr(m.events[0].error.message, "generation 5000"));
+    msgs_free(&m);
+}
+
 static void test_delete_failure_leftover(void **state) {
     struct fx *f = *state;
     struct msgs m;
@@ -550,6 +572,7 @@ int main(void) {
         T(test_transient_retry_backoff),
         T(test_attempts_exhausted),
         T(test_permanent_failure_rollback),
+        T(test_bad_generation),
         T(test_delete_failure_leftover),
         T(test_delete_failure_already_illegal),
         T(test_cancel_copy),
