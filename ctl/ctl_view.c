@@ -33,6 +33,13 @@ static const char *clock_str(int64_t ms, char buf[16]) {
     return buf;
 }
 
+bool ctl_event_believed(const struct proto_event *ev, const char *user_id) {
+    const char *producer = getenv("VMSEAL_PRODUCER_USER");
+    if (ev->job_id[0])
+        return true;
+    return user_id && strcmp(user_id, producer && *producer ? producer : CTL_PRODUCER_USER_DEFAULT) == 0;
+}
+
 void ctl_event_line(const char *routing_key, const struct proto_event *ev, char *out, size_t len) {
     char clk[16], kind[64];
     size_t off = 0;

@@ -60,6 +60,11 @@ static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d) {
         const struct proto_event *ev = &m.u.event;
         if (o->arg && strcmp(ev->template_id, o->arg) != 0)
             goto out;
+        if (!ctl_event_believed(ev, d->user_id)) {
+            fprintf(stderr, "vmsealctl watch: template event from %s ignored (not the producer)\n",
+                    d->user_id ? d->user_id : "an unnamed sender");
+            goto out;
+        }
         end = o->arg && !ev->job_id[0] &&
               (ev->state == EV_READY || ev->state == EV_FAILED || ev->state == EV_CANCELLED);
         if (o->json) {

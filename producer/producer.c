@@ -55,6 +55,7 @@ struct producer {
     int64_t returned_max;       /* highest row id reported unroutable */
     int64_t refused[REFUSED_MAX];  /* rows the broker refuses, each logged once */
     size_t n_refused;
+    uint64_t n_events_refused;  /* job events refused for their sender (logged) */
     int64_t *confirmed;         /* rows to delete (one transaction per loop turn) */
     size_t n_confirmed, cap_confirmed;
     int64_t confirmed_since_mono;
@@ -235,9 +236,13 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
         log_warn("%s: undecodable message dead-lettered: %s", d->queue, why);
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     } else if (m.type == PROTO_EVENT) {
-        r = wf_on_event(p->wf, &m.u.event, now);
+        r = wf_on_event(p->wf, &m.u.event, d->user_id, d->routing_key, now, why);
+        if (r == -VMS_E_ACCESS_REFUSED) {
+            log_warn("%s: %s (%llu events refused so far)", d->queue, why, (unsigned long long)++p->n_events_refused);
+            r = 0;   /* dropped: nothing changed */
+        }
     } else if (m.type == PROTO_HEARTBEAT) {
-        r = wf_on_heartbeat(p->wf, &m.u.heartbeat, now);
+        r = wf_on_heartbeat(p->wf, &m.u.heartbeat, d->user_id, now);
         worker_table_update(&p->workers, &m.u.heartbeat, now);
     } else {
         snprintf(why, sizeof why, "message.type: %s does not belong on %s", proto_type_to_string(m.type),
@@ -375,7 +380,8 @@ static int lock_take(struct producer *p) {
 
 static int broker_connect(struct producer *p) {
     char why[ERR_WHY_LEN] = "";
-    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .publish_channel = true, .why = why,
+    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .publish_channel = true,
+                            .stamp_user_id = true, .why = why,
                             .why_len = sizeof why };
     int delay = 500;
     int r;

@@ -449,9 +449,41 @@ static int copy_resurfaced(struct wf *wf, const struct store_job *j, int64_t now
     return r;
 }
 
+/* Whether the sender may report on job j: it must name itself (AMQP user-id,
+ * which the broker checks against the connection's user), be the identity
+ * that holds the job (the first event of an attempt claims it), and the
+ * event must be about this job's template and kind.  why on refusal. */
+static bool event_sender_ok(const struct proto_event *ev, const struct store_job *j, const char *user_id,
+                            const char *routing_key, char why[ERR_WHY_LEN]) {
+    if (!user_id || !*user_id) {
+        snprintf(why, ERR_WHY_LEN, "event for job %s without user-id: refused", ev->job_id);
+        return false;
+    }
+    if (strcmp(ev->template_id, j->template_id) != 0) {
+        snprintf(why, ERR_WHY_LEN, "event from %s for job %s names template %s, the job's is %s: refused", user_id,
+                 ev->job_id, ev->template_id, j->template_id);
+        return false;
+    }
+    if (routing_key) {
+        _cleanup_free_ char *want = xasprintf("job.%s.%s", job_kind_to_string(j->kind), event_state_to_string(ev->state));
+        size_t n = strlen(want);
+        if (strncmp(routing_key, want, n) != 0 || (routing_key[n] != '\0' && routing_key[n] != '.')) {
+            snprintf(why, ERR_WHY_LEN, "event from %s for job %s sent as %s, expected %s: refused", user_id,
+                     ev->job_id, routing_key, want);
+            return false;
+        }
+    }
+    if (j->holder && strcmp(j->holder, user_id) != 0) {
+        snprintf(why, ERR_WHY_LEN, "event from %s for job %s, held by %s: refused", user_id, ev->job_id, j->holder);
+        return false;
+    }
+    return true;
+}
+
 /* Only final events are remembered for idempotence: running and progress
  * are signs of life, harmless to apply twice (and half of all events). */
-static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_ms) {
+static int event_apply(struct wf *wf, const struct proto_event *ev, const char *user_id, const char *routing_key,
+                       int64_t now_ms, char why[ERR_WHY_LEN]) {
     bool seen = false;
     int r = ev->state == EV_RUNNING || ev->state == EV_PROGRESS
                 ? 0
@@ -464,6 +496,13 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
         return 0;   /* not ours (another producer's store, or a forgotten job) */
     if (r < 0)
         return r;
+    if (!event_sender_ok(ev, &j, user_id, routing_key, why)) {
+        store_job_free(&j);
+        return -VMS_E_ACCESS_REFUSED;   /* rolls back the seen mark: nothing changed */
+    }
+    bool claim = !j.holder && job_in_flight(&j);   /* the first event of this attempt claims it */
+    if (claim)
+        str_set(&j.holder, user_id);
     if (!job_in_flight(&j) || ev->state == EV_RUNNING || ev->state == EV_PROGRESS) {
         /* a sign of life: the job row only; an old attempt or a decided job:
          * nothing, unless a copy given up for lost finished after all */
@@ -478,8 +517,11 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
         store_job_free(&j);
         return r;
     }
+    if (claim)
+        r = store_job_update(wf->st, &j);   /* before tpl_load reads the row */
     struct tpl c;
-    r = tpl_load(wf, j.template_id, &c);
+    if (r == 0)
+        r = tpl_load(wf, j.template_id, &c);
     store_job_free(&j);
     if (r < 0)
         return r;
@@ -491,14 +533,15 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
     return r;
 }
 
-int wf_on_event(wf_t *wf, const struct proto_event *ev, int64_t now_ms) {
+int wf_on_event(wf_t *wf, const struct proto_event *ev, const char *user_id, const char *routing_key,
+                int64_t now_ms, char why[ERR_WHY_LEN]) {
     if (!ev->job_id[0])
         return 0;
     int r = store_begin(wf->st);
-    return store_end(wf->st, r < 0 ? r : event_apply(wf, ev, now_ms));
+    return store_end(wf->st, r < 0 ? r : event_apply(wf, ev, user_id, routing_key, now_ms, why));
 }
 
-static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
+static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, const char *user_id, int64_t now_ms) {
     int r = 0;
     for (size_t i = 0; i < hb->n_running && r == 0; i++) {
         struct store_job j;
@@ -507,7 +550,8 @@ static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int6
             r = 0;
             continue;
         }
-        if (r == 0 && job_in_flight(&j)) {
+        /* only the jobs this identity holds */
+        if (r == 0 && job_in_flight(&j) && j.holder && strcmp(j.holder, user_id) == 0) {
             job_alive(wf, &j, hb->worker_id, now_ms);
             r = store_job_update(wf->st, &j);
         }
@@ -516,11 +560,11 @@ static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int6
     return r;
 }
 
-int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
-    if (hb->n_running == 0)
+int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, const char *user_id, int64_t now_ms) {
+    if (hb->n_running == 0 || !user_id)
         return 0;
     int r = store_begin(wf->st);
-    return store_end(wf->st, r < 0 ? r : heartbeat_apply(wf, hb, now_ms));
+    return store_end(wf->st, r < 0 ? r : heartbeat_apply(wf, hb, user_id, now_ms));
 }
 
 /* One due job: publish a waiting retry, or give up on a silent worker. */

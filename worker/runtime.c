@@ -75,7 +75,8 @@ static int broker_setup(struct worker *w) {
     const struct config_storage *s = &w->cfg->storage;
     /* mq keeps the name's pointer for every reconnect: it lives in w. */
     snprintf(w->conn_name, sizeof(w->conn_name), "vmseal-worker %s", cw->id);
-    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name, .publish_channel = true };
+    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name, .publish_channel = true,
+                            .stamp_user_id = true };
     int r = mq_open(&opts, &w->mq);
     if (r < 0) {
         log_err("broker: %s (%s)", err_str(r), w->mq ? mq_why(w->mq) : "no connection");

@@ -115,6 +115,10 @@ struct mq_opts {
                                   daemons).  Not for a client that publishes
                                   RPC requests with direct reply-to: the reply
                                   consumer and the request must share a channel */
+    bool stamp_user_id;        /* every publish carries broker->user as its AMQP
+                                  user-id: the broker refuses one that is not the
+                                  connection's user (406), so a consumer can
+                                  believe it (the daemons) */
     char *why;                 /* optional: why mq_open failed (NUL-terminated) */
     size_t why_len;
 };
@@ -148,6 +152,8 @@ struct mq_delivery {
     bool redelivered;
     int64_t delivery_count;    /* x-delivery-count (quorum queues), 0 if absent */
     char *message_id, *correlation_id, *reply_to, *content_type, *type;
+    char *user_id;             /* AMQP user-id, NULL if absent (the broker checked
+                                  a present one against the publisher's login) */
     char *reason;              /* MQ_HDR_REASON or x-death reason, if any */
     void *body; size_t body_len;
 };

@@ -61,6 +61,9 @@ int e2e_setup(void **state) {
     if (testbroker_setup(&e->tb, name) < 0 || testevents_open(&e->tb.broker, &e->te) < 0 ||
         testutil_dir_make(name, &e->dir) < 0)
         goto fail;
+    /* every process here logs in as the administrator: vmsealctl believes
+     * template events from it (as it would from "producer" when deployed) */
+    setenv("VMSEAL_PRODUCER_USER", e->tb.broker.user, 1);
     uuid_new(e->sd_id);
     e->sd_path = xasprintf("%s/sd", e->dir);
     e->db = xasprintf("%s/producer.db", e->dir);

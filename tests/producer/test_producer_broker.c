@@ -88,8 +88,8 @@ static void bt_open(struct bt *b, const char *name, bool with_pool) {
     b->log = xasprintf("%s/producer.log", b->dir);
     write_config(b);
     char err[256] = "";
-    struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .why = err,
-                         .why_len = sizeof err };
+    struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .stamp_user_id = true,
+                         .why = err, .why_len = sizeof err };
     if (mq_open(&o, &b->mq) < 0)
         fail_msg("mq_open: %s", err);
     assert_int_equal(mq_declare_topology(b->mq), 0);
@@ -542,6 +542,70 @@ static void test_connections_closed(void **state) {
     run_until(b, tid, EV_READY, 30000, NULL);
 }
 
+static bool log_has_cb(void *arg) {
+    const char *const *a = arg;   /* { file, text } */
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    return read_file_all(a[0], 16 << 20, &text, &len) == 0 && strstr(text, a[1]) != NULL;
+}
+
+/* A final event for the held seal job from a second broker identity, and one
+ * without user-id: the producer refuses both (logged and counted) and the
+ * template stays in its seal step; the holder's own events then make it READY. */
+static void test_forged_events(void **state) {
+    struct bt *b = *state;
+    b->hold_seal = true;
+    b->have_held = false;
+    if (b->producer[0] <= 0)
+        producer_start(b, 0);
+    proto_uuid tid;
+    uuid_new(tid);
+    submit(b, tid, 1, true, NULL, NULL);
+    wait_held(b);
+    assert_true(b->have_held);
+    job_event(b, &b->held_job, EV_RUNNING);   /* the holder claims the job */
+
+    /* the second identity: a user of its own on this vhost */
+    char *out = NULL;
+    if (testbroker_ctl(b->tb, &out, "add_user", "forger", "forger-pw", NULL) != 0 ||
+        testbroker_ctl(b->tb, &out, "set_permissions", "-p", b->tb->vhost, "forger", ".*", ".*", ".*", NULL) != 0)
+        fail_msg("forger user: %s", out ? out : "?");
+    free(out);
+    struct config_broker fb = b->tb->broker;
+    fb.user = "forger";
+    fb.password = "forger-pw";
+    struct bt forger = *b, unnamed = *b;
+    char err[256] = "";
+    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &fb, .conn_name = "forger", .stamp_user_id = true,
+                                                .why = err, .why_len = sizeof err }, &forger.mq), 0);
+    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &b->tb->broker, .conn_name = "unnamed", .why = err,
+                                                .why_len = sizeof err }, &unnamed.mq), 0);
+    job_event(&forger, &b->held_job, EV_SUCCEEDED);
+    job_event(&unnamed, &b->held_job, EV_SUCCEEDED);
+    mq_close(forger.mq);
+    mq_close(unnamed.mq);
+    const char *refused[] = { b->log, "(2 events refused so far)" };
+    if (testutil_wait_for(log_has_cb, refused, 15000, 50) != 0)
+        fail_msg("the producer did not refuse both forged events (log: %s)", b->log);
+    const char *named[] = { b->log, "held by " };
+    const char *anon[] = { b->log, "without user-id: refused" };
+    assert_true(log_has_cb(named) && log_has_cb(anon));
+
+    struct rpc_request rq = { .method = RPC_STATUS };
+    memcpy(rq.template_id, tid, sizeof rq.template_id);
+    struct rpc_reply rep;
+    rpc_call(b, &rq, &rep);
+    assert_true(rep.ok);
+    assert_string_equal(rep.tpl.state, "creating");
+    assert_string_equal(rep.tpl.step, "seal");
+    rpc_reply_free(&rep);
+
+    job_event(b, &b->held_job, EV_SUCCEEDED);
+    proto_job_free(&b->held_job);
+    run_until(b, tid, EV_READY, 30000, NULL);
+    (void)testbroker_ctl(b->tb, NULL, "delete_user", "forger", NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sealed_template_ready),
@@ -549,6 +613,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_sysprep_op_rejected),
         cmocka_unit_test(test_standby_takes_over),
         cmocka_unit_test(test_connections_closed),
+        cmocka_unit_test(test_forged_events),
         cmocka_unit_test(test_unroutable_job_waits_for_a_pool),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

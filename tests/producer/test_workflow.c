@@ -248,6 +248,7 @@ static void test_permanent_failure_rollback(void **state) {
 /* A generation a worker reports outside 0..999 is not believed: the step fails
  * for good and rolls back instead of storing the number. */
 static void test_bad_generation(void **state) {
+    char why[ERR_WHY_LEN];
     struct fx *f = *state;
     struct msgs m;
     fx_submit(f, TID, 1, true, &m);
@@ -256,7 +257,7 @@ static void test_bad_generation(void **state) {
     fx_event_struct(&ev, &m.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
     ev.result = &kv;
     ev.n_result = 1;
-    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), 0);
     msgs_free(&m);
     fx_take(f, &m);
     expect_jobs(&m, 1, JOB_VOLUME_DELETE);
@@ -383,13 +384,14 @@ static void test_cancel_waiting_retry(void **state) {
 }
 
 static void test_duplicate_events(void **state) {
+    char why[ERR_WHY_LEN];
     struct fx *f = *state;
     struct msgs m, r;
     fx_submit(f, TID, 1, false, &m);
     struct proto_event ev;
     fx_event_struct(&ev, &m.jobs[0], EV_FAILED, "timeout", false, f->now);
-    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
-    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), 0);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), 0);
     f->now += 1000;
     fx_tick(f);
     fx_take(f, &r);
@@ -397,8 +399,8 @@ static void test_duplicate_events(void **state) {
     assert_int_equal(fx_job_rows(f, TID), 2);
     struct proto_event ok;
     fx_event_struct(&ok, &r.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
-    assert_int_equal(wf_on_event(f->wf, &ok, f->now), 0);
-    assert_int_equal(wf_on_event(f->wf, &ok, f->now), 0);
+    assert_int_equal(wf_on_event(f->wf, &ok, "worker", NULL, f->now, why), 0);
+    assert_int_equal(wf_on_event(f->wf, &ok, "worker", NULL, f->now, why), 0);
     msgs_free(&r);
     fx_take(f, &r);
     expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
@@ -457,14 +459,62 @@ static void test_lost_unpublished_job_dropped(void **state) {
     msgs_free(&m);
 }
 
+/* An event is believed only from the identity that holds the job (the first
+ * event of the attempt claims it), with a user-id, for the job's template and
+ * kind; anything else changes nothing. */
+static void test_event_identity(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    char why[ERR_WHY_LEN];
+    enum tpl_step step;
+    fx_submit(f, TID, 1, true, &m);
+    struct proto_event ev;
+    fx_event_struct(&ev, &m.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
+    /* no user-id: refused even before anyone holds the job */
+    assert_int_equal(wf_on_event(f->wf, &ev, NULL, "job.volume.copy.succeeded", f->now, why), -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "without user-id"));
+    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);   /* "worker" claims it */
+    assert_int_equal(wf_on_event(f->wf, &ev, "intruder", "job.volume.copy.succeeded", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "held by worker"));
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.vm.seal.succeeded", f->now, why), -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "expected job.volume.copy.succeeded"));
+    uuid_new(ev.template_id);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "names template"));
+    memcpy(ev.template_id, m.jobs[0].template_id, sizeof ev.template_id);
+    /* another identity's heartbeat (or one without user-id) does not touch the job */
+    struct proto_heartbeat hb = { .worker_id = "evil", .running = &m.jobs[0].job_id, .n_running = 1 };
+    assert_int_equal(wf_on_heartbeat(f->wf, &hb, "intruder", f->now + 1000), 0);
+    assert_int_equal(wf_on_heartbeat(f->wf, &hb, NULL, f->now + 1000), 0);
+    struct store_job j;
+    assert_int_equal(store_job_get(f->st, m.jobs[0].job_id, &j), 0);
+    assert_string_equal(j.worker_id, "w1");
+    assert_string_equal(j.holder, "worker");
+    assert_int_equal(j.last_event_ms, f->now);
+    store_job_free(&j);
+    fx_take(f, &r);
+    assert_int_equal(r.n_jobs + r.n_events, 0);   /* nothing happened */
+    assert_int_equal(fx_state(f, TID, &step), TPL_CREATING);
+    assert_int_equal(step, STEP_COPY);
+    msgs_free(&r);
+    /* the same event from the holder, with an identity suffix on the key, is taken */
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded.worker", f->now, why), 0);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
+    msgs_free(&r);
+    msgs_free(&m);
+}
+
 static void test_deadline_and_heartbeat(void **state) {
     struct fx *f = *state;
     struct msgs m, r;
     fx_submit(f, TID, 1, false, &m);
     fx_succeed_all(f, &m);                   /* volume.update: 60 s + 30 s grace */
+    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);   /* claimed by "worker" */
     f->now += 80000;
     struct proto_heartbeat hb = { .worker_id = "w1", .running = &m.jobs[0].job_id, .n_running = 1 };
-    assert_int_equal(wf_on_heartbeat(f->wf, &hb, f->now), 0);   /* alive: deadline moves */
+    assert_int_equal(wf_on_heartbeat(f->wf, &hb, "worker", f->now), 0);   /* alive: deadline moves */
     f->now += 80000;
     fx_tick(f);
     fx_take(f, &r);
@@ -573,6 +623,7 @@ int main(void) {
         T(test_attempts_exhausted),
         T(test_permanent_failure_rollback),
         T(test_bad_generation),
+        T(test_event_identity),
         T(test_delete_failure_leftover),
         T(test_delete_failure_already_illegal),
         T(test_cancel_copy),
