@@ -1,9 +1,12 @@
 /* store.c - SQLite store of the producer; the only file that sees SQLITE_*. */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "util.h"
@@ -214,7 +217,21 @@ static int store_migrate(struct store *st) {
     return 0;
 }
 
+/* The database file is the producer's alone: mode 0600 whatever the umask
+ * (SQLite gives its -wal and -shm files the database file's mode). */
+static int db_file_private(const char *path) {
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0)
+        return 0;
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return fd < 0 || fchmod(fd, 0600) < 0 ? -errno : 0;
+}
+
 int store_open(const char *path, struct store **ret, char why[ERR_WHY_LEN]) {
+    int e = db_file_private(path);
+    if (e < 0) {
+        snprintf(why, ERR_WHY_LEN, "%s: %s", path, strerror(-e));
+        return e;
+    }
     struct store *st = xcalloc(1, sizeof *st);
     int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);

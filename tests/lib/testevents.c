@@ -75,8 +75,12 @@ mq_t *testevents_mq(struct testevents *te) {
 
 void testevents_job_init(struct proto_job *job, enum job_kind kind) {
     memset(job, 0, sizeof(*job));
+    static proto_uuid template_id;   /* one workflow per test program: a job may
+                                        delete what an earlier one copied */
+    if (!template_id[0])
+        uuid_new(template_id);
     uuid_new(job->job_id);
-    uuid_new(job->template_id);
+    memcpy(job->template_id, template_id, sizeof template_id);
     job->kind = kind;
     job->attempt = 1;
     job->timeout_s = 600;

@@ -150,7 +150,7 @@ static void test_dry_run_copy_and_seal(void **state) {
         assert_int_equal(st.st_blocks, 0);
     }
 
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     j.args.seal.sysprep.selinux_relabel = true;
     int64_t t0 = time_mono_ms();
     /* while it runs, the heartbeat lists it (heartbeats come every 10 s) */
@@ -238,6 +238,9 @@ static void test_named_pool(void **state) {
     struct proto_job j;
     const struct proto_event *ev;
 
+    /* the pool's queue and bindings are the broker administrator's (definitions) */
+    _cleanup_free_ char *sk = xasprintf("storage.%s", w->sd_id), *vk = xasprintf("virt.%s", w->sd_id);
+    assert_int_equal(mq_declare_pool(testevents_mq(w->te), "fast-1", (const char *const[]){ sk, vk }, 2), 0);
     wtest_start(w, &(struct wtest_worker_opts){ .id = "pool1", .pool = "fast-1", .dry_run = true },
                 1 << 20, img, vol);
     wtest_update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
@@ -245,7 +248,7 @@ static void test_named_pool(void **state) {
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_string_equal(ev->worker_id, "pool1");
     proto_job_free(&j);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_string_equal(ev->worker_id, "pool1");
@@ -263,7 +266,7 @@ static void test_cancel(void **state) {
 
     pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "can1", .dry_run = true, .dry_run_seal_ms = 60000 },
                             1 << 20, img, vol);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(pid);
     assert_true(child > 0);
@@ -331,7 +334,7 @@ static void test_runner_reused(void **state) {
     assert_int_equal(wtest_job_process(w, "reuse1", j.job_id, true), runner);
     proto_job_free(&j);
 
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_int_equal(wtest_job_process(w, "reuse1", j.job_id, true), runner);
@@ -381,7 +384,7 @@ static void test_progress_coalesced(void **state) {
 
     pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "prog0", .dry_run = true, .dry_run_seal_ms = 1,
                                                             .slots = 1 }, 1 << 20, img, vol);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     testevents_pump(w->te, 700); /* nothing may follow the final */
@@ -395,7 +398,7 @@ static void test_progress_coalesced(void **state) {
 
     assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "prog2", .dry_run = true,
                                                                        .dry_run_seal_ms = 2000, .slots = 1 }, &pid), 0);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     testevents_pump(w->te, 700);
