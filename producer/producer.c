@@ -236,13 +236,19 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
         log_warn("%s: undecodable message dead-lettered: %s", d->queue, why);
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     } else if (m.type == PROTO_EVENT) {
-        r = wf_on_event(p->wf, &m.u.event, d->user_id, d->routing_key, now, why);
+        /* only through vmseal.events, where topic permissions hold (not the default exchange) */
+        const char *rk = d->exchange && strcmp(d->exchange, MQ_X_EVENTS) == 0 ? d->routing_key : "";
+        r = wf_on_event(p->wf, &m.u.event, d->user_id, rk ? rk : "", now, why);
         if (r == -VMS_E_ACCESS_REFUSED) {
             log_warn("%s: %s (%llu events refused so far)", d->queue, why, (unsigned long long)++p->n_events_refused);
             r = 0;   /* dropped: nothing changed */
         }
     } else if (m.type == PROTO_HEARTBEAT) {
-        r = wf_on_heartbeat(p->wf, &m.u.heartbeat, d->user_id, now);
+        /* worker.heartbeat.<user-id> through vmseal.events, or it keeps nothing alive */
+        _cleanup_free_ char *want = xasprintf("worker.heartbeat.%s", d->user_id ? d->user_id : "");
+        bool named = d->user_id && d->exchange && strcmp(d->exchange, MQ_X_EVENTS) == 0 && d->routing_key &&
+                     strcmp(d->routing_key, want) == 0;
+        r = wf_on_heartbeat(p->wf, &m.u.heartbeat, named ? d->user_id : NULL, now);
         worker_table_update(&p->workers, &m.u.heartbeat, now);
     } else {
         snprintf(why, sizeof why, "message.type: %s does not belong on %s", proto_type_to_string(m.type),

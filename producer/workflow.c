@@ -464,10 +464,10 @@ static bool event_sender_ok(const struct proto_event *ev, const struct store_job
                  ev->job_id, ev->template_id, j->template_id);
         return false;
     }
-    if (routing_key) {
-        _cleanup_free_ char *want = xasprintf("job.%s.%s", job_kind_to_string(j->kind), event_state_to_string(ev->state));
-        size_t n = strlen(want);
-        if (strncmp(routing_key, want, n) != 0 || (routing_key[n] != '\0' && routing_key[n] != '.')) {
+    if (routing_key) {   /* the broker lets only user_id publish this key (topic permissions) */
+        _cleanup_free_ char *want = xasprintf("job.%s.%s.%s", job_kind_to_string(j->kind),
+                                              event_state_to_string(ev->state), user_id);
+        if (strcmp(routing_key, want) != 0) {
             snprintf(why, ERR_WHY_LEN, "event from %s for job %s sent as %s, expected %s: refused", user_id,
                      ev->job_id, routing_key, want);
             return false;

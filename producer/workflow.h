@@ -80,8 +80,9 @@ int wf_on_request(wf_t *wf, const void *body, size_t len, const char *message_id
  * message's AMQP user-id (the broker checked it is the sender's login; NULL
  * when absent), routing_key its routing key (NULL: not checked).  The first
  * event of an attempt claims the job for user_id; an event without user-id,
- * from another identity, or whose template or kind (routing key
- * job.<kind>.<state>[.…]) is not the job's changes nothing and returns
+ * from another identity, or whose template or routing key (it must be
+ * job.<kind>.<state>.<user_id>, which topic permissions let only user_id
+ * publish) is not the job's changes nothing and returns
  * -VMS_E_ACCESS_REFUSED with the reason in why: the caller logs, counts and
  * drops it. */
 int wf_on_event(wf_t *wf, const struct proto_event *ev, const char *user_id, const char *routing_key,

@@ -187,6 +187,11 @@ int mq_declare_classic_queue(mq_t *mq, const char *name);
 /* A server-named exclusive auto-delete queue; name in ret_name (<= 255). */
 int mq_declare_exclusive_queue(mq_t *mq, char ret_name[256]);
 int mq_bind(mq_t *mq, const char *queue, const char *exchange, const char *routing_key);
+/* A passive queue.declare: the queue must exist (-VMS_E_NOT_FOUND, and the
+ * connection drops as for any refused declaration).  Needs no configure
+ * permission: how a worker finds its pool queue, which the definitions (or
+ * an administrator) declare and bind, never the worker.  Replayed too. */
+int mq_check_queue(mq_t *mq, const char *name);
 /* The whole fixed topology of SPEC §3 (exchanges, requests, events.producer,
  * rpc, dlx/dead and their bindings).  Idempotent. */
 int mq_declare_topology(mq_t *mq);

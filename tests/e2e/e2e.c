@@ -36,8 +36,10 @@ static char *broker_group(struct e2e *e) {
         free(hosts);
         hosts = more;
     }
-    return xasprintf("broker = { hosts = [ %s ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n",
-                     hosts, e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password);
+    /* every process here is the administrator, the producer's identity too */
+    return xasprintf("broker = { hosts = [ %s ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10;\n"
+                     "  producer_user = \"%s\"; };\n",
+                     hosts, e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password, e->tb.broker.user);
 }
 
 static char *storage_group(struct e2e *e) {
@@ -61,9 +63,6 @@ int e2e_setup(void **state) {
     if (testbroker_setup(&e->tb, name) < 0 || testevents_open(&e->tb.broker, &e->te) < 0 ||
         testutil_dir_make(name, &e->dir) < 0)
         goto fail;
-    /* every process here logs in as the administrator: vmsealctl believes
-     * template events from it (as it would from "producer" when deployed) */
-    setenv("VMSEAL_PRODUCER_USER", e->tb.broker.user, 1);
     uuid_new(e->sd_id);
     e->sd_path = xasprintf("%s/sd", e->dir);
     e->db = xasprintf("%s/producer.db", e->dir);

@@ -29,7 +29,7 @@ struct testevents {
 
 int testevents_open(const struct config_broker *broker, struct testevents **ret) {
     struct testevents *te = xcalloc(1, sizeof(*te));
-    struct mq_opts o = { .broker = broker, .conn_name = "vmseal test events" };
+    struct mq_opts o = { .broker = broker, .conn_name = "vmseal test events", .stamp_user_id = true };
     static const char *const all[] = { "#" };
     int r = mq_open(&o, &te->mq);
     if (r == 0)

@@ -46,6 +46,7 @@ struct bt {
     size_t jobs_seen[4];                /* distinct job ids per kind */
     proto_uuid ids[256]; size_t n_ids;  /* every job id seen (a republished job comes again) */
     size_t redelivered;                 /* deliveries of a job id seen before */
+    const char *me;                     /* the routing keys' identity; NULL: tb's user */
 };
 
 static struct bt B;
@@ -142,8 +143,9 @@ static void job_event(struct bt *b, const struct proto_job *j, enum event_state 
     char *body;
     size_t len;
     assert_int_equal(proto_encode_event(&ev, &body, &len), 0);
-    char key[64];
-    snprintf(key, sizeof key, "job.%s.%s", job_kind_to_string(j->kind), event_state_to_string(st));
+    char key[320];
+    snprintf(key, sizeof key, "job.%s.%s.%s", job_kind_to_string(j->kind), event_state_to_string(st),
+             b->me ? b->me : b->tb->broker.user);
     publish(b, MQ_X_EVENTS, key, ev.event_id, "event", body, len);
     free(body);
 }
@@ -156,7 +158,8 @@ static void heartbeat(struct bt *b) {
     assert_int_equal(proto_encode_heartbeat(&hb, &body, &len), 0);
     proto_uuid id;
     uuid_new(id);
-    publish(b, MQ_X_EVENTS, "worker.heartbeat", id, "worker.heartbeat", body, len);
+    _cleanup_free_ char *key = xasprintf("worker.heartbeat.%s", b->tb->broker.user);
+    publish(b, MQ_X_EVENTS, key, id, "worker.heartbeat", body, len);
     free(body);
 }
 
@@ -284,6 +287,14 @@ static void rpc_call(struct bt *b, const struct rpc_request *rq, struct rpc_repl
     fail_msg("no rpc reply in 10 s");
 }
 
+/* The producer's status of template tid (ok asserted). */
+static void status_call(struct bt *b, const char *tid, struct rpc_reply *rep) {
+    struct rpc_request rq = { .method = RPC_STATUS };
+    memcpy(rq.template_id, tid, sizeof rq.template_id);
+    rpc_call(b, &rq, rep);
+    assert_true(rep->ok);
+}
+
 /* Serve jobs until the fake worker holds a vm.seal job. */
 static void wait_held(struct bt *b) {
     int64_t end = time_mono_ms() + 30000;
@@ -339,11 +350,9 @@ static void test_sealed_template_ready(void **state) {
     assert_int_equal(b->jobs_seen[JOB_VOLUME_UPDATE], 4);
     assert_int_equal(b->jobs_seen[JOB_VM_SEAL], 1);
 
-    struct rpc_request rq = { .method = RPC_STATUS };
-    memcpy(rq.template_id, tid, sizeof rq.template_id);
+    struct rpc_request rq;
     struct rpc_reply rep;
-    rpc_call(b, &rq, &rep);
-    assert_true(rep.ok);
+    status_call(b, tid, &rep);
     assert_string_equal(rep.tpl.state, "ready");
     assert_int_equal(rep.tpl.n_disks, 2);
     for (size_t i = 0; i < 2; i++) {
@@ -518,18 +527,24 @@ static void test_unroutable_job_waits_for_a_pool(void **state) {
     testbroker_teardown(&tb2);
 }
 
+/* Submit a sealed template of n disks (its id in ret_tid) and serve its
+ * jobs until the fake worker holds its vm.seal job, unanswered. */
+static void submit_and_hold_seal(struct bt *b, size_t n, proto_uuid ret_tid) {
+    b->hold_seal = true;
+    b->have_held = false;
+    uuid_new(ret_tid);
+    submit(b, ret_tid, n, true, NULL, NULL);
+    wait_held(b);
+    assert_true(b->have_held);
+}
+
 /* Every connection of the vhost closed mid-workflow (the producer's and the
  * worker's): both reconnect and the template completes. */
 static void test_connections_closed(void **state) {
     struct bt *b = *state;
-    b->hold_seal = true;
-    b->have_held = false;
-    producer_start(b, 0);
     proto_uuid tid;
-    uuid_new(tid);
-    submit(b, tid, 2, true, NULL, NULL);
-    wait_held(b);
-    assert_true(b->have_held);
+    producer_start(b, 0);
+    submit_and_hold_seal(b, 2, tid);
     char *out = NULL;
     int rc = testbroker_ctl(b->tb, &out, "close_all_connections", "-p", b->tb->vhost, "vmseal test", NULL);
     if (rc != 0)
@@ -554,15 +569,10 @@ static bool log_has_cb(void *arg) {
  * template stays in its seal step; the holder's own events then make it READY. */
 static void test_forged_events(void **state) {
     struct bt *b = *state;
-    b->hold_seal = true;
-    b->have_held = false;
+    proto_uuid tid;
     if (b->producer[0] <= 0)
         producer_start(b, 0);
-    proto_uuid tid;
-    uuid_new(tid);
-    submit(b, tid, 1, true, NULL, NULL);
-    wait_held(b);
-    assert_true(b->have_held);
+    submit_and_hold_seal(b, 1, tid);
     job_event(b, &b->held_job, EV_RUNNING);   /* the holder claims the job */
 
     /* the second identity: a user of its own on this vhost */
@@ -575,6 +585,7 @@ static void test_forged_events(void **state) {
     fb.user = "forger";
     fb.password = "forger-pw";
     struct bt forger = *b, unnamed = *b;
+    forger.me = "forger";
     char err[256] = "";
     assert_int_equal(mq_open(&(struct mq_opts){ .broker = &fb, .conn_name = "forger", .stamp_user_id = true,
                                                 .why = err, .why_len = sizeof err }, &forger.mq), 0);
@@ -591,11 +602,8 @@ static void test_forged_events(void **state) {
     const char *anon[] = { b->log, "without user-id: refused" };
     assert_true(log_has_cb(named) && log_has_cb(anon));
 
-    struct rpc_request rq = { .method = RPC_STATUS };
-    memcpy(rq.template_id, tid, sizeof rq.template_id);
     struct rpc_reply rep;
-    rpc_call(b, &rq, &rep);
-    assert_true(rep.ok);
+    status_call(b, tid, &rep);
     assert_string_equal(rep.tpl.state, "creating");
     assert_string_equal(rep.tpl.step, "seal");
     rpc_reply_free(&rep);

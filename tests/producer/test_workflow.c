@@ -471,14 +471,22 @@ static void test_event_identity(void **state) {
     struct proto_event ev;
     fx_event_struct(&ev, &m.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
     /* no user-id: refused even before anyone holds the job */
-    assert_int_equal(wf_on_event(f->wf, &ev, NULL, "job.volume.copy.succeeded", f->now, why), -VMS_E_ACCESS_REFUSED);
+    assert_int_equal(wf_on_event(f->wf, &ev, NULL, "job.volume.copy.succeeded.worker", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
     assert_non_null(strstr(why, "without user-id"));
     fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);   /* "worker" claims it */
-    assert_int_equal(wf_on_event(f->wf, &ev, "intruder", "job.volume.copy.succeeded", f->now, why),
+    assert_int_equal(wf_on_event(f->wf, &ev, "intruder", "job.volume.copy.succeeded.intruder", f->now, why),
                      -VMS_E_ACCESS_REFUSED);
     assert_non_null(strstr(why, "held by worker"));
-    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.vm.seal.succeeded", f->now, why), -VMS_E_ACCESS_REFUSED);
-    assert_non_null(strstr(why, "expected job.volume.copy.succeeded"));
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.vm.seal.succeeded.worker", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "expected job.volume.copy.succeeded.worker"));
+    /* a key without the identity (or another's): not through the topic permissions */
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded.intruder", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "", f->now, why), -VMS_E_ACCESS_REFUSED);
     uuid_new(ev.template_id);
     assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), -VMS_E_ACCESS_REFUSED);
     assert_non_null(strstr(why, "names template"));
@@ -498,7 +506,7 @@ static void test_event_identity(void **state) {
     assert_int_equal(fx_state(f, TID, &step), TPL_CREATING);
     assert_int_equal(step, STEP_COPY);
     msgs_free(&r);
-    /* the same event from the holder, with an identity suffix on the key, is taken */
+    /* the same event from the holder, under its own key, is taken */
     assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded.worker", f->now, why), 0);
     fx_take(f, &r);
     expect_jobs(&r, 1, JOB_VOLUME_UPDATE);

@@ -255,6 +255,37 @@ static void test_named_pool(void **state) {
     proto_job_free(&j);
 }
 
+/* A job the producer did not publish (no user-id: the default exchange
+ * reaches the pool queue too) is dead-lettered unread, the volume untouched. */
+static void test_job_not_from_producer(void **state) {
+    struct wtest *w = *state;
+    proto_uuid img, vol;
+    struct proto_job j;
+    struct vol_meta m;
+    wtest_start(w, &(struct wtest_worker_opts){ .id = "auth1", .dry_run = true }, 1 << 20, img, vol);
+    wtest_update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    char *body = NULL, err[256] = "";
+    size_t len = 0;
+    assert_int_equal(proto_encode_job(&j, &body, &len), 0);
+    mq_t *mq = NULL;
+    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &w->tb.broker, .conn_name = "unnamed", .why = err,
+                                                .why_len = sizeof err }, &mq), 0);
+    struct mq_props p = { .message_id = j.job_id, .type = "job" };
+    assert_int_equal(mq_publish_wait(mq, "", MQ_Q_JOBS_PREFIX "default", &p, body, len, 10000), 0);
+    mq_close(mq);
+    char *reason = NULL;
+    assert_int_equal(testevents_wait_dead(w->te, j.job_id, WAIT_MS, &reason), 0);
+    assert_non_null(reason);
+    assert_non_null(strstr(reason, "not published by the producer"));
+    free(reason);
+    free(body);
+    assert_int_equal(testevents_of_job(w->te, j.job_id, NULL, 0), 0);   /* never run */
+    wtest_meta_read(w, img, vol, &m, 0);
+    assert_int_equal(m.legality, LEGALITY_LEGAL);
+    assert_int_equal(m.gen, 0);
+    proto_job_free(&j);
+}
+
 /* job.cancel on vmseal.control kills the job's process group. */
 static void test_cancel(void **state) {
     struct wtest *w = *state;
@@ -416,6 +447,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_malformed_dead_lettered, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_domain, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_named_pool, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_job_not_from_producer, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_runner_reused, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_progress_coalesced, wtest_setup, wtest_teardown),

@@ -82,8 +82,9 @@ static int config_write(struct wtest *w, const struct wtest_worker_opts *o, cons
     FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
     if (!f)
         return -errno;
-    fprintf(f, "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n",
-            w->tb.broker.hosts[0], w->tb.broker.vhost, w->tb.broker.user, w->tb.broker.password);
+    fprintf(f, "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10;\n"
+               "  producer_user = \"%s\"; };\n",   /* the test publishes jobs as the administrator */
+            w->tb.broker.hosts[0], w->tb.broker.vhost, w->tb.broker.user, w->tb.broker.password, w->tb.broker.user);
     fprintf(f, "worker = {\n  id = \"%s\";\n  pool = \"%s\";\n  slots = %d;\n  executor = \"%s\";\n",
             o->id, o->pool ? o->pool : "default", o->slots ? o->slots : 2, o->dry_run ? "dry-run" : "real");
     if (o->dry_run_seal_ms)

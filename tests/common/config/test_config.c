@@ -297,6 +297,15 @@ static void test_secret_modes(void **state) {
     int r = load_text(f, tls, ALL, 0, &c, err, warn);
     if (r < 0)
         fail_msg("%s", err);
+    assert_string_equal(c.broker.producer_user, "producer");   /* the default */
+    config_free(&c);
+    /* a certificate and no password: SASL EXTERNAL (password NULL) */
+    _cleanup_free_ char *ext = xasprintf("broker = { hosts = [ \"a\" ]; user = \"host1\"; producer_user = \"prod\";\n"
+                                         " tls = { cert = \"%s\"; key = \"%s\"; }; };\n", key, key);
+    if ((r = load_text(f, ext, ALL, 0, &c, err, warn)) < 0)
+        fail_msg("%s", err);
+    assert_null(c.broker.password);
+    assert_string_equal(c.broker.producer_user, "prod");
     config_free(&c);
     /* group-readable: loads, with a warning */
     assert_int_equal(chmod(f->secret, 0640), 0);
