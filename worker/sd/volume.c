@@ -183,7 +183,9 @@ static int copy_source_open(struct sd *sd, const char *img_id, const char *vol_i
     }
     if (r < 0)
         return r;
-    return qemu_img_info(src->path, qemu_img_format_name(ret_meta->format), sd_real_path(sd), ret_info, why);
+    /* a chain stays within the volume's own image (its parents live there) */
+    _cleanup_free_ char *chain_root = xasprintf("%s/images/%s", sd_real_path(sd), img_id);
+    return qemu_img_info(src->path, qemu_img_format_name(ret_meta->format), chain_root, ret_info, why);
 }
 
 /* The destination is already committed: the same copy done before, or a

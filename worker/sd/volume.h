@@ -34,7 +34,8 @@ typedef void (*volume_progress_cb)(int percent, const char *step, void *userdata
  * when not NULL: the workflow that may delete it).
  * -VMS_E_NO_VOLUME if the source is absent; -VMS_E_VOLUME_EXISTS if the
  * destination is committed but is not this copy (other CAP or FORMAT);
- * -VMS_E_PATH_ESCAPE if the source's backing chain leaves its domain;
+ * -VMS_E_PATH_ESCAPE if the source's backing chain leaves its image (the
+ * folder of the volume and its parents);
  * -VMS_E_QEMU_IMG (transient) if qemu-img fails. */
 int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
                 struct sd *dst_sd, const char *dst_img, const char *dst_vol,

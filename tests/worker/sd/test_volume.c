@@ -402,14 +402,18 @@ static void test_copy_partial_redo(void **state) {
     free(meta_tmp);
 }
 
-/* A source whose backing file lies outside the domain is refused. */
+/* A source whose backing file lies outside its image (outside the domain, or
+ * another image of it) is refused. */
 static void test_copy_chain_escape(void **state) {
     struct fx *f = *state;
     int img_fd = -1;
     assert_int_equal(sd_image_dir_open(f->sd, IMG, true, &img_fd), 0);
     char *outside = xasprintf("%s/outside.qcow2", f->dir), *top = fx_path(f, IMG, TOP);
     run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", outside, "4M", NULL });
-    const char *backings[] = { outside, "../../../outside.qcow2" };
+    struct vol_meta other;   /* another image's volume: inside the domain, outside the chain */
+    fx_meta_default(f, IMG2, &other);
+    fx_volume_make(f, IMG2, VOL2, &other);
+    const char *backings[] = { outside, "../../../outside.qcow2", "../" IMG2 "/" VOL2 };
     for (size_t i = 0; i < ARRAY_SIZE(backings); i++) {
         run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", backings[i], "-F",
                                  "qcow2", top, NULL });
