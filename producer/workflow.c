@@ -454,7 +454,7 @@ static int copy_resurfaced(struct wf *wf, const struct store_job *j, int64_t now
  * that holds the job (the first event of an attempt claims it), and the
  * event must be about this job's template and kind.  why on refusal. */
 static bool event_sender_ok(const struct proto_event *ev, const struct store_job *j, const char *user_id,
-                            const char *routing_key, char why[ERR_WHY_LEN]) {
+                            const char *routing_key, int64_t now_ms, char why[ERR_WHY_LEN]) {
     if (!user_id || !*user_id) {
         snprintf(why, ERR_WHY_LEN, "event for job %s without user-id: refused", ev->job_id);
         return false;
@@ -473,7 +473,10 @@ static bool event_sender_ok(const struct proto_event *ev, const struct store_job
             return false;
         }
     }
-    if (j->holder && strcmp(j->holder, user_id) != 0) {
+    /* A live holder is heard from at least every heartbeat (10 s): after
+     * WF_HOLDER_SILENT_MS of silence it is gone, and the identity the job
+     * was redelivered to may take the job over. */
+    if (j->holder && strcmp(j->holder, user_id) != 0 && now_ms - j->last_event_ms < WF_HOLDER_SILENT_MS) {
         snprintf(why, ERR_WHY_LEN, "event from %s for job %s, held by %s: refused", user_id, ev->job_id, j->holder);
         return false;
     }
@@ -496,11 +499,12 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, const char *
         return 0;   /* not ours (another producer's store, or a forgotten job) */
     if (r < 0)
         return r;
-    if (!event_sender_ok(ev, &j, user_id, routing_key, why)) {
+    if (!event_sender_ok(ev, &j, user_id, routing_key, now_ms, why)) {
         store_job_free(&j);
         return -VMS_E_ACCESS_REFUSED;   /* rolls back the seen mark: nothing changed */
     }
-    bool claim = !j.holder && job_in_flight(&j);   /* the first event of this attempt claims it */
+    /* the first event of this attempt claims it (or a takeover, see event_sender_ok) */
+    bool claim = job_in_flight(&j) && (!j.holder || strcmp(j.holder, user_id) != 0);
     if (claim)
         str_set(&j.holder, user_id);
     if (!job_in_flight(&j) || ev->state == EV_RUNNING || ev->state == EV_PROGRESS) {

@@ -84,7 +84,10 @@ int wf_on_request(wf_t *wf, const void *body, size_t len, const char *message_id
  * job.<kind>.<state>.<user_id>, which topic permissions let only user_id
  * publish) is not the job's changes nothing and returns
  * -VMS_E_ACCESS_REFUSED with the reason in why: the caller logs, counts and
- * drops it. */
+ * drops it.  A holder silent for WF_HOLDER_SILENT_MS (no event, no heartbeat
+ * naming the job: a dead worker) gives the job up to the identity its
+ * redelivery reached. */
+#define WF_HOLDER_SILENT_MS 30000
 int wf_on_event(wf_t *wf, const struct proto_event *ev, const char *user_id, const char *routing_key,
                 int64_t now_ms, char why[ERR_WHY_LEN]);
 /* A worker's heartbeat: the jobs it names as running that user_id (its AMQP

@@ -506,8 +506,19 @@ static void test_event_identity(void **state) {
     assert_int_equal(fx_state(f, TID, &step), TPL_CREATING);
     assert_int_equal(step, STEP_COPY);
     msgs_free(&r);
-    /* the same event from the holder, under its own key, is taken */
-    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded.worker", f->now, why), 0);
+    /* a holder silent for WF_HOLDER_SILENT_MS is gone: the identity the job
+     * was redelivered to takes it over, and the old one is refused from then on */
+    fx_event_struct(&ev, &m.jobs[0], EV_RUNNING, NULL, false, f->now);
+    f->now += WF_HOLDER_SILENT_MS - 1;
+    assert_int_equal(wf_on_event(f->wf, &ev, "host2", "job.volume.copy.running.host2", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    f->now += 1;
+    assert_int_equal(wf_on_event(f->wf, &ev, "host2", "job.volume.copy.running.host2", f->now, why), 0);
+    fx_event_struct(&ev, &m.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded.worker", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    /* the final event from the new holder, under its own key, is taken */
+    assert_int_equal(wf_on_event(f->wf, &ev, "host2", "job.volume.copy.succeeded.host2", f->now, why), 0);
     fx_take(f, &r);
     expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
     msgs_free(&r);
