@@ -34,6 +34,7 @@
     X(GENERATION_MISMATCH, "generation_mismatch", true,  "volume generation mismatch") \
     X(VOLUME_SHARED,       "volume_shared",       true,  "volume is SHARED and cannot change") \
     X(HAS_PARENT,          "has_parent",          true,  "volume has a parent and cannot become SHARED") \
+    X(NOT_OWNER,           "not_owner",           true,  "volume not created by this template's workflow") \
     X(CONFIG,              "config",              true,  "configuration error") \
     X(UNSUPPORTED_GUEST,   "unsupported_guest",   true,  "guest operating system not supported") \
     X(NO_ROOT,             "no_root",             true,  "no Linux root filesystem found") \

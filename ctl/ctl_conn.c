@@ -114,7 +114,7 @@ int ctl_connect_or_report(const char *cmd, const char *cli_config, struct ctl_co
     _cleanup_free_ char *conn_name = xasprintf("vmsealctl %s", cmd);
     struct mq_opts o = { .broker = &c->cfg.broker, .conn_name = conn_name, .connect_timeout_ms = 3000,
                          .rpc_timeout_ms = 10000, .max_backoff_ms = 1000, .why = broker_why,
-                         .why_len = sizeof broker_why };
+                         .stamp_user_id = true, .why_len = sizeof broker_why };
     r = mq_open(&o, &c->mq);
     if (r < 0) {
         char hosts[512];

@@ -104,9 +104,13 @@ void json_heartbeat(struct json *j, const char *key, const struct proto_heartbea
 
 /* ---- events (ctl_view.c) ---------------------------------------------------- */
 
-/* The job kind named by a routing key "job.<kind>.<state>" into buf
+/* The job kind named by a routing key "job.<kind>.<state>[.<user>]" into buf
  * ("volume.copy"); "" when the key is not a job event's. */
 const char *ctl_key_job_kind(const char *routing_key, char buf[64]);
+/* Whether to believe event ev delivered with AMQP user-id user_id (NULL if
+ * absent; the broker checked a present one): job events are shown from
+ * anyone, a template event only from producer_user (broker.producer_user). */
+bool ctl_event_believed(const struct proto_event *ev, const char *user_id, const char *producer_user);
 /* One plain line for an event (no newline) into out. */
 void ctl_event_line(const char *routing_key, const struct proto_event *ev, char *out, size_t len);
 

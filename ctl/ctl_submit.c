@@ -235,8 +235,13 @@ static int submit_wait(struct ctl_conn *c, const struct proto_template_create *t
         if (r == 0 && ev.type == MQ_EV_DELIVERY) {
             struct proto_event pe;
             if (proto_decode_event(ev.delivery.body, ev.delivery.body_len, &pe, NULL) == 0) {
-                heard |= strcmp(pe.template_id, tc->template_id) == 0;
-                ctl_view_event(v, ev.delivery.routing_key, &pe);
+                if (ctl_event_believed(&pe, ev.delivery.user_id, c->cfg.broker.producer_user)) {
+                    heard |= strcmp(pe.template_id, tc->template_id) == 0;
+                    ctl_view_event(v, ev.delivery.routing_key, &pe);
+                } else if (strcmp(pe.template_id, tc->template_id) == 0) {
+                    ctl_err(c->cmd, "warning: template event from %s ignored (not the producer)",
+                            ev.delivery.user_id ? ev.delivery.user_id : "an unnamed sender");
+                }
                 proto_event_free(&pe);
             }
         } else if (r == 0 && ev.type == MQ_EV_RECONNECTED) {

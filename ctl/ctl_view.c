@@ -16,7 +16,9 @@ const char *ctl_key_job_kind(const char *routing_key, char buf[64]) {
     buf[0] = '\0';
     if (!routing_key || strncmp(routing_key, "job.", 4) != 0)
         return buf;
-    const char *kind = routing_key + 4, *dot = strrchr(kind, '.');
+    /* job.<family>.<verb>.<state>[.<worker identity>]: the kind is two words */
+    const char *kind = routing_key + 4, *dot = strchr(kind, '.');
+    dot = dot ? strchr(dot + 1, '.') : NULL;
     size_t n = dot ? (size_t)(dot - kind) : strlen(kind);
     if (n >= 64)
         n = 63;
@@ -31,6 +33,10 @@ static const char *clock_str(int64_t ms, char buf[16]) {
     gmtime_r(&s, &tm);
     snprintf(buf, 16, "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
     return buf;
+}
+
+bool ctl_event_believed(const struct proto_event *ev, const char *user_id, const char *producer_user) {
+    return ev->job_id[0] || (user_id && strcmp(user_id, producer_user) == 0);
 }
 
 void ctl_event_line(const char *routing_key, const struct proto_event *ev, char *out, size_t len) {

@@ -48,7 +48,7 @@ static void routed_json(const char *rk, const struct proto_event *ev, const stru
 
 /* Print one message from vmseal.events; true when it ends the watch (the
  * watched template's terminal event). */
-static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d) {
+static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d, const char *producer_user) {
     struct proto_msg m;
     char why[ERR_WHY_LEN] = "";
     bool end = false;
@@ -61,6 +61,11 @@ static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d) {
         const struct proto_event *ev = &m.u.event;
         if (o->arg && strcmp(ev->template_id, o->arg) != 0)
             goto out;
+        if (!ctl_event_believed(ev, d->user_id, producer_user)) {
+            fprintf(stderr, "vmsealctl watch: template event from %s ignored (not the producer)\n",
+                    d->user_id ? d->user_id : "an unnamed sender");
+            goto out;
+        }
         end = o->arg && !ev->job_id[0] &&
               (ev->state == EV_READY || ev->state == EV_FAILED || ev->state == EV_CANCELLED);
         if (o->json) {
@@ -117,7 +122,7 @@ int ctl_watch_main(int argc, char **argv) {
         bool end = false;
         if (r == 0 && ev.type == MQ_EV_DELIVERY) {
             seen++;
-            end = watch_print(&o, &ev.delivery);
+            end = watch_print(&o, &ev.delivery, c.cfg.broker.producer_user);
         } else if (r == 0 && ev.type == MQ_EV_RECONNECTED) {
             ctl_err("watch", "reconnected to the broker; events of the gap are missing");
         }

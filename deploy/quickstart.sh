@@ -165,10 +165,10 @@ start_broker() {
     BROKER_PORT=$VMSEAL_TEST_BROKER_PORT
     note "node $VMSEAL_TEST_BROKER_NODE on 127.0.0.1:$BROKER_PORT (data in $STATE/broker)"
     local u
-    for u in producer worker monitor engine; do
+    for u in producer worker operator monitor engine; do
         [ "$(stat -c %a "$STATE/secrets/$u.secret")" = 600 ] || chmod 0600 "$STATE/secrets/$u.secret"
     done
-    note "passwords of producer, worker, monitor, engine: $STATE/secrets/<user>.secret (0600)"
+    note "passwords of producer, worker, operator, monitor, engine: $STATE/secrets/<user>.secret (0600)"
     [ -n "$MGMT_PORT" ] && note "management UI: http://127.0.0.1:$MGMT_PORT/ (user $VMSEAL_TEST_BROKER_USER, password in $STATE/broker/env)"
     return 0
 }
@@ -207,7 +207,7 @@ write_configs() {
             sub "$e/worker$n.conf.tmp" '^( *backend_settings = )\[ *\];' '\1[ "force_tcg" ];   # no working KVM here (quickstart probe)'
         fi
     done
-    config_common vmsealctl.conf "$e/vmsealctl.conf" producer
+    config_common vmsealctl.conf "$e/vmsealctl.conf" operator
     config_domain "$e/vmsealctl.conf.tmp"
     local f
     for f in "$e"/*.conf.tmp; do

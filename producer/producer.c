@@ -66,6 +66,7 @@ struct producer {
     int64_t returned_max;       /* highest row id reported unroutable */
     int64_t refused[REFUSED_MAX];  /* rows the broker refuses, each logged once */
     size_t n_refused;
+    uint64_t n_events_refused;  /* job events refused for their sender (logged) */
     int64_t *confirmed;         /* rows to delete (one transaction per loop turn) */
     size_t n_confirmed, cap_confirmed;
     int64_t confirmed_since_mono;
@@ -250,9 +251,19 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
         producer_metrics_dead_letter(p->pm, d->queue, false);
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     } else if (m.type == PROTO_EVENT) {
-        r = wf_on_event(p->wf, &m.u.event, now);
+        /* only through vmseal.events, where topic permissions hold (not the default exchange) */
+        const char *rk = d->exchange && strcmp(d->exchange, MQ_X_EVENTS) == 0 ? d->routing_key : "";
+        r = wf_on_event(p->wf, &m.u.event, d->user_id, rk ? rk : "", now, why);
+        if (r == -VMS_E_ACCESS_REFUSED) {
+            log_warn("%s: %s (%llu events refused so far)", d->queue, why, (unsigned long long)++p->n_events_refused);
+            r = 0;   /* dropped: nothing changed */
+        }
     } else if (m.type == PROTO_HEARTBEAT) {
-        r = wf_on_heartbeat(p->wf, &m.u.heartbeat, now);
+        /* worker.heartbeat.<user-id> through vmseal.events, or it keeps nothing alive */
+        _cleanup_free_ char *want = xasprintf("worker.heartbeat.%s", d->user_id ? d->user_id : "");
+        bool named = d->user_id && d->exchange && strcmp(d->exchange, MQ_X_EVENTS) == 0 && d->routing_key &&
+                     strcmp(d->routing_key, want) == 0;
+        r = wf_on_heartbeat(p->wf, &m.u.heartbeat, named ? d->user_id : NULL, now);
         worker_table_update(&p->workers, &m.u.heartbeat, now);
     } else {
         snprintf(why, sizeof why, "message.type: %s does not belong on %s", proto_type_to_string(m.type),
@@ -424,7 +435,8 @@ static int store_lead(struct producer *p) {
 
 static int broker_connect(struct producer *p) {
     char why[ERR_WHY_LEN] = "";
-    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .publish_channel = true, .why = why,
+    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .publish_channel = true,
+                            .stamp_user_id = true, .why = why,
                             .why_len = sizeof why };
     int delay = 500;
     int r;

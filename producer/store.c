@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "util.h"
@@ -292,7 +293,7 @@ int store_disks_get(struct store *st, const char *template_id, struct store_disk
 
 #define JOB_COLS "id, template_id, step, kind, disk, attempt, state, timeout_s, generation, legality," \
                  " voltype, not_before_ms, deadline_ms, created_ms, started_ms, finished_ms," \
-                 " last_event_ms, error_code, error_message, progress, worker_id"
+                 " last_event_ms, error_code, error_message, progress, worker_id, holder"
 
 static void job_read(struct store *st, struct store_job *j) {
     memset(j, 0, sizeof *j);
@@ -317,6 +318,7 @@ static void job_read(struct store *st, struct store_job *j) {
     j->error_message = col_str(st, 18);
     j->progress = col_int(st, 19);
     j->worker_id = col_str(st, 20);
+    j->holder = col_str(st, 21);
 }
 
 /* Collect every row of a prepared job query. */
@@ -337,19 +339,20 @@ static int jobs_collect(struct store *st, int r, struct store_job **ret, size_t 
 }
 
 int store_job_insert(struct store *st, const struct store_job *j) {
-    return db_run(st, "INSERT INTO jobs (" JOB_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  "ttiiiiiIiiiIIIIIIttit", j->id, j->template_id, (int)j->step, (int)j->kind, j->disk,
+    return db_run(st, "INSERT INTO jobs (" JOB_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "ttiiiiiIiiiIIIIIIttitt", j->id, j->template_id, (int)j->step, (int)j->kind, j->disk,
                   j->attempt, (int)j->state, j->timeout_s, j->generation, (int)j->legality,
                   (int)j->voltype, j->not_before_ms, j->deadline_ms, j->created_ms, j->started_ms,
-                  j->finished_ms, j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id);
+                  j->finished_ms, j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id,
+                  j->holder);
 }
 
 int store_job_update(struct store *st, const struct store_job *j) {
     return db_run_one(st,
         "UPDATE jobs SET state=?, not_before_ms=?, deadline_ms=?, started_ms=?, finished_ms=?,"
-        " last_event_ms=?, error_code=?, error_message=?, progress=?, worker_id=? WHERE id=?",
-        "iIIIIIttitt", (int)j->state, j->not_before_ms, j->deadline_ms, j->started_ms, j->finished_ms,
-        j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id, j->id);
+        " last_event_ms=?, error_code=?, error_message=?, progress=?, worker_id=?, holder=? WHERE id=?",
+        "iIIIIIttittt", (int)j->state, j->not_before_ms, j->deadline_ms, j->started_ms, j->finished_ms,
+        j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id, j->holder, j->id);
 }
 
 int store_job_get(struct store *st, const char *id, struct store_job *ret) {
@@ -399,6 +402,7 @@ void store_job_free(struct store_job *j) {
     free(j->error_code);
     free(j->error_message);
     free(j->worker_id);
+    free(j->holder);
     memset(j, 0, sizeof *j);
 }
 

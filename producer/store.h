@@ -20,7 +20,8 @@
  *               target's last known GEN / legality / voltype, enum disk_state.
  *   jobs        one row per attempt (job_id is per attempt): template, step,
  *               kind, disk (-1 = all), attempt, enum job_state, update args,
- *               schedule (not_before, deadline), timings, error.
+ *               schedule (not_before, deadline), timings, error, the holder
+ *               (the broker identity whose event claimed it; schema 2).
  *   events_seen event_id of every final job event handled (idempotence).
  *   outbox      messages to publish: exchange, routing key, message id, type,
  *               dead-letter reason, body.  A row is deleted once confirmed.
@@ -53,7 +54,7 @@
 #include "model.h"
 #include "proto.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -96,6 +97,8 @@ struct store_job {
     char *error_code, *error_message;
     int progress;                  /* 0..100, last reported */
     char *worker_id;               /* the worker that last reported on it */
+    char *holder;                  /* the broker identity (AMQP user-id) whose event
+                                      claimed it; NULL until the first event */
 };
 
 struct store_outbox {

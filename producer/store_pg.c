@@ -80,6 +80,8 @@ static const char *const migrations[] = {
     "CREATE TABLE lease (id INTEGER PRIMARY KEY CHECK (id = 1), generation BIGINT NOT NULL,"
     "  holder TEXT NOT NULL, since_ms BIGINT NOT NULL);"
     "INSERT INTO lease VALUES (1, 0, '', 0);",
+    /* 1 -> 2: the broker identity (AMQP user-id) that holds each job */
+    "ALTER TABLE jobs ADD COLUMN holder TEXT;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION, "one migration per version");
 

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -72,8 +73,19 @@ static const char *const migrations[] = {
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, exchange TEXT NOT NULL,"
     "  routing_key TEXT NOT NULL, message_id TEXT NOT NULL, type TEXT,"
     "  reason TEXT, body BLOB NOT NULL, created_ms INTEGER NOT NULL);",
+    /* 1 -> 2: the broker identity (AMQP user-id) that holds each job */
+    "ALTER TABLE jobs ADD COLUMN holder TEXT;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION, "one migration per version");
+
+/* The database file is the producer's alone: mode 0600 whatever the umask
+ * (SQLite gives its -wal and -shm files the database file's mode). */
+static int db_file_private(const char *path) {
+    if (path[0] == '\0' || strcmp(path, ":memory:") == 0)
+        return 0;
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    return fd < 0 || fchmod(fd, 0600) < 0 ? -errno : 0;
+}
 
 static int sq_fail(struct store *st, int rc) {
     struct sq *q = SQ(st);
@@ -264,6 +276,11 @@ static int sq_open(struct store *st, const char *path, const char *password) {
     st->impl = q;
     q->lock_fd = -1;
     q->path = xstrdup(path);
+    int e = db_file_private(path);
+    if (e < 0) {
+        snprintf(st->why, sizeof st->why, "%s: %s", path, strerror(-e));
+        return e;
+    }
     int rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     int r = rc == SQLITE_OK ? 0 : sq_fail(st, rc);
     if (r == 0)

@@ -401,6 +401,12 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
         j->progress = 100;
     const char *code = ev->has_error && ev->error.code ? ev->error.code : "internal";
     const char *msg = ev->has_error && ev->error.message ? ev->error.message : "the worker gave no reason";
+    int64_t gen = result_int(ev, "generation", 0);
+    if (ev->state == EV_SUCCEEDED && (gen < 0 || gen > 999)) {   /* a number from a worker: checked before use */
+        _cleanup_free_ char *bad = xasprintf("the worker reported generation %lld (not 0..999)", (long long)gen);
+        j->last_event_ms = now_ms;
+        return job_failed(wf, c, ji, JOB_FAILED, "invalid", bad, true, now_ms);
+    }
     switch (ev->state) {
     case EV_SUCCEEDED:
         return job_succeeded(wf, c, ji, ev, now_ms);
@@ -447,9 +453,44 @@ static int copy_resurfaced(struct wf *wf, const struct store_job *j, int64_t now
     return r;
 }
 
+/* Whether the sender may report on job j: it must name itself (AMQP user-id,
+ * which the broker checks against the connection's user), be the identity
+ * that holds the job (the first event of an attempt claims it), and the
+ * event must be about this job's template and kind.  why on refusal. */
+static bool event_sender_ok(const struct proto_event *ev, const struct store_job *j, const char *user_id,
+                            const char *routing_key, int64_t now_ms, char why[ERR_WHY_LEN]) {
+    if (!user_id || !*user_id) {
+        snprintf(why, ERR_WHY_LEN, "event for job %s without user-id: refused", ev->job_id);
+        return false;
+    }
+    if (strcmp(ev->template_id, j->template_id) != 0) {
+        snprintf(why, ERR_WHY_LEN, "event from %s for job %s names template %s, the job's is %s: refused", user_id,
+                 ev->job_id, ev->template_id, j->template_id);
+        return false;
+    }
+    if (routing_key) {   /* the broker lets only user_id publish this key (topic permissions) */
+        _cleanup_free_ char *want = xasprintf("job.%s.%s.%s", job_kind_to_string(j->kind),
+                                              event_state_to_string(ev->state), user_id);
+        if (strcmp(routing_key, want) != 0) {
+            snprintf(why, ERR_WHY_LEN, "event from %s for job %s sent as %s, expected %s: refused", user_id,
+                     ev->job_id, routing_key, want);
+            return false;
+        }
+    }
+    /* A live holder is heard from at least every heartbeat (10 s): after
+     * WF_HOLDER_SILENT_MS of silence it is gone, and the identity the job
+     * was redelivered to may take the job over. */
+    if (j->holder && strcmp(j->holder, user_id) != 0 && now_ms - j->last_event_ms < WF_HOLDER_SILENT_MS) {
+        snprintf(why, ERR_WHY_LEN, "event from %s for job %s, held by %s: refused", user_id, ev->job_id, j->holder);
+        return false;
+    }
+    return true;
+}
+
 /* Only final events are remembered for idempotence: running and progress
  * are signs of life, harmless to apply twice (and half of all events). */
-static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_ms) {
+static int event_apply(struct wf *wf, const struct proto_event *ev, const char *user_id, const char *routing_key,
+                       int64_t now_ms, char why[ERR_WHY_LEN]) {
     bool seen = false;
     int r = ev->state == EV_RUNNING || ev->state == EV_PROGRESS
                 ? 0
@@ -462,6 +503,14 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
         return 0;   /* not ours (another producer's store, or a forgotten job) */
     if (r < 0)
         return r;
+    if (!event_sender_ok(ev, &j, user_id, routing_key, now_ms, why)) {
+        store_job_free(&j);
+        return -VMS_E_ACCESS_REFUSED;   /* rolls back the seen mark: nothing changed */
+    }
+    /* the first event of this attempt claims it (or a takeover, see event_sender_ok) */
+    bool claim = job_in_flight(&j) && (!j.holder || strcmp(j.holder, user_id) != 0);
+    if (claim)
+        str_set(&j.holder, user_id);
     if (!job_in_flight(&j) || ev->state == EV_RUNNING || ev->state == EV_PROGRESS) {
         /* a sign of life: the job row only; an old attempt or a decided job:
          * nothing, unless a copy given up for lost finished after all */
@@ -476,8 +525,11 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
         store_job_free(&j);
         return r;
     }
+    if (claim)
+        r = store_job_update(wf->st, &j);   /* before tpl_load reads the row */
     struct tpl c;
-    r = tpl_load(wf, j.template_id, &c);
+    if (r == 0)
+        r = tpl_load(wf, j.template_id, &c);
     store_job_free(&j);
     if (r < 0)
         return r;
@@ -489,14 +541,15 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, int64_t now_
     return r;
 }
 
-int wf_on_event(wf_t *wf, const struct proto_event *ev, int64_t now_ms) {
+int wf_on_event(wf_t *wf, const struct proto_event *ev, const char *user_id, const char *routing_key,
+                int64_t now_ms, char why[ERR_WHY_LEN]) {
     if (!ev->job_id[0])
         return 0;
     int r = store_begin(wf->st);
-    return store_end(wf->st, r < 0 ? r : event_apply(wf, ev, now_ms));
+    return store_end(wf->st, r < 0 ? r : event_apply(wf, ev, user_id, routing_key, now_ms, why));
 }
 
-static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
+static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, const char *user_id, int64_t now_ms) {
     int r = 0;
     for (size_t i = 0; i < hb->n_running && r == 0; i++) {
         struct store_job j;
@@ -505,7 +558,8 @@ static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int6
             r = 0;
             continue;
         }
-        if (r == 0 && job_in_flight(&j)) {
+        /* only the jobs this identity holds */
+        if (r == 0 && job_in_flight(&j) && j.holder && strcmp(j.holder, user_id) == 0) {
             job_alive(wf, &j, hb->worker_id, now_ms);
             r = store_job_update(wf->st, &j);
         }
@@ -514,11 +568,11 @@ static int heartbeat_apply(struct wf *wf, const struct proto_heartbeat *hb, int6
     return r;
 }
 
-int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, int64_t now_ms) {
-    if (hb->n_running == 0)
+int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, const char *user_id, int64_t now_ms) {
+    if (hb->n_running == 0 || !user_id)
         return 0;
     int r = store_begin(wf->st);
-    return store_end(wf->st, r < 0 ? r : heartbeat_apply(wf, hb, now_ms));
+    return store_end(wf->st, r < 0 ? r : heartbeat_apply(wf, hb, user_id, now_ms));
 }
 
 /* One due job: publish a waiting retry, or give up on a silent worker. */

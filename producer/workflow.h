@@ -80,10 +80,23 @@ enum wf_outcome {
 int wf_on_request(wf_t *wf, const void *body, size_t len, const char *message_id, int64_t now_ms,
                   enum wf_outcome *ret_outcome, char why[ERR_WHY_LEN]);
 /* A job event (template events and unknown jobs are ignored).  Duplicates
- * (event_id seen) and events for old attempts are no-ops. */
-int wf_on_event(wf_t *wf, const struct proto_event *ev, int64_t now_ms);
-/* A worker's heartbeat: jobs it names as running are alive (deadline moved). */
-int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, int64_t now_ms);
+ * (event_id seen) and events for old attempts are no-ops.  user_id is the
+ * message's AMQP user-id (the broker checked it is the sender's login; NULL
+ * when absent), routing_key its routing key (NULL: not checked).  The first
+ * event of an attempt claims the job for user_id; an event without user-id,
+ * from another identity, or whose template or routing key (it must be
+ * job.<kind>.<state>.<user_id>, which topic permissions let only user_id
+ * publish) is not the job's changes nothing and returns
+ * -VMS_E_ACCESS_REFUSED with the reason in why: the caller logs, counts and
+ * drops it.  A holder silent for WF_HOLDER_SILENT_MS (no event, no heartbeat
+ * naming the job: a dead worker) gives the job up to the identity its
+ * redelivery reached. */
+#define WF_HOLDER_SILENT_MS 30000
+int wf_on_event(wf_t *wf, const struct proto_event *ev, const char *user_id, const char *routing_key,
+                int64_t now_ms, char why[ERR_WHY_LEN]);
+/* A worker's heartbeat: the jobs it names as running that user_id (its AMQP
+ * user-id) holds are alive (deadline moved); without user_id, none. */
+int wf_on_heartbeat(wf_t *wf, const struct proto_heartbeat *hb, const char *user_id, int64_t now_ms);
 /* Deadlines, due retries.  ret_next_ms: when it wants to be called again
  * (INT64_MAX when nothing is pending). */
 int wf_on_tick(wf_t *wf, int64_t now_ms, int64_t *ret_next_ms);

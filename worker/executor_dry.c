@@ -17,9 +17,10 @@
 
 /* Create the destination's data file as an empty sparse file of cap_bytes. */
 static int dry_data_create(int img_fd, const char *vol_id, int64_t cap_bytes) {
-    _cleanup_close_ int fd = openat(img_fd, vol_id, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0660);
-    if (fd < 0)
-        return errno == ELOOP ? -VMS_E_PATH_ESCAPE : -errno;
+    _cleanup_close_ int fd = -1;
+    int r = sd_openat_file(img_fd, vol_id, O_WRONLY | O_CREAT | O_TRUNC, &fd);
+    if (r < 0)
+        return r;
     if (ftruncate(fd, cap_bytes) < 0 || fsync(fd) < 0)
         return -errno;
     return 0;
@@ -66,6 +67,7 @@ static int dry_copy_locked(struct exec_child *c, struct sd *dst, int img_fd, con
     snprintf(m.domain, sizeof(m.domain), "%s", sd_id(dst));
     snprintf(m.image, sizeof(m.image), "%s", to->img_id);
     snprintf(m.puuid, sizeof(m.puuid), "%s", uuid_nil);
+    snprintf(m.template_id, sizeof(m.template_id), "%s", job->template_id);
     r = sd_volume_meta_writeat(dst, img_fd, to->vol_id, &m, cause);
     if (r < 0) {
         snprintf(why, ERR_WHY_LEN, "write metadata: %s", cause[0] ? cause : err_str(r));

@@ -40,7 +40,7 @@ static int real_copy(struct exec_child *c, const struct proto_job *job, char why
         format = m.format;
     }
     r = volume_copy(src, job->args.copy.src_img_id, job->args.copy.src_vol_id, dst,
-                    job->args.copy.dst.img_id, job->args.copy.dst.vol_id, format,
+                    job->args.copy.dst.img_id, job->args.copy.dst.vol_id, format, job->template_id,
                     volume_progress_to_pipe, c, cause);
     if (r < 0) {
         fail_why(r, "copy", cause, why);
@@ -89,7 +89,7 @@ static int real_delete(struct exec_child *c, const struct proto_job *job, char w
     int r = exec_sd_open(c, v->sd_id, &sd, why);
     if (r < 0)
         return r;
-    r = volume_delete(sd, v->img_id, v->vol_id, volume_progress_to_pipe, c, cause);
+    r = volume_delete(sd, v->img_id, v->vol_id, job->template_id, volume_progress_to_pipe, c, cause);
     if (r < 0)
         fail_why(r, "delete", cause, why);
     else

@@ -1,6 +1,7 @@
 /* executor_seal.c - the vm.seal job: open and lock the disks, run the seal
  * engine, report its progress and result. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,21 @@ static int disk_open_one(const struct proto_vol_ref *ref, struct exec_disks *d,
     if (d->metas[i].voltype == VOLTYPE_SHARED) {
         snprintf(why, ERR_WHY_LEN, "disk %s/%s is SHARED and cannot be sealed", ref->img_id, ref->vol_id);
         return -VMS_E_VOLUME_SHARED;
+    }
+    /* a workflow marks its copies ILLEGAL before the seal: a LEGAL volume is
+     * in use (a VM's disk) or done, never a seal's */
+    if (d->metas[i].legality != LEGALITY_ILLEGAL) {
+        snprintf(why, ERR_WHY_LEN, "disk %s/%s is LEGAL: only an ILLEGAL volume is sealed", ref->img_id, ref->vol_id);
+        return -VMS_E_STATE;
+    }
+    /* the data a guest session opens by name: a regular file, no symlink (we hold the image lock) */
+    _cleanup_close_ int img_fd = -1, fd = -1;
+    r = sd_image_dir_open(d->sds[i], ref->img_id, false, &img_fd);
+    if (r == 0)
+        r = sd_openat_file(img_fd, ref->vol_id, O_RDONLY, &fd);
+    if (r < 0) {
+        snprintf(why, ERR_WHY_LEN, "disk %s/%s data: %s", ref->img_id, ref->vol_id, err_str(r));
+        return r == -ENOENT ? -VMS_E_NO_VOLUME : r;
     }
     r = sd_volume_path(d->sds[i], ref->img_id, ref->vol_id, "", &d->paths[i]);
     if (r < 0)

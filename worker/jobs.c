@@ -81,7 +81,7 @@ struct job {
     /* the final event */
     char *body;
     size_t body_len;
-    char rk[96];
+    char rk[300];                    /* job.<kind>.<state>.<broker user (<= 255)> */
     proto_uuid event_id;
     uint64_t seq;
     bool published;
@@ -173,8 +173,11 @@ static char *job_event_encode(struct worker *w, const struct job *j, enum event_
     return buf;
 }
 
-static void job_rk(const struct job *j, enum event_state state, char *rk, size_t len) {
-    snprintf(rk, len, "job.%s.%s", job_kind_to_string(j->pj.kind), event_state_to_string(state));
+/* job.<kind>.<state>.<our broker user>: the broker's topic permissions let a
+ * worker identity publish only keys that end with its own name. */
+static void job_rk(const struct worker *w, const struct job *j, enum event_state state, char *rk, size_t len) {
+    snprintf(rk, len, "job.%s.%s.%s", job_kind_to_string(j->pj.kind), event_state_to_string(state),
+             w->cfg->broker.user);
 }
 
 /* running / progress: best effort, the confirm is not waited for. */
@@ -182,11 +185,11 @@ static void job_publish_transient(struct worker *w, struct job *j, enum event_st
                                   const char *step) {
     proto_uuid id;
     size_t len;
-    char rk[96];
+    char rk[300];
     char *buf = job_event_encode(w, j, state, pct, step, 0, NULL, id, &len);
     if (!buf)
         return;
-    job_rk(j, state, rk, sizeof(rk));
+    job_rk(w, j, state, rk, sizeof(rk));
     struct mq_props p = { .message_id = id, .type = "event" };
     uint64_t seq;
     int r = mq_publish(w->mq, MQ_X_EVENTS, rk, &p, buf, len, &seq);
@@ -208,7 +211,7 @@ static void job_final_send(struct worker *w, struct job *j) {
 /* Publish the final event; the job then waits in FINAL for its confirm. */
 static void job_final(struct worker *w, struct job *j, enum event_state state, int err, const char *why) {
     j->phase = PHASE_FINAL;
-    job_rk(j, state, j->rk, sizeof(j->rk));
+    job_rk(w, j, state, j->rk, sizeof(j->rk));
     j->body = job_event_encode(w, j, state, -1, NULL, err, why, j->event_id, &j->body_len);
     int64_t ms = time_mono_ms() - j->start_ms;
     worker_metrics_job_end(w->metrics, j->pj.kind, state, err, ms);

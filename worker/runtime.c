@@ -69,41 +69,24 @@ static int signals_setup(struct worker *w, sigset_t *ret_old) {
 }
 
 static int broker_setup(struct worker *w) {
-    static const struct { const char *name, *type; } exchanges[] = {
-        { MQ_X_JOBS, "topic" }, { MQ_X_EVENTS, "topic" },
-        { MQ_X_CONTROL, "fanout" }, { MQ_X_DLX, "fanout" },
-    };
     const struct config_worker *cw = &w->cfg->worker;
-    const struct config_storage *s = &w->cfg->storage;
     /* mq keeps the name's pointer for every reconnect: it lives in w. */
     snprintf(w->conn_name, sizeof(w->conn_name), "vmseal-worker %s", cw->id);
-    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name, .publish_channel = true };
+    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name, .publish_channel = true,
+                            .stamp_user_id = true };
     int r = mq_open(&opts, &w->mq);
     if (r < 0) {
         log_err("broker: %s (%s)", err_str(r), w->mq ? mq_why(w->mq) : "no connection");
         return r;
     }
-    /* Only what the worker user may configure (deploy/rabbitmq/definitions.json):
-     * the exchanges, the pool queue and our exclusive control queue. */
-    for (size_t i = 0; i < ARRAY_SIZE(exchanges) && r == 0; i++)
-        r = mq_declare_exchange(w->mq, exchanges[i].name, exchanges[i].type);
-    if (r == 0) {
-        size_t n = 0;
-        char **keys = xcalloc(2 * s->n_domains + 1, sizeof(*keys));
-        if (strcmp(cw->pool, "default") == 0) {
-            keys[n++] = xstrdup("#");
-        } else {
-            for (size_t i = 0; i < s->n_domains; i++) {
-                keys[n++] = xasprintf("storage.%s", s->domains[i].id);
-                keys[n++] = xasprintf("virt.%s", s->domains[i].id);
-            }
-        }
-        r = mq_declare_pool(w->mq, cw->pool, (const char *const *)keys, n);
-        for (size_t i = 0; i < n; i++)
-            free(keys[i]);
-        free(keys);
-    }
+    /* A worker configures nothing shared (deploy/rabbitmq/definitions.json):
+     * its pool queue and the queue's bindings to vmseal.jobs exist already
+     * (the definitions, or an administrator); it only makes sure of it. */
     snprintf(w->pool_queue, sizeof(w->pool_queue), "%s%s", MQ_Q_JOBS_PREFIX, cw->pool);
+    r = mq_check_queue(w->mq, w->pool_queue);
+    if (r == -VMS_E_NOT_FOUND)
+        log_err("pool queue %s does not exist: declare it and bind its domains' keys (storage.<sd>, virt.<sd>) "
+                "in the broker definitions", w->pool_queue);
     if (r == 0)
         r = mq_declare_exclusive_queue(w->mq, w->control_queue);
     if (r == 0)
@@ -150,7 +133,9 @@ static void heartbeat_publish(struct worker *w) {
         uuid_new(id);
         struct mq_props p = { .message_id = id, .type = "worker.heartbeat" };
         uint64_t seq;
-        r = mq_publish(w->mq, MQ_X_EVENTS, "worker.heartbeat", &p, buf, len, &seq);
+        char rk[300];
+        snprintf(rk, sizeof rk, "worker.heartbeat.%s", w->cfg->broker.user);   /* see job_rk() */
+        r = mq_publish(w->mq, MQ_X_EVENTS, rk, &p, buf, len, &seq);
     }
     if (r < 0)
         log_debug("heartbeat not published: %s", err_str(r));
@@ -218,6 +203,14 @@ static void on_job_delivery(struct worker *w, const struct mq_delivery *d) {
         mq_nack(w->mq, d, true);
         return;
     }
+    const char *producer = w->cfg->broker.producer_user;
+    if (!d->user_id || strcmp(d->user_id, producer) != 0) {   /* the default exchange reaches this queue too */
+        snprintf(why, sizeof(why), "job not published by the producer (user-id %s, expected %s): refused",
+                 d->user_id ? d->user_id : "absent", producer);
+        log_warn("%s", why);
+        dead_letter(w, d, why);
+        return;
+    }
     memset(&job, 0, sizeof(job));
     int r = proto_decode_job(d->body, d->body_len, &job, why);
     if (r < 0) {
@@ -239,6 +232,11 @@ static void on_job_delivery(struct worker *w, const struct mq_delivery *d) {
 static void on_control_delivery(struct worker *w, const struct mq_delivery *d) {
     struct proto_job_cancel c;
     char why[ERR_WHY_LEN] = "";
+    if (!d->user_id || strcmp(d->user_id, w->cfg->broker.producer_user) != 0) {
+        log_warn("control message from %s ignored: only the producer cancels jobs",
+                 d->user_id ? d->user_id : "an unnamed sender");
+        return;
+    }
     int r = proto_decode_job_cancel(d->body, d->body_len, &c, why);
     if (r < 0) {
         log_warn("invalid control message ignored: %s", why[0] ? why : err_str(r));

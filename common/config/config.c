@@ -322,7 +322,7 @@ static int parse_host(struct loader *l, const config_setting_t *e, const char *v
     if (v[0] == '[') {
         const char *close = strchr(v, ']');
         size_t n = close ? (size_t)(close - v - 1) : 0;
-        if (!close || n == 0 || n >= sizeof(host) || strspn(v + 1, "0123456789abcdefABCDEF:.") != n)
+        if (!close || n == 0 || n + 2 >= sizeof(host) || strspn(v + 1, "0123456789abcdefABCDEF:.") != n)
             return fail(l, e, NULL, "\"%s\": bad IPv6 address (write \"[::1]:5672\")", v);
         if (close[1] && close[1] != ':')
             return fail(l, e, NULL, "\"%s\": expected ':' after ']'", v);
@@ -415,8 +415,10 @@ static int load_password(struct loader *l, const config_setting_t *g, struct con
     config_setting_t *inl = member(g, "password"), *file = member(g, "password_file");
     if (inl && file)
         return fail(l, file, NULL, "give either password or password_file, not both");
+    if (!inl && !file && b->tls_cert)
+        return 0;   /* no password: log in by the client certificate (EXTERNAL) */
     if (!inl && !file)
-        return fail(l, g, "password_file", "missing: give password_file (or password)");
+        return fail(l, g, "password_file", "missing: give password_file (or password, or a tls cert and key)");
     if (inl) {
         int r = get_str(l, g, "password", true, PASSWORD_MAX, &b->password);
         if (r < 0)
@@ -428,16 +430,19 @@ static int load_password(struct loader *l, const config_setting_t *g, struct con
 
 static int load_broker(struct loader *l, const config_setting_t *g) {
     static const char *const known[] = { "hosts", "vhost", "user", "password", "password_file", "heartbeat_s",
-                                         "tls", NULL };
+                                         "tls", "producer_user", NULL };
     struct config_broker *b = &l->c->broker;
     int r;
     if (!g)
         return 0;
     if ((r = check_known(l, g, known)) < 0 || (r = load_tls(l, g, b)) < 0 || (r = load_hosts(l, g, b)) < 0 ||
         (r = get_str(l, g, "vhost", false, 255, &b->vhost)) < 0 ||
-        (r = get_str(l, g, "user", true, 255, &b->user)) < 0 || (r = load_password(l, g, b)) < 0 ||
+        (r = get_str(l, g, "user", true, 255, &b->user)) < 0 ||
+        (r = get_str(l, g, "producer_user", false, 255, &b->producer_user)) < 0 || (r = load_password(l, g, b)) < 0 ||
         (r = get_int(l, g, "heartbeat_s", false, 0, 3600, &b->heartbeat_s)) < 0)
         return r;
+    if (b->tls_key)
+        return check_secret_mode(l, member(member(g, "tls"), "key"), b->tls_key, "TLS private key");
     return 0;
 }
 
@@ -695,6 +700,8 @@ static void defaults(struct config *c) {
 static void string_defaults(struct config *c) {
     if (!c->broker.vhost)
         c->broker.vhost = xstrdup("vmseal");
+    if (!c->broker.producer_user)
+        c->broker.producer_user = xstrdup("producer");
     if (!c->worker.pool)
         c->worker.pool = xstrdup("default");
     if (!c->producer.db)
@@ -798,6 +805,7 @@ void config_free(struct config *c) {
         free(c->broker.hosts[i]);
     free(c->broker.vhost);
     free(c->broker.user);
+    free(c->broker.producer_user);
     if (c->broker.password) {
         explicit_bzero(c->broker.password, strlen(c->broker.password));
         free(c->broker.password);

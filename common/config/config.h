@@ -36,7 +36,13 @@ struct config_broker {
     size_t n_hosts;
     char *vhost;                    /* default "vmseal" */
     char *user;                     /* required */
-    char *password;                 /* from password or password_file (trailing newline cut) */
+    char *producer_user;            /* the producer's broker identity: the only AMQP
+                                       user-id whose jobs, cancels (worker) and
+                                       template events (vmsealctl) are believed;
+                                       default "producer" */
+    char *password;                 /* from password or password_file (trailing newline cut);
+                                       NULL with a tls cert and key: SASL EXTERNAL, the
+                                       certificate's common name is the user */
     int heartbeat_s;                /* default 30, 0..3600 */
     bool tls;                       /* the tls group is present */
     char *tls_ca, *tls_cert, *tls_key;

@@ -297,10 +297,12 @@ static int mq_login(mq_t *mq, const char *hoststr)
     props[1].value.kind = AMQP_FIELD_KIND_UTF8;
     props[1].value.value.bytes = amqp_cstring_bytes(mq->conn_name);
 
+    /* Without a password the client certificate is the credential (EXTERNAL,
+     * CN = user; it reads only the identity of the arguments below). */
+    amqp_sasl_method_enum sasl = !b->password && b->tls_cert ? AMQP_SASL_METHOD_EXTERNAL : AMQP_SASL_METHOD_PLAIN;
     rep = amqp_login_with_properties(mq->conn, b->vhost ? b->vhost : "vmseal", 0, MQ_FRAME_MAX,
                                      b->heartbeat_s, &(amqp_table_t){ .num_entries = 2, .entries = props },
-                                     AMQP_SASL_METHOD_PLAIN, b->user ? b->user : "",
-                                     b->password ? b->password : "");
+                                     sasl, b->user ? b->user : "", b->password ? b->password : "");
     if (rep.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && rep.library_error == AMQP_STATUS_CONNECTION_CLOSED) {
         /* A broker without authentication_failure_close just hangs up. */
         mq_set_why(mq, "%s: login refused for user '%s' on vhost '%s' (wrong password or no access)",

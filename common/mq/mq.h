@@ -115,6 +115,10 @@ struct mq_opts {
                                   daemons).  Not for a client that publishes
                                   RPC requests with direct reply-to: the reply
                                   consumer and the request must share a channel */
+    bool stamp_user_id;        /* every publish carries broker->user as its AMQP
+                                  user-id: the broker refuses one that is not the
+                                  connection's user (406), so a consumer can
+                                  believe it (the daemons) */
     char *why;                 /* optional: why mq_open failed (NUL-terminated) */
     size_t why_len;
 };
@@ -148,6 +152,8 @@ struct mq_delivery {
     bool redelivered;
     int64_t delivery_count;    /* x-delivery-count (quorum queues), 0 if absent */
     char *message_id, *correlation_id, *reply_to, *content_type, *type;
+    char *user_id;             /* AMQP user-id, NULL if absent (the broker checked
+                                  a present one against the publisher's login) */
     char *reason;              /* MQ_HDR_REASON or x-death reason, if any */
     char *death_queue;         /* the queue the broker dead-lettered it from (x-death), if any */
     void *body; size_t body_len;
@@ -182,6 +188,11 @@ int mq_declare_classic_queue(mq_t *mq, const char *name);
 /* A server-named exclusive auto-delete queue; name in ret_name (<= 255). */
 int mq_declare_exclusive_queue(mq_t *mq, char ret_name[256]);
 int mq_bind(mq_t *mq, const char *queue, const char *exchange, const char *routing_key);
+/* A passive queue.declare: the queue must exist (-VMS_E_NOT_FOUND, and the
+ * connection drops as for any refused declaration).  Needs no configure
+ * permission: how a worker finds its pool queue, which the definitions (or
+ * an administrator) declare and bind, never the worker.  Replayed too. */
+int mq_check_queue(mq_t *mq, const char *name);
 /* The whole fixed topology of SPEC §3 (exchanges, requests, events.producer,
  * rpc, dlx/dead and their bindings).  Idempotent. */
 int mq_declare_topology(mq_t *mq);

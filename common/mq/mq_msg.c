@@ -41,6 +41,7 @@ int mq_send_publish(mq_t *mq, uint64_t seq, const char *exchange, const char *ro
     mq_prop_set(&p, AMQP_BASIC_CORRELATION_ID_FLAG, &p.correlation_id, props->correlation_id);
     mq_prop_set(&p, AMQP_BASIC_REPLY_TO_FLAG, &p.reply_to, props->reply_to);
     mq_prop_set(&p, AMQP_BASIC_TYPE_FLAG, &p.type, props->type);
+    mq_prop_set(&p, AMQP_BASIC_USER_ID_FLAG, &p.user_id, mq->opts.stamp_user_id ? mq->opts.broker->user : NULL);
     if (props->reason) {
         hdr[n_hdr].key = amqp_cstring_bytes(MQ_HDR_REASON);
         hdr[n_hdr].value.kind = AMQP_FIELD_KIND_UTF8;
@@ -131,6 +132,7 @@ void mq_delivery_from_message(struct mq_delivery *d, const amqp_message_t *msg)
     if (f & AMQP_BASIC_REPLY_TO_FLAG)       d->reply_to = mq_bytes_dup(p->reply_to);
     if (f & AMQP_BASIC_CONTENT_TYPE_FLAG)   d->content_type = mq_bytes_dup(p->content_type);
     if (f & AMQP_BASIC_TYPE_FLAG)           d->type = mq_bytes_dup(p->type);
+    if (f & AMQP_BASIC_USER_ID_FLAG)        d->user_id = mq_bytes_dup(p->user_id);
     if (f & AMQP_BASIC_HEADERS_FLAG) {
         const amqp_field_value_t *v = mq_table_get(&p->headers, "x-delivery-count");
         if (v && !mq_field_int(v, &d->delivery_count))
@@ -156,6 +158,7 @@ void mq_delivery_free(struct mq_delivery *d)
     free(d->reply_to);
     free(d->content_type);
     free(d->type);
+    free(d->user_id);
     free(d->reason);
     free(d->death_queue);
     free(d->body);

@@ -23,7 +23,7 @@
  * message is matched to its publish exactly. */
 #define MQ_HDR_SEQ "x-vmseal-seq"
 
-enum mq_decl_kind { MQ_DECL_EXCHANGE, MQ_DECL_QUORUM, MQ_DECL_CLASSIC, MQ_DECL_EXCLUSIVE, MQ_DECL_BIND };
+enum mq_decl_kind { MQ_DECL_EXCHANGE, MQ_DECL_QUORUM, MQ_DECL_CLASSIC, MQ_DECL_EXCLUSIVE, MQ_DECL_BIND, MQ_DECL_PASSIVE };
 
 /* One remembered declaration, replayed in order after every reconnect. */
 struct mq_decl {

@@ -79,6 +79,9 @@ int mq_decl_apply(mq_t *mq, const struct mq_decl *d)
     case MQ_DECL_EXCLUSIVE:
         amqp_queue_declare(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(d->name), 0, 0, 1, 1, amqp_empty_table);
         return mq_rpc_check(mq, d->name);
+    case MQ_DECL_PASSIVE:
+        amqp_queue_declare(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(d->name), 1, 0, 0, 0, amqp_empty_table);
+        return mq_rpc_check(mq, d->name);
     case MQ_DECL_BIND:
         amqp_queue_bind(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(d->name), amqp_cstring_bytes(d->arg1),
                         amqp_cstring_bytes(d->arg2), amqp_empty_table);
@@ -158,6 +161,13 @@ int mq_declare_exclusive_queue(mq_t *mq, char ret_name[256])
     if (r < 0)
         ret_name[0] = '\0';
     return r;
+}
+
+int mq_check_queue(mq_t *mq, const char *name)
+{
+    if (!mq || !name)
+        return -EINVAL;
+    return mq_decl_add(mq, (struct mq_decl){ .kind = MQ_DECL_PASSIVE, .name = xstrdup(name) });
 }
 
 int mq_bind(mq_t *mq, const char *queue, const char *exchange, const char *routing_key)

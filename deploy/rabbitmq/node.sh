@@ -51,7 +51,7 @@ RMQ_HOME=/var/lib/rabbitmq
 COOKIE=$RMQ_HOME/.erlang.cookie
 SELF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ADMIN_USER=vmseal-admin
-APP_USERS="producer worker monitor engine"
+APP_USERS="producer worker operator monitor engine"
 
 die() { echo "node.sh: $*" >&2; exit 1; }
 
@@ -114,6 +114,26 @@ user_json() { # name password tags-json
         "$1" "$(password_hash "$2")" "$3"
 }
 
+# Limits (RabbitMQ 3.10 does not import them from definitions, and knows
+# only max-connections and max-channels per user): the same
+# `rabbitmqctl set_user_limits` / `set_vhost_limits` on a production node.
+user_limits_json() { # user
+    case $1 in
+    producer) echo '{"max-connections": 8, "max-channels": 64}' ;;
+    operator) echo '{"max-connections": 16, "max-channels": 64}' ;;
+    *) echo '{"max-connections": 4, "max-channels": 16}' ;;   # a worker host, monitor
+    esac
+}
+VHOST_LIMITS='{"max-queues": 1000, "max-connections": 2000}'
+user_limits_apply() {
+    local u
+    for u in $APP_USERS; do
+        ctl -n "$NAME" -q set_user_limits "$u" "$(user_limits_json "$u")" >/dev/null ||
+            die "set_user_limits $u on $NAME failed"
+    done
+    ctl -n "$NAME" -q set_vhost_limits -p vmseal "$VHOST_LIMITS" >/dev/null || die "set_vhost_limits on $NAME failed"
+}
+
 load_env() { # sets NAME PORT DIST_PORT from DIR/env if present
     [ -f "$DIR/env" ] || return 0
     NAME=${NAME:-$(sed -n 's/^export VMSEAL_TEST_BROKER_NODE=//p' "$DIR/env")}
@@ -142,11 +162,11 @@ write_config() {
         fi
     } >> "$conf"
     [ -z "$TLS_DIR" ] || write_tls_config "$conf"
-    if [ -n "$MGMT_PORT" ]; then
-        echo '[rabbitmq_management].' > "$DIR/etc/enabled_plugins"
-    else
-        echo '[].' > "$DIR/etc/enabled_plugins"
-    fi
+    # With TLS, a host may log in by its certificate (EXTERNAL, the common name as user).
+    local plugins=""
+    [ -z "$MGMT_PORT" ] || plugins="rabbitmq_management"
+    [ -z "$TLS_DIR" ] || plugins="${plugins:+$plugins,}rabbitmq_auth_mechanism_ssl"
+    echo "[$plugins]." > "$DIR/etc/enabled_plugins"
 }
 
 # --- TLS (--tls; owner: security) -------------------------------------------
@@ -167,6 +187,10 @@ write_tls_config() { # conf
         echo "ssl_options.fail_if_no_peer_cert = true"
         echo "ssl_options.versions.1 = tlsv1.3"
         echo "ssl_options.versions.2 = tlsv1.2"
+        echo "auth_mechanisms.1 = PLAIN"
+        echo "auth_mechanisms.2 = AMQPLAIN"
+        echo "auth_mechanisms.3 = EXTERNAL"
+        echo "ssl_cert_login_from = common_name"
     } >> "$1"
 }
 # --- end TLS ------------------------------------------------------------------
@@ -289,6 +313,7 @@ cmd_start() {
             exit 1
         fi
     done
+    [ -z "$DEFS" ] || user_limits_apply
     write_env
     cat "$DIR/env"
 }
@@ -318,6 +343,7 @@ cmd_import() {
         [ "$have" -ge "$want" ] && break
         [ $SECONDS -lt $deadline ] || die "definitions import into $NAME did not finish ($have of $want bindings)"
     done
+    user_limits_apply
     write_env
     cat "$DIR/env"
 }

@@ -110,7 +110,8 @@ VHOSTS+=("$VHOST")
 rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" add_vhost "$VHOST" >/dev/null
 rabbitmqctl -q -n "$VMSEAL_TEST_BROKER_NODE" set_permissions -p "$VHOST" "$VMSEAL_TEST_BROKER_USER" '.*' '.*' '.*' >/dev/null
 BROKER_CONF="broker = { hosts = [ \"127.0.0.1:$VMSEAL_TEST_BROKER_PORT\" ]; vhost = \"$VHOST\";
-  user = \"$VMSEAL_TEST_BROKER_USER\"; password = \"$VMSEAL_TEST_BROKER_PASSWORD\"; heartbeat_s = 30; };"
+  user = \"$VMSEAL_TEST_BROKER_USER\"; password = \"$VMSEAL_TEST_BROKER_PASSWORD\"; heartbeat_s = 30;
+  producer_user = \"$VMSEAL_TEST_BROKER_USER\"; };"
 STORAGE_CONF="storage = { domains = ( { id = \"$SD\"; path = \"$SD_PATH\"; } ); };"
 printf '%s\n%s\nproducer = { db = "%s"; };\nlog = { level = "warning"; };\n' \
     "$BROKER_CONF" "$STORAGE_CONF" "$db" > "$TMP/producer.conf"

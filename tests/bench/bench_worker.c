@@ -228,15 +228,15 @@ int main(int argc, char **argv) {
     b.gens = xcalloc(n, sizeof(*b.gens));
     for (size_t i = 0; i < n && r == 0; i++)
         r = wtest_volume_make(b.w, 65536, b.imgs[i], b.vols[i]);
-    struct mq_opts o = { .broker = &b.w->tb.broker, .conn_name = "bench_worker" };
+    struct mq_opts o = { .broker = &b.w->tb.broker, .conn_name = "bench_worker", .stamp_user_id = true };
     if (r == 0)
         r = mq_open(&o, &b.mq);
     if (r == 0)
         r = mq_declare_exclusive_queue(b.mq, b.queue);
     if (r == 0)
-        r = mq_bind(b.mq, b.queue, MQ_X_EVENTS, "job.volume.update.succeeded");
+        r = mq_bind(b.mq, b.queue, MQ_X_EVENTS, "job.volume.update.succeeded.*");
     if (r == 0)
-        r = mq_bind(b.mq, b.queue, MQ_X_EVENTS, "job.volume.update.failed");
+        r = mq_bind(b.mq, b.queue, MQ_X_EVENTS, "job.volume.update.failed.*");
     if (r == 0)
         r = mq_consume(b.mq, b.queue, 0, true, true);
     if (r < 0)

@@ -31,7 +31,8 @@ static void client_open(struct client *c, const char *user)
     char err[256] = "";
 
     testbroker_config_fill(&tb, "vmseal", user, pw, &c->cfg);
-    struct mq_opts o = { .broker = &c->cfg, .conn_name = user, .why = err, .why_len = sizeof(err) };
+    struct mq_opts o = { .broker = &c->cfg, .conn_name = user, .stamp_user_id = true, .why = err,
+                         .why_len = sizeof(err) };
     int r = mq_open(&o, &c->mq);
     if (r < 0)
         fail_msg("mq_open as %s: %s: %s", user, err_str(r), err);
@@ -78,8 +79,6 @@ static void wait_delivery(struct client *c, const char *queue, const char *want)
 static void test_daemons_declare_and_flow(void **state)
 {
     static const char *const all[] = { "#" };
-    static const char *const gpu[] = { "storage.00000000-0000-0000-0000-000000000001",
-                                       "virt.00000000-0000-0000-0000-000000000001" };
     struct client prod = { 0 }, wrk = { 0 }, mon = { 0 }, ctl = { 0 };
     char control_q[256], watch_q[256], mon_q[256];
     struct mq_props p = { .message_id = "00000000-0000-0000-0000-0000000000aa", .type = "event" };
@@ -92,14 +91,13 @@ static void test_daemons_declare_and_flow(void **state)
     assert_mq_ok(&prod, mq_consume(prod.mq, MQ_Q_EVENTS_PRODUCER, 16, false, false));
     assert_mq_ok(&prod, mq_consume(prod.mq, MQ_Q_RPC, 4, false, false));
 
-    /* worker/runtime.c: exchanges, its pool, its control queue. */
+    /* The pools come with the definitions (an administrator adds others): a
+     * worker host configures nothing shared. */
+    assert_mq_ok(&prod, mq_declare_pool(prod.mq, "default", all, 1));   /* as it is: a no-op */
+
+    /* worker/runtime.c: its pool (checked, not declared), its control queue. */
     client_open(&wrk, "worker");
-    assert_mq_ok(&wrk, mq_declare_exchange(wrk.mq, MQ_X_JOBS, "topic"));
-    assert_mq_ok(&wrk, mq_declare_exchange(wrk.mq, MQ_X_EVENTS, "topic"));
-    assert_mq_ok(&wrk, mq_declare_exchange(wrk.mq, MQ_X_CONTROL, "fanout"));
-    assert_mq_ok(&wrk, mq_declare_exchange(wrk.mq, MQ_X_DLX, "fanout"));
-    assert_mq_ok(&wrk, mq_declare_pool(wrk.mq, "default", all, 1));
-    assert_mq_ok(&wrk, mq_declare_pool(wrk.mq, "gpu", gpu, 2));
+    assert_mq_ok(&wrk, mq_check_queue(wrk.mq, "vmseal.jobs.default"));
     assert_mq_ok(&wrk, mq_declare_exclusive_queue(wrk.mq, control_q));
     assert_mq_ok(&wrk, mq_bind(wrk.mq, control_q, MQ_X_CONTROL, ""));
     assert_mq_ok(&wrk, mq_consume(wrk.mq, control_q, 0, true, true));
@@ -111,13 +109,13 @@ static void test_daemons_declare_and_flow(void **state)
     assert_mq_ok(&mon, mq_bind(mon.mq, mon_q, MQ_X_EVENTS, "#"));
     assert_mq_ok(&mon, mq_consume(mon.mq, mon_q, 0, true, true));
 
-    /* vmsealctl (producer credentials): watch queue + submit. */
-    client_open(&ctl, "producer");
+    /* vmsealctl (the operator): watch queue + submit. */
+    client_open(&ctl, "operator");
     assert_mq_ok(&ctl, mq_declare_exclusive_queue(ctl.mq, watch_q));
     assert_mq_ok(&ctl, mq_bind(ctl.mq, watch_q, MQ_X_EVENTS, "job.#"));
 
     /* A worker event reaches the producer's queue and the monitor. */
-    assert_mq_ok(&wrk, mq_publish_wait(wrk.mq, MQ_X_EVENTS, "job.volume.copy.running", &p, "ev1", 3, 10000));
+    assert_mq_ok(&wrk, mq_publish_wait(wrk.mq, MQ_X_EVENTS, "job.volume.copy.running.worker", &p, "ev1", 3, 10000));
     wait_delivery(&prod, MQ_Q_EVENTS_PRODUCER, "ev1");
     wait_delivery(&mon, mon_q, "ev1");
 

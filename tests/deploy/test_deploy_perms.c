@@ -1,5 +1,5 @@
 /* test_deploy_perms.c - deploy/rabbitmq/definitions.json loads into a real
- * node (started by test_deploy_main.c with node.sh) and gives the three users exactly what
+ * node (started by test_deploy_main.c with node.sh) and gives the four users exactly what
  * they need: each allowed operation succeeds, each forbidden one is refused
  * with 403 ACCESS_REFUSED (label broker). */
 #include <setjmp.h>
@@ -91,7 +91,7 @@ static void test_topology_loaded(void **state)
 
 static void test_logins(void **state)
 {
-    static const char *users[] = { "producer", "worker", "monitor", "engine" };
+    static const char *users[] = { "producer", "worker", "operator", "monitor", "engine" };
 
     for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
         _cleanup_free_ char *pw = deploy_node_password(&deploy_shared, users[i]);
@@ -127,26 +127,66 @@ static void test_producer(void **state)
     deploy_amqp_close(c);
 }
 
+/* A worker host's identity (here the shipped `worker`): consumes a pool
+ * queue that exists, publishes events whose routing key ends with its own
+ * name, binds its exclusive control queue; configures nothing shared. */
 static void test_worker(void **state)
 {
     amqp_connection_state_t c = open_as("worker");
-    char q[64];
+    char q[64], q2[64];
 
-    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.default", 5, true, false));
-    assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.gpu-1", 5, true, false));
     assert_allowed(deploy_amqp_consume(c, "vmseal.jobs.default"));
-    assert_allowed(deploy_amqp_publish(c, "vmseal.events", "job.volume.copy.running", "e"));
-    assert_allowed(deploy_amqp_publish(c, "vmseal.events", "worker.heartbeat", "h"));
+    assert_allowed(deploy_amqp_publish(c, "vmseal.events", "job.volume.copy.running.worker", "e"));
+    assert_allowed(deploy_amqp_publish(c, "vmseal.events", "worker.heartbeat.worker", "h"));
     assert_allowed(deploy_amqp_excl_bind(c, "vmseal.control", "", q));
 
     /* A worker cannot create jobs, requests or cancels, nor read requests. */
     assert_refused(deploy_amqp_publish(c, "vmseal.jobs", "storage.x", "j"));
     assert_refused(deploy_amqp_publish(c, "", "vmseal.requests", "r"));
+    assert_refused(deploy_amqp_publish(c, "", "vmseal.jobs.default", "j"));
+    assert_refused(deploy_amqp_publish(c, "", "vmseal.events.producer", "e"));
     assert_refused(deploy_amqp_publish(c, "vmseal.control", "", "c"));
     assert_refused(deploy_amqp_consume(c, "vmseal.requests"));
     assert_refused(deploy_amqp_consume(c, "vmseal.events.producer"));
-    assert_refused(deploy_amqp_delete_queue(c, "vmseal.requests"));
+    /* ... nor speak for another identity or for the producer (topic permissions) */
+    assert_refused(deploy_amqp_publish(c, "vmseal.events", "job.vm.seal.succeeded", "e"));
+    assert_refused(deploy_amqp_publish(c, "vmseal.events", "job.vm.seal.succeeded.host2", "e"));
+    assert_refused(deploy_amqp_publish(c, "vmseal.events", "worker.heartbeat.host2", "h"));
+    assert_refused(deploy_amqp_publish(c, "vmseal.events", "template.ready.worker", "t"));
+    assert_refused(deploy_amqp_publish(c, "vmseal.events", "template.ready", "t"));
+    /* ... nor declare, redeclare, delete or rebind the shared topology */
+    assert_refused(deploy_amqp_declare_quorum(c, "vmseal.jobs.default", 5, true, false));
+    assert_refused(deploy_amqp_declare_quorum(c, "vmseal.jobs.gpu-1", 5, true, false));
     assert_refused(deploy_amqp_declare_quorum(c, "vmseal.requests", 5, true, true));
+    assert_refused(deploy_amqp_delete_queue(c, "vmseal.requests"));
+    assert_refused(deploy_amqp_delete_queue(c, "vmseal.jobs.default"));
+    assert_refused(deploy_amqp_excl_bind(c, "vmseal.jobs", "#", q2));     /* read every job */
+    assert_refused(deploy_amqp_excl_bind(c, "vmseal.events", "#", q2));   /* read every event */
+    deploy_amqp_close(c);
+}
+
+/* vmsealctl's user: requests and RPC through the default exchange, events
+ * and dead letters; no jobs, no control, no topology. */
+static void test_operator(void **state)
+{
+    amqp_connection_state_t c = open_as("operator");
+    char q[64], q2[64];
+
+    assert_allowed(deploy_amqp_publish(c, "", "vmseal.requests", "r"));
+    assert_allowed(deploy_amqp_publish(c, "", "vmseal.rpc", "q"));
+    assert_allowed(deploy_amqp_excl_bind(c, "vmseal.events", "#", q));
+    assert_allowed(deploy_amqp_consume(c, q));
+
+    assert_refused(deploy_amqp_publish(c, "vmseal.jobs", "storage.x", "j"));
+    assert_refused(deploy_amqp_publish(c, "vmseal.control", "", "c"));
+    assert_refused(deploy_amqp_publish(c, "vmseal.events", "template.ready", "t"));
+    assert_refused(deploy_amqp_publish(c, "vmseal.events", "job.vm.seal.succeeded.operator", "e"));
+    assert_refused(deploy_amqp_consume(c, "vmseal.jobs.default"));
+    assert_refused(deploy_amqp_consume(c, "vmseal.requests"));
+    assert_refused(deploy_amqp_excl_bind(c, "vmseal.jobs", "#", q2));
+    assert_refused(deploy_amqp_excl_bind(c, "vmseal.control", "", q2));
+    assert_refused(deploy_amqp_declare_quorum(c, "vmseal.requests", 5, true, true));
+    assert_refused(deploy_amqp_delete_queue(c, "vmseal.jobs.default"));
     deploy_amqp_close(c);
 }
 
@@ -158,7 +198,7 @@ static void test_monitor(void **state)
 
     /* Binds its own exclusive queue to the events and sees them. */
     assert_allowed(deploy_amqp_excl_bind(mon, "vmseal.events", "#", q));
-    assert_allowed(deploy_amqp_publish(wrk, "vmseal.events", "job.vm.seal.progress", "seen-by-monitor"));
+    assert_allowed(deploy_amqp_publish(wrk, "vmseal.events", "job.vm.seal.progress.worker", "seen-by-monitor"));
     assert_int_equal(deploy_amqp_get(mon, q, 10000, &body), 0);
     assert_string_equal(body, "seen-by-monitor");
     free(body);
@@ -177,6 +217,51 @@ static void test_monitor(void **state)
     deploy_amqp_close(mon);
 }
 
+/* The bytes a queue holds, from rabbitmqctl. */
+static long queue_bytes(const char *queue)
+{
+    const char *argv[] = { "/usr/sbin/rabbitmqctl", "-n", deploy_shared.node, "-q", "list_queues", "-p", VHOST,
+                           "name", "message_bytes", NULL };
+    _cleanup_free_ char *out = NULL;
+    assert_int_equal(testutil_cmd_run(argv, 60000, &out), 0);
+    const char *line = strstr(out, queue);
+    assert_non_null(line);
+    return strtol(line + strlen(queue), NULL, 10);
+}
+
+/* The memory alarm is out of the monitor's reach: it may open 4 connections
+ * (a 5th is refused), the vhost 1000 queues, and each of its queues keeps at
+ * most 1 MiB (policy vmseal-watchers, drop-head) however much is published
+ * and however little it reads: at most 1000 MiB, and in practice 1 MiB per
+ * queue it holds. */
+static void test_monitor_bounded(void **state)
+{
+    amqp_connection_state_t mon[4], wrk = open_as("worker");
+    char q[4][64];
+    for (int i = 0; i < 4; i++) {
+        mon[i] = open_as("monitor");
+        assert_allowed(deploy_amqp_excl_bind(mon[i], "vmseal.events", "#", q[i]));
+    }
+    _cleanup_free_ char *pw = deploy_node_password(&deploy_shared, "monitor");
+    int code = deploy_amqp_try_login(deploy_shared.port, VHOST, "monitor", pw);
+    if (code == 0)
+        fail_msg("a 5th connection of the monitor was accepted");
+    size_t big = 256 << 10;
+    char *body = xmalloc(big + 1);
+    memset(body, 'x', big);
+    body[big] = '\0';
+    for (int i = 0; i < 16; i++)   /* 4 MiB to every monitor queue */
+        assert_allowed(deploy_amqp_publish(wrk, "vmseal.events", "job.vm.seal.progress.worker", body));
+    free(body);
+    for (int i = 0; i < 4; i++) {
+        long bytes = queue_bytes(q[i]);
+        printf("(%s holds %ld bytes of the 4 MiB published)\n", q[i], bytes);
+        assert_true(bytes > 0 && bytes <= 1L << 20);
+        deploy_amqp_close(mon[i]);
+    }
+    deploy_amqp_close(wrk);
+}
+
 int deploy_perms_tests(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,7 +269,9 @@ int deploy_perms_tests(void)
         cmocka_unit_test(test_logins),
         cmocka_unit_test(test_producer),
         cmocka_unit_test(test_worker),
+        cmocka_unit_test(test_operator),
         cmocka_unit_test(test_monitor),
+        cmocka_unit_test(test_monitor_bounded),
     };
     return cmocka_run_group_tests_name("deploy_perms", tests, NULL, NULL);
 }

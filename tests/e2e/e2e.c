@@ -37,8 +37,10 @@ static char *broker_group(struct e2e *e) {
         free(hosts);
         hosts = more;
     }
-    return xasprintf("broker = { hosts = [ %s ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n",
-                     hosts, e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password);
+    /* every process here is the administrator, the producer's identity too */
+    return xasprintf("broker = { hosts = [ %s ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10;\n"
+                     "  producer_user = \"%s\"; };\n",
+                     hosts, e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password, e->tb.broker.user);
 }
 
 static char *storage_group(struct e2e *e) {

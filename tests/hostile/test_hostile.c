@@ -170,7 +170,7 @@ static size_t hostile_jobs(struct e2e *e, const struct proto_vol_ref *src, const
     catalogue_build(&c, base, n);
 
 #define ARGS(...) xasprintf(__VA_ARGS__)
-    char *a[16];
+    char *a[20];
     size_t na = 0;
     a[na++] = ARGS("{sd_id:'%s', img_id:'../../../etc', vol_id:'%s', generation:0}", src->sd_id, src->vol_id);
     a[na++] = ARGS("{sd_id:'%s', img_id:'%s', vol_id:'/etc/passwd', generation:0}", src->sd_id, src->img_id);
@@ -202,6 +202,14 @@ static size_t hostile_jobs(struct e2e *e, const struct proto_vol_ref *src, const
     add_job(&c, "description change of a SHARED volume", base, n, "'volume.update'", a[na - 1], "volume_shared");
     a[na++] = ARGS("{disks:[{sd_id:'%s', img_id:'%s', vol_id:'%s'}]}", shared->sd_id, shared->img_id, shared->vol_id);
     add_job(&c, "vm.seal of a LEGAL SHARED volume", base, n, "'vm.seal'", a[na - 1], "volume_shared");
+    /* jobs limited to what a workflow asks: never seal a LEGAL leaf (a VM's
+     * disk), never delete a SHARED volume or one another workflow made */
+    a[na++] = ARGS("{disks:[{sd_id:'%s', img_id:'%s', vol_id:'%s'}]}", src->sd_id, src->img_id, src->vol_id);
+    add_job(&c, "vm.seal of a LEGAL leaf (a VM's disk)", base, n, "'vm.seal'", a[na - 1], "state");
+    a[na++] = ARGS("{sd_id:'%s', img_id:'%s', vol_id:'%s'}", shared->sd_id, shared->img_id, shared->vol_id);
+    add_job(&c, "volume.delete of a SHARED volume", base, n, "'volume.delete'", a[na - 1], "volume_shared");
+    a[na++] = ARGS("{sd_id:'%s', img_id:'%s', vol_id:'%s'}", src->sd_id, src->img_id, src->vol_id);
+    add_job(&c, "volume.delete of the source VM's disk", base, n, "'volume.delete'", a[na - 1], "not_owner");
     /* A producer that knows an operation this worker does not: the job fails
      * permanently before any disk is opened. */
     a[na++] = ARGS("{disks:[{sd_id:'%s', img_id:'%s', vol_id:'%s'}], sysprep:{enable:['format-disk']}}", src->sd_id,

@@ -29,7 +29,7 @@ struct testevents {
 
 int testevents_open(const struct config_broker *broker, struct testevents **ret) {
     struct testevents *te = xcalloc(1, sizeof(*te));
-    struct mq_opts o = { .broker = broker, .conn_name = "vmseal test events" };
+    struct mq_opts o = { .broker = broker, .conn_name = "vmseal test events", .stamp_user_id = true };
     static const char *const all[] = { "#" };
     int r = mq_open(&o, &te->mq);
     if (r == 0)
@@ -75,8 +75,12 @@ mq_t *testevents_mq(struct testevents *te) {
 
 void testevents_job_init(struct proto_job *job, enum job_kind kind) {
     memset(job, 0, sizeof(*job));
+    static proto_uuid template_id;   /* one workflow per test program: a job may
+                                        delete what an earlier one copied */
+    if (!template_id[0])
+        uuid_new(template_id);
     uuid_new(job->job_id);
-    uuid_new(job->template_id);
+    memcpy(job->template_id, template_id, sizeof template_id);
     job->kind = kind;
     job->attempt = 1;
     job->timeout_s = 600;

@@ -26,7 +26,8 @@ int testevents_open(const struct config_broker *broker, struct testevents **ret)
 void testevents_close(struct testevents *te);
 mq_t *testevents_mq(struct testevents *te);
 
-/* A job with fresh job and template ids, attempt 1, timeout_s 600; the
+/* A job with a fresh job id and the test program's one template id (a job may
+ * delete what an earlier one copied), attempt 1, timeout_s 600; the
  * caller fills kind-specific args (and frees it with proto_job_free). */
 void testevents_job_init(struct proto_job *job, enum job_kind kind);
 /* Publish to vmseal.jobs with routing key <storage|virt>.<sd id> and wait

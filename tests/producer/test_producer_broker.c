@@ -48,6 +48,7 @@ struct bt {
     size_t jobs_seen[4];                /* distinct job ids per kind */
     proto_uuid ids[256]; size_t n_ids;  /* every job id seen (a republished job comes again) */
     size_t redelivered;                 /* deliveries of a job id seen before */
+    const char *me;                     /* the routing keys' identity; NULL: tb's user */
 };
 
 static struct bt B;
@@ -91,8 +92,8 @@ static void bt_open(struct bt *b, const char *name, bool with_pool) {
     assert_int_equal(testpg_target(b->dir, name, &b->db, &b->db_schema), 0);
     write_config(b);
     char err[256] = "";
-    struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .why = err,
-                         .why_len = sizeof err };
+    struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .stamp_user_id = true,
+                         .why = err, .why_len = sizeof err };
     if (mq_open(&o, &b->mq) < 0)
         fail_msg("mq_open: %s", err);
     assert_int_equal(mq_declare_topology(b->mq), 0);
@@ -148,8 +149,9 @@ static void job_event(struct bt *b, const struct proto_job *j, enum event_state 
     char *body;
     size_t len;
     assert_int_equal(proto_encode_event(&ev, &body, &len), 0);
-    char key[64];
-    snprintf(key, sizeof key, "job.%s.%s", job_kind_to_string(j->kind), event_state_to_string(st));
+    char key[320];
+    snprintf(key, sizeof key, "job.%s.%s.%s", job_kind_to_string(j->kind), event_state_to_string(st),
+             b->me ? b->me : b->tb->broker.user);
     publish(b, MQ_X_EVENTS, key, ev.event_id, "event", body, len);
     free(body);
 }
@@ -162,7 +164,8 @@ static void heartbeat(struct bt *b) {
     assert_int_equal(proto_encode_heartbeat(&hb, &body, &len), 0);
     proto_uuid id;
     uuid_new(id);
-    publish(b, MQ_X_EVENTS, "worker.heartbeat", id, "worker.heartbeat", body, len);
+    _cleanup_free_ char *key = xasprintf("worker.heartbeat.%s", b->tb->broker.user);
+    publish(b, MQ_X_EVENTS, key, id, "worker.heartbeat", body, len);
     free(body);
 }
 
@@ -290,6 +293,14 @@ static void rpc_call(struct bt *b, const struct rpc_request *rq, struct rpc_repl
     fail_msg("no rpc reply in 10 s");
 }
 
+/* The producer's status of template tid (ok asserted). */
+static void status_call(struct bt *b, const char *tid, struct rpc_reply *rep) {
+    struct rpc_request rq = { .method = RPC_STATUS };
+    memcpy(rq.template_id, tid, sizeof rq.template_id);
+    rpc_call(b, &rq, rep);
+    assert_true(rep->ok);
+}
+
 /* Serve jobs until the fake worker holds a vm.seal job. */
 static void wait_held(struct bt *b) {
     int64_t end = time_mono_ms() + 30000;
@@ -345,11 +356,9 @@ static void test_sealed_template_ready(void **state) {
     assert_int_equal(b->jobs_seen[JOB_VOLUME_UPDATE], 4);
     assert_int_equal(b->jobs_seen[JOB_VM_SEAL], 1);
 
-    struct rpc_request rq = { .method = RPC_STATUS };
-    memcpy(rq.template_id, tid, sizeof rq.template_id);
+    struct rpc_request rq;
     struct rpc_reply rep;
-    rpc_call(b, &rq, &rep);
-    assert_true(rep.ok);
+    status_call(b, tid, &rep);
     assert_string_equal(rep.tpl.state, "ready");
     assert_int_equal(rep.tpl.n_disks, 2);
     for (size_t i = 0; i < 2; i++) {
@@ -524,18 +533,24 @@ static void test_unroutable_job_waits_for_a_pool(void **state) {
     testbroker_teardown(&tb2);
 }
 
+/* Submit a sealed template of n disks (its id in ret_tid) and serve its
+ * jobs until the fake worker holds its vm.seal job, unanswered. */
+static void submit_and_hold_seal(struct bt *b, size_t n, proto_uuid ret_tid) {
+    b->hold_seal = true;
+    b->have_held = false;
+    uuid_new(ret_tid);
+    submit(b, ret_tid, n, true, NULL, NULL);
+    wait_held(b);
+    assert_true(b->have_held);
+}
+
 /* Every connection of the vhost closed mid-workflow (the producer's and the
  * worker's): both reconnect and the template completes. */
 static void test_connections_closed(void **state) {
     struct bt *b = *state;
-    b->hold_seal = true;
-    b->have_held = false;
-    producer_start(b, 0);
     proto_uuid tid;
-    uuid_new(tid);
-    submit(b, tid, 2, true, NULL, NULL);
-    wait_held(b);
-    assert_true(b->have_held);
+    producer_start(b, 0);
+    submit_and_hold_seal(b, 2, tid);
     char *out = NULL;
     int rc = testbroker_ctl(b->tb, &out, "close_all_connections", "-p", b->tb->vhost, "vmseal test", NULL);
     if (rc != 0)
@@ -548,6 +563,63 @@ static void test_connections_closed(void **state) {
     run_until(b, tid, EV_READY, 30000, NULL);
 }
 
+static bool log_has_cb(void *arg) {
+    const char *const *a = arg;   /* { file, text } */
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    return read_file_all(a[0], 16 << 20, &text, &len) == 0 && strstr(text, a[1]) != NULL;
+}
+
+/* A final event for the held seal job from a second broker identity, and one
+ * without user-id: the producer refuses both (logged and counted) and the
+ * template stays in its seal step; the holder's own events then make it READY. */
+static void test_forged_events(void **state) {
+    struct bt *b = *state;
+    proto_uuid tid;
+    if (b->producer[0] <= 0)
+        producer_start(b, 0);
+    submit_and_hold_seal(b, 1, tid);
+    job_event(b, &b->held_job, EV_RUNNING);   /* the holder claims the job */
+
+    /* the second identity: a user of its own on this vhost */
+    char *out = NULL;
+    if (testbroker_ctl(b->tb, &out, "add_user", "forger", "forger-pw", NULL) != 0 ||
+        testbroker_ctl(b->tb, &out, "set_permissions", "-p", b->tb->vhost, "forger", ".*", ".*", ".*", NULL) != 0)
+        fail_msg("forger user: %s", out ? out : "?");
+    free(out);
+    struct config_broker fb = b->tb->broker;
+    fb.user = "forger";
+    fb.password = "forger-pw";
+    struct bt forger = *b, unnamed = *b;
+    forger.me = "forger";
+    char err[256] = "";
+    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &fb, .conn_name = "forger", .stamp_user_id = true,
+                                                .why = err, .why_len = sizeof err }, &forger.mq), 0);
+    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &b->tb->broker, .conn_name = "unnamed", .why = err,
+                                                .why_len = sizeof err }, &unnamed.mq), 0);
+    job_event(&forger, &b->held_job, EV_SUCCEEDED);
+    job_event(&unnamed, &b->held_job, EV_SUCCEEDED);
+    mq_close(forger.mq);
+    mq_close(unnamed.mq);
+    const char *refused[] = { b->log, "(2 events refused so far)" };
+    if (testutil_wait_for(log_has_cb, refused, 15000, 50) != 0)
+        fail_msg("the producer did not refuse both forged events (log: %s)", b->log);
+    const char *named[] = { b->log, "held by " };
+    const char *anon[] = { b->log, "without user-id: refused" };
+    assert_true(log_has_cb(named) && log_has_cb(anon));
+
+    struct rpc_reply rep;
+    status_call(b, tid, &rep);
+    assert_string_equal(rep.tpl.state, "creating");
+    assert_string_equal(rep.tpl.step, "seal");
+    rpc_reply_free(&rep);
+
+    job_event(b, &b->held_job, EV_SUCCEEDED);
+    proto_job_free(&b->held_job);
+    run_until(b, tid, EV_READY, 30000, NULL);
+    (void)testbroker_ctl(b->tb, NULL, "delete_user", "forger", NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sealed_template_ready),
@@ -555,6 +627,7 @@ int main(void) {
         cmocka_unit_test(test_unknown_sysprep_op_rejected),
         cmocka_unit_test(test_standby_takes_over),
         cmocka_unit_test(test_connections_closed),
+        cmocka_unit_test(test_forged_events),
         cmocka_unit_test(test_unroutable_job_waits_for_a_pool),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

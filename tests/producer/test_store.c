@@ -50,17 +50,25 @@ static struct store *open_ok(struct sfx *f) {
     return st;
 }
 
-/* Write the schema version behind the store's back. */
+/* Change the store behind its back: the schema version, and with v = 1 the
+ * schema too (what migration 1 -> 2 added is dropped: a v1 store). */
 static void version_set(struct sfx *f, int v) {
+    const char *v1 = v == 1 ? "ALTER TABLE jobs DROP COLUMN holder" : NULL;
     if (f->schema) {
         _cleanup_free_ char *sql = xasprintf("UPDATE %s.schema_version SET version = %d", f->schema, v);
         assert_int_equal(testpg_sql(sql), 0);
+        if (v1) {
+            _cleanup_free_ char *drop = xasprintf("SET search_path TO %s; %s", f->schema, v1);
+            assert_int_equal(testpg_sql(drop), 0);
+        }
         return;
     }
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->target, &db), SQLITE_OK);
     _cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", v);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    if (v1)
+        assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 }
 
@@ -88,6 +96,16 @@ static void test_migrate_from_v1(void **state) {
     assert_int_equal(t.request_len, 3);
     assert_memory_equal(t.request, "req", 3);
     store_template_free(&t);
+    /* migration 1 -> 2: the jobs' holder column is back */
+    struct store_job j = { .step = STEP_COPY, .kind = JOB_VOLUME_COPY, .attempt = 1, .holder = "host-a" };
+    uuid_new(j.id);
+    memcpy(j.template_id, id, sizeof j.template_id);
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_end(st, store_job_insert(st, &j)), 0);
+    struct store_job got;
+    assert_int_equal(store_job_get(st, j.id, &got), 0);
+    assert_string_equal(got.holder, "host-a");
+    store_job_free(&got);
     store_close(st);
 
     version_set(f, STORE_SCHEMA_VERSION + 1);

@@ -245,6 +245,29 @@ static void test_permanent_failure_rollback(void **state) {
     msgs_free(&r);
 }
 
+/* A generation a worker reports outside 0..999 is not believed: the step fails
+ * for good and rolls back instead of storing the number. */
+static void test_bad_generation(void **state) {
+    char why[ERR_WHY_LEN];
+    struct fx *f = *state;
+    struct msgs m;
+    fx_submit(f, TID, 1, true, &m);
+    struct proto_event ev;
+    struct proto_kv kv = { .key = "generation", .type = KV_INT, .i = 5000 };
+    fx_event_struct(&ev, &m.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
+    ev.result = &kv;
+    ev.n_result = 1;
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), 0);
+    msgs_free(&m);
+    fx_take(f, &m);
+    expect_jobs(&m, 1, JOB_VOLUME_DELETE);
+    fx_succeed_all(f, &m);
+    expect_event(&m, EV_FAILED, NULL);
+    assert_string_equal(m.events[0].error.code, "invalid");
+    assert_non_null(strstr(m.events[0].error.message, "generation 5000"));
+    msgs_free(&m);
+}
+
 static void test_delete_failure_leftover(void **state) {
     struct fx *f = *state;
     struct msgs m;
@@ -361,13 +384,14 @@ static void test_cancel_waiting_retry(void **state) {
 }
 
 static void test_duplicate_events(void **state) {
+    char why[ERR_WHY_LEN];
     struct fx *f = *state;
     struct msgs m, r;
     fx_submit(f, TID, 1, false, &m);
     struct proto_event ev;
     fx_event_struct(&ev, &m.jobs[0], EV_FAILED, "timeout", false, f->now);
-    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
-    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), 0);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), 0);
     f->now += 1000;
     fx_tick(f);
     fx_take(f, &r);
@@ -375,8 +399,8 @@ static void test_duplicate_events(void **state) {
     assert_int_equal(fx_job_rows(f, TID), 2);
     struct proto_event ok;
     fx_event_struct(&ok, &r.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
-    assert_int_equal(wf_on_event(f->wf, &ok, f->now), 0);
-    assert_int_equal(wf_on_event(f->wf, &ok, f->now), 0);
+    assert_int_equal(wf_on_event(f->wf, &ok, "worker", NULL, f->now, why), 0);
+    assert_int_equal(wf_on_event(f->wf, &ok, "worker", NULL, f->now, why), 0);
     msgs_free(&r);
     fx_take(f, &r);
     expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
@@ -435,14 +459,81 @@ static void test_lost_unpublished_job_dropped(void **state) {
     msgs_free(&m);
 }
 
+/* An event is believed only from the identity that holds the job (the first
+ * event of the attempt claims it), with a user-id, for the job's template and
+ * kind; anything else changes nothing. */
+static void test_event_identity(void **state) {
+    struct fx *f = *state;
+    struct msgs m, r;
+    char why[ERR_WHY_LEN];
+    enum tpl_step step;
+    fx_submit(f, TID, 1, true, &m);
+    struct proto_event ev;
+    fx_event_struct(&ev, &m.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
+    /* no user-id: refused even before anyone holds the job */
+    assert_int_equal(wf_on_event(f->wf, &ev, NULL, "job.volume.copy.succeeded.worker", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "without user-id"));
+    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);   /* "worker" claims it */
+    assert_int_equal(wf_on_event(f->wf, &ev, "intruder", "job.volume.copy.succeeded.intruder", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "held by worker"));
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.vm.seal.succeeded.worker", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "expected job.volume.copy.succeeded.worker"));
+    /* a key without the identity (or another's): not through the topic permissions */
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded.intruder", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "", f->now, why), -VMS_E_ACCESS_REFUSED);
+    uuid_new(ev.template_id);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), -VMS_E_ACCESS_REFUSED);
+    assert_non_null(strstr(why, "names template"));
+    memcpy(ev.template_id, m.jobs[0].template_id, sizeof ev.template_id);
+    /* another identity's heartbeat (or one without user-id) does not touch the job */
+    struct proto_heartbeat hb = { .worker_id = "evil", .running = &m.jobs[0].job_id, .n_running = 1 };
+    assert_int_equal(wf_on_heartbeat(f->wf, &hb, "intruder", f->now + 1000), 0);
+    assert_int_equal(wf_on_heartbeat(f->wf, &hb, NULL, f->now + 1000), 0);
+    struct store_job j;
+    assert_int_equal(store_job_get(f->st, m.jobs[0].job_id, &j), 0);
+    assert_string_equal(j.worker_id, "w1");
+    assert_string_equal(j.holder, "worker");
+    assert_int_equal(j.last_event_ms, f->now);
+    store_job_free(&j);
+    fx_take(f, &r);
+    assert_int_equal(r.n_jobs + r.n_events, 0);   /* nothing happened */
+    assert_int_equal(fx_state(f, TID, &step), TPL_CREATING);
+    assert_int_equal(step, STEP_COPY);
+    msgs_free(&r);
+    /* a holder silent for WF_HOLDER_SILENT_MS is gone: the identity the job
+     * was redelivered to takes it over, and the old one is refused from then on */
+    fx_event_struct(&ev, &m.jobs[0], EV_RUNNING, NULL, false, f->now);
+    f->now += WF_HOLDER_SILENT_MS - 1;
+    assert_int_equal(wf_on_event(f->wf, &ev, "host2", "job.volume.copy.running.host2", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    f->now += 1;
+    assert_int_equal(wf_on_event(f->wf, &ev, "host2", "job.volume.copy.running.host2", f->now, why), 0);
+    fx_event_struct(&ev, &m.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", "job.volume.copy.succeeded.worker", f->now, why),
+                     -VMS_E_ACCESS_REFUSED);
+    /* the final event from the new holder, under its own key, is taken */
+    assert_int_equal(wf_on_event(f->wf, &ev, "host2", "job.volume.copy.succeeded.host2", f->now, why), 0);
+    fx_take(f, &r);
+    expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
+    msgs_free(&r);
+    msgs_free(&m);
+}
+
 static void test_deadline_and_heartbeat(void **state) {
     struct fx *f = *state;
     struct msgs m, r;
     fx_submit(f, TID, 1, false, &m);
     fx_succeed_all(f, &m);                   /* volume.update: 60 s + 30 s grace */
+    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);   /* claimed by "worker" */
     f->now += 80000;
     struct proto_heartbeat hb = { .worker_id = "w1", .running = &m.jobs[0].job_id, .n_running = 1 };
-    assert_int_equal(wf_on_heartbeat(f->wf, &hb, f->now), 0);   /* alive: deadline moves */
+    assert_int_equal(wf_on_heartbeat(f->wf, &hb, "worker", f->now), 0);   /* alive: deadline moves */
     f->now += 80000;
     fx_tick(f);
     fx_take(f, &r);
@@ -550,6 +641,8 @@ int main(void) {
         T(test_transient_retry_backoff),
         T(test_attempts_exhausted),
         T(test_permanent_failure_rollback),
+        T(test_bad_generation),
+        T(test_event_identity),
         T(test_delete_failure_leftover),
         T(test_delete_failure_already_illegal),
         T(test_cancel_copy),

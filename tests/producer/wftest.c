@@ -172,8 +172,9 @@ void fx_event_struct(struct proto_event *ev, const struct proto_job *j, enum eve
 
 void fx_event(struct fx *f, const struct proto_job *j, enum event_state state, const char *code, bool permanent) {
     struct proto_event ev;
+    char why[ERR_WHY_LEN];
     fx_event_struct(&ev, j, state, code, permanent, f->now);
-    assert_int_equal(wf_on_event(f->wf, &ev, f->now), 0);
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), 0);
 }
 
 void fx_succeed_all(struct fx *f, struct msgs *m) {

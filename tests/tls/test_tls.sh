@@ -8,7 +8,10 @@
 #      definitions and users) listens with TLS (verify_peer,
 #      fail_if_no_peer_cert);
 #   3. vmseal-producer, a dry-run vmseal-worker and vmsealctl run with
-#      broker.tls, each as its least-privilege user (password_file): one
+#      broker.tls, each as its least-privilege user (producer and operator
+#      with a password_file; the worker as its host's own identity,
+#      tls-host1, made by deploy/rabbitmq/host.sh, logging in by its
+#      certificate with SASL EXTERNAL): one
 #      sealed template goes READY (`vmsealctl submit --wait`), then every read
 #      command runs with --json;
 #   4. refused: plaintext AMQP to the TLS port, TLS without a client
@@ -97,10 +100,18 @@ write_conf() { (umask 077; cat > "$1"); }
 { broker_group producer; storage_group
   printf 'producer = { db = "%s/producer.db"; max_attempts = 3; };\nlog = { level = "debug"; };\n' "$T"; } |
     write_conf "$T/producer.conf"
-{ broker_group worker; storage_group
+# The worker host's own identity (issue 15): its certificate (CN tls-host1)
+# from deploy/rabbitmq/host.sh, its broker user registered with the worker
+# permissions and no password: it logs in with SASL EXTERNAL.
+"$SRC/deploy/rabbitmq/host.sh" issue "$C" tls-host1 "$C" || die "host.sh issue failed"
+"$SRC/deploy/rabbitmq/host.sh" register "$VMSEAL_TEST_BROKER_NODE" tls-host1 ||
+    die "host.sh register failed"
+{ printf 'broker = {\n  hosts = [ "localhost:%s" ];\n  vhost = "vmseal";\n  user = "tls-host1";\n  heartbeat_s = 10;\n' "$TLS_PORT"
+  printf '  tls = { ca = "%s/ca.pem"; cert = "%s/tls-host1.pem"; key = "%s/tls-host1.key"; verify_peer = true; };\n};\n' "$C" "$C" "$C"
+  storage_group
   printf 'worker = { id = "tls-worker"; slots = 2; executor = "dry-run"; dry_run_seal_ms = 200; };\nlog = { level = "debug"; };\n'; } |
     write_conf "$T/worker.conf"
-{ broker_group producer; storage_group; } | write_conf "$T/ctl.conf"
+{ broker_group operator; storage_group; } | write_conf "$T/ctl.conf"
 
 start() { # name argv...
     local name=$1
@@ -191,7 +202,7 @@ kill -0 "${PIDS[1]}" 2>/dev/null || fail "the worker died"
 
 # ---- 5. no secret anywhere --------------------------------------------------------
 leaks=0
-for u in producer worker monitor; do
+for u in producer worker operator monitor; do
     pw=$(cat "$SECRETS/$u.secret")
     [ ${#pw} -ge 8 ] || { fail "secret of $u is too short to search for"; continue; }
     if grep -rlF -- "$pw" "$T"/*.log "$T"/*.json "$T/node/log" 2>/dev/null; then

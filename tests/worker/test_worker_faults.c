@@ -116,7 +116,7 @@ static void test_sigterm_completes_or_requeues(void **state) {
 
     a = wtest_start(w, &(struct wtest_worker_opts){ .id = "termA", .dry_run = true, .dry_run_seal_ms = 2000,
                                                     .grace_s = 20 }, 1 << 20, img, vol);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     assert_int_equal(kill(a, SIGTERM), 0);
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
@@ -128,7 +128,7 @@ static void test_sigterm_completes_or_requeues(void **state) {
 
     assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "termA2", .dry_run = true,
                                                                        .dry_run_seal_ms = 30000, .grace_s = 1 }, &a2), 0);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(a2);
     assert_int_equal(kill(a2, SIGTERM), 0);
@@ -172,7 +172,7 @@ static void test_connection_loss_kills_and_redoes(void **state) {
 
     pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "reco1", .dry_run = true, .dry_run_seal_ms = 20000,
                                                             .slots = 1 }, 1 << 20, img, vol);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(pid);
     assert_true(child > 0);
@@ -211,7 +211,7 @@ static void test_runner_timeout_replaced(void **state) {
     wtest_start(w, &(struct wtest_worker_opts){ .id = "rtmo1", .dry_run = true, .dry_run_seal_ms = 60000,
                                                 .slots = 1 }, 1 << 20, img, vol);
     pid_t first = update_ok(w, "rtmo1", img, vol, 0);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     j.timeout_s = 1;
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_FAILED);
@@ -240,7 +240,7 @@ static void test_runner_sigkill_mid_job(void **state) {
     pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "rkill1", .dry_run = true, .dry_run_seal_ms = 60000,
                                                             .slots = 1 }, 1 << 20, img, vol);
     pid_t first = update_ok(w, "rkill1", img, vol, 0);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     assert_int_equal(wtest_job_process(w, "rkill1", j.job_id, true), first);
     assert_int_equal(kill(first, SIGKILL), 0);

@@ -150,7 +150,7 @@ static void test_dry_run_copy_and_seal(void **state) {
         assert_int_equal(st.st_blocks, 0);
     }
 
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     j.args.seal.sysprep.selinux_relabel = true;
     int64_t t0 = time_mono_ms();
     /* while it runs, the heartbeat lists it (heartbeats come every 10 s) */
@@ -238,6 +238,9 @@ static void test_named_pool(void **state) {
     struct proto_job j;
     const struct proto_event *ev;
 
+    /* the pool's queue and bindings are the broker administrator's (definitions) */
+    _cleanup_free_ char *sk = xasprintf("storage.%s", w->sd_id), *vk = xasprintf("virt.%s", w->sd_id);
+    assert_int_equal(mq_declare_pool(testevents_mq(w->te), "fast-1", (const char *const[]){ sk, vk }, 2), 0);
     wtest_start(w, &(struct wtest_worker_opts){ .id = "pool1", .pool = "fast-1", .dry_run = true },
                 1 << 20, img, vol);
     wtest_update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
@@ -245,10 +248,41 @@ static void test_named_pool(void **state) {
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_string_equal(ev->worker_id, "pool1");
     proto_job_free(&j);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_string_equal(ev->worker_id, "pool1");
+    proto_job_free(&j);
+}
+
+/* A job the producer did not publish (no user-id: the default exchange
+ * reaches the pool queue too) is dead-lettered unread, the volume untouched. */
+static void test_job_not_from_producer(void **state) {
+    struct wtest *w = *state;
+    proto_uuid img, vol;
+    struct proto_job j;
+    struct vol_meta m;
+    wtest_start(w, &(struct wtest_worker_opts){ .id = "auth1", .dry_run = true }, 1 << 20, img, vol);
+    wtest_update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
+    char *body = NULL, err[256] = "";
+    size_t len = 0;
+    assert_int_equal(proto_encode_job(&j, &body, &len), 0);
+    mq_t *mq = NULL;
+    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &w->tb.broker, .conn_name = "unnamed", .why = err,
+                                                .why_len = sizeof err }, &mq), 0);
+    struct mq_props p = { .message_id = j.job_id, .type = "job" };
+    assert_int_equal(mq_publish_wait(mq, "", MQ_Q_JOBS_PREFIX "default", &p, body, len, 10000), 0);
+    mq_close(mq);
+    char *reason = NULL;
+    assert_int_equal(testevents_wait_dead(w->te, j.job_id, WAIT_MS, &reason), 0);
+    assert_non_null(reason);
+    assert_non_null(strstr(reason, "not published by the producer"));
+    free(reason);
+    free(body);
+    assert_int_equal(testevents_of_job(w->te, j.job_id, NULL, 0), 0);   /* never run */
+    wtest_meta_read(w, img, vol, &m, 0);
+    assert_int_equal(m.legality, LEGALITY_LEGAL);
+    assert_int_equal(m.gen, 0);
     proto_job_free(&j);
 }
 
@@ -263,7 +297,7 @@ static void test_cancel(void **state) {
 
     pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "can1", .dry_run = true, .dry_run_seal_ms = 60000 },
                             1 << 20, img, vol);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(pid);
     assert_true(child > 0);
@@ -331,7 +365,7 @@ static void test_runner_reused(void **state) {
     assert_int_equal(wtest_job_process(w, "reuse1", j.job_id, true), runner);
     proto_job_free(&j);
 
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_int_equal(wtest_job_process(w, "reuse1", j.job_id, true), runner);
@@ -381,7 +415,7 @@ static void test_progress_coalesced(void **state) {
 
     pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "prog0", .dry_run = true, .dry_run_seal_ms = 1,
                                                             .slots = 1 }, 1 << 20, img, vol);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     testevents_pump(w->te, 700); /* nothing may follow the final */
@@ -395,7 +429,7 @@ static void test_progress_coalesced(void **state) {
 
     assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "prog2", .dry_run = true,
                                                                        .dry_run_seal_ms = 2000, .slots = 1 }, &pid), 0);
-    wtest_seal_job(&j, w->sd_id, img, vol);
+    wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     testevents_pump(w->te, 700);
@@ -413,6 +447,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_malformed_dead_lettered, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_domain, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_named_pool, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_job_not_from_producer, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_runner_reused, wtest_setup, wtest_teardown),
         cmocka_unit_test_setup_teardown(test_progress_coalesced, wtest_setup, wtest_teardown),

@@ -39,12 +39,7 @@ static void import_guest(struct wtest *w, const char *name, proto_uuid img, prot
 
 static const struct proto_event *seal(struct wtest *w, const char *img, const char *vol, struct proto_job *j) {
     const struct proto_event *ev = NULL;
-    testevents_job_init(j, JOB_VM_SEAL);
-    j->args.seal.n_disks = 1;
-    j->args.seal.disks = xcalloc(1, sizeof(*j->args.seal.disks));
-    snprintf(j->args.seal.disks[0].sd_id, sizeof(proto_uuid), "%s", w->sd_id);
-    snprintf(j->args.seal.disks[0].img_id, sizeof(proto_uuid), "%s", img);
-    snprintf(j->args.seal.disks[0].vol_id, sizeof(proto_uuid), "%s", vol);
+    wtest_seal_job(j, w, img, vol);   /* marked ILLEGAL first, as a workflow does */
     j->args.seal.sysprep.selinux_relabel = true;
     assert_int_equal(testevents_publish_job(w->te, j), 0);
     assert_int_equal(testevents_wait(w->te, j->job_id, -1, WAIT_MS, &ev), 0);

@@ -20,6 +20,7 @@
 #include "err.h"
 #include "sd.h"
 #include "testutil.h"
+#include "volume.h"
 #include "util.h"
 
 int wtest_setup(void **state) {
@@ -81,8 +82,9 @@ static int config_write(struct wtest *w, const struct wtest_worker_opts *o, cons
     FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
     if (!f)
         return -errno;
-    fprintf(f, "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n",
-            w->tb.broker.hosts[0], w->tb.broker.vhost, w->tb.broker.user, w->tb.broker.password);
+    fprintf(f, "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10;\n"
+               "  producer_user = \"%s\"; };\n",   /* the test publishes jobs as the administrator */
+            w->tb.broker.hosts[0], w->tb.broker.vhost, w->tb.broker.user, w->tb.broker.password, w->tb.broker.user);
     fprintf(f, "worker = {\n  id = \"%s\";\n  pool = \"%s\";\n  slots = %d;\n  executor = \"%s\";\n",
             o->id, o->pool ? o->pool : "default", o->slots ? o->slots : 2, o->dry_run ? "dry-run" : "real");
     if (o->dry_run_seal_ms)
@@ -391,11 +393,21 @@ void wtest_delete_job(struct proto_job *j, const char *sd, const char *img, cons
     vol_ref_set(&j->args.del.vol, sd, img, vol);
 }
 
-void wtest_seal_job(struct proto_job *j, const char *sd, const char *img, const char *vol) {
+void wtest_seal_job(struct proto_job *j, struct wtest *w, const char *img, const char *vol) {
+    /* a workflow marks a LEAF ILLEGAL before its seal (a worker seals nothing else) */
+    struct sd *sd = NULL;
+    struct vol_meta m;
+    char why[ERR_WHY_LEN] = "";
+    if (sd_open(w->sd_id, w->sd_path, &sd, why) == 0 && sd_volume_meta_read(sd, img, vol, &m, why) == 0 &&
+        m.legality == LEGALITY_LEGAL && m.voltype == VOLTYPE_LEAF) {
+        struct volume_change c = { .generation = m.gen, .legality = LEGALITY_ILLEGAL };
+        assert_int_equal(volume_update(sd, img, vol, &c, NULL, NULL, NULL, why), 0);
+    }
+    sd_close(sd);
     testevents_job_init(j, JOB_VM_SEAL);
     j->args.seal.n_disks = 1;
     j->args.seal.disks = xcalloc(1, sizeof(*j->args.seal.disks));
-    vol_ref_set(&j->args.seal.disks[0], sd, img, vol);
+    vol_ref_set(&j->args.seal.disks[0], w->sd_id, img, vol);
 }
 
 const struct proto_event *wtest_job_run(struct wtest *w, const struct proto_job *j, int wait_ms) {

@@ -101,8 +101,9 @@ void wtest_copy_job(struct proto_job *j, const char *sd, const char *img, const 
 void wtest_update_job(struct proto_job *j, const char *sd, const char *img, const char *vol, int gen,
                       enum vol_legality leg, enum vol_type vt);
 void wtest_delete_job(struct proto_job *j, const char *sd, const char *img, const char *vol);
-/* vm.seal of the one disk img/vol. */
-void wtest_seal_job(struct proto_job *j, const char *sd, const char *img, const char *vol);
+/* vm.seal of the one disk img/vol of w's domain, marked ILLEGAL first when it is a
+ * LEGAL LEAF (as a workflow does before its seal). */
+void wtest_seal_job(struct proto_job *j, struct wtest *w, const char *img, const char *vol);
 
 /* Publish j and wait up to wait_ms for its final event, which is returned
  * (owned by w->te); fails the test otherwise. */

@@ -253,9 +253,23 @@ out:
     return r;
 }
 
-int qemu_img_info(const char *path, const char *confine_root, struct qemu_img_info *ret_info,
-                  char *why) {
-    char *argv[] = { "qemu-img", "info", "--backing-chain", "--output=json", "-U",
+int qemu_img_format_guess(const char *path, const char **ret_format) {
+    unsigned char magic[4] = { 0 };
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, magic, sizeof magic);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return -e;
+    *ret_format = n == 4 && memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+    return 0;
+}
+
+int qemu_img_info(const char *path, const char *format, const char *confine_root,
+                  struct qemu_img_info *ret_info, char *why) {
+    char *argv[] = { "qemu-img", "info", "-f", (char *)format, "--backing-chain", "--output=json", "-U",
                      (char *)path, NULL };
     struct run_ctx c = { .last_percent = -1 };
     int r = run(argv, &c, why);

@@ -22,13 +22,21 @@ struct qemu_img_info {
     char format[16];      /* of the top image: "qcow2", "raw", ... */
 };
 
-/* `qemu-img info --backing-chain --output=json -U PATH`.  Every file of the
+/* `qemu-img info -f FORMAT --backing-chain --output=json -U PATH`: the format
+ * is always given (a volume's FORMAT, or qemu_img_format_guess()), never
+ * probed by qemu-img (a raw guest disk that starts with a qcow2 header would
+ * be opened as qcow2, backing file included).  Every file of the
  * chain (the image, its backing files, external data files) must be a plain
  * absolute path below `confine_root` (a realpath, e.g. sd_real_path()):
  * -VMS_E_PATH_ESCAPE otherwise, and for protocol or json: names.  This is
  * what keeps a crafted image header from making qemu-img read host files. */
-int qemu_img_info(const char *path, const char *confine_root, struct qemu_img_info *ret_info,
-                  char *why);
+int qemu_img_info(const char *path, const char *format, const char *confine_root,
+                  struct qemu_img_info *ret_info, char *why);
+
+/* "qcow2" when the file at path begins with the qcow2 magic, else "raw": the
+ * first four bytes only, never a header's backing file.  -errno if it cannot
+ * be read. */
+int qemu_img_format_guess(const char *path, const char **ret_format);
 
 /* The parser behind qemu_img_info(): `json` is qemu-img's whole output, an
  * array of image nodes, top image first (qemu 7.2), or the same where each

@@ -45,7 +45,7 @@ int sd_openat_dir(int dir_fd, const char *name, int *ret_fd) {
 
 /* Same for a regular file; flags adds O_WRONLY/O_CREAT/... as needed. */
 int sd_openat_file(int dir_fd, const char *name, int flags, int *ret_fd) {
-    int fd = openat(dir_fd, name, flags | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dir_fd, name, flags | O_NOFOLLOW | O_CLOEXEC, SD_FILE_MODE);
     if (fd < 0)
         return errno == ELOOP ? -VMS_E_PATH_ESCAPE : -errno;
     struct stat st;
@@ -57,6 +57,11 @@ int sd_openat_file(int dir_fd, const char *name, int flags, int *ret_fd) {
     if (!S_ISREG(st.st_mode)) {
         close(fd);
         return -VMS_E_PATH_ESCAPE;
+    }
+    if ((flags & O_CREAT) && (st.st_mode & 07777) != SD_FILE_MODE && fchmod(fd, SD_FILE_MODE) < 0) {
+        int r = -errno;   /* the mode is ours, not the umask's */
+        close(fd);
+        return r;
     }
     *ret_fd = fd;
     return 0;
@@ -98,14 +103,31 @@ static int dom_md_read_at(int root_fd, proto_uuid ret_id, char *why) {
     return dom_md_parse(buf, ret_id, why);
 }
 
-static int dom_md_write_at(int root_fd, const char *id, char *why) {
-    if (mkdirat(root_fd, "dom_md", 0755) < 0 && errno != EEXIST)
+int sd_mkdirat(int dir_fd, const char *name, int *ret_fd) {
+    bool created = mkdirat(dir_fd, name, SD_DIR_MODE) == 0;
+    if (!created && errno != EEXIST)
         return -errno;
+    int r = sd_openat_dir(dir_fd, name, ret_fd);
+    if (r == 0 && created && fchmod(*ret_fd, SD_DIR_MODE) < 0) {   /* not the umask's */
+        r = -errno;
+        close(*ret_fd);
+        *ret_fd = -1;
+    }
+    return r;
+}
+
+int sd_tmp_createat(int dir_fd, const char *name, int *ret_fd) {
+    if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)   /* a crashed writer's */
+        return -errno;
+    return sd_openat_file(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL, ret_fd);
+}
+
+static int dom_md_write_at(int root_fd, const char *id, char *why) {
     _cleanup_close_ int md_fd = -1, fd = -1;
-    int r = sd_openat_dir(root_fd, "dom_md", &md_fd);
+    int r = sd_mkdirat(root_fd, "dom_md", &md_fd);
     if (r < 0)
         return r;
-    r = sd_openat_file(md_fd, "metadata.tmp", O_WRONLY | O_CREAT | O_TRUNC, &fd);
+    r = sd_tmp_createat(md_fd, "metadata.tmp", &fd);
     if (r < 0)
         return r;
     _cleanup_free_ char *text = xasprintf("ID=%s\nVERSION=1\nEOF\n", id);
@@ -132,13 +154,14 @@ int sd_create(const char *id, const char *path, char *why) {
         sd_why(why, "domain path must be absolute");
         return -VMS_E_INVALID;
     }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+    bool created = mkdir(path, SD_DIR_MODE) == 0;
+    if (!created && errno != EEXIST) {
         int r = -errno;
         sd_why(why, "%s: %s", path, err_str(r));
         return r;
     }
     _cleanup_close_ int root_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd < 0) {
+    if (root_fd < 0 || (created && fchmod(root_fd, SD_DIR_MODE) < 0)) {
         int r = -errno;
         sd_why(why, "%s: %s", path, err_str(r));
         return r;
@@ -149,13 +172,8 @@ int sd_create(const char *id, const char *path, char *why) {
         sd_why(why, "%s is already domain %s", path, old);
         return -VMS_E_CONFLICT;
     }
-    if (mkdirat(root_fd, "images", 0755) < 0 && errno != EEXIST) {
-        r = -errno;
-        sd_why(why, "%s/images: %s", path, err_str(r));
-        return r;
-    }
     _cleanup_close_ int images_fd = -1;
-    r = sd_openat_dir(root_fd, "images", &images_fd);
+    r = sd_mkdirat(root_fd, "images", &images_fd);
     if (r < 0) {
         sd_why(why, "%s/images: %s", path, err_str(r));
         return r;
@@ -246,16 +264,14 @@ const char *sd_path(const struct sd *sd) { return sd->path; }
 int sd_image_dir_open(struct sd *sd, const char *img_id, bool create, int *ret_fd) {
     if (!uuid_is_canonical(img_id))
         return -VMS_E_BAD_UUID;
-    if (create) {
-        if (mkdirat(sd->images_fd, img_id, 0755) == 0) {
-            int r = fsync_fd(sd->images_fd);
-            if (r < 0)
-                return r;
-        } else if (errno != EEXIST) {
-            return -errno;
-        }
+    if (!create)
+        return sd_openat_dir(sd->images_fd, img_id, ret_fd);
+    int r = sd_mkdirat(sd->images_fd, img_id, ret_fd);
+    if (r == 0 && (r = fsync_fd(sd->images_fd)) < 0) {
+        close(*ret_fd);
+        *ret_fd = -1;
     }
-    return sd_openat_dir(sd->images_fd, img_id, ret_fd);
+    return r;
 }
 
 int sd_image_lock(int img_fd) {

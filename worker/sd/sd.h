@@ -55,6 +55,10 @@ struct vol_meta {
     proto_uuid image;                         /* IMAGE */
     enum vol_legality legality;               /* LEGALITY: LEGAL | ILLEGAL */
     proto_uuid puuid;                         /* PUUID: parent or uuid_nil */
+    proto_uuid template_id;                   /* TEMPLATE (optional, "" = none): the
+                                                 template workflow whose volume.copy
+                                                 created it; only such a volume may
+                                                 be deleted by a job */
     enum vol_type voltype;                    /* VOLTYPE: LEAF | SHARED | INTERNAL */
     /* DISKTYPE is always DATA: checked on read, written on write. */
 };
@@ -110,11 +114,20 @@ int sd_image_open_locked(struct sd *sd, const char *img_id, bool create, int *re
  * is not empty or absent is success. */
 int sd_image_remove_if_empty(struct sd *sd, const char *img_id);
 
+/* Modes of what vmseal creates in a domain, set explicitly (never the umask's). */
+#define SD_FILE_MODE 0660
+#define SD_DIR_MODE 0770
+
 /* openat() helpers that refuse symlinks (-VMS_E_PATH_ESCAPE): a directory
  * (O_DIRECTORY) or a regular file (flags: O_RDONLY, or O_WRONLY|O_CREAT|...;
- * created 0644).  The fd is O_CLOEXEC. */
+ * with O_CREAT the file is made SD_FILE_MODE).  The fd is O_CLOEXEC. */
 int sd_openat_dir(int dir_fd, const char *name, int *ret_fd);
 int sd_openat_file(int dir_fd, const char *name, int flags, int *ret_fd);
+/* mkdirat(name) if missing (then chmod SD_DIR_MODE) and sd_openat_dir() it. */
+int sd_mkdirat(int dir_fd, const char *name, int *ret_fd);
+/* A fresh temporary file `name` for writing: any earlier one (a crashed
+ * writer's) is unlinked, then it is created with O_EXCL (SD_FILE_MODE). */
+int sd_tmp_createat(int dir_fd, const char *name, int *ret_fd);
 
 /* Fill why (ERR_WHY_LEN bytes) if not NULL. */
 void sd_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

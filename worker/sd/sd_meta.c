@@ -20,11 +20,11 @@
 /* The keys, in the sorted order they are written. */
 enum meta_key {
     K_CAP, K_CTIME, K_DESCRIPTION, K_DISKTYPE, K_DOMAIN, K_FORMAT, K_GEN,
-    K_IMAGE, K_LEGALITY, K_MTIME, K_PUUID, K_VOLTYPE, K__COUNT
+    K_IMAGE, K_LEGALITY, K_MTIME, K_PUUID, K_TEMPLATE, K_VOLTYPE, K__COUNT
 };
 static const char *const meta_key_names[K__COUNT] = {
     "CAP", "CTIME", "DESCRIPTION", "DISKTYPE", "DOMAIN", "FORMAT", "GEN",
-    "IMAGE", "LEGALITY", "MTIME", "PUUID", "VOLTYPE",
+    "IMAGE", "LEGALITY", "MTIME", "PUUID", "TEMPLATE", "VOLTYPE",
 };
 
 static int meta_key_lookup(const char *name, size_t len) {
@@ -94,6 +94,11 @@ static const char *meta_value_parse(struct vol_meta *m, enum meta_key k, const c
             return "not a canonical UUID";
         memcpy(m->puuid, v, sizeof m->puuid);
         return NULL;
+    case K_TEMPLATE:
+        if (!uuid_is_canonical(v))
+            return "not a canonical UUID";
+        memcpy(m->template_id, v, sizeof m->template_id);
+        return NULL;
     case K_FORMAT:
         if (vol_format_from_string(v, &m->format) < 0 || m->format == FORMAT_NONE)
             return "not RAW or COW";
@@ -146,7 +151,7 @@ int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
             if (next != end)
                 return bad_meta(why, "data after EOF");
             for (int k = 0; k < K__COUNT; k++)
-                if (!seen[k])
+                if (!seen[k] && k != K_TEMPLATE)   /* optional: only volumes a workflow copied */
                     return bad_meta(why, "%s: %s", meta_key_names[k], "missing");
             *ret_meta = m;
             return 0;
@@ -186,6 +191,7 @@ static const char *meta_check(const struct vol_meta *m) {
     if (!uuid_is_canonical(m->image)) return "IMAGE";
     if (m->legality != LEGALITY_LEGAL && m->legality != LEGALITY_ILLEGAL) return "LEGALITY";
     if (!uuid_is_canonical(m->puuid)) return "PUUID";
+    if (m->template_id[0] && !uuid_is_canonical(m->template_id)) return "TEMPLATE";
     if (m->voltype != VOLTYPE_LEAF && m->voltype != VOLTYPE_SHARED && m->voltype != VOLTYPE_INTERNAL)
         return "VOLTYPE";
     return NULL;
@@ -199,10 +205,11 @@ int sd_meta_format(const struct vol_meta *m, char **ret_buf, size_t *ret_len, ch
     }
     char *buf = xasprintf("CAP=%" PRId64 "\nCTIME=%" PRId64 "\nDESCRIPTION=%s\nDISKTYPE=DATA\n"
                           "DOMAIN=%s\nFORMAT=%s\nGEN=%d\nIMAGE=%s\nLEGALITY=%s\n"
-                          "MTIME=%" PRId64 "\nPUUID=%s\nVOLTYPE=%s\nEOF\n",
+                          "MTIME=%" PRId64 "\nPUUID=%s\n%s%s%sVOLTYPE=%s\nEOF\n",
                           m->cap_bytes, m->ctime_s, m->description, m->domain,
                           vol_format_to_string(m->format), m->gen, m->image,
                           vol_legality_to_string(m->legality), m->mtime_s, m->puuid,
+                          m->template_id[0] ? "TEMPLATE=" : "", m->template_id, m->template_id[0] ? "\n" : "",
                           vol_type_to_string(m->voltype));
     *ret_buf = buf;
     if (ret_len)
@@ -295,7 +302,7 @@ int sd_volume_meta_writeat(struct sd *sd, int img_fd, const char *vol_id,
     snprintf(tmp, sizeof tmp, "%s.meta.tmp", vol_id);
     snprintf(meta, sizeof meta, "%s.meta", vol_id);
     _cleanup_close_ int fd = -1;
-    r = sd_openat_file(img_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC, &fd);
+    r = sd_tmp_createat(img_fd, tmp, &fd);
     if (r == 0)
         r = write_all(fd, text, len);
     if (r == 0)

@@ -97,6 +97,8 @@ static void convert_progress_cb(int percent, void *userdata) {
 static int data_commit(int img_fd, const char *tmp, const char *name) {
     _cleanup_close_ int fd = -1;
     int r = sd_openat_file(img_fd, tmp, O_RDONLY, &fd);
+    if (r == 0 && fchmod(fd, SD_FILE_MODE) < 0)   /* qemu-img created it with the umask's mode */
+        r = -errno;
     return r < 0 ? r : sd_file_commitat(img_fd, fd, tmp, name);
 }
 
@@ -107,8 +109,8 @@ static int reflink_copy(const char *src_path, int dir_fd, const char *tmp) {
     _cleanup_close_ int in = open(src_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0)
         return -EOPNOTSUPP;
-    _cleanup_close_ int out = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0660);
-    if (out < 0)
+    _cleanup_close_ int out = -1;
+    if (sd_openat_file(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL, &out) < 0)
         return -EOPNOTSUPP;
     if (ioctl(out, FICLONE, in) == 0)
         return 0;
@@ -190,13 +192,19 @@ static int copy_source_open(struct sd *sd, const char *img_id, const char *vol_i
     r = fd_path_open(img_fd, vol_id, src);
     if (r < 0)
         return r;
-    r = qemu_img_info(src->path, sd_real_path(sd), ret_info, why);
-    if (r == 0 && strcmp(ret_info->format, qemu_img_format_name(ret_meta->format)) != 0) {
-        sd_why(why, "source is %s but its FORMAT says %s", ret_info->format,
-               vol_format_to_string(ret_meta->format));
-        r = -VMS_E_BAD_META;
+    /* qemu-img opens it as its FORMAT says (-f), never as it looks; but COW
+     * data without the qcow2 magic is damaged, not a qemu-img failure */
+    const char *looks = NULL;
+    r = qemu_img_format_guess(src->path, &looks);
+    if (r == 0 && ret_meta->format == FORMAT_COW && strcmp(looks, "qcow2") != 0) {
+        sd_why(why, "source FORMAT says COW but its data is not qcow2");
+        return -VMS_E_BAD_META;
     }
-    return r;
+    if (r < 0)
+        return r;
+    /* a chain stays within the volume's own image (its parents live there) */
+    _cleanup_free_ char *chain_root = xasprintf("%s/images/%s", sd_real_path(sd), img_id);
+    return qemu_img_info(src->path, qemu_img_format_name(ret_meta->format), chain_root, ret_info, why);
 }
 
 /* The destination is already committed: the same copy done before, or a
@@ -215,8 +223,8 @@ static int copy_check_committed(int img_fd, const char *vol_id, const struct vol
 
 int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
                 struct sd *dst_sd, const char *dst_img, const char *dst_vol,
-                enum vol_format format, volume_progress_cb progress_cb, void *userdata,
-                char *why) {
+                enum vol_format format, const char *template_id, volume_progress_cb progress_cb,
+                void *userdata, char *why) {
     int r = ids_check(src_img, src_vol, why);
     if (r == 0)
         r = ids_check(dst_img, dst_vol, why);
@@ -258,6 +266,8 @@ int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
         goto out_close_image;
     }
     meta_new(&dm, dst_sd, dst_img, info.virtual_size, format, sm.description);
+    if (template_id)
+        snprintf(dm.template_id, sizeof dm.template_id, "%s", template_id);
     r = convert_commit(dst_sd, img_fd, dst_vol, src.path, info.format, format, &dm,
                        progress_cb, userdata, why);
 out_close_image:
@@ -349,7 +359,29 @@ int volume_update(struct sd *sd, const char *img_id, const char *vol_id,
  * leaves data without .meta, which is exactly the "half-created" state that
  * sd_scrub() and a retried delete clean up.  Data first would let a crash
  * leave a .meta without data: a volume that looks committed but is not. */
-int volume_delete(struct sd *sd, const char *img_id, const char *vol_id,
+/* May a job of workflow template_id delete this volume?  A volume without
+ * .meta is half-created: anyone's to remove. */
+static int delete_allowed(struct sd *sd, int img_fd, const char *img_id, const char *vol_id,
+                          const char *template_id, char *why) {
+    struct vol_meta m;
+    int r = sd_volume_meta_readat(sd, img_fd, img_id, vol_id, &m, why);
+    if (r == -VMS_E_NO_VOLUME)
+        return 0;
+    if (r < 0)
+        return r;
+    if (m.voltype == VOLTYPE_SHARED) {
+        sd_why(why, "volume %s is SHARED and is never deleted by a job", vol_id);
+        return -VMS_E_VOLUME_SHARED;
+    }
+    if (strcmp(m.template_id, template_id) != 0) {
+        sd_why(why, "volume %s was not created by template %s (TEMPLATE=%s)", vol_id, template_id,
+               m.template_id[0] ? m.template_id : "none");
+        return -VMS_E_NOT_OWNER;
+    }
+    return 0;
+}
+
+int volume_delete(struct sd *sd, const char *img_id, const char *vol_id, const char *template_id,
                   volume_progress_cb progress_cb, void *userdata, char *why) {
     int r = ids_check(img_id, vol_id, why);
     if (r < 0)
@@ -360,6 +392,8 @@ int volume_delete(struct sd *sd, const char *img_id, const char *vol_id,
         progress(progress_cb, userdata, 100, "already deleted");
         return 0;
     }
+    if (r == 0 && template_id && (r = delete_allowed(sd, img_fd, img_id, vol_id, template_id, why)) < 0)
+        return r;
     if (r == 0)
         r = volume_files_remove(img_fd, vol_id);
     if (r == 0)
@@ -398,7 +432,13 @@ int volume_create_from_file(struct sd *sd, const char *file, enum vol_format for
     if (!dir[0])
         strcpy(dir, "/");
     struct qemu_img_info info;
-    int r = qemu_img_info(real, dir, &info, why);
+    const char *src_fmt;
+    int r = qemu_img_format_guess(real, &src_fmt);
+    if (r < 0) {
+        sd_why(why, "%s: %s", file, err_str(r));
+        return r;
+    }
+    r = qemu_img_info(real, src_fmt, dir, &info, why);
     if (r < 0)
         return r;
     if (strcmp(info.format, "qcow2") != 0 && strcmp(info.format, "raw") != 0) {

@@ -30,15 +30,17 @@ typedef void (*volume_progress_cb)(int percent, const char *step, void *userdata
  * dst_img/dst_vol of dst_sd in `format` (FORMAT_COW -> qcow2, FORMAT_RAW ->
  * raw):  qemu-img convert into <dst_vol>.tmp, fsync, rename to <dst_vol>,
  * then write .meta last (LEAF, LEGAL, PUUID nil, GEN 0, CAP = source CAP,
- * DESCRIPTION from the source, CTIME = MTIME = now).
+ * DESCRIPTION from the source, CTIME = MTIME = now, TEMPLATE = template_id
+ * when not NULL: the workflow that may delete it).
  * -VMS_E_NO_VOLUME if the source is absent; -VMS_E_VOLUME_EXISTS if the
  * destination is committed but is not this copy (other CAP or FORMAT);
- * -VMS_E_PATH_ESCAPE if the source's backing chain leaves its domain;
+ * -VMS_E_PATH_ESCAPE if the source's backing chain leaves its image (the
+ * folder of the volume and its parents);
  * -VMS_E_QEMU_IMG (transient) if qemu-img fails. */
 int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
                 struct sd *dst_sd, const char *dst_img, const char *dst_vol,
-                enum vol_format format, volume_progress_cb progress_cb, void *userdata,
-                char *why);
+                enum vol_format format, const char *template_id, volume_progress_cb progress_cb,
+                void *userdata, char *why);
 
 /* A volume.update request: the expected generation and the fields to set
  * (LEGALITY_NONE / VOLTYPE_NONE / NULL = unchanged). */
@@ -64,11 +66,16 @@ int volume_update(struct sd *sd, const char *img_id, const char *vol_id,
 
 /* Remove the volume: .meta first, then the data (see volume.c for why this
  * order is the crash-safe one), then the image dir if empty, fsync.  An
- * absent volume is success; leftovers (*.tmp) are removed too. */
-int volume_delete(struct sd *sd, const char *img_id, const char *vol_id,
+ * absent volume is success; leftovers (*.tmp) are removed too.  With a
+ * template_id (a job's), a committed volume is removed only when it is not
+ * SHARED (-VMS_E_VOLUME_SHARED) and its TEMPLATE is template_id
+ * (-VMS_E_NOT_OWNER): a job deletes only what its workflow created; the
+ * volume is then left untouched.  NULL: no such check (the operator). */
+int volume_delete(struct sd *sd, const char *img_id, const char *vol_id, const char *template_id,
                   volume_progress_cb progress_cb, void *userdata, char *why);
 
-/* Import an existing image file (format probed by qemu-img; qcow2 or raw)
+/* Import an existing image file (qcow2 when it starts with the qcow2 magic,
+ * else raw: never probed by qemu-img)
  * as a new LEAF/LEGAL/GEN 0 volume of `format` with new img and vol ids,
  * returned in ret_img_id / ret_vol_id.  A backing chain is collapsed; its
  * files must lie in the imported file's directory (-VMS_E_PATH_ESCAPE). */

@@ -188,6 +188,24 @@ static void test_errors(void **state) {
     struct fx *f = *state;
     expect_err(f, "broker = {\n  user = ;\n};\n", ALL, 2, "", "syntax error");
     expect_err(f, BROKER "worker = {\n  slot = 2;\n};\n", ALL, 7, "worker.slot", "unknown key");
+    /* a bracketed IPv6 host fills host[256] with its brackets and NUL at most (ASan found 254 overflowing) */
+    char v6[300], text[400];
+    for (size_t n = 252; n <= 256; n++) {
+        memset(v6, ':', n);
+        v6[n] = '\0';
+        snprintf(text, sizeof text, "broker = { hosts = [\n \"[%s]:5672\" ]; user = \"u\"; password_file = \"@SECRET@\"; };\n",
+                 v6);
+        if (n >= 254) {
+            expect_err(f, text, ALL, 2, "broker.hosts[0]", "bad IPv6 address");
+            continue;
+        }
+        struct config c;
+        char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
+        if (load_text(f, text, ALL, 0, &c, err, warn) < 0)
+            fail_msg("%zu: %s", n, err);
+        assert_int_equal(strlen(c.broker.hosts[0]), n + 2 + 5);
+        config_free(&c);
+    }
     expect_err(f, BROKER "worker = { slots = 2;\n  slots = 3; };\n", ALL, 7, "", "duplicate setting name");
     expect_err(f, BROKER "worker = { guestfs = {\n  memsize = 2; }; };\n", ALL, 7, "worker.guestfs.memsize",
                "unknown key");
@@ -268,10 +286,31 @@ static void test_secret_modes(void **state) {
     assert_int_equal(chmod(f->secret, 0644), 0);
     expect_err(f, "broker = { hosts = [ \"a\" ]; user = \"u\";\n password_file = \"@SECRET@\"; };\n", ALL, 2,
                "broker.password_file", "is readable by others (mode 0644): refused");
+    /* so is a world-readable TLS private key (the password file is 0600 here) */
+    free(write_file(f->dir, "tls.key", 0644, "key"));
+    _cleanup_free_ char *key = xasprintf("%s/tls.key", f->dir);
+    _cleanup_free_ char *tls = xasprintf("broker = { hosts = [ \"a\" ]; user = \"u\"; password_file = \"@SECRET@\";\n"
+                                         " tls = { cert = \"%s\";\n key = \"%s\"; }; };\n", key, key);
+    assert_int_equal(chmod(f->secret, 0600), 0);
+    expect_err(f, tls, ALL, 3, "broker.tls.key", "TLS private key");
+    assert_int_equal(chmod(key, 0600), 0);
+    int r = load_text(f, tls, ALL, 0, &c, err, warn);
+    if (r < 0)
+        fail_msg("%s", err);
+    assert_string_equal(c.broker.producer_user, "producer");   /* the default */
+    config_free(&c);
+    /* a certificate and no password: SASL EXTERNAL (password NULL) */
+    _cleanup_free_ char *ext = xasprintf("broker = { hosts = [ \"a\" ]; user = \"host1\"; producer_user = \"prod\";\n"
+                                         " tls = { cert = \"%s\"; key = \"%s\"; }; };\n", key, key);
+    if ((r = load_text(f, ext, ALL, 0, &c, err, warn)) < 0)
+        fail_msg("%s", err);
+    assert_null(c.broker.password);
+    assert_string_equal(c.broker.producer_user, "prod");
+    config_free(&c);
     /* group-readable: loads, with a warning */
     assert_int_equal(chmod(f->secret, 0640), 0);
-    int r = load_text(f, "broker = { hosts = [ \"a\" ]; user = \"u\";\n password_file = \"@SECRET@\"; };\n", ALL, 0,
-                      &c, err, warn);
+    r = load_text(f, "broker = { hosts = [ \"a\" ]; user = \"u\";\n password_file = \"@SECRET@\"; };\n", ALL, 0,
+                  &c, err, warn);
     if (r < 0)
         fail_msg("%s", err);
     assert_non_null(strstr(warn, "broker.password_file: password file"));

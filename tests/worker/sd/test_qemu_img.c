@@ -180,7 +180,7 @@ static void test_real_chain(void **state) {
     assert_int_equal(testutil_cmd_run(mk_top, 30000, NULL), 0);
     struct qemu_img_info info = { 0 };
     char why[ERR_WHY_LEN] = "";
-    int r = qemu_img_info(top, f->real, &info, why);
+    int r = qemu_img_info(top, "qcow2", f->real, &info, why);
     if (r != 0)
         fail_msg("qemu_img_info: %s: %s", err_str(r), why);
     assert_string_equal(info.format, "qcow2");
@@ -193,7 +193,7 @@ static void test_real_chain(void **state) {
                                  "qcow2", sub_top, NULL };
     assert_int_equal(testutil_cmd_run(mk_sub, 30000, NULL), 0);
     assert_int_equal(testutil_cmd_run(mk_sub_top, 30000, NULL), 0);
-    assert_int_equal(qemu_img_info(sub_top, sub, &info, why), -VMS_E_PATH_ESCAPE);
+    assert_int_equal(qemu_img_info(sub_top, "qcow2", sub, &info, why), -VMS_E_PATH_ESCAPE);
     assert_non_null(strstr(why, "real-base.qcow2"));
     free(sub_top);
     free(sub);

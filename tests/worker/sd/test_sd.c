@@ -229,11 +229,11 @@ static void test_confine_bad_ids(void **state) {
         assert_int_equal(sd_volume_path(f->sd, IMG, bad[i], "", &path), -VMS_E_BAD_UUID);
         assert_int_equal(volume_update(f->sd, bad[i], VOL, &chg, NULL, NULL, NULL, why), -VMS_E_BAD_UUID);
         assert_int_equal(volume_update(f->sd, IMG, bad[i], &chg, NULL, NULL, NULL, why), -VMS_E_BAD_UUID);
-        assert_int_equal(volume_delete(f->sd, bad[i], VOL, NULL, NULL, why), -VMS_E_BAD_UUID);
-        assert_int_equal(volume_delete(f->sd, IMG, bad[i], NULL, NULL, why), -VMS_E_BAD_UUID);
-        assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, bad[i], VOL2, FORMAT_COW, NULL, NULL, why),
+        assert_int_equal(volume_delete(f->sd, bad[i], VOL, NULL, NULL, NULL, why), -VMS_E_BAD_UUID);
+        assert_int_equal(volume_delete(f->sd, IMG, bad[i], NULL, NULL, NULL, why), -VMS_E_BAD_UUID);
+        assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, bad[i], VOL2, FORMAT_COW, NULL, NULL, NULL, why),
                          -VMS_E_BAD_UUID);
-        assert_int_equal(volume_copy(f->sd, bad[i], VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, why),
+        assert_int_equal(volume_copy(f->sd, bad[i], VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, NULL, why),
                          -VMS_E_BAD_UUID);
     }
     /* Nothing was created or changed by any of it. */
@@ -260,14 +260,14 @@ static void test_confine_symlinked_image(void **state) {
     assert_int_equal(sd_volume_meta_read(f->sd, IMG, VOL, &m, why), -VMS_E_PATH_ESCAPE);
     struct volume_change chg = { .generation = 0, .legality = LEGALITY_ILLEGAL };
     assert_int_equal(volume_update(f->sd, IMG, VOL, &chg, NULL, NULL, NULL, why), -VMS_E_PATH_ESCAPE);
-    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, why), -VMS_E_PATH_ESCAPE);
-    assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, why),
+    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, NULL, why), -VMS_E_PATH_ESCAPE);
+    assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, NULL, why),
                      -VMS_E_PATH_ESCAPE);
     /* A copy into the symlinked image (from a good source) refuses too. */
     struct vol_meta m2;
     fx_meta_default(f, IMG2, &m2);
     fx_volume_make(f, IMG2, VOL2, &m2);
-    assert_int_equal(volume_copy(f->sd, IMG2, VOL2, f->sd, IMG, VOL3, FORMAT_COW, NULL, NULL, why),
+    assert_int_equal(volume_copy(f->sd, IMG2, VOL2, f->sd, IMG, VOL3, FORMAT_COW, NULL, NULL, NULL, why),
                      -VMS_E_PATH_ESCAPE);
     int fd = -1;
     assert_int_equal(sd_image_dir_open(f->sd, IMG, true, &fd), -VMS_E_PATH_ESCAPE);
@@ -325,12 +325,12 @@ static void test_confine_symlinked_volume(void **state) {
     /* data is a symlink: a copy from it refuses */
     assert_int_equal(rename(data, outside_data), 0);
     assert_int_equal(symlink(outside_data, data), 0);
-    assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, why),
+    assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, NULL, why),
                      -VMS_E_PATH_ESCAPE);
     /* The refused copy left no destination behind that would list. */
     assert_int_equal(sd_volume_meta_read(f->sd, IMG2, VOL2, &m, why), -VMS_E_NO_VOLUME);
     /* Delete removes the link itself, never the outside file. */
-    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, why), 0);
+    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, NULL, why), 0);
     assert_false(fx_exists(data));
     assert_true(fx_exists(outside_data));
     free(outside_meta);

@@ -191,7 +191,7 @@ static void test_update_shared_rules(void **state) {
     assert_int_equal(sd_volume_meta_read(f->sd, IMG, VOL, &m, why), 0);
     assert_int_equal(m.gen, 11);
     /* ... but delete. */
-    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, why), 0);
+    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, NULL, why), 0);
     assert_int_equal(sd_volume_meta_read(f->sd, IMG, VOL, &m, why), -VMS_E_NO_VOLUME);
 }
 
@@ -208,22 +208,22 @@ static void test_delete(void **state) {
     fx_file_write(vol2_tmp, "partial", 7);
     char *img_dir = xasprintf("%s/images/%s", f->sd_path, IMG);
 
-    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, why), 0);
+    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, NULL, why), 0);
     char *data = fx_path(f, IMG, VOL), *meta = fx_path(f, IMG, VOL ".meta");
     assert_false(fx_exists(data));
     assert_false(fx_exists(meta));
     assert_true(fx_exists(img_dir)); /* VOL2 still there */
     /* idempotent */
-    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, why), 0);
+    assert_int_equal(volume_delete(f->sd, IMG, VOL, NULL, NULL, NULL, why), 0);
     /* a half-deleted volume (crash after the .meta went) is finished */
     char *meta2 = fx_path(f, IMG, VOL2 ".meta");
     assert_int_equal(unlink(meta2), 0);
     free(meta2);
-    assert_int_equal(volume_delete(f->sd, IMG, VOL2, NULL, NULL, why), 0);
+    assert_int_equal(volume_delete(f->sd, IMG, VOL2, NULL, NULL, NULL, why), 0);
     assert_false(fx_exists(vol2_tmp));
     assert_false(fx_exists(img_dir)); /* the emptied image dir goes */
     /* absent image */
-    assert_int_equal(volume_delete(f->sd, IMG2, VOL2, NULL, NULL, why), 0);
+    assert_int_equal(volume_delete(f->sd, IMG2, VOL2, NULL, NULL, NULL, why), 0);
     free(vol2_tmp);
     free(img_dir);
     free(data);
@@ -294,7 +294,7 @@ static void progress_log_cb(int percent, const char *step, void *userdata) {
 static void copy_ok(const struct fx *f, enum vol_format fmt, struct progress_log *p) {
     char why[ERR_WHY_LEN] = "";
     *p = (struct progress_log){ .monotonic = true };
-    int r = volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, fmt, progress_log_cb, p, why);
+    int r = volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, fmt, NULL, progress_log_cb, p, why);
     if (r != 0)
         fail_msg("volume_copy: %s: %s", err_str(r), why);
 }
@@ -339,16 +339,16 @@ static void test_copy_chain(void **state) {
     assert_int_equal(before.st_ino, after.st_ino);
     assert_int_equal(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
     /* The same ids with another format is not this copy. */
-    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_RAW, NULL, NULL, why),
+    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_RAW, NULL, NULL, NULL, why),
                      -VMS_E_VOLUME_EXISTS);
     free(dst);
 
     /* A volume is not copied onto itself. */
-    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG, TOP, FORMAT_COW, NULL, NULL, why),
+    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG, TOP, FORMAT_COW, NULL, NULL, NULL, why),
                      -VMS_E_INVALID);
 
     /* To RAW as well. */
-    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL2, FORMAT_RAW, NULL, NULL, why), 0);
+    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL2, FORMAT_RAW, NULL, NULL, NULL, why), 0);
     assert_same_data(f, IMG2, VOL2, "raw");
     assert_int_equal(sd_volume_meta_read(f->sd, IMG2, VOL2, &m, why), 0);
     assert_int_equal(m.format, FORMAT_RAW);
@@ -388,13 +388,13 @@ static void test_copy_partial_redo(void **state) {
     fx_meta_default(f, IMG2, &m);
     m.cap_bytes = 2 * MIB;
     fx_volume_make(f, IMG2, VOL2, &m);
-    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, why),
+    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, NULL, why),
                      -VMS_E_VOLUME_EXISTS);
     assert_int_equal(sd_volume_meta_read(f->sd, IMG2, VOL2, &m, why), 0);
     assert_int_equal(m.cap_bytes, 2 * MIB);
 
     /* 4. An absent source. */
-    assert_int_equal(volume_copy(f->sd, IMG, VOL2, f->sd, IMG2, BASE, FORMAT_COW, NULL, NULL, why),
+    assert_int_equal(volume_copy(f->sd, IMG, VOL2, f->sd, IMG2, BASE, FORMAT_COW, NULL, NULL, NULL, why),
                      -VMS_E_NO_VOLUME);
     free(dst);
     free(meta);
@@ -402,14 +402,18 @@ static void test_copy_partial_redo(void **state) {
     free(meta_tmp);
 }
 
-/* A source whose backing file lies outside the domain is refused. */
+/* A source whose backing file lies outside its image (outside the domain, or
+ * another image of it) is refused. */
 static void test_copy_chain_escape(void **state) {
     struct fx *f = *state;
     int img_fd = -1;
     assert_int_equal(sd_image_dir_open(f->sd, IMG, true, &img_fd), 0);
     char *outside = xasprintf("%s/outside.qcow2", f->dir), *top = fx_path(f, IMG, TOP);
     run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", outside, "4M", NULL });
-    const char *backings[] = { outside, "../../../outside.qcow2" };
+    struct vol_meta other;   /* another image's volume: inside the domain, outside the chain */
+    fx_meta_default(f, IMG2, &other);
+    fx_volume_make(f, IMG2, VOL2, &other);
+    const char *backings[] = { outside, "../../../outside.qcow2", "../" IMG2 "/" VOL2 };
     for (size_t i = 0; i < ARRAY_SIZE(backings); i++) {
         run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", backings[i], "-F",
                                  "qcow2", top, NULL });
@@ -418,7 +422,7 @@ static void test_copy_chain_escape(void **state) {
         m.cap_bytes = 4 * MIB;
         char why[ERR_WHY_LEN] = "";
         assert_int_equal(sd_volume_meta_writeat(f->sd, img_fd, TOP, &m, why), 0);
-        int r = volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_COW, NULL, NULL, why);
+        int r = volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_COW, NULL, NULL, NULL, why);
         if (r != -VMS_E_PATH_ESCAPE)
             fail_msg("backing %s: %s: %s", backings[i], err_str(r), why);
         assert_int_equal(sd_volume_meta_read(f->sd, IMG2, VOL, &m, why), -VMS_E_NO_VOLUME);
@@ -441,10 +445,85 @@ static void test_copy_format_lie(void **state) {
     m.format = FORMAT_COW;
     char why[ERR_WHY_LEN] = "";
     assert_int_equal(sd_volume_meta_writeat(f->sd, img_fd, VOL, &m, why), 0);
-    assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, why),
+    assert_int_equal(volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_COW, NULL, NULL, NULL, why),
                      -VMS_E_BAD_META);
     close(img_fd);
     free(meta);
+}
+
+#define TPL "3c000000-0000-4000-8000-000000000001"
+#define TPL2 "3c000000-0000-4000-8000-000000000002"
+
+static mode_t mode_of(const char *path) {
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* A job deletes only a volume its workflow's copy created (TEMPLATE in the
+ * .meta), never a SHARED one; a refused delete leaves every file.  What a
+ * copy creates gets explicit modes whatever the umask. */
+static void test_delete_owner(void **state) {
+    struct fx *f = *state;
+    char why[ERR_WHY_LEN] = "";
+    chain_make(f);
+    mode_t old = umask(077);
+    int r = volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_COW, TPL, NULL, NULL, why);
+    umask(old);
+    if (r < 0)
+        fail_msg("volume_copy: %s", why);
+    struct vol_meta m;
+    assert_int_equal(sd_volume_meta_read(f->sd, IMG2, VOL, &m, why), 0);
+    assert_string_equal(m.template_id, TPL);
+    char *data = fx_path(f, IMG2, VOL), *meta = fx_path(f, IMG2, VOL ".meta");
+    char *dir = xasprintf("%s/images/%s", f->sd_path, IMG2);
+    assert_int_equal(mode_of(data), SD_FILE_MODE);
+    assert_int_equal(mode_of(meta), SD_FILE_MODE);
+    assert_int_equal(mode_of(dir), SD_DIR_MODE);
+    /* the source VM's disk (no TEMPLATE) and another workflow's volume */
+    assert_int_equal(volume_delete(f->sd, IMG, TOP, TPL, NULL, NULL, why), -VMS_E_NOT_OWNER);
+    assert_int_equal(volume_delete(f->sd, IMG2, VOL, TPL2, NULL, NULL, why), -VMS_E_NOT_OWNER);
+    assert_non_null(strstr(why, "not created by template " TPL2));
+    assert_true(fx_exists(data) && fx_exists(meta));
+    /* SHARED: never, even for its own workflow */
+    struct volume_change c = { .generation = 0, .voltype = VOLTYPE_SHARED };
+    assert_int_equal(volume_update(f->sd, IMG2, VOL, &c, NULL, NULL, NULL, why), 0);
+    assert_int_equal(volume_delete(f->sd, IMG2, VOL, TPL, NULL, NULL, why), -VMS_E_VOLUME_SHARED);
+    assert_true(fx_exists(data) && fx_exists(meta));
+    /* the owner deletes its LEAF copy */
+    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL2, FORMAT_RAW, TPL, NULL, NULL, why), 0);
+    assert_int_equal(volume_delete(f->sd, IMG2, VOL2, TPL, NULL, NULL, why), 0);
+    assert_int_equal(sd_volume_meta_read(f->sd, IMG2, VOL2, &m, why), -VMS_E_NO_VOLUME);
+    free(data);
+    free(meta);
+    free(dir);
+}
+
+/* A RAW volume whose data begins with a qcow2 header naming a backing file
+ * outside the domain (a guest can write that to its own disk) is copied as
+ * the raw bytes it is: qemu-img gets -f raw and never opens the backing file. */
+static void test_copy_raw_with_qcow2_header(void **state) {
+    struct fx *f = *state;
+    char why[ERR_WHY_LEN] = "";
+    struct vol_meta m;
+    fx_meta_default(f, IMG, &m);
+    m.format = FORMAT_RAW;
+    fx_volume_make(f, IMG, VOL, &m);
+    char *data = fx_path(f, IMG, VOL), *hdr = xasprintf("%s/hdr.qcow2", f->sd_path);
+    char *dd_if = xasprintf("if=%s", hdr), *dd_of = xasprintf("of=%s", data);
+    run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", hdr, "1M",
+                             NULL });
+    run_ok((const char *[]){ "dd", "conv=notrunc", "status=none", dd_if, dd_of, NULL });
+    int r = volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_RAW, TPL, NULL, NULL, why);
+    if (r < 0)
+        fail_msg("volume_copy: %s: %s", err_str(r), why);
+    char *dst = fx_path(f, IMG2, VOL2);
+    run_ok((const char *[]){ "qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", data, dst, NULL });
+    free(dst);
+    free(dd_if);
+    free(dd_of);
+    free(data);
+    free(hdr);
 }
 
 static void test_import(void **state) {
@@ -499,6 +578,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_copy_chain_escape, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_copy_format_lie, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_import, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_owner, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_copy_raw_with_qcow2_header, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
