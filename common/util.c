@@ -137,3 +137,18 @@ bool hostname_is_valid(const char *s) {
     }
     return label > 0 && s[n - 1] != '-';
 }
+
+char *str_escape(const char *s, char *out, size_t len) {
+    size_t off = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        bool esc = *p < 0x20 || *p == 0x7f || *p == '\\';
+        if (off + (esc ? 4 : 1) >= len)
+            break;
+        if (esc)
+            off += (size_t)snprintf(out + off, len - off, "\\x%02x", *p);
+        else
+            out[off++] = (char)*p;
+    }
+    out[off] = '\0';
+    return out;
+}

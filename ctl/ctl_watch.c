@@ -75,8 +75,9 @@ static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d) {
             routed_json(d->routing_key, NULL, hb);
         } else {
             char clk[32];
-            printf("%s heartbeat worker=%s host=%s slots=%lld running=%zu\n", ctl_time_str(hb->ts_ms, clk) + 11,
-                   hb->worker_id, hb->host, (long long)hb->slots, hb->n_running);
+            ctl_print_line(stdout, "%s heartbeat worker=%s host=%s slots=%lld running=%zu",
+                           ctl_time_str(hb->ts_ms, clk) + 11, hb->worker_id, hb->host,
+                           (long long)hb->slots, hb->n_running);
         }
     }
 out:

@@ -252,11 +252,14 @@ int seal_cli_main(int argc, char **argv)
         put_escaped(rep->missing[i].device);
         printf(" (%s)\n", strcmp(rep->missing[i].type, "allowed") == 0 ? "--allow-missing" : "noauto/nofail");
     }
-    if (r == 0)
-        printf("summary root=%s distro=%s family=%s operations=%zu removed=%u changed=%u\n",
-               rep->root_device, rep->distro[0] ? rep->distro : "unknown",
+    if (r == 0) {
+        /* The distro is the guest's os-release ID: escaped too. */
+        printf("summary root=%s distro=", rep->root_device);
+        put_escaped(rep->distro[0] ? rep->distro : "unknown");
+        printf(" family=%s operations=%zu removed=%u changed=%u\n",
                seal_family_to_string(rep->family), rep->n_ops, rep->removed_total,
                rep->changed_total);
+    }
     printf("seal_phases launch_ms=%lld inspect_ms=%lld ops_ms=%lld shutdown_ms=%lld total_ms=%lld\n",
            (long long)rep->launch_ms, (long long)rep->inspect_ms, (long long)rep->ops_ms,
            (long long)rep->shutdown_ms, (long long)rep->total_ms);
