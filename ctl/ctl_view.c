@@ -131,7 +131,7 @@ static void view_job_event(struct ctl_view *v, const char *routing_key, const st
     if (!j)
         return;
     if (!j->kind[0])
-        snprintf(j->kind, sizeof j->kind, "%s", ctl_key_job_kind(routing_key, kind));
+        str_escape(ctl_key_job_kind(routing_key, kind), j->kind, sizeof j->kind);
     if (ev->state != EV_PROGRESS)
         snprintf(j->state, sizeof j->state, "%s", event_state_to_string(ev->state));
     else if (!j->state[0])

@@ -53,7 +53,7 @@ static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d) {
     bool end = false;
     if (proto_decode(d->body, d->body_len, &m, why) < 0) {
         if (!o->arg)
-            fprintf(stderr, "vmsealctl watch: undecodable message on %s: %s\n", d->routing_key, why);
+            ctl_err("watch", "undecodable message on %s: %s", d->routing_key, why);
         return false;
     }
     if (m.type == PROTO_EVENT) {

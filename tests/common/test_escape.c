@@ -22,10 +22,17 @@ static void test_str_escape(void **state)
                         "/var/log/a\\x0ab\\x1b[31m\\x0dc\\x5cd\\x7f");
     assert_string_equal(str_escape("plain /etc/hostname é", out, sizeof out), "plain /etc/hostname é");
     assert_string_equal(str_escape(NULL, out, sizeof out), "");
+    /* UTF-8 passes; C1 controls, stray and overlong bytes do not. */
+    assert_string_equal(str_escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", out, sizeof out),
+                        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    assert_string_equal(str_escape("a\xc2\x9b" "2J\xff\xc0\xaf\xe2\x82", out, sizeof out),
+                        "a\\xc2\\x9b" "2J\\xff\\xc0\\xaf\\xe2\\x82");
+    assert_string_equal(str_escape("\xed\xa0\x80", out, sizeof out), "\\xed\\xa0\\x80"); /* surrogate */
     /* Cut before an escape that does not fit, always terminated. */
     assert_string_equal(str_escape("ab\ncd", out, 6), "ab");
     assert_string_equal(str_escape("ab\ncd", out, 7), "ab\\x0a");
     assert_string_equal(str_escape("abc", out, 1), "");
+    assert_string_equal(str_escape("a\xe2\x82\xac", out, 4), "a"); /* a character is not cut */
 }
 
 struct fixture {

@@ -168,16 +168,12 @@ static const char *format_detect(const char *path)
     return n == 4 && memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
 }
 
-/* Guest names on the terminal: control characters and backslashes as \xHH,
- * so a file name cannot forge a line or drive the terminal. */
+/* Guest names on the terminal: escaped (str_escape), so a file name cannot
+ * forge a line or drive the terminal.  A guest path is at most 4 KiB. */
 static void fput_escaped(FILE *f, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p == '\\')
-            fprintf(f, "\\x%02x", *p);
-        else
-            fputc(*p, f);
-    }
+    char esc[4 * 4096 + 1];
+    fputs(str_escape(s, esc, sizeof esc), f);
 }
 
 static void put_escaped(const char *s)
