@@ -4,6 +4,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 static char log_component[64] = "vmseal";
 static enum log_level log_level = LOG_LVL_INFO;
 static log_sink_cb log_sink;
@@ -43,11 +45,14 @@ void log_vmsg(enum log_level level, const char *ctx, const char *fmt, va_list ap
     if ((size_t)n < sizeof line)
         vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
     /* One write per line keeps lines whole when several processes share stderr;
-     * newlines inside a message would split it into several journal entries. */
+     * newlines inside a message would split it into several journal entries.
+     * Other control characters (a guest's file name, a tenant's template
+     * name) are escaped: they could forge a line or drive a terminal. */
     for (char *p = line; *p; p++)
         if (*p == '\n')
             *p = ' ';
-    fprintf(stderr, "%s\n", line);
+    char out[2 * sizeof line];
+    fprintf(stderr, "%s\n", str_escape(line, out, sizeof out));
 }
 
 void log_msg(enum log_level level, const char *ctx, const char *fmt, ...) {

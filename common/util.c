@@ -137,3 +137,40 @@ bool hostname_is_valid(const char *s) {
     }
     return label > 0 && s[n - 1] != '-';
 }
+
+/* Length of the valid UTF-8 sequence at p (no overlong form, surrogate or
+ * code point past U+10FFFF), 0 when there is none.  p is NUL-terminated. */
+static size_t utf8_len(const unsigned char *p) {
+    unsigned char c = p[0];
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    unsigned char lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned char hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (n == 0 || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+char *str_escape(const char *s, char *out, size_t len) {
+    size_t off = 0;
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
+        /* Plain ASCII and valid UTF-8 pass, but for the C1 controls
+         * (U+0080..U+009F, "\xc2\x80".."\xc2\x9f"): a terminal obeys those too. */
+        size_t n = *p < 0x80 ? (*p >= 0x20 && *p != 0x7f && *p != '\\') : utf8_len(p);
+        if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+            n = 0;
+        if (off + (n ? n : 4) >= len)
+            break;
+        if (n) {
+            memcpy(out + off, p, n);
+            off += n;
+            p += n;
+        } else {
+            off += (size_t)snprintf(out + off, len - off, "\\x%02x", *p++);
+        }
+    }
+    out[off] = '\0';
+    return out;
+}

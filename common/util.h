@@ -37,6 +37,14 @@ extern const char uuid_nil[VMS_UUID_STRLEN + 1];
  * start nor end with '-', at most 253 bytes in all (IPv4 literals pass). */
 bool hostname_is_valid(const char *s);
 
+/* s for a terminal or a log line: every control character (< 0x20, 0x7f, the
+ * C1 controls U+0080..U+009F), every byte that is not part of valid UTF-8,
+ * and the backslash as \xHH (one per byte); other text as it is, so a name
+ * chosen by a guest or a tenant cannot forge a line or drive a terminal.  Into out (len >
+ * 0 bytes, always NUL-terminated, cut before an escape that does not fit;
+ * NULL s gives ""); returns out. */
+char *str_escape(const char *s, char *out, size_t len);
+
 /* Cleanup helpers: `_cleanup_free_ char *p = NULL;` */
 static inline void freep(void *p) { free(*(void **)p); }
 static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }

@@ -11,10 +11,11 @@
 #include "err.h"
 #include "util.h"
 
+/* The reason may quote the producer's or a worker's error text: escaped. */
 static void ctl_verr(const char *cmd, const char *fmt, va_list ap) {
-    fprintf(stderr, "vmsealctl %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char line[4096], esc[4096];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "vmsealctl %s: %s\n", cmd, str_escape(line, esc, sizeof esc));
 }
 
 void ctl_err(const char *cmd, const char *fmt, ...) {

@@ -1,5 +1,5 @@
 /* ctl_priv.h - what the commands of vmsealctl share (ctl_conn.c,
- * ctl_json.c, ctl_view.c): option parsing, configuration and connection with
+ * ctl_json.c, ctl_status.c, ctl_view.c): option parsing, configuration and connection with
  * operator-grade error messages, the RPC call over direct reply-to, a small JSON writer and
  * the rendering of events.
  *
@@ -111,8 +111,17 @@ const char *ctl_key_job_kind(const char *routing_key, char buf[64]);
  * absent; the broker checked a present one): job events are shown from
  * anyone, a template event only from producer_user (broker.producer_user). */
 bool ctl_event_believed(const struct proto_event *ev, const char *user_id, const char *producer_user);
-/* One plain line for an event (no newline) into out. */
+/* One plain line for an event (no newline) into out, escaped (str_escape). */
 void ctl_event_line(const char *routing_key, const struct proto_event *ev, char *out, size_t len);
+
+/* Print fmt's text and a newline on f, every control character (and '\\') of
+ * the text escaped (str_escape, common/util.h): names, steps and error
+ * messages come from tenants and guests.  Cut at 4 KiB. */
+void ctl_print_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* `vmsealctl status`: the template as text (every line through
+ * ctl_print_line) or as JSON (--json), on f. */
+void ctl_status_print(FILE *f, const struct rpc_template *t, bool json);
 
 /* The live view of one template (submit --wait). */
 struct ctl_view;

@@ -1,5 +1,5 @@
 /* ctl_query.c - `vmsealctl status ID`, `list`, `workers`: RPC queries to the
- * producer (proto/rpc.h), printed as text or --json. */
+ * producer (proto/rpc.h), printed as text or --json (status: ctl_status.c). */
 #include <inttypes.h>
 #include <limits.h>
 #include <string.h>
@@ -48,109 +48,6 @@ static int query_run(const char *cmd, const struct ctl_opts *o, const struct rpc
 
 /* ---- status ------------------------------------------------------------------ */
 
-static void status_json(const struct rpc_template *t) {
-    struct json j;
-    json_begin(&j, stdout);
-    json_obj_open(&j, NULL);
-    json_str(&j, "id", t->id);
-    json_str(&j, "name", t->name);
-    json_str(&j, "state", t->state);
-    json_str(&j, "step", t->step);
-    json_bool(&j, "seal", t->seal);
-    json_int(&j, "created_ms", t->created_ms);
-    json_int(&j, "updated_ms", t->updated_ms);
-    if (t->error_code) {
-        json_obj_open(&j, "error");
-        json_str(&j, "step", t->error_step);
-        json_str(&j, "code", t->error_code);
-        json_str(&j, "message", t->error_message);
-        json_close(&j);
-    } else {
-        json_null(&j, "error");
-    }
-    json_arr_open(&j, "disks");
-    for (size_t i = 0; i < t->n_disks; i++) {
-        const struct rpc_disk *d = &t->disks[i];
-        json_obj_open(&j, NULL);
-        json_int(&j, "index", d->index);
-        json_vol_ref(&j, "source", &d->source);
-        json_vol_ref(&j, "target", &d->target);
-        json_str(&j, "state", d->state);
-        json_str(&j, "legality", vol_legality_to_string(d->legality));
-        json_str(&j, "voltype", vol_type_to_string(d->voltype));
-        json_int(&j, "generation", d->generation);
-        json_close(&j);
-    }
-    json_close(&j);
-    json_arr_open(&j, "jobs");
-    for (size_t i = 0; i < t->n_jobs; i++) {
-        const struct rpc_job *jb = &t->jobs[i];
-        json_obj_open(&j, NULL);
-        json_str(&j, "job_id", jb->job_id);
-        json_str(&j, "kind", job_kind_to_string(jb->kind));
-        json_str(&j, "step", jb->step);
-        json_int(&j, "disk", jb->disk);
-        json_int(&j, "attempt", jb->attempt);
-        json_str(&j, "state", jb->state);
-        json_int(&j, "created_ms", jb->created_ms);
-        json_int(&j, "started_ms", jb->started_ms);
-        json_int(&j, "finished_ms", jb->finished_ms);
-        json_int(&j, "progress", jb->progress);
-        json_str(&j, "worker_id", jb->worker_id);
-        if (jb->error_code) {
-            json_obj_open(&j, "error");
-            json_str(&j, "code", jb->error_code);
-            json_str(&j, "message", jb->error_message);
-            json_close(&j);
-        }
-        json_close(&j);
-    }
-    json_close(&j);
-    json_arr_open(&j, "leftovers");
-    for (size_t i = 0; i < t->n_leftovers; i++)
-        json_vol_ref(&j, NULL, &t->leftovers[i]);
-    json_close(&j);
-    json_close(&j);
-    json_end(&j);
-}
-
-static void status_text(const struct rpc_template *t) {
-    char b1[32], b2[32];
-    printf("template  %s  \"%s\"\n", t->id, t->name);
-    printf("state     %s (step %s)%s\n", t->state, t->step, t->seal ? "  sealed" : "");
-    printf("created   %s UTC   updated %s UTC\n", ctl_time_str(t->created_ms, b1), ctl_time_str(t->updated_ms, b2));
-    if (t->error_code)
-        printf("error     at step %s: %s: %s\n", t->error_step ? t->error_step : "?", t->error_code,
-               t->error_message ? t->error_message : "");
-    printf("disks\n");
-    for (size_t i = 0; i < t->n_disks; i++) {
-        const struct rpc_disk *d = &t->disks[i];
-        printf("  %" PRId64 "  %s/%s -> %s:%s:%s  %s %s %s GEN %" PRId64 "\n", d->index, d->source.img_id,
-               d->source.vol_id, d->target.sd_id, d->target.img_id, d->target.vol_id, d->state,
-               vol_legality_to_string(d->legality), vol_type_to_string(d->voltype), d->generation);
-    }
-    printf("jobs\n");
-    for (size_t i = 0; i < t->n_jobs; i++) {
-        const struct rpc_job *j = &t->jobs[i];
-        char disk[24];
-        snprintf(disk, sizeof disk, j->disk < 0 ? "all" : "%" PRId64, j->disk);
-        int64_t ms = j->finished_ms && j->started_ms ? j->finished_ms - j->started_ms : -1;
-        printf("  %s  %-13s %-12s disk %-3s attempt %" PRId64 "  %-9s %3" PRId64 "%%  %-12s", j->job_id,
-               job_kind_to_string(j->kind), j->step, disk, j->attempt, j->state, j->progress,
-               j->worker_id ? j->worker_id : "-");
-        if (ms >= 0)
-            printf("  %" PRId64 " ms", ms);
-        if (j->error_code)
-            printf("  %s: %s", j->error_code, j->error_message ? j->error_message : "");
-        printf("\n");
-    }
-    if (t->n_leftovers) {
-        printf("leftovers (left ILLEGAL; delete by hand)\n");
-        for (size_t i = 0; i < t->n_leftovers; i++)
-            printf("  %s:%s:%s\n", t->leftovers[i].sd_id, t->leftovers[i].img_id, t->leftovers[i].vol_id);
-    }
-}
-
 int ctl_status_main(int argc, char **argv) {
     struct ctl_opts o;
     if (query_opts_parse("status", argc, argv, &o, "usage: vmsealctl status ID [--json] [--timeout S] [--config FILE]\n") < 0)
@@ -166,9 +63,9 @@ int ctl_status_main(int argc, char **argv) {
     if (status)
         return status;
     if (o.json)
-        status_json(&rep.tpl);
+        ctl_status_print(stdout, &rep.tpl, true);
     else
-        status_text(&rep.tpl);
+        ctl_status_print(stdout, &rep.tpl, false);
     rpc_reply_free(&rep);
     return 0;
 }
@@ -207,8 +104,8 @@ int ctl_list_main(int argc, char **argv) {
         for (size_t i = 0; i < rep.n_templates; i++) {
             const struct rpc_summary *s = &rep.templates[i];
             char b[32];
-            printf("%-36s  %-12s  %-12s  %-23s  %s\n", s->id, s->state, s->step, ctl_time_str(s->updated_ms, b),
-                   s->name);
+            ctl_print_line(stdout, "%-36s  %-12s  %-12s  %-23s  %s", s->id, s->state, s->step,
+                           ctl_time_str(s->updated_ms, b), s->name);
         }
     }
     rpc_reply_free(&rep);
@@ -257,9 +154,9 @@ int ctl_workers_main(int argc, char **argv) {
             for (size_t k = 0; k < hb->n_pools && off < sizeof pools; k++)
                 off += (size_t)snprintf(pools + off, sizeof pools - off, "%s%s", k ? "," : "", hb->pools[k]);
             snprintf(seen, sizeof seen, "%llds ago", (long long)((now - rep.workers[i].received_ms) / 1000));
-            printf("%-20s  %-5s  %-20s  %-12s  %5" PRId64 "  %7zu  %8s  %s\n", hb->worker_id,
-                   now - rep.workers[i].received_ms <= CTL_WORKER_DOWN_MS ? "up" : "down", hb->host, pools,
-                   hb->slots, hb->n_running, seen, hb->libguestfs_version ? hb->libguestfs_version : "-");
+            ctl_print_line(stdout, "%-20s  %-5s  %-20s  %-12s  %5" PRId64 "  %7zu  %8s  %s", hb->worker_id,
+                           now - rep.workers[i].received_ms <= CTL_WORKER_DOWN_MS ? "up" : "down", hb->host, pools,
+                           hb->slots, hb->n_running, seen, hb->libguestfs_version ? hb->libguestfs_version : "-");
         }
     }
     rpc_reply_free(&rep);

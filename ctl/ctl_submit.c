@@ -198,8 +198,9 @@ static void submit_report_end(struct ctl_conn *c, const char *tid, const struct 
     c->quiet = false;
     const char *what = f->state == EV_FAILED ? "FAILED" : "CANCELLED";
     if (known)
-        fprintf(stderr, "template %s %s at step %s: %s: %s\n", tid, what, rep.tpl.error_step ? rep.tpl.error_step : "?",
-                rep.tpl.error_code, rep.tpl.error_message ? rep.tpl.error_message : "");
+        ctl_print_line(stderr, "template %s %s at step %s: %s: %s", tid, what,
+                       rep.tpl.error_step ? rep.tpl.error_step : "?", rep.tpl.error_code,
+                       rep.tpl.error_message ? rep.tpl.error_message : "");
     else
         fprintf(stderr, "template %s %s at step %s%s%s%s%s\n", tid, what, f->step[0] ? f->step : "?",
                 f->has_error ? ": " : "", f->code, f->has_error ? ": " : "", f->message);

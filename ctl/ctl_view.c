@@ -1,6 +1,7 @@
 /* ctl_view.c - how vmsealctl shows events: one plain line per event (watch,
  * and submit --wait without a terminal), and the live in-place display of one
  * template's steps and jobs with progress bars (submit --wait on a terminal). */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -39,13 +40,22 @@ bool ctl_event_believed(const struct proto_event *ev, const char *user_id, const
     return ev->job_id[0] || (user_id && strcmp(user_id, producer_user) == 0);
 }
 
+void ctl_print_line(FILE *f, const char *fmt, ...) {
+    char line[4096], esc[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(f, "%s\n", str_escape(line, esc, sizeof esc));
+}
+
 void ctl_event_line(const char *routing_key, const struct proto_event *ev, char *out, size_t len) {
-    char clk[16], kind[64];
+    char clk[16], kind[64], raw[1024];
     size_t off = 0;
 #define ADD(...)                                                                       \
     do {                                                                               \
-        if (off < len)                                                                 \
-            off += (size_t)snprintf(out + off, len - off, __VA_ARGS__);                \
+        if (off < sizeof raw)                                                          \
+            off += (size_t)snprintf(raw + off, sizeof raw - off, __VA_ARGS__);          \
     } while (0)
     ADD("%s ", clock_str(ev->ts_ms, clk));
     if (ev->job_id[0])
@@ -63,6 +73,7 @@ void ctl_event_line(const char *routing_key, const struct proto_event *ev, char 
         ADD(" error=%s: %s%s", ev->error.code ? ev->error.code : "?", ev->error.message ? ev->error.message : "",
             ev->error.permanent ? " (permanent)" : "");
 #undef ADD
+    str_escape(raw, out, len);
 }
 
 struct view_job {
@@ -88,7 +99,8 @@ struct ctl_view {
 struct ctl_view *ctl_view_new(const char *template_id, const char *name, bool tty) {
     struct ctl_view *v = xcalloc(1, sizeof *v);
     snprintf(v->template_id, sizeof v->template_id, "%s", template_id);
-    v->name = xstrdup(name ? name : "");
+    char esc[256];
+    v->name = xstrdup(str_escape(name, esc, sizeof esc));
     v->tty = tty;
     snprintf(v->state, sizeof v->state, "submitted");
     v->start_mono = time_mono_ms();
@@ -125,7 +137,7 @@ static void view_job_event(struct ctl_view *v, const char *routing_key, const st
     if (!j)
         return;
     if (!j->kind[0])
-        snprintf(j->kind, sizeof j->kind, "%s", ctl_key_job_kind(routing_key, kind));
+        str_escape(ctl_key_job_kind(routing_key, kind), j->kind, sizeof j->kind);
     if (ev->state != EV_PROGRESS)
         snprintf(j->state, sizeof j->state, "%s", event_state_to_string(ev->state));
     else if (!j->state[0])
@@ -135,28 +147,31 @@ static void view_job_event(struct ctl_view *v, const char *routing_key, const st
     if (ev->state == EV_SUCCEEDED)
         j->progress = 100;
     if (ev->step)
-        snprintf(j->step, sizeof j->step, "%s", ev->step);
-    if (ev->has_error)
-        snprintf(j->error, sizeof j->error, "%s: %s", ev->error.code ? ev->error.code : "?",
+        str_escape(ev->step, j->step, sizeof j->step);
+    if (ev->has_error) {
+        char error[sizeof j->error];
+        snprintf(error, sizeof error, "%s: %s", ev->error.code ? ev->error.code : "?",
                  ev->error.message ? ev->error.message : "");
+        str_escape(error, j->error, sizeof j->error);
+    }
 }
 
 static void view_template_event(struct ctl_view *v, const struct proto_event *ev) {
     snprintf(v->state, sizeof v->state, "%s", event_state_to_string(ev->state));
     if (ev->step)
-        snprintf(v->step, sizeof v->step, "%s", ev->step);
+        str_escape(ev->step, v->step, sizeof v->step);
     if (ev->step && ev->state == EV_CREATING)
-        snprintf(v->forward_step, sizeof v->forward_step, "%s", ev->step);
+        str_escape(ev->step, v->forward_step, sizeof v->forward_step);
     if (ev->state != EV_READY && ev->state != EV_FAILED && ev->state != EV_CANCELLED)
         return;
     v->done = true;
     v->final.state = ev->state;
     const char *step = ev->step && strcmp(ev->step, "done") != 0 ? ev->step : v->forward_step;
-    snprintf(v->final.step, sizeof v->final.step, "%s", step);
+    str_escape(step, v->final.step, sizeof v->final.step);
     v->final.has_error = ev->has_error;
     if (ev->has_error) {
-        snprintf(v->final.code, sizeof v->final.code, "%s", ev->error.code ? ev->error.code : "");
-        snprintf(v->final.message, sizeof v->final.message, "%s", ev->error.message ? ev->error.message : "");
+        str_escape(ev->error.code, v->final.code, sizeof v->final.code);
+        str_escape(ev->error.message, v->final.message, sizeof v->final.message);
     }
 }
 

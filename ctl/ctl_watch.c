@@ -54,7 +54,7 @@ static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d, c
     bool end = false;
     if (proto_decode(d->body, d->body_len, &m, why) < 0) {
         if (!o->arg)
-            fprintf(stderr, "vmsealctl watch: undecodable message on %s: %s\n", d->routing_key, why);
+            ctl_err("watch", "undecodable message on %s: %s", d->routing_key, why);
         return false;
     }
     if (m.type == PROTO_EVENT) {
@@ -81,8 +81,9 @@ static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d, c
             routed_json(d->routing_key, NULL, hb);
         } else {
             char clk[32];
-            printf("%s heartbeat worker=%s host=%s slots=%lld running=%zu\n", ctl_time_str(hb->ts_ms, clk) + 11,
-                   hb->worker_id, hb->host, (long long)hb->slots, hb->n_running);
+            ctl_print_line(stdout, "%s heartbeat worker=%s host=%s slots=%lld running=%zu",
+                           ctl_time_str(hb->ts_ms, clk) + 11, hb->worker_id, hb->host,
+                           (long long)hb->slots, hb->n_running);
         }
     }
 out:

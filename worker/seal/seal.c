@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "seal_ops.h"
+#include "seal_text.h"
 #include "util.h"
 
 int seal_gerr(struct seal_ctx *ctx, const char *what)
@@ -415,45 +416,6 @@ static int root_find(struct seal_ctx *ctx, char **ret_root)
 
 /* ---- distro family ---- */
 
-static enum seal_family family_of_id(const char *id)
-{
-    static const struct { const char *id; enum seal_family f; } map[] = {
-        {"debian", SEAL_FAMILY_DEBIAN}, {"ubuntu", SEAL_FAMILY_DEBIAN},
-        {"linuxmint", SEAL_FAMILY_DEBIAN}, {"raspbian", SEAL_FAMILY_DEBIAN},
-        {"fedora", SEAL_FAMILY_REDHAT}, {"rhel", SEAL_FAMILY_REDHAT},
-        {"centos", SEAL_FAMILY_REDHAT}, {"rocky", SEAL_FAMILY_REDHAT},
-        {"almalinux", SEAL_FAMILY_REDHAT}, {"ol", SEAL_FAMILY_REDHAT},
-        {"scientific", SEAL_FAMILY_REDHAT}, {"amzn", SEAL_FAMILY_REDHAT},
-        {"suse", SEAL_FAMILY_SUSE}, {"sles", SEAL_FAMILY_SUSE},
-        {"opensuse", SEAL_FAMILY_SUSE}, {"opensuse-leap", SEAL_FAMILY_SUSE},
-        {"opensuse-tumbleweed", SEAL_FAMILY_SUSE}, {"sled", SEAL_FAMILY_SUSE},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-        if (strcmp(id, map[i].id) == 0)
-            return map[i].f;
-    return 0;
-}
-
-/* Value of KEY= in an os-release buffer, unquoted, into out. */
-static bool os_release_get(const char *buf, const char *key, char *out, size_t out_len)
-{
-    size_t klen = strlen(key);
-    for (const char *line = buf; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        if (len > klen && strncmp(line, key, klen) == 0 && line[klen] == '=') {
-            const char *v = line + klen + 1;
-            size_t vl = len - klen - 1;
-            if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0])
-                v++, vl -= 2;
-            snprintf(out, out_len, "%.*s", (int)vl, v);
-            return true;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    return false;
-}
-
 static int family_detect(struct seal_ctx *ctx, struct seal_report *rep)
 {
     char *buf = NULL;
@@ -467,16 +429,8 @@ static int family_detect(struct seal_ctx *ctx, struct seal_report *rep)
         return r;
     rep->family = SEAL_FAMILY_OTHER;
     if (buf) {
-        char like[256] = "";
-        os_release_get(buf, "ID", rep->distro, sizeof(rep->distro));
-        os_release_get(buf, "ID_LIKE", like, sizeof(like));
+        rep->family = seal_text_os_release(buf, rep->distro, sizeof(rep->distro));
         free(buf);
-        enum seal_family f = family_of_id(rep->distro);
-        for (char *save = NULL, *tok = strtok_r(like, " ", &save); !f && tok;
-             tok = strtok_r(NULL, " ", &save))
-            f = family_of_id(tok);
-        if (f)
-            rep->family = f;
         return 0;
     }
     static const struct { const char *file; enum seal_family f; const char *distro; } marks[] = {

@@ -168,16 +168,12 @@ static const char *format_detect(const char *path)
     return n == 4 && memcmp(magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
 }
 
-/* Guest names on the terminal: control characters and backslashes as \xHH,
- * so a file name cannot forge a line or drive the terminal. */
+/* Guest names on the terminal: escaped (str_escape), so a file name cannot
+ * forge a line or drive the terminal.  A guest path is at most 4 KiB. */
 static void fput_escaped(FILE *f, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p < 0x20 || *p == 0x7f || *p == '\\')
-            fprintf(f, "\\x%02x", *p);
-        else
-            fputc(*p, f);
-    }
+    char esc[4 * 4096 + 1];
+    fputs(str_escape(s, esc, sizeof esc), f);
 }
 
 static void put_escaped(const char *s)
@@ -252,11 +248,14 @@ int seal_cli_main(int argc, char **argv)
         put_escaped(rep->missing[i].device);
         printf(" (%s)\n", strcmp(rep->missing[i].type, "allowed") == 0 ? "--allow-missing" : "noauto/nofail");
     }
-    if (r == 0)
-        printf("summary root=%s distro=%s family=%s operations=%zu removed=%u changed=%u\n",
-               rep->root_device, rep->distro[0] ? rep->distro : "unknown",
+    if (r == 0) {
+        /* The distro is the guest's os-release ID: escaped too. */
+        printf("summary root=%s distro=", rep->root_device);
+        put_escaped(rep->distro[0] ? rep->distro : "unknown");
+        printf(" family=%s operations=%zu removed=%u changed=%u\n",
                seal_family_to_string(rep->family), rep->n_ops, rep->removed_total,
                rep->changed_total);
+    }
     printf("seal_phases launch_ms=%lld inspect_ms=%lld ops_ms=%lld shutdown_ms=%lld total_ms=%lld\n",
            (long long)rep->launch_ms, (long long)rep->inspect_ms, (long long)rep->ops_ms,
            (long long)rep->shutdown_ms, (long long)rep->total_ms);

@@ -129,8 +129,7 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
 int seal_filter_lines(struct seal_ctx *ctx, const char *path,
                       bool (*keep)(const char *line, size_t len, const void *arg),
                       const void *arg);
-/* True when line (len bytes) starts with prefix after optional blanks. */
-bool seal_line_has_key(const char *line, size_t len, const char *prefix);
+/* seal_line_has_key and the pure text helpers: seal_text.h. */
 
 /* The operations defined in seal_ops_edit.c (they edit files or devices). */
 int seal_op_backup_files(struct seal_ctx *ctx);

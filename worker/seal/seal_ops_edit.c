@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "seal_ops.h"
+#include "seal_text.h"
 #include "util.h"
 
 static bool backup_name_matches(const char *name)
@@ -85,22 +86,12 @@ int seal_op_machine_id(struct seal_ctx *ctx)
     return 0;
 }
 
-/* keep-line predicate: drop lines starting with any of the NULL-terminated
- * keys in arg. */
-static bool keep_unless_key(const char *line, size_t len, const void *arg)
-{
-    for (const char *const *k = arg; *k; k++)
-        if (seal_line_has_key(line, len, *k))
-            return false;
-    return true;
-}
-
 static int filter_glob(struct seal_ctx *ctx, const char *glob, const char *const *keys)
 {
     char **paths = NULL;
     int r = seal_glob(ctx, glob, &paths);
     for (char **p = paths; r == 0 && p && *p; p++)
-        r = seal_filter_lines(ctx, *p, keep_unless_key, keys);
+        r = seal_filter_lines(ctx, *p, seal_text_keep_unless_key, keys);
     seal_strv_free(paths);
     return r;
 }
@@ -113,14 +104,12 @@ static const char *ifcfg_glob(const struct seal_ctx *ctx)
 
 int seal_op_net_hostname(struct seal_ctx *ctx)
 {
-    static const char *const keys[] = { "HOSTNAME=", "DHCP_HOSTNAME=", NULL };
-    return filter_glob(ctx, ifcfg_glob(ctx), keys);
+    return filter_glob(ctx, ifcfg_glob(ctx), seal_keys_ifcfg_hostname);
 }
 
 int seal_op_net_hwaddr(struct seal_ctx *ctx)
 {
-    static const char *const keys[] = { "HWADDR=", "LLADDR=", NULL };
-    return filter_glob(ctx, ifcfg_glob(ctx), keys);
+    return filter_glob(ctx, ifcfg_glob(ctx), seal_keys_ifcfg_hwaddr);
 }
 
 int seal_op_net_nmconn(struct seal_ctx *ctx)
@@ -132,15 +121,13 @@ int seal_op_net_nmconn(struct seal_ctx *ctx)
 
 int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx)
 {
-    static const char *const keys[] = { "hwaddress", NULL };
-    int r = filter_glob(ctx, "/etc/network/interfaces", keys);
-    return r < 0 ? r : filter_glob(ctx, "/etc/network/interfaces.d/*", keys);
+    int r = filter_glob(ctx, "/etc/network/interfaces", seal_keys_interfaces_hwaddr);
+    return r < 0 ? r : filter_glob(ctx, "/etc/network/interfaces.d/*", seal_keys_interfaces_hwaddr);
 }
 
 int seal_op_net_nm_macaddr(struct seal_ctx *ctx)
 {
-    static const char *const keys[] = { "mac-address=", "cloned-mac-address=", NULL };
-    return filter_glob(ctx, "/etc/NetworkManager/system-connections/*", keys);
+    return filter_glob(ctx, "/etc/NetworkManager/system-connections/*", seal_keys_nm_macaddr);
 }
 
 /* Remove the accounting files in dir, then leave an empty pacct (as
@@ -213,34 +200,6 @@ static int write_if_different(struct seal_ctx *ctx, const char *path, const char
     return 0;
 }
 
-/* /etc/sysconfig/network with every HOSTNAME= line replaced by one with the
- * new name (at the first one's place); NULL when there is none. */
-static char *sysconfig_network_rewrite(const char *buf, size_t len, const char *hostname)
-{
-    size_t cap = len + strlen(hostname) + 16, out_len = 0;
-    char *out = xmalloc(cap);
-    bool had = false;
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(buf + pos, '\n', len - pos);
-        size_t l = nl ? (size_t)(nl - buf - pos) : len - pos;
-        if (!seal_line_has_key(buf + pos, l, "HOSTNAME=")) {
-            memcpy(out + out_len, buf + pos, l);
-            out_len += l;
-            out[out_len++] = '\n';
-        } else if (!had) {
-            out_len += (size_t)sprintf(out + out_len, "HOSTNAME=%s\n", hostname);
-            had = true;
-        }
-        pos += nl ? l + 1 : l;
-    }
-    out[out_len] = '\0';
-    if (!had) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
 int seal_op_hostname(struct seal_ctx *ctx)
 {
     _cleanup_free_ char *content = xasprintf("%s\n", ctx->hostname);
@@ -262,7 +221,7 @@ int seal_op_hostname(struct seal_ctx *ctx)
     r = seal_read(ctx, "/etc/sysconfig/network", &net, &net_len);
     if (r < 0 || !net)
         return r;
-    _cleanup_free_ char *out = sysconfig_network_rewrite(net, net_len, ctx->hostname);
+    _cleanup_free_ char *out = seal_text_sysconfig_network(net, net_len, ctx->hostname);
     free(net);
     return out ? write_if_different(ctx, "/etc/sysconfig/network", out) : 0;
 }
@@ -276,21 +235,7 @@ int seal_op_selinux_relabel(struct seal_ctx *ctx)
     int r = seal_read(ctx, "/etc/selinux/config", &cfg, &len);
     if (r < 0 || !cfg)
         return r;
-    bool enabled = false;
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(cfg + pos, '\n', len - pos);
-        size_t l = nl ? (size_t)(nl - cfg - pos) : len - pos;
-        const char *line = cfg + pos;
-        if (seal_line_has_key(line, l, "SELINUX=")) {
-            const char *v = memchr(line, '=', l) + 1;
-            size_t vl = l - (size_t)(v - line);
-            if (vl > 0 && (*v == '"' || *v == '\''))
-                v++, vl--;
-            enabled = (vl >= 9 && strncmp(v, "enforcing", 9) == 0) ||
-                      (vl >= 10 && strncmp(v, "permissive", 10) == 0);
-        }
-        pos += nl ? l + 1 : l;
-    }
+    bool enabled = seal_text_selinux_enabled(cfg, len);
     free(cfg);
     if (!enabled)
         return 0;

@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "seal_ops.h"
+#include "seal_text.h"
 #include "util.h"
 
 #define SEAL_READ_MAX (1024 * 1024)     /* the largest guest file read */
@@ -240,14 +241,6 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
     return 0;
 }
 
-bool seal_line_has_key(const char *line, size_t len, const char *prefix)
-{
-    size_t i = 0, plen = strlen(prefix);
-    while (i < len && (line[i] == ' ' || line[i] == '\t'))
-        i++;
-    return len - i >= plen && strncmp(line + i, prefix, plen) == 0;
-}
-
 int seal_filter_lines(struct seal_ctx *ctx, const char *path,
                       bool (*keep)(const char *line, size_t len, const void *arg),
                       const void *arg)
@@ -257,21 +250,9 @@ int seal_filter_lines(struct seal_ctx *ctx, const char *path,
     int r = seal_read(ctx, path, &buf, &len);
     if (r < 0 || !buf)
         return r;
-    char *out = xmalloc(len + 1);
+    char *out = NULL;
     size_t out_len = 0;
-    bool dropped = false;
-    for (size_t pos = 0; pos < len;) {
-        const char *nl = memchr(buf + pos, '\n', len - pos);
-        size_t line_len = nl ? (size_t)(nl - (buf + pos)) : len - pos;
-        size_t with_nl = nl ? line_len + 1 : line_len;
-        if (keep(buf + pos, line_len, arg)) {
-            memcpy(out + out_len, buf + pos, with_nl);
-            out_len += with_nl;
-        } else {
-            dropped = true;
-        }
-        pos += with_nl;
-    }
+    bool dropped = seal_text_filter_lines(buf, len, keep, arg, &out, &out_len);
     if (dropped) {
         if (guestfs_write(ctx->g, path, out, out_len) < 0)
             r = seal_gerr(ctx, path);
