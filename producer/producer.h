@@ -1,4 +1,4 @@
-/* producer.h - the vmseal-producer daemon (SPEC §7): intake of template
+/* producer.h - the vmseal-producer daemon: intake of template
  * requests, the workflows (workflow.h) over the store (store.h: SQLite or PostgreSQL), the
  * outbox pump and the RPC server, all in one event loop around mq_wait().
  *

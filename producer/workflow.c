@@ -1,4 +1,4 @@
-/* workflow.c - every transition of the template state machine (SPEC §1).
+/* workflow.c - every transition of the template state machine (README.md "The flow").
  *
  * Each public entry point is one transaction: load what it needs of a
  * template (struct tpl), decide, write the new rows and the outbox rows, commit.

@@ -1,4 +1,4 @@
-/* workflow.h - the template state machine of SPEC §1 (every transition is in
+/* workflow.h - the template state machine of README.md "The flow" (every transition is in
  * workflow.c).
  *
  * A template walks CREATING (steps copy -> mark_illegal -> seal ->

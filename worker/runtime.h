@@ -1,5 +1,5 @@
 /* runtime.h - the worker daemon: consume a pool's jobs, run each in a child
- * process, report events and heartbeats (SPEC §3, §5).
+ * process, report events and heartbeats (docs/protocol.md §3, §9).
  *
  * worker_run() is everything vmseal-worker does after its configuration is
  * loaded.  It opens (and scrubs) the configured storage domains, connects to

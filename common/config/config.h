@@ -1,4 +1,4 @@
-/* config.h - the libconfig configuration of SPEC §8, strictly checked.
+/* config.h - the libconfig configuration (vmseal.conf(5)), strictly checked.
  *
  * One file per program; every program uses the same groups and reads the
  * ones it needs (config_load()'s `groups` mask says which groups are allowed

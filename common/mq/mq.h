@@ -79,7 +79,7 @@
 
 typedef struct mq mq_t;
 
-/* Names of SPEC §3. */
+/* Names of docs/protocol.md §3. */
 #define MQ_X_JOBS       "vmseal.jobs"
 #define MQ_X_EVENTS     "vmseal.events"
 #define MQ_X_CONTROL    "vmseal.control"
@@ -193,7 +193,7 @@ int mq_bind(mq_t *mq, const char *queue, const char *exchange, const char *routi
  * permission: how a worker finds its pool queue, which the definitions (or
  * an administrator) declare and bind, never the worker.  Replayed too. */
 int mq_check_queue(mq_t *mq, const char *name);
-/* The whole fixed topology of SPEC §3 (exchanges, requests, events.producer,
+/* The whole fixed topology of docs/protocol.md §3 (exchanges, requests, events.producer,
  * rpc, dlx/dead and their bindings).  Idempotent. */
 int mq_declare_topology(mq_t *mq);
 /* vmseal.jobs.<pool> bound with each key (`#` for all). */

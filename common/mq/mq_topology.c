@@ -1,6 +1,6 @@
 /* mq_topology.c - declarations and consumers: applied at once, remembered,
  * and replayed in the same order after every reconnect; plus the fixed
- * topology of SPEC §3 (must match deploy/rabbitmq/definitions.json). */
+ * topology of docs/protocol.md §3 (must match deploy/rabbitmq/definitions.json). */
 #include <errno.h>
 #include <string.h>
 

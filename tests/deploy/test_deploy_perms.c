@@ -43,7 +43,7 @@ static amqp_connection_state_t open_as(const char *user)
                      deploy_amqp_last_text());                                          \
     } while (0)
 
-/* The topology of SPEC §3 exists with its arguments. */
+/* The topology of docs/protocol.md §3 exists with its arguments. */
 static void test_topology_loaded(void **state)
 {
     struct testbroker_args { const char *name, *expect; };

@@ -5,7 +5,7 @@
  * `vmsealctl sd create` in a temporary folder.
  *
  * Each test gets a fresh struct e2e (cmocka setup/teardown): vhost with the
- * SPEC topology and a monitor (testevents), folder, domain, configuration
+ * protocol's topology and a monitor (testevents), folder, domain, configuration
  * files (producer.conf, ctl.conf; workers get their own), and a dedicated
  * connection for RPC queries.  Teardown SIGKILLs every process it started;
  * VMSEAL_TEST_VERBOSE=1 prints the tail of their logs, VMSEAL_TEST_KEEP=1

@@ -5,7 +5,7 @@
  * Real processes (vmseal-producer, vmseal-worker, vmsealctl), the test
  * broker, a real SQLite file and a real storage domain (e2e.h).
  *
- * Standby (SPEC §1 / producer.h): the producers share one SQLite file on one
+ * Standby (producer.h): the producers share one SQLite file on one
  * host; the active one holds flock(<db>.lock), the standby waits for it and
  * only then opens the store and the broker (vmseal.requests is also single
  * active consumer).  Two producers on separate databases are not a supported

@@ -3,7 +3,7 @@
 #
 # Makes, without any network, small qcow2 guests that carry every artifact
 # the default seal operations must remove (virt-sysprep 1.48's defaults plus
-# the ones SPEC §6 adds) and files that must stay:
+# the ones vmseal adds beyond it) and files that must stay:
 #
 #   fedora.qcow2                 Fedora-like, ext4 on the whole disk, fstab LABEL=
 #   debian.qcow2                 Debian-like, fstab by device name (/dev/sda)
@@ -208,7 +208,7 @@ bob:!:19000:0:99999:7:::' 0640
     w "$t" /root/anaconda-ks.cfg 'kickstart'
     w "$t" /root/install.log 'install log'
 
-    # Beyond virt-sysprep (SPEC §6).
+    # Beyond virt-sysprep.
     w "$t" /etc/lvm/devices/system.devices 'IDTYPE=devname IDNAME=/dev/vda2'
     w "$t" /etc/lvm/lvm.conf 'config { } # stays'
     w "$t" /var/lib/cloud/instances/iid-0123/obj.pkl 'pickle'

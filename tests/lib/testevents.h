@@ -3,7 +3,7 @@
  * and heartbeats on vmseal.events (an exclusive queue bound with `#`, as a
  * monitoring tool does), dead letters on vmseal.dead.
  *
- * testevents_open() declares the whole topology of SPEC §3 plus the
+ * testevents_open() declares the whole topology of docs/protocol.md §3 plus the
  * `default` pool (binding `#`) in the broker's vhost, so jobs published
  * before any worker starts are kept.  Everything received is decoded and
  * kept in arrival order; the wait functions pump the connection until what

@@ -1,5 +1,5 @@
 /* wtest.h - fixtures of the worker broker tests: a private vhost with the
- * SPEC topology and an event monitor, a temporary storage domain, real
+ * protocol's topology and an event monitor, a temporary storage domain, real
  * vmseal-worker processes started from generated configuration files, and
  * volumes made directly in the domain. */
 #ifndef VMSEAL_TESTS_WTEST_H

@@ -1,4 +1,4 @@
-/* sd.h - file storage domains and volume metadata (SPEC §2).
+/* sd.h - file storage domains and volume metadata.
  *
  * On disk:
  *
@@ -144,7 +144,7 @@ const char *sd_real_path(const struct sd *sd);
  * -VMS_E_PATH_ESCAPE if not (or if path does not exist). */
 int sd_path_check_inside(const char *root_real, const char *path);
 
-/* Parse .meta text.  Every key of SPEC §2 exactly once, then a line "EOF";
+/* Parse .meta text.  Every key above exactly once, then a line "EOF";
  * unknown or duplicate keys, bad values, a DOMAIN other than `expect_domain`
  * or an IMAGE other than `expect_image` (either may be NULL to skip the
  * check), a missing EOF or anything after it, more than SD_META_MAX_BYTES:

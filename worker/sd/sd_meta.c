@@ -1,4 +1,4 @@
-/* sd_meta.c - the volume .meta format (SPEC §2): strict parser, sorted
+/* sd_meta.c - the volume .meta format (sd.h): strict parser, sorted
  * writer, atomic file update. */
 #include "sd.h"
 

@@ -1,4 +1,4 @@
-/* volume.h - the volume operations behind the volume.* jobs (SPEC §2, §4).
+/* volume.h - the volume operations behind the volume.* jobs (docs/protocol.md §5-6; the volume model in sd.h).
  *
  * Plain blocking functions, meant to run inside a job's child process: they
  * never log, never exit, and start qemu-img (posix_spawn, no shell) in the
@@ -51,7 +51,7 @@ struct volume_change {
     const char *description;    /* <= SD_DESCRIPTION_MAX bytes, no newline */
 };
 
-/* SPEC §2 generation semantics, under the image lock:
+/* Generation semantics (sd.h), under the image lock:
  *   GEN == expected: SHARED volume -> -VMS_E_VOLUME_SHARED; LEAF->SHARED with
  *     a parent (PUUID not nil) -> -VMS_E_HAS_PARENT; else write the new state
  *     with GEN = expected+1 mod 1000 and MTIME = now, in one atomic write.

@@ -1,5 +1,5 @@
 /* seal.h - the seal engine: native sysprep of a Linux guest through the
- * libguestfs C API (SPEC §6, the `vm.seal` job and `vmseal-worker seal`).
+ * libguestfs C API (the `vm.seal` job and `vmseal-worker seal`; vmseal-worker(8)).
  *
  * seal_run() seals the guest whose disks are given, in one libguestfs
  * session:

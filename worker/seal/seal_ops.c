@@ -17,7 +17,7 @@
  *   - script (default, but a no-op without --script) does not exist here.
  *   - ipa-client removes the IPA CA files but does not rebuild the guest's CA
  *     store (virt-sysprep runs update-ca-trust in the guest for that).
- * Then the operations SPEC §6 adds: hostname, net-interfaces-hwaddr,
+ * Then the operations vmseal adds beyond virt-sysprep: hostname, net-interfaces-hwaddr,
  * net-nm-macaddr, lvm-system-devices, cloud-init-state, random-seed,
  * zsh-history, selinux-relabel.
  */
@@ -270,7 +270,7 @@ static int op_flag_reconfiguration(struct seal_ctx *ctx)
     return 0;
 }
 
-/* The extras of SPEC §6 that are plain removals. */
+/* The extras beyond virt-sysprep that are plain removals. */
 
 static int op_lvm_system_devices(struct seal_ctx *ctx)
 {
