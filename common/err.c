@@ -52,10 +52,15 @@ bool err_permanent(int err) {
     if (e)
         return e->permanent;
     switch (-err) {
-    case EINVAL: case ENOENT: case EEXIST: case EACCES: case EPERM:
-    case ENOTDIR: case EISDIR: case ENAMETOOLONG: case ELOOP:
-        return true;
-    default:
-        return false;
+    case EINVAL:
+    case ENOENT:
+    case EEXIST:
+    case EACCES:
+    case EPERM:
+    case ENOTDIR:
+    case EISDIR:
+    case ENAMETOOLONG:
+    case ELOOP: return true;
+    default: return false;
     }
 }

@@ -25,11 +25,11 @@ struct json {
 void json_begin(struct json *j, FILE *f);
 void json_obj_open(struct json *j, const char *key);
 void json_arr_open(struct json *j, const char *key);
-void json_close(struct json *j);          /* the innermost object or array */
-void json_str(struct json *j, const char *key, const char *val);  /* NULL -> null */
+void json_close(struct json *j);                                 /* the innermost object or array */
+void json_str(struct json *j, const char *key, const char *val); /* NULL -> null */
 void json_int(struct json *j, const char *key, int64_t val);
 void json_bool(struct json *j, const char *key, bool val);
 void json_null(struct json *j, const char *key);
-void json_end(struct json *j);            /* newline; flush */
+void json_end(struct json *j); /* newline; flush */
 
 #endif

@@ -12,14 +12,15 @@ static log_sink_cb log_sink;
 
 void log_set_sink(log_sink_cb sink_cb) { log_sink = sink_cb; }
 
-void log_set_component(const char *component) {
-    snprintf(log_component, sizeof log_component, "%s", component);
-}
+void log_set_component(const char *component) { snprintf(log_component, sizeof log_component, "%s", component); }
 
 void log_set_level(enum log_level level) { log_level = level; }
 
 int log_level_from_string(const char *s) {
-    static const struct { const char *name; enum log_level level; } names[] = {
+    static const struct {
+        const char *name;
+        enum log_level level;
+    } names[] = {
         { "error", LOG_LVL_ERR }, { "warning", LOG_LVL_WARN }, { "notice", LOG_LVL_NOTICE },
         { "info", LOG_LVL_INFO }, { "debug", LOG_LVL_DEBUG },
     };
@@ -38,8 +39,7 @@ void log_vmsg(enum log_level level, const char *ctx, const char *fmt, va_list ap
         log_sink(level, log_component, ctx, line);
         return;
     }
-    int n = snprintf(line, sizeof line, "<%d>%s%s%s: ", (int)level, log_component,
-                     ctx ? " " : "", ctx ? ctx : "");
+    int n = snprintf(line, sizeof line, "<%d>%s%s%s: ", (int)level, log_component, ctx ? " " : "", ctx ? ctx : "");
     if (n < 0)
         return;
     if ((size_t)n < sizeof line)

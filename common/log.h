@@ -24,8 +24,7 @@ void log_set_level(enum log_level level);
 int log_level_from_string(const char *s);
 
 /* ctx may be NULL: otherwise a short "key=value key=value" string. */
-void log_msg(enum log_level level, const char *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void log_msg(enum log_level level, const char *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level level, const char *ctx, const char *fmt, va_list ap);
 
 /* Where records go instead of stderr (e.g. journald, common/systemd/);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a)   (sizeof(a) / sizeof((a)[0]))
 #define VMS_UUID_STRLEN 36 /* without the NUL */
 
 /* Allocation never returns NULL: on failure the process aborts. */
@@ -47,11 +47,17 @@ char *str_escape(const char *s, char *out, size_t len);
 
 /* Cleanup helpers: `_cleanup_free_ char *p = NULL;` */
 static inline void freep(void *p) { free(*(void **)p); }
-static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
-static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(freep)
-#define _cleanup_close_ _cleanup_(closep)
+static inline void closep(int *fd) {
+    if (*fd >= 0)
+        close(*fd);
+}
+static inline void fclosep(FILE **f) {
+    if (*f)
+        fclose(*f);
+}
+#define _cleanup_(f)     __attribute__((cleanup(f)))
+#define _cleanup_free_   _cleanup_(freep)
+#define _cleanup_close_  _cleanup_(closep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Write all of buf to fd, retrying on EINTR and short writes: 0 or -errno. */

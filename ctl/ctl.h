@@ -14,12 +14,12 @@ int ctl_sd_main(int argc, char **argv);
 
 /* Broker commands (configuration: config_path_for("vmsealctl", --config);
  * groups broker (required), log, storage). */
-int ctl_submit_main(int argc, char **argv);   /* ctl_submit.c */
-int ctl_cancel_main(int argc, char **argv);   /* ctl_submit.c */
-int ctl_status_main(int argc, char **argv);   /* ctl_query.c: RPC */
-int ctl_list_main(int argc, char **argv);     /* ctl_query.c: RPC */
-int ctl_workers_main(int argc, char **argv);  /* ctl_query.c: RPC */
-int ctl_watch_main(int argc, char **argv);    /* ctl_watch.c */
-int ctl_dead_main(int argc, char **argv);     /* ctl_watch.c */
+int ctl_submit_main(int argc, char **argv);  /* ctl_submit.c */
+int ctl_cancel_main(int argc, char **argv);  /* ctl_submit.c */
+int ctl_status_main(int argc, char **argv);  /* ctl_query.c: RPC */
+int ctl_list_main(int argc, char **argv);    /* ctl_query.c: RPC */
+int ctl_workers_main(int argc, char **argv); /* ctl_query.c: RPC */
+int ctl_watch_main(int argc, char **argv);   /* ctl_watch.c */
+int ctl_dead_main(int argc, char **argv);    /* ctl_watch.c */
 
 #endif

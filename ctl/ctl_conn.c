@@ -50,10 +50,10 @@ const char *ctl_time_str(int64_t ms, char buf[32]) {
 int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, const char *usage,
                    struct ctl_opts *o) {
     static const struct option all[] = {
-        { "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+        { "config", required_argument, NULL, 'c' },  { "json", no_argument, NULL, 'j' },
         { "timeout", required_argument, NULL, 'T' }, { "state", required_argument, NULL, 's' },
-        { "limit", required_argument, NULL, 'l' }, { "id", required_argument, NULL, 'i' },
-        { "sd", required_argument, NULL, 'd' }, { "format", required_argument, NULL, 'f' },
+        { "limit", required_argument, NULL, 'l' },   { "id", required_argument, NULL, 'i' },
+        { "sd", required_argument, NULL, 'd' },      { "format", required_argument, NULL, 'f' },
         { "requeue", required_argument, NULL, 'r' }, { "purge", no_argument, NULL, 'P' },
     };
     struct option longopts[ARRAY_SIZE(all) + 2];
@@ -113,9 +113,14 @@ int ctl_connect_or_report(const char *cmd, const char *cli_config, struct ctl_co
         ctl_err(cmd, "warning: %s", warn);
     char broker_why[ERR_WHY_LEN] = "";
     _cleanup_free_ char *conn_name = xasprintf("vmsealctl %s", cmd);
-    struct mq_opts o = { .broker = &c->cfg.broker, .conn_name = conn_name, .connect_timeout_ms = 3000,
-                         .rpc_timeout_ms = 10000, .max_backoff_ms = 1000, .why = broker_why,
-                         .stamp_user_id = true, .why_len = sizeof broker_why };
+    struct mq_opts o = { .broker = &c->cfg.broker,
+                         .conn_name = conn_name,
+                         .connect_timeout_ms = 3000,
+                         .rpc_timeout_ms = 10000,
+                         .max_backoff_ms = 1000,
+                         .why = broker_why,
+                         .stamp_user_id = true,
+                         .why_len = sizeof broker_why };
     r = mq_open(&o, &c->mq);
     if (r < 0) {
         char hosts[512];
@@ -158,15 +163,15 @@ static int publish_direct(struct ctl_conn *c, const char *queue, const struct mq
     int r = mq_publish_wait(c->mq, "", queue, props, body, len, CTL_PUBLISH_TIMEOUT_MS);
     if (r == -VMS_E_RETURNED)
         conn_err(c, "queue %s does not exist in vhost %s (is the topology loaded / the producer ever started?)",
-                queue, c->cfg.broker.vhost ? c->cfg.broker.vhost : "vmseal");
+                 queue, c->cfg.broker.vhost ? c->cfg.broker.vhost : "vmseal");
     else if (r < 0)
         conn_err(c, "publishing to %s failed: %s%s%s", queue, err_str(r), mq_why(c->mq)[0] ? ": " : "",
-                mq_why(c->mq));
+                 mq_why(c->mq));
     return r;
 }
 
-int ctl_request_publish_or_report(struct ctl_conn *c, const char *type, const char *message_id,
-                                  const void *body, size_t len) {
+int ctl_request_publish_or_report(struct ctl_conn *c, const char *type, const char *message_id, const void *body,
+                                  size_t len) {
     struct mq_props props = { .message_id = message_id, .type = type, .mandatory = true };
     return publish_direct(c, MQ_Q_REQUESTS, &props, body, len);
 }
@@ -201,8 +206,12 @@ int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int time
     }
     proto_uuid corr;
     uuid_new(corr);
-    struct mq_props props = { .message_id = corr, .correlation_id = corr, .reply_to = RPC_REPLY_TO,
-                              .type = RPC_REQUEST_TYPE, .transient = true, .mandatory = true };
+    struct mq_props props = { .message_id = corr,
+                              .correlation_id = corr,
+                              .reply_to = RPC_REPLY_TO,
+                              .type = RPC_REQUEST_TYPE,
+                              .transient = true,
+                              .mandatory = true };
     if ((r = publish_direct(c, MQ_Q_RPC, &props, body, len)) < 0)
         return r;
     int64_t deadline = time_mono_ms() + timeout_ms;
@@ -210,7 +219,7 @@ int ctl_rpc_or_report(struct ctl_conn *c, const struct rpc_request *rq, int time
         int64_t left = deadline - time_mono_ms();
         if (left <= 0) {
             conn_err(c, "the producer is not answering (no reply on %s within %d s)", MQ_Q_RPC,
-                    (timeout_ms + 999) / 1000);
+                     (timeout_ms + 999) / 1000);
             return -ETIMEDOUT;
         }
         struct mq_event ev;

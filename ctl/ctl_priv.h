@@ -21,31 +21,31 @@
 #include "proto.h"
 #include "rpc.h"
 
-#define CTL_RPC_TIMEOUT_MS 5000
+#define CTL_RPC_TIMEOUT_MS     5000
 #define CTL_PUBLISH_TIMEOUT_MS 10000
 
 /* One command's connection to the broker. */
 struct ctl_conn {
-    const char *cmd;        /* "status", "submit", ... (for messages) */
+    const char *cmd; /* "status", "submit", ... (for messages) */
     struct config cfg;
     mq_t *mq;
-    bool rpc_ready;         /* consuming amq.rabbitmq.reply-to */
-    bool quiet;             /* the *_or_report() calls on c report nothing */
+    bool rpc_ready; /* consuming amq.rabbitmq.reply-to */
+    bool quiet;     /* the *_or_report() calls on c report nothing */
 };
 
 /* The options of vmsealctl's commands (each takes a subset). */
 struct ctl_opts {
-    const char *config;     /* --config FILE */
-    bool json;              /* --json */
-    int timeout_s;          /* --timeout S */
-    const char *state;      /* --state S */
-    int64_t limit;          /* --limit N */
-    const char *id;         /* --id UUID (sd create) */
-    const char *sd;         /* --sd PATH (sd import) */
-    const char *format;     /* --format F (sd import) */
-    const char *arg;        /* the positional argument, for a command that takes one */
-    const char *requeue;    /* --requeue ID (dead) */
-    bool purge;             /* --purge (dead) */
+    const char *config;  /* --config FILE */
+    bool json;           /* --json */
+    int timeout_s;       /* --timeout S */
+    const char *state;   /* --state S */
+    int64_t limit;       /* --limit N */
+    const char *id;      /* --id UUID (sd create) */
+    const char *sd;      /* --sd PATH (sd import) */
+    const char *format;  /* --format F (sd import) */
+    const char *arg;     /* the positional argument, for a command that takes one */
+    const char *requeue; /* --requeue ID (dead) */
+    bool purge;          /* --purge (dead) */
 };
 
 /* getopt_long() over argv with the long options whose letters are in
@@ -80,8 +80,8 @@ int ctl_follow_or_report(struct ctl_conn *c, bool all_events);
 /* Publish body to vmseal.requests (default exchange, mandatory) and wait for
  * the broker's confirm.  Prints the reason on failure ("vmseal.requests does
  * not exist" for an unroutable message). */
-int ctl_request_publish_or_report(struct ctl_conn *c, const char *type, const char *message_id,
-                                  const void *body, size_t len);
+int ctl_request_publish_or_report(struct ctl_conn *c, const char *type, const char *message_id, const void *body,
+                                  size_t len);
 
 /* Send an rpc.request to vmseal.rpc and wait up to timeout_ms for its reply
  * (direct reply-to).  A reply with ok = false is returned as 0 with
@@ -135,8 +135,8 @@ bool ctl_view_event(struct ctl_view *v, const char *routing_key, const struct pr
 void ctl_view_draw(struct ctl_view *v, bool force);
 /* The terminal template event's contents, once seen (NULL before). */
 struct ctl_view_final {
-    enum event_state state;     /* EV_READY, EV_FAILED or EV_CANCELLED */
-    char step[64];              /* the failing step: the event's, unless that is
+    enum event_state state; /* EV_READY, EV_FAILED or EV_CANCELLED */
+    char step[64];          /* the failing step: the event's, unless that is
                                  * "done" - then the last forward step seen */
     bool has_error;
     char code[64], message[512];

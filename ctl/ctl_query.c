@@ -39,7 +39,8 @@ static int query_run(const char *cmd, const struct ctl_opts *o, const struct rpc
     if (r < 0)
         return 1;
     if (!ret->ok) {
-        ctl_err(cmd, "%s: %s", ret->error_code ? ret->error_code : "error", ret->error_message ? ret->error_message : "");
+        ctl_err(cmd, "%s: %s", ret->error_code ? ret->error_code : "error",
+                ret->error_message ? ret->error_message : "");
         rpc_reply_free(ret);
         return 1;
     }
@@ -50,7 +51,8 @@ static int query_run(const char *cmd, const struct ctl_opts *o, const struct rpc
 
 int ctl_status_main(int argc, char **argv) {
     struct ctl_opts o;
-    if (query_opts_parse("status", argc, argv, &o, "usage: vmsealctl status ID [--json] [--timeout S] [--config FILE]\n") < 0)
+    if (query_opts_parse("status", argc, argv, &o,
+                         "usage: vmsealctl status ID [--json] [--timeout S] [--config FILE]\n") < 0)
         return 2;
     if (!uuid_is_canonical(o.arg)) {
         ctl_err("status", "%s: not a canonical lowercase UUID", o.arg);
@@ -120,7 +122,8 @@ int ctl_list_main(int argc, char **argv) {
 
 int ctl_workers_main(int argc, char **argv) {
     struct ctl_opts o;
-    if (query_opts_parse("workers", argc, argv, &o, "usage: vmsealctl workers [--json] [--timeout S] [--config FILE]\n") < 0)
+    if (query_opts_parse("workers", argc, argv, &o,
+                         "usage: vmsealctl workers [--json] [--timeout S] [--config FILE]\n") < 0)
         return 2;
     struct rpc_request rq = { .method = RPC_WORKERS };
     struct rpc_reply rep;

@@ -80,15 +80,14 @@ static void status_text(FILE *f, const struct rpc_template *t) {
     ctl_print_line(f, "created   %s UTC   updated %s UTC", ctl_time_str(t->created_ms, b1),
                    ctl_time_str(t->updated_ms, b2));
     if (t->error_code)
-        ctl_print_line(f, "error     at step %s: %s: %s", t->error_step ? t->error_step : "?",
-                       t->error_code, t->error_message ? t->error_message : "");
+        ctl_print_line(f, "error     at step %s: %s: %s", t->error_step ? t->error_step : "?", t->error_code,
+                       t->error_message ? t->error_message : "");
     ctl_print_line(f, "disks");
     for (size_t i = 0; i < t->n_disks; i++) {
         const struct rpc_disk *d = &t->disks[i];
-        ctl_print_line(f, "  %" PRId64 "  %s/%s -> %s:%s:%s  %s %s %s GEN %" PRId64, d->index,
-                       d->source.img_id, d->source.vol_id, d->target.sd_id, d->target.img_id,
-                       d->target.vol_id, d->state, vol_legality_to_string(d->legality),
-                       vol_type_to_string(d->voltype), d->generation);
+        ctl_print_line(f, "  %" PRId64 "  %s/%s -> %s:%s:%s  %s %s %s GEN %" PRId64, d->index, d->source.img_id,
+                       d->source.vol_id, d->target.sd_id, d->target.img_id, d->target.vol_id, d->state,
+                       vol_legality_to_string(d->legality), vol_type_to_string(d->voltype), d->generation);
     }
     ctl_print_line(f, "jobs");
     for (size_t i = 0; i < t->n_jobs; i++) {
@@ -98,16 +97,15 @@ static void status_text(FILE *f, const struct rpc_template *t) {
         if (j->finished_ms && j->started_ms)
             snprintf(ms, sizeof ms, "  %" PRId64 " ms", j->finished_ms - j->started_ms);
         ctl_print_line(f, "  %s  %-13s %-12s disk %-3s attempt %" PRId64 "  %-9s %3" PRId64 "%%  %-12s%s%s%s%s%s",
-                       j->job_id, job_kind_to_string(j->kind), j->step, disk, j->attempt, j->state,
-                       j->progress, j->worker_id ? j->worker_id : "-", ms, j->error_code ? "  " : "",
+                       j->job_id, job_kind_to_string(j->kind), j->step, disk, j->attempt, j->state, j->progress,
+                       j->worker_id ? j->worker_id : "-", ms, j->error_code ? "  " : "",
                        j->error_code ? j->error_code : "", j->error_code ? ": " : "",
                        j->error_code && j->error_message ? j->error_message : "");
     }
     if (t->n_leftovers) {
         ctl_print_line(f, "leftovers (left ILLEGAL; delete by hand)");
         for (size_t i = 0; i < t->n_leftovers; i++)
-            ctl_print_line(f, "  %s:%s:%s", t->leftovers[i].sd_id, t->leftovers[i].img_id,
-                           t->leftovers[i].vol_id);
+            ctl_print_line(f, "  %s:%s:%s", t->leftovers[i].sd_id, t->leftovers[i].img_id, t->leftovers[i].vol_id);
     }
 }
 

@@ -11,9 +11,9 @@
 #include "sysprep_ops.h"
 #include "util.h"
 
-#define SUBMIT_MAX_DISKS 64
-#define SUBMIT_MAX_OPS 128
-#define SUBMIT_SILENT_HINT_MS 10000   /* --wait: say so when nothing came by then */
+#define SUBMIT_MAX_DISKS      64
+#define SUBMIT_MAX_OPS        128
+#define SUBMIT_SILENT_HINT_MS 10000 /* --wait: say so when nothing came by then */
 
 static void submit_usage(FILE *f) {
     fputs("usage: vmsealctl submit --name NAME --disk SD:IMG:VOL [--disk ...] [--target-sd SD]\n"
@@ -45,7 +45,7 @@ static void submit_ops_list(FILE *f) {
 
 struct submit_opts {
     const char *config;
-    struct proto_template_create tc;   /* strings borrowed from argv, arrays owned */
+    struct proto_template_create tc; /* strings borrowed from argv, arrays owned */
     bool wait;
     int timeout_s;
 };
@@ -73,9 +73,8 @@ static int disk_parse(const char *s, struct proto_vol_ref *ret) {
     memcpy(ret->img_id, a + 1, 36);
     memcpy(ret->vol_id, b + 1, 36);
     ret->sd_id[36] = ret->img_id[36] = ret->vol_id[36] = '\0';
-    return uuid_is_canonical(ret->sd_id) && uuid_is_canonical(ret->img_id) && uuid_is_canonical(ret->vol_id)
-               ? 0
-               : -1;
+    return uuid_is_canonical(ret->sd_id) && uuid_is_canonical(ret->img_id) && uuid_is_canonical(ret->vol_id) ? 0
+                                                                                                             : -1;
 }
 
 static void submit_opts_free(struct submit_opts *o) {
@@ -92,14 +91,21 @@ static void submit_opts_free(struct submit_opts *o) {
 
 static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
     static const struct option longopts[] = {
-        { "name", required_argument, NULL, 'n' },      { "disk", required_argument, NULL, 'd' },
-        { "target-sd", required_argument, NULL, 't' }, { "seal", no_argument, NULL, 's' },
-        { "enable", required_argument, NULL, 'e' },    { "disable", required_argument, NULL, 'x' },
-        { "hostname", required_argument, NULL, 'H' },  { "no-selinux-relabel", no_argument, NULL, 'S' },
-        { "id", required_argument, NULL, 'i' },        { "wait", no_argument, NULL, 'w' },
-        { "timeout", required_argument, NULL, 'T' },   { "config", required_argument, NULL, 'c' },
+        { "name", required_argument, NULL, 'n' },
+        { "disk", required_argument, NULL, 'd' },
+        { "target-sd", required_argument, NULL, 't' },
+        { "seal", no_argument, NULL, 's' },
+        { "enable", required_argument, NULL, 'e' },
+        { "disable", required_argument, NULL, 'x' },
+        { "hostname", required_argument, NULL, 'H' },
+        { "no-selinux-relabel", no_argument, NULL, 'S' },
+        { "id", required_argument, NULL, 'i' },
+        { "wait", no_argument, NULL, 'w' },
+        { "timeout", required_argument, NULL, 'T' },
+        { "config", required_argument, NULL, 'c' },
         { "allow-missing", required_argument, NULL, 'M' },
-        { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     struct proto_template_create *tc = &o->tc;
     tc->sysprep.selinux_relabel = true;
@@ -137,8 +143,14 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
             }
             tc->has_sysprep = true;
             break;
-        case 'H': tc->sysprep.hostname = optarg; tc->has_sysprep = true; break;
-        case 'S': tc->sysprep.selinux_relabel = false; tc->has_sysprep = true; break;
+        case 'H':
+            tc->sysprep.hostname = optarg;
+            tc->has_sysprep = true;
+            break;
+        case 'S':
+            tc->sysprep.selinux_relabel = false;
+            tc->has_sysprep = true;
+            break;
         case 'M':
             /* The seal fails when a filesystem the guest mounts at boot is
              * missing; this accepts it for that mount point. */
@@ -147,8 +159,8 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
                         PROTO_ALLOW_MISSING_MAX);
                 return -1;
             }
-            tc->sysprep.allow_missing = xrealloc(tc->sysprep.allow_missing,
-                                                 (tc->sysprep.n_allow_missing + 1) * sizeof(char *));
+            tc->sysprep.allow_missing =
+                xrealloc(tc->sysprep.allow_missing, (tc->sysprep.n_allow_missing + 1) * sizeof(char *));
             tc->sysprep.allow_missing[tc->sysprep.n_allow_missing++] = optarg;
             tc->has_sysprep = true;
             break;
@@ -162,7 +174,10 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
         case 'w': o->wait = true; break;
         case 'T': o->timeout_s = atoi(optarg); break;
         case 'c': o->config = optarg; break;
-        case 'h': submit_usage(stdout); submit_ops_list(stdout); exit(0);
+        case 'h':
+            submit_usage(stdout);
+            submit_ops_list(stdout);
+            exit(0);
         default: return -1;
         }
     }
@@ -205,7 +220,8 @@ static void submit_report_end(struct ctl_conn *c, const char *tid, const struct 
         fprintf(stderr, "template %s %s at step %s%s%s%s%s\n", tid, what, f->step[0] ? f->step : "?",
                 f->has_error ? ": " : "", f->code, f->has_error ? ": " : "", f->message);
     if (known && rep.tpl.n_leftovers)
-        fprintf(stderr, "template %s: %zu volume(s) could not be deleted and are left ILLEGAL (vmsealctl status %s)\n",
+        fprintf(stderr,
+                "template %s: %zu volume(s) could not be deleted and are left ILLEGAL (vmsealctl status %s)\n",
                 tid, rep.tpl.n_leftovers, tid);
     rpc_reply_free(&rep);
 }
@@ -305,7 +321,9 @@ out_free_opts:
 
 int ctl_cancel_main(int argc, char **argv) {
     static const struct option longopts[] = {
-        { "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "config", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     const char *config = NULL;
     optind = 0;

@@ -9,9 +9,9 @@
 #include "ctl_priv.h"
 #include "util.h"
 
-#define VIEW_MAX_JOBS 256
+#define VIEW_MAX_JOBS  256
 #define VIEW_REDRAW_MS 100
-#define BAR_WIDTH 24
+#define BAR_WIDTH      24
 
 const char *ctl_key_job_kind(const char *routing_key, char buf[64]) {
     buf[0] = '\0';
@@ -52,10 +52,10 @@ void ctl_print_line(FILE *f, const char *fmt, ...) {
 void ctl_event_line(const char *routing_key, const struct proto_event *ev, char *out, size_t len) {
     char clk[16], kind[64], raw[1024];
     size_t off = 0;
-#define ADD(...)                                                                       \
-    do {                                                                               \
-        if (off < sizeof raw)                                                          \
-            off += (size_t)snprintf(raw + off, sizeof raw - off, __VA_ARGS__);          \
+#define ADD(...)                                                               \
+    do {                                                                       \
+        if (off < sizeof raw)                                                  \
+            off += (size_t)snprintf(raw + off, sizeof raw - off, __VA_ARGS__); \
     } while (0)
     ADD("%s ", clock_str(ev->ts_ms, clk));
     if (ev->job_id[0])
@@ -87,7 +87,7 @@ struct ctl_view {
     char *name;
     bool tty;
     char state[16], step[32];
-    char forward_step[32];      /* the last step of state creating */
+    char forward_step[32]; /* the last step of state creating */
     struct view_job jobs[VIEW_MAX_JOBS];
     size_t n_jobs;
     int drawn_lines;
@@ -114,9 +114,7 @@ void ctl_view_free(struct ctl_view *v) {
     free(v);
 }
 
-const struct ctl_view_final *ctl_view_final(const struct ctl_view *v) {
-    return v->done ? &v->final : NULL;
-}
+const struct ctl_view_final *ctl_view_final(const struct ctl_view *v) { return v->done ? &v->final : NULL; }
 
 static struct view_job *view_job_get(struct ctl_view *v, const char *job_id) {
     for (size_t i = 0; i < v->n_jobs; i++)
@@ -206,7 +204,7 @@ void ctl_view_draw(struct ctl_view *v, bool force) {
         return;
     v->last_draw_mono = now;
     if (v->drawn_lines > 0)
-        printf("\033[%dF", v->drawn_lines);   /* to the start of our first line */
+        printf("\033[%dF", v->drawn_lines); /* to the start of our first line */
     int lines = 0;
     printf("\033[2Ktemplate %s \"%s\"  \033[1m%s\033[0m%s%s  %.1fs\n", v->template_id, v->name, v->state,
            v->step[0] ? "  step " : "", v->step, (double)(now - v->start_mono) / 1000.0);

@@ -10,8 +10,8 @@
 #include "util.h"
 
 #define DEAD_DEFAULT_LIMIT 1000
-#define DEAD_IDLE_MS 1000        /* the queue is drained when nothing came for this long */
-#define DEAD_CONFIRM_MS 10000    /* a requeued message's confirm */
+#define DEAD_IDLE_MS       1000  /* the queue is drained when nothing came for this long */
+#define DEAD_CONFIRM_MS    10000 /* a requeued message's confirm */
 
 /* o->arg: the template id watch follows (NULL: all events). */
 static int watch_opts_parse(const char *cmd, int argc, char **argv, struct ctl_opts *o, const char *usage) {
@@ -82,8 +82,8 @@ static bool watch_print(const struct ctl_opts *o, const struct mq_delivery *d, c
         } else {
             char clk[32];
             ctl_print_line(stdout, "%s heartbeat worker=%s host=%s slots=%lld running=%zu",
-                           ctl_time_str(hb->ts_ms, clk) + 11, hb->worker_id, hb->host,
-                           (long long)hb->slots, hb->n_running);
+                           ctl_time_str(hb->ts_ms, clk) + 11, hb->worker_id, hb->host, (long long)hb->slots,
+                           hb->n_running);
         }
     }
 out:
@@ -234,7 +234,7 @@ int ctl_dead_main(int argc, char **argv) {
     bool list = !o.requeue && !o.purge;
     if (o.json && list)
         printf("[");
-    while (o.purge || (int64_t)n + found < limit) {   /* a purge acks as it goes: no limit */
+    while (o.purge || (int64_t)n + found < limit) { /* a purge acks as it goes: no limit */
         struct mq_event ev;
         r = ctl_wait_or_report(&c, DEAD_IDLE_MS, false, &ev);
         if (r < 0) {
@@ -279,6 +279,6 @@ int ctl_dead_main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++)
         (void)mq_nack(c.mq, &held[i], true);
     free(held);
-    ctl_disconnect(&c);   /* anything still unacknowledged goes back on close */
+    ctl_disconnect(&c); /* anything still unacknowledged goes back on close */
     return status;
 }

@@ -15,7 +15,8 @@ static const struct {
     { "cancel", ctl_cancel_main, "cancel ID                     cancel a template (rolls back)" },
     { "watch", ctl_watch_main, "watch [ID] [--json]           live events" },
     { "workers", ctl_workers_main, "workers [--json]              workers up or down (from heartbeats)" },
-    { "dead", ctl_dead_main, "dead [--json] | --requeue ID | --purge  dead letters: list, requeue one, remove all" },
+    { "dead", ctl_dead_main,
+      "dead [--json] | --requeue ID | --purge  dead letters: list, requeue one, remove all" },
     { "sd", ctl_sd_main, "sd create|import|list         local storage domains (no broker)" },
 };
 

@@ -45,8 +45,7 @@ static char *path_absolute(const char *path) {
 }
 
 static int fail(const char *what, int r, const char *why) {
-    fprintf(stderr, "vmsealctl sd %s: %s%s%s\n", what, err_str(r), why && why[0] ? ": " : "",
-            why ? why : "");
+    fprintf(stderr, "vmsealctl sd %s: %s%s%s\n", what, err_str(r), why && why[0] ? ": " : "", why ? why : "");
     return 1;
 }
 
@@ -96,8 +95,7 @@ static int cmd_import(int argc, char **argv) {
         return fail("import", r, why);
     proto_uuid img_id, vol_id;
     bool show = !o.json && isatty(STDERR_FILENO);
-    r = volume_create_from_file(sd, o.arg, format, show ? import_progress_cb : NULL,
-                                NULL, img_id, vol_id, why);
+    r = volume_create_from_file(sd, o.arg, format, show ? import_progress_cb : NULL, NULL, img_id, vol_id, why);
     if (r < 0) {
         sd_close(sd);
         return fail("import", r, why);
@@ -139,14 +137,13 @@ static void list_volume_json(struct json *j, const char *img, const char *vol, c
     json_close(j);
 }
 
-static void list_volume_text(const char *img, const char *vol, const struct vol_meta *m,
-                             const char *error) {
+static void list_volume_text(const char *img, const char *vol, const struct vol_meta *m, const char *error) {
     if (error)
         printf("%s %s DAMAGED: %s\n", img, vol, error);
     else
-        printf("%s %s %-3s %-8s %-7s %3d %14" PRId64 " %s\n", img, vol,
-               vol_format_to_string(m->format), vol_type_to_string(m->voltype),
-               vol_legality_to_string(m->legality), m->gen, m->cap_bytes, m->description);
+        printf("%s %s %-3s %-8s %-7s %3d %14" PRId64 " %s\n", img, vol, vol_format_to_string(m->format),
+               vol_type_to_string(m->voltype), vol_legality_to_string(m->legality), m->gen, m->cap_bytes,
+               m->description);
 }
 
 /* The volumes of one image: as JSON members of j's array, or as text

@@ -14,7 +14,8 @@
 #include "workflow_int.h"
 
 struct request {
-    const void *body; size_t len;
+    const void *body;
+    size_t len;
     const char *message_id;
     enum wf_outcome *outcome;
     char *why;
@@ -27,8 +28,8 @@ static int request_reject(struct wf *wf, const struct request *rq, const char *t
     int r = 0;
     if (template_id && *template_id)
         r = outbox_template_rejected(wf->st, template_id, wf->o.producer_id, err_name(code), rq->why, now_ms);
-    return r < 0 ? r : outbox_dead_letter(wf->st, MQ_Q_REQUESTS, rq->message_id, rq->body, rq->len, rq->why,
-                                          now_ms);
+    return r < 0 ? r
+                 : outbox_dead_letter(wf->st, MQ_Q_REQUESTS, rq->message_id, rq->body, rq->len, rq->why, now_ms);
 }
 
 static bool domain_known(const struct wf *wf, const char *sd_id) {
@@ -96,8 +97,10 @@ static int new_vols_check(struct wf *wf, const struct proto_template_create *m, 
         if (r < 0)
             return r;
         if (used) {
-            snprintf(why, ERR_WHY_LEN, "template.create.disks[%zu]: new_img_id %s or new_vol_id %s is already "
-                     "used in storage domain %s", i, n->img_id, n->vol_id, sd);
+            snprintf(why, ERR_WHY_LEN,
+                     "template.create.disks[%zu]: new_img_id %s or new_vol_id %s is already "
+                     "used in storage domain %s",
+                     i, n->img_id, n->vol_id, sd);
             return -VMS_E_VOLUME_EXISTS;
         }
     }

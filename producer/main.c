@@ -13,12 +13,11 @@
 #include "producer.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: vmseal-producer [--config FILE] [--id NAME]\n"
-            "\n"
-            "  --config FILE  configuration (default $VMSEAL_CONFIG, else /etc/vmseal/producer.conf)\n"
-            "                 groups: broker, producer (required), storage, log\n"
-            "  --id NAME      name in logs and template events (default producer@<hostname>)\n");
+    fprintf(f, "usage: vmseal-producer [--config FILE] [--id NAME]\n"
+               "\n"
+               "  --config FILE  configuration (default $VMSEAL_CONFIG, else /etc/vmseal/producer.conf)\n"
+               "                 groups: broker, producer (required), storage, log\n"
+               "  --id NAME      name in logs and template events (default producer@<hostname>)\n");
 }
 
 int main(int argc, char **argv) {

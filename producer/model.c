@@ -7,12 +7,12 @@
 
 static const enum event_state tpl_event_states[] = {
     [TPL_CREATING] = EV_CREATING, [TPL_ROLLING_BACK] = EV_ROLLING_BACK, [TPL_READY] = EV_READY,
-    [TPL_FAILED] = EV_FAILED, [TPL_CANCELLED] = EV_CANCELLED,
+    [TPL_FAILED] = EV_FAILED,     [TPL_CANCELLED] = EV_CANCELLED,
 };
-static const char *const tpl_step_names[] = { "copy", "mark_illegal", "seal", "mark_shared", "drain",
-                                               "delete", "done" };
-static const char *const job_state_names[] = { "waiting", "queued", "running", "succeeded", "failed",
-                                                "cancelled", "lost" };
+static const char *const tpl_step_names[] = { "copy",  "mark_illegal", "seal", "mark_shared",
+                                              "drain", "delete",       "done" };
+static const char *const job_state_names[] = { "waiting", "queued",    "running", "succeeded",
+                                               "failed",  "cancelled", "lost" };
 static const char *const disk_state_names[] = { "copying", "present", "deleted", "leftover" };
 
 #define NAME_OF(table, v) ((unsigned)(v) < ARRAY_SIZE(table) ? table[v] : "unknown")
@@ -22,8 +22,7 @@ enum event_state tpl_state_event(enum tpl_state s) {
 }
 
 const char *tpl_state_to_string(enum tpl_state s) {
-    return (unsigned)s < ARRAY_SIZE(tpl_event_states) ? event_state_to_string(tpl_event_states[s])
-                                                      : "unknown";
+    return (unsigned)s < ARRAY_SIZE(tpl_event_states) ? event_state_to_string(tpl_event_states[s]) : "unknown";
 }
 
 const char *tpl_step_to_string(enum tpl_step s) { return NAME_OF(tpl_step_names, s); }

@@ -12,8 +12,13 @@
 static int outbox_put(struct store *st, const char *exchange, const char *key, const char *message_id,
                       const char *type, const char *reason, char *body, size_t len, int64_t now_ms) {
     struct store_outbox o = {
-        .exchange = (char *)exchange, .routing_key = (char *)key, .message_id = (char *)message_id,
-        .type = (char *)type, .reason = (char *)reason, .body = body, .body_len = len,
+        .exchange = (char *)exchange,
+        .routing_key = (char *)key,
+        .message_id = (char *)message_id,
+        .type = (char *)type,
+        .reason = (char *)reason,
+        .body = body,
+        .body_len = len,
     };
     int r = store_outbox_add(st, &o, now_ms);
     free(body);
@@ -116,14 +121,19 @@ static struct proto_event_volume *template_volumes(const struct store_disk *disk
     return v;
 }
 
-static int template_event_put(struct store *st, const char *template_id, enum event_state state,
-                              const char *step, const char *producer_id, const char *code,
-                              const char *message, const struct store_disk *disks, size_t n_disks,
-                              int64_t now_ms) {
+static int template_event_put(struct store *st, const char *template_id, enum event_state state, const char *step,
+                              const char *producer_id, const char *code, const char *message,
+                              const struct store_disk *disks, size_t n_disks, int64_t now_ms) {
     _cleanup_free_ struct proto_event_volume *volumes = template_volumes(disks, n_disks);
     struct proto_event ev = {
-        .worker_id = (char *)producer_id, .state = state, .progress = -1, .step = (char *)step,
-        .has_error = code != NULL, .volumes = volumes, .n_volumes = volumes ? n_disks : 0, .ts_ms = now_ms,
+        .worker_id = (char *)producer_id,
+        .state = state,
+        .progress = -1,
+        .step = (char *)step,
+        .has_error = code != NULL,
+        .volumes = volumes,
+        .n_volumes = volumes ? n_disks : 0,
+        .ts_ms = now_ms,
     };
     uuid_new(ev.event_id);
     snprintf(ev.template_id, sizeof ev.template_id, "%s", template_id);
@@ -141,23 +151,23 @@ static int template_event_put(struct store *st, const char *template_id, enum ev
 
 int outbox_template_event(struct store *st, const struct store_template *t, const struct store_disk *disks,
                           size_t n_disks, const char *producer_id, int64_t now_ms) {
-    return template_event_put(st, t->id, tpl_state_event(t->state), tpl_step_to_string(t->step),
-                              producer_id, t->error_code, t->error_message, disks, n_disks, now_ms);
+    return template_event_put(st, t->id, tpl_state_event(t->state), tpl_step_to_string(t->step), producer_id,
+                              t->error_code, t->error_message, disks, n_disks, now_ms);
 }
 
-int outbox_template_rejected(struct store *st, const char *template_id, const char *producer_id,
-                             const char *code, const char *message, int64_t now_ms) {
+int outbox_template_rejected(struct store *st, const char *template_id, const char *producer_id, const char *code,
+                             const char *message, int64_t now_ms) {
     return template_event_put(st, template_id, EV_FAILED, "intake", producer_id, code, message, NULL, 0, now_ms);
 }
 
-int outbox_dead_letter(struct store *st, const char *queue, const char *message_id, const void *body,
-                       size_t len, const char *reason, int64_t now_ms) {
+int outbox_dead_letter(struct store *st, const char *queue, const char *message_id, const void *body, size_t len,
+                       const char *reason, int64_t now_ms) {
     char *copy = xmalloc(len);
     if (len)
         memcpy(copy, body, len);
     proto_uuid id;
     if (!message_id || !*message_id)
         uuid_new(id);
-    return outbox_put(st, MQ_X_DLX, queue, message_id && *message_id ? message_id : id, NULL, reason,
-                      copy, len, now_ms);
+    return outbox_put(st, MQ_X_DLX, queue, message_id && *message_id ? message_id : id, NULL, reason, copy, len,
+                      now_ms);
 }

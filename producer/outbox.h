@@ -29,12 +29,12 @@ int outbox_template_event(struct store *st, const struct store_template *t, cons
 
 /* A template.failed event for a request that was rejected before any
  * template existed (error code `code`, message `message`, step "intake"). */
-int outbox_template_rejected(struct store *st, const char *template_id, const char *producer_id,
-                             const char *code, const char *message, int64_t now_ms);
+int outbox_template_rejected(struct store *st, const char *template_id, const char *producer_id, const char *code,
+                             const char *message, int64_t now_ms);
 
 /* A dead letter: `body` to vmseal.dlx (routing key = the source queue) with
  * the MQ_HDR_REASON header; message_id kept (NULL or "": a new one). */
-int outbox_dead_letter(struct store *st, const char *queue, const char *message_id, const void *body,
-                       size_t len, const char *reason, int64_t now_ms);
+int outbox_dead_letter(struct store *st, const char *queue, const char *message_id, const void *body, size_t len,
+                       const char *reason, int64_t now_ms);
 
 #endif

@@ -24,21 +24,21 @@
 #include "util.h"
 #include "workflow.h"
 
-#define PUMP_BATCH 256
-#define PUMP_MAX_INFLIGHT 2048
-#define RETURNED_RETRY_MS 1000
-#define NACKED_RETRY_MS 1000    /* mq repairs a path the broker keeps refusing */
-#define REFUSED_MAX 64
-#define TICK_MAX_MS 1000        /* deadlines are checked at least this often */
+#define PUMP_BATCH         256
+#define PUMP_MAX_INFLIGHT  2048
+#define RETURNED_RETRY_MS  1000
+#define NACKED_RETRY_MS    1000 /* mq repairs a path the broker keeps refusing */
+#define REFUSED_MAX        64
+#define TICK_MAX_MS        1000 /* deadlines are checked at least this often */
 #define TICK_AFTER_WORK_MS 100  /* ... and this soon after a message changed something */
-#define FLUSH_MAX_MS 20          /* confirmed rows are deleted within this (or when idle) */
-#define BATCH_MAX 64             /* deliveries per transaction */
-#define LOOP_MAX_EVENTS 512      /* events pulled before the loop commits and publishes */
-#define PREFETCH_REQUESTS 32
-#define PREFETCH_EVENTS 256
-#define PREFETCH_RPC 16
-#define LOST_TERM_WAIT_MS 2000   /* after a lost term, standbys (polling every 500 ms) take the lead first */
-#define STATUS_JOBS_MS 2000      /* STATUS='s count of jobs in flight is this fresh */
+#define FLUSH_MAX_MS       20   /* confirmed rows are deleted within this (or when idle) */
+#define BATCH_MAX          64   /* deliveries per transaction */
+#define LOOP_MAX_EVENTS    512  /* events pulled before the loop commits and publishes */
+#define PREFETCH_REQUESTS  32
+#define PREFETCH_EVENTS    256
+#define PREFETCH_RPC       16
+#define LOST_TERM_WAIT_MS  2000 /* after a lost term, standbys (polling every 500 ms) take the lead first */
+#define STATUS_JOBS_MS     2000 /* STATUS='s count of jobs in flight is this fresh */
 
 struct inflight {
     uint64_t seq;
@@ -52,30 +52,33 @@ struct producer {
     struct store *st;
     wf_t *wf;
     mq_t *mq;
-    struct producer_metrics *pm;   /* NULL without producer.metrics_listen */
-    size_t status_jobs;            /* jobs in flight, for systemd's STATUS= */
+    struct producer_metrics *pm; /* NULL without producer.metrics_listen */
+    size_t status_jobs;          /* jobs in flight, for systemd's STATUS= */
     int64_t status_jobs_next_mono;
     struct worker_table workers;
     /* outbox pump */
-    int64_t cursor;             /* rows up to here were handed to the broker */
+    int64_t cursor; /* rows up to here were handed to the broker */
     struct inflight *inflight;
     size_t n_inflight, cap_inflight;
-    int64_t retry_from;         /* rows after this go out again at retry_at */
-    int64_t retry_at_mono;      /* 0 = nothing to retry */
-    int64_t published_max;      /* highest row id ever handed to the broker */
-    int64_t returned_max;       /* highest row id reported unroutable */
-    int64_t refused[REFUSED_MAX];  /* rows the broker refuses, each logged once */
+    int64_t retry_from;           /* rows after this go out again at retry_at */
+    int64_t retry_at_mono;        /* 0 = nothing to retry */
+    int64_t published_max;        /* highest row id ever handed to the broker */
+    int64_t returned_max;         /* highest row id reported unroutable */
+    int64_t refused[REFUSED_MAX]; /* rows the broker refuses, each logged once */
     size_t n_refused;
-    uint64_t n_events_refused;  /* job events refused for their sender (logged) */
-    int64_t *confirmed;         /* rows to delete (one transaction per loop turn) */
+    uint64_t n_events_refused; /* job events refused for their sender (logged) */
+    int64_t *confirmed;        /* rows to delete (one transaction per loop turn) */
     size_t n_confirmed, cap_confirmed;
     int64_t confirmed_since_mono;
     int64_t next_tick_mono;
-    struct pending { struct mq_event ev; int r; } batch[BATCH_MAX];
+    struct pending {
+        struct mq_event ev;
+        int r;
+    } batch[BATCH_MAX];
     size_t n_batch;
     bool batch_open;
     bool stop;
-    int terms;                  /* times this producer became the active one */
+    int terms; /* times this producer became the active one */
 };
 
 /* ---- outbox pump --------------------------------------------------------- */
@@ -106,7 +109,7 @@ static void pump_flush(struct producer *p) {
 /* Publish outbox rows after the cursor (stops early when disconnected). */
 static int pump_run(struct producer *p) {
     if (p->retry_at_mono && time_mono_ms() >= p->retry_at_mono) {
-        pump_flush(p);   /* confirmed rows must not go out again */
+        pump_flush(p); /* confirmed rows must not go out again */
         if (p->retry_from < p->cursor)
             p->cursor = p->retry_from;
         p->retry_at_mono = 0;
@@ -126,12 +129,14 @@ static int pump_run(struct producer *p) {
             const struct store_outbox *o = &rows[i];
             /* only after a rewind can a row still be in flight */
             if (o->id > p->published_max || !pump_is_inflight(p, o->id)) {
-                struct mq_props props = { .message_id = o->message_id, .type = o->type, .reason = o->reason,
+                struct mq_props props = { .message_id = o->message_id,
+                                          .type = o->type,
+                                          .reason = o->reason,
                                           .mandatory = strcmp(o->exchange, MQ_X_JOBS) == 0 };
                 uint64_t seq = 0;
                 r = mq_publish(p->mq, o->exchange, o->routing_key, &props, o->body, o->body_len, &seq);
                 if (r < 0)
-                    break;  /* connection trouble: mq_wait reconnects, RECONNECTED resets the cursor */
+                    break; /* connection trouble: mq_wait reconnects, RECONNECTED resets the cursor */
                 if (p->n_inflight == p->cap_inflight) {
                     p->cap_inflight = p->cap_inflight ? 2 * p->cap_inflight : 64;
                     p->inflight = xrealloc(p->inflight, p->cap_inflight * sizeof *p->inflight);
@@ -191,8 +196,10 @@ static void pump_confirm(struct producer *p, uint64_t seq, int status) {
              * its key, a refused row until the broker takes it: say it once. */
             bool returned = status == -VMS_E_RETURNED;
             bool again = returned ? row <= p->returned_max : !pump_refused_remember(p, row);
-            log_msg(again ? LOG_LVL_DEBUG : returned ? LOG_LVL_WARN : LOG_LVL_NOTICE, NULL,
-                    "outbox: row %lld not accepted by the broker (%s), trying again%s", (long long)row,
+            log_msg(again      ? LOG_LVL_DEBUG
+                    : returned ? LOG_LVL_WARN
+                               : LOG_LVL_NOTICE,
+                    NULL, "outbox: row %lld not accepted by the broker (%s), trying again%s", (long long)row,
                     err_str(status), returned ? " every second (no queue bound its key?)" : " until it is");
             if (returned && row > p->returned_max)
                 p->returned_max = row;
@@ -255,8 +262,9 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
         const char *rk = d->exchange && strcmp(d->exchange, MQ_X_EVENTS) == 0 ? d->routing_key : "";
         r = wf_on_event(p->wf, &m.u.event, d->user_id, rk ? rk : "", now, why);
         if (r == -VMS_E_ACCESS_REFUSED) {
-            log_warn("%s: %s (%llu events refused so far)", d->queue, why, (unsigned long long)++p->n_events_refused);
-            r = 0;   /* dropped: nothing changed */
+            log_warn("%s: %s (%llu events refused so far)", d->queue, why,
+                     (unsigned long long)++p->n_events_refused);
+            r = 0; /* dropped: nothing changed */
         }
     } else if (m.type == PROTO_HEARTBEAT) {
         /* worker.heartbeat.<user-id> through vmseal.events, or it keeps nothing alive */
@@ -272,7 +280,7 @@ static int on_event(struct producer *p, const struct mq_delivery *d) {
         producer_metrics_dead_letter(p->pm, d->queue, false);
         r = wf_dead_letter(p->wf, d->queue, d->message_id, d->body, d->body_len, why, now);
     }
-    proto_msg_free(&m);   /* a heartbeat's contents were moved to the table */
+    proto_msg_free(&m); /* a heartbeat's contents were moved to the table */
     return r;
 }
 
@@ -285,8 +293,9 @@ static void on_rpc(struct producer *p, const struct mq_delivery *d) {
     if (r == 0) {
         proto_uuid id;
         uuid_new(id);
-        struct mq_props props = { .message_id = id, .correlation_id = d->correlation_id, .type = RPC_REPLY_TYPE,
-                                  .transient = true };
+        struct mq_props props = {
+            .message_id = id, .correlation_id = d->correlation_id, .type = RPC_REPLY_TYPE, .transient = true
+        };
         r = mq_publish(p->mq, "", d->reply_to, &props, reply, len, NULL);
         if (r < 0)
             log_warn("rpc: reply to %s not sent: %s", d->reply_to, err_str(r));
@@ -294,7 +303,7 @@ static void on_rpc(struct producer *p, const struct mq_delivery *d) {
         log_warn("rpc: request without reply_to or unanswerable (%s): dropped", err_str(r));
     }
     free(reply);
-    (void)mq_ack(p->mq, d);   /* a lost reply costs the client a timeout, nothing more */
+    (void)mq_ack(p->mq, d); /* a lost reply costs the client a timeout, nothing more */
 }
 
 /* Commit the batch (with the outbox rows confirmed so far: one commit, not
@@ -340,7 +349,7 @@ static void on_delivery(struct producer *p, struct mq_event *ev) {
             r = request ? on_request(p, d) : on_event(p, d);
         p->batch[p->n_batch].ev = *ev;
         p->batch[p->n_batch++].r = r;
-        memset(ev, 0, sizeof *ev);   /* owned by the batch now */
+        memset(ev, 0, sizeof *ev); /* owned by the batch now */
     } else if (strcmp(d->queue, MQ_Q_RPC) == 0) {
         on_rpc(p, d);
     } else {
@@ -410,7 +419,7 @@ static int store_lead(struct producer *p) {
         if (r == 0) {
             if (!standby) {
                 log_notice("standby: %s is the active producer; waiting to take over", holder);
-                service_ready();   /* up as a standby: STATUS says so */
+                service_ready(); /* up as a standby: STATUS says so */
                 service_status("standby: %s is the active producer", holder);
             }
             standby = true;
@@ -435,8 +444,11 @@ static int store_lead(struct producer *p) {
 
 static int broker_connect(struct producer *p) {
     char why[ERR_WHY_LEN] = "";
-    struct mq_opts opts = { .broker = &p->ctx->cfg->broker, .conn_name = p->id, .publish_channel = true,
-                            .stamp_user_id = true, .why = why,
+    struct mq_opts opts = { .broker = &p->ctx->cfg->broker,
+                            .conn_name = p->id,
+                            .publish_channel = true,
+                            .stamp_user_id = true,
+                            .why = why,
                             .why_len = sizeof why };
     int delay = 500;
     int r;
@@ -513,33 +525,24 @@ static void tick(struct producer *p) {
 /* One event; returns false when the loop should stop pulling. */
 static bool loop_event(struct producer *p, struct mq_event *ev, int *ret) {
     switch (ev->type) {
-    case MQ_EV_DELIVERY:
-        on_delivery(p, ev);
-        return p->n_batch < BATCH_MAX;
-    case MQ_EV_CONFIRM:
-        pump_confirm(p, ev->seq, ev->status);
-        return true;
+    case MQ_EV_DELIVERY: on_delivery(p, ev); return p->n_batch < BATCH_MAX;
+    case MQ_EV_CONFIRM: pump_confirm(p, ev->seq, ev->status); return true;
     case MQ_EV_RECONNECTED:
         log_notice("broker: reconnected; publishing the outbox again");
         producer_metrics_reconnected(p->pm);
-        batch_settle(p);   /* acks of the old connection fail as stale: redelivered */
+        batch_settle(p); /* acks of the old connection fail as stale: redelivered */
         pump_reset(p);
         return false;
     case MQ_EV_CANCELLED:
         log_err("broker cancelled the consumer of %s", ev->consumer_queue ? ev->consumer_queue : "?");
         *ret = -VMS_E_BROKER;
         return false;
-    case MQ_EV_REPAIRED:
-        log_warn("broker: %s", ev->text);
-        return true;
-    case MQ_EV_BLOCKED:   /* say why nothing goes out (mq holds the publishes) */
+    case MQ_EV_REPAIRED: log_warn("broker: %s", ev->text); return true;
+    case MQ_EV_BLOCKED: /* say why nothing goes out (mq holds the publishes) */
         log_warn("broker blocked publishing (resource alarm): jobs and events wait");
         return false;
-    case MQ_EV_UNBLOCKED:
-        log_notice("broker unblocked publishing");
-        return false;
-    default:
-        return false;   /* nothing more right now */
+    case MQ_EV_UNBLOCKED: log_notice("broker unblocked publishing"); return false;
+    default: return false; /* nothing more right now */
     }
 }
 
@@ -593,7 +596,7 @@ static int loop_once(struct producer *p) {
     status_update(p);
     producer_metrics_loop(p->pm, true, mq_connected(p->mq), p->st);
     if (store_status(p->st) < 0)
-        return store_status(p->st);   /* nothing more goes out: see producer_run */
+        return store_status(p->st); /* nothing more goes out: see producer_run */
     return ret < 0 ? ret : e;
 }
 
@@ -659,7 +662,8 @@ int producer_run(struct producer_ctx *ctx) {
         if (r == -VMS_E_DB_LOST || r == -VMS_E_LEASE_LOST) {
             log_warn("%s (%s): stopped publishing and consuming; %s", r == -VMS_E_DB_LOST ? "paused" : "standby",
                      store_why(p.st), r == -VMS_E_DB_LOST ? "reconnecting" : "another producer leads");
-            service_status("%s (%s)", r == -VMS_E_DB_LOST ? "paused: database connection lost" : "standby: lease lost",
+            service_status("%s (%s)",
+                           r == -VMS_E_DB_LOST ? "paused: database connection lost" : "standby: lease lost",
                            store_why(p.st));
             session_end(&p);
             r = 0;

@@ -44,8 +44,8 @@
 #include "config.h"
 
 struct producer_ctx {
-    const struct config *cfg;   /* BROKER and PRODUCER groups; STORAGE optional */
-    const char *id;             /* worker_id of template events; NULL = "producer@<hostname>" */
+    const struct config *cfg; /* BROKER and PRODUCER groups; STORAGE optional */
+    const char *id;           /* worker_id of template events; NULL = "producer@<hostname>" */
 };
 
 /* Run until SIGTERM/SIGINT (0) or a fatal error (negative, logged). */

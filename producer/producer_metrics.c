@@ -37,7 +37,7 @@ struct producer_metrics {
     struct metrics *m;
     struct step_since *steps;
     size_t n_steps, cap_steps;
-    int64_t next_refresh_ms;   /* monotonic */
+    int64_t next_refresh_ms; /* monotonic */
 };
 
 int producer_metrics_new(const char *listen, struct producer_metrics **ret, char why[ERR_WHY_LEN]) {
@@ -79,7 +79,7 @@ void producer_metrics_transition(struct producer_metrics *pm, const struct store
     }
     pm->steps[i].step = t->step;
     pm->steps[i].since_ms = now_ms;
-    if (t->step == STEP_DONE)   /* the end: forget it */
+    if (t->step == STEP_DONE) /* the end: forget it */
         pm->steps[i] = pm->steps[--pm->n_steps];
 }
 
@@ -94,8 +94,7 @@ void producer_metrics_job_end(struct producer_metrics *pm, const struct store_jo
     if (j->finished_ms >= from)
         metrics_observe(pm->m, "vmseal_job_duration_seconds", labels, (double)(j->finished_ms - from) / 1000.0);
     if (j->state != JOB_SUCCEEDED) {
-        snprintf(labels, sizeof labels, "kind=\"%s\",code=\"%s\"", kind,
-                 j->error_code ? j->error_code : outcome);
+        snprintf(labels, sizeof labels, "kind=\"%s\",code=\"%s\"", kind, j->error_code ? j->error_code : outcome);
         metrics_add(pm->m, "vmseal_job_failures_total", labels, 1);
     }
 }

@@ -47,9 +47,13 @@ static void status_disks(struct rpc_template *t, const struct store_disk *d, siz
     t->leftovers = xcalloc(n, sizeof *t->leftovers);
     for (size_t i = 0; i < n; i++) {
         t->disks[i] = (struct rpc_disk){
-            .index = d[i].idx, .source = d[i].src, .target = d[i].dst,
-            .state = xstrdup(disk_state_to_string(d[i].state)), .legality = d[i].legality,
-            .voltype = d[i].voltype, .generation = d[i].generation,
+            .index = d[i].idx,
+            .source = d[i].src,
+            .target = d[i].dst,
+            .state = xstrdup(disk_state_to_string(d[i].state)),
+            .legality = d[i].legality,
+            .voltype = d[i].voltype,
+            .generation = d[i].generation,
         };
         if (d[i].state == DISK_LEFTOVER)
             t->leftovers[t->n_leftovers++] = d[i].dst;

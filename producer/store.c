@@ -159,8 +159,9 @@ int store_end(struct store *st, int r) {
 
 /* ---- templates ----------------------------------------------------------- */
 
-#define TPL_COLS "id, name, state, step, final_state, seal, error_step, error_code, error_message, " \
-                 "created_ms, updated_ms"
+#define TPL_COLS                                                                        \
+    "id, name, state, step, final_state, seal, error_step, error_code, error_message, " \
+    "created_ms, updated_ms"
 
 static void tpl_read(struct store *st, struct store_template *t) {
     memset(t, 0, sizeof *t);
@@ -179,13 +180,13 @@ static void tpl_read(struct store *st, struct store_template *t) {
 
 int store_template_insert(struct store *st, const struct store_template *t) {
     return db_run(st, "INSERT INTO templates (" TPL_COLS ", request) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                  "ttiiiitttIIb", t->id, t->name, (int)t->state, (int)t->step, (int)t->final_state,
-                  (int)t->seal, t->error_step, t->error_code, t->error_message, t->created_ms,
-                  t->updated_ms, t->request, t->request_len);
+                  "ttiiiitttIIb", t->id, t->name, (int)t->state, (int)t->step, (int)t->final_state, (int)t->seal,
+                  t->error_step, t->error_code, t->error_message, t->created_ms, t->updated_ms, t->request,
+                  t->request_len);
 }
 
 int store_template_get(struct store *st, const char *id, struct store_template *ret) {
-        int r = db_query(st, "SELECT " TPL_COLS ", request FROM templates WHERE id = ?", "t", id);
+    int r = db_query(st, "SELECT " TPL_COLS ", request FROM templates WHERE id = ?", "t", id);
     if (r < 0 || (r = db_next(st)) < 0)
         return r;
     if (r == 0)
@@ -198,14 +199,15 @@ int store_template_get(struct store *st, const char *id, struct store_template *
 
 int store_template_update(struct store *st, const struct store_template *t) {
     return db_run_one(st,
-        "UPDATE templates SET state=?, step=?, final_state=?, error_step=?, error_code=?,"
-        " error_message=?, updated_ms=? WHERE id=?",
-        "iiitttIt", (int)t->state, (int)t->step, (int)t->final_state, t->error_step, t->error_code,
-        t->error_message, t->updated_ms, t->id);
+                      "UPDATE templates SET state=?, step=?, final_state=?, error_step=?, error_code=?,"
+                      " error_message=?, updated_ms=? WHERE id=?",
+                      "iiitttIt", (int)t->state, (int)t->step, (int)t->final_state, t->error_step, t->error_code,
+                      t->error_message, t->updated_ms, t->id);
 }
 
 int store_template_list(struct store *st, int state, int limit, struct store_template **ret, size_t *ret_n) {
-        int r = db_query(st, "SELECT " TPL_COLS " FROM templates WHERE (?1 < 0 OR state = ?1)"
+    int r = db_query(st,
+                     "SELECT " TPL_COLS " FROM templates WHERE (?1 < 0 OR state = ?1)"
                      " ORDER BY updated_ms DESC, id LIMIT ?2",
                      "ii", state, limit > 0 ? limit : INT_MAX);
     *ret = NULL;
@@ -244,21 +246,21 @@ void store_template_array_free(struct store_template *a, size_t n) {
 
 int store_disk_insert(struct store *st, const struct store_disk *d) {
     return db_run(st,
-        "INSERT INTO disks (template_id, idx, src_sd, src_img, src_vol, dst_sd, dst_img, dst_vol,"
-        " generation, legality, voltype, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-        "tittttttiiii",
-        d->template_id, d->idx, d->src.sd_id, d->src.img_id, d->src.vol_id, d->dst.sd_id,
-        d->dst.img_id, d->dst.vol_id, d->generation, (int)d->legality, (int)d->voltype, (int)d->state);
+                  "INSERT INTO disks (template_id, idx, src_sd, src_img, src_vol, dst_sd, dst_img, dst_vol,"
+                  " generation, legality, voltype, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                  "tittttttiiii", d->template_id, d->idx, d->src.sd_id, d->src.img_id, d->src.vol_id, d->dst.sd_id,
+                  d->dst.img_id, d->dst.vol_id, d->generation, (int)d->legality, (int)d->voltype, (int)d->state);
 }
 
 int store_disk_update(struct store *st, const struct store_disk *d) {
-    return db_run_one(st,
-        "UPDATE disks SET generation=?, legality=?, voltype=?, state=? WHERE template_id=? AND idx=?",
+    return db_run_one(
+        st, "UPDATE disks SET generation=?, legality=?, voltype=?, state=? WHERE template_id=? AND idx=?",
         "iiiiti", d->generation, (int)d->legality, (int)d->voltype, (int)d->state, d->template_id, d->idx);
 }
 
 int store_disks_get(struct store *st, const char *template_id, struct store_disk **ret, size_t *ret_n) {
-        int r = db_query(st, "SELECT template_id, idx, src_sd, src_img, src_vol, dst_sd, dst_img, dst_vol,"
+    int r = db_query(st,
+                     "SELECT template_id, idx, src_sd, src_img, src_vol, dst_sd, dst_img, dst_vol,"
                      " generation, legality, voltype, state FROM disks WHERE template_id=? ORDER BY idx",
                      "t", template_id);
     *ret = NULL;
@@ -291,9 +293,10 @@ int store_disks_get(struct store *st, const char *template_id, struct store_disk
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-#define JOB_COLS "id, template_id, step, kind, disk, attempt, state, timeout_s, generation, legality," \
-                 " voltype, not_before_ms, deadline_ms, created_ms, started_ms, finished_ms," \
-                 " last_event_ms, error_code, error_message, progress, worker_id, holder"
+#define JOB_COLS                                                                          \
+    "id, template_id, step, kind, disk, attempt, state, timeout_s, generation, legality," \
+    " voltype, not_before_ms, deadline_ms, created_ms, started_ms, finished_ms,"          \
+    " last_event_ms, error_code, error_message, progress, worker_id, holder"
 
 static void job_read(struct store *st, struct store_job *j) {
     memset(j, 0, sizeof *j);
@@ -340,15 +343,15 @@ static int jobs_collect(struct store *st, int r, struct store_job **ret, size_t 
 
 int store_job_insert(struct store *st, const struct store_job *j) {
     return db_run(st, "INSERT INTO jobs (" JOB_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  "ttiiiiiIiiiIIIIIIttitt", j->id, j->template_id, (int)j->step, (int)j->kind, j->disk,
-                  j->attempt, (int)j->state, j->timeout_s, j->generation, (int)j->legality,
-                  (int)j->voltype, j->not_before_ms, j->deadline_ms, j->created_ms, j->started_ms,
-                  j->finished_ms, j->last_event_ms, j->error_code, j->error_message, j->progress, j->worker_id,
-                  j->holder);
+                  "ttiiiiiIiiiIIIIIIttitt", j->id, j->template_id, (int)j->step, (int)j->kind, j->disk, j->attempt,
+                  (int)j->state, j->timeout_s, j->generation, (int)j->legality, (int)j->voltype, j->not_before_ms,
+                  j->deadline_ms, j->created_ms, j->started_ms, j->finished_ms, j->last_event_ms, j->error_code,
+                  j->error_message, j->progress, j->worker_id, j->holder);
 }
 
 int store_job_update(struct store *st, const struct store_job *j) {
-    return db_run_one(st,
+    return db_run_one(
+        st,
         "UPDATE jobs SET state=?, not_before_ms=?, deadline_ms=?, started_ms=?, finished_ms=?,"
         " last_event_ms=?, error_code=?, error_message=?, progress=?, worker_id=?, holder=? WHERE id=?",
         "iIIIIIttittt", (int)j->state, j->not_before_ms, j->deadline_ms, j->started_ms, j->finished_ms,
@@ -356,7 +359,7 @@ int store_job_update(struct store *st, const struct store_job *j) {
 }
 
 int store_job_get(struct store *st, const char *id, struct store_job *ret) {
-        int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE id=?", "t", id);
+    int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE id=?", "t", id);
     if (r < 0 || (r = db_next(st)) < 0)
         return r;
     if (r == 0)
@@ -367,13 +370,14 @@ int store_job_get(struct store *st, const char *id, struct store_job *ret) {
 }
 
 int store_jobs_get(struct store *st, const char *template_id, struct store_job **ret, size_t *ret_n) {
-        int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE template_id=? ORDER BY created_ms, rowid",
-                     "t", template_id);
+    int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE template_id=? ORDER BY created_ms, rowid", "t",
+                     template_id);
     return jobs_collect(st, r, ret, ret_n);
 }
 
 int store_jobs_due(struct store *st, int64_t now_ms, struct store_job **ret, size_t *ret_n) {
-        int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE state <= ?2 AND"
+    int r = db_query(st,
+                     "SELECT " JOB_COLS " FROM jobs WHERE state <= ?2 AND"
                      " ((state = ?3 AND not_before_ms <= ?1) OR (state > ?3 AND deadline_ms <= ?1))"
                      " ORDER BY created_ms, rowid",
                      "Iii", now_ms, JOB_RUNNING, JOB_WAITING);
@@ -381,8 +385,10 @@ int store_jobs_due(struct store *st, int64_t now_ms, struct store_job **ret, siz
 }
 
 int store_jobs_next_due(struct store *st, int64_t *ret_ms) {
-        int r = db_query(st, "SELECT MIN(CASE WHEN state = ?1 THEN not_before_ms ELSE deadline_ms END)"
-                     " FROM jobs WHERE state <= ?2", "ii", JOB_WAITING, JOB_RUNNING);
+    int r = db_query(st,
+                     "SELECT MIN(CASE WHEN state = ?1 THEN not_before_ms ELSE deadline_ms END)"
+                     " FROM jobs WHERE state <= ?2",
+                     "ii", JOB_WAITING, JOB_RUNNING);
     if (r < 0 || (r = db_next(st)) < 0)
         return r;
     *ret_ms = st->be->col_null(st, 0) ? INT64_MAX : col_i64(st, 0);
@@ -391,8 +397,8 @@ int store_jobs_next_due(struct store *st, int64_t *ret_ms) {
 }
 
 int store_jobs_inflight(struct store *st, struct store_job **ret, size_t *ret_n) {
-        int r = db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE state BETWEEN ?1 AND ?2", "ii",
-                     JOB_QUEUED, JOB_RUNNING);
+    int r =
+        db_query(st, "SELECT " JOB_COLS " FROM jobs WHERE state BETWEEN ?1 AND ?2", "ii", JOB_QUEUED, JOB_RUNNING);
     return jobs_collect(st, r, ret, ret_n);
 }
 
@@ -415,8 +421,10 @@ void store_job_array_free(struct store_job *a, size_t n) {
 /* ---- events seen ------------------------------------------------------------ */
 
 int store_event_mark_seen(struct store *st, const char *event_id, int64_t now_ms, bool *ret_seen) {
-    int r = db_query(st, "INSERT INTO events_seen (event_id, seen_ms) VALUES (?, ?) ON CONFLICT DO NOTHING"
-                         " RETURNING event_id", "tI", event_id, now_ms);
+    int r = db_query(st,
+                     "INSERT INTO events_seen (event_id, seen_ms) VALUES (?, ?) ON CONFLICT DO NOTHING"
+                     " RETURNING event_id",
+                     "tI", event_id, now_ms);
     if (r < 0 || (r = db_next(st)) < 0)
         return r;
     *ret_seen = r == 0;
@@ -432,15 +440,17 @@ int store_events_prune(struct store *st, int64_t before_ms) {
 
 int store_outbox_add(struct store *st, const struct store_outbox *o, int64_t now_ms) {
     return db_run(st,
-        "INSERT INTO outbox (exchange, routing_key, message_id, type, reason, body, created_ms)"
-        " VALUES (?,?,?,?,?,?,?)",
-        "tttttbI", o->exchange, o->routing_key, o->message_id, o->type, o->reason, o->body, o->body_len,
-        now_ms);
+                  "INSERT INTO outbox (exchange, routing_key, message_id, type, reason, body, created_ms)"
+                  " VALUES (?,?,?,?,?,?,?)",
+                  "tttttbI", o->exchange, o->routing_key, o->message_id, o->type, o->reason, o->body, o->body_len,
+                  now_ms);
 }
 
 int store_outbox_list(struct store *st, int64_t after_id, int limit, struct store_outbox **ret, size_t *ret_n) {
-        int r = db_query(st, "SELECT id, exchange, routing_key, message_id, type, reason, body FROM outbox"
-                     " WHERE id > ? ORDER BY id LIMIT ?", "Ii", after_id, limit);
+    int r = db_query(st,
+                     "SELECT id, exchange, routing_key, message_id, type, reason, body FROM outbox"
+                     " WHERE id > ? ORDER BY id LIMIT ?",
+                     "Ii", after_id, limit);
     *ret = NULL;
     *ret_n = 0;
     size_t cap = 0;
@@ -484,7 +494,7 @@ int store_outbox_forget(struct store *st, const char *message_id) {
 }
 
 int store_outbox_count(struct store *st, int64_t *ret_n) {
-        int r = db_query(st, "SELECT COUNT(*) FROM outbox", "");
+    int r = db_query(st, "SELECT COUNT(*) FROM outbox", "");
     if (r < 0 || (r = db_next(st)) < 0)
         return r;
     *ret_n = col_i64(st, 0);

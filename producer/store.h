@@ -63,9 +63,10 @@ struct store_template {
     char *name;
     enum tpl_state state;
     enum tpl_step step;
-    enum tpl_state final_state;    /* while ROLLING_BACK: FAILED or CANCELLED */
+    enum tpl_state final_state; /* while ROLLING_BACK: FAILED or CANCELLED */
     bool seal;
-    void *request; size_t request_len;  /* canonical template.create */
+    void *request;
+    size_t request_len;                            /* canonical template.create */
     char *error_step, *error_code, *error_message; /* NULL = none */
     int64_t created_ms, updated_ms;
 };
@@ -74,7 +75,7 @@ struct store_disk {
     proto_uuid template_id;
     int idx;
     struct proto_vol_ref src, dst;
-    int generation;                /* the target's GEN as last known (expected next) */
+    int generation; /* the target's GEN as last known (expected next) */
     enum vol_legality legality;
     enum vol_type voltype;
     enum disk_state state;
@@ -84,7 +85,7 @@ struct store_job {
     proto_uuid id, template_id;
     enum tpl_step step;
     enum job_kind kind;
-    int disk;                      /* disk index; -1 for vm.seal */
+    int disk; /* disk index; -1 for vm.seal */
     int attempt;
     enum job_state state;
     int64_t timeout_s;
@@ -95,16 +96,17 @@ struct store_job {
     int64_t not_before_ms, deadline_ms;
     int64_t created_ms, started_ms, finished_ms, last_event_ms; /* 0 = not yet */
     char *error_code, *error_message;
-    int progress;                  /* 0..100, last reported */
-    char *worker_id;               /* the worker that last reported on it */
-    char *holder;                  /* the broker identity (AMQP user-id) whose event
+    int progress;    /* 0..100, last reported */
+    char *worker_id; /* the worker that last reported on it */
+    char *holder;    /* the broker identity (AMQP user-id) whose event
                                       claimed it; NULL until the first event */
 };
 
 struct store_outbox {
     int64_t id;
     char *exchange, *routing_key, *message_id, *type, *reason;
-    void *body; size_t body_len;
+    void *body;
+    size_t body_len;
 };
 
 /* Whether a producer.db value names a PostgreSQL database (a URI). */
@@ -118,7 +120,7 @@ void store_close(struct store *st);
 const char *store_why(const struct store *st);
 /* 0, or -VMS_E_DB_LOST / -VMS_E_LEASE_LOST once the store is unusable. */
 int store_status(const struct store *st);
-const char *store_backend_name(const struct store *st);   /* "sqlite", "postgresql" */
+const char *store_backend_name(const struct store *st); /* "sqlite", "postgresql" */
 
 /* Become the active producer if none is (see above): *ret_taken, and when
  * not taken the active one's name in ret_holder (PostgreSQL; else ""). */
@@ -137,8 +139,7 @@ int store_template_get(struct store *st, const char *id, struct store_template *
 /* Writes state, step, final_state, error_* and updated_ms. */
 int store_template_update(struct store *st, const struct store_template *t);
 /* Summaries (request not loaded), newest first; state < 0 = any; limit <= 0 = all. */
-int store_template_list(struct store *st, int state, int limit,
-                        struct store_template **ret, size_t *ret_n);
+int store_template_list(struct store *st, int state, int limit, struct store_template **ret, size_t *ret_n);
 void store_template_free(struct store_template *t);
 void store_template_array_free(struct store_template *a, size_t n);
 
@@ -174,8 +175,7 @@ int store_events_prune(struct store *st, int64_t before_ms);
 
 int store_outbox_add(struct store *st, const struct store_outbox *o, int64_t now_ms);
 /* Up to `limit` rows with id > after_id, in id order. */
-int store_outbox_list(struct store *st, int64_t after_id, int limit,
-                      struct store_outbox **ret, size_t *ret_n);
+int store_outbox_list(struct store *st, int64_t after_id, int limit, struct store_outbox **ret, size_t *ret_n);
 /* Delete rows (confirmed by the broker) in one transaction of its own. */
 int store_outbox_delete(struct store *st, const int64_t *ids, size_t n);
 /* Drop unpublished rows of one message (a job given up before it went out). */

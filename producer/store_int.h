@@ -29,11 +29,11 @@ struct store_backend {
     bool (*in_transaction)(struct store *st);
     /* Bind from fmt: 't' text (NULL ok), 'i' int, 'I' int64, 'b' blob (ptr, size_t). */
     int (*query)(struct store *st, const char *sql, const char *fmt, va_list ap);
-    int (*next)(struct store *st);          /* 1 a row, 0 done, < 0 error */
+    int (*next)(struct store *st); /* 1 a row, 0 done, < 0 error */
     void (*done)(struct store *st);
     bool (*col_null)(struct store *st, int i);
     int64_t (*col_int)(struct store *st, int i);
-    const char *(*col_text)(struct store *st, int i);             /* NULL for NULL */
+    const char *(*col_text)(struct store *st, int i); /* NULL for NULL */
     const void *(*col_blob)(struct store *st, int i, size_t *ret_len);
     /* A statement without rows; expect 1: it must change exactly one row
      * (else -VMS_E_NOT_FOUND).  May be queued: its failure then comes from
@@ -48,8 +48,8 @@ struct store {
     const struct store_backend *be;
     void *impl;
     char why[ERR_WHY_LEN];
-    int depth;                /* store_begin nesting */
-    int lost;                 /* 0, -VMS_E_DB_LOST or -VMS_E_LEASE_LOST: every call fails so */
+    int depth; /* store_begin nesting */
+    int lost;  /* 0, -VMS_E_DB_LOST or -VMS_E_LEASE_LOST: every call fails so */
 };
 
 extern const struct store_backend store_backend_sqlite;

@@ -23,22 +23,22 @@
 #include "err.h"
 #include "util.h"
 
-#define STMT_CACHE 48
-#define PARAMS_MAX 32
-#define PENDING_MAX 128
-#define STMT_NAME_LEN 24         /* "s" and a size_t */
+#define STMT_CACHE    48
+#define PARAMS_MAX    32
+#define PENDING_MAX   128
+#define STMT_NAME_LEN 24 /* "s" and a size_t */
 
 struct pg {
     PGconn *conn;
-    const char *cached[STMT_CACHE];   /* prepared as "s<index>" */
+    const char *cached[STMT_CACHE]; /* prepared as "s<index>" */
     size_t n_cached;
-    PGresult *res;                    /* the current statement's result */
+    PGresult *res; /* the current statement's result */
     int row, n_rows;
-    int n_pending;                    /* statements sent in pipeline mode, unread */
-    bool expect_one[PENDING_MAX];     /* ... each: must change exactly one row */
-    unsigned char *blob;              /* the last bytea read (PQfreemem) */
-    int64_t generation;               /* the lease we took; 0 = none */
-    bool locked;                      /* the session's advisory lock: the lead */
+    int n_pending;                /* statements sent in pipeline mode, unread */
+    bool expect_one[PENDING_MAX]; /* ... each: must change exactly one row */
+    unsigned char *blob;          /* the last bytea read (PQfreemem) */
+    int64_t generation;           /* the lease we took; 0 = none */
+    bool locked;                  /* the session's advisory lock: the lead */
 };
 
 #define PG(st) ((struct pg *)(st)->impl)
@@ -281,7 +281,10 @@ static int pg_bind(struct store *st, const char *fmt, va_list ap, struct params 
         p->formats[n] = 0;
         switch (*fmt) {
         case 't': p->values[n] = va_arg(ap, const char *); break;
-        case 'i': snprintf(p->nums[n], sizeof p->nums[n], "%d", va_arg(ap, int)); p->values[n] = p->nums[n]; break;
+        case 'i':
+            snprintf(p->nums[n], sizeof p->nums[n], "%d", va_arg(ap, int));
+            p->values[n] = p->nums[n];
+            break;
         case 'I':
             snprintf(p->nums[n], sizeof p->nums[n], "%lld", (long long)va_arg(ap, int64_t));
             p->values[n] = p->nums[n];
@@ -291,9 +294,7 @@ static int pg_bind(struct store *st, const char *fmt, va_list ap, struct params 
             p->lengths[n] = (int)va_arg(ap, size_t);
             p->formats[n] = 1;
             break;
-        default:
-            snprintf(st->why, sizeof st->why, "bad bind format '%c'", *fmt);
-            return -VMS_E_DB;
+        default: snprintf(st->why, sizeof st->why, "bad bind format '%c'", *fmt); return -VMS_E_DB;
         }
     }
     return 0;
@@ -355,7 +356,7 @@ static const void *pg_col_blob(struct store *st, int i, size_t *ret_len) {
     PQfreemem(pg->blob);
     pg->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(pg->res, pg->row, i), ret_len);
     if (!pg->blob)
-        abort();   /* out of memory: the policy of util.h */
+        abort(); /* out of memory: the policy of util.h */
     return pg->blob;
 }
 
@@ -372,8 +373,8 @@ static int pg_begin(struct store *st) {
         return r;
     int64_t gen = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
     if (gen != pg->generation) {
-        snprintf(st->why, sizeof st->why, "lease generation %lld is not ours (%lld): %s leads",
-                 (long long)gen, (long long)pg->generation, gen < 0 ? "nobody" : PQgetvalue(res, 0, 1));
+        snprintf(st->why, sizeof st->why, "lease generation %lld is not ours (%lld): %s leads", (long long)gen,
+                 (long long)pg->generation, gen < 0 ? "nobody" : PQgetvalue(res, 0, 1));
         PQclear(res);
         (void)pg_exec(st, "ROLLBACK");
         st->lost = -VMS_E_LEASE_LOST;
@@ -389,8 +390,8 @@ static int pg_migrate(struct store *st, bool apply);
  * until the session ends. */
 static int pg_lock(struct store *st) {
     PGresult *res = NULL;
-    int r = pg_run_text(st, "SELECT pg_try_advisory_lock(hashtextextended('vmseal.lease.' || current_schema(), 0))",
-                        &res);
+    int r = pg_run_text(
+        st, "SELECT pg_try_advisory_lock(hashtextextended('vmseal.lease.' || current_schema(), 0))", &res);
     if (r == 0)
         PG(st)->locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
@@ -415,11 +416,12 @@ static int pg_lease_try(struct store *st, const char *holder, bool *ret_taken, c
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)time_now_ms());
     const char *params[] = { holder, now };
-    PGresult *res = pg->locked ? PQexecParams(pg->conn,
-                                              "UPDATE lease SET generation = generation + 1, holder = $1, since_ms = $2"
-                                              " RETURNING generation, holder",
-                                              2, NULL, params, NULL, NULL, 0)
-                               : PQexec(pg->conn, "SELECT generation, holder FROM lease");
+    PGresult *res = pg->locked
+                        ? PQexecParams(pg->conn,
+                                       "UPDATE lease SET generation = generation + 1, holder = $1, since_ms = $2"
+                                       " RETURNING generation, holder",
+                                       2, NULL, params, NULL, NULL, 0)
+                        : PQexec(pg->conn, "SELECT generation, holder FROM lease");
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
         return pg_fail(st, res);
     if (pg->locked)
@@ -438,19 +440,22 @@ static int pg_lease_try(struct store *st, const char *holder, bool *ret_taken, c
  * apply, a schema not there yet counts as version 0. */
 static int pg_migrate(struct store *st, bool apply) {
     PGresult *res = NULL;
-    int r = !apply ? pg_run_text(st, "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 'none' END", &res)
-                   : 0;
+    int r = !apply
+                ? pg_run_text(st, "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 'none' END", &res)
+                : 0;
     bool none = r == 0 && !apply && !PQgetisnull(res, 0, 0);
     PQclear(res);
     res = NULL;
     if (r < 0 || none)
         return r;
-    r = pg_run_text(st, !apply ? "BEGIN; SELECT COALESCE(MAX(version), 0) FROM schema_version" :
-                        "BEGIN;"
-                        " SELECT pg_advisory_xact_lock(hashtextextended('vmseal.migrate.' || current_schema(), 0));"
-                        " CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
-                        " SELECT COALESCE(MAX(version), 0) FROM schema_version",
-                        &res);
+    r = pg_run_text(
+        st,
+        !apply ? "BEGIN; SELECT COALESCE(MAX(version), 0) FROM schema_version"
+               : "BEGIN;"
+                 " SELECT pg_advisory_xact_lock(hashtextextended('vmseal.migrate.' || current_schema(), 0));"
+                 " CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+                 " SELECT COALESCE(MAX(version), 0) FROM schema_version",
+        &res);
     if (r < 0)
         return r;
     int version = atoi(PQgetvalue(res, 0, 0));
@@ -461,8 +466,8 @@ static int pg_migrate(struct store *st, bool apply) {
         r = -VMS_E_DB;
     }
     for (int v = version; apply && v < STORE_SCHEMA_VERSION && r == 0; v++) {
-        _cleanup_free_ char *sql = xasprintf("%s DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d);",
-                                             migrations[v], v + 1);
+        _cleanup_free_ char *sql = xasprintf(
+            "%s DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d);", migrations[v], v + 1);
         r = pg_exec(st, sql);
     }
     if (r == 0)
@@ -485,8 +490,8 @@ static int pg_open(struct store *st, const char *uri, const char *password) {
     struct pg *pg = xcalloc(1, sizeof *pg);
     st->impl = pg;
     pg->row = -1;
-    const char *keys[] = { "connect_timeout", "keepalives_idle", "keepalives_interval", "keepalives_count",
-                           "application_name", "dbname", password ? "password" : NULL, NULL };
+    const char *keys[] = { "connect_timeout",  "keepalives_idle", "keepalives_interval",        "keepalives_count",
+                           "application_name", "dbname",          password ? "password" : NULL, NULL };
     const char *values[] = { "5", "5", "2", "3", "vmseal-producer", uri, password, NULL };
     pg->conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(pg->conn) != CONNECTION_OK) {

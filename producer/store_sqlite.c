@@ -21,7 +21,7 @@
 #define STMT_CACHE 48
 
 struct stmt_slot {
-    const char *sql;          /* a string literal: the cache key is its address */
+    const char *sql; /* a string literal: the cache key is its address */
     sqlite3_stmt *stmt;
 };
 
@@ -31,7 +31,7 @@ struct sq {
     int lock_fd;
     struct stmt_slot cache[STMT_CACHE];
     size_t n_cache;
-    sqlite3_stmt *cur;        /* the current statement */
+    sqlite3_stmt *cur; /* the current statement */
 };
 
 #define SQ(st) ((struct sq *)(st)->impl)
@@ -89,7 +89,8 @@ static int db_file_private(const char *path) {
 
 static int sq_fail(struct store *st, int rc) {
     struct sq *q = SQ(st);
-    snprintf(st->why, sizeof st->why, "%s (%s)", q->db ? sqlite3_errmsg(q->db) : "no database", sqlite3_errstr(rc));
+    snprintf(st->why, sizeof st->why, "%s (%s)", q->db ? sqlite3_errmsg(q->db) : "no database",
+             sqlite3_errstr(rc));
     return -VMS_E_DB;
 }
 
@@ -215,13 +216,13 @@ static int sq_migrate(struct store *st, bool apply) {
     if (rc != SQLITE_ROW)
         return sq_fail(st, rc);
     if (version > STORE_SCHEMA_VERSION) {
-        snprintf(st->why, sizeof st->why, "database schema version %d is newer than this program's %d",
-                 version, STORE_SCHEMA_VERSION);
+        snprintf(st->why, sizeof st->why, "database schema version %d is newer than this program's %d", version,
+                 STORE_SCHEMA_VERSION);
         return -VMS_E_DB;
     }
     for (int v = version; apply && v < STORE_SCHEMA_VERSION; v++) {
-        _cleanup_free_ char *sql = xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
-                                             migrations[v], v + 1);
+        _cleanup_free_ char *sql =
+            xasprintf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;", migrations[v], v + 1);
         if ((r = sq_exec(st, sql)) < 0) {
             (void)sq_exec(st, "ROLLBACK");
             return r;

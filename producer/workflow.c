@@ -16,25 +16,31 @@
 #include "store.h"
 #include "util.h"
 
-#define EVENTS_SEEN_KEEP_MS (7LL * 24 * 3600 * 1000)
+#define EVENTS_SEEN_KEEP_MS   (7LL * 24 * 3600 * 1000)
 #define EVENTS_PRUNE_EVERY_MS (3600LL * 1000)
-
 
 /* One template with its disks and jobs, as loaded for one transaction. */
 struct tpl {
     struct store_template t;
-    struct store_disk *disks; size_t n_disks;
-    struct store_job *jobs; size_t n_jobs;
+    struct store_disk *disks;
+    size_t n_disks;
+    struct store_job *jobs;
+    size_t n_jobs;
     bool have_req;
-    struct proto_template_create req;    /* decoded t.request, for the seal's sysprep */
+    struct proto_template_create req; /* decoded t.request, for the seal's sysprep */
 };
 
 void wf_opts_default(struct wf_opts *o) {
     *o = (struct wf_opts){
-        .max_attempts = 3, .backoff_base_ms = 200, .backoff_max_ms = 30000,
-        .timeout_s = { [JOB_VOLUME_COPY] = 3600, [JOB_VOLUME_UPDATE] = 60, [JOB_VOLUME_DELETE] = 300,
+        .max_attempts = 3,
+        .backoff_base_ms = 200,
+        .backoff_max_ms = 30000,
+        .timeout_s = { [JOB_VOLUME_COPY] = 3600,
+                       [JOB_VOLUME_UPDATE] = 60,
+                       [JOB_VOLUME_DELETE] = 300,
                        [JOB_VM_SEAL] = 3600 },
-        .grace_ms = 30000, .producer_id = "producer",
+        .grace_ms = 30000,
+        .producer_id = "producer",
     };
 }
 
@@ -171,12 +177,19 @@ struct job_spec {
 };
 
 /* A new attempt row; published at once unless not_before is in the future. */
-static int job_add(struct wf *wf, struct tpl *c, const struct job_spec *s, int64_t not_before_ms,
-                   int64_t now_ms) {
+static int job_add(struct wf *wf, struct tpl *c, const struct job_spec *s, int64_t not_before_ms, int64_t now_ms) {
     struct store_job j = {
-        .step = s->step, .kind = s->kind, .disk = s->disk, .attempt = s->attempt, .state = JOB_WAITING,
-        .timeout_s = wf->o.timeout_s[s->kind], .generation = s->generation, .legality = s->legality,
-        .voltype = s->voltype, .not_before_ms = not_before_ms, .created_ms = now_ms,
+        .step = s->step,
+        .kind = s->kind,
+        .disk = s->disk,
+        .attempt = s->attempt,
+        .state = JOB_WAITING,
+        .timeout_s = wf->o.timeout_s[s->kind],
+        .generation = s->generation,
+        .legality = s->legality,
+        .voltype = s->voltype,
+        .not_before_ms = not_before_ms,
+        .created_ms = now_ms,
     };
     uuid_new(j.id);
     memcpy(j.template_id, c->t.id, sizeof j.template_id);
@@ -203,27 +216,22 @@ static int step_start(struct wf *wf, struct tpl *c, enum tpl_step step, int64_t 
         const struct store_disk *d = &c->disks[i];
         struct job_spec s = { .step = step, .disk = d->idx, .attempt = 1, .generation = d->generation };
         switch (step) {
-        case STEP_COPY:
-            s.kind = JOB_VOLUME_COPY;
-            break;
-        case STEP_MARK_ILLEGAL:
-            s.kind = JOB_VOLUME_UPDATE, s.legality = LEGALITY_ILLEGAL;
-            break;
+        case STEP_COPY: s.kind = JOB_VOLUME_COPY; break;
+        case STEP_MARK_ILLEGAL: s.kind = JOB_VOLUME_UPDATE, s.legality = LEGALITY_ILLEGAL; break;
         case STEP_MARK_SHARED:
             s.kind = JOB_VOLUME_UPDATE, s.legality = LEGALITY_LEGAL, s.voltype = VOLTYPE_SHARED;
             break;
-        case STEP_SEAL:     /* one job over all disks */
+        case STEP_SEAL: /* one job over all disks */
             if (i > 0)
                 continue;
             s.kind = JOB_VM_SEAL, s.disk = -1;
             break;
-        case STEP_DELETE:   /* every volume whose copy was started */
+        case STEP_DELETE: /* every volume whose copy was started */
             if (d->state != DISK_COPYING && d->state != DISK_PRESENT)
                 continue;
             s.kind = JOB_VOLUME_DELETE;
             break;
-        default:
-            continue;
+        default: continue;
         }
         r = job_add(wf, c, &s, now_ms, now_ms);
     }
@@ -268,8 +276,8 @@ static int tpl_advance(struct wf *wf, struct tpl *c, int64_t now_ms) {
 }
 
 /* Failure or cancel: stop what runs, remember why, then delete. */
-static int rollback_enter(struct wf *wf, struct tpl *c, enum tpl_state final, const char *step,
-                          const char *code, const char *message, int64_t now_ms) {
+static int rollback_enter(struct wf *wf, struct tpl *c, enum tpl_state final, const char *step, const char *code,
+                          const char *message, int64_t now_ms) {
     int r = 0;
     for (size_t i = 0; i < c->n_jobs && r == 0; i++) {
         struct store_job *j = &c->jobs[i];
@@ -278,7 +286,7 @@ static int rollback_enter(struct wf *wf, struct tpl *c, enum tpl_state final, co
             j->finished_ms = now_ms;
             r = store_job_update(wf->st, j);
         } else if (job_state_active(j->state)) {
-            r = outbox_job_cancel(wf->st, j, now_ms);   /* drained by its event or deadline */
+            r = outbox_job_cancel(wf->st, j, now_ms); /* drained by its event or deadline */
         }
     }
     c->t.state = TPL_ROLLING_BACK;
@@ -299,8 +307,7 @@ static int64_t result_int(const struct proto_event *ev, const char *key, int64_t
     return dflt;
 }
 
-static int job_succeeded(struct wf *wf, struct tpl *c, size_t ji, const struct proto_event *ev,
-                         int64_t now_ms) {
+static int job_succeeded(struct wf *wf, struct tpl *c, size_t ji, const struct proto_event *ev, int64_t now_ms) {
     struct store_job *j = &c->jobs[ji];
     j->state = JOB_SUCCEEDED;
     j->finished_ms = j->last_event_ms = now_ms;
@@ -323,14 +330,11 @@ static int job_succeeded(struct wf *wf, struct tpl *c, size_t ji, const struct p
             d->legality = j->legality;
         if (j->voltype != VOLTYPE_NONE)
             d->voltype = j->voltype;
-        if (j->step == STEP_DELETE)   /* the ILLEGAL mark of a volume that could not be deleted */
+        if (j->step == STEP_DELETE) /* the ILLEGAL mark of a volume that could not be deleted */
             d->state = DISK_LEFTOVER;
         break;
-    case JOB_VOLUME_DELETE:
-        d->state = DISK_DELETED;
-        break;
-    case JOB_VM_SEAL:
-        return 0;
+    case JOB_VOLUME_DELETE: d->state = DISK_DELETED; break;
+    case JOB_VM_SEAL: return 0;
     }
     return store_disk_update(wf->st, d);
 }
@@ -342,8 +346,8 @@ static int delete_failed(struct wf *wf, struct tpl *c, const struct store_job *j
     if (!d)
         return -VMS_E_INTERNAL;
     if (j->kind == JOB_VOLUME_DELETE && d->legality != LEGALITY_ILLEGAL) {
-        struct job_spec s = { STEP_DELETE, JOB_VOLUME_UPDATE, d->idx, 1, d->generation, LEGALITY_ILLEGAL,
-                              VOLTYPE_NONE };
+        struct job_spec s = { STEP_DELETE,   JOB_VOLUME_UPDATE, d->idx,      1,
+                              d->generation, LEGALITY_ILLEGAL,  VOLTYPE_NONE };
         return job_add(wf, c, &s, now_ms, now_ms);
     }
     d->state = DISK_LEFTOVER;
@@ -370,10 +374,10 @@ static int job_failed(struct wf *wf, struct tpl *c, size_t ji, enum job_state fi
     if (c->t.state == TPL_ROLLING_BACK && j->step == STEP_DELETE) {
         if (retry)
             return job_retry(wf, c, ji, now_ms);
-        struct store_job copy = *j;   /* job_add may move c->jobs */
+        struct store_job copy = *j; /* job_add may move c->jobs */
         return delete_failed(wf, c, &copy, now_ms);
     }
-    return 0;   /* a forward job ending while rolling back: the drain goes on */
+    return 0; /* a forward job ending while rolling back: the drain goes on */
 }
 
 /* A sign of life from the worker that runs j (a running/progress event, or
@@ -396,33 +400,29 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
         return 0;
     str_set(&j->worker_id, ev->worker_id);
     if (!j->started_ms)
-        j->started_ms = now_ms;   /* a short job sends no running event */
+        j->started_ms = now_ms; /* a short job sends no running event */
     if (ev->state == EV_SUCCEEDED)
         j->progress = 100;
     const char *code = ev->has_error && ev->error.code ? ev->error.code : "internal";
     const char *msg = ev->has_error && ev->error.message ? ev->error.message : "the worker gave no reason";
     int64_t gen = result_int(ev, "generation", 0);
-    if (ev->state == EV_SUCCEEDED && (gen < 0 || gen > 999)) {   /* a number from a worker: checked before use */
+    if (ev->state == EV_SUCCEEDED && (gen < 0 || gen > 999)) { /* a number from a worker: checked before use */
         _cleanup_free_ char *bad = xasprintf("the worker reported generation %lld (not 0..999)", (long long)gen);
         j->last_event_ms = now_ms;
         return job_failed(wf, c, ji, JOB_FAILED, "invalid", bad, true, now_ms);
     }
     switch (ev->state) {
-    case EV_SUCCEEDED:
-        return job_succeeded(wf, c, ji, ev, now_ms);
+    case EV_SUCCEEDED: return job_succeeded(wf, c, ji, ev, now_ms);
     case EV_FAILED:
         /* deleting what is not there is done (workers say so themselves; older ones may not) */
         if (j->kind == JOB_VOLUME_DELETE && strcmp(code, "no_volume") == 0)
             return job_succeeded(wf, c, ji, ev, now_ms);
         j->last_event_ms = now_ms;
-        return job_failed(wf, c, ji, JOB_FAILED, code, msg, ev->has_error ? ev->error.permanent : false,
-                          now_ms);
+        return job_failed(wf, c, ji, JOB_FAILED, code, msg, ev->has_error ? ev->error.permanent : false, now_ms);
     case EV_CANCELLED:
         j->last_event_ms = now_ms;
-        return job_failed(wf, c, ji, JOB_CANCELLED, "cancelled", "the worker cancelled the job", false,
-                          now_ms);
-    default:
-        return 0;   /* template states are not job states */
+        return job_failed(wf, c, ji, JOB_CANCELLED, "cancelled", "the worker cancelled the job", false, now_ms);
+    default: return 0; /* template states are not job states */
     }
 }
 
@@ -468,9 +468,9 @@ static bool event_sender_ok(const struct proto_event *ev, const struct store_job
                  ev->job_id, ev->template_id, j->template_id);
         return false;
     }
-    if (routing_key) {   /* the broker lets only user_id publish this key (topic permissions) */
-        _cleanup_free_ char *want = xasprintf("job.%s.%s.%s", job_kind_to_string(j->kind),
-                                              event_state_to_string(ev->state), user_id);
+    if (routing_key) { /* the broker lets only user_id publish this key (topic permissions) */
+        _cleanup_free_ char *want =
+            xasprintf("job.%s.%s.%s", job_kind_to_string(j->kind), event_state_to_string(ev->state), user_id);
         if (strcmp(routing_key, want) != 0) {
             snprintf(why, ERR_WHY_LEN, "event from %s for job %s sent as %s, expected %s: refused", user_id,
                      ev->job_id, routing_key, want);
@@ -481,7 +481,8 @@ static bool event_sender_ok(const struct proto_event *ev, const struct store_job
      * WF_HOLDER_SILENT_MS of silence it is gone, and the identity the job
      * was redelivered to may take the job over. */
     if (j->holder && strcmp(j->holder, user_id) != 0 && now_ms - j->last_event_ms < WF_HOLDER_SILENT_MS) {
-        snprintf(why, ERR_WHY_LEN, "event from %s for job %s, held by %s: refused", user_id, ev->job_id, j->holder);
+        snprintf(why, ERR_WHY_LEN, "event from %s for job %s, held by %s: refused", user_id, ev->job_id,
+                 j->holder);
         return false;
     }
     return true;
@@ -500,12 +501,12 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, const char *
     struct store_job j;
     r = store_job_get(wf->st, ev->job_id, &j);
     if (r == -VMS_E_NOT_FOUND)
-        return 0;   /* not ours (another producer's store, or a forgotten job) */
+        return 0; /* not ours (another producer's store, or a forgotten job) */
     if (r < 0)
         return r;
     if (!event_sender_ok(ev, &j, user_id, routing_key, now_ms, why)) {
         store_job_free(&j);
-        return -VMS_E_ACCESS_REFUSED;   /* rolls back the seen mark: nothing changed */
+        return -VMS_E_ACCESS_REFUSED; /* rolls back the seen mark: nothing changed */
     }
     /* the first event of this attempt claims it (or a takeover, see event_sender_ok) */
     bool claim = job_in_flight(&j) && (!j.holder || strcmp(j.holder, user_id) != 0);
@@ -526,7 +527,7 @@ static int event_apply(struct wf *wf, const struct proto_event *ev, const char *
         return r;
     }
     if (claim)
-        r = store_job_update(wf->st, &j);   /* before tpl_load reads the row */
+        r = store_job_update(wf->st, &j); /* before tpl_load reads the row */
     struct tpl c;
     if (r == 0)
         r = tpl_load(wf, j.template_id, &c);
@@ -591,7 +592,7 @@ static int tick_job(struct wf *wf, const struct store_job *due, int64_t now_ms) 
         _cleanup_free_ char *msg = xasprintf("no event and no heartbeat for the job in %lld s",
                                              (long long)(job_silence_span_ms(wf, j) / 1000));
         r = outbox_job_cancel(wf->st, j, now_ms);
-        if (r == 0)   /* still unpublished (e.g. no pool bound its key): never send it now */
+        if (r == 0) /* still unpublished (e.g. no pool bound its key): never send it now */
             r = store_outbox_forget(wf->st, j->id);
         if (r == 0)
             r = job_failed(wf, &c, (size_t)ji, JOB_LOST, err_name(-VMS_E_WORKER_LOST), msg, false, now_ms);
@@ -653,8 +654,15 @@ int wf_template_start(struct wf *wf, const struct proto_template_create *m, char
                       int64_t now_ms) {
     struct tpl c = { 0 };
     c.t = (struct store_template){
-        .name = m->name, .state = TPL_CREATING, .step = STEP_COPY, .final_state = TPL_FAILED,
-        .seal = m->seal, .request = canon, .request_len = canon_len, .created_ms = now_ms, .updated_ms = now_ms,
+        .name = m->name,
+        .state = TPL_CREATING,
+        .step = STEP_COPY,
+        .final_state = TPL_FAILED,
+        .seal = m->seal,
+        .request = canon,
+        .request_len = canon_len,
+        .created_ms = now_ms,
+        .updated_ms = now_ms,
     };
     memcpy(c.t.id, m->template_id, sizeof c.t.id);
     int r = store_template_insert(wf->st, &c.t);
@@ -665,11 +673,11 @@ int wf_template_start(struct wf *wf, const struct proto_template_create *m, char
         d->idx = (int)i;
         d->src = m->disks[i];
         memcpy(d->dst.sd_id, m->target_sd_id[0] ? m->target_sd_id : m->disks[i].sd_id, sizeof(proto_uuid));
-        if (m->new_vols && m->new_vols[i].img_id[0]) {   /* chosen by the engine, checked at intake */
+        if (m->new_vols && m->new_vols[i].img_id[0]) { /* chosen by the engine, checked at intake */
             memcpy(d->dst.img_id, m->new_vols[i].img_id, sizeof(proto_uuid));
             memcpy(d->dst.vol_id, m->new_vols[i].vol_id, sizeof(proto_uuid));
         } else {
-            uuid_new(d->dst.img_id);   /* chosen before the copy is published: retries reuse them */
+            uuid_new(d->dst.img_id); /* chosen before the copy is published: retries reuse them */
             uuid_new(d->dst.vol_id);
         }
         d->legality = LEGALITY_LEGAL;
@@ -698,7 +706,7 @@ int wf_template_cancel(struct wf *wf, const char *template_id, enum wf_outcome *
         if (r == 0)
             r = tpl_advance(wf, &c, now_ms);
     } else {
-        *ret_outcome = WF_DUPLICATE;   /* already rolling back or finished */
+        *ret_outcome = WF_DUPLICATE; /* already rolling back or finished */
     }
     tpl_free(&c);
     return r;

@@ -41,22 +41,22 @@ struct store_template;
 struct store_job;
 
 struct wf_opts {
-    int max_attempts;                  /* >= 1 */
-    int64_t backoff_base_ms;           /* default 200 */
-    int64_t backoff_max_ms;            /* default 30000 */
-    int64_t timeout_s[4];              /* per enum job_kind, sent as the job's timeout_s */
-    int64_t grace_ms;                  /* deadline = timeout + grace since last sign of life;
+    int max_attempts;                     /* >= 1 */
+    int64_t backoff_base_ms;              /* default 200 */
+    int64_t backoff_max_ms;               /* default 30000 */
+    int64_t timeout_s[4];                 /* per enum job_kind, sent as the job's timeout_s */
+    int64_t grace_ms;                     /* deadline = timeout + grace since last sign of life;
                                         * a job no worker has reported on yet (queued,
                                         * maybe behind a backlog): the longest timeout + grace */
     const struct config_storage *storage; /* known domains; NULL or empty = accept any */
-    const char *producer_id;           /* worker_id of template events */
+    const char *producer_id;              /* worker_id of template events */
     /* Optional: told of every template state/step change (inside the
      * transaction that writes it), e.g. to log it.  t is a struct store_template. */
     void (*transition_cb)(void *arg, const struct store_template *t);
     /* Optional: told when a job attempt ends (succeeded, failed, cancelled,
      * lost), inside the transaction that writes it; j is a struct store_job. */
     void (*job_end_cb)(void *arg, const struct store_job *j);
-    void *transition_arg;                 /* the callbacks' arg */
+    void *transition_arg; /* the callbacks' arg */
 };
 /* Defaults: 3 attempts, 200 ms .. 30 s backoff, timeouts copy 3600, update
  * 60, delete 300, seal 3600 s, grace 30 s. */
@@ -68,9 +68,9 @@ int wf_new(struct store *st, const struct wf_opts *opts, wf_t **ret);
 void wf_free(wf_t *wf);
 
 enum wf_outcome {
-    WF_ACCEPTED,    /* a new template (or a cancel) was recorded */
-    WF_DUPLICATE,   /* same template id, same content (or a no-op cancel) */
-    WF_REJECTED,    /* invalid: a template failed event (when an id was read) and a
+    WF_ACCEPTED,  /* a new template (or a cancel) was recorded */
+    WF_DUPLICATE, /* same template id, same content (or a no-op cancel) */
+    WF_REJECTED,  /* invalid: a template failed event (when an id was read) and a
                      * dead letter with the reason were written to the outbox */
 };
 

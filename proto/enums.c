@@ -24,13 +24,16 @@ const char *const vol_legality_names[3] = { NULL, "LEGAL", "ILLEGAL" };
 const char *const vol_type_names[4] = { NULL, "LEAF", "SHARED", "INTERNAL" };
 const char *const vol_format_names[3] = { NULL, "RAW", "COW" };
 const char *const event_state_names[EV_N_STATES] = {
-    [EV_RUNNING] = "running",       [EV_PROGRESS] = "progress", [EV_SUCCEEDED] = "succeeded",
-    [EV_FAILED] = "failed",         [EV_CANCELLED] = "cancelled", [EV_CREATING] = "creating",
+    [EV_RUNNING] = "running",           [EV_PROGRESS] = "progress",
+    [EV_SUCCEEDED] = "succeeded",       [EV_FAILED] = "failed",
+    [EV_CANCELLED] = "cancelled",       [EV_CREATING] = "creating",
     [EV_ROLLING_BACK] = "rolling_back", [EV_READY] = "ready",
 };
 
 const char *const vol_state_names[VOL_N_STATES] = {
-    [VOL_STATE_COPYING] = "copying", [VOL_STATE_PRESENT] = "present", [VOL_STATE_DELETED] = "deleted",
+    [VOL_STATE_COPYING] = "copying",
+    [VOL_STATE_PRESENT] = "present",
+    [VOL_STATE_DELETED] = "deleted",
     [VOL_STATE_LEFTOVER] = "leftover",
 };
 
@@ -47,13 +50,13 @@ static int index_of(const char *const *names, size_t n, const char *s, int *ret)
     return -VMS_E_MSG_BAD_VALUE;
 }
 
-#define ENUM_STRINGS(type, prefix, table)                                                     \
+#define ENUM_STRINGS(type, prefix, table)                                                             \
     const char *prefix##_to_string(enum type v) { return name_of(table, ARRAY_SIZE(table), (int)v); } \
-    int prefix##_from_string(const char *s, enum type *ret) {                                  \
-        int i, r = index_of(table, ARRAY_SIZE(table), s, &i);                                  \
-        if (r == 0)                                                                            \
-            *ret = (enum type)i;                                                               \
-        return r;                                                                              \
+    int prefix##_from_string(const char *s, enum type *ret) {                                         \
+        int i, r = index_of(table, ARRAY_SIZE(table), s, &i);                                         \
+        if (r == 0)                                                                                   \
+            *ret = (enum type)i;                                                                      \
+        return r;                                                                                     \
     }
 
 const char *proto_type_to_string(enum proto_type t) {

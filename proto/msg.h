@@ -8,17 +8,17 @@
 #include "proto.h"
 #include "wire.h"
 
-#define MSG_NAME_MAX        255   /* template name, worker id */
-#define MSG_VERSION_MAX     64    /* version strings */
+#define MSG_NAME_MAX        255 /* template name, worker id */
+#define MSG_VERSION_MAX     64  /* version strings */
 #define MSG_STEP_MAX        255
-#define MSG_DESCRIPTION_MAX 210   /* volume DESCRIPTION metadata */
+#define MSG_DESCRIPTION_MAX 210 /* volume DESCRIPTION metadata */
 #define MSG_ERR_CODE_MAX    64
 #define MSG_ERR_MESSAGE_MAX 4096
 #define MSG_DISKS_MAX       64
-#define MSG_OPS_MAX         64    /* sysprep enable/disable entries */
+#define MSG_OPS_MAX         64 /* sysprep enable/disable entries */
 #define MSG_OP_NAME_MAX     64
 #define MSG_MOUNTS_MAX      PROTO_ALLOW_MISSING_MAX /* sysprep allow_missing entries */
-#define MSG_MOUNT_MAX       1024  /* one mount point */
+#define MSG_MOUNT_MAX       1024                    /* one mount point */
 #define MSG_POOLS_MAX       16
 #define MSG_POOL_NAME_MAX   64
 #define MSG_SD_IDS_MAX      64
@@ -64,8 +64,7 @@ int msg_disks_read(const struct wire_map *m, const char *key, struct proto_vol_r
 void msg_disks_pack(struct wire_packer *w, const char *key, const struct proto_vol_ref *d,
                     const struct proto_new_vol *new_vols, size_t n);
 /* Sysprep options map; an absent map gives the defaults. */
-int msg_sysprep_read(const struct wire_map *m, const char *key, int flags, struct proto_sysprep *ret,
-                     char *why);
+int msg_sysprep_read(const struct wire_map *m, const char *key, int flags, struct proto_sysprep *ret, char *why);
 void msg_sysprep_pack(struct wire_packer *w, const char *key, const struct proto_sysprep *s);
 void msg_sysprep_defaults(struct proto_sysprep *s);
 /* Index in s->disable of the first name that is also in s->enable, or -1

@@ -267,8 +267,8 @@ int msg_heartbeat_read(const struct wire_map *root, struct proto_heartbeat *ret,
     if (r >= 0)
         r = wire_map_int(root, "slots", WIRE_REQUIRED, 0, MSG_SLOTS_MAX, &ret->slots, why);
     if (r >= 0)
-        r = wire_map_uuid_array(root, "running", WIRE_REQUIRED, 0, MSG_RUNNING_MAX, &ret->running,
-                                &ret->n_running, why);
+        r = wire_map_uuid_array(root, "running", WIRE_REQUIRED, 0, MSG_RUNNING_MAX, &ret->running, &ret->n_running,
+                                why);
     if (r >= 0)
         r = wire_map_int(root, "ts_ms", WIRE_REQUIRED, 0, INT64_MAX, &ret->ts_ms, why);
     if (r < 0) {

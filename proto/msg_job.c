@@ -90,10 +90,10 @@ int msg_job_read(const struct wire_map *root, struct proto_job *ret, char *why) 
         r = wire_map_map(root, "args", WIRE_REQUIRED, &args, why);
     if (r >= 0) {
         switch (ret->kind) {
-        case JOB_VOLUME_COPY:   r = copy_read(&args, ret, why); break;
+        case JOB_VOLUME_COPY: r = copy_read(&args, ret, why); break;
         case JOB_VOLUME_UPDATE: r = update_read(&args, ret, why); break;
         case JOB_VOLUME_DELETE: r = msg_vol_ref_read(&args, true, &ret->args.del.vol, why); break;
-        case JOB_VM_SEAL:       r = seal_read(&args, ret, why); break;
+        case JOB_VM_SEAL: r = seal_read(&args, ret, why); break;
         }
     }
     if (r < 0) {
@@ -149,16 +149,13 @@ static void args_pack(struct wire_packer *w, const struct proto_job *m) {
             wire_pack_kv_str(w, "description", m->args.update.description);
         break;
     }
-    case JOB_VOLUME_DELETE:
-        msg_vol_ref_pack(w, &m->args.del.vol, true);
-        break;
+    case JOB_VOLUME_DELETE: msg_vol_ref_pack(w, &m->args.del.vol, true); break;
     case JOB_VM_SEAL:
         wire_pack_map(w, 2);
         msg_disks_pack(w, "disks", m->args.seal.disks, NULL, m->args.seal.n_disks);
         msg_sysprep_pack(w, "sysprep", &m->args.seal.sysprep);
         break;
-    default:
-        wire_pack_map(w, 0);
+    default: wire_pack_map(w, 0);
     }
 }
 

@@ -56,8 +56,7 @@ static int sysprep_check(const struct wire_map *m, const struct proto_sysprep *s
     }
     for (size_t i = 0; i < s->n_allow_missing; i++) {
         if (s->allow_missing[i][0] != '/') {
-            wire_why(why, m->path, "allow_missing", "\"%s\" is not an absolute mount point",
-                     s->allow_missing[i]);
+            wire_why(why, m->path, "allow_missing", "\"%s\" is not an absolute mount point", s->allow_missing[i]);
             return -VMS_E_MSG_BAD_VALUE;
         }
     }
@@ -71,8 +70,8 @@ int msg_sysprep_read(const struct wire_map *parent, const char *key, int flags, 
     int r = wire_map_map(parent, key, flags, &m, why);
     if (r <= 0)
         return r;
-    r = wire_map_name_array(&m, "enable", WIRE_OPTIONAL, 0, MSG_OPS_MAX, 1, MSG_OP_NAME_MAX,
-                            WIRE_CS_LOWER_NAME, &ret->enable, &ret->n_enable, why);
+    r = wire_map_name_array(&m, "enable", WIRE_OPTIONAL, 0, MSG_OPS_MAX, 1, MSG_OP_NAME_MAX, WIRE_CS_LOWER_NAME,
+                            &ret->enable, &ret->n_enable, why);
     if (r >= 0)
         r = wire_map_name_array(&m, "disable", WIRE_OPTIONAL, 0, MSG_OPS_MAX, 1, MSG_OP_NAME_MAX,
                                 WIRE_CS_LOWER_NAME, &ret->disable, &ret->n_disable, why);

@@ -58,9 +58,9 @@ int proto_encode(const struct proto_msg *m, char **ret_buf, size_t *ret_len) {
     switch (m->type) {
     case PROTO_TEMPLATE_CREATE: return proto_encode_template_create(&m->u.create, ret_buf, ret_len);
     case PROTO_TEMPLATE_CANCEL: return proto_encode_template_cancel(&m->u.cancel, ret_buf, ret_len);
-    case PROTO_JOB:             return proto_encode_job(&m->u.job, ret_buf, ret_len);
-    case PROTO_EVENT:           return proto_encode_event(&m->u.event, ret_buf, ret_len);
-    case PROTO_HEARTBEAT:       return proto_encode_heartbeat(&m->u.heartbeat, ret_buf, ret_len);
+    case PROTO_JOB: return proto_encode_job(&m->u.job, ret_buf, ret_len);
+    case PROTO_EVENT: return proto_encode_event(&m->u.event, ret_buf, ret_len);
+    case PROTO_HEARTBEAT: return proto_encode_heartbeat(&m->u.heartbeat, ret_buf, ret_len);
     }
     return -EINVAL;
 }
@@ -82,9 +82,9 @@ int proto_decode(const void *buf, size_t len, struct proto_msg *ret, char *why) 
     switch (t) {
     case PROTO_TEMPLATE_CREATE: return msg_template_create_read(&root, &ret->u.create, why);
     case PROTO_TEMPLATE_CANCEL: return msg_template_cancel_read(&root, &ret->u.cancel, why);
-    case PROTO_JOB:             return msg_job_read(&root, &ret->u.job, why);
-    case PROTO_EVENT:           return msg_event_read(&root, &ret->u.event, why);
-    case PROTO_HEARTBEAT:       return msg_heartbeat_read(&root, &ret->u.heartbeat, why);
+    case PROTO_JOB: return msg_job_read(&root, &ret->u.job, why);
+    case PROTO_EVENT: return msg_event_read(&root, &ret->u.event, why);
+    case PROTO_HEARTBEAT: return msg_heartbeat_read(&root, &ret->u.heartbeat, why);
     }
     return -VMS_E_INTERNAL;
 }
@@ -95,9 +95,9 @@ void proto_msg_free(struct proto_msg *m) {
     switch (m->type) {
     case PROTO_TEMPLATE_CREATE: proto_template_create_free(&m->u.create); break;
     case PROTO_TEMPLATE_CANCEL: break;
-    case PROTO_JOB:             proto_job_free(&m->u.job); break;
-    case PROTO_EVENT:           proto_event_free(&m->u.event); break;
-    case PROTO_HEARTBEAT:       proto_heartbeat_free(&m->u.heartbeat); break;
+    case PROTO_JOB: proto_job_free(&m->u.job); break;
+    case PROTO_EVENT: proto_event_free(&m->u.event); break;
+    case PROTO_HEARTBEAT: proto_heartbeat_free(&m->u.heartbeat); break;
     }
     memset(m, 0, sizeof(*m));
 }

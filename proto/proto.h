@@ -36,9 +36,9 @@
 
 #include "err.h" /* ERR_WHY_LEN */
 
-#define PROTO_VERSION   1
-#define PROTO_MAX_BYTES (1024 * 1024)
-#define PROTO_MAX_DEPTH 16
+#define PROTO_VERSION      1
+#define PROTO_MAX_BYTES    (1024 * 1024)
+#define PROTO_MAX_DEPTH    16
 #define PROTO_CONTENT_TYPE "application/msgpack"
 
 typedef char proto_uuid[37]; /* canonical lowercase, NUL-terminated; "" = absent */
@@ -61,8 +61,14 @@ enum vol_state { VOL_STATE_COPYING, VOL_STATE_PRESENT, VOL_STATE_DELETED, VOL_ST
 /* Event states: the five job states, then the template-only ones.  A template
  * event (no job_id) uses EV_FAILED / EV_CANCELLED for its terminal states. */
 enum event_state {
-    EV_RUNNING, EV_PROGRESS, EV_SUCCEEDED, EV_FAILED, EV_CANCELLED,
-    EV_CREATING, EV_ROLLING_BACK, EV_READY,
+    EV_RUNNING,
+    EV_PROGRESS,
+    EV_SUCCEEDED,
+    EV_FAILED,
+    EV_CANCELLED,
+    EV_CREATING,
+    EV_ROLLING_BACK,
+    EV_READY,
 };
 
 /* Wire spellings ("volume.copy", "LEGAL", "LEAF", "COW", "rolling_back", ...).
@@ -87,28 +93,32 @@ struct proto_vol_ref {
 
 #define PROTO_ALLOW_MISSING_MAX 32
 struct proto_sysprep {
-    char **enable;  size_t n_enable;   /* operation names */
-    char **disable; size_t n_disable;
-    char *hostname;                    /* NULL: "localhost" */
-    bool selinux_relabel;              /* default true */
+    char **enable;
+    size_t n_enable; /* operation names */
+    char **disable;
+    size_t n_disable;
+    char *hostname;       /* NULL: "localhost" */
+    bool selinux_relabel; /* default true */
     /* Mount points the operator accepts missing (absent or unmountable
      * filesystems the guest mounts at boot); optional, default none, at
      * most PROTO_ALLOW_MISSING_MAX. */
-    char **allow_missing; size_t n_allow_missing;
+    char **allow_missing;
+    size_t n_allow_missing;
 };
 
 /* The ids an engine chose for the new volume of one disk ("" = the producer
  * chooses); on the wire, the optional new_img_id / new_vol_id of a disk. */
 struct proto_new_vol {
-    proto_uuid img_id, vol_id;   /* both set or both "" */
+    proto_uuid img_id, vol_id; /* both set or both "" */
 };
 
 struct proto_template_create {
     proto_uuid template_id;
     char *name;
-    struct proto_vol_ref *disks; size_t n_disks; /* at least one */
-    struct proto_new_vol *new_vols;              /* NULL, or n_disks entries */
-    proto_uuid target_sd_id;                     /* "" = same domain as each source */
+    struct proto_vol_ref *disks;
+    size_t n_disks;                 /* at least one */
+    struct proto_new_vol *new_vols; /* NULL, or n_disks entries */
+    proto_uuid target_sd_id;        /* "" = same domain as each source */
     bool seal;
     bool has_sysprep;
     struct proto_sysprep sysprep;
@@ -124,24 +134,25 @@ struct proto_job {
     int64_t attempt;   /* >= 1 */
     int64_t timeout_s; /* >= 1 */
     union {
-        struct {       /* volume.copy */
-            proto_uuid sd_id;           /* source domain */
+        struct {              /* volume.copy */
+            proto_uuid sd_id; /* source domain */
             proto_uuid src_img_id, src_vol_id;
             struct proto_vol_ref dst;
-            enum vol_format format;     /* of the destination */
+            enum vol_format format; /* of the destination */
         } copy;
-        struct {       /* volume.update */
+        struct { /* volume.update */
             struct proto_vol_ref vol;
             int64_t generation;         /* expected GEN, 0..999 */
             enum vol_legality legality; /* NONE = unchanged */
             enum vol_type voltype;      /* NONE = unchanged */
             char *description;          /* NULL = unchanged; <= 210 bytes */
         } update;
-        struct {       /* volume.delete */
+        struct { /* volume.delete */
             struct proto_vol_ref vol;
         } del;
-        struct {       /* vm.seal */
-            struct proto_vol_ref *disks; size_t n_disks;
+        struct { /* vm.seal */
+            struct proto_vol_ref *disks;
+            size_t n_disks;
             struct proto_sysprep sysprep;
         } seal;
     } args;
@@ -160,31 +171,40 @@ struct proto_kv {
 struct proto_event_volume {
     struct proto_vol_ref vol;
     enum vol_state state;
-    enum vol_legality legality;  /* as last known */
+    enum vol_legality legality; /* as last known */
     enum vol_type voltype;
 };
 
 struct proto_event {
     proto_uuid event_id;
-    proto_uuid job_id;         /* "" for template events */
+    proto_uuid job_id; /* "" for template events */
     proto_uuid template_id;
-    char *worker_id;           /* the worker, or the producer id for template events */
+    char *worker_id; /* the worker, or the producer id for template events */
     enum event_state state;
-    int progress;              /* 0..100, -1 = absent */
-    char *step;                /* NULL = absent */
+    int progress; /* 0..100, -1 = absent */
+    char *step;   /* NULL = absent */
     bool has_error;
-    struct { char *code; char *message; bool permanent; } error;
-    struct proto_kv *result; size_t n_result;
-    struct proto_event_volume *volumes; size_t n_volumes; /* template events; NULL = absent */
+    struct {
+        char *code;
+        char *message;
+        bool permanent;
+    } error;
+    struct proto_kv *result;
+    size_t n_result;
+    struct proto_event_volume *volumes;
+    size_t n_volumes; /* template events; NULL = absent */
     int64_t ts_ms;
 };
 
 struct proto_heartbeat {
     char *worker_id, *host, *version, *libguestfs_version;
-    char **pools;           size_t n_pools;
-    proto_uuid *sd_ids;     size_t n_sd_ids;
+    char **pools;
+    size_t n_pools;
+    proto_uuid *sd_ids;
+    size_t n_sd_ids;
     int64_t slots;
-    proto_uuid *running;    size_t n_running;
+    proto_uuid *running;
+    size_t n_running;
     int64_t ts_ms;
 };
 

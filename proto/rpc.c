@@ -228,7 +228,7 @@ int rpc_encode_reply(const struct rpc_reply *m, char **ret_buf, size_t *ret_len)
 /* ---- reply: reading ------------------------------------------------------------ */
 
 #define TEXT(m, key, flags, max, out) wire_map_name(m, key, flags, 0, max, wire_cs_text, out, why)
-#define TIME(m, key, out) wire_map_int(m, key, WIRE_REQUIRED, 0, INT64_MAX, out, why)
+#define TIME(m, key, out)             wire_map_int(m, key, WIRE_REQUIRED, 0, INT64_MAX, out, why)
 
 static int error_read(const struct wire_map *m, bool with_step, char **step, char **code, char **message,
                       char *why) {
@@ -313,7 +313,7 @@ static int array_read(const struct wire_map *m, const char *key, size_t item_siz
     if (r < 0)
         return r;
     char *items = xcalloc(a.n, item_size);
-    *ret = items;   /* the caller frees partial arrays with its *_free */
+    *ret = items; /* the caller frees partial arrays with its *_free */
     *ret_n = 0;
     for (size_t i = 0; i < a.n && r >= 0; i++) {
         struct wire_map e;
@@ -376,8 +376,8 @@ static int template_read(const struct wire_map *root, struct rpc_template *t, ch
     if (r >= 0)
         r = array_read(&m, "jobs", sizeof *t->jobs, job_read_cb, (void **)&t->jobs, &t->n_jobs, why);
     if (r >= 0)
-        r = array_read(&m, "leftovers", sizeof *t->leftovers, vol_read_cb, (void **)&t->leftovers,
-                       &t->n_leftovers, why);
+        r = array_read(&m, "leftovers", sizeof *t->leftovers, vol_read_cb, (void **)&t->leftovers, &t->n_leftovers,
+                       why);
     return r;
 }
 

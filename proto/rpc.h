@@ -71,11 +71,11 @@
 
 #include "proto.h"
 
-#define RPC_REQUEST_TYPE "rpc.request"
-#define RPC_REPLY_TYPE   "rpc.reply"
-#define RPC_REPLY_TO     "amq.rabbitmq.reply-to"
+#define RPC_REQUEST_TYPE       "rpc.request"
+#define RPC_REPLY_TYPE         "rpc.reply"
+#define RPC_REPLY_TO           "amq.rabbitmq.reply-to"
 #define RPC_LIST_DEFAULT_LIMIT 100
-#define RPC_LIST_MAX_LIMIT 10000
+#define RPC_LIST_MAX_LIMIT     10000
 
 enum rpc_method { RPC_STATUS, RPC_LIST, RPC_WORKERS };
 
@@ -83,9 +83,9 @@ const char *rpc_method_to_string(enum rpc_method m);
 
 struct rpc_request {
     enum rpc_method method;
-    proto_uuid template_id;   /* status */
-    char *state;              /* list: NULL = any */
-    int64_t limit;            /* list: 0 = default */
+    proto_uuid template_id; /* status */
+    char *state;            /* list: NULL = any */
+    int64_t limit;          /* list: 0 = default */
 };
 
 struct rpc_disk {
@@ -105,8 +105,8 @@ struct rpc_job {
     char *state;
     int64_t created_ms, started_ms, finished_ms;
     int64_t progress;
-    char *worker_id;                    /* NULL = none */
-    char *error_code, *error_message;   /* NULL = none */
+    char *worker_id;                  /* NULL = none */
+    char *error_code, *error_message; /* NULL = none */
 };
 
 struct rpc_template {
@@ -114,10 +114,13 @@ struct rpc_template {
     char *name, *state, *step;
     bool seal;
     int64_t created_ms, updated_ms;
-    char *error_step, *error_code, *error_message;  /* NULL = none (all three or none) */
-    struct rpc_disk *disks; size_t n_disks;
-    struct rpc_job *jobs; size_t n_jobs;
-    struct proto_vol_ref *leftovers; size_t n_leftovers;
+    char *error_step, *error_code, *error_message; /* NULL = none (all three or none) */
+    struct rpc_disk *disks;
+    size_t n_disks;
+    struct rpc_job *jobs;
+    size_t n_jobs;
+    struct proto_vol_ref *leftovers;
+    size_t n_leftovers;
 };
 
 struct rpc_summary {
@@ -134,10 +137,12 @@ struct rpc_worker {
 struct rpc_reply {
     enum rpc_method method;
     bool ok;
-    char *error_code, *error_message;     /* when !ok */
-    struct rpc_template tpl;              /* status */
-    struct rpc_summary *templates; size_t n_templates;  /* list */
-    struct rpc_worker *workers; size_t n_workers;       /* workers */
+    char *error_code, *error_message; /* when !ok */
+    struct rpc_template tpl;          /* status */
+    struct rpc_summary *templates;
+    size_t n_templates; /* list */
+    struct rpc_worker *workers;
+    size_t n_workers; /* workers */
 };
 
 int rpc_encode_request(const struct rpc_request *m, char **ret_buf, size_t *ret_len);

@@ -11,15 +11,14 @@
 #include "util.h"
 
 static const struct proto_sysprep_op ops[] = {
-#define OP_ROW_(ident, name, default_on, description) [PROTO_SYSPREP_OP_##ident] = { name, default_on, description },
+#define OP_ROW_(ident, name, default_on, description) \
+    [PROTO_SYSPREP_OP_##ident] = { name, default_on, description },
     PROTO_SYSPREP_OPS(OP_ROW_)
 #undef OP_ROW_
 };
 _Static_assert(ARRAY_SIZE(ops) == PROTO_SYSPREP_N_OPS, "one row per operation");
 
-const struct proto_sysprep_op *proto_sysprep_op_get(size_t i) {
-    return i < ARRAY_SIZE(ops) ? &ops[i] : NULL;
-}
+const struct proto_sysprep_op *proto_sysprep_op_get(size_t i) { return i < ARRAY_SIZE(ops) ? &ops[i] : NULL; }
 
 int proto_sysprep_op_find(const char *name) {
     if (name)

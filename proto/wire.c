@@ -32,50 +32,112 @@ ssize_t wire_head(const uint8_t *p, size_t avail, struct wire_val *v) {
         return 0;
     uint8_t b = p[0];
     memset(v, 0, sizeof(*v));
-    size_t hl = 1, lenb = 0;  /* header length, size of a length field */
-    if (b <= 0x7f) { v->type = WIRE_INT; v->i = b; }
-    else if (b <= 0x8f) { v->type = WIRE_MAP; v->n = b & 0x0f; }
-    else if (b <= 0x9f) { v->type = WIRE_ARRAY; v->n = b & 0x0f; }
-    else if (b <= 0xbf) { v->type = WIRE_STR; v->n = b & 0x1f; }
-    else if (b >= 0xe0) { v->type = WIRE_INT; v->i = (int8_t)b; }
-    else switch (b) {
-    case 0xc0: v->type = WIRE_NIL; break;
-    case 0xc1: return -1;
-    case 0xc2: case 0xc3: v->type = WIRE_BOOL; v->b = b == 0xc3; break;
-    case 0xc4: case 0xc5: case 0xc6: v->type = WIRE_BIN; lenb = 1u << (b - 0xc4); break;
-    case 0xc7: case 0xc8: case 0xc9: v->type = WIRE_EXT; lenb = 1u << (b - 0xc7); break;
-    case 0xca: v->type = WIRE_FLOAT; v->n = 4; hl = 1; break;
-    case 0xcb: v->type = WIRE_FLOAT; v->n = 8; hl = 1; break;
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: {
-        size_t k = 1u << (b - 0xcc);
-        if (avail < 1 + k)
-            return 0;
-        uint64_t u = be(p + 1, k);
+    size_t hl = 1, lenb = 0; /* header length, size of a length field */
+    if (b <= 0x7f) {
         v->type = WIRE_INT;
-        v->big = u > INT64_MAX;
-        v->i = v->big ? 0 : (int64_t)u;
-        hl = 1 + k;
-        break;
-    }
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-        size_t k = 1u << (b - 0xd0);
-        if (avail < 1 + k)
-            return 0;
-        uint64_t u = be(p + 1, k);
+        v->i = b;
+    } else if (b <= 0x8f) {
+        v->type = WIRE_MAP;
+        v->n = b & 0x0f;
+    } else if (b <= 0x9f) {
+        v->type = WIRE_ARRAY;
+        v->n = b & 0x0f;
+    } else if (b <= 0xbf) {
+        v->type = WIRE_STR;
+        v->n = b & 0x1f;
+    } else if (b >= 0xe0) {
         v->type = WIRE_INT;
-        if (k == 1) v->i = (int8_t)u;
-        else if (k == 2) v->i = (int16_t)u;
-        else if (k == 4) v->i = (int32_t)u;
-        else v->i = (int64_t)u;
-        hl = 1 + k;
-        break;
-    }
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-        v->type = WIRE_EXT; v->n = 1 + (1u << (b - 0xd4)); break;
-    case 0xd9: case 0xda: case 0xdb: v->type = WIRE_STR; lenb = 1u << (b - 0xd9); break;
-    case 0xdc: case 0xdd: v->type = WIRE_ARRAY; lenb = 2u << (b - 0xdc); break;
-    case 0xde: case 0xdf: v->type = WIRE_MAP; lenb = 2u << (b - 0xde); break;
-    }
+        v->i = (int8_t)b;
+    } else
+        switch (b) {
+        case 0xc0: v->type = WIRE_NIL; break;
+        case 0xc1: return -1;
+        case 0xc2:
+        case 0xc3:
+            v->type = WIRE_BOOL;
+            v->b = b == 0xc3;
+            break;
+        case 0xc4:
+        case 0xc5:
+        case 0xc6:
+            v->type = WIRE_BIN;
+            lenb = 1u << (b - 0xc4);
+            break;
+        case 0xc7:
+        case 0xc8:
+        case 0xc9:
+            v->type = WIRE_EXT;
+            lenb = 1u << (b - 0xc7);
+            break;
+        case 0xca:
+            v->type = WIRE_FLOAT;
+            v->n = 4;
+            hl = 1;
+            break;
+        case 0xcb:
+            v->type = WIRE_FLOAT;
+            v->n = 8;
+            hl = 1;
+            break;
+        case 0xcc:
+        case 0xcd:
+        case 0xce:
+        case 0xcf: {
+            size_t k = 1u << (b - 0xcc);
+            if (avail < 1 + k)
+                return 0;
+            uint64_t u = be(p + 1, k);
+            v->type = WIRE_INT;
+            v->big = u > INT64_MAX;
+            v->i = v->big ? 0 : (int64_t)u;
+            hl = 1 + k;
+            break;
+        }
+        case 0xd0:
+        case 0xd1:
+        case 0xd2:
+        case 0xd3: {
+            size_t k = 1u << (b - 0xd0);
+            if (avail < 1 + k)
+                return 0;
+            uint64_t u = be(p + 1, k);
+            v->type = WIRE_INT;
+            if (k == 1)
+                v->i = (int8_t)u;
+            else if (k == 2)
+                v->i = (int16_t)u;
+            else if (k == 4)
+                v->i = (int32_t)u;
+            else
+                v->i = (int64_t)u;
+            hl = 1 + k;
+            break;
+        }
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8:
+            v->type = WIRE_EXT;
+            v->n = 1 + (1u << (b - 0xd4));
+            break;
+        case 0xd9:
+        case 0xda:
+        case 0xdb:
+            v->type = WIRE_STR;
+            lenb = 1u << (b - 0xd9);
+            break;
+        case 0xdc:
+        case 0xdd:
+            v->type = WIRE_ARRAY;
+            lenb = 2u << (b - 0xdc);
+            break;
+        case 0xde:
+        case 0xdf:
+            v->type = WIRE_MAP;
+            lenb = 2u << (b - 0xde);
+            break;
+        }
     if (lenb) {
         if (avail < 1 + lenb)
             return 0;
@@ -90,9 +152,9 @@ ssize_t wire_head(const uint8_t *p, size_t avail, struct wire_val *v) {
 
 const char *wire_type_name(enum wire_type t) {
     static const char *const names[] = {
-        [WIRE_NIL] = "nil", [WIRE_BOOL] = "bool", [WIRE_INT] = "int", [WIRE_FLOAT] = "float",
-        [WIRE_STR] = "string", [WIRE_BIN] = "bin", [WIRE_ARRAY] = "array", [WIRE_MAP] = "map",
-        [WIRE_EXT] = "ext",
+        [WIRE_NIL] = "nil",     [WIRE_BOOL] = "bool",  [WIRE_INT] = "int",
+        [WIRE_FLOAT] = "float", [WIRE_STR] = "string", [WIRE_BIN] = "bin",
+        [WIRE_ARRAY] = "array", [WIRE_MAP] = "map",    [WIRE_EXT] = "ext",
     };
     return names[t];
 }
@@ -124,8 +186,8 @@ const uint8_t *wire_skip(const uint8_t *p) {
 static void why_vset(char *why, const char *path, const char *key, const char *fmt, va_list ap) {
     if (!why)
         return;
-    int n = snprintf(why, ERR_WHY_LEN, "%s%s%s: ", path ? path : "",
-                     key && *key && path && *path ? "." : "", key ? key : "");
+    int n = snprintf(why, ERR_WHY_LEN, "%s%s%s: ", path ? path : "", key && *key && path && *path ? "." : "",
+                     key ? key : "");
     if (n < 0 || n >= ERR_WHY_LEN)
         return;
     vsnprintf(why + n, ERR_WHY_LEN - (size_t)n, fmt, ap);
@@ -155,7 +217,10 @@ struct walk {
     size_t n_frames;
 };
 
-struct span { const uint8_t *s; size_t n; };
+struct span {
+    const uint8_t *s;
+    size_t n;
+};
 
 static int span_cmp(const void *a, const void *b) {
     const struct span *x = a, *y = b;
@@ -168,9 +233,7 @@ static void path_push_key(struct walk *w, const uint8_t *s, size_t n) {
     w->frames[w->n_frames++] = (struct frame){ s, n, 0 };
 }
 
-static void path_push_index(struct walk *w, size_t i) {
-    w->frames[w->n_frames++] = (struct frame){ NULL, 0, i };
-}
+static void path_push_index(struct walk *w, size_t i) { w->frames[w->n_frames++] = (struct frame){ NULL, 0, i }; }
 
 static void path_pop(struct walk *w) { w->n_frames--; }
 
@@ -222,8 +285,7 @@ static int walk_map(struct walk *w, size_t n, int depth) {
         struct wire_val k;
         ssize_t hl = wire_head(w->p, (size_t)(w->end - w->p), &k);
         if (hl > 0 && k.type != WIRE_STR) {
-            r = walk_fail(w, -VMS_E_INVALID, "map key #%zu is not a string (%s)", i + 1,
-                          wire_type_name(k.type));
+            r = walk_fail(w, -VMS_E_INVALID, "map key #%zu is not a string (%s)", i + 1, wire_type_name(k.type));
             break;
         }
         r = walk_value(w, depth); /* checks the key's length against the end */
@@ -271,14 +333,13 @@ static int walk_value(struct walk *w, int depth) {
             return walk_fail(w, -VMS_E_MSG_TOO_DEEP, "nested deeper than %d", PROTO_MAX_DEPTH);
         size_t need_per = v.type == WIRE_MAP ? 2 : 1;
         if (v.n > rem / need_per)
-            return walk_fail(w, -VMS_E_MSG_TRUNCATED, "%s claims %zu %s but only %zu bytes remain", tn,
-                             v.n, v.type == WIRE_MAP ? "pairs" : "elements", rem);
+            return walk_fail(w, -VMS_E_MSG_TRUNCATED, "%s claims %zu %s but only %zu bytes remain", tn, v.n,
+                             v.type == WIRE_MAP ? "pairs" : "elements", rem);
         return v.type == WIRE_MAP ? walk_map(w, v.n, depth + 1) : walk_array(w, v.n, depth + 1);
     }
     if (is_scalar_payload(v.type)) {
         if (v.n > rem)
-            return walk_fail(w, -VMS_E_MSG_TRUNCATED, "%s of %zu bytes but only %zu bytes remain", tn, v.n,
-                             rem);
+            return walk_fail(w, -VMS_E_MSG_TRUNCATED, "%s of %zu bytes but only %zu bytes remain", tn, v.n, rem);
         w->p += v.n;
     }
     return 0;

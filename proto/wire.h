@@ -100,19 +100,19 @@ void wire_why(char *why, const char *path, const char *key, const char *fmt, ...
     __attribute__((format(printf, 4, 5)));
 
 /* Scalars.  max_len is in bytes; min_len 0 allows "". */
-int wire_map_str(const struct wire_map *m, const char *key, int flags, size_t min_len, size_t max_len,
-                 char **ret, char *why);
+int wire_map_str(const struct wire_map *m, const char *key, int flags, size_t min_len, size_t max_len, char **ret,
+                 char *why);
 /* A string matched against `charset` (each byte must be in it; NULL = any). */
 int wire_map_name(const struct wire_map *m, const char *key, int flags, size_t min_len, size_t max_len,
                   const char *charset, char **ret, char *why);
 int wire_map_uuid(const struct wire_map *m, const char *key, int flags, proto_uuid ret, char *why);
-int wire_map_int(const struct wire_map *m, const char *key, int flags, int64_t min, int64_t max,
-                 int64_t *ret, char *why);
+int wire_map_int(const struct wire_map *m, const char *key, int flags, int64_t min, int64_t max, int64_t *ret,
+                 char *why);
 int wire_map_bool(const struct wire_map *m, const char *key, int flags, bool *ret, char *why);
 /* A string that must be one of names[0..n_names-1] (NULL entries skipped);
  * *ret is its index. */
-int wire_map_enum(const struct wire_map *m, const char *key, int flags, const char *const *names,
-                  size_t n_names, int *ret, char *why);
+int wire_map_enum(const struct wire_map *m, const char *key, int flags, const char *const *names, size_t n_names,
+                  int *ret, char *why);
 
 /* Containers: ret carries the child path "<path>.<key>". */
 int wire_map_map(const struct wire_map *m, const char *key, int flags, struct wire_map *ret, char *why);
@@ -121,34 +121,37 @@ int wire_map_array(const struct wire_map *m, const char *key, int flags, size_t 
 /* Next element of an array as a map (path "<path>[i]"), or as a string /
  * uuid with the same rules as the map getters.  Call exactly a->n times. */
 int wire_array_next_map(struct wire_array *a, struct wire_map *ret, char *why);
-int wire_array_next_name(struct wire_array *a, size_t min_len, size_t max_len, const char *charset,
-                         char **ret, char *why);
+int wire_array_next_name(struct wire_array *a, size_t min_len, size_t max_len, const char *charset, char **ret,
+                         char *why);
 int wire_array_next_uuid(struct wire_array *a, proto_uuid ret, char *why);
 
 /* Whole arrays of strings / uuids (n_min..n_max items); owned copies. */
 int wire_map_name_array(const struct wire_map *m, const char *key, int flags, size_t min_n, size_t max_n,
-                        size_t min_len, size_t max_len, const char *charset, char ***ret,
-                        size_t *ret_n, char *why);
+                        size_t min_len, size_t max_len, const char *charset, char ***ret, size_t *ret_n,
+                        char *why);
 int wire_map_uuid_array(const struct wire_map *m, const char *key, int flags, size_t min_n, size_t max_n,
                         proto_uuid **ret, size_t *ret_n, char *why);
 
 /* Iterate a map's pairs in wire order: *ret_key / *ret_key_len point into
  * the buffer (not NUL-terminated).  Returns false after the last pair. */
-struct wire_map_iter { const uint8_t *p; size_t i; };
+struct wire_map_iter {
+    const uint8_t *p;
+    size_t i;
+};
 bool wire_map_iter_next(const struct wire_map *m, struct wire_map_iter *it, const char **ret_key,
                         size_t *ret_key_len, struct wire_val *ret_val);
 
 /* Check a string value against min_len..max_len bytes, UTF-8 without NUL,
  * and charset; path/key only name it in why. */
-int wire_check_str(const struct wire_val *v, const char *path, const char *key, size_t min_len,
-                   size_t max_len, const char *charset, char *why);
+int wire_check_str(const struct wire_val *v, const char *path, const char *key, size_t min_len, size_t max_len,
+                   const char *charset, char *why);
 
 /* Character sets for wire_map_name().  NULL allows any UTF-8 text;
  * wire_cs_text (compared by address) any UTF-8 text without control
  * characters (no newline: such strings end up in line-based files). */
 extern const char wire_cs_text[];
-#define WIRE_CS_LOWER_NAME "abcdefghijklmnopqrstuvwxyz0123456789-"     /* sysprep op names */
-#define WIRE_CS_POOL       "abcdefghijklmnopqrstuvwxyz0123456789_-"    /* pool names */
+#define WIRE_CS_LOWER_NAME "abcdefghijklmnopqrstuvwxyz0123456789-"  /* sysprep op names */
+#define WIRE_CS_POOL       "abcdefghijklmnopqrstuvwxyz0123456789_-" /* pool names */
 
 /* RFC 1123 host name: labels of [A-Za-z0-9-]{1,63}, not starting or ending
  * with '-', separated by dots, at most 253 bytes. */

@@ -6,9 +6,9 @@
 #include "proto.h"
 
 #define PROTO_N_TYPES (PROTO_HEARTBEAT + 1)
-#define JOB_N_KINDS (JOB_VM_SEAL + 1)
-#define EV_N_STATES (EV_READY + 1)
-#define VOL_N_STATES (VOL_STATE_LEFTOVER + 1)
+#define JOB_N_KINDS   (JOB_VM_SEAL + 1)
+#define EV_N_STATES   (EV_READY + 1)
+#define VOL_N_STATES  (VOL_STATE_LEFTOVER + 1)
 
 extern const char *const proto_type_names[PROTO_N_TYPES];
 extern const char *const job_kind_names[JOB_N_KINDS];

@@ -56,8 +56,8 @@ bool wire_map_find(const struct wire_map *m, const char *key, struct wire_val *r
 }
 
 /* Find key with the expected type; 1 found, 0 absent+optional, <0 error. */
-static int get(const struct wire_map *m, const char *key, int flags, enum wire_type type,
-               struct wire_val *v, char *why) {
+static int get(const struct wire_map *m, const char *key, int flags, enum wire_type type, struct wire_val *v,
+               char *why) {
     if (!wire_map_find(m, key, v)) {
         if (flags & WIRE_REQUIRED) {
             wire_why(why, m->path, key, "missing");
@@ -82,11 +82,21 @@ static bool utf8_valid(const uint8_t *s, size_t n) {
         uint32_t cp;
         if (c == 0)
             return false;
-        if (c < 0x80) { i++; continue; }
-        if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
-        else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
-        else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
-        else return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c & 0xe0) == 0xc0) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4;
+            cp = c & 0x07;
+        } else
+            return false;
         if (n - i < len)
             return false;
         for (size_t j = 1; j < len; j++) {
@@ -94,8 +104,8 @@ static bool utf8_valid(const uint8_t *s, size_t n) {
                 return false;
             cp = (cp << 6) | (s[i + j] & 0x3f);
         }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
             return false;
         i += len;
     }
@@ -104,8 +114,8 @@ static bool utf8_valid(const uint8_t *s, size_t n) {
 
 const char wire_cs_text[] = "";
 
-int wire_check_str(const struct wire_val *v, const char *path, const char *key, size_t min_len,
-                     size_t max_len, const char *charset, char *why) {
+int wire_check_str(const struct wire_val *v, const char *path, const char *key, size_t min_len, size_t max_len,
+                   const char *charset, char *why) {
     if (v->n < min_len || v->n > max_len) {
         if (min_len == 1 && v->n == 0)
             wire_why(why, path, key, "must not be empty");
@@ -145,13 +155,12 @@ int wire_map_name(const struct wire_map *m, const char *key, int flags, size_t m
     return 1;
 }
 
-int wire_map_str(const struct wire_map *m, const char *key, int flags, size_t min_len, size_t max_len,
-                 char **ret, char *why) {
+int wire_map_str(const struct wire_map *m, const char *key, int flags, size_t min_len, size_t max_len, char **ret,
+                 char *why) {
     return wire_map_name(m, key, flags, min_len, max_len, NULL, ret, why);
 }
 
-static int uuid_from(const struct wire_val *v, const char *path, const char *key, proto_uuid ret,
-                     char *why) {
+static int uuid_from(const struct wire_val *v, const char *path, const char *key, proto_uuid ret, char *why) {
     if (v->type != WIRE_STR) {
         wire_why(why, path, key, "expected a string, got %s", wire_type_name(v->type));
         return -VMS_E_MSG_BAD_TYPE;
@@ -173,8 +182,8 @@ int wire_map_uuid(const struct wire_map *m, const char *key, int flags, proto_uu
     return uuid_from(&v, m->path, key, ret, why);
 }
 
-int wire_map_int(const struct wire_map *m, const char *key, int flags, int64_t min, int64_t max,
-                 int64_t *ret, char *why) {
+int wire_map_int(const struct wire_map *m, const char *key, int flags, int64_t min, int64_t max, int64_t *ret,
+                 char *why) {
     struct wire_val v;
     int r = get(m, key, flags, WIRE_INT, &v, why);
     if (r <= 0)
@@ -183,8 +192,8 @@ int wire_map_int(const struct wire_map *m, const char *key, int flags, int64_t m
         if (v.big)
             wire_why(why, m->path, key, "too large, must be %lld..%lld", (long long)min, (long long)max);
         else
-            wire_why(why, m->path, key, "%lld out of range, must be %lld..%lld", (long long)v.i,
-                     (long long)min, (long long)max);
+            wire_why(why, m->path, key, "%lld out of range, must be %lld..%lld", (long long)v.i, (long long)min,
+                     (long long)max);
         return -VMS_E_MSG_BAD_VALUE;
     }
     *ret = v.i;
@@ -200,8 +209,8 @@ int wire_map_bool(const struct wire_map *m, const char *key, int flags, bool *re
     return 1;
 }
 
-int wire_map_enum(const struct wire_map *m, const char *key, int flags, const char *const *names,
-                  size_t n_names, int *ret, char *why) {
+int wire_map_enum(const struct wire_map *m, const char *key, int flags, const char *const *names, size_t n_names,
+                  int *ret, char *why) {
     struct wire_val v;
     int r = get(m, key, flags, WIRE_STR, &v, why);
     if (r <= 0)
@@ -268,8 +277,8 @@ int wire_array_next_map(struct wire_array *a, struct wire_map *ret, char *why) {
     return 1;
 }
 
-int wire_array_next_name(struct wire_array *a, size_t min_len, size_t max_len, const char *charset,
-                         char **ret, char *why) {
+int wire_array_next_name(struct wire_array *a, size_t min_len, size_t max_len, const char *charset, char **ret,
+                         char *why) {
     struct wire_val v;
     char path[WIRE_PATH_LEN];
     array_next(a, &v, path);
@@ -292,8 +301,8 @@ int wire_array_next_uuid(struct wire_array *a, proto_uuid ret, char *why) {
 }
 
 int wire_map_name_array(const struct wire_map *m, const char *key, int flags, size_t min_n, size_t max_n,
-                        size_t min_len, size_t max_len, const char *charset, char ***ret,
-                        size_t *ret_n, char *why) {
+                        size_t min_len, size_t max_len, const char *charset, char ***ret, size_t *ret_n,
+                        char *why) {
     struct wire_array a;
     int r = wire_map_array(m, key, flags, min_n, max_n, &a, why);
     if (r <= 0)

@@ -9,17 +9,19 @@
 # Phases (each timed):
 #   1. packages  install what is missing (dpkg-query first: a warm machine
 #                never calls apt-get)
-#   2. build     fresh build/ with -DVMSEAL_WERROR=ON
-#   3. broker    a private RabbitMQ node on free loopback ports in a temporary
+#   2. format    every tracked C file as .clang-format has it
+#                (clang-format --dry-run -Werror)
+#   3. build     fresh build/ with -DVMSEAL_WERROR=ON
+#   4. broker    a private RabbitMQ node on free loopback ports in a temporary
 #                folder (deploy/rabbitmq/node.sh), stopped on exit even when
 #                tests fail; its env (VMSEAL_TEST_BROKER_*) is exported
 #      postgres  a private PostgreSQL cluster in a temporary folder, Unix
 #                socket only (deploy/postgresql/node.sh), shared by the `pg`
 #                tests and stopped on exit; its env (VMSEAL_TEST_PG_*) is
 #                exported
-#   4. ctest     ctest --output-on-failure [your arguments]; zero tests = failure
-#   5. asan      fresh build-asan/ with -DVMSEAL_SANITIZE=ON, ctest -L unit
-#   6. fuzz      clang build-fuzz/ (-DVMSEAL_FUZZ=ON), 20 s per fuzz target (10 s
+#   5. ctest     ctest --output-on-failure [your arguments]; zero tests = failure
+#   6. asan      fresh build-asan/ with -DVMSEAL_SANITIZE=ON, ctest -L unit
+#   7. fuzz      clang build-fuzz/ (-DVMSEAL_FUZZ=ON), 20 s per fuzz target (10 s
 #                for the seal engine's line parsers)
 #                (tests/fuzz/run_fuzz.sh); VMSEAL_FUZZ=0 skips it
 #
@@ -48,7 +50,7 @@ guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qem
 rabbitmq-server postgresql-15 libpq-dev openssl iproute2 util-linux systemd guestfish debootstrap
 python3 python3-pika python3-msgpack python3-yaml libguestfs-xfs btrfs-progs
 libjansson-dev libmicrohttpd-dev libsystemd-dev scdoc man-db
-clang libclang-rt-14-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check);
+clang clang-format libclang-rt-14-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check);
                                     # python3-*: clients/python and the protocol document tests;
                                     # xfs, btrfs: the seal layout guests; scdoc, man-db: the man pages
 
@@ -201,11 +203,16 @@ fuzz_build() {
 fuzz_run() { "$ROOT/tests/fuzz/run_fuzz.sh" "$ROOT/build-fuzz" "${VMSEAL_FUZZ_SECONDS:-20}"; }
 # --- end fuzz ---------------------------------------------------------------
 
+format_check() {
+    (cd "$ROOT" && git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror)
+}
+
 main() {
     trap cleanup EXIT
     trap on_signal INT TERM
     phase packages install_packages || { summary; return 1; }
     setup_guestfs_accel
+    phase format format_check
     phase build configure_build "$BUILD" || { summary; return 1; }
     phase broker start_broker || { summary; return 1; }
     phase postgres start_postgres || { summary; return 1; }

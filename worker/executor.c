@@ -75,8 +75,8 @@ void exec_job_run(struct exec_child *c, const struct proto_job *job) {
     exec_report_final(c, r < 0 ? r : 0, why);
 }
 
-_Noreturn void executor_child_main(const struct config *cfg, const struct proto_job *job,
-                                   int pipe_fd, int backstop_s) {
+_Noreturn void executor_child_main(const struct config *cfg, const struct proto_job *job, int pipe_fd,
+                                   int backstop_s) {
     if (exec_process_setup(pipe_fd, -1) < 0)
         _exit(127);
     exec_backstop_arm(backstop_s);

@@ -55,19 +55,19 @@
 #include "proto.h"
 #include "sd.h"
 
-#define EXEC_LINE_MAX 1024
+#define EXEC_LINE_MAX    1024
 #define EXEC_MAX_RESULTS 16
 
 /* The job process's side: its result pipe and what the executors need. */
 struct exec_child {
-    int fd;                      /* write end of the result pipe */
+    int fd; /* write end of the result pipe */
     const struct config *cfg;
     char out[EXEC_LINE_MAX * 2]; /* result lines not written yet */
     size_t out_len;
 };
 
-#define EXEC_FD_RESULT 3          /* a job process's result pipe (write end) */
-#define EXEC_FD_COMMAND 4         /* a runner's command pipe (read end) */
+#define EXEC_FD_RESULT  3 /* a job process's result pipe (write end) */
+#define EXEC_FD_COMMAND 4 /* a runner's command pipe (read end) */
 
 /* Prepare the calling, freshly forked process to run jobs: default signal
  * handling (SIGPIPE ignored, nothing blocked), result_fd moved to
@@ -86,8 +86,8 @@ void exec_backstop_arm(int seconds);
  * fresh-child model.  Sets the process up (exec_process_setup() with
  * pipe_fd), arms the backstop for backstop_s seconds (0 = never), runs the
  * job (exec_job_run()). */
-_Noreturn void executor_child_main(const struct config *cfg, const struct proto_job *job,
-                                   int pipe_fd, int backstop_s);
+_Noreturn void executor_child_main(const struct config *cfg, const struct proto_job *job, int pipe_fd,
+                                   int backstop_s);
 
 /* Run `job` with the configured executor (worker.executor) and end it with
  * its final line on c->fd.  Used by fresh children and runners alike. */
@@ -116,8 +116,8 @@ int exec_dry_run(struct exec_child *c, const struct proto_job *job, char why[ERR
 struct exec_disks {
     size_t n;
     struct sd **sds;
-    int *img_fds;                /* -1 for a dir already locked through another disk */
-    char **paths;                /* data files */
+    int *img_fds; /* -1 for a dir already locked through another disk */
+    char **paths; /* data files */
     struct vol_meta *metas;
 };
 int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct exec_disks *ret,
@@ -135,9 +135,9 @@ void exec_report_meta(struct exec_child *c, const struct vol_meta *m);
 
 /* What the job process said so far about the current job. */
 struct exec_outcome {
-    bool final;                  /* a D or E line arrived */
-    int err;                     /* 0 after D, the code after E */
-    char why[ERR_WHY_LEN];      /* E's message */
+    bool final;            /* a D or E line arrived */
+    int err;               /* 0 after D, the code after E */
+    char why[ERR_WHY_LEN]; /* E's message */
     struct proto_kv results[EXEC_MAX_RESULTS];
     size_t n_results;
 };
@@ -147,8 +147,8 @@ enum exec_line_kind { EXEC_LINE_IGNORED, EXEC_LINE_PROGRESS, EXEC_LINE_RESULT, E
 /* Parse one line (without its '\n'; modified in place).  Progress fills
  * *ret_percent and ret_step (step_len bytes); results and finals go into
  * out.  Malformed lines are EXEC_LINE_IGNORED. */
-enum exec_line_kind exec_line_parse(char *line, struct exec_outcome *out, int *ret_percent,
-                                    char *ret_step, size_t step_len);
+enum exec_line_kind exec_line_parse(char *line, struct exec_outcome *out, int *ret_percent, char *ret_step,
+                                    size_t step_len);
 /* Free the result strings (the struct may be reused). */
 void exec_outcome_clear(struct exec_outcome *out);
 

@@ -88,8 +88,8 @@ static int dry_copy(struct exec_child *c, const struct proto_job *job, char why[
         goto out;
     r = sd_volume_meta_read(src, job->args.copy.src_img_id, job->args.copy.src_vol_id, &src_meta, cause);
     if (r < 0) {
-        snprintf(why, ERR_WHY_LEN, "source %s/%s: %s", job->args.copy.src_img_id,
-                 job->args.copy.src_vol_id, cause[0] ? cause : err_str(r));
+        snprintf(why, ERR_WHY_LEN, "source %s/%s: %s", job->args.copy.src_img_id, job->args.copy.src_vol_id,
+                 cause[0] ? cause : err_str(r));
         goto out;
     }
     if ((r = exec_sd_open(c, job->args.copy.dst.sd_id, &dst, why)) < 0)
@@ -141,13 +141,10 @@ static int dry_seal(struct exec_child *c, const struct proto_job *job, char why[
 
 int exec_dry_run(struct exec_child *c, const struct proto_job *job, char why[ERR_WHY_LEN]) {
     switch (job->kind) {
-    case JOB_VOLUME_COPY:
-        return dry_copy(c, job, why);
-    case JOB_VM_SEAL:
-        return dry_seal(c, job, why);
+    case JOB_VOLUME_COPY: return dry_copy(c, job, why);
+    case JOB_VM_SEAL: return dry_seal(c, job, why);
     case JOB_VOLUME_UPDATE:
-    case JOB_VOLUME_DELETE:
-        return exec_real_run(c, job, why); /* metadata only already */
+    case JOB_VOLUME_DELETE: return exec_real_run(c, job, why); /* metadata only already */
     }
     snprintf(why, ERR_WHY_LEN, "unknown job kind %d", (int)job->kind);
     return -VMS_E_INVALID;

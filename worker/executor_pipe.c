@@ -124,8 +124,8 @@ static enum exec_line_kind parse_result(char *rest, struct exec_outcome *out) {
     return EXEC_LINE_RESULT;
 }
 
-enum exec_line_kind exec_line_parse(char *line, struct exec_outcome *out, int *ret_percent,
-                                    char *ret_step, size_t step_len) {
+enum exec_line_kind exec_line_parse(char *line, struct exec_outcome *out, int *ret_percent, char *ret_step,
+                                    size_t step_len) {
     char *rest = line;
     char *tag = next_field(&rest);
     int64_t v;

@@ -39,9 +39,8 @@ static int real_copy(struct exec_child *c, const struct proto_job *job, char why
         }
         format = m.format;
     }
-    r = volume_copy(src, job->args.copy.src_img_id, job->args.copy.src_vol_id, dst,
-                    job->args.copy.dst.img_id, job->args.copy.dst.vol_id, format, job->template_id,
-                    volume_progress_to_pipe, c, cause);
+    r = volume_copy(src, job->args.copy.src_img_id, job->args.copy.src_vol_id, dst, job->args.copy.dst.img_id,
+                    job->args.copy.dst.vol_id, format, job->template_id, volume_progress_to_pipe, c, cause);
     if (r < 0) {
         fail_why(r, "copy", cause, why);
         goto out;
@@ -100,14 +99,10 @@ static int real_delete(struct exec_child *c, const struct proto_job *job, char w
 
 int exec_real_run(struct exec_child *c, const struct proto_job *job, char why[ERR_WHY_LEN]) {
     switch (job->kind) {
-    case JOB_VOLUME_COPY:
-        return real_copy(c, job, why);
-    case JOB_VOLUME_UPDATE:
-        return real_update(c, job, why);
-    case JOB_VOLUME_DELETE:
-        return real_delete(c, job, why);
-    case JOB_VM_SEAL:
-        return exec_seal_real(c, job, why);
+    case JOB_VOLUME_COPY: return real_copy(c, job, why);
+    case JOB_VOLUME_UPDATE: return real_update(c, job, why);
+    case JOB_VOLUME_DELETE: return real_delete(c, job, why);
+    case JOB_VM_SEAL: return exec_seal_real(c, job, why);
     }
     snprintf(why, ERR_WHY_LEN, "unknown job kind %d", (int)job->kind);
     return -VMS_E_INVALID;

@@ -39,8 +39,7 @@ void exec_disks_close(struct exec_disks *d) {
     memset(d, 0, sizeof(*d));
 }
 
-static int disk_open_one(const struct proto_vol_ref *ref, struct exec_disks *d,
-                         size_t i, char why[ERR_WHY_LEN]) {
+static int disk_open_one(const struct proto_vol_ref *ref, struct exec_disks *d, size_t i, char why[ERR_WHY_LEN]) {
     char cause[ERR_WHY_LEN] = "";
     int r = sd_volume_meta_read(d->sds[i], ref->img_id, ref->vol_id, &d->metas[i], cause);
     if (r < 0) {
@@ -54,7 +53,8 @@ static int disk_open_one(const struct proto_vol_ref *ref, struct exec_disks *d,
     /* a workflow marks its copies ILLEGAL before the seal: a LEGAL volume is
      * in use (a VM's disk) or done, never a seal's */
     if (d->metas[i].legality != LEGALITY_ILLEGAL) {
-        snprintf(why, ERR_WHY_LEN, "disk %s/%s is LEGAL: only an ILLEGAL volume is sealed", ref->img_id, ref->vol_id);
+        snprintf(why, ERR_WHY_LEN, "disk %s/%s is LEGAL: only an ILLEGAL volume is sealed", ref->img_id,
+                 ref->vol_id);
         return -VMS_E_STATE;
     }
     /* the data a guest session opens by name: a regular file, no symlink (we hold the image lock) */
@@ -119,15 +119,13 @@ int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct ex
     return r;
 }
 
-static void seal_progress_to_pipe(void *ud, enum seal_event ev, const char *op, int percent,
-                                  const char *detail) {
+static void seal_progress_to_pipe(void *ud, enum seal_event ev, const char *op, int percent, const char *detail) {
     if (ev == SEAL_EV_PHASE || ev == SEAL_EV_OP_START)
         exec_report_progress(ud, percent, op);
 }
 
 /* "DEVICE TYPE MOUNTPOINT; …" (bounded by the result string's limit). */
-static void exec_report_fs(struct exec_child *c, const char *key, const struct seal_fs_info *v,
-                           size_t n) {
+static void exec_report_fs(struct exec_child *c, const char *key, const struct seal_fs_info *v, size_t n) {
     char buf[1024] = "";
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(buf);

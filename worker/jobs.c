@@ -54,39 +54,39 @@ enum job_end { END_NATURAL, END_TIMEOUT, END_CANCEL, END_LOST, END_SHUTDOWN };
 struct job {
     struct job *next;
     struct proto_job pj;
-    struct mq_delivery d;            /* only queue, delivery_tag, epoch (owned queue) */
+    struct mq_delivery d; /* only queue, delivery_tag, epoch (owned queue) */
     enum job_phase phase;
     enum job_end end;
-    char ctx[400];                   /* log context */
-    pid_t pid;                       /* also the process group id */
-    struct runner *runner;           /* the runner running it, or NULL */
-    int fd;                          /* read end of the pipe (the runner's while
+    char ctx[400];         /* log context */
+    pid_t pid;             /* also the process group id */
+    struct runner *runner; /* the runner running it, or NULL */
+    int fd;                /* read end of the pipe (the runner's while
                                         runner is set), -1 when closed */
     int wstatus;
     int timeout_s;
-    int64_t start_ms, deadline_ms;   /* monotonic */
-    int64_t start_wall_ms;           /* the running event's ts_ms */
+    int64_t start_ms, deadline_ms; /* monotonic */
+    int64_t start_wall_ms;         /* the running event's ts_ms */
     bool running_sent;
     char line[EXEC_LINE_MAX];
     size_t line_len;
     struct exec_outcome out;
-    int last_pct;                    /* the last progress published */
+    int last_pct; /* the last progress published */
     char last_step[128];
-    int64_t last_progress_ms;        /* ... and when (or the job's start) */
-    bool pending;                    /* a newer progress waits for the interval */
+    int64_t last_progress_ms; /* ... and when (or the job's start) */
+    bool pending;             /* a newer progress waits for the interval */
     int pending_pct;
     char pending_step[128];
-    char seal_phase[128];            /* vm.seal: the step reported last, for its duration */
-    int64_t seal_phase_ms;           /* ... since (monotonic) */
+    char seal_phase[128];  /* vm.seal: the step reported last, for its duration */
+    int64_t seal_phase_ms; /* ... since (monotonic) */
     /* the final event */
     char *body;
     size_t body_len;
-    char rk[300];                    /* job.<kind>.<state>.<broker user (<= 255)> */
+    char rk[300]; /* job.<kind>.<state>.<broker user (<= 255)> */
     proto_uuid event_id;
     uint64_t seq;
     bool published;
     int64_t retry_ms;
-    int refused;                     /* publishes not confirmed so far */
+    int refused; /* publishes not confirmed so far */
 };
 
 static int job_timeout_s(const struct config_worker *cw, const struct proto_job *pj) {
@@ -141,8 +141,7 @@ static void job_free(struct worker *w, struct job *j) {
 /* ---- events ------------------------------------------------------------ */
 
 static char *job_event_encode(struct worker *w, const struct job *j, enum event_state state, int pct,
-                              const char *step, int err, const char *why, char *ret_event_id,
-                              size_t *ret_len) {
+                              const char *step, int err, const char *why, char *ret_event_id, size_t *ret_len) {
     struct proto_event ev;
     memset(&ev, 0, sizeof(ev));
     uuid_new(ev.event_id);
@@ -221,9 +220,8 @@ static void job_final(struct worker *w, struct job *j, enum event_state state, i
         log_msg(LOG_LVL_INFO, j->ctx, "succeeded in %lld ms", (long long)ms);
     else {
         _cleanup_free_ char *ctx = xasprintf("%s error=%s", j->ctx, err_name(err));
-        log_msg(LOG_LVL_WARN, ctx, "%s after %lld ms: %s (%s, %s)", event_state_to_string(state),
-                (long long)ms, why && why[0] ? why : err_str(err), err_name(err),
-                err_permanent(err) ? "permanent" : "transient");
+        log_msg(LOG_LVL_WARN, ctx, "%s after %lld ms: %s (%s, %s)", event_state_to_string(state), (long long)ms,
+                why && why[0] ? why : err_str(err), err_name(err), err_permanent(err) ? "permanent" : "transient");
     }
     if (!j->body) {
         /* Cannot happen with valid ids; leave the delivery to the broker. */
@@ -234,8 +232,8 @@ static void job_final(struct worker *w, struct job *j, enum event_state state, i
     job_final_send(w, j);
 }
 
-void jobs_end_now(struct worker *w, struct proto_job *pj, const struct mq_delivery *d,
-                  enum event_state state, int err, const char *why) {
+void jobs_end_now(struct worker *w, struct proto_job *pj, const struct mq_delivery *d, enum event_state state,
+                  int err, const char *why) {
     struct job *j = job_new(w, pj, d);
     job_final(w, j, state, err, why);
 }
@@ -313,8 +311,8 @@ void jobs_start(struct worker *w, struct proto_job *pj, const struct mq_delivery
     }
     j->phase = PHASE_RUNNING;
     j->deadline_ms = j->start_ms + (int64_t)j->timeout_s * 1000;
-    log_msg(LOG_LVL_INFO, j->ctx, "started (%s %d, timeout %d s%s)", j->runner ? "runner pid" : "pid",
-            (int)j->pid, j->timeout_s, d->redelivered ? ", redelivered" : "");
+    log_msg(LOG_LVL_INFO, j->ctx, "started (%s %d, timeout %d s%s)", j->runner ? "runner pid" : "pid", (int)j->pid,
+            j->timeout_s, d->redelivered ? ", redelivered" : "");
     j->last_progress_ms = j->start_ms;
 }
 
@@ -483,11 +481,8 @@ static void job_exited(struct worker *w, struct job *j) {
                  job_kind_to_string(j->pj.kind), j->timeout_s);
         job_final(w, j, EV_FAILED, -VMS_E_TIMEOUT, why);
         return;
-    case END_CANCEL:
-        job_final(w, j, EV_CANCELLED, -VMS_E_CANCELLED, "cancelled by request");
-        return;
-    case END_NATURAL:
-        break;
+    case END_CANCEL: job_final(w, j, EV_CANCELLED, -VMS_E_CANCELLED, "cancelled by request"); return;
+    case END_NATURAL: break;
     }
     job_end_from_outcome(w, j);
 }

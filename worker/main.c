@@ -41,9 +41,7 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "c:g:hV", opts, NULL)) != -1) {
         char *end;
         switch (c) {
-        case 'c':
-            cli_config = optarg;
-            break;
+        case 'c': cli_config = optarg; break;
         case 'g':
             grace_s = (int)strtol(optarg, &end, 10);
             if (*end || grace_s < 1 || grace_s > 86400) {
@@ -51,15 +49,9 @@ int main(int argc, char **argv) {
                 return 2;
             }
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("vmseal-worker %s\n", VMSEAL_VERSION);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf("vmseal-worker %s\n", VMSEAL_VERSION); return 0;
+        default: usage(stderr); return 2;
         }
     }
     if (optind < argc && strcmp(argv[optind], "run") == 0)

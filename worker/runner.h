@@ -37,7 +37,7 @@
 /* The header of a command.  Host byte order: both ends are one program. */
 struct runner_cmd {
     uint32_t body_len;
-    int32_t backstop_s;          /* the job's backstop alarm (0 = none) */
+    int32_t backstop_s; /* the job's backstop alarm (0 = none) */
 };
 
 /* A command is written in one atomic write of at most PIPE_BUF bytes (it
@@ -47,10 +47,10 @@ struct runner_cmd {
 
 struct runner {
     struct runner *next;
-    pid_t pid;                   /* also its process group id */
-    int cmd_fd;                  /* write end of the command pipe (non-blocking) */
-    int res_fd;                  /* read end of the result pipe (non-blocking) */
-    bool busy;                   /* a job was sent and its final line not yet read */
+    pid_t pid;  /* also its process group id */
+    int cmd_fd; /* write end of the command pipe (non-blocking) */
+    int res_fd; /* read end of the result pipe (non-blocking) */
+    bool busy;  /* a job was sent and its final line not yet read */
 };
 
 struct runner_pool {

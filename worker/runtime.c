@@ -21,7 +21,7 @@
 #include "seal.h"
 #include "util.h"
 
-#define WORKER_DLQ_CONFIRM_MS 10000
+#define WORKER_DLQ_CONFIRM_MS   10000
 #define WORKER_FINAL_CONFIRM_MS 10000 /* after the grace: wait this long for confirms */
 
 /* ---- startup ------------------------------------------------------------- */
@@ -72,8 +72,9 @@ static int broker_setup(struct worker *w) {
     const struct config_worker *cw = &w->cfg->worker;
     /* mq keeps the name's pointer for every reconnect: it lives in w. */
     snprintf(w->conn_name, sizeof(w->conn_name), "vmseal-worker %s", cw->id);
-    struct mq_opts opts = { .broker = &w->cfg->broker, .conn_name = w->conn_name, .publish_channel = true,
-                            .stamp_user_id = true };
+    struct mq_opts opts = {
+        .broker = &w->cfg->broker, .conn_name = w->conn_name, .publish_channel = true, .stamp_user_id = true
+    };
     int r = mq_open(&opts, &w->mq);
     if (r < 0) {
         log_err("broker: %s (%s)", err_str(r), w->mq ? mq_why(w->mq) : "no connection");
@@ -86,7 +87,8 @@ static int broker_setup(struct worker *w) {
     r = mq_check_queue(w->mq, w->pool_queue);
     if (r == -VMS_E_NOT_FOUND)
         log_err("pool queue %s does not exist: declare it and bind its domains' keys (storage.<sd>, virt.<sd>) "
-                "in the broker definitions", w->pool_queue);
+                "in the broker definitions",
+                w->pool_queue);
     if (r == 0)
         r = mq_declare_exclusive_queue(w->mq, w->control_queue);
     if (r == 0)
@@ -134,7 +136,7 @@ static void heartbeat_publish(struct worker *w) {
         struct mq_props p = { .message_id = id, .type = "worker.heartbeat" };
         uint64_t seq;
         char rk[300];
-        snprintf(rk, sizeof rk, "worker.heartbeat.%s", w->cfg->broker.user);   /* see job_rk() */
+        snprintf(rk, sizeof rk, "worker.heartbeat.%s", w->cfg->broker.user); /* see job_rk() */
         r = mq_publish(w->mq, MQ_X_EVENTS, rk, &p, buf, len, &seq);
     }
     if (r < 0)
@@ -177,8 +179,7 @@ static const char *job_unknown_domain(const struct worker *w, const struct proto
         return config_domain_find(s, j->args.copy.dst.sd_id) ? NULL : j->args.copy.dst.sd_id;
     case JOB_VOLUME_UPDATE:
         return config_domain_find(s, j->args.update.vol.sd_id) ? NULL : j->args.update.vol.sd_id;
-    case JOB_VOLUME_DELETE:
-        return config_domain_find(s, j->args.del.vol.sd_id) ? NULL : j->args.del.vol.sd_id;
+    case JOB_VOLUME_DELETE: return config_domain_find(s, j->args.del.vol.sd_id) ? NULL : j->args.del.vol.sd_id;
     case JOB_VM_SEAL:
         for (size_t i = 0; i < j->args.seal.n_disks; i++)
             if (!config_domain_find(s, j->args.seal.disks[i].sd_id))
@@ -204,7 +205,7 @@ static void on_job_delivery(struct worker *w, const struct mq_delivery *d) {
         return;
     }
     const char *producer = w->cfg->broker.producer_user;
-    if (!d->user_id || strcmp(d->user_id, producer) != 0) {   /* the default exchange reaches this queue too */
+    if (!d->user_id || strcmp(d->user_id, producer) != 0) { /* the default exchange reaches this queue too */
         snprintf(why, sizeof(why), "job not published by the producer (user-id %s, expected %s): refused",
                  d->user_id ? d->user_id : "absent", producer);
         log_warn("%s", why);
@@ -286,9 +287,7 @@ static void on_event(struct worker *w, struct mq_event *ev) {
         else
             on_control_delivery(w, &ev->delivery);
         break;
-    case MQ_EV_CONFIRM:
-        jobs_on_confirm(w, ev->seq, ev->status);
-        break;
+    case MQ_EV_CONFIRM: jobs_on_confirm(w, ev->seq, ev->status); break;
     case MQ_EV_RECONNECTED:
         log_notice("broker connection restored; running jobs are handed out again by the broker, killing ours");
         metrics_add(w->metrics, "vmseal_broker_reconnects_total", NULL, 1);
@@ -299,25 +298,19 @@ static void on_event(struct worker *w, struct mq_event *ev) {
             /* Our queue is gone (deleted by an operator?): without it we
              * serve nothing.  Finish what we hold and exit non-zero, so the
              * service manager restarts us and the queue is declared again. */
-            log_err("the broker cancelled our consumer of %s (queue deleted?): finishing running jobs, then exiting",
-                    w->pool_queue);
+            log_err(
+                "the broker cancelled our consumer of %s (queue deleted?): finishing running jobs, then exiting",
+                w->pool_queue);
             w->failed = -VMS_E_BROKER;
             drain_begin(w, SIGTERM);
         } else {
             log_warn("the broker cancelled our consumer of %s", ev->consumer_queue ? ev->consumer_queue : "?");
         }
         break;
-    case MQ_EV_REPAIRED:
-        log_warn("broker: %s", ev->text);
-        break;
-    case MQ_EV_BLOCKED:
-        log_warn("broker blocked publishing (resource alarm)");
-        break;
-    case MQ_EV_UNBLOCKED:
-        log_notice("broker unblocked publishing");
-        break;
-    case MQ_EV_NONE:
-        break;
+    case MQ_EV_REPAIRED: log_warn("broker: %s", ev->text); break;
+    case MQ_EV_BLOCKED: log_warn("broker blocked publishing (resource alarm)"); break;
+    case MQ_EV_UNBLOCKED: log_notice("broker unblocked publishing"); break;
+    case MQ_EV_NONE: break;
     }
 }
 
@@ -423,8 +416,8 @@ int worker_run(const struct worker_ctx *ctx) {
     r = broker_setup(&w);
     if (r < 0)
         goto out;
-    log_notice("worker %s ready (pool %s, %zu domain(s), libguestfs %s)", w.cfg->worker.id,
-               w.cfg->worker.pool, w.cfg->storage.n_domains, w.guestfs_version);
+    log_notice("worker %s ready (pool %s, %zu domain(s), libguestfs %s)", w.cfg->worker.id, w.cfg->worker.pool,
+               w.cfg->storage.n_domains, w.guestfs_version);
     service_ready();
     r = worker_loop(&w);
     service_stopping();

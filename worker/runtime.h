@@ -33,11 +33,11 @@
 #include "config.h"
 
 #define WORKER_DEFAULT_GRACE_S 30
-#define WORKER_HEARTBEAT_MS 10000
+#define WORKER_HEARTBEAT_MS    10000
 
 struct worker_ctx {
-    const struct config *cfg;  /* loaded with BROKER | WORKER | STORAGE */
-    int grace_s;               /* SIGTERM drain time; 0 = WORKER_DEFAULT_GRACE_S */
+    const struct config *cfg; /* loaded with BROKER | WORKER | STORAGE */
+    int grace_s;              /* SIGTERM drain time; 0 = WORKER_DEFAULT_GRACE_S */
 };
 
 int worker_run(const struct worker_ctx *ctx);

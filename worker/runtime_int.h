@@ -15,10 +15,10 @@
 #include "runner.h"
 #include "runtime.h"
 
-#define WORKER_CANCEL_MEMORY 256     /* cancelled job ids remembered */
+#define WORKER_CANCEL_MEMORY    256  /* cancelled job ids remembered */
 #define WORKER_RUNNING_DELAY_MS 100  /* a job that ends sooner sends no running event */
-#define WORKER_PROGRESS_MIN_MS 500   /* at most one progress event per job this often */
-#define WORKER_REPUBLISH_MS 1000     /* retry delay of a final event not confirmed */
+#define WORKER_PROGRESS_MIN_MS  500  /* at most one progress event per job this often */
+#define WORKER_REPUBLISH_MS     1000 /* retry delay of a final event not confirmed */
 
 struct job;
 
@@ -26,22 +26,22 @@ struct worker {
     const struct config *cfg;
     int grace_s;
     mq_t *mq;
-    char conn_name[320];             /* the connection's name (mq keeps a pointer to it) */
+    char conn_name[320]; /* the connection's name (mq keeps a pointer to it) */
     char pool_queue[256];
     char control_queue[256];
     char host[256];
     char guestfs_version[64];
-    int sig_fd;                      /* signalfd: SIGCHLD, SIGTERM, SIGINT */
+    int sig_fd; /* signalfd: SIGCHLD, SIGTERM, SIGINT */
 
-    struct job *jobs;                /* every job this worker holds a delivery of */
+    struct job *jobs; /* every job this worker holds a delivery of */
     size_t n_jobs;
-    struct runner_pool runners;      /* reusable job processes (max = worker.slots) */
-    struct metrics *metrics;         /* NULL without worker.metrics_listen */
+    struct runner_pool runners; /* reusable job processes (max = worker.slots) */
+    struct metrics *metrics;    /* NULL without worker.metrics_listen */
 
-    bool draining;                   /* SIGTERM seen: consumer cancelled */
-    int failed;                      /* why the worker stops on its own (exit non-zero), or 0 */
-    int64_t drain_deadline_ms;       /* monotonic */
-    int64_t next_heartbeat_ms;       /* monotonic */
+    bool draining;             /* SIGTERM seen: consumer cancelled */
+    int failed;                /* why the worker stops on its own (exit non-zero), or 0 */
+    int64_t drain_deadline_ms; /* monotonic */
+    int64_t next_heartbeat_ms; /* monotonic */
 
     proto_uuid cancelled[WORKER_CANCEL_MEMORY];
     size_t cancelled_next;
@@ -55,8 +55,8 @@ struct worker {
 void jobs_start(struct worker *w, struct proto_job *job, const struct mq_delivery *d);
 /* A job that ends without running (unknown domain, cancelled before it
  * started): publish its final event; ack after the confirm. */
-void jobs_end_now(struct worker *w, struct proto_job *job, const struct mq_delivery *d,
-                  enum event_state state, int err, const char *why);
+void jobs_end_now(struct worker *w, struct proto_job *job, const struct mq_delivery *d, enum event_state state,
+                  int err, const char *why);
 /* Fill pfds with the pipes of running jobs; returns how many. */
 size_t jobs_pollfds(struct worker *w, struct pollfd *pfds, size_t cap);
 /* Read whatever the pipes in pfds have. */

@@ -35,7 +35,7 @@ void worker_metrics_job_end(struct metrics *m, enum job_kind kind, enum event_st
 
 void worker_metrics_seal_phase(struct metrics *m, const char *phase, int64_t duration_ms) {
     char labels[160];
-    if (strpbrk(phase, "\"\\\n"))   /* a label value is written unescaped */
+    if (strpbrk(phase, "\"\\\n")) /* a label value is written unescaped */
         return;
     snprintf(labels, sizeof labels, "phase=\"%s\"", phase);
     metrics_observe(m, "vmseal_worker_seal_phase_seconds", labels, (double)duration_ms / 1000.0);

@@ -60,8 +60,8 @@ static const char *setting_file(const struct loader *l, const config_setting_t *
 }
 
 /* "<file>:<line>: <path>[.<key>]: <reason>" into out. */
-static void vformat(const struct loader *l, char *out, const config_setting_t *s, const char *key,
-                    const char *fmt, va_list ap) {
+static void vformat(const struct loader *l, char *out, const config_setting_t *s, const char *key, const char *fmt,
+                    va_list ap) {
     char path[256];
     setting_path(s, path, sizeof(path));
     if (key) {
@@ -90,7 +90,8 @@ static int fail(struct loader *l, const config_setting_t *s, const char *key, co
     return -VMS_E_CONFIG;
 }
 
-static void warn(struct loader *l, const config_setting_t *s, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void warn(struct loader *l, const config_setting_t *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void warn(struct loader *l, const config_setting_t *s, const char *fmt, ...) {
     char one[ERR_WHY_LEN];
     va_list ap;
@@ -106,7 +107,8 @@ static void warn(struct loader *l, const config_setting_t *s, const char *fmt, .
 static const char *type_name(int type) {
     switch (type) {
     case CONFIG_TYPE_GROUP: return "a group";
-    case CONFIG_TYPE_INT: case CONFIG_TYPE_INT64: return "an integer";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64: return "an integer";
     case CONFIG_TYPE_FLOAT: return "a float";
     case CONFIG_TYPE_STRING: return "a string";
     case CONFIG_TYPE_BOOL: return "a boolean";
@@ -222,7 +224,8 @@ static bool literal_int(struct loader *l, const config_setting_t *s, long long *
         char *end;
         bool neg = *q == '-';
         const char *digits = q + (*q == '-' || *q == '+');
-        unsigned long long u = strtoull(digits, &end, (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) ? 16 : 10);
+        unsigned long long u =
+            strtoull(digits, &end, (digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'X')) ? 16 : 10);
         if (end == digits)
             return false;
         if (errno == ERANGE || u > (unsigned long long)LLONG_MAX)
@@ -273,8 +276,8 @@ static config_setting_t *get_group(struct loader *l, const config_setting_t *g, 
 }
 
 /* An array or list of strings, at most max_n; owned copies in *ret. */
-static int get_str_list(struct loader *l, const config_setting_t *g, const char *key, size_t max_n,
-                        char **ret, size_t *ret_n) {
+static int get_str_list(struct loader *l, const config_setting_t *g, const char *key, size_t max_n, char **ret,
+                        size_t *ret_n) {
     config_setting_t *s = member(g, key);
     if (!s)
         return 0;
@@ -306,8 +309,8 @@ static int check_secret_mode(struct loader *l, const config_setting_t *s, const 
         return fail(l, s, NULL, "cannot stat %s: %s", file, strerror(errno));
     unsigned mode = st.st_mode & 07777;
     if (mode & S_IROTH)
-        return fail(l, s, NULL, "%s %s is readable by others (mode %04o): refused; chmod o-rwx %s", what, file, mode,
-                    file);
+        return fail(l, s, NULL, "%s %s is readable by others (mode %04o): refused; chmod o-rwx %s", what, file,
+                    mode, file);
     if (mode & S_IRGRP)
         warn(l, s, "%s %s is readable by its group (mode %04o)", what, file, mode);
     return 0;
@@ -382,7 +385,8 @@ static int load_tls(struct loader *l, const config_setting_t *g, struct config_b
         return r;
     b->tls = true;
     if ((r = check_known(l, t, known)) < 0 || (r = get_path(l, t, "ca", false, &b->tls_ca)) < 0 ||
-        (r = get_path(l, t, "cert", false, &b->tls_cert)) < 0 || (r = get_path(l, t, "key", false, &b->tls_key)) < 0 ||
+        (r = get_path(l, t, "cert", false, &b->tls_cert)) < 0 ||
+        (r = get_path(l, t, "key", false, &b->tls_key)) < 0 ||
         (r = get_bool(l, t, "verify_peer", &b->tls_verify_peer)) < 0)
         return r;
     if (!b->tls_cert != !b->tls_key)
@@ -416,7 +420,7 @@ static int load_password(struct loader *l, const config_setting_t *g, struct con
     if (inl && file)
         return fail(l, file, NULL, "give either password or password_file, not both");
     if (!inl && !file && b->tls_cert)
-        return 0;   /* no password: log in by the client certificate (EXTERNAL) */
+        return 0; /* no password: log in by the client certificate (EXTERNAL) */
     if (!inl && !file)
         return fail(l, g, "password_file", "missing: give password_file (or password, or a tls cert and key)");
     if (inl) {
@@ -429,8 +433,8 @@ static int load_password(struct loader *l, const config_setting_t *g, struct con
 }
 
 static int load_broker(struct loader *l, const config_setting_t *g) {
-    static const char *const known[] = { "hosts", "vhost", "user", "password", "password_file", "heartbeat_s",
-                                         "tls", "producer_user", NULL };
+    static const char *const known[] = { "hosts",       "vhost", "user",          "password", "password_file",
+                                         "heartbeat_s", "tls",   "producer_user", NULL };
     struct config_broker *b = &l->c->broker;
     int r;
     if (!g)
@@ -438,7 +442,8 @@ static int load_broker(struct loader *l, const config_setting_t *g) {
     if ((r = check_known(l, g, known)) < 0 || (r = load_tls(l, g, b)) < 0 || (r = load_hosts(l, g, b)) < 0 ||
         (r = get_str(l, g, "vhost", false, 255, &b->vhost)) < 0 ||
         (r = get_str(l, g, "user", true, 255, &b->user)) < 0 ||
-        (r = get_str(l, g, "producer_user", false, 255, &b->producer_user)) < 0 || (r = load_password(l, g, b)) < 0 ||
+        (r = get_str(l, g, "producer_user", false, 255, &b->producer_user)) < 0 ||
+        (r = load_password(l, g, b)) < 0 ||
         (r = get_int(l, g, "heartbeat_s", false, 0, 3600, &b->heartbeat_s)) < 0)
         return r;
     if (b->tls_key)
@@ -477,7 +482,8 @@ static int load_guestfs(struct loader *l, const config_setting_t *w, struct conf
     config_setting_t *g = get_group(l, w, "guestfs", &r);
     if (!g)
         return r;
-    if ((r = check_known(l, g, known)) < 0 || (r = get_str(l, g, "backend", false, 255, &c->guestfs_backend)) < 0 ||
+    if ((r = check_known(l, g, known)) < 0 ||
+        (r = get_str(l, g, "backend", false, 255, &c->guestfs_backend)) < 0 ||
         (r = get_int(l, g, "memsize_mb", false, 0, 65536, &c->guestfs_memsize_mb)) < 0)
         return r;
     if (c->guestfs_memsize_mb != 0 && c->guestfs_memsize_mb < 256)
@@ -488,8 +494,8 @@ static int load_guestfs(struct loader *l, const config_setting_t *w, struct conf
 }
 
 static int load_worker(struct loader *l, const config_setting_t *g) {
-    static const char *const known[] = { "id", "pool", "slots", "executor", "dry_run_seal_ms", "timeouts_s",
-                                         "guestfs", "metrics_listen", NULL };
+    static const char *const known[] = { "id",         "pool",    "slots",          "executor", "dry_run_seal_ms",
+                                         "timeouts_s", "guestfs", "metrics_listen", NULL };
     static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@-";
     struct config_worker *c = &l->c->worker;
     _cleanup_free_ char *executor = NULL;
@@ -504,8 +510,9 @@ static int load_worker(struct loader *l, const config_setting_t *g) {
         (r = get_int(l, g, "slots", false, 1, 64, &c->slots)) < 0 ||
         (r = get_str(l, g, "executor", false, 16, &executor)) < 0 ||
         (r = get_int(l, g, "dry_run_seal_ms", false, 0, 3600000, &c->dry_run_seal_ms)) < 0 ||
-        (r = load_timeouts(l, g, (int *const[4]){ &c->timeout_copy_s, &c->timeout_update_s, &c->timeout_delete_s,
-                                                  &c->timeout_seal_s })) < 0 ||
+        (r = load_timeouts(l, g,
+                           (int *const[4]){ &c->timeout_copy_s, &c->timeout_update_s, &c->timeout_delete_s,
+                                            &c->timeout_seal_s })) < 0 ||
         (r = load_guestfs(l, g, c)) < 0 ||
         (r = get_str(l, g, "metrics_listen", false, 64, &c->metrics_listen)) < 0)
         return r;
@@ -533,8 +540,8 @@ static int load_domain(struct loader *l, const config_setting_t *d, struct confi
     size_t n = strlen(p);
     while (n > 1 && p[n - 1] == '/')
         p[--n] = '\0';
-    if (strstr(p, "/../") || strstr(p, "/./") || strstr(p, "//") ||
-        (n >= 3 && strcmp(p + n - 3, "/..") == 0) || (n >= 2 && strcmp(p + n - 2, "/.") == 0))
+    if (strstr(p, "/../") || strstr(p, "/./") || strstr(p, "//") || (n >= 3 && strcmp(p + n - 3, "/..") == 0) ||
+        (n >= 2 && strcmp(p + n - 2, "/.") == 0))
         return fail(l, member(d, "path"), NULL, "\"%s\" must be a plain absolute path (no . or .. parts)", p);
     return 0;
 }
@@ -564,7 +571,8 @@ static int load_storage(struct loader *l, const config_setting_t *g) {
             return r;
         for (size_t j = 0; j + 1 < st->n_domains; j++) {
             if (strcmp(st->domains[j].id, dom->id) == 0)
-                return fail(l, member(d, "id"), NULL, "duplicate domain id %s (also storage.domains[%zu])", dom->id, j);
+                return fail(l, member(d, "id"), NULL, "duplicate domain id %s (also storage.domains[%zu])",
+                            dom->id, j);
             if (strcmp(st->domains[j].path, dom->path) == 0)
                 return fail(l, member(d, "path"), NULL, "duplicate domain path %s (also storage.domains[%zu])",
                             dom->path, j);
@@ -600,8 +608,9 @@ static int load_retry(struct loader *l, const config_setting_t *g, struct config
 }
 
 static int load_producer(struct loader *l, const config_setting_t *g) {
-    static const char *const known[] = { "db", "db_password_file", "max_attempts", "metrics_listen", "retry",
-                                         "timeouts_s", NULL };
+    static const char *const known[] = {
+        "db", "db_password_file", "max_attempts", "metrics_listen", "retry", "timeouts_s", NULL
+    };
     struct config_producer *p = &l->c->producer;
     int r;
     if (!g)
@@ -609,8 +618,9 @@ static int load_producer(struct loader *l, const config_setting_t *g) {
     if ((r = check_known(l, g, known)) < 0 || (r = get_str(l, g, "db", false, PATH_MAX, &p->db)) < 0 ||
         (r = get_int(l, g, "max_attempts", false, 1, 100, &p->max_attempts)) < 0 ||
         (r = get_str(l, g, "metrics_listen", false, 64, &p->metrics_listen)) < 0 ||
-        (r = load_timeouts(l, g, (int *const[4]){ &p->timeout_copy_s, &p->timeout_update_s, &p->timeout_delete_s,
-                                                  &p->timeout_seal_s })) < 0 ||
+        (r = load_timeouts(l, g,
+                           (int *const[4]){ &p->timeout_copy_s, &p->timeout_update_s, &p->timeout_delete_s,
+                                            &p->timeout_seal_s })) < 0 ||
         (r = load_retry(l, g, p)) < 0)
         return r;
     config_setting_t *db = member(g, "db"), *file = member(g, "db_password_file");
@@ -638,7 +648,8 @@ static int load_log(struct loader *l, const config_setting_t *g) {
     if (level) {
         int lv = log_level_from_string(level);
         if (lv < 0)
-            return fail(l, member(g, "level"), NULL, "\"%s\": must be error, warning, notice, info or debug", level);
+            return fail(l, member(g, "level"), NULL, "\"%s\": must be error, warning, notice, info or debug",
+                        level);
         l->c->log_level = lv;
     }
     return 0;
@@ -651,8 +662,10 @@ struct group_def {
 };
 
 static const struct group_def group_defs[] = {
-    { "broker", CONFIG_BROKER, load_broker },       { "worker", CONFIG_WORKER, load_worker },
-    { "storage", CONFIG_STORAGE, load_storage },    { "producer", CONFIG_PRODUCER, load_producer },
+    { "broker", CONFIG_BROKER, load_broker },
+    { "worker", CONFIG_WORKER, load_worker },
+    { "storage", CONFIG_STORAGE, load_storage },
+    { "producer", CONFIG_PRODUCER, load_producer },
     { "log", CONFIG_LOG, load_log },
 };
 
@@ -741,8 +754,8 @@ static int load_groups(struct loader *l, unsigned allowed, unsigned required) {
     return 0;
 }
 
-int config_load(const char *path, unsigned allowed, unsigned required, struct config *ret,
-                char why[ERR_WHY_LEN], char warn_out[ERR_WHY_LEN]) {
+int config_load(const char *path, unsigned allowed, unsigned required, struct config *ret, char why[ERR_WHY_LEN],
+                char warn_out[ERR_WHY_LEN]) {
     struct loader l = { .path = path, .why = why, .warn = warn_out, .c = ret };
     memset(ret, 0, sizeof(*ret));
     why[0] = '\0';

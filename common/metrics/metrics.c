@@ -23,8 +23,8 @@ struct series {
     struct series *next;
     size_t family;
     char *labels;
-    double value;                /* counter, gauge; a histogram's sum */
-    unsigned long long count;    /* histogram */
+    double value;             /* counter, gauge; a histogram's sum */
+    unsigned long long count; /* histogram */
     unsigned long long bucket[N_BUCKETS];
 };
 
@@ -32,14 +32,13 @@ struct metrics {
     const struct metrics_family *families;
     size_t n_families;
     pthread_mutex_t lock;
-    struct series *series;       /* newest first; rendered per family */
+    struct series *series; /* newest first; rendered per family */
     struct MHD_Daemon *httpd;
 };
 
 /* The series of (name, labels), created when new; NULL for an unknown
  * family or one of another type.  Called with the lock held. */
-static struct series *series_get(struct metrics *m, const char *name, const char *labels,
-                                 enum metrics_type type) {
+static struct series *series_get(struct metrics *m, const char *name, const char *labels, enum metrics_type type) {
     size_t f = 0;
     while (f < m->n_families && strcmp(m->families[f].name, name) != 0)
         f++;
@@ -57,8 +56,8 @@ static struct series *series_get(struct metrics *m, const char *name, const char
     return s;
 }
 
-static void update(struct metrics *m, const char *name, const char *labels, enum metrics_type type,
-                   double v, bool set) {
+static void update(struct metrics *m, const char *name, const char *labels, enum metrics_type type, double v,
+                   bool set) {
     if (!m)
         return;
     pthread_mutex_lock(&m->lock);
@@ -166,8 +165,7 @@ static enum MHD_Result answer_cb(void *cls, struct MHD_Connection *conn, const c
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return MHD_NO;
     char *body = found ? metrics_render(m) : xstrdup("GET /metrics\n");
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
     enum MHD_Result r = MHD_queue_response(conn, found ? MHD_HTTP_OK : MHD_HTTP_NOT_FOUND, resp);
     MHD_destroy_response(resp);
@@ -202,8 +200,8 @@ static int listen_parse(const char *listen, struct sockaddr_storage *ret, char w
     return 0;
 }
 
-int metrics_new(const struct metrics_family *families, size_t n_families, const char *listen,
-                struct metrics **ret, char why[ERR_WHY_LEN]) {
+int metrics_new(const struct metrics_family *families, size_t n_families, const char *listen, struct metrics **ret,
+                char why[ERR_WHY_LEN]) {
     struct sockaddr_storage sa = { 0 };
     int r = listen_parse(listen, &sa, why);
     if (r < 0)
@@ -216,9 +214,9 @@ int metrics_new(const struct metrics_family *families, size_t n_families, const 
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;
-    m->httpd = MHD_start_daemon(flags, 0, NULL, NULL, answer_cb, m, MHD_OPTION_SOCK_ADDR, &sa,
-                                MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                                MHD_OPTION_END);
+    m->httpd =
+        MHD_start_daemon(flags, 0, NULL, NULL, answer_cb, m, MHD_OPTION_SOCK_ADDR, &sa,
+                         MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!m->httpd) {
         r = errno ? -errno : -VMS_E_INVALID;
         snprintf(why, ERR_WHY_LEN, "metrics: cannot serve on %s: %s", listen, err_str(r));

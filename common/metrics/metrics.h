@@ -22,7 +22,7 @@
 enum metrics_type { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM };
 
 struct metrics_family {
-    const char *name;  /* vmseal_..._total for counters, ..._seconds for durations */
+    const char *name; /* vmseal_..._total for counters, ..._seconds for durations */
     enum metrics_type type;
     const char *help;
 };
@@ -36,8 +36,8 @@ struct metrics;
  * `listen`, "host:port" or "[v6]:port" (numeric host, port 1..65535).
  * Errors: -VMS_E_INVALID for a bad address, -errno when the port cannot be
  * bound, with the reason in why. */
-int metrics_new(const struct metrics_family *families, size_t n_families, const char *listen,
-                struct metrics **ret, char why[ERR_WHY_LEN]);
+int metrics_new(const struct metrics_family *families, size_t n_families, const char *listen, struct metrics **ret,
+                char why[ERR_WHY_LEN]);
 /* Stop the server and free everything; NULL is fine. */
 void metrics_free(struct metrics *m);
 

@@ -33,10 +33,9 @@
 #include "util.h"
 
 #define MQ_BACKOFF_MIN_MS 100
-#define MQ_FRAME_MAX 131072
+#define MQ_FRAME_MAX      131072
 
-void mq_set_why(mq_t *mq, const char *fmt, ...)
-{
+void mq_set_why(mq_t *mq, const char *fmt, ...) {
     va_list ap;
 
     va_start(ap, fmt);
@@ -44,73 +43,52 @@ void mq_set_why(mq_t *mq, const char *fmt, ...)
     va_end(ap);
 }
 
-const char *mq_why(const mq_t *mq)
-{
-    return mq ? mq->why : "no client";
-}
+const char *mq_why(const mq_t *mq) { return mq ? mq->why : "no client"; }
 
-uint64_t mq_epoch(const mq_t *mq)
-{
-    return mq ? mq->epoch : 0;
-}
+uint64_t mq_epoch(const mq_t *mq) { return mq ? mq->epoch : 0; }
 
-bool mq_connected(const mq_t *mq)
-{
-    return mq && mq->conn;
-}
+bool mq_connected(const mq_t *mq) { return mq && mq->conn; }
 
 /* ---- errors ------------------------------------------------------------ */
 
-static int mq_code_error(int reply_code)
-{
+static int mq_code_error(int reply_code) {
     switch (reply_code) {
     case AMQP_ACCESS_REFUSED:
-    case AMQP_NOT_ALLOWED:
-        return -VMS_E_ACCESS_REFUSED;
-    case AMQP_NOT_FOUND:
-        return -VMS_E_NOT_FOUND;
+    case AMQP_NOT_ALLOWED: return -VMS_E_ACCESS_REFUSED;
+    case AMQP_NOT_FOUND: return -VMS_E_NOT_FOUND;
     case AMQP_RESOURCE_LOCKED:
-    case AMQP_PRECONDITION_FAILED:
-        return -VMS_E_CONFLICT;
-    case AMQP_CONNECTION_FORCED:
-        return -VMS_E_CONN_LOST;
-    default:
-        return -VMS_E_BROKER;
+    case AMQP_PRECONDITION_FAILED: return -VMS_E_CONFLICT;
+    case AMQP_CONNECTION_FORCED: return -VMS_E_CONN_LOST;
+    default: return -VMS_E_BROKER;
     }
 }
 
-int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what)
-{
+int mq_reply_error(mq_t *mq, amqp_rpc_reply_t r, const char *what) {
     switch (r.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-        return 0;
-    case AMQP_RESPONSE_NONE:
-        mq_set_why(mq, "%s: no reply from broker", what);
-        return -VMS_E_BROKER;
+    case AMQP_RESPONSE_NORMAL: return 0;
+    case AMQP_RESPONSE_NONE: mq_set_why(mq, "%s: no reply from broker", what); return -VMS_E_BROKER;
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
         mq_set_why(mq, "%s: %s", what, amqp_error_string2(r.library_error));
         return -VMS_E_CONN_LOST;
-    case AMQP_RESPONSE_SERVER_EXCEPTION:
-        break;
+    case AMQP_RESPONSE_SERVER_EXCEPTION: break;
     }
     if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         const amqp_connection_close_t *c = r.reply.decoded;
-        mq_set_why(mq, "%s: broker closed the connection: %u %.*s", what, c->reply_code,
-                  (int)c->reply_text.len, (const char *)c->reply_text.bytes);
+        mq_set_why(mq, "%s: broker closed the connection: %u %.*s", what, c->reply_code, (int)c->reply_text.len,
+                   (const char *)c->reply_text.bytes);
         return mq_code_error(c->reply_code);
     }
     if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         const amqp_channel_close_t *c = r.reply.decoded;
-        mq_set_why(mq, "%s: broker closed the channel: %u %.*s", what, c->reply_code,
-                  (int)c->reply_text.len, (const char *)c->reply_text.bytes);
+        mq_set_why(mq, "%s: broker closed the channel: %u %.*s", what, c->reply_code, (int)c->reply_text.len,
+                   (const char *)c->reply_text.bytes);
         return mq_code_error(c->reply_code);
     }
     mq_set_why(mq, "%s: unexpected broker method 0x%08x", what, r.reply.id);
     return -VMS_E_BROKER;
 }
 
-int mq_rpc_check(mq_t *mq, const char *what)
-{
+int mq_rpc_check(mq_t *mq, const char *what) {
     int r = mq_reply_error(mq, amqp_get_rpc_reply(mq->conn), what);
 
     if (r < 0)
@@ -120,8 +98,7 @@ int mq_rpc_check(mq_t *mq, const char *what)
 
 /* ---- event queue ------------------------------------------------------- */
 
-void mq_evq_push(mq_t *mq, const struct mq_event *ev)
-{
+void mq_evq_push(mq_t *mq, const struct mq_event *ev) {
     if (mq->evq_len == mq->evq_cap) {
         if (mq->evq_head > 0) {
             memmove(mq->evq, mq->evq + mq->evq_head, (mq->evq_len - mq->evq_head) * sizeof(*mq->evq));
@@ -136,8 +113,7 @@ void mq_evq_push(mq_t *mq, const struct mq_event *ev)
     mq->evq[mq->evq_len++] = *ev;
 }
 
-static bool mq_evq_pop(mq_t *mq, struct mq_event *ret)
-{
+static bool mq_evq_pop(mq_t *mq, struct mq_event *ret) {
     if (mq->evq_head == mq->evq_len)
         return false;
     *ret = mq->evq[mq->evq_head++];
@@ -147,8 +123,7 @@ static bool mq_evq_pop(mq_t *mq, struct mq_event *ret)
 }
 
 /* Remove the confirm of `seq` from the queue, if it is there. */
-bool mq_evq_take_confirm(mq_t *mq, uint64_t seq, int *ret_status)
-{
+bool mq_evq_take_confirm(mq_t *mq, uint64_t seq, int *ret_status) {
     for (size_t i = mq->evq_head; i < mq->evq_len; i++) {
         if (mq->evq[i].type != MQ_EV_CONFIRM || mq->evq[i].seq != seq)
             continue;
@@ -162,20 +137,17 @@ bool mq_evq_take_confirm(mq_t *mq, uint64_t seq, int *ret_status)
     return false;
 }
 
-static void mq_push_simple(mq_t *mq, enum mq_event_type type)
-{
+static void mq_push_simple(mq_t *mq, enum mq_event_type type) {
     struct mq_event ev = { .type = type };
     mq_evq_push(mq, &ev);
 }
 
-void mq_push_confirm(mq_t *mq, uint64_t seq, int status)
-{
+void mq_push_confirm(mq_t *mq, uint64_t seq, int status) {
     struct mq_event ev = { .type = MQ_EV_CONFIRM, .seq = seq, .status = status };
     mq_evq_push(mq, &ev);
 }
 
-void mq_event_clear(struct mq_event *ev)
-{
+void mq_event_clear(struct mq_event *ev) {
     if (!ev)
         return;
     mq_delivery_free(&ev->delivery);
@@ -188,8 +160,7 @@ void mq_event_clear(struct mq_event *ev)
 
 /* Drop the connection: every unconfirmed publish is reported lost, the
  * consumers wait for the replay.  mq_wait reconnects. */
-void mq_lose(mq_t *mq)
-{
+void mq_lose(mq_t *mq) {
     if (!mq->conn)
         return;
     amqp_destroy_connection(mq->conn);
@@ -208,8 +179,7 @@ void mq_lose(mq_t *mq)
 
 /* ---- connecting -------------------------------------------------------- */
 
-static int mq_host_parse(const char *s, bool tls, char *host, size_t host_len, int *ret_port)
-{
+static int mq_host_parse(const char *s, bool tls, char *host, size_t host_len, int *ret_port) {
     const char *colon, *end = s + strlen(s);
     long port = tls ? 5671 : 5672;
 
@@ -239,13 +209,11 @@ static int mq_host_parse(const char *s, bool tls, char *host, size_t host_len, i
     return 0;
 }
 
-static struct timeval mq_tv(int ms)
-{
+static struct timeval mq_tv(int ms) {
     return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 }
 
-static int mq_socket_setup(mq_t *mq, const char *hoststr, amqp_socket_t **ret)
-{
+static int mq_socket_setup(mq_t *mq, const char *hoststr, amqp_socket_t **ret) {
     const struct config_broker *b = mq->opts.broker;
     amqp_socket_t *sock;
     int r;
@@ -276,8 +244,7 @@ static int mq_socket_setup(mq_t *mq, const char *hoststr, amqp_socket_t **ret)
     return 0;
 }
 
-static int mq_login(mq_t *mq, const char *hoststr)
-{
+static int mq_login(mq_t *mq, const char *hoststr) {
     const struct config_broker *b = mq->opts.broker;
     amqp_table_entry_t caps[3], props[2];
     amqp_rpc_reply_t rep;
@@ -300,13 +267,13 @@ static int mq_login(mq_t *mq, const char *hoststr)
     /* Without a password the client certificate is the credential (EXTERNAL,
      * CN = user; it reads only the identity of the arguments below). */
     amqp_sasl_method_enum sasl = !b->password && b->tls_cert ? AMQP_SASL_METHOD_EXTERNAL : AMQP_SASL_METHOD_PLAIN;
-    rep = amqp_login_with_properties(mq->conn, b->vhost ? b->vhost : "vmseal", 0, MQ_FRAME_MAX,
-                                     b->heartbeat_s, &(amqp_table_t){ .num_entries = 2, .entries = props },
-                                     sasl, b->user ? b->user : "", b->password ? b->password : "");
+    rep = amqp_login_with_properties(mq->conn, b->vhost ? b->vhost : "vmseal", 0, MQ_FRAME_MAX, b->heartbeat_s,
+                                     &(amqp_table_t){ .num_entries = 2, .entries = props }, sasl,
+                                     b->user ? b->user : "", b->password ? b->password : "");
     if (rep.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && rep.library_error == AMQP_STATUS_CONNECTION_CLOSED) {
         /* A broker without authentication_failure_close just hangs up. */
-        mq_set_why(mq, "%s: login refused for user '%s' on vhost '%s' (wrong password or no access)",
-                  hoststr, b->user ? b->user : "", b->vhost ? b->vhost : "vmseal");
+        mq_set_why(mq, "%s: login refused for user '%s' on vhost '%s' (wrong password or no access)", hoststr,
+                   b->user ? b->user : "", b->vhost ? b->vhost : "vmseal");
         return -VMS_E_ACCESS_REFUSED;
     }
     if ((r = mq_reply_error(mq, rep, hoststr)) < 0) {
@@ -314,7 +281,7 @@ static int mq_login(mq_t *mq, const char *hoststr)
             char broker_text[ERR_WHY_LEN];
             snprintf(broker_text, sizeof(broker_text), "%s", mq->why);
             mq_set_why(mq, "login refused for user '%s' on vhost '%s': %s", b->user ? b->user : "",
-                      b->vhost ? b->vhost : "vmseal", broker_text);
+                       b->vhost ? b->vhost : "vmseal", broker_text);
         }
         return r;
     }
@@ -322,8 +289,7 @@ static int mq_login(mq_t *mq, const char *hoststr)
 }
 
 /* Open channel ch, in confirm mode when it is the publish channel. */
-static int mq_channel_open(mq_t *mq, uint16_t ch, bool confirms, const char *what)
-{
+static int mq_channel_open(mq_t *mq, uint16_t ch, bool confirms, const char *what) {
     int r;
 
     amqp_channel_open(mq->conn, ch);
@@ -339,8 +305,7 @@ static int mq_channel_open(mq_t *mq, uint16_t ch, bool confirms, const char *wha
     return 0;
 }
 
-int mq_pub_channel_open(mq_t *mq, const char *what)
-{
+int mq_pub_channel_open(mq_t *mq, const char *what) {
     uint16_t ch = mq->pub_channel + 1;
 
     if (ch < MQ_PUB_CHANNEL_FIRST || ch > MQ_PUB_CHANNEL_LAST)
@@ -348,8 +313,7 @@ int mq_pub_channel_open(mq_t *mq, const char *what)
     return mq_channel_open(mq, ch, true, what);
 }
 
-static int mq_channel_setup(mq_t *mq, const char *hoststr)
-{
+static int mq_channel_setup(mq_t *mq, const char *hoststr) {
     bool own = mq->opts.publish_channel;
     int r;
 
@@ -362,8 +326,7 @@ static int mq_channel_setup(mq_t *mq, const char *hoststr)
     return 0;
 }
 
-static int mq_connect_host(mq_t *mq, const char *hoststr)
-{
+static int mq_connect_host(mq_t *mq, const char *hoststr) {
     char host[256];
     int port, r;
     amqp_socket_t *sock = NULL;
@@ -386,9 +349,9 @@ static int mq_connect_host(mq_t *mq, const char *hoststr)
     if (r != AMQP_STATUS_OK) {
         /* rabbitmq-c keeps no errno: say what a socket error usually is */
         mq_set_why(mq, "cannot connect to broker %s: %s", hoststr,
-                  r == AMQP_STATUS_SOCKET_ERROR ? "connection refused or host unreachable"
-                  : r == AMQP_STATUS_TIMEOUT    ? "connect timed out"
-                                                : amqp_error_string2(r));
+                   r == AMQP_STATUS_SOCKET_ERROR ? "connection refused or host unreachable"
+                   : r == AMQP_STATUS_TIMEOUT    ? "connect timed out"
+                                                 : amqp_error_string2(r));
         r = -VMS_E_CONN_LOST;
         goto fail;
     }
@@ -402,8 +365,7 @@ fail:
 }
 
 /* Try every host in order; the error of the last one is kept, prefixed. */
-static int mq_connect(mq_t *mq)
-{
+static int mq_connect(mq_t *mq) {
     const struct config_broker *b = mq->opts.broker;
     int r = -VMS_E_CONFIG;
 
@@ -425,8 +387,7 @@ static int mq_connect(mq_t *mq)
     return r;
 }
 
-static uint64_t mq_rand(mq_t *mq)
-{
+static uint64_t mq_rand(mq_t *mq) {
     /* xorshift64: jitter only, no need for quality */
     mq->rng ^= mq->rng << 13;
     mq->rng ^= mq->rng >> 7;
@@ -436,8 +397,7 @@ static uint64_t mq_rand(mq_t *mq)
 
 /* One reconnect attempt; on failure schedule the next with backoff in
  * [backoff/2, backoff] (jittered), doubling up to max_backoff_ms. */
-static void mq_reconnect(mq_t *mq)
-{
+static void mq_reconnect(mq_t *mq) {
     int r = mq_connect(mq);
 
     if (r == 0)
@@ -454,8 +414,7 @@ static void mq_reconnect(mq_t *mq)
     mq->backoff_ms = mq->backoff_ms * 2 > mq->opts.max_backoff_ms ? mq->opts.max_backoff_ms : mq->backoff_ms * 2;
 }
 
-int mq_open(const struct mq_opts *opts, mq_t **ret)
-{
+int mq_open(const struct mq_opts *opts, mq_t **ret) {
     mq_t *mq;
     int r;
 
@@ -490,8 +449,7 @@ int mq_open(const struct mq_opts *opts, mq_t **ret)
     return 0;
 }
 
-void mq_close(mq_t *mq)
-{
+void mq_close(mq_t *mq) {
     struct mq_event ev;
 
     if (!mq)
@@ -513,20 +471,18 @@ void mq_close(mq_t *mq)
 
 /* ---- reading frames ---------------------------------------------------- */
 
-static void mq_lose_text(mq_t *mq, int status, const char *what)
-{
+static void mq_lose_text(mq_t *mq, int status, const char *what) {
     mq_set_why(mq, "%s: %s", what, amqp_error_string2(status));
     mq_lose(mq);
 }
 
-static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m)
-{
+static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m) {
     struct mq_event ev = { .type = MQ_EV_DELIVERY };
     const char *queue = mq_consumer_queue(mq, m->consumer_tag);
     amqp_message_t msg;
     amqp_rpc_reply_t rep;
 
-    mq_delivery_from_deliver(&ev.delivery, m);   /* m dies with the next read */
+    mq_delivery_from_deliver(&ev.delivery, m); /* m dies with the next read */
     ev.delivery.queue = xstrdup(queue ? queue : "");
     ev.delivery.epoch = mq->epoch;
     rep = amqp_read_message(mq->conn, MQ_CHANNEL, &msg, 0);
@@ -541,8 +497,7 @@ static void mq_on_deliver(mq_t *mq, const amqp_basic_deliver_t *m)
     mq_evq_push(mq, &ev);
 }
 
-static void mq_on_returned(mq_t *mq)
-{
+static void mq_on_returned(mq_t *mq) {
     amqp_message_t msg;
     amqp_rpc_reply_t rep = amqp_read_message(mq->conn, mq->pub_channel, &msg, 0);
 
@@ -555,8 +510,7 @@ static void mq_on_returned(mq_t *mq)
     amqp_destroy_message(&msg);
 }
 
-static void mq_on_cancel(mq_t *mq, const amqp_basic_cancel_t *m)
-{
+static void mq_on_cancel(mq_t *mq, const amqp_basic_cancel_t *m) {
     const char *queue = mq_consumer_queue(mq, m->consumer_tag);
 
     if (!queue)
@@ -566,19 +520,14 @@ static void mq_on_cancel(mq_t *mq, const amqp_basic_cancel_t *m)
     mq_evq_push(mq, &ev);
 }
 
-static void mq_on_method(mq_t *mq, amqp_channel_t ch, const amqp_method_t *m)
-{
+static void mq_on_method(mq_t *mq, amqp_channel_t ch, const amqp_method_t *m) {
     /* a replaced publish channel: its late confirms, returns and close-ok
      * are of no use any more (its publishes were reported lost) */
     if (ch != 0 && ch != MQ_CHANNEL && ch != mq->pub_channel)
         return;
     switch (m->id) {
-    case AMQP_BASIC_DELIVER_METHOD:
-        mq_on_deliver(mq, m->decoded);
-        break;
-    case AMQP_BASIC_RETURN_METHOD:
-        mq_on_returned(mq);
-        break;
+    case AMQP_BASIC_DELIVER_METHOD: mq_on_deliver(mq, m->decoded); break;
+    case AMQP_BASIC_RETURN_METHOD: mq_on_returned(mq); break;
     case AMQP_BASIC_ACK_METHOD: {
         const amqp_basic_ack_t *a = m->decoded;
         mq_on_confirm(mq, a->delivery_tag, a->multiple, 0);
@@ -589,9 +538,7 @@ static void mq_on_method(mq_t *mq, amqp_channel_t ch, const amqp_method_t *m)
         mq_on_confirm(mq, n->delivery_tag, n->multiple, -VMS_E_NACKED);
         break;
     }
-    case AMQP_BASIC_CANCEL_METHOD:
-        mq_on_cancel(mq, m->decoded);
-        break;
+    case AMQP_BASIC_CANCEL_METHOD: mq_on_cancel(mq, m->decoded); break;
     case AMQP_CHANNEL_CLOSE_METHOD:
     case AMQP_CONNECTION_CLOSE_METHOD: {
         amqp_rpc_reply_t rep = { .reply_type = AMQP_RESPONSE_SERVER_EXCEPTION, .reply = *m };
@@ -616,15 +563,13 @@ static void mq_on_method(mq_t *mq, amqp_channel_t ch, const amqp_method_t *m)
             mq_flush_held(mq);
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
 /* Read and handle one frame if a whole one is available (never blocks on
  * the socket; the content frames after a deliver/return follow at once). */
-bool mq_read_one(mq_t *mq)
-{
+bool mq_read_one(mq_t *mq) {
     amqp_frame_t f;
     struct timeval tv = { 0, 0 };
     int r = amqp_simple_wait_frame_noblock(mq->conn, &f, &tv);
@@ -643,13 +588,11 @@ bool mq_read_one(mq_t *mq)
     return true;
 }
 
-bool mq_buffered(const mq_t *mq)
-{
+bool mq_buffered(const mq_t *mq) {
     return mq->conn && (amqp_frames_enqueued(mq->conn) || amqp_data_in_buffer(mq->conn));
 }
 
-void mq_read_ready(mq_t *mq)
-{
+void mq_read_ready(mq_t *mq) {
     for (int i = 0; i < 64 && mq->conn; i++) {
         if (!mq_buffered(mq)) {
             struct pollfd p = { .fd = amqp_get_sockfd(mq->conn), .events = POLLIN };
@@ -667,8 +610,7 @@ void mq_read_ready(mq_t *mq)
  * turn of the caller's loop sends leaves in full segments rather than one
  * small segment per frame, and the broker reads and handles it as one batch
  * (bench_producer: about 20 % less broker CPU per message). */
-void mq_cork(mq_t *mq, bool on)
-{
+void mq_cork(mq_t *mq, bool on) {
     int v = on;
 
     if (!mq->conn || mq->corked == on)
@@ -679,8 +621,7 @@ void mq_cork(mq_t *mq, bool on)
 }
 
 /* Heartbeats: send ours when due, and give up on a silent peer. */
-static void mq_heartbeat(mq_t *mq, int64_t now)
-{
+static void mq_heartbeat(mq_t *mq, int64_t now) {
     if (!mq->conn || mq->hb_ms <= 0)
         return;
     if (now >= mq->next_hb_tx_ms) {
@@ -698,16 +639,12 @@ static void mq_heartbeat(mq_t *mq, int64_t now)
     }
 }
 
-static int64_t mq_min64(int64_t a, int64_t b)
-{
-    return a < b ? a : b;
-}
+static int64_t mq_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* One poll() over the socket (if connected) and the extra fds, bounded by
  * the deadline, the next heartbeat and the next reconnect attempt; reads one
  * frame when the socket is readable.  Returns 1 when an extra fd is ready. */
-int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra)
-{
+int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra) {
     struct pollfd stack_fds[8], *fds = stack_fds;
     size_t n = 0;
     int64_t now = time_mono_ms(), until = deadline;
@@ -750,8 +687,7 @@ int mq_poll(mq_t *mq, int64_t deadline, struct pollfd *extra, size_t n_extra)
     return ready;
 }
 
-int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, struct mq_event *ret)
-{
+int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, struct mq_event *ret) {
     int64_t deadline;
 
     if (!mq || !ret || (n_extra && !extra))
@@ -786,15 +722,14 @@ int mq_wait(mq_t *mq, int timeout_ms, struct pollfd *extra, size_t n_extra, stru
 
 /* ---- acknowledging ----------------------------------------------------- */
 
-static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool multiple, bool requeue)
-{
+static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool multiple, bool requeue) {
     int r;
 
     if (!mq || !d)
         return -EINVAL;
     if (!mq->conn || d->epoch != mq->epoch) {
         mq_set_why(mq, "delivery %llu is from an earlier connection; the broker redelivers it",
-                  (unsigned long long)d->delivery_tag);
+                   (unsigned long long)d->delivery_tag);
         return -VMS_E_STALE;
     }
     mq_cork(mq, true);
@@ -807,17 +742,10 @@ static int mq_settle(mq_t *mq, const struct mq_delivery *d, bool ack, bool multi
     return 0;
 }
 
-int mq_ack(mq_t *mq, const struct mq_delivery *d)
-{
-    return mq_settle(mq, d, true, false, false);
-}
+int mq_ack(mq_t *mq, const struct mq_delivery *d) { return mq_settle(mq, d, true, false, false); }
 
-int mq_ack_upto(mq_t *mq, const struct mq_delivery *d)
-{
-    return mq_settle(mq, d, true, true, false);
-}
+int mq_ack_upto(mq_t *mq, const struct mq_delivery *d) { return mq_settle(mq, d, true, true, false); }
 
-int mq_nack(mq_t *mq, const struct mq_delivery *d, bool requeue)
-{
+int mq_nack(mq_t *mq, const struct mq_delivery *d, bool requeue) {
     return mq_settle(mq, d, false, false, requeue);
 }

@@ -80,16 +80,16 @@
 typedef struct mq mq_t;
 
 /* Names of docs/protocol.md §3. */
-#define MQ_X_JOBS       "vmseal.jobs"
-#define MQ_X_EVENTS     "vmseal.events"
-#define MQ_X_CONTROL    "vmseal.control"
-#define MQ_X_DLX        "vmseal.dlx"
-#define MQ_Q_REQUESTS   "vmseal.requests"
+#define MQ_X_JOBS            "vmseal.jobs"
+#define MQ_X_EVENTS          "vmseal.events"
+#define MQ_X_CONTROL         "vmseal.control"
+#define MQ_X_DLX             "vmseal.dlx"
+#define MQ_Q_REQUESTS        "vmseal.requests"
 #define MQ_Q_EVENTS_PRODUCER "vmseal.events.producer"
-#define MQ_Q_RPC        "vmseal.rpc"
-#define MQ_Q_DEAD       "vmseal.dead"
-#define MQ_Q_JOBS_PREFIX "vmseal.jobs."
-#define MQ_DELIVERY_LIMIT 5
+#define MQ_Q_RPC             "vmseal.rpc"
+#define MQ_Q_DEAD            "vmseal.dead"
+#define MQ_Q_JOBS_PREFIX     "vmseal.jobs."
+#define MQ_DELIVERY_LIMIT    5
 /* Nacks in a row that make the client repair its publish path. */
 #define MQ_NACK_STREAK 3
 /* mq_declare_exclusive_queue() names its queues MQ_Q_EXCLUSIVE_PREFIX<uuid>
@@ -97,75 +97,76 @@ typedef struct mq mq_t;
  * one must be allowed to configure this prefix). */
 #define MQ_Q_EXCLUSIVE_PREFIX "vmseal.excl."
 /* Header carrying the reason a message was dead-lettered by vmseal. */
-#define MQ_HDR_REASON   "x-vmseal-reason"
+#define MQ_HDR_REASON "x-vmseal-reason"
 
 /* The client keeps the broker pointer (it reconnects with it): the config
  * must outlive the client.  conn_name is copied. */
 struct mq_opts {
     const struct config_broker *broker;
-    const char *conn_name;     /* shown in the management UI */
-    int connect_timeout_ms;    /* per host (a reconnect attempt inside mq_wait
+    const char *conn_name;  /* shown in the management UI */
+    int connect_timeout_ms; /* per host (a reconnect attempt inside mq_wait
                                   can take this long per host); default 5000 */
-    int max_backoff_ms;        /* reconnect backoff cap; default 10000 */
-    int rpc_timeout_ms;        /* bound on every broker round trip; default 15000 */
-    int confirm_timeout_ms;    /* a publish unconfirmed this long repairs the
+    int max_backoff_ms;     /* reconnect backoff cap; default 10000 */
+    int rpc_timeout_ms;     /* bound on every broker round trip; default 15000 */
+    int confirm_timeout_ms; /* a publish unconfirmed this long repairs the
                                   channel (see above); default 30000 */
-    bool publish_channel;      /* publish on a channel of its own, so that it can
+    bool publish_channel;   /* publish on a channel of its own, so that it can
                                   be replaced without touching deliveries (the
                                   daemons).  Not for a client that publishes
                                   RPC requests with direct reply-to: the reply
                                   consumer and the request must share a channel */
-    bool stamp_user_id;        /* every publish carries broker->user as its AMQP
+    bool stamp_user_id;     /* every publish carries broker->user as its AMQP
                                   user-id: the broker refuses one that is not the
                                   connection's user (406), so a consumer can
                                   believe it (the daemons) */
-    char *why;                 /* optional: why mq_open failed (NUL-terminated) */
+    char *why;              /* optional: why mq_open failed (NUL-terminated) */
     size_t why_len;
 };
 
 struct mq_props {
-    const char *message_id;    /* required for vmseal messages */
+    const char *message_id; /* required for vmseal messages */
     const char *correlation_id;
     const char *reply_to;
-    const char *type;          /* message type ("job", "event", ...) */
-    const char *reason;        /* MQ_HDR_REASON header, for dead letters */
-    bool transient;            /* delivery_mode 1 (RPC replies); default persistent */
-    bool mandatory;            /* unroutable -> MQ_EV_CONFIRM with -VMS_E_RETURNED */
+    const char *type;   /* message type ("job", "event", ...) */
+    const char *reason; /* MQ_HDR_REASON header, for dead letters */
+    bool transient;     /* delivery_mode 1 (RPC replies); default persistent */
+    bool mandatory;     /* unroutable -> MQ_EV_CONFIRM with -VMS_E_RETURNED */
 };
 
 enum mq_event_type {
-    MQ_EV_NONE,         /* timeout, or one of the extra fds is ready */
-    MQ_EV_DELIVERY,     /* a message from a consumer */
-    MQ_EV_CONFIRM,      /* the fate of one publish */
-    MQ_EV_CANCELLED,    /* the broker cancelled a consumer (queue deleted...) */
-    MQ_EV_RECONNECTED,  /* a new connection is up, topology and consumers restored */
-    MQ_EV_BLOCKED,      /* connection.blocked (memory/disk alarm): publishes wait */
+    MQ_EV_NONE,        /* timeout, or one of the extra fds is ready */
+    MQ_EV_DELIVERY,    /* a message from a consumer */
+    MQ_EV_CONFIRM,     /* the fate of one publish */
+    MQ_EV_CANCELLED,   /* the broker cancelled a consumer (queue deleted...) */
+    MQ_EV_RECONNECTED, /* a new connection is up, topology and consumers restored */
+    MQ_EV_BLOCKED,     /* connection.blocked (memory/disk alarm): publishes wait */
     MQ_EV_UNBLOCKED,
-    MQ_EV_REPAIRED,     /* the publish path was repaired (see above); text says how */
+    MQ_EV_REPAIRED, /* the publish path was repaired (see above); text says how */
 };
 
 struct mq_delivery {
-    char *queue;               /* the queue it was consumed from */
+    char *queue; /* the queue it was consumed from */
     char *exchange, *routing_key;
     uint64_t delivery_tag;
-    uint64_t epoch;            /* connection generation it belongs to */
+    uint64_t epoch; /* connection generation it belongs to */
     bool redelivered;
-    int64_t delivery_count;    /* x-delivery-count (quorum queues), 0 if absent */
+    int64_t delivery_count; /* x-delivery-count (quorum queues), 0 if absent */
     char *message_id, *correlation_id, *reply_to, *content_type, *type;
-    char *user_id;             /* AMQP user-id, NULL if absent (the broker checked
+    char *user_id;     /* AMQP user-id, NULL if absent (the broker checked
                                   a present one against the publisher's login) */
-    char *reason;              /* MQ_HDR_REASON or x-death reason, if any */
-    char *death_queue;         /* the queue the broker dead-lettered it from (x-death), if any */
-    void *body; size_t body_len;
+    char *reason;      /* MQ_HDR_REASON or x-death reason, if any */
+    char *death_queue; /* the queue the broker dead-lettered it from (x-death), if any */
+    void *body;
+    size_t body_len;
 };
 
 struct mq_event {
     enum mq_event_type type;
-    struct mq_delivery delivery;  /* MQ_EV_DELIVERY */
-    uint64_t seq;                 /* MQ_EV_CONFIRM */
-    int status;                   /* MQ_EV_CONFIRM: 0 = confirmed, else why not */
-    char *consumer_queue;         /* MQ_EV_CANCELLED */
-    char *text;                   /* MQ_EV_REPAIRED: what happened, what was done */
+    struct mq_delivery delivery; /* MQ_EV_DELIVERY */
+    uint64_t seq;                /* MQ_EV_CONFIRM */
+    int status;                  /* MQ_EV_CONFIRM: 0 = confirmed, else why not */
+    char *consumer_queue;        /* MQ_EV_CANCELLED */
+    char *text;                  /* MQ_EV_REPAIRED: what happened, what was done */
 };
 
 /* Connect (trying every host) and return the client, or an error when no
@@ -205,14 +206,14 @@ int mq_consume(mq_t *mq, const char *queue, uint16_t prefetch, bool exclusive, b
 int mq_cancel(mq_t *mq, const char *queue);
 
 /* Publish; ret_seq receives the publisher-confirm sequence number. */
-int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
-               const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq);
+int mq_publish(mq_t *mq, const char *exchange, const char *routing_key, const struct mq_props *props,
+               const void *body, size_t len, uint64_t *ret_seq);
 /* Publish and wait for that message's confirm (other events are queued for
  * later mq_wait calls).  Returns the confirm status (0, -VMS_E_NACKED,
  * -VMS_E_RETURNED, -VMS_E_CONN_LOST) or -VMS_E_TIMEOUT, after which the
  * confirm still arrives later through mq_wait.  Does not reconnect. */
-int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key,
-                    const struct mq_props *props, const void *body, size_t len, int timeout_ms);
+int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key, const struct mq_props *props,
+                    const void *body, size_t len, int timeout_ms);
 /* Publishes that have a sequence number but no MQ_EV_CONFIRM yet. */
 int mq_pending_confirms(const mq_t *mq);
 

@@ -8,15 +8,13 @@
 #include "mq_private.h"
 #include "util.h"
 
-char *mq_bytes_dup(amqp_bytes_t b)
-{
+char *mq_bytes_dup(amqp_bytes_t b) {
     if (!b.bytes || b.len == 0)
         return NULL;
     return xstrndup(b.bytes, b.len);
 }
 
-static void mq_prop_set(amqp_basic_properties_t *p, amqp_flags_t flag, amqp_bytes_t *field, const char *v)
-{
+static void mq_prop_set(amqp_basic_properties_t *p, amqp_flags_t flag, amqp_bytes_t *field, const char *v) {
     if (!v)
         return;
     p->_flags |= flag;
@@ -24,8 +22,7 @@ static void mq_prop_set(amqp_basic_properties_t *p, amqp_flags_t flag, amqp_byte
 }
 
 int mq_send_publish(mq_t *mq, uint64_t seq, const char *exchange, const char *routing_key,
-                    const struct mq_props *props, const void *body, size_t len)
-{
+                    const struct mq_props *props, const void *body, size_t len) {
     static const struct mq_props none;
     amqp_basic_properties_t p;
     amqp_table_entry_t hdr[2];
@@ -60,8 +57,8 @@ int mq_send_publish(mq_t *mq, uint64_t seq, const char *exchange, const char *ro
     }
     mq_cork(mq, true);
     r = amqp_basic_publish(mq->conn, mq->pub_channel, amqp_cstring_bytes(exchange),
-                           amqp_cstring_bytes(routing_key ? routing_key : ""),
-                           props->mandatory, 0, &p, (amqp_bytes_t){ .len = len, .bytes = (void *)body });
+                           amqp_cstring_bytes(routing_key ? routing_key : ""), props->mandatory, 0, &p,
+                           (amqp_bytes_t){ .len = len, .bytes = (void *)body });
     if (r != AMQP_STATUS_OK) {
         mq_set_why(mq, "publish to %s: %s", exchange, amqp_error_string2(r));
         return -VMS_E_CONN_LOST;
@@ -69,8 +66,7 @@ int mq_send_publish(mq_t *mq, uint64_t seq, const char *exchange, const char *ro
     return 0;
 }
 
-const amqp_field_value_t *mq_table_get(const amqp_table_t *t, const char *key)
-{
+const amqp_field_value_t *mq_table_get(const amqp_table_t *t, const char *key) {
     size_t klen = strlen(key);
 
     for (int i = 0; i < t->num_entries; i++)
@@ -79,11 +75,10 @@ const amqp_field_value_t *mq_table_get(const amqp_table_t *t, const char *key)
     return NULL;
 }
 
-bool mq_field_int(const amqp_field_value_t *v, int64_t *ret)
-{
+bool mq_field_int(const amqp_field_value_t *v, int64_t *ret) {
     switch (v->kind) {
-    case AMQP_FIELD_KIND_I8:  *ret = v->value.i8;  return true;
-    case AMQP_FIELD_KIND_U8:  *ret = v->value.u8;  return true;
+    case AMQP_FIELD_KIND_I8: *ret = v->value.i8; return true;
+    case AMQP_FIELD_KIND_U8: *ret = v->value.u8; return true;
     case AMQP_FIELD_KIND_I16: *ret = v->value.i16; return true;
     case AMQP_FIELD_KIND_U16: *ret = v->value.u16; return true;
     case AMQP_FIELD_KIND_I32: *ret = v->value.i32; return true;
@@ -94,8 +89,7 @@ bool mq_field_int(const amqp_field_value_t *v, int64_t *ret)
     }
 }
 
-static char *mq_field_str(const amqp_field_value_t *v)
-{
+static char *mq_field_str(const amqp_field_value_t *v) {
     if (!v || (v->kind != AMQP_FIELD_KIND_UTF8 && v->kind != AMQP_FIELD_KIND_BYTES))
         return NULL;
     return mq_bytes_dup(v->value.bytes);
@@ -103,8 +97,7 @@ static char *mq_field_str(const amqp_field_value_t *v)
 
 /* A string of the most recent dead-lettering ("reason", "queue"): x-death
  * is an array of tables, newest first. */
-static char *mq_death_field(const amqp_field_value_t *v, const char *key)
-{
+static char *mq_death_field(const amqp_field_value_t *v, const char *key) {
     if (!v || v->kind != AMQP_FIELD_KIND_ARRAY || v->value.array.num_entries < 1)
         return NULL;
     const amqp_field_value_t *first = &v->value.array.entries[0];
@@ -113,8 +106,7 @@ static char *mq_death_field(const amqp_field_value_t *v, const char *key)
     return mq_field_str(mq_table_get(&first->value.table, key));
 }
 
-void mq_delivery_from_deliver(struct mq_delivery *d, const amqp_basic_deliver_t *m)
-{
+void mq_delivery_from_deliver(struct mq_delivery *d, const amqp_basic_deliver_t *m) {
     memset(d, 0, sizeof(*d));
     d->exchange = mq_bytes_dup(m->exchange);
     d->routing_key = mq_bytes_dup(m->routing_key);
@@ -122,17 +114,22 @@ void mq_delivery_from_deliver(struct mq_delivery *d, const amqp_basic_deliver_t 
     d->redelivered = m->redelivered;
 }
 
-void mq_delivery_from_message(struct mq_delivery *d, const amqp_message_t *msg)
-{
+void mq_delivery_from_message(struct mq_delivery *d, const amqp_message_t *msg) {
     const amqp_basic_properties_t *p = &msg->properties;
     amqp_flags_t f = p->_flags;
 
-    if (f & AMQP_BASIC_MESSAGE_ID_FLAG)     d->message_id = mq_bytes_dup(p->message_id);
-    if (f & AMQP_BASIC_CORRELATION_ID_FLAG) d->correlation_id = mq_bytes_dup(p->correlation_id);
-    if (f & AMQP_BASIC_REPLY_TO_FLAG)       d->reply_to = mq_bytes_dup(p->reply_to);
-    if (f & AMQP_BASIC_CONTENT_TYPE_FLAG)   d->content_type = mq_bytes_dup(p->content_type);
-    if (f & AMQP_BASIC_TYPE_FLAG)           d->type = mq_bytes_dup(p->type);
-    if (f & AMQP_BASIC_USER_ID_FLAG)        d->user_id = mq_bytes_dup(p->user_id);
+    if (f & AMQP_BASIC_MESSAGE_ID_FLAG)
+        d->message_id = mq_bytes_dup(p->message_id);
+    if (f & AMQP_BASIC_CORRELATION_ID_FLAG)
+        d->correlation_id = mq_bytes_dup(p->correlation_id);
+    if (f & AMQP_BASIC_REPLY_TO_FLAG)
+        d->reply_to = mq_bytes_dup(p->reply_to);
+    if (f & AMQP_BASIC_CONTENT_TYPE_FLAG)
+        d->content_type = mq_bytes_dup(p->content_type);
+    if (f & AMQP_BASIC_TYPE_FLAG)
+        d->type = mq_bytes_dup(p->type);
+    if (f & AMQP_BASIC_USER_ID_FLAG)
+        d->user_id = mq_bytes_dup(p->user_id);
     if (f & AMQP_BASIC_HEADERS_FLAG) {
         const amqp_field_value_t *v = mq_table_get(&p->headers, "x-delivery-count");
         if (v && !mq_field_int(v, &d->delivery_count))
@@ -148,8 +145,7 @@ void mq_delivery_from_message(struct mq_delivery *d, const amqp_message_t *msg)
         memcpy(d->body, msg->body.bytes, msg->body.len);
 }
 
-void mq_delivery_free(struct mq_delivery *d)
-{
+void mq_delivery_free(struct mq_delivery *d) {
     free(d->queue);
     free(d->exchange);
     free(d->routing_key);

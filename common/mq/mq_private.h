@@ -13,9 +13,9 @@
  * opts.publish_channel); a separate publish channel takes the numbers
  * MQ_PUB_CHANNEL_FIRST.. in turn, so that frames still arriving for a
  * replaced one are told apart and dropped. */
-#define MQ_CHANNEL 1
+#define MQ_CHANNEL           1
 #define MQ_PUB_CHANNEL_FIRST 2
-#define MQ_PUB_CHANNEL_LAST 1000
+#define MQ_PUB_CHANNEL_LAST  1000
 /* Least time between two repairs of the publish path, doubling up to the max. */
 #define MQ_REPAIR_GAP_MIN_MS 1000
 #define MQ_REPAIR_GAP_MAX_MS 30000
@@ -23,31 +23,38 @@
  * message is matched to its publish exactly. */
 #define MQ_HDR_SEQ "x-vmseal-seq"
 
-enum mq_decl_kind { MQ_DECL_EXCHANGE, MQ_DECL_QUORUM, MQ_DECL_CLASSIC, MQ_DECL_EXCLUSIVE, MQ_DECL_BIND, MQ_DECL_PASSIVE };
+enum mq_decl_kind {
+    MQ_DECL_EXCHANGE,
+    MQ_DECL_QUORUM,
+    MQ_DECL_CLASSIC,
+    MQ_DECL_EXCLUSIVE,
+    MQ_DECL_BIND,
+    MQ_DECL_PASSIVE
+};
 
 /* One remembered declaration, replayed in order after every reconnect. */
 struct mq_decl {
     enum mq_decl_kind kind;
-    char *name;          /* exchange or queue */
-    char *arg1;          /* exchange type, or the bind's exchange */
-    char *arg2;          /* the bind's routing key */
+    char *name; /* exchange or queue */
+    char *arg1; /* exchange type, or the bind's exchange */
+    char *arg2; /* the bind's routing key */
     int delivery_limit;
     bool sac;
 };
 
 struct mq_consumer {
     char *queue;
-    char *tag;           /* broker-generated; NULL while not consuming */
+    char *tag; /* broker-generated; NULL while not consuming */
     uint16_t prefetch;
     bool exclusive, no_ack;
 };
 
 /* A publish that has a sequence number but no confirm yet. */
 struct mq_pending {
-    uint64_t seq;        /* caller-visible, unique for the life of the mq_t */
-    uint64_t tag;        /* the channel's confirm delivery tag */
-    int64_t sent_ms;     /* monotonic */
-    uint64_t dest;       /* hash of exchange and routing key */
+    uint64_t seq;    /* caller-visible, unique for the life of the mq_t */
+    uint64_t tag;    /* the channel's confirm delivery tag */
+    int64_t sent_ms; /* monotonic */
+    uint64_t dest;   /* hash of exchange and routing key */
     bool returned, done;
 };
 
@@ -65,45 +72,51 @@ struct mq_held {
     char *exchange, *routing_key;
     char *message_id, *correlation_id, *reply_to, *type, *reason;
     bool transient, mandatory;
-    void *body; size_t len;
+    void *body;
+    size_t len;
 };
 
 struct mq {
-    struct mq_opts opts;         /* opts.conn_name points to conn_name */
+    struct mq_opts opts; /* opts.conn_name points to conn_name */
     char *conn_name;
-    amqp_connection_state_t conn;  /* NULL while disconnected */
+    amqp_connection_state_t conn; /* NULL while disconnected */
     bool blocked;
-    bool corked;               /* TCP_CORK set: see mq_cork() */
+    bool corked; /* TCP_CORK set: see mq_cork() */
     uint64_t epoch;
     char why[ERR_WHY_LEN];
 
-    int hb_ms;                 /* negotiated heartbeat, 0 = none */
+    int hb_ms; /* negotiated heartbeat, 0 = none */
     int64_t last_rx_ms, next_hb_tx_ms;
 
-    uint16_t pub_channel;      /* where publishes go and confirms come from */
-    size_t host_first;         /* index of broker.hosts tried first */
-    size_t host_cur;           /* index of the host connected to */
+    uint16_t pub_channel; /* where publishes go and confirms come from */
+    size_t host_first;    /* index of broker.hosts tried first */
+    size_t host_cur;      /* index of the host connected to */
 
     /* repairs of the publish path (mq.h) */
     struct mq_refusing refusing[MQ_REFUSING_MAX];
     size_t n_refusing;
-    int repairs;               /* since a refusing destination last accepted */
-    int repair_gap_ms;         /* least time to the next repair */
+    int repairs;       /* since a refusing destination last accepted */
+    int repair_gap_ms; /* least time to the next repair */
     int64_t next_repair_ms;
-    char repair_why[160];      /* set: a repair is due (done in mq_wait) */
+    char repair_why[160]; /* set: a repair is due (done in mq_wait) */
 
-    int backoff_ms;            /* next reconnect delay */
-    int64_t next_connect_ms;   /* earliest next reconnect attempt */
+    int backoff_ms;          /* next reconnect delay */
+    int64_t next_connect_ms; /* earliest next reconnect attempt */
     uint64_t rng;
 
-    struct mq_decl *decls; size_t n_decls, cap_decls;
-    struct mq_consumer *consumers; size_t n_consumers, cap_consumers;
+    struct mq_decl *decls;
+    size_t n_decls, cap_decls;
+    struct mq_consumer *consumers;
+    size_t n_consumers, cap_consumers;
 
     uint64_t next_seq, next_tag;
-    struct mq_pending *pending; size_t pend_head, pend_len, pend_cap;
-    struct mq_held *held; size_t n_held, cap_held;
+    struct mq_pending *pending;
+    size_t pend_head, pend_len, pend_cap;
+    struct mq_held *held;
+    size_t n_held, cap_held;
 
-    struct mq_event *evq; size_t evq_head, evq_len, evq_cap;
+    struct mq_event *evq;
+    size_t evq_head, evq_len, evq_cap;
 };
 
 /* mq.c */
@@ -156,7 +169,7 @@ void mq_consumer_forget_tag(mq_t *mq, amqp_bytes_t tag);
 void mq_topology_free(mq_t *mq);
 
 /* mq_msg.c */
-char *mq_bytes_dup(amqp_bytes_t b);   /* NUL-terminated copy, NULL if empty */
+char *mq_bytes_dup(amqp_bytes_t b); /* NUL-terminated copy, NULL if empty */
 int mq_send_publish(mq_t *mq, uint64_t seq, const char *exchange, const char *routing_key,
                     const struct mq_props *props, const void *body, size_t len);
 /* Fill d from a basic.deliver, then from its message (takes copies). */

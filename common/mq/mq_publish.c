@@ -16,8 +16,7 @@
 
 #define MQ_HELD_MAX 10000
 
-int mq_pending_confirms(const mq_t *mq)
-{
+int mq_pending_confirms(const mq_t *mq) {
     size_t n = mq->n_held;
 
     for (size_t i = mq->pend_head; i < mq->pend_len; i++)
@@ -27,8 +26,7 @@ int mq_pending_confirms(const mq_t *mq)
 
 /* ---- publisher confirms ------------------------------------------------ */
 
-static void mq_pending_add(mq_t *mq, uint64_t seq, uint64_t dest)
-{
+static void mq_pending_add(mq_t *mq, uint64_t seq, uint64_t dest) {
     if (mq->pend_len == mq->pend_cap) {
         if (mq->pend_head > 0) {
             memmove(mq->pending, mq->pending + mq->pend_head,
@@ -45,23 +43,20 @@ static void mq_pending_add(mq_t *mq, uint64_t seq, uint64_t dest)
         (struct mq_pending){ .seq = seq, .tag = ++mq->next_tag, .sent_ms = time_mono_ms(), .dest = dest };
 }
 
-static void mq_pending_finish(mq_t *mq, struct mq_pending *p, int status)
-{
+static void mq_pending_finish(mq_t *mq, struct mq_pending *p, int status) {
     /* basic.return comes before the basic.ack of a mandatory publish. */
     mq_push_confirm(mq, p->seq, p->returned ? -VMS_E_RETURNED : status);
     p->done = true;
 }
 
-static void mq_pending_compact(mq_t *mq)
-{
+static void mq_pending_compact(mq_t *mq) {
     while (mq->pend_head < mq->pend_len && mq->pending[mq->pend_head].done)
         mq->pend_head++;
     if (mq->pend_head == mq->pend_len)
         mq->pend_head = mq->pend_len = 0;
 }
 
-static struct mq_pending *mq_pending_find(mq_t *mq, uint64_t tag)
-{
+static struct mq_pending *mq_pending_find(mq_t *mq, uint64_t tag) {
     size_t lo = mq->pend_head, hi = mq->pend_len;
 
     while (lo < hi) {
@@ -79,8 +74,7 @@ static struct mq_pending *mq_pending_find(mq_t *mq, uint64_t tag)
 /* Ask for a repair (mq_wait carries it out) unless one waits already or the
  * last one is too recent. */
 static void mq_repair_ask(mq_t *mq, int64_t now, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void mq_repair_ask(mq_t *mq, int64_t now, const char *fmt, ...)
-{
+static void mq_repair_ask(mq_t *mq, int64_t now, const char *fmt, ...) {
     va_list ap;
 
     if (mq->repair_why[0] || now < mq->next_repair_ms)
@@ -90,9 +84,8 @@ static void mq_repair_ask(mq_t *mq, int64_t now, const char *fmt, ...)
     va_end(ap);
 }
 
-static uint64_t mq_dest_hash(const char *exchange, const char *routing_key)
-{
-    uint64_t h = 14695981039346656037u;   /* FNV-1a */
+static uint64_t mq_dest_hash(const char *exchange, const char *routing_key) {
+    uint64_t h = 14695981039346656037u; /* FNV-1a */
 
     for (const char *s = exchange; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211u;
@@ -103,8 +96,7 @@ static uint64_t mq_dest_hash(const char *exchange, const char *routing_key)
 }
 
 /* The most nacks in a row to one destination. */
-static int mq_refusing_worst(const mq_t *mq)
-{
+static int mq_refusing_worst(const mq_t *mq) {
     int worst = 0;
 
     for (size_t i = 0; i < mq->n_refusing; i++)
@@ -113,8 +105,7 @@ static int mq_refusing_worst(const mq_t *mq)
     return worst;
 }
 
-static void mq_refusal_note(mq_t *mq, uint64_t dest, int status)
-{
+static void mq_refusal_note(mq_t *mq, uint64_t dest, int status) {
     size_t i = 0;
 
     while (i < mq->n_refusing && mq->refusing[i].dest != dest)
@@ -123,7 +114,7 @@ static void mq_refusal_note(mq_t *mq, uint64_t dest, int status)
         if (i == mq->n_refusing)
             return;
         mq->refusing[i] = mq->refusing[--mq->n_refusing];
-        if (mq->n_refusing == 0) {   /* every refused destination accepts again */
+        if (mq->n_refusing == 0) { /* every refused destination accepts again */
             mq->repairs = 0;
             mq->repair_gap_ms = MQ_REPAIR_GAP_MIN_MS;
         }
@@ -131,16 +122,15 @@ static void mq_refusal_note(mq_t *mq, uint64_t dest, int status)
     }
     if (i == mq->n_refusing) {
         if (mq->n_refusing == MQ_REFUSING_MAX)
-            i = 0;   /* forget one: many refused destinations make a streak anyway */
+            i = 0; /* forget one: many refused destinations make a streak anyway */
         else
             mq->n_refusing++;
         mq->refusing[i] = (struct mq_refusing){ .dest = dest };
     }
-    mq->refusing[i].nacks++;   /* mq_confirm_check() asks for the repair */
+    mq->refusing[i].nacks++; /* mq_confirm_check() asks for the repair */
 }
 
-void mq_confirm_check(mq_t *mq, int64_t now, int64_t *ret_due_ms)
-{
+void mq_confirm_check(mq_t *mq, int64_t now, int64_t *ret_due_ms) {
     const struct mq_pending *oldest = NULL;
     int64_t due = INT64_MAX;
 
@@ -164,8 +154,7 @@ void mq_confirm_check(mq_t *mq, int64_t now, int64_t *ret_due_ms)
     *ret_due_ms = mq->repair_why[0] ? now : due;
 }
 
-void mq_repair(mq_t *mq)
-{
+void mq_repair(mq_t *mq) {
     struct mq_event ev = { .type = MQ_EV_REPAIRED };
     const struct config_broker *b = mq->opts.broker;
     char text[ERR_WHY_LEN];
@@ -173,9 +162,10 @@ void mq_repair(mq_t *mq)
     uint16_t old = mq->pub_channel;
 
     mq->repairs++;
-    mq->n_refusing = 0;   /* the new path starts afresh */
+    mq->n_refusing = 0; /* the new path starts afresh */
     mq->next_repair_ms = time_mono_ms() + mq->repair_gap_ms;
-    mq->repair_gap_ms = mq->repair_gap_ms * 2 > MQ_REPAIR_GAP_MAX_MS ? MQ_REPAIR_GAP_MAX_MS : mq->repair_gap_ms * 2;
+    mq->repair_gap_ms =
+        mq->repair_gap_ms * 2 > MQ_REPAIR_GAP_MAX_MS ? MQ_REPAIR_GAP_MAX_MS : mq->repair_gap_ms * 2;
     if (!reconnect) {
         /* the old channel's close-ok and late frames are dropped (mq_on_method) */
         amqp_channel_close_t close = { .reply_code = AMQP_REPLY_SUCCESS,
@@ -185,7 +175,8 @@ void mq_repair(mq_t *mq)
             mq_pub_channel_open(mq, "opening a new publish channel") < 0) {
             reconnect = true;
         } else {
-            snprintf(text, sizeof(text), "%s: replaced the publish channel (%u -> %u); unconfirmed publishes go out again",
+            snprintf(text, sizeof(text),
+                     "%s: replaced the publish channel (%u -> %u); unconfirmed publishes go out again",
                      mq->repair_why, old, mq->pub_channel);
         }
     }
@@ -202,8 +193,7 @@ void mq_repair(mq_t *mq)
     mq_evq_push(mq, &ev);
 }
 
-void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status)
-{
+void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status) {
     if (multiple) {
         for (size_t i = mq->pend_head; i < mq->pend_len && mq->pending[i].tag <= tag; i++)
             if (!mq->pending[i].done) {
@@ -223,8 +213,7 @@ void mq_on_confirm(mq_t *mq, uint64_t tag, bool multiple, int status)
 /* A returned message carries the sequence number of its publish in a
  * header (mandatory publishes only): mark that publish returned; its ack
  * follows. */
-void mq_on_return(mq_t *mq, const amqp_message_t *msg)
-{
+void mq_on_return(mq_t *mq, const amqp_message_t *msg) {
     const amqp_basic_properties_t *p = &msg->properties;
     const amqp_field_value_t *v;
     int64_t seq;
@@ -239,8 +228,7 @@ void mq_on_return(mq_t *mq, const amqp_message_t *msg)
         }
 }
 
-static void mq_held_free(struct mq_held *h)
-{
+static void mq_held_free(struct mq_held *h) {
     free(h->exchange);
     free(h->routing_key);
     free(h->message_id);
@@ -254,16 +242,14 @@ static void mq_held_free(struct mq_held *h)
 /* ---- publishing -------------------------------------------------------- */
 
 /* The connection is gone: every publish without a confirm is reported lost. */
-void mq_pending_lose(mq_t *mq)
-{
+void mq_pending_lose(mq_t *mq) {
     for (size_t i = mq->pend_head; i < mq->pend_len; i++)
         if (!mq->pending[i].done)
             mq_pending_finish(mq, &mq->pending[i], -VMS_E_CONN_LOST);
     mq->pend_head = mq->pend_len = 0;
 }
 
-void mq_publish_lose(mq_t *mq)
-{
+void mq_publish_lose(mq_t *mq) {
     mq_pending_lose(mq);
     for (size_t i = 0; i < mq->n_held; i++) {
         mq_push_confirm(mq, mq->held[i].seq, -VMS_E_CONN_LOST);
@@ -272,24 +258,19 @@ void mq_publish_lose(mq_t *mq)
     mq->n_held = 0;
 }
 
-void mq_publish_free(mq_t *mq)
-{
+void mq_publish_free(mq_t *mq) {
     free(mq->pending);
     for (size_t i = 0; i < mq->n_held; i++)
         mq_held_free(&mq->held[i]);
     free(mq->held);
 }
 
-static char *mq_strdup_opt(const char *s)
-{
-    return s ? xstrdup(s) : NULL;
-}
+static char *mq_strdup_opt(const char *s) { return s ? xstrdup(s) : NULL; }
 
 /* While the broker blocks the connection, publishes are held here (up to
  * MQ_HELD_MAX) and sent in order on connection.unblocked. */
-static int mq_hold(mq_t *mq, const char *exchange, const char *routing_key,
-                   const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq)
-{
+static int mq_hold(mq_t *mq, const char *exchange, const char *routing_key, const struct mq_props *props,
+                   const void *body, size_t len, uint64_t *ret_seq) {
     static const struct mq_props none;
     struct mq_held *h;
 
@@ -305,11 +286,18 @@ static int mq_hold(mq_t *mq, const char *exchange, const char *routing_key,
     }
     h = &mq->held[mq->n_held++];
     *h = (struct mq_held){
-        .seq = ++mq->next_seq, .exchange = xstrdup(exchange), .routing_key = mq_strdup_opt(routing_key),
-        .message_id = mq_strdup_opt(props->message_id), .correlation_id = mq_strdup_opt(props->correlation_id),
-        .reply_to = mq_strdup_opt(props->reply_to), .type = mq_strdup_opt(props->type),
-        .reason = mq_strdup_opt(props->reason), .transient = props->transient,
-        .mandatory = props->mandatory, .body = xmalloc(len ? len : 1), .len = len,
+        .seq = ++mq->next_seq,
+        .exchange = xstrdup(exchange),
+        .routing_key = mq_strdup_opt(routing_key),
+        .message_id = mq_strdup_opt(props->message_id),
+        .correlation_id = mq_strdup_opt(props->correlation_id),
+        .reply_to = mq_strdup_opt(props->reply_to),
+        .type = mq_strdup_opt(props->type),
+        .reason = mq_strdup_opt(props->reason),
+        .transient = props->transient,
+        .mandatory = props->mandatory,
+        .body = xmalloc(len ? len : 1),
+        .len = len,
     };
     if (len)
         memcpy(h->body, body, len);
@@ -319,8 +307,7 @@ static int mq_hold(mq_t *mq, const char *exchange, const char *routing_key,
 }
 
 static int mq_send_tracked(mq_t *mq, uint64_t seq, const char *exchange, const char *routing_key,
-                           const struct mq_props *props, const void *body, size_t len)
-{
+                           const struct mq_props *props, const void *body, size_t len) {
     int r = mq_send_publish(mq, seq, exchange, routing_key, props, body, len);
 
     if (r < 0) {
@@ -334,8 +321,7 @@ static int mq_send_tracked(mq_t *mq, uint64_t seq, const char *exchange, const c
 /* Send what was held, in order.  The list is taken out of mq first so that
  * a connection loss half-way (mq_lose) cannot see it; what was not sent is
  * then reported lost here. */
-void mq_flush_held(mq_t *mq)
-{
+void mq_flush_held(mq_t *mq) {
     struct mq_held *list = mq->held;
     size_t n = mq->n_held;
 
@@ -344,8 +330,13 @@ void mq_flush_held(mq_t *mq)
     for (size_t i = 0; i < n; i++) {
         struct mq_held *h = &list[i];
         struct mq_props p = {
-            .message_id = h->message_id, .correlation_id = h->correlation_id, .reply_to = h->reply_to,
-            .type = h->type, .reason = h->reason, .transient = h->transient, .mandatory = h->mandatory,
+            .message_id = h->message_id,
+            .correlation_id = h->correlation_id,
+            .reply_to = h->reply_to,
+            .type = h->type,
+            .reason = h->reason,
+            .transient = h->transient,
+            .mandatory = h->mandatory,
         };
         if (!mq->conn || mq_send_tracked(mq, h->seq, h->exchange, h->routing_key, &p, h->body, h->len) < 0)
             mq_push_confirm(mq, h->seq, -VMS_E_CONN_LOST);
@@ -354,9 +345,8 @@ void mq_flush_held(mq_t *mq)
     free(list);
 }
 
-int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
-               const struct mq_props *props, const void *body, size_t len, uint64_t *ret_seq)
-{
+int mq_publish(mq_t *mq, const char *exchange, const char *routing_key, const struct mq_props *props,
+               const void *body, size_t len, uint64_t *ret_seq) {
     uint64_t seq;
     int r;
 
@@ -381,9 +371,8 @@ int mq_publish(mq_t *mq, const char *exchange, const char *routing_key,
     return 0;
 }
 
-int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key,
-                    const struct mq_props *props, const void *body, size_t len, int timeout_ms)
-{
+int mq_publish_wait(mq_t *mq, const char *exchange, const char *routing_key, const struct mq_props *props,
+                    const void *body, size_t len, int timeout_ms) {
     uint64_t seq;
     int64_t deadline;
     int r, status;

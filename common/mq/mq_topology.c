@@ -11,40 +11,36 @@
 #include "mq_private.h"
 #include "util.h"
 
-#define MQ_GROW(arr, n, cap)                                                    \
-    do {                                                                        \
-        if ((n) == (cap)) {                                                     \
-            (cap) = (cap) ? 2 * (cap) : 8;                                      \
-            (arr) = xrealloc((arr), (cap) * sizeof(*(arr)));                    \
-        }                                                                       \
+#define MQ_GROW(arr, n, cap)                                 \
+    do {                                                     \
+        if ((n) == (cap)) {                                  \
+            (cap) = (cap) ? 2 * (cap) : 8;                   \
+            (arr) = xrealloc((arr), (cap) * sizeof(*(arr))); \
+        }                                                    \
     } while (0)
 
-static amqp_table_entry_t mq_entry_str(const char *k, const char *v)
-{
+static amqp_table_entry_t mq_entry_str(const char *k, const char *v) {
     amqp_table_entry_t e = { .key = amqp_cstring_bytes(k) };
     e.value.kind = AMQP_FIELD_KIND_UTF8;
     e.value.value.bytes = amqp_cstring_bytes(v);
     return e;
 }
 
-static amqp_table_entry_t mq_entry_int(const char *k, int64_t v)
-{
+static amqp_table_entry_t mq_entry_int(const char *k, int64_t v) {
     amqp_table_entry_t e = { .key = amqp_cstring_bytes(k) };
     e.value.kind = AMQP_FIELD_KIND_I64;
     e.value.value.i64 = v;
     return e;
 }
 
-static amqp_table_entry_t mq_entry_bool(const char *k, bool v)
-{
+static amqp_table_entry_t mq_entry_bool(const char *k, bool v) {
     amqp_table_entry_t e = { .key = amqp_cstring_bytes(k) };
     e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
     e.value.value.boolean = v;
     return e;
 }
 
-static int mq_quorum_declare(mq_t *mq, const struct mq_decl *d)
-{
+static int mq_quorum_declare(mq_t *mq, const struct mq_decl *d) {
     amqp_table_entry_t e[4];
     int n = 0;
 
@@ -61,18 +57,16 @@ static int mq_quorum_declare(mq_t *mq, const struct mq_decl *d)
     return mq_rpc_check(mq, d->name);
 }
 
-int mq_decl_apply(mq_t *mq, const struct mq_decl *d)
-{
+int mq_decl_apply(mq_t *mq, const struct mq_decl *d) {
     if (!mq->conn)
         return -VMS_E_CONN_LOST;
     mq_cork(mq, false);
     switch (d->kind) {
     case MQ_DECL_EXCHANGE:
-        amqp_exchange_declare(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(d->name),
-                              amqp_cstring_bytes(d->arg1), 0, 1, 0, 0, amqp_empty_table);
+        amqp_exchange_declare(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(d->name), amqp_cstring_bytes(d->arg1), 0, 1,
+                              0, 0, amqp_empty_table);
         return mq_rpc_check(mq, d->name);
-    case MQ_DECL_QUORUM:
-        return mq_quorum_declare(mq, d);
+    case MQ_DECL_QUORUM: return mq_quorum_declare(mq, d);
     case MQ_DECL_CLASSIC:
         amqp_queue_declare(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(d->name), 0, 1, 0, 0, amqp_empty_table);
         return mq_rpc_check(mq, d->name);
@@ -90,25 +84,22 @@ int mq_decl_apply(mq_t *mq, const struct mq_decl *d)
     return -EINVAL;
 }
 
-static void mq_decl_free(struct mq_decl *d)
-{
+static void mq_decl_free(struct mq_decl *d) {
     free(d->name);
     free(d->arg1);
     free(d->arg2);
 }
 
-static bool mq_decl_same(const struct mq_decl *a, const struct mq_decl *b)
-{
+static bool mq_decl_same(const struct mq_decl *a, const struct mq_decl *b) {
     return a->kind == b->kind && strcmp(a->name, b->name) == 0 &&
            !strcmp(a->arg1 ? a->arg1 : "", b->arg1 ? b->arg1 : "") &&
-           !strcmp(a->arg2 ? a->arg2 : "", b->arg2 ? b->arg2 : "") &&
-           a->delivery_limit == b->delivery_limit && a->sac == b->sac;
+           !strcmp(a->arg2 ? a->arg2 : "", b->arg2 ? b->arg2 : "") && a->delivery_limit == b->delivery_limit &&
+           a->sac == b->sac;
 }
 
 /* Apply d now; remember it (once) when the broker accepted it.  Takes
  * ownership of d's strings. */
-static int mq_decl_add(mq_t *mq, struct mq_decl d)
-{
+static int mq_decl_add(mq_t *mq, struct mq_decl d) {
     int r = mq_decl_apply(mq, &d);
 
     if (r < 0) {
@@ -125,30 +116,28 @@ static int mq_decl_add(mq_t *mq, struct mq_decl d)
     return 0;
 }
 
-int mq_declare_exchange(mq_t *mq, const char *name, const char *type)
-{
+int mq_declare_exchange(mq_t *mq, const char *name, const char *type) {
     if (!mq || !name || !type)
         return -EINVAL;
-    return mq_decl_add(mq, (struct mq_decl){ .kind = MQ_DECL_EXCHANGE, .name = xstrdup(name), .arg1 = xstrdup(type) });
+    return mq_decl_add(mq,
+                       (struct mq_decl){ .kind = MQ_DECL_EXCHANGE, .name = xstrdup(name), .arg1 = xstrdup(type) });
 }
 
-int mq_declare_quorum_queue(mq_t *mq, const char *name, int delivery_limit, bool sac)
-{
+int mq_declare_quorum_queue(mq_t *mq, const char *name, int delivery_limit, bool sac) {
     if (!mq || !name || delivery_limit < 0)
         return -EINVAL;
-    return mq_decl_add(mq, (struct mq_decl){ .kind = MQ_DECL_QUORUM, .name = xstrdup(name),
-                                            .delivery_limit = delivery_limit, .sac = sac });
+    return mq_decl_add(
+        mq, (struct mq_decl){
+                .kind = MQ_DECL_QUORUM, .name = xstrdup(name), .delivery_limit = delivery_limit, .sac = sac });
 }
 
-int mq_declare_classic_queue(mq_t *mq, const char *name)
-{
+int mq_declare_classic_queue(mq_t *mq, const char *name) {
     if (!mq || !name)
         return -EINVAL;
     return mq_decl_add(mq, (struct mq_decl){ .kind = MQ_DECL_CLASSIC, .name = xstrdup(name) });
 }
 
-int mq_declare_exclusive_queue(mq_t *mq, char ret_name[256])
-{
+int mq_declare_exclusive_queue(mq_t *mq, char ret_name[256]) {
     char id[VMS_UUID_STRLEN + 1];
     int r;
 
@@ -163,27 +152,29 @@ int mq_declare_exclusive_queue(mq_t *mq, char ret_name[256])
     return r;
 }
 
-int mq_check_queue(mq_t *mq, const char *name)
-{
+int mq_check_queue(mq_t *mq, const char *name) {
     if (!mq || !name)
         return -EINVAL;
     return mq_decl_add(mq, (struct mq_decl){ .kind = MQ_DECL_PASSIVE, .name = xstrdup(name) });
 }
 
-int mq_bind(mq_t *mq, const char *queue, const char *exchange, const char *routing_key)
-{
+int mq_bind(mq_t *mq, const char *queue, const char *exchange, const char *routing_key) {
     if (!mq || !queue || !exchange)
         return -EINVAL;
-    return mq_decl_add(mq, (struct mq_decl){ .kind = MQ_DECL_BIND, .name = xstrdup(queue),
-                                            .arg1 = xstrdup(exchange),
-                                            .arg2 = xstrdup(routing_key ? routing_key : "") });
+    return mq_decl_add(mq, (struct mq_decl){ .kind = MQ_DECL_BIND,
+                                             .name = xstrdup(queue),
+                                             .arg1 = xstrdup(exchange),
+                                             .arg2 = xstrdup(routing_key ? routing_key : "") });
 }
 
-int mq_declare_topology(mq_t *mq)
-{
-    static const struct { const char *name, *type; } exchanges[] = {
-        { MQ_X_JOBS, "topic" }, { MQ_X_EVENTS, "topic" },
-        { MQ_X_CONTROL, "fanout" }, { MQ_X_DLX, "fanout" },
+int mq_declare_topology(mq_t *mq) {
+    static const struct {
+        const char *name, *type;
+    } exchanges[] = {
+        { MQ_X_JOBS, "topic" },
+        { MQ_X_EVENTS, "topic" },
+        { MQ_X_CONTROL, "fanout" },
+        { MQ_X_DLX, "fanout" },
     };
     int r;
 
@@ -201,8 +192,7 @@ int mq_declare_topology(mq_t *mq)
     return 0;
 }
 
-int mq_declare_pool(mq_t *mq, const char *pool, const char *const *keys, size_t n_keys)
-{
+int mq_declare_pool(mq_t *mq, const char *pool, const char *const *keys, size_t n_keys) {
     _cleanup_free_ char *q = NULL;
     int r;
 
@@ -220,8 +210,7 @@ int mq_declare_pool(mq_t *mq, const char *pool, const char *const *keys, size_t 
 /* basic.qos with global=false applies to the consumers started after it on
  * this channel: that is how prefetch becomes per consumer.  (A global QoS
  * breaks consuming from quorum queues - FACTS.) */
-int mq_consumer_start(mq_t *mq, struct mq_consumer *c)
-{
+int mq_consumer_start(mq_t *mq, struct mq_consumer *c) {
     amqp_basic_consume_ok_t *ok;
     int r;
 
@@ -233,8 +222,8 @@ int mq_consumer_start(mq_t *mq, struct mq_consumer *c)
         if ((r = mq_rpc_check(mq, c->queue)) < 0)
             return r;
     }
-    ok = amqp_basic_consume(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(c->queue), amqp_empty_bytes,
-                            0, c->no_ack, c->exclusive, amqp_empty_table);
+    ok = amqp_basic_consume(mq->conn, MQ_CHANNEL, amqp_cstring_bytes(c->queue), amqp_empty_bytes, 0, c->no_ack,
+                            c->exclusive, amqp_empty_table);
     if ((r = mq_rpc_check(mq, c->queue)) < 0)
         return r;
     free(c->tag);
@@ -242,8 +231,7 @@ int mq_consumer_start(mq_t *mq, struct mq_consumer *c)
     return 0;
 }
 
-int mq_consume(mq_t *mq, const char *queue, uint16_t prefetch, bool exclusive, bool no_ack)
-{
+int mq_consume(mq_t *mq, const char *queue, uint16_t prefetch, bool exclusive, bool no_ack) {
     struct mq_consumer c = { .prefetch = prefetch, .exclusive = exclusive, .no_ack = no_ack };
     int r;
 
@@ -265,16 +253,14 @@ int mq_consume(mq_t *mq, const char *queue, uint16_t prefetch, bool exclusive, b
     return 0;
 }
 
-static void mq_consumer_remove(mq_t *mq, size_t i)
-{
+static void mq_consumer_remove(mq_t *mq, size_t i) {
     free(mq->consumers[i].queue);
     free(mq->consumers[i].tag);
     memmove(&mq->consumers[i], &mq->consumers[i + 1], (mq->n_consumers - i - 1) * sizeof(*mq->consumers));
     mq->n_consumers--;
 }
 
-int mq_cancel(mq_t *mq, const char *queue)
-{
+int mq_cancel(mq_t *mq, const char *queue) {
     int r = 0;
 
     if (!mq || !queue)
@@ -295,8 +281,7 @@ int mq_cancel(mq_t *mq, const char *queue)
     return -VMS_E_NOT_FOUND;
 }
 
-int mq_replay(mq_t *mq)
-{
+int mq_replay(mq_t *mq) {
     int r;
 
     for (size_t i = 0; i < mq->n_decls; i++)
@@ -317,8 +302,7 @@ int mq_replay(mq_t *mq)
     return 0;
 }
 
-static ssize_t mq_consumer_find(const mq_t *mq, amqp_bytes_t tag)
-{
+static ssize_t mq_consumer_find(const mq_t *mq, amqp_bytes_t tag) {
     for (size_t i = 0; i < mq->n_consumers; i++) {
         const char *t = mq->consumers[i].tag;
         if (t && strlen(t) == tag.len && memcmp(t, tag.bytes, tag.len) == 0)
@@ -327,22 +311,19 @@ static ssize_t mq_consumer_find(const mq_t *mq, amqp_bytes_t tag)
     return -1;
 }
 
-const char *mq_consumer_queue(const mq_t *mq, amqp_bytes_t tag)
-{
+const char *mq_consumer_queue(const mq_t *mq, amqp_bytes_t tag) {
     ssize_t i = mq_consumer_find(mq, tag);
     return i < 0 ? NULL : mq->consumers[i].queue;
 }
 
 /* The broker cancelled this consumer (its queue is gone): do not replay it. */
-void mq_consumer_forget_tag(mq_t *mq, amqp_bytes_t tag)
-{
+void mq_consumer_forget_tag(mq_t *mq, amqp_bytes_t tag) {
     ssize_t i = mq_consumer_find(mq, tag);
     if (i >= 0)
         mq_consumer_remove(mq, (size_t)i);
 }
 
-void mq_topology_free(mq_t *mq)
-{
+void mq_topology_free(mq_t *mq) {
     for (size_t i = 0; i < mq->n_decls; i++)
         mq_decl_free(&mq->decls[i]);
     free(mq->decls);

@@ -49,7 +49,7 @@ static void notify_send(const char *msg) {
         return;
     memcpy(sa.sun_path, path, len);
     if (path[0] == '@')
-        sa.sun_path[0] = '\0';   /* abstract namespace */
+        sa.sun_path[0] = '\0'; /* abstract namespace */
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return;
@@ -104,9 +104,11 @@ int64_t service_watchdog_ms(void) { return watchdog_half_ms; }
 
 /* "KEY=value" for one ctx pair into out. */
 static void field_name(const char *key, size_t key_len, char *out, size_t out_len) {
-    static const struct { const char *key, *field; } known[] = {
-        { "template", "TEMPLATE_ID" }, { "job", "JOB_ID" }, { "worker", "WORKER" },
-        { "step", "STEP" }, { "error", "ERROR" },
+    static const struct {
+        const char *key, *field;
+    } known[] = {
+        { "template", "TEMPLATE_ID" }, { "job", "JOB_ID" }, { "worker", "WORKER" }, { "step", "STEP" },
+        { "error", "ERROR" },
     };
     for (size_t i = 0; i < ARRAY_SIZE(known); i++)
         if (strlen(known[i].key) == key_len && memcmp(known[i].key, key, key_len) == 0) {
@@ -141,6 +143,6 @@ void service_journal_sink(int level, const char *component, const char *ctx, con
     for (size_t i = 0; i < n; i++)
         iov[i] = (struct iovec){ .iov_base = fields[i], .iov_len = strlen(fields[i]) };
     iov[n] = (struct iovec){ .iov_base = message, .iov_len = strlen(message) };
-    if (sd_journal_sendv(iov, (int)n + 1) < 0)   /* the journal went away: plain lines again */
+    if (sd_journal_sendv(iov, (int)n + 1) < 0) /* the journal went away: plain lines again */
         fprintf(stderr, "<%d>%s %s\n", level, component, message + strlen("MESSAGE="));
 }

@@ -31,37 +31,34 @@ struct bench {
     const struct config_broker *broker;
     size_t n, window, body_len;
     int64_t t_start_us, t_pub_done_us, t_con_done_us;
-    double *lat_ms;       /* per seq */
+    double *lat_ms; /* per seq */
     int err;
     char errmsg[512];
 };
 
-static int64_t now_us(void)
-{
+static int64_t now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static mq_t *bench_open(struct bench *b, const char *name)
-{
+static mq_t *bench_open(struct bench *b, const char *name) {
     mq_t *mq = NULL;
-    int r = mq_open(&(struct mq_opts){ .broker = b->broker, .conn_name = name, .why = b->errmsg,
-                                       .why_len = sizeof(b->errmsg) },
-                    &mq);
+    int r = mq_open(
+        &(struct mq_opts){
+            .broker = b->broker, .conn_name = name, .why = b->errmsg, .why_len = sizeof(b->errmsg) },
+        &mq);
     if (r < 0)
         b->err = r;
     return mq;
 }
 
-static void bench_fail(struct bench *b, int r, const char *what, mq_t *mq)
-{
+static void bench_fail(struct bench *b, int r, const char *what, mq_t *mq) {
     b->err = r;
     snprintf(b->errmsg, sizeof(b->errmsg), "%s: %s: %s", what, err_str(r), mq ? mq_why(mq) : "");
 }
 
-static void *publisher_main(void *arg)
-{
+static void *publisher_main(void *arg) {
     struct bench *b = arg;
     mq_t *mq = bench_open(b, "bench-pub");
     int64_t *sent_us = xcalloc(b->n + 1, sizeof(*sent_us));
@@ -111,8 +108,7 @@ out:
     return NULL;
 }
 
-static void *consumer_main(void *arg)
-{
+static void *consumer_main(void *arg) {
     struct bench *b = arg;
     mq_t *mq = bench_open(b, "bench-con");
     size_t consumed = 0;
@@ -145,14 +141,12 @@ out:
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
+static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static int bench_run(struct bench *b)
-{
+static int bench_run(struct bench *b) {
     pthread_t pub, con;
     mq_t *mq = bench_open(b, "bench-setup");
     const char *keys[] = { "#" };
@@ -174,8 +168,7 @@ static int bench_run(struct bench *b)
     return b->err;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     struct testbroker tb;
     struct bench b = { .n = 20000, .window = 256, .body_len = 512 };
     int r;
@@ -204,8 +197,8 @@ int main(int argc, char **argv)
         qsort(b.lat_ms, b.n, sizeof(*b.lat_ms), cmp_double);
         printf("broker_raw msgs=%zu window=%zu body=%zu msgs_per_s=%.0f publish_per_s=%.0f "
                "confirm_p50_ms=%.2f confirm_p99_ms=%.2f elapsed_s=%.2f\n",
-               b.n, b.window, b.body_len, (double)b.n / elapsed_s, (double)b.n / pub_s,
-               b.lat_ms[b.n / 2], b.lat_ms[(size_t)((double)b.n * 0.99)], elapsed_s);
+               b.n, b.window, b.body_len, (double)b.n / elapsed_s, (double)b.n / pub_s, b.lat_ms[b.n / 2],
+               b.lat_ms[(size_t)((double)b.n * 0.99)], elapsed_s);
     }
     free(b.lat_ms);
     testbroker_teardown(&tb);

@@ -46,15 +46,15 @@ struct bench {
     struct proto_template_create tc;
     size_t n;
     proto_uuid *ids;
-    int *state;              /* 0 = open, 1 = ready, 2 = failed/cancelled */
-    size_t *slot;            /* open-addressing table of indexes + 1 */
+    int *state;   /* 0 = open, 1 = ready, 2 = failed/cancelled */
+    size_t *slot; /* open-addressing table of indexes + 1 */
     size_t n_slots;
     size_t done, failed;
     int64_t job_events, jobs, tpl_events;
     int64_t last_final_us;
-    int64_t t0_us, done_at_us[4];  /* throughput: when the first, 10 %, 50 %, 90 % ended */
-    int64_t last_event_us;   /* any event of ours: the workflows are moving */
-    double msgs_per_workflow; /* given (throughput mode), 0 = count job events */
+    int64_t t0_us, done_at_us[4]; /* throughput: when the first, 10 %, 50 %, 90 % ended */
+    int64_t last_event_us;        /* any event of ours: the workflows are moving */
+    double msgs_per_workflow;     /* given (throughput mode), 0 = count job events */
 };
 
 static double bench_msgs_per_workflow(const struct bench *b) {
@@ -210,8 +210,7 @@ static int run_throughput(struct bench *b, int window) {
     double msgs = per * (double)b->n;
     printf("producer_throughput n=%zu templates_per_s=%.1f msgs=%.0f msgs_per_workflow=%.1f msgs_per_s=%.0f "
            "elapsed_s=%.3f failed=%zu\n",
-           b->n, (double)b->n / secs, msgs, per, msgs / secs, secs,
-           b->failed);
+           b->n, (double)b->n / secs, msgs, per, msgs / secs, secs, b->failed);
     printf("producer_throughput_ended_at_s first=%.3f 10%%=%.3f 50%%=%.3f 90%%=%.3f 100%%=%.3f\n",
            (double)b->done_at_us[0] / 1e6, (double)b->done_at_us[1] / 1e6, (double)b->done_at_us[2] / 1e6,
            (double)b->done_at_us[3] / 1e6, secs);
@@ -242,9 +241,12 @@ static int parse_disk(const char *s, struct proto_vol_ref *v) {
 
 int main(int argc, char **argv) {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "disk", required_argument, NULL, 'd' },
-        { "mode", required_argument, NULL, 'm' },   { "window", required_argument, NULL, 'w' },
-        { "msgs-per-workflow", required_argument, NULL, 'M' }, { NULL, 0, NULL, 0 },
+        { "config", required_argument, NULL, 'c' },
+        { "disk", required_argument, NULL, 'd' },
+        { "mode", required_argument, NULL, 'm' },
+        { "window", required_argument, NULL, 'w' },
+        { "msgs-per-workflow", required_argument, NULL, 'M' },
+        { NULL, 0, NULL, 0 },
     };
     const char *config = NULL, *mode = NULL;
     struct proto_vol_ref disk;
@@ -263,8 +265,10 @@ int main(int argc, char **argv) {
         }
     }
     if (!config || !have_disk || !mode || b.n == 0 || window < 1) {
-        fprintf(stderr, "usage: bench_producer --config FILE --disk SD:IMG:VOL --mode latency|throughput [-n N] [--window W] "
-                        "[--msgs-per-workflow M]\n");
+        fprintf(
+            stderr,
+            "usage: bench_producer --config FILE --disk SD:IMG:VOL --mode latency|throughput [-n N] [--window W] "
+            "[--msgs-per-workflow M]\n");
         return 2;
     }
     struct config cfg;
@@ -273,9 +277,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_producer: %s\n", err);
         return 1;
     }
-    int r = mq_open(&(struct mq_opts){ .broker = &cfg.broker, .conn_name = "bench_producer", .why = mqerr,
-                                       .why_len = sizeof mqerr },
-                    &b.mq);
+    int r = mq_open(
+        &(struct mq_opts){
+            .broker = &cfg.broker, .conn_name = "bench_producer", .why = mqerr, .why_len = sizeof mqerr },
+        &b.mq);
     char q[256];
     bool counting = strcmp(mode, "latency") == 0 || b.msgs_per_workflow <= 0;
     if (r == 0 && ((r = mq_declare_exclusive_queue(b.mq, q)) < 0 || (r = bench_bind(b.mq, q, counting)) < 0 ||

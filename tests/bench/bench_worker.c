@@ -48,7 +48,7 @@ struct bjob {
 
 struct bench {
     struct wtest *w;
-    mq_t *mq;                 /* own connection: publishes jobs, consumes final events */
+    mq_t *mq; /* own connection: publishes jobs, consumes final events */
     char queue[256];
     proto_uuid *imgs, *vols;
     int *gens;

@@ -49,21 +49,22 @@
 #include "testutil.h"
 #include "util.h"
 
-#define N_TPL 200
-#define N_SRC 8
-#define TWO_DISK_EVERY 20          /* templates i % 20 == 7 have two disks: 10 of them */
-#define N_WORKERS 3
-#define WORKER_SLOTS 2
-#define CHAOS_SEAL_MS 1000
-#define SUBMIT_EVERY_MS 200        /* 200 requests over ~40 s (+ the broker outage) */
+#define N_TPL                200
+#define N_SRC                8
+#define TWO_DISK_EVERY       20 /* templates i % 20 == 7 have two disks: 10 of them */
+#define N_WORKERS            3
+#define WORKER_SLOTS         2
+#define CHAOS_SEAL_MS        1000
+#define SUBMIT_EVERY_MS      200 /* 200 requests over ~40 s (+ the broker outage) */
 #define WORKER_KILL_EVERY_MS 2000
-#define CANCEL_EVERY_MS 5000
-#define PRODUCER_KILL_AT_MS { 8000, 18000, 48000 }   /* the last one well after the broker is back */
-#define PRODUCER_DOWN_MS 1500
+#define CANCEL_EVERY_MS      5000
+#define PRODUCER_KILL_AT_MS \
+    { 8000, 18000, 48000 } /* the last one well after the broker is back */
+#define PRODUCER_DOWN_MS     1500
 #define BROKER_RESTART_AT_MS 26000
-#define BROKER_DOWN_MS 3000
-#define NODE_DOWN_MS 10000
-#define SETTLE_MS (5 * 60 * 1000)
+#define BROKER_DOWN_MS       3000
+#define NODE_DOWN_MS         10000
+#define SETTLE_MS            (5 * 60 * 1000)
 
 struct chaos {
     struct e2e *e;
@@ -80,9 +81,7 @@ struct chaos {
     int64_t t0;
 };
 
-static int64_t elapsed_ms(const struct chaos *c) {
-    return time_mono_ms() - c->t0;
-}
+static int64_t elapsed_ms(const struct chaos *c) { return time_mono_ms() - c->t0; }
 
 /* Publish a request until the broker confirms it (reconnecting as needed). */
 static void request_publish(struct chaos *c, const char *type, const char *body, size_t len) {
@@ -92,7 +91,7 @@ static void request_publish(struct chaos *c, const char *type, const char *body,
         if (time_mono_ms() > deadline)
             fail_msg("%s not confirmed by the broker within 60 s: %s", type, err_str(r));
         c->publish_retries++;
-        testevents_pump(c->e->te, 200);   /* mq_wait reconnects */
+        testevents_pump(c->e->te, 200); /* mq_wait reconnects */
     }
 }
 
@@ -253,7 +252,7 @@ static void chaos_run(struct chaos *c) {
             broker_restart(c);
             broker_done = true;
         }
-        testevents_pump(c->e->te, 20);   /* keep the monitor queue drained */
+        testevents_pump(c->e->te, 20); /* keep the monitor queue drained */
     }
 }
 
@@ -369,7 +368,7 @@ static bool file_owned(struct chaos *c, struct outcome *o, const char *img, cons
     snprintf(v.vol_id, sizeof v.vol_id, "%.36s", name);
     const char *suffix = name + strlen(v.vol_id);
     if (strcmp(suffix, "") != 0 && strcmp(suffix, ".meta") != 0)
-        return false;   /* *.tmp, *.meta.tmp or foreign: debris */
+        return false; /* *.tmp, *.meta.tmp or foreign: debris */
     for (size_t s = 0; s < N_SRC; s++)
         if (vol_eq(&c->src[s], &v))
             return true;

@@ -14,8 +14,7 @@
 #include "log.h"
 #include "util.h"
 
-static void test_str_escape(void **state)
-{
+static void test_str_escape(void **state) {
     (void)state;
     char out[64];
     assert_string_equal(str_escape("/var/log/a\nb\x1b[31m\rc\\d\x7f", out, sizeof out),
@@ -25,8 +24,11 @@ static void test_str_escape(void **state)
     /* UTF-8 passes; C1 controls, stray and overlong bytes do not. */
     assert_string_equal(str_escape("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", out, sizeof out),
                         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
-    assert_string_equal(str_escape("a\xc2\x9b" "2J\xff\xc0\xaf\xe2\x82", out, sizeof out),
-                        "a\\xc2\\x9b" "2J\\xff\\xc0\\xaf\\xe2\\x82");
+    assert_string_equal(str_escape("a\xc2\x9b"
+                                   "2J\xff\xc0\xaf\xe2\x82",
+                                   out, sizeof out),
+                        "a\\xc2\\x9b"
+                        "2J\\xff\\xc0\\xaf\\xe2\\x82");
     assert_string_equal(str_escape("\xed\xa0\x80", out, sizeof out), "\\xed\\xa0\\x80"); /* surrogate */
     /* Cut before an escape that does not fit, always terminated. */
     assert_string_equal(str_escape("ab\ncd", out, 6), "ab");
@@ -40,8 +42,7 @@ struct fixture {
     int saved_stderr;
 };
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof(*f));
     snprintf(f->path, sizeof(f->path), "/tmp/test_escape.XXXXXX");
     int fd = mkstemp(f->path);
@@ -55,8 +56,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     struct fixture *f = *state;
     fflush(stderr);
     dup2(f->saved_stderr, STDERR_FILENO);
@@ -66,8 +66,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static void test_log_line(void **state)
-{
+static void test_log_line(void **state) {
     struct fixture *f = *state;
     log_set_component("worker[h1]");
     log_msg(LOG_LVL_WARN, "template=t1", "removed /tmp/%s", "x\ny\x1b]0;pwned\x07\rz");
@@ -79,8 +78,7 @@ static void test_log_line(void **state)
     free(buf);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_str_escape),
         cmocka_unit_test_setup_teardown(test_log_line, setup, teardown),

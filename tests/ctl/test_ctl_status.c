@@ -18,24 +18,35 @@
 #define HOSTILE "bad\nline\x1b[2J\rend\\x"
 
 /* No control character in text but the newline that ends each line. */
-static void assert_no_controls(const char *text)
-{
+static void assert_no_controls(const char *text) {
     for (const unsigned char *p = (const unsigned char *)text; *p; p++)
         if (*p != '\n')
             assert_false(*p < 0x20 || *p == 0x7f);
 }
 
-static char *status_output(bool json)
-{
+static char *status_output(bool json) {
     struct rpc_job job = {
-        .job_id = "11111111-1111-4111-8111-111111111111", .kind = JOB_VM_SEAL, .step = HOSTILE,
-        .disk = -1, .attempt = 1, .state = "failed", .progress = 40, .worker_id = "w1",
-        .error_code = "incomplete_guest", .error_message = "fstab line 3: /dev/x for /mnt/" HOSTILE,
+        .job_id = "11111111-1111-4111-8111-111111111111",
+        .kind = JOB_VM_SEAL,
+        .step = HOSTILE,
+        .disk = -1,
+        .attempt = 1,
+        .state = "failed",
+        .progress = 40,
+        .worker_id = "w1",
+        .error_code = "incomplete_guest",
+        .error_message = "fstab line 3: /dev/x for /mnt/" HOSTILE,
     };
     struct rpc_template t = {
-        .id = "22222222-2222-4222-8222-222222222222", .name = "tpl " HOSTILE, .state = "failed",
-        .step = HOSTILE, .error_step = "seal", .error_code = "incomplete_guest",
-        .error_message = "guest file /etc/" HOSTILE " is a FIFO", .jobs = &job, .n_jobs = 1,
+        .id = "22222222-2222-4222-8222-222222222222",
+        .name = "tpl " HOSTILE,
+        .state = "failed",
+        .step = HOSTILE,
+        .error_step = "seal",
+        .error_code = "incomplete_guest",
+        .error_message = "guest file /etc/" HOSTILE " is a FIFO",
+        .jobs = &job,
+        .n_jobs = 1,
     };
     char *buf = NULL;
     size_t len = 0;
@@ -46,8 +57,7 @@ static char *status_output(bool json)
     return buf;
 }
 
-static void test_status_text(void **state)
-{
+static void test_status_text(void **state) {
     (void)state;
     char *out = status_output(false);
     assert_no_controls(out);
@@ -62,8 +72,7 @@ static void test_status_text(void **state)
     free(out);
 }
 
-static void test_status_json(void **state)
-{
+static void test_status_json(void **state) {
     (void)state;
     char *out = status_output(true);
     assert_no_controls(out);
@@ -72,12 +81,16 @@ static void test_status_json(void **state)
     free(out);
 }
 
-static void test_event_line_and_view(void **state)
-{
+static void test_event_line_and_view(void **state) {
     (void)state;
     struct proto_event ev = {
-        .job_id = "", .template_id = "22222222-2222-4222-8222-222222222222", .worker_id = "p1",
-        .state = EV_FAILED, .progress = -1, .step = HOSTILE, .has_error = true,
+        .job_id = "",
+        .template_id = "22222222-2222-4222-8222-222222222222",
+        .worker_id = "p1",
+        .state = EV_FAILED,
+        .progress = -1,
+        .step = HOSTILE,
+        .has_error = true,
         .error = { .code = "encrypted_guest", .message = "LUKS on /dev/sdb " HOSTILE, .permanent = true },
         .ts_ms = 1000,
     };
@@ -98,8 +111,7 @@ static void test_event_line_and_view(void **state)
     ctl_view_free(v);
 }
 
-static void test_print_line(void **state)
-{
+static void test_print_line(void **state) {
     (void)state;
     char *buf = NULL;
     size_t len = 0;
@@ -110,8 +122,7 @@ static void test_print_line(void **state)
     free(buf);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_text),
         cmocka_unit_test(test_status_json),

@@ -25,8 +25,9 @@
 #include "testutil.h"
 #include "util.h"
 
-#define DISK "11111111-1111-4111-8111-111111111111:22222222-2222-4222-8222-222222222222:" \
-             "33333333-3333-4333-8333-333333333333"
+#define DISK                                                                     \
+    "11111111-1111-4111-8111-111111111111:22222222-2222-4222-8222-222222222222:" \
+    "33333333-3333-4333-8333-333333333333"
 
 struct fx {
     char *dir, *ctl, *cfg;
@@ -46,8 +47,8 @@ static int fx_setup(void **state) {
     f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t alen = sizeof a;
-    if (f->listen_fd < 0 || bind(f->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(f->listen_fd, 8) < 0 ||
-        getsockname(f->listen_fd, (struct sockaddr *)&a, &alen) < 0) {
+    if (f->listen_fd < 0 || bind(f->listen_fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        listen(f->listen_fd, 8) < 0 || getsockname(f->listen_fd, (struct sockaddr *)&a, &alen) < 0) {
         perror("listener");
         return -1;
     }
@@ -55,12 +56,14 @@ static int fx_setup(void **state) {
     FILE *c = fopen(f->cfg, "w");
     if (!c)
         return -1;
-    if (fchmod(fileno(c), 0600) < 0) {   /* it holds a password */
+    if (fchmod(fileno(c), 0600) < 0) { /* it holds a password */
         fclose(c);
         return -1;
     }
-    fprintf(c, "broker = { hosts = [ \"127.0.0.1:%d\" ]; vhost = \"vmseal\"; user = \"producer\"; password = \"x\"; };\n",
-            ntohs(a.sin_port));
+    fprintf(
+        c,
+        "broker = { hosts = [ \"127.0.0.1:%d\" ]; vhost = \"vmseal\"; user = \"producer\"; password = \"x\"; };\n",
+        ntohs(a.sin_port));
     fclose(c);
     return 0;
 }
@@ -78,9 +81,10 @@ static int fx_teardown(void **state) {
 }
 
 /* vmsealctl submit with two more arguments; returns the exit status. */
-static int submit(struct fx *f, const char *opt1, const char *val1, const char *opt2, const char *val2, char **out) {
-    const char *argv[] = { f->ctl, "submit", "--config", f->cfg, "--name", "t", "--disk", DISK, "--seal",
-                           opt1, val1, opt2, val2, NULL };
+static int submit(struct fx *f, const char *opt1, const char *val1, const char *opt2, const char *val2,
+                  char **out) {
+    const char *argv[] = { f->ctl, "submit", "--config", f->cfg, "--name", "t",  "--disk",
+                           DISK,   "--seal", opt1,       val1,   opt2,     val2, NULL };
     return testutil_cmd_run(argv, 60000, out);
 }
 

@@ -16,21 +16,16 @@
 
 static char last_text[512];
 
-const char *deploy_amqp_last_text(void)
-{
-    return last_text;
-}
+const char *deploy_amqp_last_text(void) { return last_text; }
 
 /* A file of deploy/rabbitmq in the source tree (malloc'd). */
-static char *deploy_file(const char *name)
-{
+static char *deploy_file(const char *name) {
     const char *src = getenv("VMSEAL_SOURCE_DIR");
     return xasprintf("%s/deploy/rabbitmq/%s", src && *src ? src : ".", name);
 }
 
 /* Value of `export KEY=value` in the node's env file (malloc'd) or NULL. */
-static char *env_value(const char *env, const char *key)
-{
+static char *env_value(const char *env, const char *key) {
     char *pat = xasprintf("export %s=", key);
     const char *p = strstr(env, pat);
     char *v = NULL;
@@ -43,8 +38,7 @@ static char *env_value(const char *env, const char *key)
     return v;
 }
 
-int deploy_node_start(struct deploy_node *n, const char *const extra_args[])
-{
+int deploy_node_start(struct deploy_node *n, const char *const extra_args[]) {
     _cleanup_free_ char *script = deploy_file("node.sh"), *defs = NULL, *out = NULL, *env = NULL, *path = NULL;
     _cleanup_free_ char *port = NULL;
     const char *argv[24];
@@ -92,8 +86,7 @@ int deploy_node_start(struct deploy_node *n, const char *const extra_args[])
     return 0;
 }
 
-void deploy_node_stop(struct deploy_node *n)
-{
+void deploy_node_stop(struct deploy_node *n) {
     if (n->dir) {
         _cleanup_free_ char *script = deploy_file("node.sh"), *out = NULL;
         const char *argv[] = { "bash", script, "stop", n->dir, NULL };
@@ -109,8 +102,7 @@ void deploy_node_stop(struct deploy_node *n)
     memset(n, 0, sizeof(*n));
 }
 
-char *deploy_node_password(const struct deploy_node *n, const char *user)
-{
+char *deploy_node_password(const struct deploy_node *n, const char *user) {
     _cleanup_free_ char *path = xasprintf("%s/%s.secret", n->secrets, user);
     char *buf = NULL;
     size_t len = 0;
@@ -122,16 +114,14 @@ char *deploy_node_password(const struct deploy_node *n, const char *user)
     return buf;
 }
 
-static void text_set(amqp_bytes_t b)
-{
+static void text_set(amqp_bytes_t b) {
     snprintf(last_text, sizeof(last_text), "%.*s", (int)b.len, (const char *)b.bytes);
 }
 
 /* 0 for a normal reply; the reply code of a channel or connection close
  * (acknowledging a channel close so the connection stays usable); -1 for a
  * library error. */
-static int reply_code(amqp_connection_state_t c, int ch, amqp_rpc_reply_t r)
-{
+static int reply_code(amqp_connection_state_t c, int ch, amqp_rpc_reply_t r) {
     last_text[0] = '\0';
     if (r.reply_type == AMQP_RESPONSE_NORMAL)
         return 0;
@@ -152,8 +142,7 @@ static int reply_code(amqp_connection_state_t c, int ch, amqp_rpc_reply_t r)
     return -1;
 }
 
-int deploy_amqp_try_login(int port, const char *vhost, const char *user, const char *password)
-{
+int deploy_amqp_try_login(int port, const char *vhost, const char *user, const char *password) {
     amqp_connection_state_t c = amqp_new_connection();
     amqp_socket_t *s = amqp_tcp_socket_new(c);
     int r = -1;
@@ -168,8 +157,7 @@ int deploy_amqp_try_login(int port, const char *vhost, const char *user, const c
     return r;
 }
 
-amqp_connection_state_t deploy_amqp_open(int port, const char *vhost, const char *user, const char *password)
-{
+amqp_connection_state_t deploy_amqp_open(int port, const char *vhost, const char *user, const char *password) {
     amqp_connection_state_t c = amqp_new_connection();
     amqp_socket_t *s = amqp_tcp_socket_new(c);
     amqp_rpc_reply_t rep;
@@ -186,15 +174,13 @@ amqp_connection_state_t deploy_amqp_open(int port, const char *vhost, const char
     return c;
 }
 
-void deploy_amqp_close(amqp_connection_state_t c)
-{
+void deploy_amqp_close(amqp_connection_state_t c) {
     amqp_connection_close(c, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection(c);
 }
 
 /* A fresh channel number per operation (a closed channel is not reused). */
-static int chan_open(amqp_connection_state_t c)
-{
+static int chan_open(amqp_connection_state_t c) {
     static int next = 0;
     int ch = (next++ % 2000) + 1;
 
@@ -207,22 +193,20 @@ static int chan_open(amqp_connection_state_t c)
 }
 
 /* Finish an operation: on success close the channel ourselves. */
-static int chan_done(amqp_connection_state_t c, int ch, int code)
-{
+static int chan_done(amqp_connection_state_t c, int ch, int code) {
     if (code == 0)
         amqp_channel_close(c, (amqp_channel_t)ch, AMQP_REPLY_SUCCESS);
     return code;
 }
 
-int deploy_amqp_publish(amqp_connection_state_t c, const char *exchange, const char *key, const char *body)
-{
+int deploy_amqp_publish(amqp_connection_state_t c, const char *exchange, const char *key, const char *body) {
     int ch = chan_open(c), code;
     amqp_basic_properties_t p = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG,
                                   .delivery_mode = 2,
                                   .content_type = amqp_cstring_bytes("application/msgpack") };
 
-    amqp_basic_publish(c, (amqp_channel_t)ch, amqp_cstring_bytes(exchange), amqp_cstring_bytes(key), 0, 0,
-                       &p, amqp_cstring_bytes(body));
+    amqp_basic_publish(c, (amqp_channel_t)ch, amqp_cstring_bytes(exchange), amqp_cstring_bytes(key), 0, 0, &p,
+                       amqp_cstring_bytes(body));
     /* A publish has no reply: a synchronous call after it sees the
      * channel.close a refused publish causes (frames are handled in order). */
     amqp_basic_qos(c, (amqp_channel_t)ch, 0, 1, 0);
@@ -230,8 +214,7 @@ int deploy_amqp_publish(amqp_connection_state_t c, const char *exchange, const c
     return chan_done(c, ch, code);
 }
 
-int deploy_amqp_consume(amqp_connection_state_t c, const char *queue)
-{
+int deploy_amqp_consume(amqp_connection_state_t c, const char *queue) {
     int ch = chan_open(c), code;
 
     amqp_basic_consume(c, (amqp_channel_t)ch, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
@@ -240,8 +223,7 @@ int deploy_amqp_consume(amqp_connection_state_t c, const char *queue)
     return chan_done(c, ch, code);
 }
 
-int deploy_amqp_delete_queue(amqp_connection_state_t c, const char *queue)
-{
+int deploy_amqp_delete_queue(amqp_connection_state_t c, const char *queue) {
     int ch = chan_open(c), code;
 
     amqp_queue_delete(c, (amqp_channel_t)ch, amqp_cstring_bytes(queue), 0, 0);
@@ -249,8 +231,8 @@ int deploy_amqp_delete_queue(amqp_connection_state_t c, const char *queue)
     return chan_done(c, ch, code);
 }
 
-int deploy_amqp_declare_quorum(amqp_connection_state_t c, const char *queue, int delivery_limit, bool dlx, bool sac)
-{
+int deploy_amqp_declare_quorum(amqp_connection_state_t c, const char *queue, int delivery_limit, bool dlx,
+                               bool sac) {
     amqp_table_entry_t e[4];
     int n = 0, ch = chan_open(c), code;
 
@@ -278,8 +260,7 @@ int deploy_amqp_declare_quorum(amqp_connection_state_t c, const char *queue, int
     return chan_done(c, ch, code);
 }
 
-int deploy_amqp_excl_bind(amqp_connection_state_t c, const char *exchange, const char *key, char ret_queue[64])
-{
+int deploy_amqp_excl_bind(amqp_connection_state_t c, const char *exchange, const char *key, char ret_queue[64]) {
     char id[VMS_UUID_STRLEN + 1];
     int ch = chan_open(c), code;
 
@@ -295,8 +276,7 @@ int deploy_amqp_excl_bind(amqp_connection_state_t c, const char *exchange, const
     return chan_done(c, ch, code);
 }
 
-int deploy_amqp_get(amqp_connection_state_t c, const char *queue, int timeout_ms, char **ret_body)
-{
+int deploy_amqp_get(amqp_connection_state_t c, const char *queue, int timeout_ms, char **ret_body) {
     int64_t deadline = time_mono_ms() + timeout_ms;
     int ch = chan_open(c), code;
 

@@ -8,8 +8,7 @@
 
 struct deploy_node deploy_shared;
 
-int main(void)
-{
+int main(void) {
     int failed;
 
     if (deploy_node_start(&deploy_shared, NULL) < 0) {

@@ -18,43 +18,40 @@
 #include "testbroker.h"
 #include "util.h"
 
-
 struct client {
     struct config_broker cfg;
     mq_t *mq;
 };
 
-static void client_open(struct client *c, const char *user)
-{
+static void client_open(struct client *c, const char *user) {
     struct testbroker tb = { .port = deploy_shared.port };
     _cleanup_free_ char *pw = deploy_node_password(&deploy_shared, user);
     char err[256] = "";
 
     testbroker_config_fill(&tb, "vmseal", user, pw, &c->cfg);
-    struct mq_opts o = { .broker = &c->cfg, .conn_name = user, .stamp_user_id = true, .why = err,
-                         .why_len = sizeof(err) };
+    struct mq_opts o = {
+        .broker = &c->cfg, .conn_name = user, .stamp_user_id = true, .why = err, .why_len = sizeof(err)
+    };
     int r = mq_open(&o, &c->mq);
     if (r < 0)
         fail_msg("mq_open as %s: %s: %s", user, err_str(r), err);
 }
 
-static void client_close(struct client *c)
-{
+static void client_close(struct client *c) {
     mq_close(c->mq);
     testbroker_config_free(&c->cfg);
 }
 
-#define assert_mq_ok(c, expr)                                                            \
-    do {                                                                                 \
-        int r_ = (expr);                                                                 \
-        if (r_ != 0)                                                                     \
-            fail_msg("%s: %s: %s", #expr, err_str(r_), mq_why((c)->mq));          \
+#define assert_mq_ok(c, expr)                                            \
+    do {                                                                 \
+        int r_ = (expr);                                                 \
+        if (r_ != 0)                                                     \
+            fail_msg("%s: %s: %s", #expr, err_str(r_), mq_why((c)->mq)); \
     } while (0)
 
 /* Wait for the delivery with body `want` from queue (the node is shared with
  * the other deploy tests: earlier messages are acked and skipped). */
-static void wait_delivery(struct client *c, const char *queue, const char *want)
-{
+static void wait_delivery(struct client *c, const char *queue, const char *want) {
     int64_t deadline = time_mono_ms() + 15000;
     struct mq_event ev = { 0 };
 
@@ -76,8 +73,7 @@ static void wait_delivery(struct client *c, const char *queue, const char *want)
     fail_msg("no delivery \"%s\" from %s within 15 s", want, queue);
 }
 
-static void test_daemons_declare_and_flow(void **state)
-{
+static void test_daemons_declare_and_flow(void **state) {
     static const char *const all[] = { "#" };
     struct client prod = { 0 }, wrk = { 0 }, mon = { 0 }, ctl = { 0 };
     char control_q[256], watch_q[256], mon_q[256];
@@ -93,7 +89,7 @@ static void test_daemons_declare_and_flow(void **state)
 
     /* The pools come with the definitions (an administrator adds others): a
      * worker host configures nothing shared. */
-    assert_mq_ok(&prod, mq_declare_pool(prod.mq, "default", all, 1));   /* as it is: a no-op */
+    assert_mq_ok(&prod, mq_declare_pool(prod.mq, "default", all, 1)); /* as it is: a no-op */
 
     /* worker/runtime.c: its pool (checked, not declared), its control queue. */
     client_open(&wrk, "worker");
@@ -115,15 +111,16 @@ static void test_daemons_declare_and_flow(void **state)
     assert_mq_ok(&ctl, mq_bind(ctl.mq, watch_q, MQ_X_EVENTS, "job.#"));
 
     /* A worker event reaches the producer's queue and the monitor. */
-    assert_mq_ok(&wrk, mq_publish_wait(wrk.mq, MQ_X_EVENTS, "job.volume.copy.running.worker", &p, "ev1", 3, 10000));
+    assert_mq_ok(&wrk,
+                 mq_publish_wait(wrk.mq, MQ_X_EVENTS, "job.volume.copy.running.worker", &p, "ev1", 3, 10000));
     wait_delivery(&prod, MQ_Q_EVENTS_PRODUCER, "ev1");
     wait_delivery(&mon, mon_q, "ev1");
 
     /* A job from the producer reaches the worker's pool queue. */
     p.message_id = "00000000-0000-0000-0000-0000000000bb";
     p.type = "job";
-    assert_mq_ok(&prod, mq_publish_wait(prod.mq, MQ_X_JOBS, "storage.00000000-0000-0000-0000-000000000002",
-                                        &p, "job1", 4, 10000));
+    assert_mq_ok(&prod, mq_publish_wait(prod.mq, MQ_X_JOBS, "storage.00000000-0000-0000-0000-000000000002", &p,
+                                        "job1", 4, 10000));
     wait_delivery(&wrk, "vmseal.jobs.default", "job1");
 
     /* The worker dead-letters an invalid job itself (worker/runtime.c). */
@@ -145,8 +142,7 @@ static void test_daemons_declare_and_flow(void **state)
 /* The publish fails and the reason the client reports is the broker's 403.
  * (mq reports the lost publish's status as conn_lost, the channel having been
  * closed; the cause is in mq_why.) */
-static void assert_publish_refused(struct client *c, const char *who)
-{
+static void assert_publish_refused(struct client *c, const char *who) {
     struct mq_props p = { .message_id = "00000000-0000-0000-0000-0000000000cc", .type = "job" };
     int r = mq_publish_wait(c->mq, MQ_X_JOBS, "storage.x", &p, "j", 1, 10000);
 
@@ -155,8 +151,7 @@ static void assert_publish_refused(struct client *c, const char *who)
                  mq_why(c->mq));
 }
 
-static void test_forbidden_publish_is_access_refused(void **state)
-{
+static void test_forbidden_publish_is_access_refused(void **state) {
     struct client mon = { 0 }, wrk = { 0 };
 
     client_open(&mon, "monitor");
@@ -174,8 +169,7 @@ static void test_forbidden_publish_is_access_refused(void **state)
     client_close(&wrk);
 }
 
-int deploy_mq_tests(void)
-{
+int deploy_mq_tests(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_daemons_declare_and_flow),
         cmocka_unit_test(test_forbidden_publish_is_access_refused),

@@ -15,38 +15,35 @@
 #include "testutil.h"
 #include "util.h"
 
-#define VHOST "vmseal"
+#define VHOST          "vmseal"
 #define ACCESS_REFUSED 403
 
-
-static amqp_connection_state_t open_as(const char *user)
-{
+static amqp_connection_state_t open_as(const char *user) {
     _cleanup_free_ char *pw = deploy_node_password(&deploy_shared, user);
     return deploy_amqp_open(deploy_shared.port, VHOST, user, pw);
 }
 
 /* Assert that the broker refused with 403 ACCESS_REFUSED. */
-#define assert_refused(expr)                                                            \
-    do {                                                                                \
-        int code_ = (expr);                                                             \
-        if (code_ != ACCESS_REFUSED)                                                    \
-            fail_msg("%s: expected 403 ACCESS_REFUSED, got %d %s", #expr, code_,        \
-                     deploy_amqp_last_text());                                          \
-        assert_non_null(strstr(deploy_amqp_last_text(), "ACCESS_REFUSED"));             \
+#define assert_refused(expr)                                                                               \
+    do {                                                                                                   \
+        int code_ = (expr);                                                                                \
+        if (code_ != ACCESS_REFUSED)                                                                       \
+            fail_msg("%s: expected 403 ACCESS_REFUSED, got %d %s", #expr, code_, deploy_amqp_last_text()); \
+        assert_non_null(strstr(deploy_amqp_last_text(), "ACCESS_REFUSED"));                                \
     } while (0)
 
-#define assert_allowed(expr)                                                            \
-    do {                                                                                \
-        int code_ = (expr);                                                             \
-        if (code_ != 0)                                                                 \
-            fail_msg("%s: expected success, got %d %s", #expr, code_,                   \
-                     deploy_amqp_last_text());                                          \
+#define assert_allowed(expr)                                                                    \
+    do {                                                                                        \
+        int code_ = (expr);                                                                     \
+        if (code_ != 0)                                                                         \
+            fail_msg("%s: expected success, got %d %s", #expr, code_, deploy_amqp_last_text()); \
     } while (0)
 
 /* The topology of docs/protocol.md §3 exists with its arguments. */
-static void test_topology_loaded(void **state)
-{
-    struct testbroker_args { const char *name, *expect; };
+static void test_topology_loaded(void **state) {
+    struct testbroker_args {
+        const char *name, *expect;
+    };
     static const struct testbroker_args queues[] = {
         { "vmseal.requests", "quorum" },
         { "vmseal.jobs.default", "quorum" },
@@ -55,8 +52,17 @@ static void test_topology_loaded(void **state)
         { "vmseal.rpc", "quorum" },
         { "vmseal.events.engine", "quorum" },
     };
-    const char *argv[] = { "/usr/sbin/rabbitmqctl", "-n", deploy_shared.node, "-q", "list_queues", "-p", VHOST,
-                           "name", "type", "arguments", NULL };
+    const char *argv[] = { "/usr/sbin/rabbitmqctl",
+                           "-n",
+                           deploy_shared.node,
+                           "-q",
+                           "list_queues",
+                           "-p",
+                           VHOST,
+                           "name",
+                           "type",
+                           "arguments",
+                           NULL };
     char *out = NULL;
 
     assert_int_equal(testutil_cmd_run(argv, 60000, &out), 0);
@@ -77,7 +83,8 @@ static void test_topology_loaded(void **state)
     free(out);
 
     /* Re-declaring with the arguments mq.c uses is accepted (no 406). */
-    amqp_connection_state_t c = deploy_amqp_open(deploy_shared.port, VHOST, deploy_shared.admin_user, deploy_shared.admin_password);
+    amqp_connection_state_t c =
+        deploy_amqp_open(deploy_shared.port, VHOST, deploy_shared.admin_user, deploy_shared.admin_password);
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.requests", 5, true, true));
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.jobs.default", 5, true, false));
     assert_allowed(deploy_amqp_declare_quorum(c, "vmseal.events.producer", 5, true, false));
@@ -89,8 +96,7 @@ static void test_topology_loaded(void **state)
     deploy_amqp_close(c);
 }
 
-static void test_logins(void **state)
-{
+static void test_logins(void **state) {
     static const char *users[] = { "producer", "worker", "operator", "monitor", "engine" };
 
     for (size_t i = 0; i < ARRAY_SIZE(users); i++) {
@@ -103,8 +109,7 @@ static void test_logins(void **state)
     assert_int_not_equal(deploy_amqp_try_login(deploy_shared.port, VHOST, "guest", "guest"), 0);
 }
 
-static void test_producer(void **state)
-{
+static void test_producer(void **state) {
     amqp_connection_state_t c = open_as("producer");
     char q[64];
 
@@ -130,8 +135,7 @@ static void test_producer(void **state)
 /* A worker host's identity (here the shipped `worker`): consumes a pool
  * queue that exists, publishes events whose routing key ends with its own
  * name, binds its exclusive control queue; configures nothing shared. */
-static void test_worker(void **state)
-{
+static void test_worker(void **state) {
     amqp_connection_state_t c = open_as("worker");
     char q[64], q2[64];
 
@@ -160,15 +164,14 @@ static void test_worker(void **state)
     assert_refused(deploy_amqp_declare_quorum(c, "vmseal.requests", 5, true, true));
     assert_refused(deploy_amqp_delete_queue(c, "vmseal.requests"));
     assert_refused(deploy_amqp_delete_queue(c, "vmseal.jobs.default"));
-    assert_refused(deploy_amqp_excl_bind(c, "vmseal.jobs", "#", q2));     /* read every job */
-    assert_refused(deploy_amqp_excl_bind(c, "vmseal.events", "#", q2));   /* read every event */
+    assert_refused(deploy_amqp_excl_bind(c, "vmseal.jobs", "#", q2));   /* read every job */
+    assert_refused(deploy_amqp_excl_bind(c, "vmseal.events", "#", q2)); /* read every event */
     deploy_amqp_close(c);
 }
 
 /* vmsealctl's user: requests and RPC through the default exchange, events
  * and dead letters; no jobs, no control, no topology. */
-static void test_operator(void **state)
-{
+static void test_operator(void **state) {
     amqp_connection_state_t c = open_as("operator");
     char q[64], q2[64];
 
@@ -190,8 +193,7 @@ static void test_operator(void **state)
     deploy_amqp_close(c);
 }
 
-static void test_monitor(void **state)
-{
+static void test_monitor(void **state) {
     amqp_connection_state_t mon = open_as("monitor"), wrk = open_as("worker");
     char q[64], q2[64];
     char *body = NULL;
@@ -218,10 +220,11 @@ static void test_monitor(void **state)
 }
 
 /* The bytes a queue holds, from rabbitmqctl. */
-static long queue_bytes(const char *queue)
-{
-    const char *argv[] = { "/usr/sbin/rabbitmqctl", "-n", deploy_shared.node, "-q", "list_queues", "-p", VHOST,
-                           "name", "message_bytes", NULL };
+static long queue_bytes(const char *queue) {
+    const char *argv[] = {
+        "/usr/sbin/rabbitmqctl", "-n", deploy_shared.node, "-q", "list_queues", "-p", VHOST, "name",
+        "message_bytes",         NULL
+    };
     _cleanup_free_ char *out = NULL;
     assert_int_equal(testutil_cmd_run(argv, 60000, &out), 0);
     const char *line = strstr(out, queue);
@@ -234,8 +237,7 @@ static long queue_bytes(const char *queue)
  * most 1 MiB (policy vmseal-watchers, drop-head) however much is published
  * and however little it reads: at most 1000 MiB, and in practice 1 MiB per
  * queue it holds. */
-static void test_monitor_bounded(void **state)
-{
+static void test_monitor_bounded(void **state) {
     amqp_connection_state_t mon[4], wrk = open_as("worker");
     char q[4][64];
     for (int i = 0; i < 4; i++) {
@@ -250,7 +252,7 @@ static void test_monitor_bounded(void **state)
     char *body = xmalloc(big + 1);
     memset(body, 'x', big);
     body[big] = '\0';
-    for (int i = 0; i < 16; i++)   /* 4 MiB to every monitor queue */
+    for (int i = 0; i < 16; i++) /* 4 MiB to every monitor queue */
         assert_allowed(deploy_amqp_publish(wrk, "vmseal.events", "job.vm.seal.progress.worker", body));
     free(body);
     for (int i = 0; i < 4; i++) {
@@ -262,15 +264,10 @@ static void test_monitor_bounded(void **state)
     deploy_amqp_close(wrk);
 }
 
-int deploy_perms_tests(void)
-{
+int deploy_perms_tests(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_topology_loaded),
-        cmocka_unit_test(test_logins),
-        cmocka_unit_test(test_producer),
-        cmocka_unit_test(test_worker),
-        cmocka_unit_test(test_operator),
-        cmocka_unit_test(test_monitor),
+        cmocka_unit_test(test_topology_loaded), cmocka_unit_test(test_logins),   cmocka_unit_test(test_producer),
+        cmocka_unit_test(test_worker),          cmocka_unit_test(test_operator), cmocka_unit_test(test_monitor),
         cmocka_unit_test(test_monitor_bounded),
     };
     return cmocka_run_group_tests_name("deploy_perms", tests, NULL, NULL);

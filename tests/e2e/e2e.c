@@ -22,7 +22,7 @@
 #include "util.h"
 
 static int file_write(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);   /* holds a password */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* holds a password */
     if (fd < 0)
         return -errno;
     int r = write_all(fd, text, strlen(text));
@@ -38,9 +38,10 @@ static char *broker_group(struct e2e *e) {
         hosts = more;
     }
     /* every process here is the administrator, the producer's identity too */
-    return xasprintf("broker = { hosts = [ %s ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10;\n"
-                     "  producer_user = \"%s\"; };\n",
-                     hosts, e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password, e->tb.broker.user);
+    return xasprintf(
+        "broker = { hosts = [ %s ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10;\n"
+        "  producer_user = \"%s\"; };\n",
+        hosts, e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password, e->tb.broker.user);
 }
 
 static char *storage_group(struct e2e *e) {
@@ -50,7 +51,8 @@ static char *storage_group(struct e2e *e) {
 int e2e_producer_conf_write(struct e2e *e, const char *extra) {
     _cleanup_free_ char *b = broker_group(e), *s = storage_group(e);
     _cleanup_free_ char *p = xasprintf("%s%sproducer = { db = \"%s\"; max_attempts = 3; %s };\n"
-                                       "log = { level = \"debug\"; };\n", b, s, e->db, extra ? extra : "");
+                                       "log = { level = \"debug\"; };\n",
+                                       b, s, e->db, extra ? extra : "");
     return file_write(e->producer_conf, p);
 }
 
@@ -84,9 +86,10 @@ int e2e_setup(void **state) {
         goto fail;
     }
     free(out);
-    if (mq_open(&(struct mq_opts){ .broker = &e->tb.broker, .conn_name = "e2e rpc", .why = err,
-                                   .why_len = sizeof err },
-                &e->rpc) < 0 ||
+    if (mq_open(
+            &(struct mq_opts){
+                .broker = &e->tb.broker, .conn_name = "e2e rpc", .why = err, .why_len = sizeof err },
+            &e->rpc) < 0 ||
         mq_consume(e->rpc, RPC_REPLY_TO, 0, false, true) < 0) {
         fprintf(stderr, "e2e: rpc connection: %s\n", err);
         goto fail;
@@ -183,13 +186,14 @@ int e2e_producer_start_with(struct e2e *e, const char *id, const char *conf, boo
 }
 
 int e2e_worker_start(struct e2e *e, const char *id, bool dry_run, int seal_ms, int slots, pid_t *ret_pid) {
-    _cleanup_free_ char *exe = testutil_build_path("bin/vmseal-worker"), *conf = xasprintf("%s/%s.conf", e->dir, id);
+    _cleanup_free_ char *exe = testutil_build_path("bin/vmseal-worker"),
+                        *conf = xasprintf("%s/%s.conf", e->dir, id);
     _cleanup_free_ char *b = broker_group(e), *s = storage_group(e);
-    _cleanup_free_ char *text = xasprintf("%s%sworker = { id = \"%s\"; slots = %d; executor = \"%s\"; %s %s };\n"
-                                          "log = { level = \"debug\"; };\n",
-                                          b, s, id, slots, dry_run ? "dry-run" : "real",
-                                          dry_run ? "dry_run_seal_ms = SEALMS;" : "",
-                                          e->worker_extra ? e->worker_extra : "");
+    _cleanup_free_ char *text =
+        xasprintf("%s%sworker = { id = \"%s\"; slots = %d; executor = \"%s\"; %s %s };\n"
+                  "log = { level = \"debug\"; };\n",
+                  b, s, id, slots, dry_run ? "dry-run" : "real", dry_run ? "dry_run_seal_ms = SEALMS;" : "",
+                  e->worker_extra ? e->worker_extra : "");
     char *p = strstr(text, "SEALMS");
     if (p) {
         char *fixed = xasprintf("%.*s%d%s", (int)(p - text), text, seal_ms, p + 6);
@@ -239,7 +243,7 @@ void e2e_kill(struct e2e *e, pid_t pid) {
     testutil_proc_kill(pid, SIGKILL, 0, NULL);
     for (size_t i = 0; i < e->n_procs; i++)
         if (e->procs[i].pid == pid)
-            e->procs[i].pid = -1;   /* reaped; keep the log for dumps */
+            e->procs[i].pid = -1; /* reaped; keep the log for dumps */
 }
 
 int e2e_ctl(struct e2e *e, char **ret_out, ...) {
@@ -256,7 +260,7 @@ int e2e_ctl(struct e2e *e, char **ret_out, ...) {
         argv[n++] = e->ctl_conf;
     }
     argv[n] = NULL;
-    return testutil_cmd_run(argv, 900000, ret_out);   /* submit --wait bounds itself */
+    return testutil_cmd_run(argv, 900000, ret_out); /* submit --wait bounds itself */
 }
 
 static int json_uuid(const char *json, const char *key, proto_uuid ret) {
@@ -331,8 +335,12 @@ int e2e_status(struct e2e *e, const char *template_id, struct rpc_reply *ret) {
     int r = rpc_encode_request(&rq, &body, &len);
     proto_uuid corr;
     uuid_new(corr);
-    struct mq_props p = { .message_id = corr, .correlation_id = corr, .reply_to = RPC_REPLY_TO,
-                          .type = RPC_REQUEST_TYPE, .transient = true, .mandatory = true };
+    struct mq_props p = { .message_id = corr,
+                          .correlation_id = corr,
+                          .reply_to = RPC_REPLY_TO,
+                          .type = RPC_REQUEST_TYPE,
+                          .transient = true,
+                          .mandatory = true };
     /* The connection may have sat idle past its heartbeats (a long seal):
      * let mq_wait notice and reconnect before publishing. */
     struct mq_event idle;
@@ -365,7 +373,8 @@ static bool state_terminal(const char *s) {
     return strcmp(s, "ready") == 0 || strcmp(s, "failed") == 0 || strcmp(s, "cancelled") == 0;
 }
 
-int e2e_wait_state(struct e2e *e, const char *template_id, const char *state, int timeout_ms, struct rpc_reply *ret) {
+int e2e_wait_state(struct e2e *e, const char *template_id, const char *state, int timeout_ms,
+                   struct rpc_reply *ret) {
     int64_t deadline = time_mono_ms() + timeout_ms;
     char last[32] = "?";
     while (time_mono_ms() < deadline) {
@@ -403,7 +412,8 @@ int e2e_wait_job_running(struct e2e *e, const char *template_id, enum job_kind k
             return 0;
         testevents_pump(e->te, 50);
     }
-    fprintf(stderr, "template %s: no running %s job within %d ms\n", template_id, job_kind_to_string(kind), timeout_ms);
+    fprintf(stderr, "template %s: no running %s job within %d ms\n", template_id, job_kind_to_string(kind),
+            timeout_ms);
     return -ETIMEDOUT;
 }
 
@@ -490,7 +500,8 @@ size_t e2e_assert_ready(struct e2e *e, const char *tid, int timeout_ms) {
     }
     if (strcmp(rep.tpl.state, "ready") != 0) {
         e2e_dump_logs(e);
-        fail_msg("template %s ended %s at %s: %s", tid, rep.tpl.state, rep.tpl.error_step ? rep.tpl.error_step : "-",
+        fail_msg("template %s ended %s at %s: %s", tid, rep.tpl.state,
+                 rep.tpl.error_step ? rep.tpl.error_step : "-",
                  rep.tpl.error_message ? rep.tpl.error_message : "-");
     }
     const struct rpc_template *t = &rep.tpl;
@@ -521,4 +532,3 @@ void e2e_assert_ready_clean(struct e2e *e, const char *tid, int timeout_ms, size
     size_t n = e2e_assert_ready(e, tid, timeout_ms);
     assert_int_equal(e2e_volume_count(e), (int)(n_sources + n));
 }
-

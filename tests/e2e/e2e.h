@@ -25,7 +25,7 @@
 #include "testbroker.h"
 #include "testevents.h"
 
-#define E2E_MAX_PROCS 64   /* the chaos test restarts workers and producers many times */
+#define E2E_MAX_PROCS 64 /* the chaos test restarts workers and producers many times */
 
 struct e2e_proc {
     pid_t pid;
@@ -35,13 +35,13 @@ struct e2e_proc {
 struct e2e {
     struct testbroker tb;
     struct testevents *te;
-    mq_t *rpc;                 /* consuming amq.rabbitmq.reply-to */
+    mq_t *rpc; /* consuming amq.rabbitmq.reply-to */
     char *dir, *sd_path, *db, *producer_conf, *ctl_conf;
-    char *db_schema;           /* PostgreSQL runs (testpg.h): the test's schema */
+    char *db_schema; /* PostgreSQL runs (testpg.h): the test's schema */
     proto_uuid sd_id;
     struct e2e_proc procs[E2E_MAX_PROCS];
     size_t n_procs;
-    const char *worker_extra;  /* more settings of the worker group of workers started next, or NULL */
+    const char *worker_extra;   /* more settings of the worker group of workers started next, or NULL */
     const char *const *env_add; /* "KEY=value" list for processes started next, or NULL */
 };
 
@@ -78,7 +78,8 @@ int e2e_submit(struct e2e *e, const char *name, const struct proto_vol_ref *disk
 int e2e_status(struct e2e *e, const char *template_id, struct rpc_reply *ret);
 /* Poll status every 100 ms until the template's state is `state` (or, when
  * state is NULL, any terminal state); ret may be NULL.  -ETIMEDOUT. */
-int e2e_wait_state(struct e2e *e, const char *template_id, const char *state, int timeout_ms, struct rpc_reply *ret);
+int e2e_wait_state(struct e2e *e, const char *template_id, const char *state, int timeout_ms,
+                   struct rpc_reply *ret);
 /* Poll until a job of `kind` of the template is "running". */
 int e2e_wait_job_running(struct e2e *e, const char *template_id, enum job_kind kind, int timeout_ms);
 

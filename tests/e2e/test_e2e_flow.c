@@ -156,8 +156,8 @@ static void wait_log(struct e2e *e, const char *name, const char *text) {
  * of 0 (overflow reject-publish), or no longer (on false). */
 static void refuse(struct e2e *e, const char *name, const char *pattern, bool on) {
     char *out = NULL;
-    int r = on ? testbroker_ctl(&e->tb, &out, "set_policy", "-p", e->tb.vhost, "--apply-to", "queues", name, pattern,
-                                "{\"max-length\":0,\"overflow\":\"reject-publish\"}", NULL)
+    int r = on ? testbroker_ctl(&e->tb, &out, "set_policy", "-p", e->tb.vhost, "--apply-to", "queues", name,
+                                pattern, "{\"max-length\":0,\"overflow\":\"reject-publish\"}", NULL)
                : testbroker_ctl(&e->tb, &out, "clear_policy", "-p", e->tb.vhost, name, NULL);
     if (r != 0)
         fail_msg("rabbitmqctl policy %s: %s", name, out ? out : "");
@@ -242,7 +242,7 @@ static void test_standby_takeover(void **state) {
     source_make(e, &src);
     submit_until_sealing(e, "handover", &src, 1, tid);
     int status;
-    assert_int_equal(testutil_proc_wait(pb, 0, &status), -ETIMEDOUT);   /* the standby still runs */
+    assert_int_equal(testutil_proc_wait(pb, 0, &status), -ETIMEDOUT); /* the standby still runs */
     e2e_kill(e, pa);
     e2e_assert_ready_clean(e, tid, FLOW_TIMEOUT_MS, 1);
     /* It was producer-b that finished it. */
@@ -277,19 +277,27 @@ static char *create_with_bad_id(const struct proto_vol_ref *src, char **ret_body
 static void create_without_disks(const char *tid, char **ret_body, size_t *ret_len) {
     char *b = xmalloc(256);
     size_t n = 0;
-#define STR(s)                                                 \
-    do {                                                       \
-        size_t l_ = strlen(s);                                 \
-        b[n++] = (char)(0xa0 | l_);                            \
-        memcpy(b + n, s, l_);                                  \
-        n += l_;                                               \
+#define STR(s)                      \
+    do {                            \
+        size_t l_ = strlen(s);      \
+        b[n++] = (char)(0xa0 | l_); \
+        memcpy(b + n, s, l_);       \
+        n += l_;                    \
     } while (0)
     b[n++] = (char)0x85;
-    STR("v"); b[n++] = 1;
-    STR("type"); STR("template.create");
-    STR("template_id"); b[n++] = (char)0xd9; b[n++] = 36; memcpy(b + n, tid, 36); n += 36;
-    STR("name"); STR("nodisks");
-    STR("disks"); b[n++] = (char)0x90;
+    STR("v");
+    b[n++] = 1;
+    STR("type");
+    STR("template.create");
+    STR("template_id");
+    b[n++] = (char)0xd9;
+    b[n++] = 36;
+    memcpy(b + n, tid, 36);
+    n += 36;
+    STR("name");
+    STR("nodisks");
+    STR("disks");
+    b[n++] = (char)0x90;
 #undef STR
     *ret_body = b;
     *ret_len = n;
@@ -336,7 +344,8 @@ static void test_invalid_requests(void **state) {
     snprintf(spec_unknown, sizeof spec_unknown, "%s:%s:%s", unknown.sd_id, unknown.img_id, unknown.vol_id);
     char *out = NULL;
     assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid_unknown, "--name", "unknown-domain", "--disk",
-                             spec_unknown, "--wait", "--timeout", "60", NULL), 1);
+                             spec_unknown, "--wait", "--timeout", "60", NULL),
+                     1);
     if (!strstr(out, "FAILED at step intake: unknown_domain"))
         fail_msg("unexpected vmsealctl submit output:\n%s", out);
     free(out);
@@ -355,10 +364,12 @@ static void test_invalid_requests(void **state) {
     uuid_new(tid_dup);
     char spec[120];
     snprintf(spec, sizeof spec, "%s:%s:%s", src.sd_id, src.img_id, src.vol_id);
-    assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid_dup, "--name", "first", "--disk", spec, "--wait", NULL), 0);
+    assert_int_equal(
+        e2e_ctl(e, &out, "submit", "--id", tid_dup, "--name", "first", "--disk", spec, "--wait", NULL), 0);
     free(out);
     _cleanup_free_ char *after_first = e2e_sd_listing(e);
-    assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid_dup, "--name", "second", "--disk", spec, "--seal", NULL), 0);
+    assert_int_equal(
+        e2e_ctl(e, &out, "submit", "--id", tid_dup, "--name", "second", "--disk", spec, "--seal", NULL), 0);
     free(out);
 
     /* the dead letters, with their reasons, through vmsealctl dead */
@@ -396,7 +407,6 @@ static void test_invalid_requests(void **state) {
     _cleanup_free_ char *after = e2e_sd_listing(e);
     assert_string_equal(after_first, after);
 }
-
 
 /* ---- vmsealctl's read commands and its errors --------------------------------- */
 
@@ -441,19 +451,20 @@ static void test_ctl_commands(void **state) {
     /* submit --wait without a terminal: one plain line per event, exit 0 */
     char *out = NULL;
     assert_int_equal(e2e_ctl(e, &out, "submit", "--id", tid, "--name", "ctl-test", "--disk", spec, "--seal",
-                             "--hostname", "tpl", "--disable", "tmp-files", "--wait", NULL), 0);
+                             "--hostname", "tpl", "--disable", "tmp-files", "--wait", NULL),
+                     0);
     assert_has(out, "job vm.seal");
     assert_has(out, "ready step=done");
     assert_has(out, "READY");
     free(out);
     int status;
-    assert_int_equal(testutil_proc_wait(watch, 20000, &status), 0);   /* it ends with the template */
+    assert_int_equal(testutil_proc_wait(watch, 20000, &status), 0); /* it ends with the template */
     assert_int_equal(status, 0);
     _cleanup_free_ char *watched = NULL;
     size_t len;
     assert_int_equal(read_file_all(watch_log, 1 << 20, &watched, &len), 0);
     _cleanup_free_ char *seal_key = xasprintf("\"routing_key\":\"job.vm.seal.succeeded.%s\"", e->tb.broker.user);
-    assert_has(watched, seal_key);   /* the worker's identity ends its keys */
+    assert_has(watched, seal_key); /* the worker's identity ends its keys */
     assert_has(watched, "\"routing_key\":\"template.ready\"");
 
     /* status / list / workers, text and JSON */
@@ -471,8 +482,8 @@ static void test_ctl_commands(void **state) {
     assert_int_equal(e2e_ctl(e, &out, "list", "--state", "failed", NULL), 0);
     assert_null(strstr(out, tid));
     free(out);
-    for (int i = 0; i < 150; i++) {   /* the first heartbeat may precede the producer's binding */
-        int rc = e2e_ctl(e, &out, "workers", "--json", NULL);   /* 1 while no worker is known */
+    for (int i = 0; i < 150; i++) { /* the first heartbeat may precede the producer's binding */
+        int rc = e2e_ctl(e, &out, "workers", "--json", NULL); /* 1 while no worker is known */
         if (rc == 0 && strstr(out, "\"worker_id\":\"w1\""))
             break;
         free(out);
@@ -494,8 +505,9 @@ static void test_ctl_commands(void **state) {
     assert_null(strstr(out, e->tb.password));
     free(out);
     _cleanup_free_ char *bad_conf = xasprintf("%s/bad.conf", e->dir);
-    _cleanup_free_ char *text = xasprintf("broker = { hosts = [ \"127.0.0.1:1\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; };\n",
-                                          e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password);
+    _cleanup_free_ char *text =
+        xasprintf("broker = { hosts = [ \"127.0.0.1:1\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; };\n",
+                  e->tb.broker.vhost, e->tb.broker.user, e->tb.broker.password);
     FILE *f = fopen(bad_conf, "we");
     assert_non_null(f);
     fputs(text, f);
@@ -554,7 +566,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_broker_refusals, e2e_setup, e2e_teardown),
     };
     srand((unsigned)getpid());
-    if (getenv("VMSEAL_TEST_FILTER"))   /* e.g. VMSEAL_TEST_FILTER=test_windows_refused */
+    if (getenv("VMSEAL_TEST_FILTER")) /* e.g. VMSEAL_TEST_FILTER=test_windows_refused */
         cmocka_set_test_filter(getenv("VMSEAL_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,14 +35,14 @@
 #include "testutil.h"
 #include "util.h"
 
-#define N_FLOWS 50
+#define N_FLOWS       50
 #define HA_TIMEOUT_MS 120000
 
 struct ha {
     struct e2e *e;
-    int notify_fd;                  /* the producers' $NOTIFY_SOCKET (systemctl status) */
-    char notified[8192];            /* every STATUS= received, one a line */
-    char *conf_b;                   /* host b's copy of producer.conf */
+    int notify_fd;       /* the producers' $NOTIFY_SOCKET (systemctl status) */
+    char notified[8192]; /* every STATUS= received, one a line */
+    char *conf_b;        /* host b's copy of producer.conf */
     struct proto_vol_ref src[N_FLOWS];
     proto_uuid tid[N_FLOWS];
 };
@@ -61,7 +61,10 @@ static int log_has(struct e2e *e, const char *name, const char *text) {
     return 0;
 }
 
-struct log_wait { struct e2e *e; const char *name, *text; };
+struct log_wait {
+    struct e2e *e;
+    const char *name, *text;
+};
 
 static bool log_has_cb(void *arg) {
     struct log_wait *w = arg;
@@ -92,7 +95,10 @@ static void notify_close(struct ha *h) {
     close(h->notify_fd);
 }
 
-struct notify_wait { struct ha *h; const char *text; };
+struct notify_wait {
+    struct ha *h;
+    const char *text;
+};
 
 static bool notified_cb(void *arg) {
     struct notify_wait *w = arg;
@@ -165,10 +171,11 @@ static void flows_check(struct ha *h, size_t n) {
 
 /* The backend of the producer holding the lease of this test's schema. */
 static void active_connection_cut(struct e2e *e) {
-    _cleanup_free_ char *sql = xasprintf(
-        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity s USING (pid)"
-        " WHERE l.locktype = 'advisory' AND l.granted AND s.datname = current_database()"
-        " AND l.objid = (hashtextextended('vmseal.lease.%s', 0) & 4294967295)::oid", e->db_schema);
+    _cleanup_free_ char *sql =
+        xasprintf("SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity s USING (pid)"
+                  " WHERE l.locktype = 'advisory' AND l.granted AND s.datname = current_database()"
+                  " AND l.objid = (hashtextextended('vmseal.lease.%s', 0) & 4294967295)::oid",
+                  e->db_schema);
     assert_int_equal(testpg_sql(sql), 0);
 }
 
@@ -197,7 +204,7 @@ static void takeover(void **state, bool kill) {
         notify_wait(&h, "STATUS=paused: database connection lost", 5000);
     }
     flows_check(&h, N_FLOWS);
-    if (!kill) {   /* producer-a came back as the standby */
+    if (!kill) { /* producer-a came back as the standby */
         log_wait(h.e, "producer-a", "standby: producer-b", 10000);
         notify_wait(&h, "STATUS=standby: producer-b", 5000);
     }
@@ -220,7 +227,8 @@ static void test_ha_database_restart(void **state) {
     log_wait(h.e, "producer-a", "paused", 10000);
     notify_wait(&h, "STATUS=paused", 10000);
     log_wait(h.e, "producer-a", "taking over as the active producer", 30000);
-    fprintf(stderr, "ha: producer-a active again %lld ms after the restart began\n", (long long)(time_mono_ms() - t0));
+    fprintf(stderr, "ha: producer-a active again %lld ms after the restart began\n",
+            (long long)(time_mono_ms() - t0));
     flows_check(&h, 20);
     notify_close(&h);
 }

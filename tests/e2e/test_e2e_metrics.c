@@ -18,11 +18,11 @@
 #include "util.h"
 
 #define FLOW_TIMEOUT_MS 60000
-#define SEAL_MS 3000
+#define SEAL_MS         3000
 
 struct scrape {
     int port;
-    const char *line;   /* a whole line of the exposition, e.g. "vmseal_worker_slots 2" */
+    const char *line; /* a whole line of the exposition, e.g. "vmseal_worker_slots 2" */
 };
 
 static bool scrape_has_cb(void *arg) {
@@ -120,7 +120,8 @@ static void test_metrics_during_and_after(void **state) {
     assert_true(seal_s >= SEAL_MS / 1000.0 && seal_s < 30);
     assert_int_equal((int)value_of(pport, "vmseal_step_duration_seconds_bucket{step=\"seal\",le=\"1\"}"), 0);
     assert_int_equal((int)value_of(pport, "vmseal_step_duration_seconds_bucket{step=\"seal\",le=\"+Inf\"}"), 1);
-    double wseal_s = value_of(wport, "vmseal_worker_job_duration_seconds_sum{kind=\"vm.seal\",outcome=\"succeeded\"}");
+    double wseal_s =
+        value_of(wport, "vmseal_worker_job_duration_seconds_sum{kind=\"vm.seal\",outcome=\"succeeded\"}");
     assert_true(wseal_s >= SEAL_MS / 1000.0 && wseal_s <= seal_s);
     expect_line(wport, "vmseal_worker_seal_phase_seconds_count{phase=\"sleeping (dry-run)\"} 1");
     /* Nothing failed, nothing was dead-lettered or rejected. */
@@ -140,7 +141,8 @@ static void test_timeouts_and_retry_configured(void **state) {
     int pport = testutil_port_free(), wport = testutil_port_free();
     assert_true(pport > 0 && wport > 0 && pport != wport);
     _cleanup_free_ char *pextra = xasprintf("metrics_listen = \"127.0.0.1:%d\"; timeouts_s = { seal = 1; };"
-                                            " retry = { backoff_base_ms = 100; backoff_max_ms = 100; };", pport);
+                                            " retry = { backoff_base_ms = 100; backoff_max_ms = 100; };",
+                                            pport);
     _cleanup_free_ char *wextra = xasprintf("metrics_listen = \"127.0.0.1:%d\";", wport);
     assert_int_equal(e2e_producer_conf_write(e, pextra), 0);
     e->worker_extra = wextra;
@@ -156,14 +158,15 @@ static void test_timeouts_and_retry_configured(void **state) {
     expect_line(pport, "vmseal_job_attempts_total{kind=\"vm.seal\",outcome=\"failed\"} 3");
     expect_line(pport, "vmseal_templates{state=\"failed\"} 1");
     expect_line(wport, "vmseal_worker_job_failures_total{kind=\"vm.seal\",code=\"timeout\"} 3");
-    double worker_s = value_of(wport, "vmseal_worker_job_duration_seconds_sum{kind=\"vm.seal\",outcome=\"failed\"}");
-    assert_true(worker_s >= 3 * 1.0 && worker_s < 3 * 4.0);   /* killed after 1 s each, not 5 */
+    double worker_s =
+        value_of(wport, "vmseal_worker_job_duration_seconds_sum{kind=\"vm.seal\",outcome=\"failed\"}");
+    assert_true(worker_s >= 3 * 1.0 && worker_s < 3 * 4.0); /* killed after 1 s each, not 5 */
 }
 
 struct dead_wait {
     struct e2e *e;
     const char *needle;
-    char *out;   /* the last `dead --json` output */
+    char *out; /* the last `dead --json` output */
 };
 
 static bool dead_has_cb(void *arg) {
@@ -205,7 +208,7 @@ static void test_dead_requeue_purge(void **state) {
     if (!strstr(out, said))
         fail_msg("dead --requeue said:\n%s", out);
     free(out);
-    expect_line(pport, "vmseal_requests_rejected_total 2");   /* it went back and was rejected again */
+    expect_line(pport, "vmseal_requests_rejected_total 2"); /* it went back and was rejected again */
     assert_int_equal(testutil_wait_for(dead_has_cb, &d, 20000, 200), 0);
     assert_int_equal(e2e_ctl(e, &out, "dead", NULL), 0);
     assert_non_null(strstr(out, "1 dead letter in vmseal.dead"));

@@ -87,15 +87,26 @@ static void assert_guest_sealed(struct e2e *e, const struct rpc_template *t) {
     _cleanup_free_ char *fmt_root = xasprintf("--format=%s", qemu_format(e, &t->disks[0].target));
     _cleanup_free_ char *fmt_home = xasprintf("--format=%s", qemu_format(e, &t->disks[1].target));
     const char *argv[] = {
-        "guestfish", "--ro", fmt_root, "-a", root, fmt_home, "-a", home, "--",
-        "run", ":", "mount-ro", "/dev/sda", "/", ":", "mount-ro", "/dev/sdb", "/home",
-        ":", "echo", "machine-id-size", ":", "filesize", "/etc/machine-id",
-        ":", "echo", "ssh-host-keys", ":", "glob-expand", "/etc/ssh/ssh_host_*",
-        ":", "echo", "root-history", ":", "exists", "/root/.bash_history",
-        ":", "echo", "bob-history", ":", "exists", "/home/bob/.bash_history",
-        ":", "echo", "bob-ssh", ":", "exists", "/home/bob/.ssh",
-        ":", "echo", "bob-plan", ":", "cat", "/home/bob/Documents/plan.txt",
-        ":", "echo", "sshd-config", ":", "exists", "/etc/ssh/sshd_config",
+        "guestfish", "--ro",        fmt_root,
+        "-a",        root,          fmt_home,
+        "-a",        home,          "--",
+        "run",       ":",           "mount-ro",
+        "/dev/sda",  "/",           ":",
+        "mount-ro",  "/dev/sdb",    "/home",
+        ":",         "echo",        "machine-id-size",
+        ":",         "filesize",    "/etc/machine-id",
+        ":",         "echo",        "ssh-host-keys",
+        ":",         "glob-expand", "/etc/ssh/ssh_host_*",
+        ":",         "echo",        "root-history",
+        ":",         "exists",      "/root/.bash_history",
+        ":",         "echo",        "bob-history",
+        ":",         "exists",      "/home/bob/.bash_history",
+        ":",         "echo",        "bob-ssh",
+        ":",         "exists",      "/home/bob/.ssh",
+        ":",         "echo",        "bob-plan",
+        ":",         "cat",         "/home/bob/Documents/plan.txt",
+        ":",         "echo",        "sshd-config",
+        ":",         "exists",      "/etc/ssh/sshd_config",
         NULL,
     };
     static const char expect[] = "machine-id-size\n0\n"
@@ -103,7 +114,7 @@ static void assert_guest_sealed(struct e2e *e, const struct rpc_template *t) {
                                  "root-history\nfalse\n"
                                  "bob-history\nfalse\n"
                                  "bob-ssh\nfalse\n"
-                                 "bob-plan\nBob keeps this.\n\n"   /* cat: the file's newline, then guestfish's */
+                                 "bob-plan\nBob keeps this.\n\n" /* cat: the file's newline, then guestfish's */
                                  "sshd-config\ntrue\n";
     char *out = NULL;
     int r = testutil_cmd_run(argv, 300000, &out);
@@ -161,7 +172,7 @@ static void test_windows_refused(void **state) {
     assert_int_equal(e2e_wait_state(e, tid, "failed", 10000, &rep), 0);
     assert_string_equal(rep.tpl.error_step, "seal");
     assert_string_equal(rep.tpl.error_code, "unsupported_guest");
-    assert_int_equal(e2e_jobs_in_state(&rep.tpl, "seal", "failed"), 1);   /* permanent: no retry */
+    assert_int_equal(e2e_jobs_in_state(&rep.tpl, "seal", "failed"), 1); /* permanent: no retry */
     assert_int_equal(rep.tpl.n_disks, 1);
     assert_string_equal(rep.tpl.disks[0].state, "deleted");
     assert_int_equal(rep.tpl.n_leftovers, 0);
@@ -181,7 +192,7 @@ int main(void) {
     };
     if (!getenv("LIBGUESTFS_BACKEND"))
         setenv("LIBGUESTFS_BACKEND", "direct", 0);
-    if (getenv("VMSEAL_TEST_FILTER"))   /* e.g. VMSEAL_TEST_FILTER=test_windows_refused */
+    if (getenv("VMSEAL_TEST_FILTER")) /* e.g. VMSEAL_TEST_FILTER=test_windows_refused */
         cmocka_set_test_filter(getenv("VMSEAL_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

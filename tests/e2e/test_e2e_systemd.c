@@ -23,8 +23,8 @@
 
 struct notify {
     int fd;
-    char *env[3];   /* NOTIFY_SOCKET=..., WATCHDOG_USEC=..., NULL */
-    char *seen;     /* every datagram so far, one per line */
+    char *env[3]; /* NOTIFY_SOCKET=..., WATCHDOG_USEC=..., NULL */
+    char *seen;   /* every datagram so far, one per line */
 };
 
 static void notify_open(struct e2e *e, const char *name, struct notify *n) {
@@ -92,14 +92,15 @@ static void test_notify_ready_status_watchdog(void **state) {
     assert_int_equal(e2e_producer_start(e, "producer-a", true, &pa), 0);
     notify_expect(&np, "READY=1", 1);
     notify_expect(&np, "STATUS=active (sqlite database), broker connected, 0 jobs in flight", 1);
-    notify_expect(&np, "WATCHDOG=1", 3);   /* every 500 ms */
+    notify_expect(&np, "WATCHDOG=1", 3); /* every 500 ms */
 
     notify_open(e, "producer-b", &ns);
     assert_int_equal(e2e_producer_start(e, "producer-b", false, &pb), 0);
-    _cleanup_free_ char *standby = xasprintf("STATUS=standby: the holder of %s.lock is the active producer", e->db);
+    _cleanup_free_ char *standby =
+        xasprintf("STATUS=standby: the holder of %s.lock is the active producer", e->db);
     notify_expect(&ns, "READY=1", 1);
     notify_expect(&ns, standby, 1);
-    notify_expect(&ns, "WATCHDOG=1", 3);   /* while waiting for the lock */
+    notify_expect(&ns, "WATCHDOG=1", 3); /* while waiting for the lock */
 
     notify_open(e, "w1", &nw);
     assert_int_equal(e2e_worker_start(e, "w1", true, 4000, 2, &w), 0);

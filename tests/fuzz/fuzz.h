@@ -12,13 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define FUZZ_CHECK(cond, what)                                                   \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "fuzz invariant violated: %s (%s:%d)\n", (what),    \
-                    __FILE__, __LINE__);                                         \
-            abort();                                                             \
-        }                                                                        \
+#define FUZZ_CHECK(cond, what)                                                                    \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
+            fprintf(stderr, "fuzz invariant violated: %s (%s:%d)\n", (what), __FILE__, __LINE__); \
+            abort();                                                                              \
+        }                                                                                         \
     } while (0)
 
 static inline bool fuzz_is_zero(const void *p, size_t n) {
@@ -31,10 +30,10 @@ static inline bool fuzz_is_zero(const void *p, size_t n) {
 
 /* After a decoder refused the input: its output struct (pre-filled with
  * 0xa5) was zeroed and a reason was given. */
-#define FUZZ_CHECK_REFUSED(s, why, fn)                                           \
-    do {                                                                         \
-        FUZZ_CHECK(fuzz_is_zero(&(s), sizeof(s)), fn ": struct not zeroed");    \
-        FUZZ_CHECK((why)[0] != '\0', fn ": no reason given");                   \
+#define FUZZ_CHECK_REFUSED(s, why, fn)                                       \
+    do {                                                                     \
+        FUZZ_CHECK(fuzz_is_zero(&(s), sizeof(s)), fn ": struct not zeroed"); \
+        FUZZ_CHECK((why)[0] != '\0', fn ": no reason given");                \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -17,15 +17,15 @@
 #include "proto.h"
 
 /* Decode with one typed decoder; on failure the struct must be all zero. */
-#define TRY_DECODE(fn, T, freefn)                                              \
-    do {                                                                       \
-        T s;                                                                   \
+#define TRY_DECODE(fn, T, freefn)                                            \
+    do {                                                                     \
+        T s;                                                                 \
         char why_[ERR_WHY_LEN] = "";                                         \
-        memset(&s, 0xa5, sizeof s);                                            \
-        if (fn(data, size, &s, why_) < 0) {                                     \
-            FUZZ_CHECK(why_[0] != '\0', #fn ": no reason given");              \
-        }                                                                      \
-        freefn(&s); /* after a failure: nothing to free, must be harmless */   \
+        memset(&s, 0xa5, sizeof s);                                          \
+        if (fn(data, size, &s, why_) < 0) {                                  \
+            FUZZ_CHECK(why_[0] != '\0', #fn ": no reason given");            \
+        }                                                                    \
+        freefn(&s); /* after a failure: nothing to free, must be harmless */ \
     } while (0)
 
 static void noop_free(struct proto_template_cancel *c) { (void)c; }

@@ -26,9 +26,9 @@ static void check(const uint8_t *data, size_t size, const char *dom, const char 
     struct vol_meta again;
     FUZZ_CHECK(sd_meta_parse(text, len, dom, img, &again, why) == 0, "formatted metadata does not parse");
     FUZZ_CHECK(memcmp(&again, &m, sizeof m) == 0 ||
-               (again.cap_bytes == m.cap_bytes && again.gen == m.gen && again.legality == m.legality &&
-                again.voltype == m.voltype && again.format == m.format &&
-                strcmp(again.description, m.description) == 0 && strcmp(again.puuid, m.puuid) == 0),
+                   (again.cap_bytes == m.cap_bytes && again.gen == m.gen && again.legality == m.legality &&
+                    again.voltype == m.voltype && again.format == m.format &&
+                    strcmp(again.description, m.description) == 0 && strcmp(again.puuid, m.puuid) == 0),
                "metadata changed in a format/parse round trip");
     free(text);
 }

@@ -12,14 +12,14 @@
 #include "seal_fstab.h"
 
 static struct seal_blockdev devs[] = {
-    { "/dev/sda1", "ext4", "2e1a7c44-1111-4a6b-8c55-0123456789ab", "boot", "0d3f5c8e-0001", "EFI", NULL, NULL, NULL, 0, 1 },
+    { "/dev/sda1", "ext4", "2e1a7c44-1111-4a6b-8c55-0123456789ab", "boot", "0d3f5c8e-0001", "EFI", NULL, NULL,
+      NULL, 0, 1 },
     { "/dev/sda2", "LVM2_member", "", "", "0d3f5c8e-0002", "", NULL, NULL, NULL, 0, 2 },
     { "/dev/sdb", "btrfs", "9f0c1d2e-3b4a", "data fs", "", "", NULL, NULL, NULL, 1, 0 },
     { "/dev/vg-0/root", "xfs", "aaaa", "", "", "", "vg-0", "root", "LVM-abcd", -1, 0 },
 };
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct seal_fstab_entry *v = NULL;
     size_t n = 0;
     seal_fstab_parse((const char *)data, size, &v, &n);

@@ -8,8 +8,7 @@
 
 #define HOSTNAME "tpl-host"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *text = (const char *)data;
     fuzz_check_filter(text, size, seal_keys_ifcfg_hostname);
     fuzz_check_filter(text, size, seal_keys_ifcfg_hwaddr);

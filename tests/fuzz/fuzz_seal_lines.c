@@ -5,16 +5,14 @@
  * seal_line_has_key against a plain reading of its contract. */
 #include "fuzz_seal_text.h"
 
-static bool has_key_ref(const char *line, size_t len, const char *key, size_t klen)
-{
+static bool has_key_ref(const char *line, size_t len, const char *key, size_t klen) {
     size_t i = 0;
     while (i < len && (line[i] == ' ' || line[i] == '\t'))
         i++;
     return len - i >= klen && memcmp(line + i, key, klen) == 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *in = (const char *)data;
     const char *nl = memchr(in, '\n', size);
     if (!nl)

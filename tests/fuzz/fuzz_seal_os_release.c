@@ -4,8 +4,7 @@
  * (nothing introduced; it is reported and logged escaped). */
 #include "fuzz_seal_text.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *text = xmalloc(size + 1);
     memcpy(text, data, size);
     text[size] = '\0';

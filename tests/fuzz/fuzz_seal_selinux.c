@@ -4,8 +4,7 @@
  * turns it off, an enforcing one on). */
 #include "fuzz_seal_text.h"
 
-static bool with_line(const char *text, size_t len, const char *line)
-{
+static bool with_line(const char *text, size_t len, const char *line) {
     size_t l = strlen(line);
     char *buf = xmalloc(len + l);
     memcpy(buf, text, len);
@@ -15,8 +14,7 @@ static bool with_line(const char *text, size_t len, const char *line)
     return on;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *text = (const char *)data;
     bool on = seal_text_selinux_enabled(text, size);
     FUZZ_CHECK(!on || memmem(text, size, "SELINUX=", 8), "enabled without a SELINUX= line");

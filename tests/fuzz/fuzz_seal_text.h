@@ -11,9 +11,8 @@
 
 /* Every byte value occurs in out at most as often as in in (plus extra_nl
  * newlines): nothing, control characters included, was made up. */
-static inline void fuzz_check_no_new_bytes(const char *in, size_t len, const char *out,
-                                           size_t out_len, size_t extra_nl)
-{
+static inline void fuzz_check_no_new_bytes(const char *in, size_t len, const char *out, size_t out_len,
+                                           size_t extra_nl) {
     size_t count[256] = { 0 };
     for (size_t i = 0; i < len; i++)
         count[(unsigned char)in[i]]++;
@@ -25,8 +24,7 @@ static inline void fuzz_check_no_new_bytes(const char *in, size_t len, const cha
 /* The line filter with keys: output no longer than the input and made of
  * its bytes, a line was dropped exactly when it is shorter, no kept line
  * starts with a key, and filtering the output again changes nothing. */
-static inline void fuzz_check_filter(const char *text, size_t len, const char *const *keys)
-{
+static inline void fuzz_check_filter(const char *text, size_t len, const char *const *keys) {
     char *out = NULL, *again = NULL;
     size_t out_len = 0, again_len = 0;
     bool dropped = seal_text_filter_lines(text, len, seal_text_keep_unless_key, keys, &out, &out_len);
@@ -40,8 +38,7 @@ static inline void fuzz_check_filter(const char *text, size_t len, const char *c
         FUZZ_CHECK(seal_text_keep_unless_key(out + pos, l, keys), "a dropped key kept");
         pos += nl ? l + 1 : l;
     }
-    FUZZ_CHECK(!seal_text_filter_lines(out, out_len, seal_text_keep_unless_key, keys, &again,
-                                       &again_len),
+    FUZZ_CHECK(!seal_text_filter_lines(out, out_len, seal_text_keep_unless_key, keys, &again, &again_len),
                "filter not idempotent");
     FUZZ_CHECK(again_len == out_len && memcmp(again, out, out_len) == 0, "filter not idempotent");
     free(again);

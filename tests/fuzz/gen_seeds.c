@@ -55,24 +55,49 @@ static void rpc_seeds(void) {
     rq = (struct rpc_request){ .method = RPC_WORKERS };
     put_encoded("rpc", "request_workers", rpc_encode_request(&rq, &buf, &len), buf, len);
 
-    struct rpc_reply rp = { .method = RPC_STATUS, .ok = false, .error_code = "not_found",
-                            .error_message = "no template " U1 };
+    struct rpc_reply rp = {
+        .method = RPC_STATUS, .ok = false, .error_code = "not_found", .error_message = "no template " U1
+    };
     put_encoded("rpc", "reply_error", rpc_encode_reply(&rp, &buf, &len), buf, len);
 
-    struct rpc_disk disk = { .index = 0, .source = { U2, U3, U4 }, .target = { U2, U1, U3 },
-                             .state = "present", .legality = LEGALITY_LEGAL, .voltype = VOLTYPE_SHARED,
+    struct rpc_disk disk = { .index = 0,
+                             .source = { U2, U3, U4 },
+                             .target = { U2, U1, U3 },
+                             .state = "present",
+                             .legality = LEGALITY_LEGAL,
+                             .voltype = VOLTYPE_SHARED,
                              .generation = 2 };
-    struct rpc_job job = { .job_id = U4, .kind = JOB_VM_SEAL, .step = "seal", .disk = -1, .attempt = 1,
-                           .state = "failed", .created_ms = 1, .started_ms = 2, .finished_ms = 3,
-                           .progress = 40, .worker_id = "host1", .error_code = "guest_unsupported",
+    struct rpc_job job = { .job_id = U4,
+                           .kind = JOB_VM_SEAL,
+                           .step = "seal",
+                           .disk = -1,
+                           .attempt = 1,
+                           .state = "failed",
+                           .created_ms = 1,
+                           .started_ms = 2,
+                           .finished_ms = 3,
+                           .progress = 40,
+                           .worker_id = "host1",
+                           .error_code = "guest_unsupported",
                            .error_message = "no Linux root" };
     struct proto_vol_ref left = { U2, U3, U1 };
     rp = (struct rpc_reply){ .method = RPC_STATUS, .ok = true };
-    rp.tpl = (struct rpc_template){ .id = U1, .name = "tpl", .state = "failed", .step = "done", .seal = true,
-                                    .created_ms = 1700000000000, .updated_ms = 1700000001000,
-                                    .error_step = "seal", .error_code = "guest_unsupported",
-                                    .error_message = "no Linux root", .disks = &disk, .n_disks = 1,
-                                    .jobs = &job, .n_jobs = 1, .leftovers = &left, .n_leftovers = 1 };
+    rp.tpl = (struct rpc_template){ .id = U1,
+                                    .name = "tpl",
+                                    .state = "failed",
+                                    .step = "done",
+                                    .seal = true,
+                                    .created_ms = 1700000000000,
+                                    .updated_ms = 1700000001000,
+                                    .error_step = "seal",
+                                    .error_code = "guest_unsupported",
+                                    .error_message = "no Linux root",
+                                    .disks = &disk,
+                                    .n_disks = 1,
+                                    .jobs = &job,
+                                    .n_jobs = 1,
+                                    .leftovers = &left,
+                                    .n_leftovers = 1 };
     put_encoded("rpc", "reply_status", rpc_encode_reply(&rp, &buf, &len), buf, len);
 
     struct rpc_summary sum = { .id = U1, .name = "tpl", .state = "ready", .step = "done", .updated_ms = 5 };
@@ -81,10 +106,18 @@ static void rpc_seeds(void) {
 
     char *pools[] = { "default" };
     proto_uuid sds[] = { U2 }, running[] = { U4 };
-    struct rpc_worker w = { .hb = { .worker_id = "host1", .host = "host1", .version = "0.1.0",
-                                    .libguestfs_version = "1.48.6", .pools = pools, .n_pools = 1,
-                                    .sd_ids = sds, .n_sd_ids = 1, .slots = 2, .running = running,
-                                    .n_running = 1, .ts_ms = 1700000000000 },
+    struct rpc_worker w = { .hb = { .worker_id = "host1",
+                                    .host = "host1",
+                                    .version = "0.1.0",
+                                    .libguestfs_version = "1.48.6",
+                                    .pools = pools,
+                                    .n_pools = 1,
+                                    .sd_ids = sds,
+                                    .n_sd_ids = 1,
+                                    .slots = 2,
+                                    .running = running,
+                                    .n_running = 1,
+                                    .ts_ms = 1700000000000 },
                             .received_ms = 1700000000001 };
     rp = (struct rpc_reply){ .method = RPC_WORKERS, .ok = true, .workers = &w, .n_workers = 1 };
     put_encoded("rpc", "reply_workers", rpc_encode_reply(&rp, &buf, &len), buf, len);
@@ -100,9 +133,16 @@ static void control_seeds(void) {
 static void meta_seeds(void) {
     char *buf, why[ERR_WHY_LEN] = "";
     size_t len;
-    struct vol_meta m = { .cap_bytes = 1 << 30, .ctime_s = 1700000000, .mtime_s = 1700000100,
-                          .description = "debian 12 root disk", .domain = U2, .format = FORMAT_COW,
-                          .gen = 0, .image = U3, .legality = LEGALITY_LEGAL, .puuid = "00000000-0000-0000-0000-000000000000",
+    struct vol_meta m = { .cap_bytes = 1 << 30,
+                          .ctime_s = 1700000000,
+                          .mtime_s = 1700000100,
+                          .description = "debian 12 root disk",
+                          .domain = U2,
+                          .format = FORMAT_COW,
+                          .gen = 0,
+                          .image = U3,
+                          .legality = LEGALITY_LEGAL,
+                          .puuid = "00000000-0000-0000-0000-000000000000",
                           .voltype = VOLTYPE_LEAF };
     put_encoded("sd_meta", "leaf_legal.meta", sd_meta_format(&m, &buf, &len, why), buf, len);
     m.legality = LEGALITY_ILLEGAL;

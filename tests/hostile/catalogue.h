@@ -20,13 +20,13 @@ struct hostile_msg {
     char *name;
     char *body;
     size_t len;
-    proto_uuid id;               /* message_id (and correlation id for RPC) */
-    const char *expect_code;     /* for semantically hostile jobs: the failed event's code */
+    proto_uuid id;           /* message_id (and correlation id for RPC) */
+    const char *expect_code; /* for semantically hostile jobs: the failed event's code */
 };
 
 struct hostile_kv {
     const char *key;
-    const char *value;           /* mp text */
+    const char *value; /* mp text */
 };
 
 struct catalogue {

@@ -34,7 +34,7 @@
 #include "rpc.h"
 #include "util.h"
 
-#define WAIT_MS 30000
+#define WAIT_MS       30000
 #define MIN_PER_QUEUE 30
 
 /* A committed RAW source volume of 1 MiB in the domain. */
@@ -64,8 +64,11 @@ static char *volref_text(const char *sd, const char *img, const char *vol) {
 
 static int publish(struct e2e *e, const char *exchange, const char *rk, const struct hostile_msg *m,
                    const char *type, const char *reply_to) {
-    struct mq_props p = { .message_id = m->id, .correlation_id = reply_to ? m->id : NULL, .reply_to = reply_to,
-                          .type = type, .transient = reply_to != NULL };
+    struct mq_props p = { .message_id = m->id,
+                          .correlation_id = reply_to ? m->id : NULL,
+                          .reply_to = reply_to,
+                          .type = type,
+                          .transient = reply_to != NULL };
     mq_t *mq = reply_to ? e->rpc : testevents_mq(e->te);
     return mq_publish_wait(mq, exchange, rk, &p, m->body, m->len, 10000);
 }
@@ -100,8 +103,9 @@ static size_t hostile_requests(struct e2e *e, const struct proto_vol_ref *src) {
     uuid_new(unknown);
     _cleanup_free_ char *tq = q(tid), *disk = volref_text(src->sd_id, src->img_id, src->vol_id);
     _cleanup_free_ char *disks = xasprintf("[%s]", disk);
-    struct hostile_kv base[] = { { "v", "1" }, { "type", "'template.create'" }, { "template_id", tq },
-                                 { "name", "'hostile'" }, { "disks", disks }, { "seal", "true" } };
+    struct hostile_kv base[] = { { "v", "1" },          { "type", "'template.create'" },
+                                 { "template_id", tq }, { "name", "'hostile'" },
+                                 { "disks", disks },    { "seal", "true" } };
     size_t n = sizeof base / sizeof base[0];
     struct catalogue c = { 0 };
     catalogue_build(&c, base, n);
@@ -111,8 +115,10 @@ static size_t hostile_requests(struct e2e *e, const struct proto_vol_ref *src) {
     _cleanup_free_ char *d4 = xasprintf("[%s]", volref_text(src->sd_id, "..", src->vol_id));
     _cleanup_free_ char *uq = q(unknown);
     catalogue_add_with(&c, "template_id ../../etc/passwd", base, n, "template_id", "'../../etc/passwd'", NULL);
-    catalogue_add_with(&c, "template_id absolute path", base, n, "template_id", "'/var/lib/vmseal/producer.db'", NULL);
-    catalogue_add_with(&c, "template_id upper case", base, n, "template_id", "'0B6C9C43-5D1E-4A77-9B1F-1A2B3C4D5E6F'", NULL);
+    catalogue_add_with(&c, "template_id absolute path", base, n, "template_id", "'/var/lib/vmseal/producer.db'",
+                       NULL);
+    catalogue_add_with(&c, "template_id upper case", base, n, "template_id",
+                       "'0B6C9C43-5D1E-4A77-9B1F-1A2B3C4D5E6F'", NULL);
     catalogue_add_with(&c, "disk img_id ../../../etc", base, n, "disks", d1, NULL);
     catalogue_add_with(&c, "disk img_id ..", base, n, "disks", d4, NULL);
     catalogue_add_with(&c, "disk vol_id /etc/passwd", base, n, "disks", d2, NULL);
@@ -134,8 +140,8 @@ static size_t hostile_requests(struct e2e *e, const struct proto_vol_ref *src) {
 /* ---- vmseal.jobs.default -------------------------------------------------- */
 
 /* A job valid in form: base with a fresh job_id, `kind` and `args`. */
-static void add_job(struct catalogue *c, const char *name, const struct hostile_kv *base, size_t n, const char *kind,
-                    const char *args, const char *code) {
+static void add_job(struct catalogue *c, const char *name, const struct hostile_kv *base, size_t n,
+                    const char *kind, const char *args, const char *code) {
     struct hostile_kv b[16];
     proto_uuid id;
     uuid_new(id);
@@ -160,10 +166,16 @@ static size_t hostile_jobs(struct e2e *e, const struct proto_vol_ref *src, const
     _cleanup_free_ char *jq = q(jid), *tq = q(tid);
     /* The base: a volume.update of the source with a generation it does not
      * have, so that even an accidentally valid mutation changes nothing. */
-    _cleanup_free_ char *args = xasprintf("{sd_id:'%s', img_id:'%s', vol_id:'%s', generation:500, legality:'ILLEGAL'}",
-                                          src->sd_id, src->img_id, src->vol_id);
-    struct hostile_kv base[] = { { "v", "1" }, { "type", "'job'" }, { "job_id", jq }, { "template_id", tq },
-                                 { "kind", "'volume.update'" }, { "attempt", "1" }, { "timeout_s", "60" },
+    _cleanup_free_ char *args =
+        xasprintf("{sd_id:'%s', img_id:'%s', vol_id:'%s', generation:500, legality:'ILLEGAL'}", src->sd_id,
+                  src->img_id, src->vol_id);
+    struct hostile_kv base[] = { { "v", "1" },
+                                 { "type", "'job'" },
+                                 { "job_id", jq },
+                                 { "template_id", tq },
+                                 { "kind", "'volume.update'" },
+                                 { "attempt", "1" },
+                                 { "timeout_s", "60" },
                                  { "args", args } };
     size_t n = sizeof base / sizeof base[0];
     struct catalogue c = { 0 };
@@ -174,8 +186,10 @@ static size_t hostile_jobs(struct e2e *e, const struct proto_vol_ref *src, const
     size_t na = 0;
     a[na++] = ARGS("{sd_id:'%s', img_id:'../../../etc', vol_id:'%s', generation:0}", src->sd_id, src->vol_id);
     a[na++] = ARGS("{sd_id:'%s', img_id:'%s', vol_id:'/etc/passwd', generation:0}", src->sd_id, src->img_id);
-    a[na++] = ARGS("{sd_id:'../%s', img_id:'%s', vol_id:'%s', generation:0}", src->sd_id, src->img_id, src->vol_id);
-    a[na++] = ARGS("{sd_id:'%s', img_id:'%s', vol_id:'%s', generation:5000}", src->sd_id, src->img_id, src->vol_id);
+    a[na++] =
+        ARGS("{sd_id:'../%s', img_id:'%s', vol_id:'%s', generation:0}", src->sd_id, src->img_id, src->vol_id);
+    a[na++] =
+        ARGS("{sd_id:'%s', img_id:'%s', vol_id:'%s', generation:5000}", src->sd_id, src->img_id, src->vol_id);
     a[na++] = ARGS("{sd_id:'%s', img_id:'%s', vol_id:'%s', generation:0, legality:'MAYBE'}", src->sd_id,
                    src->img_id, src->vol_id);
     catalogue_add_with(&c, "args.img_id ../../../etc", base, n, "args", a[0], NULL);
@@ -200,7 +214,8 @@ static size_t hostile_jobs(struct e2e *e, const struct proto_vol_ref *src, const
     a[na++] = ARGS("{sd_id:'%s', img_id:'%s', vol_id:'%s', generation:1, description:'x'}", shared->sd_id,
                    shared->img_id, shared->vol_id);
     add_job(&c, "description change of a SHARED volume", base, n, "'volume.update'", a[na - 1], "volume_shared");
-    a[na++] = ARGS("{disks:[{sd_id:'%s', img_id:'%s', vol_id:'%s'}]}", shared->sd_id, shared->img_id, shared->vol_id);
+    a[na++] =
+        ARGS("{disks:[{sd_id:'%s', img_id:'%s', vol_id:'%s'}]}", shared->sd_id, shared->img_id, shared->vol_id);
     add_job(&c, "vm.seal of a LEGAL SHARED volume", base, n, "'vm.seal'", a[na - 1], "volume_shared");
     /* jobs limited to what a workflow asks: never seal a LEGAL leaf (a VM's
      * disk), never delete a SHARED volume or one another workflow made */
@@ -212,11 +227,12 @@ static size_t hostile_jobs(struct e2e *e, const struct proto_vol_ref *src, const
     add_job(&c, "volume.delete of the source VM's disk", base, n, "'volume.delete'", a[na - 1], "not_owner");
     /* A producer that knows an operation this worker does not: the job fails
      * permanently before any disk is opened. */
-    a[na++] = ARGS("{disks:[{sd_id:'%s', img_id:'%s', vol_id:'%s'}], sysprep:{enable:['format-disk']}}", src->sd_id,
-                   src->img_id, src->vol_id);
+    a[na++] = ARGS("{disks:[{sd_id:'%s', img_id:'%s', vol_id:'%s'}], sysprep:{enable:['format-disk']}}",
+                   src->sd_id, src->img_id, src->vol_id);
     add_job(&c, "vm.seal naming an unknown sysprep op", base, n, "'vm.seal'", a[na - 1], "unknown_op");
-    a[na++] = ARGS("{sd_id:'%s', src:{img_id:'%s', vol_id:'%s'}, dst:{sd_id:'%s', img_id:'%s', vol_id:'%s'}, format:'RAW'}",
-                   src->sd_id, nowhere, nowhere, src->sd_id, jid, tid);
+    a[na++] = ARGS(
+        "{sd_id:'%s', src:{img_id:'%s', vol_id:'%s'}, dst:{sd_id:'%s', img_id:'%s', vol_id:'%s'}, format:'RAW'}",
+        src->sd_id, nowhere, nowhere, src->sd_id, jid, tid);
     add_job(&c, "volume.copy of a missing source", base, n, "'volume.copy'", a[na - 1], "no_volume");
     for (size_t i = 0; i < na; i++)
         free(a[i]);
@@ -236,8 +252,8 @@ static size_t hostile_jobs(struct e2e *e, const struct proto_vol_ref *src, const
             fail_msg("jobs: '%s' is not a valid job: %s", c.v[i].name, why);
         const struct proto_event *ev = NULL;
         int r = testevents_wait(e->te, j.job_id, -1, WAIT_MS, &ev);
-        if (r != 0 || ev->state != EV_FAILED || !ev->has_error || strcmp(ev->error.code, c.v[i].expect_code) != 0 ||
-            !ev->error.message || !ev->error.message[0]) {
+        if (r != 0 || ev->state != EV_FAILED || !ev->has_error ||
+            strcmp(ev->error.code, c.v[i].expect_code) != 0 || !ev->error.message || !ev->error.message[0]) {
             e2e_dump_logs(e);
             fail_msg("jobs: '%s' did not fail with %s (r=%d state=%s code=%s)", c.v[i].name, c.v[i].expect_code, r,
                      ev ? event_state_to_string(ev->state) : "-", ev && ev->has_error ? ev->error.code : "-");
@@ -257,8 +273,9 @@ static size_t hostile_rpc(struct e2e *e) {
     proto_uuid tid;
     uuid_new(tid);
     _cleanup_free_ char *tq = q(tid);
-    struct hostile_kv base[] = { { "v", "1" }, { "type", "'rpc.request'" }, { "method", "'status'" },
-                                 { "template_id", tq } };
+    struct hostile_kv base[] = {
+        { "v", "1" }, { "type", "'rpc.request'" }, { "method", "'status'" }, { "template_id", tq }
+    };
     size_t n = sizeof base / sizeof base[0];
     struct catalogue c = { 0 };
     catalogue_build(&c, base, n);
@@ -268,8 +285,9 @@ static size_t hostile_rpc(struct e2e *e) {
                        "'x\\' OR 1=1; DROP TABLE templates; --'", NULL);
     catalogue_add_with(&c, "status of an unknown template", base, n, "template_id", tq, NULL);
     {
-        struct hostile_kv lb[] = { { "v", "1" }, { "type", "'rpc.request'" }, { "method", "'list'" },
-                                   { "limit", "100000" } };
+        struct hostile_kv lb[] = {
+            { "v", "1" }, { "type", "'rpc.request'" }, { "method", "'list'" }, { "limit", "100000" }
+        };
         catalogue_add_with(&c, "list limit 100000", lb, 4, "limit", "100000", NULL);
         catalogue_add_with(&c, "list limit 0", lb, 4, "limit", "0", NULL);
         catalogue_add_with(&c, "list limit -1", lb, 4, "limit", "-1", NULL);
@@ -284,8 +302,8 @@ static size_t hostile_rpc(struct e2e *e) {
         while (!answered && time_mono_ms() < deadline) {
             struct mq_event ev;
             memset(&ev, 0, sizeof ev);
-            if (mq_wait(e->rpc, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY && ev.delivery.correlation_id &&
-                strcmp(ev.delivery.correlation_id, m->id) == 0) {
+            if (mq_wait(e->rpc, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY &&
+                ev.delivery.correlation_id && strcmp(ev.delivery.correlation_id, m->id) == 0) {
                 struct rpc_reply rep;
                 char why[ERR_WHY_LEN] = "";
                 assert_int_equal(rpc_decode_reply(ev.delivery.body, ev.delivery.body_len, &rep, why), 0);
@@ -332,7 +350,9 @@ static size_t hostile_control(struct e2e *e, pid_t worker) {
     uuid_new(jid);
     uuid_new(tid);
     _cleanup_free_ char *jq = q(jid), *tq = q(tid);
-    struct hostile_kv base[] = { { "v", "1" }, { "type", "'job.cancel'" }, { "job_id", jq }, { "template_id", tq } };
+    struct hostile_kv base[] = {
+        { "v", "1" }, { "type", "'job.cancel'" }, { "job_id", jq }, { "template_id", tq }
+    };
     size_t n = sizeof base / sizeof base[0];
     struct catalogue c = { 0 };
     catalogue_build(&c, base, n);
@@ -381,7 +401,8 @@ static void test_hostile_catalogue(void **state) {
     check_alive(e, p, w, "vmseal.control");
     printf("hostile: %zu requests, %zu jobs, %zu rpc, %zu control messages rejected; producer and worker up\n",
            n_req, n_jobs, n_rpc, n_ctl);
-    assert_true(n_req >= MIN_PER_QUEUE && n_jobs >= MIN_PER_QUEUE && n_rpc >= MIN_PER_QUEUE && n_ctl >= MIN_PER_QUEUE);
+    assert_true(n_req >= MIN_PER_QUEUE && n_jobs >= MIN_PER_QUEUE && n_rpc >= MIN_PER_QUEUE &&
+                n_ctl >= MIN_PER_QUEUE);
 
     /* nothing changed: the source still LEGAL LEAF GEN 0, the shared one as made */
     char val[64];

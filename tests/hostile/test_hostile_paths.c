@@ -43,7 +43,8 @@ static void source_make(struct e2e *e, struct proto_vol_ref *ret) {
 /* Names, types, sizes, mtimes, link targets and sha256 of everything below dir. */
 static char *snapshot(const char *dir) {
     _cleanup_free_ char *cmd = xasprintf("cd '%s' && find . -printf '%%p %%y %%s %%T@ %%l\\n' | sort && "
-                                         "find . -type f -print0 | sort -z | xargs -0 -r sha256sum", dir);
+                                         "find . -type f -print0 | sort -z | xargs -0 -r sha256sum",
+                                         dir);
     const char *argv[] = { "sh", "-c", cmd, NULL };
     char *out = NULL;
     assert_int_equal(testutil_cmd_run(argv, 30000, &out), 0);
@@ -178,11 +179,12 @@ static void test_symlink_escapes(void **state) {
         j.args.del.vol = *dels[i];
         const struct proto_event *ev = run_job(e, &j);
         printf("  %-52s -> %s%s%s\n", del_names[i], event_state_to_string(ev->state),
-               ev->has_error ? ": " : " (the link removed, not its target)", ev->has_error ? ev->error.message : "");
+               ev->has_error ? ": " : " (the link removed, not its target)",
+               ev->has_error ? ev->error.message : "");
         /* (or it is refused before: the volume's .meta names no template, not_owner) */
         assert_true(ev->state == EV_SUCCEEDED ||
-                    (ev->state == EV_FAILED && (strcmp(ev->error.code, "path_escape") == 0 ||
-                                                strcmp(ev->error.code, "not_owner") == 0)));
+                    (ev->state == EV_FAILED &&
+                     (strcmp(ev->error.code, "path_escape") == 0 || strcmp(ev->error.code, "not_owner") == 0)));
         proto_job_free(&j);
     }
 

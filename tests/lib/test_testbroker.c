@@ -16,16 +16,15 @@
 #include "util.h"
 
 /* Log in with tb->broker and declare a queue in its vhost. */
-static void login_and_declare(const struct testbroker *tb)
-{
+static void login_and_declare(const struct testbroker *tb) {
     amqp_connection_state_t conn = amqp_new_connection();
     amqp_socket_t *sock = amqp_tcp_socket_new(conn);
     amqp_rpc_reply_t r;
 
     assert_non_null(sock);
     assert_int_equal(amqp_socket_open(sock, "127.0.0.1", tb->port), AMQP_STATUS_OK);
-    r = amqp_login(conn, tb->broker.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-                   tb->broker.user, tb->broker.password);
+    r = amqp_login(conn, tb->broker.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, tb->broker.user,
+                   tb->broker.password);
     assert_int_equal(r.reply_type, AMQP_RESPONSE_NORMAL);
     amqp_channel_open(conn, 1);
     assert_int_equal(amqp_get_rpc_reply(conn).reply_type, AMQP_RESPONSE_NORMAL);
@@ -35,8 +34,7 @@ static void login_and_declare(const struct testbroker *tb)
     amqp_destroy_connection(conn);
 }
 
-static bool vhost_listed(const struct testbroker *tb, const char *vhost)
-{
+static bool vhost_listed(const struct testbroker *tb, const char *vhost) {
     char *out = NULL;
     bool found;
 
@@ -48,8 +46,7 @@ static bool vhost_listed(const struct testbroker *tb, const char *vhost)
     return found;
 }
 
-static void test_vhost_lifecycle(void **state)
-{
+static void test_vhost_lifecycle(void **state) {
     struct testbroker tb, tb2;
     char *vhost;
 
@@ -71,8 +68,7 @@ static void test_vhost_lifecycle(void **state)
 }
 
 /* Without the environment, setup fails (and says why on stderr). */
-static void test_env_missing_fails(void **state)
-{
+static void test_env_missing_fails(void **state) {
     struct testbroker tb;
     char *saved = xstrdup(getenv("VMSEAL_TEST_BROKER_NODE"));
 
@@ -82,8 +78,7 @@ static void test_env_missing_fails(void **state)
     free(saved);
 }
 
-static void test_group_fixture(void **state)
-{
+static void test_group_fixture(void **state) {
     struct testbroker *tb = *state;
 
     assert_non_null(tb);
@@ -91,8 +86,7 @@ static void test_group_fixture(void **state)
     login_and_declare(tb);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vhost_lifecycle),
         cmocka_unit_test(test_env_missing_fails),

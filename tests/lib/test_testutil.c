@@ -15,8 +15,7 @@
 #include "testutil.h"
 #include "util.h"
 
-static void test_dir_make_remove(void **state)
-{
+static void test_dir_make_remove(void **state) {
     char *dir = NULL, *sub, *file;
     struct stat st;
 
@@ -42,8 +41,7 @@ static void test_dir_make_remove(void **state)
     free(dir);
 }
 
-static void test_cmd_run(void **state)
-{
+static void test_cmd_run(void **state) {
     char *out = NULL;
     const char *echo[] = { "sh", "-c", "echo out; echo err >&2; exit 3", NULL };
     const char *missing[] = { "/nonexistent/binary", NULL };
@@ -62,14 +60,10 @@ static void test_cmd_run(void **state)
     assert_true(time_mono_ms() - t0 < 5000);
 }
 
-static bool file_exists_cb(void *arg)
-{
-    return access((const char *)arg, F_OK) == 0;
-}
+static bool file_exists_cb(void *arg) { return access((const char *)arg, F_OK) == 0; }
 
 /* True when pid no longer runs (gone, or a zombie not yet reaped by init). */
-static bool proc_gone_cb(void *arg)
-{
+static bool proc_gone_cb(void *arg) {
     pid_t pid = *(pid_t *)arg;
     char *path = xasprintf("/proc/%d/stat", (int)pid), *st = NULL;
     size_t len;
@@ -85,8 +79,7 @@ static bool proc_gone_cb(void *arg)
 }
 
 /* A spawned shell with a background grandchild: kill takes the whole group. */
-static void test_spawn_kill_group(void **state)
-{
+static void test_spawn_kill_group(void **state) {
     char *dir = NULL, *ready, *log, *script;
     pid_t pid;
     int status = -1;
@@ -94,8 +87,8 @@ static void test_spawn_kill_group(void **state)
     assert_int_equal(testutil_dir_make("tu", &dir), 0);
     ready = xasprintf("%s/ready", dir);
     log = xasprintf("%s/log", dir);
-    script = xasprintf("sleep 300 & echo $! > %s.tmp; echo \"$VMSEAL_TU\"; mv %s.tmp %s; wait",
-                       ready, ready, ready);
+    script =
+        xasprintf("sleep 300 & echo $! > %s.tmp; echo \"$VMSEAL_TU\"; mv %s.tmp %s; wait", ready, ready, ready);
     const char *argv[] = { "sh", "-c", script, NULL };
     const char *env[] = { "VMSEAL_TU=hello", NULL };
 
@@ -127,8 +120,7 @@ static void test_spawn_kill_group(void **state)
     free(dir);
 }
 
-static void test_proc_wait_timeout(void **state)
-{
+static void test_proc_wait_timeout(void **state) {
     const char *argv[] = { "sleep", "30", NULL };
     pid_t pid;
     int status = -1;
@@ -140,8 +132,7 @@ static void test_proc_wait_timeout(void **state)
     assert_int_equal(testutil_proc_kill(0, SIGKILL, 0, NULL), 0);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dir_make_remove),
         cmocka_unit_test(test_cmd_run),

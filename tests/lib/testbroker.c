@@ -11,11 +11,10 @@
 #include "testutil.h"
 #include "util.h"
 
-#define CTL_MAX_ARGS 32
+#define CTL_MAX_ARGS   32
 #define CTL_TIMEOUT_MS 60000
 
-static const char *env_get(const char *key, bool *missing)
-{
+static const char *env_get(const char *key, bool *missing) {
     const char *v = getenv(key);
 
     if (!v || !*v) {
@@ -26,8 +25,7 @@ static const char *env_get(const char *key, bool *missing)
     return v;
 }
 
-int testbroker_env_read(struct testbroker *tb)
-{
+int testbroker_env_read(struct testbroker *tb) {
     bool missing = false;
     const char *port = env_get("VMSEAL_TEST_BROKER_PORT", &missing);
     const char *node = env_get("VMSEAL_TEST_BROKER_NODE", &missing);
@@ -59,13 +57,11 @@ int testbroker_env_read(struct testbroker *tb)
     return 0;
 }
 
-static const char *ctl_path(void)
-{
+static const char *ctl_path(void) {
     return access("/usr/sbin/rabbitmqctl", X_OK) == 0 ? "/usr/sbin/rabbitmqctl" : "rabbitmqctl";
 }
 
-static int ctl_argv(const struct testbroker *tb, char **ret_output, const char *const *args)
-{
+static int ctl_argv(const struct testbroker *tb, char **ret_output, const char *const *args) {
     const char *argv[CTL_MAX_ARGS + 4] = { ctl_path(), "-n", tb->node };
     size_t n = 3;
 
@@ -75,8 +71,7 @@ static int ctl_argv(const struct testbroker *tb, char **ret_output, const char *
     return testutil_cmd_run(argv, CTL_TIMEOUT_MS, ret_output);
 }
 
-int testbroker_ctl(const struct testbroker *tb, char **ret_output, ...)
-{
+int testbroker_ctl(const struct testbroker *tb, char **ret_output, ...) {
     const char *args[CTL_MAX_ARGS + 1];
     size_t n = 0;
     va_list ap;
@@ -90,8 +85,7 @@ int testbroker_ctl(const struct testbroker *tb, char **ret_output, ...)
 }
 
 /* Run a ctl command; on failure print it with its output. */
-static int ctl_checked(const struct testbroker *tb, const char *const *args)
-{
+static int ctl_checked(const struct testbroker *tb, const char *const *args) {
     _cleanup_free_ char *out = NULL;
     int r = ctl_argv(tb, &out, args);
 
@@ -103,9 +97,8 @@ static int ctl_checked(const struct testbroker *tb, const char *const *args)
     return 0;
 }
 
-void testbroker_config_fill(const struct testbroker *tb, const char *vhost, const char *user,
-                            const char *password, struct config_broker *ret)
-{
+void testbroker_config_fill(const struct testbroker *tb, const char *vhost, const char *user, const char *password,
+                            struct config_broker *ret) {
     memset(ret, 0, sizeof(*ret));
     if (tb->hosts) {
         _cleanup_free_ char *list = xstrdup(tb->hosts);
@@ -123,8 +116,7 @@ void testbroker_config_fill(const struct testbroker *tb, const char *vhost, cons
     ret->tls_verify_peer = true;
 }
 
-void testbroker_config_free(struct config_broker *c)
-{
+void testbroker_config_free(struct config_broker *c) {
     if (!c)
         return;
     for (size_t i = 0; i < c->n_hosts; i++)
@@ -139,25 +131,23 @@ void testbroker_config_free(struct config_broker *c)
 }
 
 /* Safe inside an Erlang binary literal <<"...">>. */
-static bool erlang_plain(const char *s)
-{
+static bool erlang_plain(const char *s) {
     return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.@") == strlen(s);
 }
 
 /* Create tb->vhost with full permissions for the administrator.  One
  * rabbitmqctl eval (each CLI call costs a second or more of Erlang start-up);
  * add_vhost + set_permissions when the names do not fit the expression. */
-static int vhost_create(struct testbroker *tb)
-{
+static int vhost_create(struct testbroker *tb) {
     char *vhost = tb->vhost;
     int r;
 
     if (erlang_plain(tb->vhost) && erlang_plain(tb->user)) {
-        _cleanup_free_ char *expr = xasprintf(
-            "ok = rabbit_vhost:add(<<\"%s\">>, <<\"testbroker\">>), "
-            "ok = rabbit_auth_backend_internal:set_permissions(<<\"%s\">>, <<\"%s\">>, "
-            "<<\".*\">>, <<\".*\">>, <<\".*\">>, <<\"testbroker\">>).",
-            tb->vhost, tb->user, tb->vhost);
+        _cleanup_free_ char *expr =
+            xasprintf("ok = rabbit_vhost:add(<<\"%s\">>, <<\"testbroker\">>), "
+                      "ok = rabbit_auth_backend_internal:set_permissions(<<\"%s\">>, <<\"%s\">>, "
+                      "<<\".*\">>, <<\".*\">>, <<\".*\">>, <<\"testbroker\">>).",
+                      tb->vhost, tb->user, tb->vhost);
         const char *eval[] = { "eval", expr, NULL };
         if ((r = ctl_checked(tb, eval)) == 0)
             return 0;
@@ -169,8 +159,7 @@ static int vhost_create(struct testbroker *tb)
     return ctl_checked(tb, perm);
 }
 
-int testbroker_setup(struct testbroker *tb, const char *name)
-{
+int testbroker_setup(struct testbroker *tb, const char *name) {
     char id[VMS_UUID_STRLEN + 1];
     int r;
 
@@ -188,8 +177,7 @@ int testbroker_setup(struct testbroker *tb, const char *name)
     return 0;
 }
 
-void testbroker_teardown(struct testbroker *tb)
-{
+void testbroker_teardown(struct testbroker *tb) {
     if (!tb)
         return;
     if (tb->vhost && tb->node) {
@@ -207,8 +195,7 @@ void testbroker_teardown(struct testbroker *tb)
     memset(tb, 0, sizeof(*tb));
 }
 
-int testbroker_group_setup(void **state)
-{
+int testbroker_group_setup(void **state) {
     struct testbroker *tb = xcalloc(1, sizeof(*tb));
     const char *name = program_invocation_short_name;
     int r = testbroker_setup(tb, name);
@@ -222,8 +209,7 @@ int testbroker_group_setup(void **state)
     return 0;
 }
 
-int testbroker_group_teardown(void **state)
-{
+int testbroker_group_teardown(void **state) {
     struct testbroker *tb = *state;
 
     testbroker_teardown(tb);

@@ -27,15 +27,15 @@
 #include "config.h"
 
 struct testbroker {
-    char *node;                   /* rabbitmqctl -n NODE */
-    int port;                     /* AMQP port on 127.0.0.1 */
-    char *user, *password;        /* the administrator */
-    char *dir;                    /* the node's folder (logs in dir/log) */
-    char *hosts;                  /* a cluster's "127.0.0.1:P1 127.0.0.1:P2 ..."
+    char *node;                  /* rabbitmqctl -n NODE */
+    int port;                    /* AMQP port on 127.0.0.1 */
+    char *user, *password;       /* the administrator */
+    char *dir;                   /* the node's folder (logs in dir/log) */
+    char *hosts;                 /* a cluster's "127.0.0.1:P1 127.0.0.1:P2 ..."
                                      (VMSEAL_TEST_BROKER_HOSTS, cluster.sh), or NULL */
-    char *nodes;                  /* its node names, in the same order, or NULL */
-    char *vhost;                  /* this test's private vhost */
-    struct config_broker broker;  /* 127.0.0.1:port, vhost, administrator */
+    char *nodes;                 /* its node names, in the same order, or NULL */
+    char *vhost;                 /* this test's private vhost */
+    struct config_broker broker; /* 127.0.0.1:port, vhost, administrator */
 };
 
 /* Read the environment into tb (vhost not created; broker not filled).
@@ -63,8 +63,8 @@ int testbroker_ctl(const struct testbroker *tb, char **ret_output, ...) __attrib
 /* Fill ret for host 127.0.0.1:port (every node of a cluster, in order,
  * when tb->hosts is set), the given vhost, user and password (strings
  * copied; heartbeat 30 s; no TLS).  Free with testbroker_config_free(). */
-void testbroker_config_fill(const struct testbroker *tb, const char *vhost, const char *user,
-                            const char *password, struct config_broker *ret);
+void testbroker_config_fill(const struct testbroker *tb, const char *vhost, const char *user, const char *password,
+                            struct config_broker *ret);
 void testbroker_config_free(struct config_broker *c);
 
 #endif

@@ -69,13 +69,11 @@ void testevents_close(struct testevents *te) {
     free(te);
 }
 
-mq_t *testevents_mq(struct testevents *te) {
-    return te->mq;
-}
+mq_t *testevents_mq(struct testevents *te) { return te->mq; }
 
 void testevents_job_init(struct proto_job *job, enum job_kind kind) {
     memset(job, 0, sizeof(*job));
-    static proto_uuid template_id;   /* one workflow per test program: a job may
+    static proto_uuid template_id; /* one workflow per test program: a job may
                                         delete what an earlier one copied */
     if (!template_id[0])
         uuid_new(template_id);
@@ -96,8 +94,8 @@ static const char *job_route_sd(const struct proto_job *job) {
     return uuid_nil;
 }
 
-int testevents_publish_to(struct testevents *te, const char *exchange, const char *routing_key,
-                          const char *type, const void *body, size_t len) {
+int testevents_publish_to(struct testevents *te, const char *exchange, const char *routing_key, const char *type,
+                          const void *body, size_t len) {
     proto_uuid id;
     uuid_new(id);
     struct mq_props p = { .message_id = id, .type = type };
@@ -172,9 +170,7 @@ void testevents_pump(struct testevents *te, int ms) {
         te_pump_once(te, (int)(end - now));
 }
 
-static bool is_final(enum event_state s) {
-    return s == EV_SUCCEEDED || s == EV_FAILED || s == EV_CANCELLED;
-}
+static bool is_final(enum event_state s) { return s == EV_SUCCEEDED || s == EV_FAILED || s == EV_CANCELLED; }
 
 int testevents_wait(struct testevents *te, const char *job_id, int state, int timeout_ms,
                     const struct proto_event **ret_ev) {

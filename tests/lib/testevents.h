@@ -37,8 +37,8 @@ int testevents_publish_job(struct testevents *te, const struct proto_job *job);
 int testevents_publish_raw(struct testevents *te, const char *routing_key, const void *body, size_t len,
                            const char *message_id);
 /* Publish bytes to any exchange (e.g. vmseal.control) and wait for the confirm. */
-int testevents_publish_to(struct testevents *te, const char *exchange, const char *routing_key,
-                          const char *type, const void *body, size_t len);
+int testevents_publish_to(struct testevents *te, const char *exchange, const char *routing_key, const char *type,
+                          const void *body, size_t len);
 
 /* Wait for an event of job_id in `state`, or in any final state
  * (succeeded/failed/cancelled) when state < 0.  *ret_ev (may be NULL) points

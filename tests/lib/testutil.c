@@ -20,15 +20,13 @@
 
 extern char **environ;
 
-static void sleep_ms(int ms)
-{
+static void sleep_ms(int ms) {
     struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
 }
 
-int testutil_dir_make(const char *name, char **ret_path)
-{
+int testutil_dir_make(const char *name, char **ret_path) {
     const char *tmp = getenv("TMPDIR");
     char *path = xasprintf("%s/vmseal-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", name ? name : "test");
 
@@ -42,8 +40,7 @@ int testutil_dir_make(const char *name, char **ret_path)
 }
 
 /* Returns a positive errno to stop the walk (nftw hands it back). */
-static int dir_remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
+static int dir_remove_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
     (void)st;
     (void)ftw;
     if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT)
@@ -51,15 +48,13 @@ static int dir_remove_cb(const char *path, const struct stat *st, int flag, stru
     return 0;
 }
 
-char *testutil_build_path(const char *rel)
-{
+char *testutil_build_path(const char *rel) {
     const char *build = getenv("VMSEAL_BUILD_DIR");
 
     return xasprintf("%s/%s", build ? build : ".", rel);
 }
 
-int testutil_dir_remove(const char *path)
-{
+int testutil_dir_remove(const char *path) {
     int r;
 
     if (!path)
@@ -73,8 +68,7 @@ int testutil_dir_remove(const char *path)
 }
 
 /* environ plus env_add, where an added KEY=... replaces an existing KEY. */
-static char **env_build(const char *const env_add[])
-{
+static char **env_build(const char *const env_add[]) {
     size_t n_env = 0, n_add = 0, n = 0;
     char **env;
 
@@ -100,8 +94,7 @@ static char **env_build(const char *const env_add[])
 
 /* The child side of a spawn: own process group, stdin /dev/null, stdout and
  * stderr to out_fd when >= 0; exec or _exit(127). */
-static void child_exec(const char *const argv[], char **env, int out_fd)
-{
+static void child_exec(const char *const argv[], char **env, int out_fd) {
     int null_fd = open("/dev/null", O_RDONLY);
 
     setpgid(0, 0);
@@ -116,8 +109,7 @@ static void child_exec(const char *const argv[], char **env, int out_fd)
     _exit(127);
 }
 
-static int spawn_fd(const char *const argv[], const char *const env_add[], int out_fd, pid_t *ret_pid)
-{
+static int spawn_fd(const char *const argv[], const char *const env_add[], int out_fd, pid_t *ret_pid) {
     char **env = env_build(env_add);
     pid_t pid = fork();
 
@@ -135,9 +127,8 @@ static int spawn_fd(const char *const argv[], const char *const env_add[], int o
     return 0;
 }
 
-int testutil_proc_spawn(const char *const argv[], const char *const env_add[],
-                        const char *log_path, pid_t *ret_pid)
-{
+int testutil_proc_spawn(const char *const argv[], const char *const env_add[], const char *log_path,
+                        pid_t *ret_pid) {
     int fd = -1, r;
 
     if (!argv || !argv[0] || !ret_pid)
@@ -153,8 +144,7 @@ int testutil_proc_spawn(const char *const argv[], const char *const env_add[],
     return r;
 }
 
-static int status_code(int status)
-{
+static int status_code(int status) {
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     if (WIFSIGNALED(status))
@@ -162,8 +152,7 @@ static int status_code(int status)
     return -1;
 }
 
-int testutil_proc_wait(pid_t pid, int timeout_ms, int *ret_status)
-{
+int testutil_proc_wait(pid_t pid, int timeout_ms, int *ret_status) {
     int64_t deadline = time_mono_ms() + timeout_ms;
     int status;
 
@@ -184,8 +173,7 @@ int testutil_proc_wait(pid_t pid, int timeout_ms, int *ret_status)
     }
 }
 
-int testutil_proc_kill(pid_t pid, int sig, int grace_ms, int *ret_status)
-{
+int testutil_proc_kill(pid_t pid, int sig, int grace_ms, int *ret_status) {
     int r;
 
     if (pid <= 0)
@@ -200,8 +188,7 @@ int testutil_proc_kill(pid_t pid, int sig, int grace_ms, int *ret_status)
     return r;
 }
 
-int testutil_wait_for(bool (*cond_cb)(void *arg), void *arg, int timeout_ms, int interval_ms)
-{
+int testutil_wait_for(bool (*cond_cb)(void *arg), void *arg, int timeout_ms, int interval_ms) {
     int64_t deadline = time_mono_ms() + timeout_ms;
 
     if (interval_ms <= 0)
@@ -216,8 +203,7 @@ int testutil_wait_for(bool (*cond_cb)(void *arg), void *arg, int timeout_ms, int
 }
 
 /* Read everything from fd into a growing buffer until EOF or the deadline. */
-static int drain_fd(int fd, int64_t deadline, char **buf, size_t *len)
-{
+static int drain_fd(int fd, int64_t deadline, char **buf, size_t *len) {
     size_t cap = 4096;
 
     *buf = xmalloc(cap);
@@ -245,8 +231,7 @@ static int drain_fd(int fd, int64_t deadline, char **buf, size_t *len)
     }
 }
 
-int testutil_cmd_run(const char *const argv[], int timeout_ms, char **ret_output)
-{
+int testutil_cmd_run(const char *const argv[], int timeout_ms, char **ret_output) {
     int pipe_fd[2], r, status = -1;
     pid_t pid;
     char *buf = NULL;
@@ -280,8 +265,7 @@ int testutil_cmd_run(const char *const argv[], int timeout_ms, char **ret_output
     return r;
 }
 
-int testutil_port_free(void)
-{
+int testutil_port_free(void) {
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof sa;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -294,9 +278,9 @@ int testutil_port_free(void)
     return r;
 }
 
-int testutil_http_get(int port, const char *path, int *ret_status, char **ret_body)
-{
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+int testutil_http_get(int port, const char *path, int *ret_status, char **ret_body) {
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     struct timeval tv = { .tv_sec = 10 };
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -30,8 +30,8 @@ int testutil_dir_remove(const char *path);
  * replacing in) this process's environment for the child.  log_path: NULL to
  * inherit stdout/stderr, else both are appended to that file.  stdin is
  * /dev/null.  *ret_pid is the child (= its process group id). */
-int testutil_proc_spawn(const char *const argv[], const char *const env_add[],
-                        const char *log_path, pid_t *ret_pid);
+int testutil_proc_spawn(const char *const argv[], const char *const env_add[], const char *log_path,
+                        pid_t *ret_pid);
 
 /* Wait up to timeout_ms for the child pid to exit (timeout_ms < 0: forever).
  * *ret_status (may be NULL) gets the exit code, or 128 + signal number.

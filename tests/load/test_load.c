@@ -40,17 +40,17 @@
 #include "testutil.h"
 #include "util.h"
 
-#define LOAD_N_DEFAULT 10000       /* VMSEAL_LOAD_N overrides (a quick look: 2000) */
-#define LOAD_WINDOW 500
-#define LOAD_WORKERS 3
-#define LOAD_SLOTS 8
-#define LOAD_ALARM_MS 6000
-#define LOAD_SETTLE_S_DEFAULT (12 * 60)   /* VMSEAL_LOAD_SETTLE_S overrides (a busy machine) */
-#define LOAD_SAMPLE_MS 500
-#define LOAD_GROWTH_MB 48          /* RSS end - RSS at 25 % */
-#define LOAD_PRODUCER_MAX_MB 200
-#define LOAD_WORKER_MAX_MB 64
-#define LOAD_BROKER_MAX_MB 1024
+#define LOAD_N_DEFAULT        10000 /* VMSEAL_LOAD_N overrides (a quick look: 2000) */
+#define LOAD_WINDOW           500
+#define LOAD_WORKERS          3
+#define LOAD_SLOTS            8
+#define LOAD_ALARM_MS         6000
+#define LOAD_SETTLE_S_DEFAULT (12 * 60) /* VMSEAL_LOAD_SETTLE_S overrides (a busy machine) */
+#define LOAD_SAMPLE_MS        500
+#define LOAD_GROWTH_MB        48 /* RSS end - RSS at 25 % */
+#define LOAD_PRODUCER_MAX_MB  200
+#define LOAD_WORKER_MAX_MB    64
+#define LOAD_BROKER_MAX_MB    1024
 
 enum { P_PRODUCER, P_WORKER1, P_BROKER = P_WORKER1 + LOAD_WORKERS, P_COUNT };
 
@@ -114,7 +114,8 @@ static void rss_sample(struct load *l, bool quarter, bool in_alarm) {
 static void store_counts(struct load *l, long ret[5]) {
     memset(ret, 0, 5 * sizeof ret[0]);
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(l->db, "SELECT state, count(*) FROM templates GROUP BY state", -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(l->db, "SELECT state, count(*) FROM templates GROUP BY state", -1, &s, NULL) !=
+        SQLITE_OK)
         fail_msg("store: %s", sqlite3_errmsg(l->db));
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -154,7 +155,7 @@ static pid_t broker_pid(struct load *l) {
 
 struct flood {
     mq_t *mq;
-    proto_uuid id;             /* the template id now in body */
+    proto_uuid id; /* the template id now in body */
     char *body;
     size_t len;
     size_t sent, confirmed, retried;
@@ -162,12 +163,14 @@ struct flood {
 
 static void flood_open(struct load *l, struct flood *f, const struct proto_vol_ref *src) {
     char err[256] = "";
-    if (mq_open(&(struct mq_opts){ .broker = &l->e->tb.broker, .conn_name = "load flood", .why = err,
-                                   .why_len = sizeof err },
-                &f->mq) < 0)
+    if (mq_open(
+            &(struct mq_opts){
+                .broker = &l->e->tb.broker, .conn_name = "load flood", .why = err, .why_len = sizeof err },
+            &f->mq) < 0)
         fail_msg("flood connection: %s", err);
-    struct proto_template_create tc = { .name = "load", .disks = (struct proto_vol_ref *)src, .n_disks = 1,
-                                        .seal = true };
+    struct proto_template_create tc = {
+        .name = "load", .disks = (struct proto_vol_ref *)src, .n_disks = 1, .seal = true
+    };
     uuid_new(tc.template_id);
     assert_int_equal(proto_encode_template_create(&tc, &f->body, &f->len), 0);
     memcpy(f->id, tc.template_id, sizeof f->id);
@@ -197,7 +200,7 @@ static void flood_pump(struct flood *f, int ms) {
         if (mq_wait(f->mq, 10, NULL, 0, &ev) == 0 && ev.type == MQ_EV_CONFIRM) {
             if (ev.status == 0) {
                 f->confirmed++;
-            } else {   /* not accepted: send another in its place (the id was never confirmed) */
+            } else { /* not accepted: send another in its place (the id was never confirmed) */
                 f->sent--;
                 f->retried++;
             }
@@ -240,7 +243,7 @@ static void memory_alarm(struct load *l, struct flood *f, const char *watermark)
     snprintf(g_watermark_restore, sizeof g_watermark_restore, "%s", watermark);
     free(broker_ctl(l, "set_vm_memory_high_watermark", "0", NULL));
     int64_t start = time_mono_ms();
-    flood_pump(f, 1500);   /* in-flight work lands, then everything waits */
+    flood_pump(f, 1500); /* in-flight work lands, then everything waits */
     long c[5];
     store_counts(l, c);
     l->ready_before_alarm = c[ST_READY];
@@ -274,7 +277,9 @@ static void logs_check(struct load *l) {
 static void rss_report_check(struct load *l) {
     long max_mb[P_COUNT];
     for (size_t i = 0; i < P_COUNT; i++)
-        max_mb[i] = i == P_PRODUCER ? LOAD_PRODUCER_MAX_MB : i == P_BROKER ? LOAD_BROKER_MAX_MB : LOAD_WORKER_MAX_MB;
+        max_mb[i] = i == P_PRODUCER ? LOAD_PRODUCER_MAX_MB
+                    : i == P_BROKER ? LOAD_BROKER_MAX_MB
+                                    : LOAD_WORKER_MAX_MB;
     for (size_t i = 0; i < P_COUNT; i++) {
         const struct rss *r = &l->rss[i];
         printf("load: rss %-10s peak %6.1f MB  at 25%% %6.1f MB  end %6.1f MB  VmHWM %6.1f MB\n", r->name,
@@ -301,8 +306,8 @@ static void test_load(void **state) {
     for (size_t k = 0; k < LOAD_WORKERS; k++) {
         snprintf(l->names[P_WORKER1 + k], sizeof l->names[0], "load-w%zu", k + 1);
         l->rss[P_WORKER1 + k].name = l->names[P_WORKER1 + k];
-        assert_int_equal(e2e_worker_start(l->e, l->names[P_WORKER1 + k], true, 0, LOAD_SLOTS,
-                                          &l->rss[P_WORKER1 + k].pid), 0);
+        assert_int_equal(
+            e2e_worker_start(l->e, l->names[P_WORKER1 + k], true, 0, LOAD_SLOTS, &l->rss[P_WORKER1 + k].pid), 0);
     }
     /* The monitor queue would hold every event of the flood: close it. */
     testevents_close(l->e->te);
@@ -323,8 +328,8 @@ static void test_load(void **state) {
     while (c[ST_READY] + c[ST_FAILED] + c[ST_CANCELLED] < LOAD_N) {
         if (time_mono_ms() > deadline) {
             e2e_dump_logs(l->e);
-            fail_msg("after %ld s: %ld ready, %ld failed, %ld creating, %zu requests confirmed", LOAD_SETTLE_MS / 1000,
-                     c[ST_READY], c[ST_FAILED], c[ST_CREATING], f.confirmed);
+            fail_msg("after %ld s: %ld ready, %ld failed, %ld creating, %zu requests confirmed",
+                     LOAD_SETTLE_MS / 1000, c[ST_READY], c[ST_FAILED], c[ST_CREATING], f.confirmed);
         }
         flood_pump(&f, LOAD_SAMPLE_MS);
         if (!flood_ms && f.confirmed == (size_t)LOAD_N)

@@ -13,11 +13,11 @@
 #include "util.h"
 #include "wftest.h"
 
-#define TID1 "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa1"
-#define TID2 "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa2"
+#define TID1    "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa1"
+#define TID2    "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaa2"
 #define NEW_IMG "cccccccc-cccc-4ccc-8ccc-cccccccccc01"
 #define NEW_VOL "cccccccc-cccc-4ccc-8ccc-cccccccccc02"
-#define OTHER "cccccccc-cccc-4ccc-8ccc-cccccccccc99"
+#define OTHER   "cccccccc-cccc-4ccc-8ccc-cccccccccc99"
 
 /* A template.create of two disks on SD1 (fresh source ids), the first with
  * engine ids. */
@@ -42,8 +42,9 @@ static void req_init(struct req *q, const char *tid, const char *img, const char
 
 /* Submit q (again); the outcome, with the reason in q->why. */
 static enum wf_outcome req_submit(struct fx *f, struct req *q) {
-    struct proto_template_create m = { .name = "engine", .disks = q->disks, .n_disks = 2, .new_vols = q->nv,
-                                       .seal = true };
+    struct proto_template_create m = {
+        .name = "engine", .disks = q->disks, .n_disks = 2, .new_vols = q->nv, .seal = true
+    };
     memcpy(m.template_id, q->template_id, sizeof m.template_id);
     char *body;
     size_t len;
@@ -82,7 +83,7 @@ static void test_engine_ids_to_ready(void **state) {
     assert_int_equal(m.n_jobs, 2);
     assert_string_equal(m.jobs[0].args.copy.dst.img_id, NEW_IMG);
     assert_string_equal(m.jobs[0].args.copy.dst.vol_id, NEW_VOL);
-    assert_string_not_equal(m.jobs[1].args.copy.dst.vol_id, NEW_VOL);   /* chosen by the producer */
+    assert_string_not_equal(m.jobs[1].args.copy.dst.vol_id, NEW_VOL); /* chosen by the producer */
     assert_int_equal(m.n_events, 1);
     assert_int_equal(m.events[0].state, EV_CREATING);
     assert_volumes(&m.events[0], VOL_STATE_COPYING, LEGALITY_LEGAL, VOLTYPE_LEAF);

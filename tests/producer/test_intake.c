@@ -45,9 +45,9 @@ static void create_encode(struct proto_template_create *c, char **body, size_t *
 
 static void test_undecodable(void **state) {
     struct fx *f = *state;
-    static const char junk[] = "\x93\x01\x02\x03";   /* an array, not a map */
+    static const char junk[] = "\x93\x01\x02\x03"; /* an array, not a map */
     expect_rejected(f, junk, sizeof junk - 1, "map", false);
-    static const char trunc[] = "\x82\xa1v\x01";  /* map of 2 with one pair */
+    static const char trunc[] = "\x82\xa1v\x01"; /* map of 2 with one pair */
     expect_rejected(f, trunc, sizeof trunc - 1, "", false);
 }
 
@@ -151,13 +151,18 @@ static void test_unknown_sysprep_op(void **state) {
     uuid_new(d.img_id);
     uuid_new(d.vol_id);
     char *enable[] = { "logfiles", "ssh-hostkey" }, *disable[] = { "tmp-files", "no-such-op" };
-    struct proto_template_create c = { .template_id = TID, .name = "t", .disks = &d, .n_disks = 1, .seal = true,
+    struct proto_template_create c = { .template_id = TID,
+                                       .name = "t",
+                                       .disks = &d,
+                                       .n_disks = 1,
+                                       .seal = true,
                                        .has_sysprep = true,
                                        .sysprep = { .enable = enable, .n_enable = 2, .selinux_relabel = true } };
     char *body;
     size_t len;
     create_encode(&c, &body, &len);
-    expect_rejected(f, body, len, "template.create.sysprep.enable[1]: unknown sysprep operation 'ssh-hostkey'", true);
+    expect_rejected(f, body, len, "template.create.sysprep.enable[1]: unknown sysprep operation 'ssh-hostkey'",
+                    true);
     free(body);
     struct store_template t;
     assert_int_equal(store_template_get(f->st, TID, &t), -VMS_E_NOT_FOUND);
@@ -170,8 +175,9 @@ static void test_unknown_sysprep_op(void **state) {
     assert_int_equal(store_template_get(f->st, TID, &t), -VMS_E_NOT_FOUND);
 
     /* known names only: accepted, the seal job will carry them */
-    c.sysprep = (struct proto_sysprep){ .enable = enable, .n_enable = 1, .disable = disable, .n_disable = 1,
-                                        .selinux_relabel = true };
+    c.sysprep = (struct proto_sysprep){
+        .enable = enable, .n_enable = 1, .disable = disable, .n_disable = 1, .selinux_relabel = true
+    };
     create_encode(&c, &body, &len);
     char why[ERR_WHY_LEN];
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
@@ -223,8 +229,14 @@ static void test_duplicate_request(void **state) {
 
 static void test_not_a_request(void **state) {
     struct fx *f = *state;
-    struct proto_heartbeat hb = { .worker_id = "w", .host = "h", .version = "1", .libguestfs_version = "",
-                                  .pools = (char *[]){ "default" }, .n_pools = 1, .slots = 1, .ts_ms = 1 };
+    struct proto_heartbeat hb = { .worker_id = "w",
+                                  .host = "h",
+                                  .version = "1",
+                                  .libguestfs_version = "",
+                                  .pools = (char *[]){ "default" },
+                                  .n_pools = 1,
+                                  .slots = 1,
+                                  .ts_ms = 1 };
     char *body;
     size_t len;
     assert_int_equal(proto_encode_heartbeat(&hb, &body, &len), 0);
@@ -234,7 +246,8 @@ static void test_not_a_request(void **state) {
 
 /* ---- RPC ----------------------------------------------------------------- */
 
-static void rpc_ask(struct fx *f, const struct worker_table *w, const struct rpc_request *rq, struct rpc_reply *rep) {
+static void rpc_ask(struct fx *f, const struct worker_table *w, const struct rpc_request *rq,
+                    struct rpc_reply *rep) {
     char *body, *out;
     size_t len, out_len;
     char why[ERR_WHY_LEN] = "";
@@ -269,7 +282,7 @@ static void test_rpc(void **state) {
     assert_string_equal(rep.tpl.error_code, "EACCES");
     assert_int_equal(rep.tpl.n_disks, 2);
     assert_string_equal(rep.tpl.disks[0].source.sd_id, SD1);
-    assert_int_equal(rep.tpl.n_jobs, 4);       /* 2 copies, 2 deletes */
+    assert_int_equal(rep.tpl.n_jobs, 4); /* 2 copies, 2 deletes */
     assert_string_equal(rep.tpl.jobs[0].worker_id, "w1");
     assert_string_equal(rep.tpl.jobs[1].state, "failed");
     assert_string_equal(rep.tpl.jobs[1].error_code, "EACCES");
@@ -300,8 +313,12 @@ static void test_rpc(void **state) {
     rpc_reply_free(&rep);
 
     struct worker_table wt = { 0 };
-    struct proto_heartbeat hb = { .worker_id = xstrdup("w1"), .host = xstrdup("host1"), .version = xstrdup("0.1"),
-                                  .libguestfs_version = xstrdup("1.48"), .slots = 2, .ts_ms = f->now };
+    struct proto_heartbeat hb = { .worker_id = xstrdup("w1"),
+                                  .host = xstrdup("host1"),
+                                  .version = xstrdup("0.1"),
+                                  .libguestfs_version = xstrdup("1.48"),
+                                  .slots = 2,
+                                  .ts_ms = f->now };
     hb.pools = xcalloc(1, sizeof *hb.pools);
     hb.pools[0] = xstrdup("default");
     hb.n_pools = 1;
@@ -327,15 +344,9 @@ static void test_rpc(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
-        T(test_undecodable),
-        T(test_bad_fields_with_id),
-        T(test_unknown_domain),
-        T(test_same_disk_twice),
-        T(test_unknown_sysprep_op),
-        T(test_cancel_unknown),
-        T(test_duplicate_request),
-        T(test_not_a_request),
-        T(test_rpc),
+        T(test_undecodable),       T(test_bad_fields_with_id), T(test_unknown_domain),
+        T(test_same_disk_twice),   T(test_unknown_sysprep_op), T(test_cancel_unknown),
+        T(test_duplicate_request), T(test_not_a_request),      T(test_rpc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

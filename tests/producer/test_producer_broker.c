@@ -37,18 +37,19 @@
 struct bt {
     struct testbroker *tb;
     char *dir, *cfg, *log;
-    char *db, *db_schema;              /* the store target (testpg.h) */
+    char *db, *db_schema; /* the store target (testpg.h) */
     mq_t *mq;
     char events_q[256];
     pid_t producer[2];
-    bool hold_seal;                     /* keep vm.seal jobs instead of answering */
-    struct mq_delivery held;            /* the held seal job's delivery */
+    bool hold_seal;          /* keep vm.seal jobs instead of answering */
+    struct mq_delivery held; /* the held seal job's delivery */
     struct proto_job held_job;
     bool have_held;
-    size_t jobs_seen[4];                /* distinct job ids per kind */
-    proto_uuid ids[256]; size_t n_ids;  /* every job id seen (a republished job comes again) */
-    size_t redelivered;                 /* deliveries of a job id seen before */
-    const char *me;                     /* the routing keys' identity; NULL: tb's user */
+    size_t jobs_seen[4]; /* distinct job ids per kind */
+    proto_uuid ids[256];
+    size_t n_ids;       /* every job id seen (a republished job comes again) */
+    size_t redelivered; /* deliveries of a job id seen before */
+    const char *me;     /* the routing keys' identity; NULL: tb's user */
 };
 
 static struct bt B;
@@ -58,13 +59,14 @@ static void write_config(struct bt *b) {
     b->cfg = xasprintf("%s/producer.conf", b->dir);
     FILE *f = fopen(b->cfg, "w");
     assert_non_null(f);
-    assert_int_equal(fchmod(fileno(f), 0600), 0);   /* it holds a password */
-    fprintf(f,
-            "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n"
-            "producer = { db = \"%s\"; max_attempts = 3; };\n"
-            "storage = { domains = ( { id = \"%s\"; path = \"%s\"; } ); };\n"
-            "log = { level = \"debug\"; };\n",
-            br->hosts[0], br->vhost, br->user, br->password, b->db, SD1, b->dir);
+    assert_int_equal(fchmod(fileno(f), 0600), 0); /* it holds a password */
+    fprintf(
+        f,
+        "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10; };\n"
+        "producer = { db = \"%s\"; max_attempts = 3; };\n"
+        "storage = { domains = ( { id = \"%s\"; path = \"%s\"; } ); };\n"
+        "log = { level = \"debug\"; };\n",
+        br->hosts[0], br->vhost, br->user, br->password, b->db, SD1, b->dir);
     fclose(f);
 }
 
@@ -92,8 +94,11 @@ static void bt_open(struct bt *b, const char *name, bool with_pool) {
     assert_int_equal(testpg_target(b->dir, name, &b->db, &b->db_schema), 0);
     write_config(b);
     char err[256] = "";
-    struct mq_opts o = { .broker = &b->tb->broker, .conn_name = "fake-worker", .stamp_user_id = true,
-                         .why = err, .why_len = sizeof err };
+    struct mq_opts o = { .broker = &b->tb->broker,
+                         .conn_name = "fake-worker",
+                         .stamp_user_id = true,
+                         .why = err,
+                         .why_len = sizeof err };
     if (mq_open(&o, &b->mq) < 0)
         fail_msg("mq_open: %s", err);
     assert_int_equal(mq_declare_topology(b->mq), 0);
@@ -157,8 +162,14 @@ static void job_event(struct bt *b, const struct proto_job *j, enum event_state 
 }
 
 static void heartbeat(struct bt *b) {
-    struct proto_heartbeat hb = { .worker_id = "fake", .host = "fakehost", .version = "0", .libguestfs_version = "",
-                                  .pools = (char *[]){ "default" }, .n_pools = 1, .slots = 4, .ts_ms = time_now_ms() };
+    struct proto_heartbeat hb = { .worker_id = "fake",
+                                  .host = "fakehost",
+                                  .version = "0",
+                                  .libguestfs_version = "",
+                                  .pools = (char *[]){ "default" },
+                                  .n_pools = 1,
+                                  .slots = 4,
+                                  .ts_ms = time_now_ms() };
     char *body;
     size_t len;
     assert_int_equal(proto_encode_heartbeat(&hb, &body, &len), 0);
@@ -183,7 +194,7 @@ static void on_job(struct bt *b, const struct mq_delivery *d) {
     else if (b->n_ids < ARRAY_SIZE(b->ids))
         memcpy(b->ids[b->n_ids++], j.job_id, sizeof(proto_uuid)), b->jobs_seen[j.kind]++;
     if (j.kind == JOB_VM_SEAL && b->hold_seal && !b->have_held) {
-        b->held_job = j;                  /* answered later, with the producer gone */
+        b->held_job = j; /* answered later, with the producer gone */
         b->have_held = true;
         assert_int_equal(mq_ack(b->mq, d), 0);
         return;
@@ -273,15 +284,17 @@ static void rpc_call(struct bt *b, const struct rpc_request *rq, struct rpc_repl
     assert_int_equal(rpc_encode_request(rq, &body, &len), 0);
     proto_uuid corr;
     uuid_new(corr);
-    struct mq_props p = { .message_id = corr, .correlation_id = corr, .reply_to = RPC_REPLY_TO, .transient = true };
+    struct mq_props p = {
+        .message_id = corr, .correlation_id = corr, .reply_to = RPC_REPLY_TO, .transient = true
+    };
     assert_int_equal(mq_publish(b->mq, "", MQ_Q_RPC, &p, body, len, NULL), 0);
     free(body);
     int64_t end = time_mono_ms() + 10000;
     while (time_mono_ms() < end) {
         struct mq_event ev;
         memset(&ev, 0, sizeof ev);
-        if (mq_wait(b->mq, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY &&
-            ev.delivery.correlation_id && strcmp(ev.delivery.correlation_id, corr) == 0) {
+        if (mq_wait(b->mq, 200, NULL, 0, &ev) == 0 && ev.type == MQ_EV_DELIVERY && ev.delivery.correlation_id &&
+            strcmp(ev.delivery.correlation_id, corr) == 0) {
             char why[ERR_WHY_LEN] = "";
             if (rpc_decode_reply(ev.delivery.body, ev.delivery.body_len, rep, why) != 0)
                 fail_msg("rpc reply: %s", why);
@@ -415,9 +428,13 @@ static void test_unknown_sysprep_op_rejected(void **state) {
     uuid_new(disk.img_id);
     uuid_new(disk.vol_id);
     char *disable[] = { "logfiles", "ssh-hostkey" };
-    struct proto_template_create m = { .name = "typo", .disks = &disk, .n_disks = 1, .seal = true,
+    struct proto_template_create m = { .name = "typo",
+                                       .disks = &disk,
+                                       .n_disks = 1,
+                                       .seal = true,
                                        .has_sysprep = true,
-                                       .sysprep = { .disable = disable, .n_disable = 2, .selinux_relabel = true } };
+                                       .sysprep = {
+                                           .disable = disable, .n_disable = 2, .selinux_relabel = true } };
     memcpy(m.template_id, tid, sizeof m.template_id);
     char *body;
     size_t len;
@@ -455,7 +472,8 @@ static void test_unknown_sysprep_op_rejected(void **state) {
         mq_event_clear(&ev);
     }
     if (!reason[0] || !code[0])
-        fail_msg("no dead letter (%s) or failed event (%s) for the request (producer log: %s)", reason, code, b->log);
+        fail_msg("no dead letter (%s) or failed event (%s) for the request (producer log: %s)", reason, code,
+                 b->log);
     static const char needle[] = "template.create.sysprep.disable[1]: unknown sysprep operation 'ssh-hostkey'";
     if (!strstr(reason, needle))
         fail_msg("dead letter reason \"%s\" does not name the operation", reason);
@@ -463,7 +481,7 @@ static void test_unknown_sysprep_op_rejected(void **state) {
     assert_string_equal(message, reason);
     printf("(rejected: %s)\n", reason);
 
-    serve_for(b, 1000, MQ_EV_NONE);        /* a job published in the same commit would be here by now */
+    serve_for(b, 1000, MQ_EV_NONE); /* a job published in the same commit would be here by now */
     assert_int_equal(b->n_ids, jobs_before);
     struct rpc_request rq = { .method = RPC_STATUS };
     memcpy(rq.template_id, tid, sizeof rq.template_id);
@@ -477,7 +495,7 @@ static void test_unknown_sysprep_op_rejected(void **state) {
 static void test_standby_takes_over(void **state) {
     struct bt *b = *state;
     b->hold_seal = true;
-    producer_start(b, 1);                  /* standby: producer 0 holds the lock */
+    producer_start(b, 1); /* standby: producer 0 holds the lock */
     proto_uuid tid;
     uuid_new(tid);
     submit(b, tid, 1, true, NULL, NULL);
@@ -496,12 +514,12 @@ static void test_standby_takes_over(void **state) {
      * published again after the take-over, but with the same job id (the
      * worker's effects are idempotent by id), never as a new job */
     assert_int_equal(b->jobs_seen[JOB_VOLUME_COPY], copies);
-    assert_int_equal(b->jobs_seen[JOB_VM_SEAL], 2);            /* one per template */
+    assert_int_equal(b->jobs_seen[JOB_VM_SEAL], 2); /* one per template */
     if (b->redelivered)
         printf("(%zu job(s) published again after the take-over, same ids)\n", b->redelivered);
     assert_int_equal(testutil_proc_kill(b->producer[1], SIGTERM, 10000, &status), 0);
     b->producer[1] = 0;
-    assert_int_equal(status, 0);           /* SIGTERM: a clean stop */
+    assert_int_equal(status, 0); /* SIGTERM: a clean stop */
 }
 
 /* A job published before any pool queue exists is returned by the broker
@@ -516,7 +534,7 @@ static void test_unroutable_job_waits_for_a_pool(void **state) {
     proto_uuid tid;
     uuid_new(tid);
     submit(&b2, tid, 1, false, NULL, NULL);
-    serve_for(&b2, 2500, MQ_EV_NONE);   /* returned at least twice by now */
+    serve_for(&b2, 2500, MQ_EV_NONE); /* returned at least twice by now */
     struct rpc_request rq = { .method = RPC_STATUS };
     memcpy(rq.template_id, tid, sizeof rq.template_id);
     struct rpc_reply rep;
@@ -564,7 +582,7 @@ static void test_connections_closed(void **state) {
 }
 
 static bool log_has_cb(void *arg) {
-    const char *const *a = arg;   /* { file, text } */
+    const char *const *a = arg; /* { file, text } */
     _cleanup_free_ char *text = NULL;
     size_t len;
     return read_file_all(a[0], 16 << 20, &text, &len) == 0 && strstr(text, a[1]) != NULL;
@@ -579,7 +597,7 @@ static void test_forged_events(void **state) {
     if (b->producer[0] <= 0)
         producer_start(b, 0);
     submit_and_hold_seal(b, 1, tid);
-    job_event(b, &b->held_job, EV_RUNNING);   /* the holder claims the job */
+    job_event(b, &b->held_job, EV_RUNNING); /* the holder claims the job */
 
     /* the second identity: a user of its own on this vhost */
     char *out = NULL;
@@ -593,10 +611,17 @@ static void test_forged_events(void **state) {
     struct bt forger = *b, unnamed = *b;
     forger.me = "forger";
     char err[256] = "";
-    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &fb, .conn_name = "forger", .stamp_user_id = true,
-                                                .why = err, .why_len = sizeof err }, &forger.mq), 0);
-    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &b->tb->broker, .conn_name = "unnamed", .why = err,
-                                                .why_len = sizeof err }, &unnamed.mq), 0);
+    assert_int_equal(
+        mq_open(
+            &(struct mq_opts){
+                .broker = &fb, .conn_name = "forger", .stamp_user_id = true, .why = err, .why_len = sizeof err },
+            &forger.mq),
+        0);
+    assert_int_equal(mq_open(
+                         &(struct mq_opts){
+                             .broker = &b->tb->broker, .conn_name = "unnamed", .why = err, .why_len = sizeof err },
+                         &unnamed.mq),
+                     0);
     job_event(&forger, &b->held_job, EV_SUCCEEDED);
     job_event(&unnamed, &b->held_job, EV_SUCCEEDED);
     mq_close(forger.mq);

@@ -73,8 +73,9 @@ static void version_set(struct sfx *f, int v) {
 }
 
 static void template_add(struct store *st, const char *id) {
-    struct store_template t = { .name = "t", .state = TPL_CREATING, .request = "req", .request_len = 3,
-                                .created_ms = 1, .updated_ms = 1 };
+    struct store_template t = {
+        .name = "t", .state = TPL_CREATING, .request = "req", .request_len = 3, .created_ms = 1, .updated_ms = 1
+    };
     snprintf(t.id, sizeof t.id, "%s", id);
     assert_int_equal(store_begin(st), 0);
     assert_int_equal(store_end(st, store_template_insert(st, &t)), 0);
@@ -136,7 +137,7 @@ static void test_lease_one_leader(void **state) {
     proto_uuid id;
     uuid_new(id);
     template_add(a, id);
-    store_close(a);   /* the server ends a's session a moment later */
+    store_close(a); /* the server ends a's session a moment later */
     assert_int_equal(testutil_wait_for(lease_taken_cb, b, 5000, 20), 0);
     uuid_new(id);
     template_add(b, id);
@@ -173,8 +174,8 @@ static void test_lease_generation_checked(void **state) {
     char holder[256];
     assert_int_equal(store_lease_try(a, "producer-a", &taken, holder, sizeof holder), 0);
     assert_true(taken);
-    _cleanup_free_ char *sql = xasprintf("UPDATE %s.lease SET generation = generation + 1, holder = 'producer-x'",
-                                         f->schema);
+    _cleanup_free_ char *sql =
+        xasprintf("UPDATE %s.lease SET generation = generation + 1, holder = 'producer-x'", f->schema);
     assert_int_equal(testpg_sql(sql), 0);
     assert_int_equal(store_begin(a), -VMS_E_LEASE_LOST);
     assert_non_null(strstr(store_why(a), "producer-x"));
@@ -195,10 +196,11 @@ static void test_connection_cut(void **state) {
     char holder[256];
     assert_int_equal(store_lease_try(a, "producer-a", &taken, holder, sizeof holder), 0);
     assert_true(taken);
-    _cleanup_free_ char *sql = xasprintf(
-        "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity s USING (pid)"
-        " WHERE l.locktype = 'advisory' AND l.granted AND s.datname = current_database()"
-        " AND l.objid = (hashtextextended('vmseal.lease.%s', 0) & 4294967295)::oid", f->schema);
+    _cleanup_free_ char *sql =
+        xasprintf("SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity s USING (pid)"
+                  " WHERE l.locktype = 'advisory' AND l.granted AND s.datname = current_database()"
+                  " AND l.objid = (hashtextextended('vmseal.lease.%s', 0) & 4294967295)::oid",
+                  f->schema);
     assert_int_equal(testpg_sql(sql), 0);
     int64_t n;
     assert_int_equal(store_outbox_count(a, &n), -VMS_E_DB_LOST);

@@ -21,9 +21,10 @@ static void disks_get(struct fx *f, struct store_disk **d, size_t *n) {
 static const struct proto_job *job_for_disk(const struct msgs *m, int64_t idx, const struct store_disk *d) {
     for (size_t i = 0; i < m->n_jobs; i++) {
         const struct proto_job *j = &m->jobs[i];
-        const char *vol = j->kind == JOB_VOLUME_COPY ? j->args.copy.dst.vol_id
+        const char *vol = j->kind == JOB_VOLUME_COPY     ? j->args.copy.dst.vol_id
                           : j->kind == JOB_VOLUME_UPDATE ? j->args.update.vol.vol_id
-                          : j->kind == JOB_VOLUME_DELETE ? j->args.del.vol.vol_id : "";
+                          : j->kind == JOB_VOLUME_DELETE ? j->args.del.vol.vol_id
+                                                         : "";
         if (strcmp(vol, d[idx].dst.vol_id) == 0)
             return j;
     }
@@ -66,7 +67,7 @@ static void test_happy_seal(void **state) {
     expect_event(&m, EV_CREATING, "copy");
     disks_get(f, &d, &n);
     assert_int_equal(n, 2);
-    for (size_t i = 0; i < 2; i++) {   /* the target uuids were stored before the copy went out */
+    for (size_t i = 0; i < 2; i++) { /* the target uuids were stored before the copy went out */
         const struct proto_job *j = job_for_disk(&m, (int64_t)i, d);
         assert_string_equal(j->args.copy.dst.img_id, d[i].dst.img_id);
         assert_string_equal(j->args.copy.dst.sd_id, SD1);
@@ -150,17 +151,17 @@ static void test_transient_retry_backoff(void **state) {
     memcpy(dst_vol, m.jobs[0].args.copy.dst.vol_id, sizeof dst_vol);
     fx_event(f, &m.jobs[0], EV_FAILED, "qemu_img", false);
     fx_take(f, &r);
-    assert_int_equal(r.n_jobs, 0);          /* backoff first */
+    assert_int_equal(r.n_jobs, 0); /* backoff first */
     f->now += 199;
     fx_tick(f);
     fx_take(f, &r);
     assert_int_equal(r.n_jobs, 0);
-    f->now += 1;                            /* 200 ms after attempt 1 */
+    f->now += 1; /* 200 ms after attempt 1 */
     fx_tick(f);
     fx_take(f, &r);
     expect_jobs(&r, 1, JOB_VOLUME_COPY);
     assert_int_equal(r.jobs[0].attempt, 2);
-    assert_string_equal(r.jobs[0].args.copy.dst.vol_id, dst_vol);   /* same target volume */
+    assert_string_equal(r.jobs[0].args.copy.dst.vol_id, dst_vol); /* same target volume */
     assert_string_not_equal(r.jobs[0].job_id, m.jobs[0].job_id);
     fx_event(f, &r.jobs[0], EV_FAILED, "timeout", false);
     f->now += 399;
@@ -168,7 +169,7 @@ static void test_transient_retry_backoff(void **state) {
     msgs_free(&r);
     fx_take(f, &r);
     assert_int_equal(r.n_jobs, 0);
-    f->now += 1;                            /* 400 ms: doubled */
+    f->now += 1; /* 400 ms: doubled */
     fx_tick(f);
     msgs_free(&r);
     fx_take(f, &r);
@@ -223,7 +224,7 @@ static void test_permanent_failure_rollback(void **state) {
     msgs_free(&r);
     fx_event(f, job_for_disk(&m, 0, d), EV_CANCELLED, NULL, false);
     fx_take(f, &r);
-    expect_jobs(&r, 2, JOB_VOLUME_DELETE);   /* both volumes: each copy had started */
+    expect_jobs(&r, 2, JOB_VOLUME_DELETE); /* both volumes: each copy had started */
     job_for_disk(&r, 0, d);
     job_for_disk(&r, 1, d);
     fx_succeed_all(f, &r);
@@ -274,8 +275,8 @@ static void test_delete_failure_leftover(void **state) {
     struct store_disk *d;
     size_t n;
     fx_submit(f, TID, 1, true, &m);
-    fx_succeed_all(f, &m);                    /* copied: LEGAL, GEN 0 */
-    fx_event(f, &m.jobs[0], EV_FAILED, "generation_mismatch", true);  /* mark_illegal fails */
+    fx_succeed_all(f, &m);                                           /* copied: LEGAL, GEN 0 */
+    fx_event(f, &m.jobs[0], EV_FAILED, "generation_mismatch", true); /* mark_illegal fails */
     msgs_free(&m);
     fx_take(f, &m);
     expect_jobs(&m, 1, JOB_VOLUME_DELETE);
@@ -317,7 +318,7 @@ static void test_delete_failure_already_illegal(void **state) {
     free(d);
     msgs_free(&m);
     fx_take(f, &m);
-    assert_int_equal(m.n_jobs, 0);           /* already ILLEGAL: no update needed */
+    assert_int_equal(m.n_jobs, 0); /* already ILLEGAL: no update needed */
     expect_event(&m, EV_FAILED, NULL);
     struct store_template t;
     assert_int_equal(store_template_get(f->st, TID, &t), 0);
@@ -369,15 +370,15 @@ static void test_cancel_waiting_retry(void **state) {
     struct fx *f = *state;
     struct msgs m, r;
     fx_submit(f, TID, 1, false, &m);
-    fx_event(f, &m.jobs[0], EV_FAILED, "timeout", false);   /* retry waits for its backoff */
+    fx_event(f, &m.jobs[0], EV_FAILED, "timeout", false); /* retry waits for its backoff */
     fx_cancel(f, TID);
     fx_take(f, &r);
-    assert_int_equal(r.n_cancels, 0);        /* nothing was out: deletes go at once */
+    assert_int_equal(r.n_cancels, 0); /* nothing was out: deletes go at once */
     expect_jobs(&r, 1, JOB_VOLUME_DELETE);
     f->now += 10000;
     fx_tick(f);
     fx_succeed_all(f, &r);
-    assert_int_equal(r.n_jobs, 0);           /* the cancelled retry never went out */
+    assert_int_equal(r.n_jobs, 0); /* the cancelled retry never went out */
     assert_int_equal(fx_state(f, TID, NULL), TPL_CANCELLED);
     msgs_free(&m);
     msgs_free(&r);
@@ -395,7 +396,7 @@ static void test_duplicate_events(void **state) {
     f->now += 1000;
     fx_tick(f);
     fx_take(f, &r);
-    expect_jobs(&r, 1, JOB_VOLUME_COPY);     /* one retry, not two */
+    expect_jobs(&r, 1, JOB_VOLUME_COPY); /* one retry, not two */
     assert_int_equal(fx_job_rows(f, TID), 2);
     struct proto_event ok;
     fx_event_struct(&ok, &r.jobs[0], EV_SUCCEEDED, NULL, false, f->now);
@@ -413,7 +414,7 @@ static void test_stale_attempt_ignored(void **state) {
     struct fx *f = *state;
     struct msgs m, r;
     fx_submit(f, TID, 1, false, &m);
-    f->now += (3600 + 30) * 1000LL;          /* copy deadline: the worker went silent */
+    f->now += (3600 + 30) * 1000LL; /* copy deadline: the worker went silent */
     fx_tick(f);
     fx_take(f, &r);
     assert_int_equal(r.n_cancels, 1);
@@ -448,7 +449,7 @@ static void test_lost_unpublished_job_dropped(void **state) {
     f->now += (3600 + 30) * 1000LL;
     fx_tick(f);
     fx_take(f, &m);
-    assert_int_equal(m.n_jobs, 0);           /* attempt 1 will not go out late */
+    assert_int_equal(m.n_jobs, 0); /* attempt 1 will not go out late */
     assert_int_equal(m.n_cancels, 1);
     f->now += 200;
     fx_tick(f);
@@ -474,7 +475,7 @@ static void test_event_identity(void **state) {
     assert_int_equal(wf_on_event(f->wf, &ev, NULL, "job.volume.copy.succeeded.worker", f->now, why),
                      -VMS_E_ACCESS_REFUSED);
     assert_non_null(strstr(why, "without user-id"));
-    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);   /* "worker" claims it */
+    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false); /* "worker" claims it */
     assert_int_equal(wf_on_event(f->wf, &ev, "intruder", "job.volume.copy.succeeded.intruder", f->now, why),
                      -VMS_E_ACCESS_REFUSED);
     assert_non_null(strstr(why, "held by worker"));
@@ -502,7 +503,7 @@ static void test_event_identity(void **state) {
     assert_int_equal(j.last_event_ms, f->now);
     store_job_free(&j);
     fx_take(f, &r);
-    assert_int_equal(r.n_jobs + r.n_events, 0);   /* nothing happened */
+    assert_int_equal(r.n_jobs + r.n_events, 0); /* nothing happened */
     assert_int_equal(fx_state(f, TID, &step), TPL_CREATING);
     assert_int_equal(step, STEP_COPY);
     msgs_free(&r);
@@ -529,16 +530,16 @@ static void test_deadline_and_heartbeat(void **state) {
     struct fx *f = *state;
     struct msgs m, r;
     fx_submit(f, TID, 1, false, &m);
-    fx_succeed_all(f, &m);                   /* volume.update: 60 s + 30 s grace */
-    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);   /* claimed by "worker" */
+    fx_succeed_all(f, &m);                            /* volume.update: 60 s + 30 s grace */
+    fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false); /* claimed by "worker" */
     f->now += 80000;
     struct proto_heartbeat hb = { .worker_id = "w1", .running = &m.jobs[0].job_id, .n_running = 1 };
-    assert_int_equal(wf_on_heartbeat(f->wf, &hb, "worker", f->now), 0);   /* alive: deadline moves */
+    assert_int_equal(wf_on_heartbeat(f->wf, &hb, "worker", f->now), 0); /* alive: deadline moves */
     f->now += 80000;
     fx_tick(f);
     fx_take(f, &r);
     assert_int_equal(r.n_cancels, 0);
-    f->now += 10000;                         /* 90 s after the heartbeat */
+    f->now += 10000; /* 90 s after the heartbeat */
     fx_tick(f);
     msgs_free(&r);
     fx_take(f, &r);
@@ -549,7 +550,7 @@ static void test_deadline_and_heartbeat(void **state) {
     fx_take(f, &r);
     expect_jobs(&r, 1, JOB_VOLUME_UPDATE);
     assert_int_equal(r.jobs[0].attempt, 2);
-    assert_int_equal(r.jobs[0].args.update.generation, 0);   /* same expected generation */
+    assert_int_equal(r.jobs[0].args.update.generation, 0); /* same expected generation */
     msgs_free(&m);
     msgs_free(&r);
 }
@@ -562,14 +563,14 @@ static void test_lost_copy_resurfaces(void **state) {
     fx_submit(f, TID, 1, false, &m);
     fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);
     fx_cancel(f, TID);
-    f->now += (3600 + 30) * 1000LL;          /* the worker never answers the cancel */
+    f->now += (3600 + 30) * 1000LL; /* the worker never answers the cancel */
     fx_tick(f);
     fx_take(f, &r);
     expect_jobs(&r, 1, JOB_VOLUME_DELETE);
     fx_succeed_all(f, &r);
     assert_int_equal(fx_state(f, TID, NULL), TPL_CANCELLED);
     msgs_free(&r);
-    fx_event(f, &m.jobs[0], EV_SUCCEEDED, NULL, false);   /* ... it was only slow */
+    fx_event(f, &m.jobs[0], EV_SUCCEEDED, NULL, false); /* ... it was only slow */
     fx_take(f, &r);
     expect_jobs(&r, 1, JOB_VOLUME_DELETE);
     expect_event(&r, EV_ROLLING_BACK, "delete");
@@ -593,13 +594,13 @@ static void test_restart_resumes(void **state) {
     assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
     free(body);
     size_t rows = fx_outbox_count(f);
-    assert_int_equal(rows, 3);               /* 2 copies + template event, not yet confirmed */
-    fx_reopen(f);                            /* crash before the pump confirmed anything */
+    assert_int_equal(rows, 3); /* 2 copies + template event, not yet confirmed */
+    fx_reopen(f);              /* crash before the pump confirmed anything */
     assert_int_equal(fx_outbox_count(f), rows);
-    fx_take(f, &m);                          /* the pump republishes the same rows */
+    fx_take(f, &m); /* the pump republishes the same rows */
     expect_jobs(&m, 2, JOB_VOLUME_COPY);
     fx_event(f, &m.jobs[0], EV_SUCCEEDED, NULL, false);
-    fx_reopen(f);                            /* a restart between the two copies */
+    fx_reopen(f);                             /* a restart between the two copies */
     assert_int_equal(fx_job_rows(f, TID), 2); /* no step re-run */
     assert_int_equal(fx_outbox_count(f), 0);
     fx_event(f, &m.jobs[1], EV_SUCCEEDED, NULL, false);
@@ -620,7 +621,7 @@ static void test_job_not_found_is_not_failure(void **state) {
     struct msgs m;
     fx_submit(f, TID, 1, false, &m);
     struct proto_job other = m.jobs[0];
-    uuid_new(other.job_id);                  /* an event about a job we never issued */
+    uuid_new(other.job_id); /* an event about a job we never issued */
     fx_event(f, &other, EV_FAILED, "EACCES", true);
     assert_int_equal(fx_state(f, TID, NULL), TPL_CREATING);
     /* a delete of a volume that is already gone counts as done */

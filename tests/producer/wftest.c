@@ -152,8 +152,8 @@ size_t fx_outbox_count(struct fx *f) {
     return (size_t)n;
 }
 
-void fx_event_struct(struct proto_event *ev, const struct proto_job *j, enum event_state state,
-                     const char *code, bool permanent, int64_t now) {
+void fx_event_struct(struct proto_event *ev, const struct proto_job *j, enum event_state state, const char *code,
+                     bool permanent, int64_t now) {
     memset(ev, 0, sizeof *ev);
     uuid_new(ev->event_id);
     memcpy(ev->job_id, j->job_id, sizeof ev->job_id);

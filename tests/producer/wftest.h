@@ -14,13 +14,13 @@
 #include "store.h"
 #include "workflow.h"
 
-#define SD1 "11111111-1111-4111-8111-111111111111"
-#define SD2 "22222222-2222-4222-8222-222222222222"
+#define SD1        "11111111-1111-4111-8111-111111111111"
+#define SD2        "22222222-2222-4222-8222-222222222222"
 #define SD_UNKNOWN "99999999-9999-4999-8999-999999999999"
-#define WFT_MAX 64
+#define WFT_MAX    64
 
 struct fx {
-    char *dir, *db, *schema;     /* db: the store target; schema: PostgreSQL's, or NULL */
+    char *dir, *db, *schema; /* db: the store target; schema: PostgreSQL's, or NULL */
     struct store *st;
     wf_t *wf;
     struct wf_opts o;
@@ -30,10 +30,14 @@ struct fx {
 
 /* What one look at the outbox found (rows are deleted as read). */
 struct msgs {
-    struct proto_job jobs[WFT_MAX]; size_t n_jobs;
-    struct proto_event events[WFT_MAX]; size_t n_events;     /* template events */
-    proto_uuid cancels[WFT_MAX]; size_t n_cancels;            /* job.cancel job ids */
-    char dead[WFT_MAX][256]; size_t n_dead;                   /* dead-letter reasons */
+    struct proto_job jobs[WFT_MAX];
+    size_t n_jobs;
+    struct proto_event events[WFT_MAX];
+    size_t n_events; /* template events */
+    proto_uuid cancels[WFT_MAX];
+    size_t n_cancels; /* job.cancel job ids */
+    char dead[WFT_MAX][256];
+    size_t n_dead; /* dead-letter reasons */
 };
 
 int fx_setup(void **state);
@@ -56,8 +60,8 @@ size_t fx_outbox_count(struct fx *f);
 
 /* A job event (fresh event id); code NULL = no error. */
 void fx_event(struct fx *f, const struct proto_job *j, enum event_state state, const char *code, bool permanent);
-void fx_event_struct(struct proto_event *ev, const struct proto_job *j, enum event_state state,
-                     const char *code, bool permanent, int64_t now);
+void fx_event_struct(struct proto_event *ev, const struct proto_job *j, enum event_state state, const char *code,
+                     bool permanent, int64_t now);
 /* Answer every job of m with succeeded, then take the next messages. */
 void fx_succeed_all(struct fx *f, struct msgs *m);
 void fx_tick(struct fx *f);

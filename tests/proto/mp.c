@@ -7,7 +7,10 @@
 #include "mp.h"
 #include "wire.h"
 
-struct parser { const char *s; struct wire_packer w; };
+struct parser {
+    const char *s;
+    struct wire_packer w;
+};
 
 static void fail(struct parser *p, const char *what) {
     fprintf(stderr, "mp: %s at \"%.20s\"\n", what, p->s);

@@ -18,12 +18,19 @@
 
 /* {"v":1,"type":"job.cancel","job_id":JOB,"template_id":TPL}, keys in
  * the encoder's fixed order. */
-static const char golden[] =
-    "\x84"
-    "\xa1" "v" "\x01"
-    "\xa4" "type" "\xaa" "job.cancel"
-    "\xa6" "job_id" "\xd9\x24" JOB
-    "\xab" "template_id" "\xd9\x24" TPL;
+static const char golden[] = "\x84"
+                             "\xa1"
+                             "v"
+                             "\x01"
+                             "\xa4"
+                             "type"
+                             "\xaa"
+                             "job.cancel"
+                             "\xa6"
+                             "job_id"
+                             "\xd9\x24" JOB "\xab"
+                             "template_id"
+                             "\xd9\x24" TPL;
 
 static void test_golden(void **state) {
     struct proto_job_cancel m = { .job_id = JOB, .template_id = TPL }, d;

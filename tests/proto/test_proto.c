@@ -46,7 +46,9 @@ static struct proto_new_vol new_vols2[] = {
 
 static struct proto_event_volume volumes2[] = {
     { { U_SD2, "6e7f8091-a2b3-4cdf-9a4b-5c6d7e8f9012", "7f8091a2-b3c4-4de0-8b5c-6d7e8f901234" },
-      VOL_STATE_PRESENT, LEGALITY_LEGAL, VOLTYPE_SHARED },
+      VOL_STATE_PRESENT,
+      LEGALITY_LEGAL,
+      VOLTYPE_SHARED },
     { { U_SD2, U_IM2, U_VO2 }, VOL_STATE_PRESENT, LEGALITY_LEGAL, VOLTYPE_SHARED },
 };
 
@@ -88,14 +90,11 @@ static void sample_job(struct proto_job *m, enum job_kind kind) {
         m->args.update.voltype = VOLTYPE_SHARED;
         m->args.update.description = "sealed template disk";
         break;
-    case JOB_VOLUME_DELETE:
-        m->args.del.vol = disks2[1];
-        break;
+    case JOB_VOLUME_DELETE: m->args.del.vol = disks2[1]; break;
     case JOB_VM_SEAL:
         m->args.seal.disks = disks2;
         m->args.seal.n_disks = 2;
-        m->args.seal.sysprep = (struct proto_sysprep){ ops_enable, 2, NULL, 0, NULL, true,
-                                                       allow_missing1, 1 };
+        m->args.seal.sysprep = (struct proto_sysprep){ ops_enable, 2, NULL, 0, NULL, true, allow_missing1, 1 };
         break;
     }
 }
@@ -233,9 +232,7 @@ static void assert_job(const struct proto_job *a, const struct proto_job *b) {
         assert_int_equal(a->args.update.voltype, b->args.update.voltype);
         assert_opt_str(a->args.update.description, b->args.update.description);
         break;
-    case JOB_VOLUME_DELETE:
-        assert_refs(&a->args.del.vol, &b->args.del.vol, 1);
-        break;
+    case JOB_VOLUME_DELETE: assert_refs(&a->args.del.vol, &b->args.del.vol, 1); break;
     case JOB_VM_SEAL:
         assert_int_equal(a->args.seal.n_disks, b->args.seal.n_disks);
         assert_refs(a->args.seal.disks, b->args.seal.disks, a->args.seal.n_disks);
@@ -375,7 +372,8 @@ static void test_template_create_defaults(void **state) {
     size_t len;
     _cleanup_free_ char *buf = mp("{v:1, type:'template.create', template_id:'" U_TPL "', name:'t', seal:true,"
                                   " disks:[{sd_id:'" U_SD1 "', img_id:'" U_IMG "', vol_id:'" U_VOL "'}],"
-                                  " sysprep:{}, future_key:[1.5e0]}", &len);
+                                  " sysprep:{}, future_key:[1.5e0]}",
+                                  &len);
     (void)buf;
     assert_int_equal(proto_decode_template_create(buf, len, &out, why), 0);
     assert_true(out.has_sysprep);

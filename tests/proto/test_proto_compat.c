@@ -26,18 +26,21 @@
 
 #define U_TPL "0b6c9c43-5d1e-4a77-9b1f-1a2b3c4d5e6f"
 #define U_JOB "7f3e2d1c-0b9a-4876-8543-210fedcba987"
-#define U_SD "5d0a4c2e-8f3b-4e1d-9c7a-6b5e4d3c2b1a"
+#define U_SD  "5d0a4c2e-8f3b-4e1d-9c7a-6b5e4d3c2b1a"
 #define U_IMG "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"
 #define U_VOL "3b4c5d6e-7f80-4b9c-8d1e-2f3a4b5c6d7e"
 #define U_NEW "6e7f8091-a2b3-4cdf-9a4b-5c6d7e8f9012"
-#define IDS "sd_id:'" U_SD "', img_id:'" U_IMG "', vol_id:'" U_VOL "'"
-#define CREATE(disk_extra, extra) "{v:1, type:'template.create', template_id:'" U_TPL "', name:'t', seal:true, " \
-                                  "disks:[{" IDS disk_extra "}]" extra "}"
-#define TEVENT(state, extra) "{v:1, type:'event', event_id:'" U_JOB "', template_id:'" U_TPL "', " \
-                             "worker_id:'producer', state:'" state "', ts_ms:1" extra "}"
+#define IDS   "sd_id:'" U_SD "', img_id:'" U_IMG "', vol_id:'" U_VOL "'"
+#define CREATE(disk_extra, extra)                                                  \
+    "{v:1, type:'template.create', template_id:'" U_TPL "', name:'t', seal:true, " \
+    "disks:[{" IDS disk_extra "}]" extra "}"
+#define TEVENT(state, extra)                                              \
+    "{v:1, type:'event', event_id:'" U_JOB "', template_id:'" U_TPL "', " \
+    "worker_id:'producer', state:'" state "', ts_ms:1" extra "}"
 #define VOLUME(extra) "{" IDS ", state:'present', legality:'LEGAL', voltype:'SHARED'" extra "}"
-#define JOB(kind, args) "{v:1, type:'job', job_id:'" U_JOB "', template_id:'" U_TPL "', kind:'" kind "', " \
-                        "attempt:1, timeout_s:60, args:" args "}"
+#define JOB(kind, args)                                                                \
+    "{v:1, type:'job', job_id:'" U_JOB "', template_id:'" U_TPL "', kind:'" kind "', " \
+    "attempt:1, timeout_s:60, args:" args "}"
 
 static int decode_text(const char *text, struct proto_msg *ret, char *why) {
     size_t len;
@@ -73,8 +76,9 @@ static void test_unknown_keys_ignored(void **state) {
     assert_string_equal(m.u.create.sysprep.hostname, "h");
     proto_msg_free(&m);
 
-    expect_ok(TEVENT("ready", ", volumes:[" VOLUME(", size:1, tags:['a']") "], error:{code:'c', message:'m', "
-                              "permanent:false, hint:'x'}, origin:'engine'"),
+    expect_ok(TEVENT("ready",
+                     ", volumes:[" VOLUME(", size:1, tags:['a']") "], error:{code:'c', message:'m', "
+                                                                  "permanent:false, hint:'x'}, origin:'engine'"),
               &m);
     assert_int_equal(m.u.event.n_volumes, 1);
     assert_int_equal(m.u.event.volumes[0].voltype, VOLTYPE_SHARED);
@@ -90,11 +94,14 @@ static void test_unknown_keys_ignored(void **state) {
 static void test_other_version_refused(void **state) {
     static const char *const versions[] = { "2", "0", "-1", "1000" };
     for (size_t i = 0; i < ARRAY_SIZE(versions); i++) {
-        _cleanup_free_ char *create = xasprintf("{v:%s, type:'template.create', template_id:'" U_TPL "', name:'t', "
-                                                "seal:true, disks:[{" IDS "}]}", versions[i]);
+        _cleanup_free_ char *create =
+            xasprintf("{v:%s, type:'template.create', template_id:'" U_TPL "', name:'t', "
+                      "seal:true, disks:[{" IDS "}]}",
+                      versions[i]);
         expect_refused(create, -VMS_E_MSG_VERSION, "template.create.v: version");
         _cleanup_free_ char *ev = xasprintf("{v:%s, type:'event', event_id:'" U_JOB "', template_id:'" U_TPL "', "
-                                            "worker_id:'p', state:'ready', ts_ms:1}", versions[i]);
+                                            "worker_id:'p', state:'ready', ts_ms:1}",
+                                            versions[i]);
         expect_refused(ev, -VMS_E_MSG_VERSION, "event.v: version");
     }
     /* a newer version may change anything, the type included */
@@ -166,10 +173,8 @@ static void test_engine_fields_checked(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unknown_keys_ignored),
-        cmocka_unit_test(test_other_version_refused),
-        cmocka_unit_test(test_unknown_enum_refused),
-        cmocka_unit_test(test_absent_optional_defaults),
+        cmocka_unit_test(test_unknown_keys_ignored),  cmocka_unit_test(test_other_version_refused),
+        cmocka_unit_test(test_unknown_enum_refused),  cmocka_unit_test(test_absent_optional_defaults),
         cmocka_unit_test(test_engine_fields_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,25 +16,31 @@
 #include "util.h"
 #include "wire.h"
 
-#define U_TPL "0b6c9c43-5d1e-4a77-9b1f-1a2b3c4d5e6f"
-#define U_JOB "7f3e2d1c-0b9a-4876-8543-210fedcba987"
-#define U_SD "5d0a4c2e-8f3b-4e1d-9c7a-6b5e4d3c2b1a"
-#define U_IMG "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"
-#define U_VOL "3b4c5d6e-7f80-4b9c-8d1e-2f3a4b5c6d7e"
-#define REF "{sd_id:'" U_SD "', img_id:'" U_IMG "', vol_id:'" U_VOL "'}"
+#define U_TPL  "0b6c9c43-5d1e-4a77-9b1f-1a2b3c4d5e6f"
+#define U_JOB  "7f3e2d1c-0b9a-4876-8543-210fedcba987"
+#define U_SD   "5d0a4c2e-8f3b-4e1d-9c7a-6b5e4d3c2b1a"
+#define U_IMG  "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"
+#define U_VOL  "3b4c5d6e-7f80-4b9c-8d1e-2f3a4b5c6d7e"
+#define REF    "{sd_id:'" U_SD "', img_id:'" U_IMG "', vol_id:'" U_VOL "'}"
 #define CANCEL "v:1, type:'template.cancel', template_id:'" U_TPL "'"
-#define JOB(kind) "v:1, type:'job', job_id:'" U_JOB "', template_id:'" U_TPL "', kind:'" kind "', " \
-                  "attempt:1, timeout_s:60, "
-#define UPDATE(extra) "{" JOB("volume.update") "args:{sd_id:'" U_SD "', img_id:'" U_IMG "', " \
-                      "vol_id:'" U_VOL "', generation:4" extra "}}"
-#define COPY(dst_vol) "{" JOB("volume.copy") "args:{sd_id:'" U_SD "', src:{img_id:'" U_IMG "', " \
-                      "vol_id:'" U_VOL "'}, dst:{sd_id:'" U_SD "', img_id:'" U_IMG "', vol_id:'" dst_vol "'}, " \
-                      "format:'COW'}}"
+#define JOB(kind)                                                                     \
+    "v:1, type:'job', job_id:'" U_JOB "', template_id:'" U_TPL "', kind:'" kind "', " \
+    "attempt:1, timeout_s:60, "
+#define UPDATE(extra)                                                       \
+    "{" JOB("volume.update") "args:{sd_id:'" U_SD "', img_id:'" U_IMG "', " \
+                             "vol_id:'" U_VOL "', generation:4" extra "}}"
+#define COPY(dst_vol)                                                                                         \
+    "{" JOB("volume.copy") "args:{sd_id:'" U_SD "', src:{img_id:'" U_IMG "', "                                \
+                           "vol_id:'" U_VOL "'}, dst:{sd_id:'" U_SD "', img_id:'" U_IMG "', vol_id:'" dst_vol \
+                           "'}, "                                                                             \
+                           "format:'COW'}}"
 #define SEAL(disks, sysprep) "{" JOB("vm.seal") "args:{disks:[" disks "], sysprep:{" sysprep "}}}"
-#define EVENT(extra) "{v:1, type:'event', event_id:'" U_JOB "', job_id:'" U_JOB "', template_id:'" U_TPL "', " \
-                     "worker_id:'w1', ts_ms:1" extra "}"
-#define HB(extra) "{v:1, type:'worker.heartbeat', worker_id:'w1', version:'0.1', libguestfs_version:'1.48', " \
-                  "slots:2" extra "}"
+#define EVENT(extra)                                                                          \
+    "{v:1, type:'event', event_id:'" U_JOB "', job_id:'" U_JOB "', template_id:'" U_TPL "', " \
+    "worker_id:'w1', ts_ms:1" extra "}"
+#define HB(extra)                                                                               \
+    "{v:1, type:'worker.heartbeat', worker_id:'w1', version:'0.1', libguestfs_version:'1.48', " \
+    "slots:2" extra "}"
 #define HB_OK_POOLS ", pools:['default'], sd_ids:[], running:[]"
 
 static int n_cases;
@@ -152,7 +158,8 @@ static void structural_cases(void) {
 
 static void envelope_cases(void) {
     expect_text("not a map", "['template.cancel', 1]", -VMS_E_MSG_BAD_TYPE, "message: expected a map, got array");
-    expect_text("non-string key", "{" CANCEL ", 7:'x'}", -VMS_E_INVALID, "message: map key #4 is not a string (int)");
+    expect_text("non-string key", "{" CANCEL ", 7:'x'}", -VMS_E_INVALID,
+                "message: map key #4 is not a string (int)");
     expect_text("non-string nested key", "{" CANCEL ", ext:{a:1, true:2}}", -VMS_E_INVALID,
                 "message.ext: map key #2 is not a string (bool)");
     expect_text("duplicate key", "{" CANCEL ", template_id:'" U_TPL "'}", -VMS_E_INVALID,
@@ -169,14 +176,16 @@ static void envelope_cases(void) {
     expect_text("unknown type", "{v:1, type:'template.delete'}", -VMS_E_MSG_BAD_VALUE,
                 "message.type: unknown value \"template.delete\"");
     expect_text("type nil", "{v:1, type:nil}", -VMS_E_MSG_BAD_TYPE, "message.type: expected a string, got nil");
-    expect_text("uuid uppercase", "{v:1, type:'template.cancel', template_id:'0B6C9C43-5D1E-4A77-9B1F-1A2B3C4D5E6F'}",
+    expect_text("uuid uppercase",
+                "{v:1, type:'template.cancel', template_id:'0B6C9C43-5D1E-4A77-9B1F-1A2B3C4D5E6F'}",
                 -VMS_E_BAD_UUID, "template.cancel.template_id: not a canonical UUID");
     expect_text("uuid short", "{v:1, type:'template.cancel', template_id:'0b6c9c43-5d1e-4a77-9b1f-1a2b3c4d5e6'}",
                 -VMS_E_BAD_UUID, "template.cancel.template_id: not a canonical UUID");
     expect_text("uuid in braces", "{v:1, type:'template.cancel', template_id:'{" U_TPL "}'}", -VMS_E_BAD_UUID,
                 "template.cancel.template_id: not a canonical UUID");
-    expect_text("uuid without dashes", "{v:1, type:'template.cancel', template_id:'0b6c9c435d1e4a779b1f1a2b3c4d5e6f'}",
-                -VMS_E_BAD_UUID, "template.cancel.template_id: not a canonical UUID");
+    expect_text("uuid without dashes",
+                "{v:1, type:'template.cancel', template_id:'0b6c9c435d1e4a779b1f1a2b3c4d5e6f'}", -VMS_E_BAD_UUID,
+                "template.cancel.template_id: not a canonical UUID");
     expect_text("uuid as an integer", "{v:1, type:'template.cancel', template_id:12}", -VMS_E_MSG_BAD_TYPE,
                 "template.cancel.template_id: expected a string, got int");
     size_t len;
@@ -211,11 +220,11 @@ static void job_cases(void) {
                 "job.args: expected a map, got array");
     expect_text("missing nested key",
                 "{" JOB("volume.copy") "args:{sd_id:'" U_SD "', src:{img_id:'" U_IMG "', vol_id:'" U_VOL "'}, "
-                "dst:{sd_id:'" U_SD "', vol_id:'" U_VOL "'}, format:'RAW'}}",
+                                       "dst:{sd_id:'" U_SD "', vol_id:'" U_VOL "'}, format:'RAW'}}",
                 -VMS_E_MSG_MISSING_KEY, "job.args.dst.img_id: missing");
     expect_text("generation 1000",
                 "{" JOB("volume.update") "args:{sd_id:'" U_SD "', img_id:'" U_IMG "', vol_id:'" U_VOL "', "
-                "generation:1000, legality:'LEGAL'}}",
+                                         "generation:1000, legality:'LEGAL'}}",
                 -VMS_E_MSG_BAD_VALUE, "job.args.generation: 1000 out of range, must be 0..999");
     expect_text("update with nothing to change", UPDATE(""), -VMS_E_MSG_MISSING_KEY,
                 "job.args: nothing to update");
@@ -269,14 +278,17 @@ static void event_cases(void) {
                 "event.result.files: expected a string, integer or bool, got array");
     expect_text("error without permanent", EVENT(", state:'failed', error:{code:'timeout', message:'m'}"),
                 -VMS_E_MSG_MISSING_KEY, "event.error.permanent: missing");
-    expect_text("error code with spaces", EVENT(", state:'failed', error:{code:'a b', message:'', permanent:true}"),
-                -VMS_E_MSG_BAD_VALUE, "event.error.code: invalid character at byte 1");
+    expect_text("error code with spaces",
+                EVENT(", state:'failed', error:{code:'a b', message:'', permanent:true}"), -VMS_E_MSG_BAD_VALUE,
+                "event.error.code: invalid character at byte 1");
     expect_text("ts_ms above INT64_MAX",
                 "{v:1, type:'event', event_id:'" U_JOB "', template_id:'" U_TPL "', worker_id:'p', "
                 "state:'ready', ts_ms:18446744073709551615}",
                 -VMS_E_MSG_BAD_VALUE, "event.ts_ms: too large");
-    expect_text("worker_id with a newline", "{v:1, type:'event', event_id:'" U_JOB "', template_id:'" U_TPL "', "
-                "worker_id:'w\n1', state:'ready', ts_ms:1}", -VMS_E_MSG_BAD_VALUE, "event.worker_id: control character");
+    expect_text("worker_id with a newline",
+                "{v:1, type:'event', event_id:'" U_JOB "', template_id:'" U_TPL "', "
+                "worker_id:'w\n1', state:'ready', ts_ms:1}",
+                -VMS_E_MSG_BAD_VALUE, "event.worker_id: control character");
 }
 
 static void heartbeat_and_request_cases(void) {
@@ -289,7 +301,8 @@ static void heartbeat_and_request_cases(void) {
                 -VMS_E_MSG_BAD_VALUE, "worker.heartbeat.pools[0]: invalid character at byte 0");
     expect_text("heartbeat running id", HB(", host:'h', pools:['p'], sd_ids:[], running:['" U_JOB "', 'x']"),
                 -VMS_E_BAD_UUID, "worker.heartbeat.running[1]: not a canonical UUID");
-    expect_text("heartbeat negative slots", "{v:1, type:'worker.heartbeat', worker_id:'w1', version:'0.1', "
+    expect_text("heartbeat negative slots",
+                "{v:1, type:'worker.heartbeat', worker_id:'w1', version:'0.1', "
                 "libguestfs_version:'', slots:-2, host:'h'" HB_OK_POOLS ", ts_ms:1}",
                 -VMS_E_MSG_BAD_VALUE, "worker.heartbeat.slots: -2 out of range");
     expect_text("create: seal as an integer",
@@ -301,7 +314,8 @@ static void heartbeat_and_request_cases(void) {
                 "{v:1, type:'template.create', template_id:'" U_TPL "', name:'', disks:[" REF "], seal:true}",
                 -VMS_E_MSG_BAD_VALUE, "template.create.name: must not be empty");
     expect_text("create: name not UTF-8",
-                "{v:1, type:'template.create', template_id:'" U_TPL "', name:'caf\xe9', disks:[" REF "], seal:true}",
+                "{v:1, type:'template.create', template_id:'" U_TPL "', name:'caf\xe9', disks:[" REF
+                "], seal:true}",
                 -VMS_E_MSG_BAD_VALUE, "template.create.name: not valid UTF-8");
     expect_text("create: bad target_sd_id",
                 "{v:1, type:'template.create', template_id:'" U_TPL "', name:'t', disks:[" REF "], seal:true, "
@@ -374,8 +388,17 @@ void test_mutations(void **state) {
             switch ((rng >> 4) % 4) {
             case 0: buf[pos] = byte; break;
             case 1: buf[pos] ^= (uint8_t)(1u << (byte % 8)); break;
-            case 2: memmove(buf + pos + 1, buf + pos, n - pos); buf[pos] = byte; n++; break;
-            case 3: if (n > 1) { memmove(buf + pos, buf + pos + 1, n - pos - 1); n--; } break;
+            case 2:
+                memmove(buf + pos + 1, buf + pos, n - pos);
+                buf[pos] = byte;
+                n++;
+                break;
+            case 3:
+                if (n > 1) {
+                    memmove(buf + pos, buf + pos + 1, n - pos - 1);
+                    n--;
+                }
+                break;
             }
         }
         struct proto_msg m;

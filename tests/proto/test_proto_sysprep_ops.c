@@ -50,11 +50,12 @@ static void test_unknown_names(void **state) {
     char *enable[] = { "logfiles", "ssh-hostkey" }, *disable[] = { "tmp-files", "format-disk" };
     struct proto_sysprep s = { .enable = enable, .n_enable = 2, .selinux_relabel = true };
     assert_int_equal(proto_sysprep_check(&s, why, sizeof why), -VMS_E_UNKNOWN_OP);
-    assert_string_equal(why, "sysprep.enable[1]: unknown sysprep operation 'ssh-hostkey' (did you mean 'ssh-hostkeys'?)");
+    assert_string_equal(
+        why, "sysprep.enable[1]: unknown sysprep operation 'ssh-hostkey' (did you mean 'ssh-hostkeys'?)");
 
     s = (struct proto_sysprep){ .disable = disable, .n_disable = 2 };
     assert_int_equal(proto_sysprep_check(&s, why, sizeof why), -VMS_E_UNKNOWN_OP);
-    assert_string_equal(why, "sysprep.disable[1]: unknown sysprep operation 'format-disk'");   /* no near name */
+    assert_string_equal(why, "sysprep.disable[1]: unknown sysprep operation 'format-disk'"); /* no near name */
 
     /* the first problem wins: enable before disable */
     s = (struct proto_sysprep){ .enable = enable, .n_enable = 2, .disable = disable, .n_disable = 2 };
@@ -97,8 +98,12 @@ static void test_decoder_accepts_unknown_names(void **state) {
     char *enable[] = { "op-from-the-future" };
     struct proto_vol_ref disk = { "5d0a4c2e-8f3b-4e1d-9c7a-6b5e4d3c2b1a", "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d",
                                   "3b4c5d6e-7f80-4b9c-8d1e-2f3a4b5c6d7e" };
-    struct proto_template_create m = { .template_id = "0b6c9c43-5d1e-4a77-9b1f-1a2b3c4d5e6f", .name = "t",
-                                       .disks = &disk, .n_disks = 1, .seal = true, .has_sysprep = true,
+    struct proto_template_create m = { .template_id = "0b6c9c43-5d1e-4a77-9b1f-1a2b3c4d5e6f",
+                                       .name = "t",
+                                       .disks = &disk,
+                                       .n_disks = 1,
+                                       .seal = true,
+                                       .has_sysprep = true,
                                        .sysprep = { .enable = enable, .n_enable = 1, .selinux_relabel = true } };
     char *buf;
     size_t len;

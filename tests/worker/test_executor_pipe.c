@@ -99,10 +99,27 @@ static void test_failure_line(void **state) {
 
 static void test_malformed_ignored(void **state) {
     static const char *const bad[] = {
-        "", "X", "P", "P\t", "P\tabc\tstep", "P\t-1\tstep", "P\t101\tstep", "P\t5x\tstep",
-        "R", "R\tkey", "R\tkey\ti", "R\tkey\tq\t1", "R\tkey\ti\tnot-a-number", "R\tkey\tb\t2",
-        "R\t\ti\t1", "E", "E\t0\tzero is not an error", "E\t5\tpositive", "E\tabc\tmsg",
-        "D\textra", "Pgarbage",
+        "",
+        "X",
+        "P",
+        "P\t",
+        "P\tabc\tstep",
+        "P\t-1\tstep",
+        "P\t101\tstep",
+        "P\t5x\tstep",
+        "R",
+        "R\tkey",
+        "R\tkey\ti",
+        "R\tkey\tq\t1",
+        "R\tkey\ti\tnot-a-number",
+        "R\tkey\tb\t2",
+        "R\t\ti\t1",
+        "E",
+        "E\t0\tzero is not an error",
+        "E\t5\tpositive",
+        "E\tabc\tmsg",
+        "D\textra",
+        "Pgarbage",
     };
     struct exec_outcome out = { 0 };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {

@@ -20,7 +20,7 @@
 #include "util.h"
 #include "wtest.h"
 
-#define WAIT_MS 60000
+#define WAIT_MS   60000
 #define BIG_BYTES (1024LL << 20) /* qemu-img needs seconds for this here */
 
 static void assert_copy_valid(struct wtest *w, const char *src_img, const char *src_vol, const char *img,
@@ -114,8 +114,9 @@ static void test_sigterm_completes_or_requeues(void **state) {
     const struct proto_event *ev;
     int status;
 
-    a = wtest_start(w, &(struct wtest_worker_opts){ .id = "termA", .dry_run = true, .dry_run_seal_ms = 2000,
-                                                    .grace_s = 20 }, 1 << 20, img, vol);
+    a = wtest_start(
+        w, &(struct wtest_worker_opts){ .id = "termA", .dry_run = true, .dry_run_seal_ms = 2000, .grace_s = 20 },
+        1 << 20, img, vol);
     wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     assert_int_equal(kill(a, SIGTERM), 0);
@@ -126,8 +127,12 @@ static void test_sigterm_completes_or_requeues(void **state) {
     assert_int_equal(status, 0);
     proto_job_free(&j);
 
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "termA2", .dry_run = true,
-                                                                       .dry_run_seal_ms = 30000, .grace_s = 1 }, &a2), 0);
+    assert_int_equal(
+        wtest_worker_start(
+            w,
+            &(struct wtest_worker_opts){ .id = "termA2", .dry_run = true, .dry_run_seal_ms = 30000, .grace_s = 1 },
+            &a2),
+        0);
     wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(a2);
@@ -139,8 +144,10 @@ static void test_sigterm_completes_or_requeues(void **state) {
     testevents_pump(w->te, 200);
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, 0, NULL), -ETIMEDOUT); /* no final event */
 
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "termB", .dry_run = true,
-                                                                       .dry_run_seal_ms = 300 }, &b), 0);
+    assert_int_equal(
+        wtest_worker_start(
+            w, &(struct wtest_worker_opts){ .id = "termB", .dry_run = true, .dry_run_seal_ms = 300 }, &b),
+        0);
     assert_int_equal(testevents_wait(w->te, j.job_id, -1, WAIT_MS, &ev), 0);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     assert_string_equal(ev->worker_id, "termB");
@@ -170,8 +177,9 @@ static void test_connection_loss_kills_and_redoes(void **state) {
     struct proto_job j;
     const struct proto_event *ev;
 
-    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "reco1", .dry_run = true, .dry_run_seal_ms = 20000,
-                                                            .slots = 1 }, 1 << 20, img, vol);
+    pid_t pid = wtest_start(
+        w, &(struct wtest_worker_opts){ .id = "reco1", .dry_run = true, .dry_run_seal_ms = 20000, .slots = 1 },
+        1 << 20, img, vol);
     wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(pid);
@@ -208,8 +216,9 @@ static void test_runner_timeout_replaced(void **state) {
     struct proto_job j;
     const struct proto_event *ev;
 
-    wtest_start(w, &(struct wtest_worker_opts){ .id = "rtmo1", .dry_run = true, .dry_run_seal_ms = 60000,
-                                                .slots = 1 }, 1 << 20, img, vol);
+    wtest_start(
+        w, &(struct wtest_worker_opts){ .id = "rtmo1", .dry_run = true, .dry_run_seal_ms = 60000, .slots = 1 },
+        1 << 20, img, vol);
     pid_t first = update_ok(w, "rtmo1", img, vol, 0);
     wtest_seal_job(&j, w, img, vol);
     j.timeout_s = 1;
@@ -237,8 +246,9 @@ static void test_runner_sigkill_mid_job(void **state) {
     struct proto_job j;
     const struct proto_event *ev;
 
-    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "rkill1", .dry_run = true, .dry_run_seal_ms = 60000,
-                                                            .slots = 1 }, 1 << 20, img, vol);
+    pid_t pid = wtest_start(
+        w, &(struct wtest_worker_opts){ .id = "rkill1", .dry_run = true, .dry_run_seal_ms = 60000, .slots = 1 },
+        1 << 20, img, vol);
     pid_t first = update_ok(w, "rkill1", img, vol, 0);
     wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);

@@ -119,8 +119,9 @@ static void test_dry_run_copy_and_seal(void **state) {
     struct vol_meta m;
     struct stat st;
 
-    wtest_start(w, &(struct wtest_worker_opts){ .id = "dry1", .dry_run = true, .dry_run_seal_ms = 1500,
-                                                .slots = 3 }, 4 << 20, src_img, src_vol);
+    wtest_start(w,
+                &(struct wtest_worker_opts){ .id = "dry1", .dry_run = true, .dry_run_seal_ms = 1500, .slots = 3 },
+                4 << 20, src_img, src_vol);
     assert_int_equal(testevents_wait_heartbeat(w->te, "dry1", 1000, &hb), 0);
     assert_int_equal(hb->slots, 3);
     assert_int_equal(hb->n_sd_ids, 1);
@@ -134,7 +135,7 @@ static void test_dry_run_copy_and_seal(void **state) {
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
     wtest_assert_event_order(w, j.job_id, EV_SUCCEEDED);
-    {   /* done within WORKER_RUNNING_DELAY_MS of its start: no running event */
+    { /* done within WORKER_RUNNING_DELAY_MS of its start: no running event */
         const struct proto_event *evs[8];
         if (ev->ts_ms - t_pub < WORKER_RUNNING_DELAY_MS)
             assert_int_equal(testevents_of_job(w->te, j.job_id, evs, 8), 1);
@@ -241,8 +242,8 @@ static void test_named_pool(void **state) {
     /* the pool's queue and bindings are the broker administrator's (definitions) */
     _cleanup_free_ char *sk = xasprintf("storage.%s", w->sd_id), *vk = xasprintf("virt.%s", w->sd_id);
     assert_int_equal(mq_declare_pool(testevents_mq(w->te), "fast-1", (const char *const[]){ sk, vk }, 2), 0);
-    wtest_start(w, &(struct wtest_worker_opts){ .id = "pool1", .pool = "fast-1", .dry_run = true },
-                1 << 20, img, vol);
+    wtest_start(w, &(struct wtest_worker_opts){ .id = "pool1", .pool = "fast-1", .dry_run = true }, 1 << 20, img,
+                vol);
     wtest_update_job(&j, w->sd_id, img, vol, 0, LEGALITY_ILLEGAL, VOLTYPE_NONE);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
@@ -268,8 +269,11 @@ static void test_job_not_from_producer(void **state) {
     size_t len = 0;
     assert_int_equal(proto_encode_job(&j, &body, &len), 0);
     mq_t *mq = NULL;
-    assert_int_equal(mq_open(&(struct mq_opts){ .broker = &w->tb.broker, .conn_name = "unnamed", .why = err,
-                                                .why_len = sizeof err }, &mq), 0);
+    assert_int_equal(mq_open(
+                         &(struct mq_opts){
+                             .broker = &w->tb.broker, .conn_name = "unnamed", .why = err, .why_len = sizeof err },
+                         &mq),
+                     0);
     struct mq_props p = { .message_id = j.job_id, .type = "job" };
     assert_int_equal(mq_publish_wait(mq, "", MQ_Q_JOBS_PREFIX "default", &p, body, len, 10000), 0);
     mq_close(mq);
@@ -279,7 +283,7 @@ static void test_job_not_from_producer(void **state) {
     assert_non_null(strstr(reason, "not published by the producer"));
     free(reason);
     free(body);
-    assert_int_equal(testevents_of_job(w->te, j.job_id, NULL, 0), 0);   /* never run */
+    assert_int_equal(testevents_of_job(w->te, j.job_id, NULL, 0), 0); /* never run */
     wtest_meta_read(w, img, vol, &m, 0);
     assert_int_equal(m.legality, LEGALITY_LEGAL);
     assert_int_equal(m.gen, 0);
@@ -295,8 +299,9 @@ static void test_cancel(void **state) {
     char *buf = NULL;
     size_t len;
 
-    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "can1", .dry_run = true, .dry_run_seal_ms = 60000 },
-                            1 << 20, img, vol);
+    pid_t pid =
+        wtest_start(w, &(struct wtest_worker_opts){ .id = "can1", .dry_run = true, .dry_run_seal_ms = 60000 },
+                    1 << 20, img, vol);
     wtest_seal_job(&j, w, img, vol);
     wtest_job_start(w, &j, WAIT_MS);
     pid_t child = wtest_child_of(pid);
@@ -337,8 +342,9 @@ static void test_runner_reused(void **state) {
     struct proto_job j;
     const struct proto_event *ev;
 
-    pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "reuse1", .dry_run = true, .dry_run_seal_ms = 10,
-                                                      .slots = 1 }, 1 << 20, src_img, src_vol);
+    pid = wtest_start(
+        w, &(struct wtest_worker_opts){ .id = "reuse1", .dry_run = true, .dry_run_seal_ms = 10, .slots = 1 },
+        1 << 20, src_img, src_vol);
     wtest_copy_job(&j, w->sd_id, src_img, src_vol, FORMAT_RAW, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
@@ -413,8 +419,9 @@ static void test_progress_coalesced(void **state) {
     const struct proto_event *ev;
     int64_t span_ms;
 
-    pid_t pid = wtest_start(w, &(struct wtest_worker_opts){ .id = "prog0", .dry_run = true, .dry_run_seal_ms = 1,
-                                                            .slots = 1 }, 1 << 20, img, vol);
+    pid_t pid = wtest_start(
+        w, &(struct wtest_worker_opts){ .id = "prog0", .dry_run = true, .dry_run_seal_ms = 1, .slots = 1 },
+        1 << 20, img, vol);
     wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);
@@ -427,8 +434,11 @@ static void test_progress_coalesced(void **state) {
     int status;
     assert_int_equal(wtest_worker_stop(w, pid, SIGTERM, 20000, &status), 0);
 
-    assert_int_equal(wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "prog2", .dry_run = true,
-                                                                       .dry_run_seal_ms = 2000, .slots = 1 }, &pid), 0);
+    assert_int_equal(
+        wtest_worker_start(
+            w, &(struct wtest_worker_opts){ .id = "prog2", .dry_run = true, .dry_run_seal_ms = 2000, .slots = 1 },
+            &pid),
+        0);
     wtest_seal_job(&j, w, img, vol);
     ev = wtest_job_run(w, &j, WAIT_MS);
     assert_int_equal(ev->state, EV_SUCCEEDED);

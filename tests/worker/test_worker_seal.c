@@ -39,7 +39,7 @@ static void import_guest(struct wtest *w, const char *name, proto_uuid img, prot
 
 static const struct proto_event *seal(struct wtest *w, const char *img, const char *vol, struct proto_job *j) {
     const struct proto_event *ev = NULL;
-    wtest_seal_job(j, w, img, vol);   /* marked ILLEGAL first, as a workflow does */
+    wtest_seal_job(j, w, img, vol); /* marked ILLEGAL first, as a workflow does */
     j->args.seal.sysprep.selinux_relabel = true;
     assert_int_equal(testevents_publish_job(w->te, j), 0);
     assert_int_equal(testevents_wait(w->te, j->job_id, -1, WAIT_MS, &ev), 0);

@@ -82,11 +82,13 @@ static int config_write(struct wtest *w, const struct wtest_worker_opts *o, cons
     FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
     if (!f)
         return -errno;
-    fprintf(f, "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10;\n"
-               "  producer_user = \"%s\"; };\n",   /* the test publishes jobs as the administrator */
-            w->tb.broker.hosts[0], w->tb.broker.vhost, w->tb.broker.user, w->tb.broker.password, w->tb.broker.user);
-    fprintf(f, "worker = {\n  id = \"%s\";\n  pool = \"%s\";\n  slots = %d;\n  executor = \"%s\";\n",
-            o->id, o->pool ? o->pool : "default", o->slots ? o->slots : 2, o->dry_run ? "dry-run" : "real");
+    fprintf(f,
+            "broker = { hosts = [ \"%s\" ]; vhost = \"%s\"; user = \"%s\"; password = \"%s\"; heartbeat_s = 10;\n"
+            "  producer_user = \"%s\"; };\n", /* the test publishes jobs as the administrator */
+            w->tb.broker.hosts[0], w->tb.broker.vhost, w->tb.broker.user, w->tb.broker.password,
+            w->tb.broker.user);
+    fprintf(f, "worker = {\n  id = \"%s\";\n  pool = \"%s\";\n  slots = %d;\n  executor = \"%s\";\n", o->id,
+            o->pool ? o->pool : "default", o->slots ? o->slots : 2, o->dry_run ? "dry-run" : "real");
     if (o->dry_run_seal_ms)
         fprintf(f, "  dry_run_seal_ms = %d;\n", o->dry_run_seal_ms);
     if (o->timeout_copy_s)
@@ -154,8 +156,8 @@ int wtest_worker_stop(struct wtest *w, pid_t pid, int sig, int wait_ms, int *ret
 int wtest_worker_conn_close(struct wtest *w, const char *id) {
     char *out = NULL, *pid = NULL;
     _cleanup_free_ char *needle = xasprintf("vmseal-worker %s\"", id);
-    int r = testbroker_ctl(&w->tb, &out, "list_connections", "-q", "-p", w->tb.vhost, "pid",
-                           "client_properties", NULL);
+    int r = testbroker_ctl(&w->tb, &out, "list_connections", "-q", "-p", w->tb.vhost, "pid", "client_properties",
+                           NULL);
     if (r != 0 || !out) {
         fprintf(stderr, "list_connections: %d %s\n", r, out ? out : "");
         free(out);
@@ -304,8 +306,13 @@ int wtest_volume_make(struct wtest *w, int64_t size_bytes, proto_uuid ret_img, p
     if (r == 0) {
         int64_t now = time_now_ms() / 1000;
         struct vol_meta m = {
-            .cap_bytes = size_bytes, .ctime_s = now, .mtime_s = now, .format = FORMAT_RAW, .gen = 0,
-            .legality = LEGALITY_LEGAL, .voltype = VOLTYPE_LEAF,
+            .cap_bytes = size_bytes,
+            .ctime_s = now,
+            .mtime_s = now,
+            .format = FORMAT_RAW,
+            .gen = 0,
+            .legality = LEGALITY_LEGAL,
+            .voltype = VOLTYPE_LEAF,
         };
         snprintf(m.description, sizeof(m.description), "wtest source");
         memcpy(m.domain, w->sd_id, sizeof(proto_uuid));

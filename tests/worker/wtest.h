@@ -19,7 +19,7 @@
 struct wtest {
     struct testbroker tb;
     struct testevents *te;
-    char *dir;                 /* this test's temp folder (configs, logs, domain) */
+    char *dir; /* this test's temp folder (configs, logs, domain) */
     proto_uuid sd_id;
     char *sd_path;
     pid_t pids[WTEST_MAX_WORKERS];
@@ -28,13 +28,13 @@ struct wtest {
 };
 
 struct wtest_worker_opts {
-    const char *id;            /* worker id; also names its config and log */
-    const char *pool;          /* NULL = "default" */
-    int slots;                 /* 0 = 2 */
+    const char *id;   /* worker id; also names its config and log */
+    const char *pool; /* NULL = "default" */
+    int slots;        /* 0 = 2 */
     bool dry_run;
-    int dry_run_seal_ms;       /* 0 = default */
-    int timeout_copy_s;        /* 0 = default */
-    int grace_s;               /* 0 = default (--grace-s not passed) */
+    int dry_run_seal_ms; /* 0 = default */
+    int timeout_copy_s;  /* 0 = default */
+    int grace_s;         /* 0 = default (--grace-s not passed) */
 };
 
 /* Setup/teardown for one test (cmocka test setup/teardown signature). */

@@ -223,8 +223,7 @@ static int node_confined(json_t *node, const char *root, char *why) {
     return 0;
 }
 
-int qemu_img_info_parse(const char *json, const char *confine_root,
-                        struct qemu_img_info *ret_info, char *why) {
+int qemu_img_info_parse(const char *json, const char *confine_root, struct qemu_img_info *ret_info, char *why) {
     json_error_t jerr;
     json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -267,10 +266,10 @@ int qemu_img_format_guess(const char *path, const char **ret_format) {
     return 0;
 }
 
-int qemu_img_info(const char *path, const char *format, const char *confine_root,
-                  struct qemu_img_info *ret_info, char *why) {
-    char *argv[] = { "qemu-img", "info", "-f", (char *)format, "--backing-chain", "--output=json", "-U",
-                     (char *)path, NULL };
+int qemu_img_info(const char *path, const char *format, const char *confine_root, struct qemu_img_info *ret_info,
+                  char *why) {
+    char *argv[] = { "qemu-img", "info",       "-f", (char *)format, "--backing-chain", "--output=json",
+                     "-U",       (char *)path, NULL };
     struct run_ctx c = { .last_percent = -1 };
     int r = run(argv, &c, why);
     if (r == 0 && !c.out) {
@@ -285,10 +284,11 @@ int qemu_img_info(const char *path, const char *format, const char *confine_root
 
 int qemu_img_convert(const char *src, const char *src_fmt, const char *dst, const char *dst_fmt,
                      qemu_img_progress_cb progress_cb, void *userdata, char *why) {
-    char *argv[] = { "qemu-img", "convert", "-p", "-f", (char *)src_fmt, "-O", (char *)dst_fmt,
-                     (char *)src, (char *)dst, NULL };
-    struct run_ctx c = { .last_percent = -1, .parse_progress = true,
-                         .progress_cb = progress_cb, .userdata = userdata };
+    char *argv[] = { "qemu-img", "convert",       "-p",        "-f",        (char *)src_fmt,
+                     "-O",       (char *)dst_fmt, (char *)src, (char *)dst, NULL };
+    struct run_ctx c = {
+        .last_percent = -1, .parse_progress = true, .progress_cb = progress_cb, .userdata = userdata
+    };
     int r = run(argv, &c, why);
     free(c.out);
     return r;

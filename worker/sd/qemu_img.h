@@ -30,8 +30,8 @@ struct qemu_img_info {
  * absolute path below `confine_root` (a realpath, e.g. sd_real_path()):
  * -VMS_E_PATH_ESCAPE otherwise, and for protocol or json: names.  This is
  * what keeps a crafted image header from making qemu-img read host files. */
-int qemu_img_info(const char *path, const char *format, const char *confine_root,
-                  struct qemu_img_info *ret_info, char *why);
+int qemu_img_info(const char *path, const char *format, const char *confine_root, struct qemu_img_info *ret_info,
+                  char *why);
 
 /* "qcow2" when the file at path begins with the qcow2 magic, else "raw": the
  * first four bytes only, never a header's backing file.  -errno if it cannot
@@ -45,8 +45,7 @@ int qemu_img_format_guess(const char *path, const char **ret_format);
  * keys; every `filename`, `full-backing-filename` and `data-file` at any
  * depth must be confined as above.  -VMS_E_QEMU_IMG for text that is not
  * such JSON. */
-int qemu_img_info_parse(const char *json, const char *confine_root,
-                        struct qemu_img_info *ret_info, char *why);
+int qemu_img_info_parse(const char *json, const char *confine_root, struct qemu_img_info *ret_info, char *why);
 
 /* `qemu-img convert -p -f SRC_FMT -O DST_FMT SRC DST`. */
 int qemu_img_convert(const char *src, const char *src_fmt, const char *dst, const char *dst_fmt,

@@ -59,7 +59,7 @@ int sd_openat_file(int dir_fd, const char *name, int flags, int *ret_fd) {
         return -VMS_E_PATH_ESCAPE;
     }
     if ((flags & O_CREAT) && (st.st_mode & 07777) != SD_FILE_MODE && fchmod(fd, SD_FILE_MODE) < 0) {
-        int r = -errno;   /* the mode is ours, not the umask's */
+        int r = -errno; /* the mode is ours, not the umask's */
         close(fd);
         return r;
     }
@@ -108,7 +108,7 @@ int sd_mkdirat(int dir_fd, const char *name, int *ret_fd) {
     if (!created && errno != EEXIST)
         return -errno;
     int r = sd_openat_dir(dir_fd, name, ret_fd);
-    if (r == 0 && created && fchmod(*ret_fd, SD_DIR_MODE) < 0) {   /* not the umask's */
+    if (r == 0 && created && fchmod(*ret_fd, SD_DIR_MODE) < 0) { /* not the umask's */
         r = -errno;
         close(*ret_fd);
         *ret_fd = -1;
@@ -117,7 +117,7 @@ int sd_mkdirat(int dir_fd, const char *name, int *ret_fd) {
 }
 
 int sd_tmp_createat(int dir_fd, const char *name, int *ret_fd) {
-    if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)   /* a crashed writer's */
+    if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT) /* a crashed writer's */
         return -errno;
     return sd_openat_file(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL, ret_fd);
 }
@@ -315,8 +315,7 @@ int sd_image_remove_if_empty(struct sd *sd, const char *img_id) {
     return fsync_fd(sd->images_fd);
 }
 
-int sd_volume_path(struct sd *sd, const char *img_id, const char *vol_id,
-                   const char *suffix, char **ret_path) {
+int sd_volume_path(struct sd *sd, const char *img_id, const char *vol_id, const char *suffix, char **ret_path) {
     if (!uuid_is_canonical(img_id) || !uuid_is_canonical(vol_id))
         return -VMS_E_BAD_UUID;
     if (strcmp(suffix, "") != 0 && strcmp(suffix, ".tmp") != 0 && strcmp(suffix, ".meta") != 0)

@@ -40,8 +40,8 @@
 #include "proto.h" /* enum vol_legality, vol_type, vol_format; proto_uuid */
 
 #define SD_DESCRIPTION_MAX 210         /* bytes, without the NUL */
-#define SD_META_MAX_BYTES (64 * 1024)  /* a larger .meta is damaged */
-#define SD_GEN_MOD 1000                /* GEN is 0..999 and wraps */
+#define SD_META_MAX_BYTES  (64 * 1024) /* a larger .meta is damaged */
+#define SD_GEN_MOD         1000        /* GEN is 0..999 and wraps */
 
 /* One volume's metadata (the .meta file).  Times are Unix seconds. */
 struct vol_meta {
@@ -116,7 +116,7 @@ int sd_image_remove_if_empty(struct sd *sd, const char *img_id);
 
 /* Modes of what vmseal creates in a domain, set explicitly (never the umask's). */
 #define SD_FILE_MODE 0660
-#define SD_DIR_MODE 0770
+#define SD_DIR_MODE  0770
 
 /* openat() helpers that refuse symlinks (-VMS_E_PATH_ESCAPE): a directory
  * (O_DIRECTORY) or a regular file (flags: O_RDONLY, or O_WRONLY|O_CREAT|...;
@@ -135,8 +135,7 @@ void sd_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* Absolute path of a volume's data file, for handing to qemu-img:
  * "<sd path>/images/<img>/<vol><suffix>" (suffix "" or ".tmp"), malloc'd.
  * Checks ids only; pair it with an openat() check of the file. */
-int sd_volume_path(struct sd *sd, const char *img_id, const char *vol_id,
-                   const char *suffix, char **ret_path);
+int sd_volume_path(struct sd *sd, const char *img_id, const char *vol_id, const char *suffix, char **ret_path);
 /* realpath() of the domain root. */
 const char *sd_real_path(const struct sd *sd);
 /* Whether realpath(path) lies strictly below root_real (itself a realpath),
@@ -149,8 +148,8 @@ int sd_path_check_inside(const char *root_real, const char *path);
  * or an IMAGE other than `expect_image` (either may be NULL to skip the
  * check), a missing EOF or anything after it, more than SD_META_MAX_BYTES:
  * -VMS_E_BAD_META with the reason in `why`. */
-int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
-                  const char *expect_image, struct vol_meta *ret_meta, char *why);
+int sd_meta_parse(const char *buf, size_t len, const char *expect_domain, const char *expect_image,
+                  struct vol_meta *ret_meta, char *why);
 /* Validate m and format it (keys sorted, EOF line); malloc'd NUL-terminated
  * text.  -VMS_E_INVALID with `why` for an invalid struct. */
 int sd_meta_format(const struct vol_meta *m, char **ret_buf, size_t *ret_len, char *why);
@@ -165,8 +164,8 @@ int sd_volume_image_open(struct sd *sd, const char *img_id, const char *vol_id, 
                          int *ret_fd, char *why);
 /* Read and parse <img>/<vol>.meta (DOMAIN and IMAGE must match).  A missing
  * .meta (or image dir) is -VMS_E_NO_VOLUME. */
-int sd_volume_meta_read(struct sd *sd, const char *img_id, const char *vol_id,
-                        struct vol_meta *ret_meta, char *why);
+int sd_volume_meta_read(struct sd *sd, const char *img_id, const char *vol_id, struct vol_meta *ret_meta,
+                        char *why);
 /* Same, given an image dir fd already opened (and maybe locked). */
 int sd_volume_meta_readat(struct sd *sd, int img_fd, const char *img_id, const char *vol_id,
                           struct vol_meta *ret_meta, char *why);
@@ -175,7 +174,6 @@ int sd_volume_meta_readat(struct sd *sd, int img_fd, const char *img_id, const c
 int sd_file_commitat(int dir_fd, int fd, const char *tmp, const char *name);
 /* Write <vol>.meta atomically: <vol>.meta.tmp, fsync, rename over, fsync
  * the image dir.  The caller holds the image lock. */
-int sd_volume_meta_writeat(struct sd *sd, int img_fd, const char *vol_id,
-                           const struct vol_meta *m, char *why);
+int sd_volume_meta_writeat(struct sd *sd, int img_fd, const char *vol_id, const struct vol_meta *m, char *why);
 
 #endif

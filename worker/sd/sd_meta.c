@@ -19,12 +19,24 @@
 
 /* The keys, in the sorted order they are written. */
 enum meta_key {
-    K_CAP, K_CTIME, K_DESCRIPTION, K_DISKTYPE, K_DOMAIN, K_FORMAT, K_GEN,
-    K_IMAGE, K_LEGALITY, K_MTIME, K_PUUID, K_TEMPLATE, K_VOLTYPE, K__COUNT
+    K_CAP,
+    K_CTIME,
+    K_DESCRIPTION,
+    K_DISKTYPE,
+    K_DOMAIN,
+    K_FORMAT,
+    K_GEN,
+    K_IMAGE,
+    K_LEGALITY,
+    K_MTIME,
+    K_PUUID,
+    K_TEMPLATE,
+    K_VOLTYPE,
+    K__COUNT
 };
 static const char *const meta_key_names[K__COUNT] = {
-    "CAP", "CTIME", "DESCRIPTION", "DISKTYPE", "DOMAIN", "FORMAT", "GEN",
-    "IMAGE", "LEGALITY", "MTIME", "PUUID", "TEMPLATE", "VOLTYPE",
+    "CAP",   "CTIME",    "DESCRIPTION", "DISKTYPE", "DOMAIN",   "FORMAT",  "GEN",
+    "IMAGE", "LEGALITY", "MTIME",       "PUUID",    "TEMPLATE", "VOLTYPE",
 };
 
 static int meta_key_lookup(const char *name, size_t len) {
@@ -56,25 +68,22 @@ static bool description_valid(const char *s) {
 }
 
 /* Parse one value into m; NULL or a reason. */
-static const char *meta_value_parse(struct vol_meta *m, enum meta_key k, const char *v,
-                                    const char *expect_domain, const char *expect_image) {
+static const char *meta_value_parse(struct vol_meta *m, enum meta_key k, const char *v, const char *expect_domain,
+                                    const char *expect_image) {
     int64_t n;
     switch (k) {
     case K_CAP:
         if (!parse_uint(v, INT64_MAX, &m->cap_bytes))
             return "not a byte count";
         return NULL;
-    case K_CTIME:
-        return parse_uint(v, INT64_MAX, &m->ctime_s) ? NULL : "not a time";
-    case K_MTIME:
-        return parse_uint(v, INT64_MAX, &m->mtime_s) ? NULL : "not a time";
+    case K_CTIME: return parse_uint(v, INT64_MAX, &m->ctime_s) ? NULL : "not a time";
+    case K_MTIME: return parse_uint(v, INT64_MAX, &m->mtime_s) ? NULL : "not a time";
     case K_DESCRIPTION:
         if (!description_valid(v))
             return "longer than 210 bytes";
         strcpy(m->description, v);
         return NULL;
-    case K_DISKTYPE:
-        return strcmp(v, "DATA") == 0 ? NULL : "not DATA";
+    case K_DISKTYPE: return strcmp(v, "DATA") == 0 ? NULL : "not DATA";
     case K_DOMAIN:
         if (!uuid_is_canonical(v))
             return "not a canonical UUID";
@@ -116,8 +125,7 @@ static const char *meta_value_parse(struct vol_meta *m, enum meta_key k, const c
         if (vol_type_from_string(v, &m->voltype) < 0 || m->voltype == VOLTYPE_NONE)
             return "not LEAF, SHARED or INTERNAL";
         return NULL;
-    case K__COUNT:
-        break;
+    case K__COUNT: break;
     }
     return "unknown key";
 }
@@ -133,8 +141,8 @@ static int bad_meta(char *why, const char *fmt, ...) {
     return -VMS_E_BAD_META;
 }
 
-int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
-                  const char *expect_image, struct vol_meta *ret_meta, char *why) {
+int sd_meta_parse(const char *buf, size_t len, const char *expect_domain, const char *expect_image,
+                  struct vol_meta *ret_meta, char *why) {
     if (len > SD_META_MAX_BYTES)
         return bad_meta(why, "larger than 64 KiB");
     if (memchr(buf, '\0', len))
@@ -151,7 +159,7 @@ int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
             if (next != end)
                 return bad_meta(why, "data after EOF");
             for (int k = 0; k < K__COUNT; k++)
-                if (!seen[k] && k != K_TEMPLATE)   /* optional: only volumes a workflow copied */
+                if (!seen[k] && k != K_TEMPLATE) /* optional: only volumes a workflow copied */
                     return bad_meta(why, "%s: %s", meta_key_names[k], "missing");
             *ret_meta = m;
             return 0;
@@ -181,17 +189,28 @@ int sd_meta_parse(const char *buf, size_t len, const char *expect_domain,
 }
 
 static const char *meta_check(const struct vol_meta *m) {
-    if (m->cap_bytes < 0) return "CAP";
-    if (m->ctime_s < 0) return "CTIME";
-    if (m->mtime_s < 0) return "MTIME";
-    if (!description_valid(m->description)) return "DESCRIPTION";
-    if (!uuid_is_canonical(m->domain)) return "DOMAIN";
-    if (m->format != FORMAT_RAW && m->format != FORMAT_COW) return "FORMAT";
-    if (m->gen < 0 || m->gen >= SD_GEN_MOD) return "GEN";
-    if (!uuid_is_canonical(m->image)) return "IMAGE";
-    if (m->legality != LEGALITY_LEGAL && m->legality != LEGALITY_ILLEGAL) return "LEGALITY";
-    if (!uuid_is_canonical(m->puuid)) return "PUUID";
-    if (m->template_id[0] && !uuid_is_canonical(m->template_id)) return "TEMPLATE";
+    if (m->cap_bytes < 0)
+        return "CAP";
+    if (m->ctime_s < 0)
+        return "CTIME";
+    if (m->mtime_s < 0)
+        return "MTIME";
+    if (!description_valid(m->description))
+        return "DESCRIPTION";
+    if (!uuid_is_canonical(m->domain))
+        return "DOMAIN";
+    if (m->format != FORMAT_RAW && m->format != FORMAT_COW)
+        return "FORMAT";
+    if (m->gen < 0 || m->gen >= SD_GEN_MOD)
+        return "GEN";
+    if (!uuid_is_canonical(m->image))
+        return "IMAGE";
+    if (m->legality != LEGALITY_LEGAL && m->legality != LEGALITY_ILLEGAL)
+        return "LEGALITY";
+    if (!uuid_is_canonical(m->puuid))
+        return "PUUID";
+    if (m->template_id[0] && !uuid_is_canonical(m->template_id))
+        return "TEMPLATE";
     if (m->voltype != VOLTYPE_LEAF && m->voltype != VOLTYPE_SHARED && m->voltype != VOLTYPE_INTERNAL)
         return "VOLTYPE";
     return NULL;
@@ -206,9 +225,8 @@ int sd_meta_format(const struct vol_meta *m, char **ret_buf, size_t *ret_len, ch
     char *buf = xasprintf("CAP=%" PRId64 "\nCTIME=%" PRId64 "\nDESCRIPTION=%s\nDISKTYPE=DATA\n"
                           "DOMAIN=%s\nFORMAT=%s\nGEN=%d\nIMAGE=%s\nLEGALITY=%s\n"
                           "MTIME=%" PRId64 "\nPUUID=%s\n%s%s%sVOLTYPE=%s\nEOF\n",
-                          m->cap_bytes, m->ctime_s, m->description, m->domain,
-                          vol_format_to_string(m->format), m->gen, m->image,
-                          vol_legality_to_string(m->legality), m->mtime_s, m->puuid,
+                          m->cap_bytes, m->ctime_s, m->description, m->domain, vol_format_to_string(m->format),
+                          m->gen, m->image, vol_legality_to_string(m->legality), m->mtime_s, m->puuid,
                           m->template_id[0] ? "TEMPLATE=" : "", m->template_id, m->template_id[0] ? "\n" : "",
                           vol_type_to_string(m->voltype));
     *ret_buf = buf;
@@ -258,7 +276,8 @@ int sd_volume_meta_readat(struct sd *sd, int img_fd, const char *img_id, const c
 
 int sd_volume_image_open(struct sd *sd, const char *img_id, const char *vol_id, bool locked, const char *what,
                          int *ret_fd, char *why) {
-    int r = locked ? sd_image_open_locked(sd, img_id, false, ret_fd) : sd_image_dir_open(sd, img_id, false, ret_fd);
+    int r =
+        locked ? sd_image_open_locked(sd, img_id, false, ret_fd) : sd_image_dir_open(sd, img_id, false, ret_fd);
     if (r == -ENOENT) {
         sd_why(why, "%svolume %s/%s does not exist", what, img_id, vol_id);
         return -VMS_E_NO_VOLUME;
@@ -268,8 +287,8 @@ int sd_volume_image_open(struct sd *sd, const char *img_id, const char *vol_id, 
     return r;
 }
 
-int sd_volume_meta_read(struct sd *sd, const char *img_id, const char *vol_id,
-                        struct vol_meta *ret_meta, char *why) {
+int sd_volume_meta_read(struct sd *sd, const char *img_id, const char *vol_id, struct vol_meta *ret_meta,
+                        char *why) {
     _cleanup_close_ int img_fd = -1;
     int r = sd_volume_image_open(sd, img_id, vol_id, false, "", &img_fd, why);
     if (r < 0)
@@ -283,8 +302,7 @@ int sd_file_commitat(int dir_fd, int fd, const char *tmp, const char *name) {
     return 0;
 }
 
-int sd_volume_meta_writeat(struct sd *sd, int img_fd, const char *vol_id,
-                           const struct vol_meta *m, char *why) {
+int sd_volume_meta_writeat(struct sd *sd, int img_fd, const char *vol_id, const struct vol_meta *m, char *why) {
     if (!uuid_is_canonical(vol_id)) {
         sd_why(why, "volume id: not a canonical UUID");
         return -VMS_E_BAD_UUID;

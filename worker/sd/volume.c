@@ -97,7 +97,7 @@ static void convert_progress_cb(int percent, void *userdata) {
 static int data_commit(int img_fd, const char *tmp, const char *name) {
     _cleanup_close_ int fd = -1;
     int r = sd_openat_file(img_fd, tmp, O_RDONLY, &fd);
-    if (r == 0 && fchmod(fd, SD_FILE_MODE) < 0)   /* qemu-img created it with the umask's mode */
+    if (r == 0 && fchmod(fd, SD_FILE_MODE) < 0) /* qemu-img created it with the umask's mode */
         r = -errno;
     return r < 0 ? r : sd_file_commitat(img_fd, fd, tmp, name);
 }
@@ -121,9 +121,9 @@ static int reflink_copy(const char *src_path, int dir_fd, const char *tmp) {
 /* Copy src into <vol>.tmp of img_fd (a reflink, or qemu-img convert), fsync,
  * rename to <vol>, then write meta (the commit).  The caller holds the
  * image lock and has removed any partial files. */
-static int convert_commit(struct sd *dst_sd, int img_fd, const char *vol_id,
-                          const char *src_path, const char *src_fmt, enum vol_format format,
-                          const struct vol_meta *meta, volume_progress_cb cb, void *ud, char *why) {
+static int convert_commit(struct sd *dst_sd, int img_fd, const char *vol_id, const char *src_path,
+                          const char *src_fmt, enum vol_format format, const struct vol_meta *meta,
+                          volume_progress_cb cb, void *ud, char *why) {
     char tmp[VMS_UUID_STRLEN + 5];
     snprintf(tmp, sizeof tmp, "%s.tmp", vol_id);
     struct fd_path dst = { .fd = -1 };
@@ -174,9 +174,8 @@ static void meta_new(struct vol_meta *m, struct sd *sd, const char *img_id, int6
 
 /* Inspect the source volume: its metadata and qemu-img's view of its chain,
  * confined to the domain.  src->fd stays open for the convert. */
-static int copy_source_open(struct sd *sd, const char *img_id, const char *vol_id,
-                            struct vol_meta *ret_meta, struct qemu_img_info *ret_info,
-                            struct fd_path *src, char *why) {
+static int copy_source_open(struct sd *sd, const char *img_id, const char *vol_id, struct vol_meta *ret_meta,
+                            struct qemu_img_info *ret_info, struct fd_path *src, char *why) {
     _cleanup_close_ int img_fd = -1;
     int r = sd_volume_image_open(sd, img_id, vol_id, false, "source ", &img_fd, why);
     if (r < 0)
@@ -209,8 +208,8 @@ static int copy_source_open(struct sd *sd, const char *img_id, const char *vol_i
 
 /* The destination is already committed: the same copy done before, or a
  * different volume in the way. */
-static int copy_check_committed(int img_fd, const char *vol_id, const struct vol_meta *dm,
-                                int64_t cap_bytes, enum vol_format format, char *why) {
+static int copy_check_committed(int img_fd, const char *vol_id, const struct vol_meta *dm, int64_t cap_bytes,
+                                enum vol_format format, char *why) {
     if (dm->cap_bytes != cap_bytes || dm->format != format) {
         sd_why(why, "destination %s exists with other CAP or FORMAT", vol_id);
         return -VMS_E_VOLUME_EXISTS;
@@ -221,10 +220,9 @@ static int copy_check_committed(int img_fd, const char *vol_id, const struct vol
     return r == -ENOENT ? -VMS_E_BAD_META : r;
 }
 
-int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
-                struct sd *dst_sd, const char *dst_img, const char *dst_vol,
-                enum vol_format format, const char *template_id, volume_progress_cb progress_cb,
-                void *userdata, char *why) {
+int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol, struct sd *dst_sd,
+                const char *dst_img, const char *dst_vol, enum vol_format format, const char *template_id,
+                volume_progress_cb progress_cb, void *userdata, char *why) {
     int r = ids_check(src_img, src_vol, why);
     if (r == 0)
         r = ids_check(dst_img, dst_vol, why);
@@ -268,8 +266,7 @@ int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
     meta_new(&dm, dst_sd, dst_img, info.virtual_size, format, sm.description);
     if (template_id)
         snprintf(dm.template_id, sizeof dm.template_id, "%s", template_id);
-    r = convert_commit(dst_sd, img_fd, dst_vol, src.path, info.format, format, &dm,
-                       progress_cb, userdata, why);
+    r = convert_commit(dst_sd, img_fd, dst_vol, src.path, info.format, format, &dm, progress_cb, userdata, why);
 out_close_image:
     close(img_fd);
 out_close_source:
@@ -282,8 +279,7 @@ static int change_check(const struct volume_change *c, char *why) {
         (c->legality != LEGALITY_NONE && c->legality != LEGALITY_LEGAL && c->legality != LEGALITY_ILLEGAL) ||
         (c->voltype != VOLTYPE_NONE && c->voltype != VOLTYPE_LEAF && c->voltype != VOLTYPE_SHARED &&
          c->voltype != VOLTYPE_INTERNAL) ||
-        (c->description && (strlen(c->description) > SD_DESCRIPTION_MAX ||
-                            strpbrk(c->description, "\r\n")))) {
+        (c->description && (strlen(c->description) > SD_DESCRIPTION_MAX || strpbrk(c->description, "\r\n")))) {
         sd_why(why, "invalid volume.update (generation, legality, voltype or description)");
         return -VMS_E_INVALID;
     }
@@ -322,9 +318,8 @@ static int update_apply(struct sd *sd, int img_fd, const char *vol_id, struct vo
     return r;
 }
 
-int volume_update(struct sd *sd, const char *img_id, const char *vol_id,
-                  const struct volume_change *change, volume_progress_cb progress_cb,
-                  void *userdata, struct vol_meta *ret_meta, char *why) {
+int volume_update(struct sd *sd, const char *img_id, const char *vol_id, const struct volume_change *change,
+                  volume_progress_cb progress_cb, void *userdata, struct vol_meta *ret_meta, char *why) {
     int r = ids_check(img_id, vol_id, why);
     if (r == 0)
         r = change_check(change, why);
@@ -407,8 +402,8 @@ int volume_delete(struct sd *sd, const char *img_id, const char *vol_id, const c
 }
 
 int volume_create_from_file(struct sd *sd, const char *file, enum vol_format format,
-                            volume_progress_cb progress_cb, void *userdata,
-                            proto_uuid ret_img_id, proto_uuid ret_vol_id, char *why) {
+                            volume_progress_cb progress_cb, void *userdata, proto_uuid ret_img_id,
+                            proto_uuid ret_vol_id, char *why) {
     if (!qemu_img_format_name(format)) {
         sd_why(why, "format must be RAW or COW");
         return -VMS_E_INVALID;

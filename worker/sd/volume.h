@@ -37,18 +37,17 @@ typedef void (*volume_progress_cb)(int percent, const char *step, void *userdata
  * -VMS_E_PATH_ESCAPE if the source's backing chain leaves its image (the
  * folder of the volume and its parents);
  * -VMS_E_QEMU_IMG (transient) if qemu-img fails. */
-int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol,
-                struct sd *dst_sd, const char *dst_img, const char *dst_vol,
-                enum vol_format format, const char *template_id, volume_progress_cb progress_cb,
-                void *userdata, char *why);
+int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol, struct sd *dst_sd,
+                const char *dst_img, const char *dst_vol, enum vol_format format, const char *template_id,
+                volume_progress_cb progress_cb, void *userdata, char *why);
 
 /* A volume.update request: the expected generation and the fields to set
  * (LEGALITY_NONE / VOLTYPE_NONE / NULL = unchanged). */
 struct volume_change {
-    int generation;             /* expected GEN, 0..999 */
+    int generation; /* expected GEN, 0..999 */
     enum vol_legality legality;
     enum vol_type voltype;
-    const char *description;    /* <= SD_DESCRIPTION_MAX bytes, no newline */
+    const char *description; /* <= SD_DESCRIPTION_MAX bytes, no newline */
 };
 
 /* Generation semantics (sd.h), under the image lock:
@@ -60,9 +59,8 @@ struct volume_change {
  *   otherwise -VMS_E_GENERATION_MISMATCH (permanent).
  * On success *ret_meta (may be NULL) is the resulting metadata.
  * -VMS_E_NO_VOLUME if absent, -VMS_E_INVALID for a bad change. */
-int volume_update(struct sd *sd, const char *img_id, const char *vol_id,
-                  const struct volume_change *change, volume_progress_cb progress_cb,
-                  void *userdata, struct vol_meta *ret_meta, char *why);
+int volume_update(struct sd *sd, const char *img_id, const char *vol_id, const struct volume_change *change,
+                  volume_progress_cb progress_cb, void *userdata, struct vol_meta *ret_meta, char *why);
 
 /* Remove the volume: .meta first, then the data (see volume.c for why this
  * order is the crash-safe one), then the image dir if empty, fsync.  An
@@ -80,7 +78,7 @@ int volume_delete(struct sd *sd, const char *img_id, const char *vol_id, const c
  * returned in ret_img_id / ret_vol_id.  A backing chain is collapsed; its
  * files must lie in the imported file's directory (-VMS_E_PATH_ESCAPE). */
 int volume_create_from_file(struct sd *sd, const char *file, enum vol_format format,
-                            volume_progress_cb progress_cb, void *userdata,
-                            proto_uuid ret_img_id, proto_uuid ret_vol_id, char *why);
+                            volume_progress_cb progress_cb, void *userdata, proto_uuid ret_img_id,
+                            proto_uuid ret_vol_id, char *why);
 
 #endif

@@ -22,8 +22,7 @@
 #include "seal_text.h"
 #include "util.h"
 
-int seal_gerr(struct seal_ctx *ctx, const char *what)
-{
+int seal_gerr(struct seal_ctx *ctx, const char *what) {
     const char *msg = guestfs_last_error(ctx->g);
     if (!msg)
         msg = "libguestfs call failed";
@@ -31,8 +30,7 @@ int seal_gerr(struct seal_ctx *ctx, const char *what)
     return -VMS_E_GUESTFS;
 }
 
-static void note(struct seal_ctx *ctx, enum seal_event ev, const char *path)
-{
+static void note(struct seal_ctx *ctx, enum seal_event ev, const char *path) {
     if (ctx->cur) {
         if (ev == SEAL_EV_REMOVED)
             ctx->cur->removed++;
@@ -43,30 +41,22 @@ static void note(struct seal_ctx *ctx, enum seal_event ev, const char *path)
         ctx->cb(ctx->ud, ev, ctx->cur ? ctx->cur->name : NULL, ctx->percent, path);
 }
 
-void seal_note_removed(struct seal_ctx *ctx, const char *path)
-{
-    note(ctx, SEAL_EV_REMOVED, path);
-}
+void seal_note_removed(struct seal_ctx *ctx, const char *path) { note(ctx, SEAL_EV_REMOVED, path); }
 
-void seal_note_changed(struct seal_ctx *ctx, const char *path)
-{
-    note(ctx, SEAL_EV_CHANGED, path);
-}
+void seal_note_changed(struct seal_ctx *ctx, const char *path) { note(ctx, SEAL_EV_CHANGED, path); }
 
-const char *seal_family_to_string(enum seal_family f)
-{
+const char *seal_family_to_string(enum seal_family f) {
     switch (f) {
     case SEAL_FAMILY_DEBIAN: return "debian";
     case SEAL_FAMILY_REDHAT: return "redhat";
-    case SEAL_FAMILY_SUSE:   return "suse";
-    case SEAL_FAMILY_OTHER:  return "other";
-    case SEAL_FAMILY_ALL:    return "all";
+    case SEAL_FAMILY_SUSE: return "suse";
+    case SEAL_FAMILY_OTHER: return "other";
+    case SEAL_FAMILY_ALL: return "all";
     }
     return "?";
 }
 
-static void phase(struct seal_ctx *ctx, const char *name, int percent, const char *detail)
-{
+static void phase(struct seal_ctx *ctx, const char *name, int percent, const char *detail) {
     ctx->percent = percent;
     if (ctx->cb)
         ctx->cb(ctx->ud, SEAL_EV_PHASE, name, percent, detail);
@@ -94,8 +84,7 @@ static const char tcg_wrapper_fmt[] =
     "if [ -n \"$held\" ]; then set -- \"$@\" -machine; fi\n"
     "exec '%s' \"$@\"\n";
 
-static bool tcg_forced(guestfs_h *g)
-{
+static bool tcg_forced(guestfs_h *g) {
     char **v = guestfs_get_backend_settings(g);
     bool forced = false;
     for (char **p = v; p && *p; p++)
@@ -105,8 +94,7 @@ static bool tcg_forced(guestfs_h *g)
 }
 
 /* Best effort: without the wrapper the job still runs, only bigger. */
-static void tcg_wrapper_install(struct seal_ctx *ctx, int tb_mb)
-{
+static void tcg_wrapper_install(struct seal_ctx *ctx, int tb_mb) {
     char *hv = guestfs_get_hv(ctx->g);
     if (!hv || strchr(hv, '\'')) {
         free(hv);
@@ -137,8 +125,7 @@ static void tcg_wrapper_install(struct seal_ctx *ctx, int tb_mb)
     free(hv);
 }
 
-static void tcg_wrapper_remove(struct seal_ctx *ctx)
-{
+static void tcg_wrapper_remove(struct seal_ctx *ctx) {
     if (ctx->hv_wrapper) {
         unlink(ctx->hv_wrapper);
         free(ctx->hv_wrapper);
@@ -146,19 +133,16 @@ static void tcg_wrapper_remove(struct seal_ctx *ctx)
     }
 }
 
-
 /* guestfs_launch fails with a generic last error ("guestfs_launch failed")
  * after the useful ones (qemu's, the backend's): keep the first message
  * raised while launching. */
-static void launch_error_cb(guestfs_h *g, void *opaque, const char *msg)
-{
+static void launch_error_cb(guestfs_h *g, void *opaque, const char *msg) {
     struct seal_ctx *ctx = opaque;
     if (ctx->launching && !ctx->launch_err[0])
         snprintf(ctx->launch_err, sizeof(ctx->launch_err), "%.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-static int launch(struct seal_ctx *ctx)
-{
+static int launch(struct seal_ctx *ctx) {
     ctx->launching = true;
     ctx->launch_err[0] = '\0';
     int r = guestfs_launch(ctx->g);
@@ -176,9 +160,8 @@ static int launch(struct seal_ctx *ctx)
     return -VMS_E_GUESTFS;
 }
 
-static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts,
-                       const struct seal_disk *disks, size_t n_disks)
-{
+static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const struct seal_disk *disks,
+                       size_t n_disks) {
     /* guestfs_create() reads $LIBGUESTFS_BACKEND{,_SETTINGS}; configured
      * values override them below. */
     ctx->g = guestfs_create();
@@ -210,11 +193,9 @@ static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts,
         tcg_wrapper_install(ctx, tb_mb);
     for (size_t i = 0; i < n_disks; i++) {
         int r = disks[i].format
-            ? guestfs_add_drive_opts(ctx->g, disks[i].path,
-                                     GUESTFS_ADD_DRIVE_OPTS_FORMAT, disks[i].format,
-                                     GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1)
-            : guestfs_add_drive_opts(ctx->g, disks[i].path,
-                                     GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1);
+                    ? guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, disks[i].format,
+                                             GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1)
+                    : guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1);
         if (r < 0)
             return seal_gerr(ctx, disks[i].path);
     }
@@ -226,8 +207,7 @@ static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts,
 enum probe_result { PROBE_NOTHING, PROBE_LINUX, PROBE_WINDOWS };
 
 /* Name in the NULL-terminated list, compared case-insensitively; NULL if absent. */
-static const char *strv_find_icase(char **v, const char *name)
-{
+static const char *strv_find_icase(char **v, const char *name) {
     for (; v && *v; v++)
         if (strcasecmp(*v, name) == 0)
             return *v;
@@ -237,9 +217,7 @@ static const char *strv_find_icase(char **v, const char *name)
 /* What the filesystem mounted at base looks like: a Windows system (a
  * windows dir holding system32, any case), a Linux root (/etc/fstab plus
  * os-release, /bin or /usr), or nothing.  Two or three round trips. */
-static int probe_mounted(struct seal_ctx *ctx, const char *base, const char *mountable,
-                         enum probe_result *ret)
-{
+static int probe_mounted(struct seal_ctx *ctx, const char *base, const char *mountable, enum probe_result *ret) {
     *ret = PROBE_NOTHING;
     char **top = guestfs_ls(ctx->g, base);
     if (!top)
@@ -275,8 +253,7 @@ static int probe_mounted(struct seal_ctx *ctx, const char *base, const char *mou
     return r;
 }
 
-static bool fs_type_skipped(const char *type)
-{
+static bool fs_type_skipped(const char *type) {
     static const char *const skip[] = { "swap", "unknown", "", "crypto_LUKS", "LVM2_member", NULL };
     for (const char *const *s = skip; *s; s++)
         if (strcmp(type, *s) == 0)
@@ -290,17 +267,14 @@ struct probe_acc {
 };
 
 /* Account for what one probed mountable is. */
-static void probe_note(struct seal_ctx *ctx, struct probe_acc *acc, const char *mountable,
-                       enum probe_result p)
-{
+static void probe_note(struct seal_ctx *ctx, struct probe_acc *acc, const char *mountable, enum probe_result p) {
     if (p == PROBE_WINDOWS && !acc->windows)
         acc->windows = xstrdup(mountable);
     if (p == PROBE_LINUX) {
         if (acc->n_roots++ == 0)
             acc->root = xstrdup(mountable);
         else
-            snprintf(ctx->why, ERR_WHY_LEN,
-                     "several Linux root filesystems found (%s, %s): refusing to guess",
+            snprintf(ctx->why, ERR_WHY_LEN, "several Linux root filesystems found (%s, %s): refusing to guess",
                      acc->root, mountable);
     }
 }
@@ -308,8 +282,7 @@ static void probe_note(struct seal_ctx *ctx, struct probe_acc *acc, const char *
 /* A btrfs filesystem mounted at "/" whose default subvolume is no root:
  * its subvolumes are visible below it (Debian/Ubuntu "@", Fedora "root").
  * Snapshots are not roots of their own. */
-static int probe_btrfs_subvolumes(struct seal_ctx *ctx, struct probe_acc *acc, const char *dev)
-{
+static int probe_btrfs_subvolumes(struct seal_ctx *ctx, struct probe_acc *acc, const char *dev) {
     struct guestfs_btrfssubvolume_list *l = guestfs_btrfs_subvolume_list(ctx->g, "/");
     if (!l)
         return seal_gerr(ctx, dev);
@@ -332,13 +305,11 @@ static int probe_btrfs_subvolumes(struct seal_ctx *ctx, struct probe_acc *acc, c
 /* Fast path: mount every filesystem of the block device table read-only and
  * probe it.  guestfs_list_filesystems costs ≈3 s under TCG because it
  * identifies every device again. */
-static int probe_fast(struct seal_ctx *ctx, struct probe_acc *acc)
-{
+static int probe_fast(struct seal_ctx *ctx, struct probe_acc *acc) {
     int r = 0;
     for (size_t i = 0; i < ctx->n_devs && r == 0; i++) {
         const struct seal_blockdev *b = &ctx->devs[i];
-        if (fs_type_skipped(b->type) ||
-            guestfs_mount_options(ctx->g, seal_ro_options(b->type), b->dev, "/") < 0)
+        if (fs_type_skipped(b->type) || guestfs_mount_options(ctx->g, seal_ro_options(b->type), b->dev, "/") < 0)
             continue; /* swap, a PV, an empty partition, or not mountable */
         enum probe_result p;
         r = probe_mounted(ctx, "/", b->dev, &p);
@@ -354,8 +325,7 @@ static int probe_fast(struct seal_ctx *ctx, struct probe_acc *acc)
 
 /* Slow path (nothing found by the fast one): every filesystem libguestfs
  * knows, including btrfs subvolumes, MD and LDM volumes. */
-static int probe_all(struct seal_ctx *ctx, struct probe_acc *acc)
-{
+static int probe_all(struct seal_ctx *ctx, struct probe_acc *acc) {
     char **fs = guestfs_list_filesystems(ctx->g);
     if (!fs)
         return seal_gerr(ctx, "list_filesystems");
@@ -377,15 +347,15 @@ static int probe_all(struct seal_ctx *ctx, struct probe_acc *acc)
 
 /* Find the one Linux root; refusals (Windows, none, several) come back as
  * their error with a message.  Nothing is mounted read-write here. */
-static int root_find(struct seal_ctx *ctx, char **ret_root)
-{
+static int root_find(struct seal_ctx *ctx, char **ret_root) {
     struct probe_acc acc = { 0 };
     int r = seal_blockdevs_collect(ctx);
     for (size_t i = 0; r == 0 && i < ctx->n_devs; i++) {
         if (strcmp(ctx->devs[i].type, "crypto_LUKS") == 0) {
             snprintf(ctx->why, ERR_WHY_LEN,
                      "%s is encrypted (LUKS): vmseal cannot open it, so it cannot seal this guest "
-                     "completely; decrypt it or seal the guest another way", ctx->devs[i].dev);
+                     "completely; decrypt it or seal the guest another way",
+                     ctx->devs[i].dev);
             r = -VMS_E_ENCRYPTED_GUEST;
         }
     }
@@ -395,12 +365,10 @@ static int root_find(struct seal_ctx *ctx, char **ret_root)
         r = probe_all(ctx, &acc);
     if (r == 0 && acc.windows) {
         snprintf(ctx->why, ERR_WHY_LEN,
-                 "Windows guest (%s has /Windows/System32): only Linux guests can be sealed",
-                 acc.windows);
+                 "Windows guest (%s has /Windows/System32): only Linux guests can be sealed", acc.windows);
         r = -VMS_E_UNSUPPORTED_GUEST;
     } else if (r == 0 && acc.n_roots == 0) {
-        snprintf(ctx->why, ERR_WHY_LEN,
-                 "no Linux root filesystem found on the disk(s) (blank or unrecognised)");
+        snprintf(ctx->why, ERR_WHY_LEN, "no Linux root filesystem found on the disk(s) (blank or unrecognised)");
         r = -VMS_E_NO_ROOT;
     } else if (r == 0 && acc.n_roots > 1) {
         r = -VMS_E_MULTI_ROOT;
@@ -416,8 +384,7 @@ static int root_find(struct seal_ctx *ctx, char **ret_root)
 
 /* ---- distro family ---- */
 
-static int family_detect(struct seal_ctx *ctx, struct seal_report *rep)
-{
+static int family_detect(struct seal_ctx *ctx, struct seal_report *rep) {
     char *buf = NULL;
     size_t len = 0;
     /* /usr/lib first: /etc/os-release is usually a symlink to it, and an
@@ -433,10 +400,14 @@ static int family_detect(struct seal_ctx *ctx, struct seal_report *rep)
         free(buf);
         return 0;
     }
-    static const struct { const char *file; enum seal_family f; const char *distro; } marks[] = {
-        {"/etc/debian_version", SEAL_FAMILY_DEBIAN, "debian"},
-        {"/etc/redhat-release", SEAL_FAMILY_REDHAT, "redhat-based"},
-        {"/etc/SuSE-release", SEAL_FAMILY_SUSE, "suse-based"},
+    static const struct {
+        const char *file;
+        enum seal_family f;
+        const char *distro;
+    } marks[] = {
+        { "/etc/debian_version", SEAL_FAMILY_DEBIAN, "debian" },
+        { "/etc/redhat-release", SEAL_FAMILY_REDHAT, "redhat-based" },
+        { "/etc/SuSE-release", SEAL_FAMILY_SUSE, "suse-based" },
     };
     for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
         r = guestfs_is_file(ctx->g, marks[i].file);
@@ -460,16 +431,14 @@ struct seal_run_state {
     int64_t t0;
 };
 
-static int64_t lap(int64_t *mark)
-{
+static int64_t lap(int64_t *mark) {
     int64_t now = time_mono_ms(), d = now - *mark;
     *mark = now;
     return d;
 }
 
-static int seal_session(struct seal_run_state *s, const struct seal_opts *opts,
-                        const struct seal_disk *disks, size_t n_disks, struct seal_report *rep)
-{
+static int seal_session(struct seal_run_state *s, const struct seal_opts *opts, const struct seal_disk *disks,
+                        size_t n_disks, struct seal_report *rep) {
     struct seal_ctx *ctx = &s->ctx;
     int64_t mark = time_mono_ms();
     phase(ctx, "launch", 0, "starting the appliance");
@@ -525,9 +494,8 @@ inspected:
 }
 
 int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
-             const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
-             struct seal_report *ret_report, char why[ERR_WHY_LEN])
-{
+             const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud, struct seal_report *ret_report,
+             char why[ERR_WHY_LEN]) {
     struct seal_report local_report;
     struct seal_report *rep = ret_report ? ret_report : &local_report;
     char local_why[ERR_WHY_LEN];

@@ -49,7 +49,6 @@
 #include "err.h"
 #include "proto.h"
 
-
 /* One disk of the guest; format "qcow2" or "raw" (NULL = let qemu probe,
  * which is unsafe for untrusted raw images: always pass it in the worker). */
 struct seal_disk {
@@ -61,9 +60,10 @@ struct seal_disk {
  * (which reads $LIBGUESTFS_BACKEND / $LIBGUESTFS_BACKEND_SETTINGS). */
 struct seal_opts {
     const char *backend;
-    char *const *backend_settings; size_t n_backend_settings;
-    int memsize_mb;      /* 0 = SEAL_DEFAULT_MEMSIZE_MB */
-    int smp;             /* 0 = 1 vCPU */
+    char *const *backend_settings;
+    size_t n_backend_settings;
+    int memsize_mb; /* 0 = SEAL_DEFAULT_MEMSIZE_MB */
+    int smp;        /* 0 = 1 vCPU */
     /* Only when the backend settings force TCG (software emulation, no KVM):
      * qemu's translation cache in MB.  qemu 7.2 defaults to 1 GiB, which
      * an appliance boot fills with ≈500 MB of resident code; a bounded cache
@@ -78,15 +78,15 @@ struct seal_opts {
 /* Default appliance memory: enough for the daemon and page cache while
  * removing files; far below libguestfs' 1280 MB (see the benchmark note). */
 #define SEAL_DEFAULT_MEMSIZE_MB 512
-#define SEAL_DEFAULT_TCG_TB_MB 128
+#define SEAL_DEFAULT_TCG_TB_MB  128
 
 /* Distro families an operation applies to (bit mask). */
 enum seal_family {
-    SEAL_FAMILY_DEBIAN = 1 << 0,   /* debian, ubuntu, … (/etc/debian_version, ID_LIKE) */
-    SEAL_FAMILY_REDHAT = 1 << 1,   /* fedora, rhel, centos, rocky, alma, … */
-    SEAL_FAMILY_SUSE   = 1 << 2,   /* sles, opensuse */
-    SEAL_FAMILY_OTHER  = 1 << 3,   /* any other Linux */
-    SEAL_FAMILY_ALL    = 0xf,
+    SEAL_FAMILY_DEBIAN = 1 << 0, /* debian, ubuntu, … (/etc/debian_version, ID_LIKE) */
+    SEAL_FAMILY_REDHAT = 1 << 1, /* fedora, rhel, centos, rocky, alma, … */
+    SEAL_FAMILY_SUSE = 1 << 2,   /* sles, opensuse */
+    SEAL_FAMILY_OTHER = 1 << 3,  /* any other Linux */
+    SEAL_FAMILY_ALL = 0xf,
 };
 const char *seal_family_to_string(enum seal_family f); /* "debian", …, "all" */
 
@@ -101,17 +101,20 @@ const char *seal_family_to_string(enum seal_family f); /* "debian", …, "all" *
  *   SEAL_EV_OP_DONE  op = operation name, detail = "removed=N changed=M ms=T".
  * percent is the whole job's progress, 0..100, monotonic. */
 enum seal_event {
-    SEAL_EV_PHASE, SEAL_EV_OP_START, SEAL_EV_REMOVED, SEAL_EV_CHANGED, SEAL_EV_OP_DONE,
+    SEAL_EV_PHASE,
+    SEAL_EV_OP_START,
+    SEAL_EV_REMOVED,
+    SEAL_EV_CHANGED,
+    SEAL_EV_OP_DONE,
 };
-typedef void (*seal_progress_cb)(void *ud, enum seal_event ev, const char *op,
-                                 int percent, const char *detail);
+typedef void (*seal_progress_cb)(void *ud, enum seal_event ev, const char *op, int percent, const char *detail);
 
 /* Result of one operation that ran. */
 struct seal_op_result {
-    const char *name;      /* static, from the operations table */
-    unsigned removed;      /* paths removed */
-    unsigned changed;      /* paths edited, truncated or created */
-    int64_t ms;            /* wall time of the operation */
+    const char *name; /* static, from the operations table */
+    unsigned removed; /* paths removed */
+    unsigned changed; /* paths edited, truncated or created */
+    int64_t ms;       /* wall time of the operation */
 };
 
 /* A filesystem sealed (report->fs), or an fstab line not sealed
@@ -130,7 +133,7 @@ struct seal_report {
     size_t n_fs;
     struct seal_fs_info missing[32];
     size_t n_missing;
-    char distro[32];       /* os-release ID, e.g. "debian" */
+    char distro[32]; /* os-release ID, e.g. "debian" */
     enum seal_family family;
     struct seal_op_result ops[64];
     size_t n_ops;
@@ -143,8 +146,8 @@ struct seal_report {
  * ret_report may be NULL; it is filled as far as the job got, also on
  * failure.  See the top of this file for the errors. */
 int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
-             const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud,
-             struct seal_report *ret_report, char why[ERR_WHY_LEN]);
+             const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud, struct seal_report *ret_report,
+             char why[ERR_WHY_LEN]);
 
 /* The libguestfs library version ("1.48.6", or "unknown"), read from a
  * handle that is never launched. */
@@ -155,10 +158,10 @@ void seal_libguestfs_version(char *buf, size_t len);
  * (proto/sysprep_ops.h); i here is its enum proto_sysprep_op_id. */
 
 struct seal_op_info {
-    const char *name;          /* "bash-history", … */
+    const char *name; /* "bash-history", … */
     bool default_on;
-    const char *description;   /* one line */
-    unsigned families;         /* mask of enum seal_family */
+    const char *description; /* one line */
+    unsigned families;       /* mask of enum seal_family */
 };
 
 /* Number of operations and the i-th one (i < seal_ops_count()), in the
@@ -169,7 +172,6 @@ const struct seal_op_info *seal_op_info_get(size_t i);
 /* Resolve the request's enable/disable lists into ret_selected[seal_ops_count()]:
  * defaults, plus enable, minus disable (disable wins).  An unknown name =>
  * -VMS_E_UNKNOWN_OP with "unknown sysprep operation 'NAME'" in why. */
-int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected,
-                    char why[ERR_WHY_LEN]);
+int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected, char why[ERR_WHY_LEN]);
 
 #endif

@@ -18,23 +18,20 @@ struct cli {
     const char *format;
     struct seal_opts opts;
     bool quiet, list;
-    const char *report_path;     /* --report FILE */
-    struct seal_log *log;        /* with --report */
+    const char *report_path; /* --report FILE */
+    struct seal_log *log;    /* with --report */
 };
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: vmseal-worker seal [--enable OP,...] [--disable OP,...] [--hostname NAME]\n"
-            "                          [--no-selinux-relabel] [--format qcow2|raw] [--memsize MB]\n"
-            "                          [--smp N] [--tcg-tb-size MB|-1] [--allow-missing MOUNTPOINT]...\n"
-            "                          [--report FILE] [--quiet] [--list-operations]\n"
-            "                          IMAGE...\n");
+static void usage(FILE *out) {
+    fprintf(out, "usage: vmseal-worker seal [--enable OP,...] [--disable OP,...] [--hostname NAME]\n"
+                 "                          [--no-selinux-relabel] [--format qcow2|raw] [--memsize MB]\n"
+                 "                          [--smp N] [--tcg-tb-size MB|-1] [--allow-missing MOUNTPOINT]...\n"
+                 "                          [--report FILE] [--quiet] [--list-operations]\n"
+                 "                          IMAGE...\n");
 }
 
 /* Append the comma-separated names in arg to *v. */
-static void names_add(char ***v, size_t *n, const char *arg)
-{
+static void names_add(char ***v, size_t *n, const char *arg) {
     _cleanup_free_ char *copy = xstrdup(arg);
     for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         *v = xrealloc(*v, (*n + 1) * sizeof(**v));
@@ -42,15 +39,13 @@ static void names_add(char ***v, size_t *n, const char *arg)
     }
 }
 
-static void names_free(char **v, size_t n)
-{
+static void names_free(char **v, size_t n) {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
 }
 
-static int parse_int(const char *s, int min, int max, int *ret)
-{
+static int parse_int(const char *s, int min, int max, int *ret) {
     char *end = NULL;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -60,24 +55,23 @@ static int parse_int(const char *s, int min, int max, int *ret)
     return 0;
 }
 
-static int parse_args(int argc, char **argv, struct cli *c)
-{
+static int parse_args(int argc, char **argv, struct cli *c) {
     static const struct option longopts[] = {
-        {"enable", required_argument, NULL, 'e'},
-        {"disable", required_argument, NULL, 'd'},
-        {"hostname", required_argument, NULL, 'H'},
-        {"no-selinux-relabel", no_argument, NULL, 'S'},
-        {"format", required_argument, NULL, 'f'},
-        {"memsize", required_argument, NULL, 'm'},
-        {"smp", required_argument, NULL, 'p'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"tcg-tb-size", required_argument, NULL, 'T'},
-        {"timings", no_argument, NULL, 't'},
-        {"list-operations", no_argument, NULL, 'l'},
-        {"allow-missing", required_argument, NULL, 'M'},
-        {"report", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        { "enable", required_argument, NULL, 'e' },
+        { "disable", required_argument, NULL, 'd' },
+        { "hostname", required_argument, NULL, 'H' },
+        { "no-selinux-relabel", no_argument, NULL, 'S' },
+        { "format", required_argument, NULL, 'f' },
+        { "memsize", required_argument, NULL, 'm' },
+        { "smp", required_argument, NULL, 'p' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "tcg-tb-size", required_argument, NULL, 'T' },
+        { "timings", no_argument, NULL, 't' },
+        { "list-operations", no_argument, NULL, 'l' },
+        { "allow-missing", required_argument, NULL, 'M' },
+        { "report", required_argument, NULL, 'R' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
     };
     optind = 1;
     for (int o; (o = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
@@ -95,8 +89,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
                 fprintf(stderr, "vmseal-worker seal: --allow-missing takes an absolute mount point\n");
                 return -1;
             }
-            c->sysprep.allow_missing = xrealloc(c->sysprep.allow_missing,
-                                                (c->sysprep.n_allow_missing + 1) * sizeof(char *));
+            c->sysprep.allow_missing =
+                xrealloc(c->sysprep.allow_missing, (c->sysprep.n_allow_missing + 1) * sizeof(char *));
             c->sysprep.allow_missing[c->sysprep.n_allow_missing++] = xstrdup(optarg);
             break;
         case 'f':
@@ -132,8 +126,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 }
 
 /* "all", or the families joined by commas ("redhat,suse"). */
-static void families_format(unsigned mask, char *out, size_t len)
-{
+static void families_format(unsigned mask, char *out, size_t len) {
     if (mask == SEAL_FAMILY_ALL) {
         snprintf(out, len, "all");
         return;
@@ -145,8 +138,7 @@ static void families_format(unsigned mask, char *out, size_t len)
                      seal_family_to_string((enum seal_family)bit));
 }
 
-static void list_operations(void)
-{
+static void list_operations(void) {
     for (size_t i = 0; i < seal_ops_count(); i++) {
         const struct seal_op_info *op = seal_op_info_get(i);
         char fam[64];
@@ -157,8 +149,7 @@ static void list_operations(void)
 
 /* qcow2 if the file starts with the qcow2 magic, else raw: the image is
  * never handed to qemu's own format probing. */
-static const char *format_detect(const char *path)
-{
+static const char *format_detect(const char *path) {
     unsigned char magic[4] = { 0 };
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -170,19 +161,14 @@ static const char *format_detect(const char *path)
 
 /* Guest names on the terminal: escaped (str_escape), so a file name cannot
  * forge a line or drive the terminal.  A guest path is at most 4 KiB. */
-static void fput_escaped(FILE *f, const char *s)
-{
+static void fput_escaped(FILE *f, const char *s) {
     char esc[4 * 4096 + 1];
     fputs(str_escape(s, esc, sizeof esc), f);
 }
 
-static void put_escaped(const char *s)
-{
-    fput_escaped(stdout, s);
-}
+static void put_escaped(const char *s) { fput_escaped(stdout, s); }
 
-static void progress_cb(void *ud, enum seal_event ev, const char *op, int percent, const char *detail)
-{
+static void progress_cb(void *ud, enum seal_event ev, const char *op, int percent, const char *detail) {
     const struct cli *c = ud;
     if (c->log)
         seal_log_event(c->log, ev, op, detail);
@@ -192,9 +178,7 @@ static void progress_cb(void *ud, enum seal_event ev, const char *op, int percen
         put_escaped(detail);
         putchar('\n');
         break;
-    case SEAL_EV_OP_START:
-        printf("op %s start\n", op);
-        break;
+    case SEAL_EV_OP_START: printf("op %s start\n", op); break;
     case SEAL_EV_REMOVED:
     case SEAL_EV_CHANGED:
         if (!c->quiet) {
@@ -203,15 +187,12 @@ static void progress_cb(void *ud, enum seal_event ev, const char *op, int percen
             putchar('\n');
         }
         break;
-    case SEAL_EV_OP_DONE:
-        printf("op %s done %s\n", op, detail);
-        break;
+    case SEAL_EV_OP_DONE: printf("op %s done %s\n", op, detail); break;
     }
     fflush(stdout);
 }
 
-int seal_cli_main(int argc, char **argv)
-{
+int seal_cli_main(int argc, char **argv) {
     struct cli c = { .sysprep = { .selinux_relabel = true } };
     int status = 2;
     if (parse_args(argc, argv, &c) < 0)
@@ -252,9 +233,8 @@ int seal_cli_main(int argc, char **argv)
         /* The distro is the guest's os-release ID: escaped too. */
         printf("summary root=%s distro=", rep->root_device);
         put_escaped(rep->distro[0] ? rep->distro : "unknown");
-        printf(" family=%s operations=%zu removed=%u changed=%u\n",
-               seal_family_to_string(rep->family), rep->n_ops, rep->removed_total,
-               rep->changed_total);
+        printf(" family=%s operations=%zu removed=%u changed=%u\n", seal_family_to_string(rep->family), rep->n_ops,
+               rep->removed_total, rep->changed_total);
     }
     printf("seal_phases launch_ms=%lld inspect_ms=%lld ops_ms=%lld shutdown_ms=%lld total_ms=%lld\n",
            (long long)rep->launch_ms, (long long)rep->inspect_ms, (long long)rep->ops_ms,
@@ -269,8 +249,8 @@ int seal_cli_main(int argc, char **argv)
     if (c.log) {
         int w = seal_log_write_json(c.log, rep, r, why, c.report_path);
         if (w < 0) {
-            fprintf(stderr, "vmseal-worker seal: error: cannot write the report %s: %s\n",
-                    c.report_path, err_str(w));
+            fprintf(stderr, "vmseal-worker seal: error: cannot write the report %s: %s\n", c.report_path,
+                    err_str(w));
             status = 1;
         }
         seal_log_free(c.log);

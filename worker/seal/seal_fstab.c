@@ -18,25 +18,23 @@
 
 #include "util.h"
 
-const char *seal_fstab_class_to_string(enum seal_fstab_class c)
-{
+const char *seal_fstab_class_to_string(enum seal_fstab_class c) {
     switch (c) {
-    case SEAL_FSTAB_ROOT:     return "root";
-    case SEAL_FSTAB_BOOT:     return "boot";
+    case SEAL_FSTAB_ROOT: return "root";
+    case SEAL_FSTAB_BOOT: return "boot";
     case SEAL_FSTAB_OPTIONAL: return "optional";
-    case SEAL_FSTAB_SKIP:     return "skip";
+    case SEAL_FSTAB_SKIP: return "skip";
     }
     return "?";
 }
 
 /* ---- parsing ---- */
 
-static char *unescape_octal(const char *s, size_t len)
-{
+static char *unescape_octal(const char *s, size_t len) {
     char *out = xmalloc(len + 1), *o = out;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-            s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+        if (s[i] == '\\' && i + 3 < len && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+            s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
             *o++ = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
             i += 3;
         } else {
@@ -47,8 +45,7 @@ static char *unescape_octal(const char *s, size_t len)
     return out;
 }
 
-static bool list_has(const char *list, char sep, const char *name)
-{
+static bool list_has(const char *list, char sep, const char *name) {
     size_t n = strlen(name);
     for (const char *p = list; p && *p;) {
         const char *end = strchr(p, sep);
@@ -60,20 +57,17 @@ static bool list_has(const char *list, char sep, const char *name)
     return false;
 }
 
-static bool has_prefix(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
+static bool has_prefix(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 /* Filesystem types that never live on the guest's disks. */
-static bool type_not_on_disk(const char *types)
-{
+static bool type_not_on_disk(const char *types) {
     static const char *const skip[] = {
-        "swap", "none", "nfs", "nfs4", "cifs", "smbfs", "smb3", "ceph", "glusterfs", "9p",
-        "virtiofs", "afs", "davfs", "lustre", "sshfs", "tmpfs", "ramfs", "proc", "sysfs",
-        "devpts", "devtmpfs", "securityfs", "cgroup", "cgroup2", "debugfs", "tracefs",
-        "hugetlbfs", "mqueue", "efivarfs", "autofs", "overlay", "binfmt_misc", "configfs",
-        "pstore", "bpf", "fusectl", "rpc_pipefs", "nfsd", "usbfs", "selinuxfs", "iso9660", "udf",
+        "swap",       "none",       "nfs",     "nfs4",        "cifs",      "smbfs",     "smb3",
+        "ceph",       "glusterfs",  "9p",      "virtiofs",    "afs",       "davfs",     "lustre",
+        "sshfs",      "tmpfs",      "ramfs",   "proc",        "sysfs",     "devpts",    "devtmpfs",
+        "securityfs", "cgroup",     "cgroup2", "debugfs",     "tracefs",   "hugetlbfs", "mqueue",
+        "efivarfs",   "autofs",     "overlay", "binfmt_misc", "configfs",  "pstore",    "bpf",
+        "fusectl",    "rpc_pipefs", "nfsd",    "usbfs",       "selinuxfs", "iso9660",   "udf",
     };
     for (size_t i = 0; i < ARRAY_SIZE(skip); i++)
         if (list_has(types, ',', skip[i]))
@@ -81,8 +75,7 @@ static bool type_not_on_disk(const char *types)
     return has_prefix(types, "fuse");
 }
 
-static enum seal_fstab_class classify(const struct seal_fstab_entry *e)
-{
+static enum seal_fstab_class classify(const struct seal_fstab_entry *e) {
     if (e->mountpoint[0] != '/' || type_not_on_disk(e->type))
         return SEAL_FSTAB_SKIP;
     if (list_has(e->options, ',', "bind") || list_has(e->options, ',', "rbind") ||
@@ -90,8 +83,7 @@ static enum seal_fstab_class classify(const struct seal_fstab_entry *e)
         return SEAL_FSTAB_SKIP;
     /* host:/export, //server/share; removable media */
     if (strchr(e->spec, ':') || has_prefix(e->spec, "//") || has_prefix(e->spec, "/dev/sr") ||
-        has_prefix(e->spec, "/dev/cdrom") || has_prefix(e->spec, "/dev/fd") ||
-        has_prefix(e->spec, "/dev/zram"))
+        has_prefix(e->spec, "/dev/cdrom") || has_prefix(e->spec, "/dev/fd") || has_prefix(e->spec, "/dev/zram"))
         return SEAL_FSTAB_SKIP;
     if (strcmp(e->mountpoint, "/") == 0)
         return SEAL_FSTAB_ROOT;
@@ -101,8 +93,7 @@ static enum seal_fstab_class classify(const struct seal_fstab_entry *e)
 }
 
 /* Split one line into up to four blank-separated fields. */
-static size_t fields_split(const char *line, size_t len, const char *f[4], size_t flen[4])
-{
+static size_t fields_split(const char *line, size_t len, const char *f[4], size_t flen[4]) {
     size_t k = 0, i = 0;
     while (k < 4) {
         while (i < len && (line[i] == ' ' || line[i] == '\t'))
@@ -118,8 +109,7 @@ static size_t fields_split(const char *line, size_t len, const char *f[4], size_
     return k;
 }
 
-void seal_fstab_parse(const char *text, size_t len, struct seal_fstab_entry **ret, size_t *ret_n)
-{
+void seal_fstab_parse(const char *text, size_t len, struct seal_fstab_entry **ret, size_t *ret_n) {
     size_t n = 0, cap = 0;
     struct seal_fstab_entry *v = NULL;
     unsigned lineno = 0;
@@ -158,8 +148,7 @@ void seal_fstab_parse(const char *text, size_t len, struct seal_fstab_entry **re
     *ret_n = n;
 }
 
-void seal_fstab_free(struct seal_fstab_entry *v, size_t n)
-{
+void seal_fstab_free(struct seal_fstab_entry *v, size_t n) {
     for (size_t i = 0; v && i < n; i++) {
         free(v[i].spec);
         free(v[i].mountpoint);
@@ -170,8 +159,7 @@ void seal_fstab_free(struct seal_fstab_entry *v, size_t n)
     free(v);
 }
 
-const char *seal_ro_options(const char *type)
-{
+const char *seal_ro_options(const char *type) {
     if (!type)
         return "ro";
     if (strcmp(type, "ext3") == 0 || strcmp(type, "ext4") == 0)
@@ -183,8 +171,7 @@ const char *seal_ro_options(const char *type)
     return "ro";
 }
 
-char *seal_fstab_mount_options(const char *options)
-{
+char *seal_fstab_mount_options(const char *options) {
     char *out = xstrdup("");
     for (const char *p = options; p && *p;) {
         const char *comma = strchr(p, ',');
@@ -201,11 +188,10 @@ char *seal_fstab_mount_options(const char *options)
 
 /* ---- devices ---- */
 
-void seal_blockdev_free(struct seal_blockdev *v, size_t n)
-{
+void seal_blockdev_free(struct seal_blockdev *v, size_t n) {
     for (size_t i = 0; v && i < n; i++) {
-        char *fields[] = { v[i].dev, v[i].type, v[i].uuid, v[i].label, v[i].partuuid,
-                           v[i].partlabel, v[i].vg, v[i].lv, v[i].dm_uuid };
+        char *fields[] = { v[i].dev,       v[i].type, v[i].uuid, v[i].label,  v[i].partuuid,
+                           v[i].partlabel, v[i].vg,   v[i].lv,   v[i].dm_uuid };
         for (size_t k = 0; k < ARRAY_SIZE(fields); k++)
             free(fields[k]);
     }
@@ -213,8 +199,7 @@ void seal_blockdev_free(struct seal_blockdev *v, size_t n)
 }
 
 /* Digits at s into *ret (at most 4 of them); the number of digits read. */
-static size_t digits(const char *s, int *ret)
-{
+static size_t digits(const char *s, int *ret) {
     size_t k = 0;
     int v = 0;
     while (k < 4 && s[k] >= '0' && s[k] <= '9')
@@ -223,8 +208,7 @@ static size_t digits(const char *s, int *ret)
     return k;
 }
 
-int seal_disk_name_parse(const char *dev, int *ret_disk, int *ret_part)
-{
+int seal_disk_name_parse(const char *dev, int *ret_disk, int *ret_part) {
     static const char *const prefixes[] = { "/dev/sd", "/dev/vd", "/dev/hd", "/dev/xvd" };
     int disk = -1, part = 0;
     const char *p = NULL;
@@ -265,8 +249,7 @@ int seal_disk_name_parse(const char *dev, int *ret_disk, int *ret_part)
     return 0;
 }
 
-int seal_dm_name_split(const char *name, char **ret_vg, char **ret_lv)
-{
+int seal_dm_name_split(const char *name, char **ret_vg, char **ret_lv) {
     size_t len = strlen(name);
     char *vg = xmalloc(len + 1), *o = vg;
     const char *s = name;
@@ -299,8 +282,7 @@ int seal_dm_name_split(const char *name, char **ret_vg, char **ret_lv)
 }
 
 /* udev's \xHH encoding in /dev/disk/by-label and by-partlabel names. */
-static char *unescape_hex(const char *s)
-{
+static char *unescape_hex(const char *s) {
     char *out = xmalloc(strlen(s) + 1), *o = out;
     for (; *s; s++) {
         unsigned v;
@@ -316,8 +298,7 @@ static char *unescape_hex(const char *s)
 }
 
 /* LABEL="x y" is accepted by mount(8): drop one pair of quotes. */
-static char *unquote(const char *s)
-{
+static char *unquote(const char *s) {
     size_t len = strlen(s);
     if (len >= 2 && (s[0] == '"' || s[0] == '\'') && s[len - 1] == s[0])
         return xstrndup(s + 1, len - 2);
@@ -326,13 +307,12 @@ static char *unquote(const char *s)
 
 enum match_key { KEY_UUID, KEY_LABEL, KEY_PARTUUID, KEY_PARTLABEL, KEY_DM_UUID };
 
-static int find_by(const struct seal_blockdev *v, size_t n, enum match_key key, const char *value)
-{
+static int find_by(const struct seal_blockdev *v, size_t n, enum match_key key, const char *value) {
     for (size_t i = 0; i < n; i++) {
         const char *have = key == KEY_UUID        ? v[i].uuid
-                         : key == KEY_LABEL       ? v[i].label
-                         : key == KEY_PARTUUID    ? v[i].partuuid
-                         : key == KEY_PARTLABEL   ? v[i].partlabel
+                           : key == KEY_LABEL     ? v[i].label
+                           : key == KEY_PARTUUID  ? v[i].partuuid
+                           : key == KEY_PARTLABEL ? v[i].partlabel
                                                   : v[i].dm_uuid;
         if (!have || !*have)
             continue;
@@ -343,24 +323,21 @@ static int find_by(const struct seal_blockdev *v, size_t n, enum match_key key, 
     return -1;
 }
 
-static int find_lv(const struct seal_blockdev *v, size_t n, const char *vg, const char *lv)
-{
+static int find_lv(const struct seal_blockdev *v, size_t n, const char *vg, const char *lv) {
     for (size_t i = 0; i < n; i++)
         if (v[i].vg && v[i].lv && strcmp(v[i].vg, vg) == 0 && strcmp(v[i].lv, lv) == 0)
             return (int)i;
     return -1;
 }
 
-static int find_part(const struct seal_blockdev *v, size_t n, int disk, int part)
-{
+static int find_part(const struct seal_blockdev *v, size_t n, int disk, int part) {
     for (size_t i = 0; i < n; i++)
         if (v[i].disk == disk && v[i].part == part)
             return (int)i;
     return -1;
 }
 
-static int find_dm_name(const struct seal_blockdev *v, size_t n, const char *name)
-{
+static int find_dm_name(const struct seal_blockdev *v, size_t n, const char *name) {
     char *vg, *lv;
     if (seal_dm_name_split(name, &vg, &lv) < 0)
         return -1;
@@ -371,9 +348,8 @@ static int find_dm_name(const struct seal_blockdev *v, size_t n, const char *nam
 }
 
 /* by-id and by-path: the partition by its -partN suffix, on the one disk. */
-static int find_on_only_disk(const struct seal_blockdev *v, size_t n, size_t n_disks,
-                             const char *name, char *why, size_t why_len)
-{
+static int find_on_only_disk(const struct seal_blockdev *v, size_t n, size_t n_disks, const char *name, char *why,
+                             size_t why_len) {
     if (n_disks != 1) {
         snprintf(why, why_len, "names a disk by serial or bus address, which cannot be told apart among %zu disks",
                  n_disks);
@@ -387,16 +363,22 @@ static int find_on_only_disk(const struct seal_blockdev *v, size_t n, size_t n_d
     return find_part(v, n, 0, 0);
 }
 
-int seal_fstab_resolve(const struct seal_blockdev *v, size_t n, size_t n_disks, const char *spec,
-                       char *why, size_t why_len)
-{
-    static const struct { const char *prefix; enum match_key key; bool udev; } keyed[] = {
-        {"UUID=", KEY_UUID, false},           {"LABEL=", KEY_LABEL, false},
-        {"PARTUUID=", KEY_PARTUUID, false},   {"PARTLABEL=", KEY_PARTLABEL, false},
-        {"/dev/disk/by-uuid/", KEY_UUID, true}, {"/dev/disk/by-label/", KEY_LABEL, true},
-        {"/dev/disk/by-partuuid/", KEY_PARTUUID, true},
-        {"/dev/disk/by-partlabel/", KEY_PARTLABEL, true},
-        {"/dev/disk/by-id/dm-uuid-", KEY_DM_UUID, false},
+int seal_fstab_resolve(const struct seal_blockdev *v, size_t n, size_t n_disks, const char *spec, char *why,
+                       size_t why_len) {
+    static const struct {
+        const char *prefix;
+        enum match_key key;
+        bool udev;
+    } keyed[] = {
+        { "UUID=", KEY_UUID, false },
+        { "LABEL=", KEY_LABEL, false },
+        { "PARTUUID=", KEY_PARTUUID, false },
+        { "PARTLABEL=", KEY_PARTLABEL, false },
+        { "/dev/disk/by-uuid/", KEY_UUID, true },
+        { "/dev/disk/by-label/", KEY_LABEL, true },
+        { "/dev/disk/by-partuuid/", KEY_PARTUUID, true },
+        { "/dev/disk/by-partlabel/", KEY_PARTLABEL, true },
+        { "/dev/disk/by-id/dm-uuid-", KEY_DM_UUID, false },
     };
     snprintf(why, why_len, "no device by that name on the given disks");
     for (size_t k = 0; k < ARRAY_SIZE(keyed); k++) {

@@ -16,21 +16,21 @@
 
 /* What an fstab line means for sealing. */
 enum seal_fstab_class {
-    SEAL_FSTAB_ROOT,      /* mount point "/": found by root discovery */
-    SEAL_FSTAB_BOOT,      /* mounted at boot: must be on the disks and mountable */
-    SEAL_FSTAB_OPTIONAL,  /* noauto or nofail: sealed when present, else noted */
-    SEAL_FSTAB_SKIP,      /* swap, network, pseudo or bind entry: not on the disks */
+    SEAL_FSTAB_ROOT,     /* mount point "/": found by root discovery */
+    SEAL_FSTAB_BOOT,     /* mounted at boot: must be on the disks and mountable */
+    SEAL_FSTAB_OPTIONAL, /* noauto or nofail: sealed when present, else noted */
+    SEAL_FSTAB_SKIP,     /* swap, network, pseudo or bind entry: not on the disks */
 };
 const char *seal_fstab_class_to_string(enum seal_fstab_class c);
 
 struct seal_fstab_entry {
-    char *spec;          /* first field, octal escapes (\040 …) decoded */
-    char *mountpoint;    /* second field, decoded, no trailing '/' (except "/") */
-    char *type;          /* third field */
-    char *options;       /* fourth field, "defaults" when absent */
-    char *line;          /* the line as written (for messages) */
-    unsigned lineno;     /* 1-based */
-    int depth;           /* number of '/' in mountpoint; "/" = 0 */
+    char *spec;       /* first field, octal escapes (\040 …) decoded */
+    char *mountpoint; /* second field, decoded, no trailing '/' (except "/") */
+    char *type;       /* third field */
+    char *options;    /* fourth field, "defaults" when absent */
+    char *line;       /* the line as written (for messages) */
+    unsigned lineno;  /* 1-based */
+    int depth;        /* number of '/' in mountpoint; "/" = 0 */
     enum seal_fstab_class cls;
 };
 
@@ -52,13 +52,13 @@ char *seal_fstab_mount_options(const char *options);
 /* One block device of the guest as the appliance sees it.  Empty strings
  * ("") or NULL for absent attributes. */
 struct seal_blockdev {
-    char *dev;        /* appliance name: /dev/sda1, /dev/sdb, /dev/vg0/root */
-    char *type;       /* blkid TYPE: ext4, xfs, btrfs, crypto_LUKS, LVM2_member, … */
+    char *dev;  /* appliance name: /dev/sda1, /dev/sdb, /dev/vg0/root */
+    char *type; /* blkid TYPE: ext4, xfs, btrfs, crypto_LUKS, LVM2_member, … */
     char *uuid, *label, *partuuid, *partlabel;
-    char *vg, *lv;    /* logical volumes only */
-    char *dm_uuid;    /* logical volumes: "LVM-" + VG uuid + LV uuid, no dashes */
-    int disk;         /* 0-based disk index; -1 for a logical volume */
-    int part;         /* partition number, 0 = the whole disk */
+    char *vg, *lv; /* logical volumes only */
+    char *dm_uuid; /* logical volumes: "LVM-" + VG uuid + LV uuid, no dashes */
+    int disk;      /* 0-based disk index; -1 for a logical volume */
+    int part;      /* partition number, 0 = the whole disk */
 };
 void seal_blockdev_free(struct seal_blockdev *v, size_t n);
 
@@ -79,7 +79,7 @@ int seal_dm_name_split(const char *name, char **ret_vg, char **ret_lv);
  * resolve only with one disk (by their -partN suffix) or when they are
  * dm-name-/dm-uuid- names.  Returns the index in v, or -1 with a one-line
  * reason in why. */
-int seal_fstab_resolve(const struct seal_blockdev *v, size_t n, size_t n_disks, const char *spec,
-                       char *why, size_t why_len);
+int seal_fstab_resolve(const struct seal_blockdev *v, size_t n, size_t n_disks, const char *spec, char *why,
+                       size_t why_len);
 
 #endif

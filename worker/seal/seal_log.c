@@ -15,8 +15,8 @@ enum seal_log_kind { LOG_REMOVED, LOG_CHANGED, LOG_SKIPPED };
 
 struct seal_log_entry {
     enum seal_log_kind kind;
-    char *op;       /* NULL outside an operation */
-    char *text;     /* the path, or the skip message */
+    char *op;   /* NULL outside an operation */
+    char *text; /* the path, or the skip message */
 };
 
 struct seal_log {
@@ -24,13 +24,11 @@ struct seal_log {
     size_t n, cap;
 };
 
-struct seal_log *seal_log_new(void)
-{
+struct seal_log *seal_log_new(void) {
     return xcalloc(1, sizeof(struct seal_log));
 }
 
-void seal_log_free(struct seal_log *l)
-{
+void seal_log_free(struct seal_log *l) {
     if (!l)
         return;
     for (size_t i = 0; i < l->n; i++) {
@@ -41,8 +39,7 @@ void seal_log_free(struct seal_log *l)
     free(l);
 }
 
-void seal_log_event(struct seal_log *l, enum seal_event ev, const char *op, const char *detail)
-{
+void seal_log_event(struct seal_log *l, enum seal_event ev, const char *op, const char *detail) {
     enum seal_log_kind kind;
     if (ev == SEAL_EV_REMOVED)
         kind = LOG_REMOVED;
@@ -63,8 +60,7 @@ void seal_log_event(struct seal_log *l, enum seal_event ev, const char *op, cons
 
 /* The mount point (of rep->fs) whose filesystem holds path: the longest
  * one that is path or a parent of it. */
-static const char *fs_of(const struct seal_report *rep, const char *path)
-{
+static const char *fs_of(const struct seal_report *rep, const char *path) {
     const char *best = "/";
     size_t best_len = 1;
     for (size_t i = 0; i < rep->n_fs; i++) {
@@ -79,9 +75,8 @@ static const char *fs_of(const struct seal_report *rep, const char *path)
 }
 
 /* The paths of one kind logged by op on the filesystem mounted at mp. */
-static void paths_write(struct json *j, const struct seal_log *l, const struct seal_report *rep,
-                        const char *op, const char *mp, enum seal_log_kind kind, const char *key)
-{
+static void paths_write(struct json *j, const struct seal_log *l, const struct seal_report *rep, const char *op,
+                        const char *mp, enum seal_log_kind kind, const char *key) {
     json_arr_open(j, key);
     for (size_t i = 0; i < l->n; i++) {
         const struct seal_log_entry *e = &l->v[i];
@@ -92,8 +87,7 @@ static void paths_write(struct json *j, const struct seal_log *l, const struct s
 }
 
 static void op_write(struct json *j, const struct seal_log *l, const struct seal_report *rep,
-                     const struct seal_op_result *o)
-{
+                     const struct seal_op_result *o) {
     json_obj_open(j, NULL);
     json_str(j, "name", o->name);
     json_int(j, "removed", o->removed);
@@ -118,24 +112,21 @@ static void op_write(struct json *j, const struct seal_log *l, const struct seal
     json_close(j);
 }
 
-static void fs_list_write(struct json *j, const char *key, const struct seal_fs_info *v, size_t n,
-                          bool missing)
-{
+static void fs_list_write(struct json *j, const char *key, const struct seal_fs_info *v, size_t n, bool missing) {
     json_arr_open(j, key);
     for (size_t i = 0; i < n; i++) {
         json_obj_open(j, NULL);
         json_str(j, missing ? "spec" : "device", v[i].device);
-        json_str(j, missing ? "reason" : "type", missing && strcmp(v[i].type, "allowed") == 0
-                                                     ? "allow-missing" : v[i].type);
+        json_str(j, missing ? "reason" : "type",
+                 missing && strcmp(v[i].type, "allowed") == 0 ? "allow-missing" : v[i].type);
         json_str(j, "mountpoint", v[i].mountpoint);
         json_close(j);
     }
     json_close(j);
 }
 
-static void document_write(FILE *f, const struct seal_log *l, const struct seal_report *rep,
-                           int err, const char *err_msg)
-{
+static void document_write(FILE *f, const struct seal_log *l, const struct seal_report *rep, int err,
+                           const char *err_msg) {
     struct json j;
     json_begin(&j, f);
     json_obj_open(&j, NULL);
@@ -174,9 +165,8 @@ static void document_write(FILE *f, const struct seal_log *l, const struct seal_
     json_end(&j);
 }
 
-int seal_log_write_json(const struct seal_log *l, const struct seal_report *rep, int err,
-                        const char *err_msg, const char *path)
-{
+int seal_log_write_json(const struct seal_log *l, const struct seal_report *rep, int err, const char *err_msg,
+                        const char *path) {
     _cleanup_free_ char *tmp = xasprintf("%s.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0)

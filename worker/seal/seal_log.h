@@ -16,13 +16,13 @@
 struct seal_log;
 
 struct seal_log *seal_log_new(void);
-void seal_log_free(struct seal_log *l);   /* accepts NULL */
+void seal_log_free(struct seal_log *l); /* accepts NULL */
 void seal_log_event(struct seal_log *l, enum seal_event ev, const char *op, const char *detail);
 
 /* Write the report to path atomically (a temporary file renamed over it).
  * err is seal_run's result and err_msg its message (ignored when err is 0).
  * Returns 0 or -errno. */
-int seal_log_write_json(const struct seal_log *l, const struct seal_report *rep, int err,
-                        const char *err_msg, const char *path);
+int seal_log_write_json(const struct seal_log *l, const struct seal_report *rep, int err, const char *err_msg,
+                        const char *path);
 
 #endif

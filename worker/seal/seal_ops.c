@@ -36,183 +36,156 @@ typedef int (*seal_op_fn)(struct seal_ctx *ctx);
 struct seal_op {
     struct seal_op_info info;
     seal_op_fn fn;
-    bool on_devices;     /* runs before the filesystems are mounted read-write */
+    bool on_devices; /* runs before the filesystems are mounted read-write */
 };
 
 /* ---- simple glob removals ---- */
 
-static int op_abrt_data(struct seal_ctx *ctx)
-{
+static int op_abrt_data(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/spool/abrt/*"), SEAL_RM_RF);
 }
 
-static int op_bash_history(struct seal_ctx *ctx)
-{
+static int op_bash_history(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/root/.bash_history", "/home/*/.bash_history"), SEAL_RM_FILES);
 }
 
-static int op_blkid_tab(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/var/run/blkid.tab", "/var/run/blkid.tab.old",
-                                    "/etc/blkid/blkid.tab", "/etc/blkid/blkid.tab.old",
-                                    "/etc/blkid.tab", "/etc/blkid.tab.old",
-                                    "/dev/.blkid.tab", "/dev/.blkid.tab.old"),
+static int op_blkid_tab(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx,
+                         GLOBS("/var/run/blkid.tab", "/var/run/blkid.tab.old", "/etc/blkid/blkid.tab",
+                               "/etc/blkid/blkid.tab.old", "/etc/blkid.tab", "/etc/blkid.tab.old",
+                               "/dev/.blkid.tab", "/dev/.blkid.tab.old"),
                          SEAL_RM_NOSYMLINK);
 }
 
-static int op_crash_data(struct seal_ctx *ctx)
-{
+static int op_crash_data(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/crash/*", "/var/log/dump/*"), SEAL_RM_RF);
 }
 
-static int op_cron_spool(struct seal_ctx *ctx)
-{
+static int op_cron_spool(struct seal_ctx *ctx) {
     /* Files only: Debian's /var/spool/cron/crontabs (mode 1730, group
      * crontab) must survive for crontab(1) to work. */
     int r = seal_rm_files_below(ctx, "/var/spool/cron");
     if (r == 0)
-        r = seal_rm_globs(ctx, GLOBS("/var/spool/atjobs/*", "/var/spool/atjobs/.SEQ",
-                                     "/var/spool/atspool/*", "/var/spool/at/*",
-                                     "/var/spool/at/.SEQ", "/var/spool/at/spool/*"),
+        r = seal_rm_globs(ctx,
+                          GLOBS("/var/spool/atjobs/*", "/var/spool/atjobs/.SEQ", "/var/spool/atspool/*",
+                                "/var/spool/at/*", "/var/spool/at/.SEQ", "/var/spool/at/spool/*"),
                           SEAL_RM_FILES);
     return r;
 }
 
-static int op_dhcp_client_state(struct seal_ctx *ctx)
-{
+static int op_dhcp_client_state(struct seal_ctx *ctx) {
     /* virt-sysprep's two, then NetworkManager's internal client, dhcpcd and
      * wicked (SUSE) leases, which it misses. */
-    return seal_rm_globs(ctx, GLOBS("/var/lib/dhclient/*", "/var/lib/dhcp/*",
-                                    "/var/lib/NetworkManager/*.lease",
-                                    "/var/lib/NetworkManager/dhclient-*",
-                                    "/var/lib/dhcpcd/*.lease", "/var/lib/wicked/lease-*"),
+    return seal_rm_globs(ctx,
+                         GLOBS("/var/lib/dhclient/*", "/var/lib/dhcp/*", "/var/lib/NetworkManager/*.lease",
+                               "/var/lib/NetworkManager/dhclient-*", "/var/lib/dhcpcd/*.lease",
+                               "/var/lib/wicked/lease-*"),
                          SEAL_RM_RF);
 }
 
-static int op_dhcp_server_state(struct seal_ctx *ctx)
-{
+static int op_dhcp_server_state(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/lib/dhcpd/*"), SEAL_RM_RF);
 }
 
-static int op_dovecot_data(struct seal_ctx *ctx)
-{
+static int op_dovecot_data(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/lib/dovecot/*"), SEAL_RM_FILES);
 }
 
-static int op_ipa_client(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/etc/ipa/ca.crt", "/etc/ipa/default.conf",
-                                    "/var/lib/ipa-client/sysrestore/*",
-                                    "/var/lib/ipa-client/pki/*",
-                                    "/etc/pki/ca-trust/source/anchors/ipa-ca.crt",
-                                    "/usr/local/share/ca-certificates/ipa-ca.crt",
-                                    "/etc/pki/ca-trust/source/ipa.p11-kit"),
+static int op_ipa_client(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx,
+                         GLOBS("/etc/ipa/ca.crt", "/etc/ipa/default.conf", "/var/lib/ipa-client/sysrestore/*",
+                               "/var/lib/ipa-client/pki/*", "/etc/pki/ca-trust/source/anchors/ipa-ca.crt",
+                               "/usr/local/share/ca-certificates/ipa-ca.crt",
+                               "/etc/pki/ca-trust/source/ipa.p11-kit"),
                          SEAL_RM_FILES);
 }
 
-static int op_kerberos_hostkeytab(struct seal_ctx *ctx)
-{
+static int op_kerberos_hostkeytab(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/etc/krb5.keytab"), SEAL_RM_FILES);
 }
 
-static int op_logfiles(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS(
-        "/etc/Pegasus/*.cnf", "/etc/Pegasus/*.crt", "/etc/Pegasus/*.csr",
-        "/etc/Pegasus/*.pem", "/etc/Pegasus/*.srl", "/root/anaconda-ks.cfg",
-        "/root/anaconda-post.log", "/root/initial-setup-ks.cfg", "/root/install.log",
-        "/root/install.log.syslog", "/root/original-ks.cfg", "/var/cache/fontconfig/*",
-        "/var/cache/gdm/*", "/var/cache/man/*", "/var/lib/AccountService/users/*",
-        "/var/lib/fprint/*", "/var/lib/logrotate.status", "/var/log/*.log*",
-        "/var/log/BackupPC/LOG", "/var/log/ConsoleKit/*", "/var/log/anaconda.syslog",
-        "/var/log/anaconda/*", "/var/log/apache2/*_log", "/var/log/apache2/*_log-*",
-        "/var/log/apt/*", "/var/log/aptitude*", "/var/log/audit/*", "/var/log/btmp*",
-        "/var/log/ceph/*.log", "/var/log/chrony/*.log", "/var/log/cron*",
-        "/var/log/cups/*_log*", "/var/log/debug*", "/var/log/dmesg*", "/var/log/exim4/*",
-        "/var/log/faillog*", "/var/log/firewalld*", "/var/log/gdm/*",
-        "/var/log/glusterfs/*glusterd.vol.log", "/var/log/glusterfs/glusterfs.log",
-        "/var/log/grubby*", "/var/log/httpd/*log", "/var/log/installer/*",
-        "/var/log/jetty/jetty-console.log", "/var/log/journal/*", "/var/log/lastlog*",
-        "/var/log/libvirt/libvirtd.log", "/var/log/libvirt/libxl/*.log",
-        "/var/log/libvirt/lxc/*.log", "/var/log/libvirt/qemu/*.log",
-        "/var/log/libvirt/uml/*.log", "/var/log/lightdm/*", "/var/log/mail/*",
-        "/var/log/maillog*", "/var/log/messages*", "/var/log/ntp", "/var/log/ntpstats/*",
-        "/var/log/ppp/connect-errors", "/var/log/rhsm/*", "/var/log/sa/*",
-        "/var/log/secure*", "/var/log/setroubleshoot/*.log", "/var/log/spooler*",
-        "/var/log/squid/*.log", "/var/log/syslog*", "/var/log/tallylog*",
-        "/var/log/tuned/tuned.log", "/var/log/wtmp*", "/var/log/xferlog*",
-        "/var/named/data/named.run"), SEAL_RM_RF);
+static int op_logfiles(struct seal_ctx *ctx) {
+    return seal_rm_globs(
+        ctx,
+        GLOBS("/etc/Pegasus/*.cnf", "/etc/Pegasus/*.crt", "/etc/Pegasus/*.csr", "/etc/Pegasus/*.pem",
+              "/etc/Pegasus/*.srl", "/root/anaconda-ks.cfg", "/root/anaconda-post.log",
+              "/root/initial-setup-ks.cfg", "/root/install.log", "/root/install.log.syslog",
+              "/root/original-ks.cfg", "/var/cache/fontconfig/*", "/var/cache/gdm/*", "/var/cache/man/*",
+              "/var/lib/AccountService/users/*", "/var/lib/fprint/*", "/var/lib/logrotate.status",
+              "/var/log/*.log*", "/var/log/BackupPC/LOG", "/var/log/ConsoleKit/*", "/var/log/anaconda.syslog",
+              "/var/log/anaconda/*", "/var/log/apache2/*_log", "/var/log/apache2/*_log-*", "/var/log/apt/*",
+              "/var/log/aptitude*", "/var/log/audit/*", "/var/log/btmp*", "/var/log/ceph/*.log",
+              "/var/log/chrony/*.log", "/var/log/cron*", "/var/log/cups/*_log*", "/var/log/debug*",
+              "/var/log/dmesg*", "/var/log/exim4/*", "/var/log/faillog*", "/var/log/firewalld*", "/var/log/gdm/*",
+              "/var/log/glusterfs/*glusterd.vol.log", "/var/log/glusterfs/glusterfs.log", "/var/log/grubby*",
+              "/var/log/httpd/*log", "/var/log/installer/*", "/var/log/jetty/jetty-console.log",
+              "/var/log/journal/*", "/var/log/lastlog*", "/var/log/libvirt/libvirtd.log",
+              "/var/log/libvirt/libxl/*.log", "/var/log/libvirt/lxc/*.log", "/var/log/libvirt/qemu/*.log",
+              "/var/log/libvirt/uml/*.log", "/var/log/lightdm/*", "/var/log/mail/*", "/var/log/maillog*",
+              "/var/log/messages*", "/var/log/ntp", "/var/log/ntpstats/*", "/var/log/ppp/connect-errors",
+              "/var/log/rhsm/*", "/var/log/sa/*", "/var/log/secure*", "/var/log/setroubleshoot/*.log",
+              "/var/log/spooler*", "/var/log/squid/*.log", "/var/log/syslog*", "/var/log/tallylog*",
+              "/var/log/tuned/tuned.log", "/var/log/wtmp*", "/var/log/xferlog*", "/var/named/data/named.run"),
+        SEAL_RM_RF);
 }
 
-static int op_mail_spool(struct seal_ctx *ctx)
-{
+static int op_mail_spool(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/spool/mail/*", "/var/mail/*"), SEAL_RM_RF);
 }
 
-static int op_pam_data(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/var/run/console/*", "/var/run/faillock/*",
-                                    "/var/run/sepermit/*"), SEAL_RM_FILES);
-}
-
-static int op_passwd_backups(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/etc/group-", "/etc/gshadow-", "/etc/passwd-",
-                                    "/etc/shadow-", "/etc/subgid-", "/etc/subuid-"),
+static int op_pam_data(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx, GLOBS("/var/run/console/*", "/var/run/faillock/*", "/var/run/sepermit/*"),
                          SEAL_RM_FILES);
 }
 
-static int op_puppet_data_log(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/var/log/puppet/*", "/var/lib/puppet/*/*",
-                                    "/var/lib/puppet/*/*/*"), SEAL_RM_FILES);
+static int op_passwd_backups(struct seal_ctx *ctx) {
+    return seal_rm_globs(
+        ctx, GLOBS("/etc/group-", "/etc/gshadow-", "/etc/passwd-", "/etc/shadow-", "/etc/subgid-", "/etc/subuid-"),
+        SEAL_RM_FILES);
 }
 
-static int op_rh_subscription_manager(struct seal_ctx *ctx)
-{
+static int op_puppet_data_log(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx, GLOBS("/var/log/puppet/*", "/var/lib/puppet/*/*", "/var/lib/puppet/*/*/*"),
+                         SEAL_RM_FILES);
+}
+
+static int op_rh_subscription_manager(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/etc/pki/consumer/*", "/etc/pki/entitlement/*"), SEAL_RM_RF);
 }
 
-static int op_rhn_systemid(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/etc/sysconfig/rhn/systemid",
-                                    "/etc/sysconfig/rhn/osad-auth.conf"), SEAL_RM_FILES);
+static int op_rhn_systemid(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx, GLOBS("/etc/sysconfig/rhn/systemid", "/etc/sysconfig/rhn/osad-auth.conf"),
+                         SEAL_RM_FILES);
 }
 
-static int op_rpm_db(struct seal_ctx *ctx)
-{
+static int op_rpm_db(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/lib/rpm/__db.*"), SEAL_RM_FILES);
 }
 
-static int op_samba_db_log(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/var/log/samba/old/*", "/var/log/samba/*",
-                                    "/var/lib/samba/*/*", "/var/lib/samba/*"), SEAL_RM_FILES);
+static int op_samba_db_log(struct seal_ctx *ctx) {
+    return seal_rm_globs(
+        ctx, GLOBS("/var/log/samba/old/*", "/var/log/samba/*", "/var/lib/samba/*/*", "/var/lib/samba/*"),
+        SEAL_RM_FILES);
 }
 
-static int op_smolt_uuid(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/etc/sysconfig/hw-uuid", "/etc/smolt/uuid",
-                                    "/etc/smolt/hw-uuid"), SEAL_RM_FILES);
+static int op_smolt_uuid(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx, GLOBS("/etc/sysconfig/hw-uuid", "/etc/smolt/uuid", "/etc/smolt/hw-uuid"),
+                         SEAL_RM_FILES);
 }
 
-static int op_ssh_hostkeys(struct seal_ctx *ctx)
-{
+static int op_ssh_hostkeys(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/etc/ssh/*_host_*"), SEAL_RM_FILES);
 }
 
-static int op_ssh_userdir(struct seal_ctx *ctx)
-{
+static int op_ssh_userdir(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/root/.ssh", "/home/*/.ssh"), SEAL_RM_RF);
 }
 
-static int op_sssd_db_log(struct seal_ctx *ctx)
-{
+static int op_sssd_db_log(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/log/sssd/*", "/var/lib/sss/db/*"), SEAL_RM_FILES);
 }
 
-static int op_tmp_files(struct seal_ctx *ctx)
-{
+static int op_tmp_files(struct seal_ctx *ctx) {
     /* Everything in /tmp and /var/tmp, dot files included: one ls each. */
     static const char *const dirs[] = { "/tmp", "/var/tmp" };
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
@@ -236,34 +209,27 @@ static int op_tmp_files(struct seal_ctx *ctx)
     return 0;
 }
 
-static int op_udev_persistent_net(struct seal_ctx *ctx)
-{
+static int op_udev_persistent_net(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/etc/udev/rules.d/70-persistent-net.rules"), SEAL_RM_FILES);
 }
 
-static int op_utmp(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/var/run/utmp"), SEAL_RM_FILES);
-}
+static int op_utmp(struct seal_ctx *ctx) { return seal_rm_globs(ctx, GLOBS("/var/run/utmp"), SEAL_RM_FILES); }
 
-static int op_yum_uuid(struct seal_ctx *ctx)
-{
+static int op_yum_uuid(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/lib/yum/uuid"), SEAL_RM_FILES);
 }
 
-static int op_firewall_rules(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/etc/sysconfig/iptables", "/etc/firewalld/services/*",
-                                    "/etc/firewalld/zones/*"), SEAL_RM_FILES);
+static int op_firewall_rules(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx,
+                         GLOBS("/etc/sysconfig/iptables", "/etc/firewalld/services/*", "/etc/firewalld/zones/*"),
+                         SEAL_RM_FILES);
 }
 
-static int op_kerberos_data(struct seal_ctx *ctx)
-{
+static int op_kerberos_data(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/kerberos/krb5kdc/*"), SEAL_RM_FILES);
 }
 
-static int op_flag_reconfiguration(struct seal_ctx *ctx)
-{
+static int op_flag_reconfiguration(struct seal_ctx *ctx) {
     if (guestfs_touch(ctx->g, "/.unconfigured") < 0)
         return seal_gerr(ctx, "/.unconfigured");
     seal_note_changed(ctx, "/.unconfigured");
@@ -272,31 +238,27 @@ static int op_flag_reconfiguration(struct seal_ctx *ctx)
 
 /* The extras beyond virt-sysprep that are plain removals. */
 
-static int op_lvm_system_devices(struct seal_ctx *ctx)
-{
+static int op_lvm_system_devices(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/etc/lvm/devices/system.devices"), SEAL_RM_FILES);
 }
 
-static int op_cloud_init_state(struct seal_ctx *ctx)
-{
+static int op_cloud_init_state(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/var/lib/cloud/instance*", "/var/lib/cloud/data"), SEAL_RM_RF);
 }
 
-static int op_random_seed(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, GLOBS("/var/lib/systemd/random-seed", "/var/lib/random-seed",
-                                    "/var/lib/urandom/random-seed", "/var/lib/misc/random-seed",
-                                    "/etc/random-seed"), SEAL_RM_FILES);
+static int op_random_seed(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx,
+                         GLOBS("/var/lib/systemd/random-seed", "/var/lib/random-seed",
+                               "/var/lib/urandom/random-seed", "/var/lib/misc/random-seed", "/etc/random-seed"),
+                         SEAL_RM_FILES);
 }
 
-static int op_zsh_history(struct seal_ctx *ctx)
-{
+static int op_zsh_history(struct seal_ctx *ctx) {
     return seal_rm_globs(ctx, GLOBS("/root/.zsh_history", "/home/*/.zsh_history"), SEAL_RM_FILES);
 }
 
-
-#define ALL SEAL_FAMILY_ALL
-#define RH  SEAL_FAMILY_REDHAT
+#define ALL     SEAL_FAMILY_ALL
+#define RH      SEAL_FAMILY_REDHAT
 #define RH_SUSE (SEAL_FAMILY_REDHAT | SEAL_FAMILY_SUSE)
 
 /* What only the worker knows about each operation of the wire vocabulary
@@ -350,36 +312,26 @@ static int op_zsh_history(struct seal_ctx *ctx)
 #define IMPL_FLAG_RECONFIGURATION    op_flag_reconfiguration, false, ALL
 #define IMPL_KERBEROS_DATA           op_kerberos_data, false, ALL
 
-#define OP_IMPL_(ident) IMPL_##ident
+#define OP_IMPL_(ident)                              IMPL_##ident
 #define OP_MAKE_(name, default_on, description, ...) OP_MAKE2_(name, default_on, description, __VA_ARGS__)
 #define OP_MAKE2_(name, default_on, description, fn, on_devices, families) \
     { { name, default_on, description, families }, fn, on_devices }
 #define OP_ENTRY_(ident, name, default_on, description) \
     [PROTO_SYSPREP_OP_##ident] = OP_MAKE_(name, default_on, description, OP_IMPL_(ident)),
 
-static const struct seal_op ops[] = {
-    PROTO_SYSPREP_OPS(OP_ENTRY_)
-};
+static const struct seal_op ops[] = { PROTO_SYSPREP_OPS(OP_ENTRY_) };
 
 _Static_assert(ARRAY_SIZE(ops) == PROTO_SYSPREP_N_OPS, "one row per operation");
 _Static_assert(ARRAY_SIZE(ops) <= ARRAY_SIZE(((struct seal_report *)0)->ops),
                "seal_report.ops too small for the operations table");
 
-size_t seal_ops_count(void)
-{
-    return ARRAY_SIZE(ops);
-}
+size_t seal_ops_count(void) { return ARRAY_SIZE(ops); }
 
-const struct seal_op_info *seal_op_info_get(size_t i)
-{
-    return i < ARRAY_SIZE(ops) ? &ops[i].info : NULL;
-}
+const struct seal_op_info *seal_op_info_get(size_t i) { return i < ARRAY_SIZE(ops) ? &ops[i].info : NULL; }
 
-static int select_names(char *const *names, size_t n, bool value, bool *selected,
-                        char why[ERR_WHY_LEN])
-{
+static int select_names(char *const *names, size_t n, bool value, bool *selected, char why[ERR_WHY_LEN]) {
     for (size_t i = 0; i < n; i++) {
-        int idx = proto_sysprep_op_find(names[i]);   /* the index in ops[] too */
+        int idx = proto_sysprep_op_find(names[i]); /* the index in ops[] too */
         if (idx < 0) {
             snprintf(why, ERR_WHY_LEN, PROTO_SYSPREP_UNKNOWN_FMT, names[i]);
             return idx;
@@ -389,9 +341,7 @@ static int select_names(char *const *names, size_t n, bool value, bool *selected
     return 0;
 }
 
-int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected,
-                    char why[ERR_WHY_LEN])
-{
+int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected, char why[ERR_WHY_LEN]) {
     for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
         ret_selected[i] = ops[i].info.default_on;
     if (!sysprep)
@@ -402,16 +352,14 @@ int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected,
     return r;
 }
 
-static size_t count_selected(const bool *selected, bool on_devices)
-{
+static size_t count_selected(const bool *selected, bool on_devices) {
     size_t n = 0;
     for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
         n += selected[i] && ops[i].on_devices == on_devices;
     return n;
 }
 
-static int run_one(struct seal_ctx *ctx, size_t i, struct seal_report *report)
-{
+static int run_one(struct seal_ctx *ctx, size_t i, struct seal_report *report) {
     const struct seal_op *op = &ops[i];
     struct seal_op_result *res = &report->ops[report->n_ops++];
     *res = (struct seal_op_result){ .name = op->info.name };
@@ -431,16 +379,15 @@ static int run_one(struct seal_ctx *ctx, size_t i, struct seal_report *report)
         return r;
     if (ctx->cb) {
         char detail[64];
-        snprintf(detail, sizeof(detail), "removed=%u changed=%u ms=%lld", res->removed,
-                 res->changed, (long long)res->ms);
+        snprintf(detail, sizeof(detail), "removed=%u changed=%u ms=%lld", res->removed, res->changed,
+                 (long long)res->ms);
         ctx->cb(ctx->ud, SEAL_EV_OP_DONE, op->info.name, ctx->percent, detail);
     }
     return 0;
 }
 
-static int run_set(struct seal_ctx *ctx, const bool *selected, bool on_devices,
-                   int pct_from, int pct_to, struct seal_report *report)
-{
+static int run_set(struct seal_ctx *ctx, const bool *selected, bool on_devices, int pct_from, int pct_to,
+                   struct seal_report *report) {
     size_t n = count_selected(selected, on_devices), done = 0;
     for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
         if (!selected[i] || ops[i].on_devices != on_devices)
@@ -466,12 +413,10 @@ static int run_set(struct seal_ctx *ctx, const bool *selected, bool on_devices,
 }
 
 int seal_ops_run(struct seal_ctx *ctx, const bool *selected, int pct_from, int pct_to,
-                 struct seal_report *report)
-{
+                 struct seal_report *report) {
     return run_set(ctx, selected, false, pct_from, pct_to, report);
 }
 
-int seal_ops_run_devices(struct seal_ctx *ctx, const bool *selected, struct seal_report *report)
-{
+int seal_ops_run_devices(struct seal_ctx *ctx, const bool *selected, struct seal_report *report) {
     return run_set(ctx, selected, true, ctx->percent, ctx->percent, report);
 }

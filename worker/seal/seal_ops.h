@@ -16,36 +16,36 @@
 
 /* One filesystem of the plan (seal_fstab_plan), mounted read-write later. */
 struct seal_mount {
-    char *device;        /* appliance mountable */
+    char *device; /* appliance mountable */
     char *mountpoint;
-    char *options;       /* btrfs subvol=… or "" */
+    char *options; /* btrfs subvol=… or "" */
 };
 
 struct seal_ctx {
     guestfs_h *g;
     enum seal_family family;
-    const char *distro;             /* os-release ID */
-    const char *hostname;           /* never NULL */
+    const char *distro;   /* os-release ID */
+    const char *hostname; /* never NULL */
     bool selinux_relabel;
     seal_progress_cb cb;
     void *ud;
-    bool (*cancel_cb)(void *ud);    /* may be NULL; polled between operations */
-    int percent;                    /* current whole-job progress */
-    struct seal_op_result *cur;     /* the running operation's counters */
-    char *why;                      /* the caller's, ERR_WHY_LEN bytes */
-    bool has_lvm;                   /* an LVM PV was seen while probing */
-    char *hv_wrapper;               /* seal.c: temporary qemu wrapper, removed after launch */
-    bool launching;                 /* seal.c: collecting launch errors */
+    bool (*cancel_cb)(void *ud); /* may be NULL; polled between operations */
+    int percent;                 /* current whole-job progress */
+    struct seal_op_result *cur;  /* the running operation's counters */
+    char *why;                   /* the caller's, ERR_WHY_LEN bytes */
+    bool has_lvm;                /* an LVM PV was seen while probing */
+    char *hv_wrapper;            /* seal.c: temporary qemu wrapper, removed after launch */
+    bool launching;              /* seal.c: collecting launch errors */
     char launch_err[256];
     /* seal_ops_mount.c: the guest's block devices and the mount plan. */
     struct seal_blockdev *devs;
     size_t n_devs, n_disks;
     struct seal_mount *plan;
     size_t n_plan;
-    char *const *allow_missing;     /* mount points the operator accepts missing */
+    char *const *allow_missing; /* mount points the operator accepts missing */
     size_t n_allow_missing;
-    struct seal_report *report;     /* filesystems sealed / missing are recorded here */
-    char *contained_dir;            /* seal_path_contained's last good directory */
+    struct seal_report *report; /* filesystems sealed / missing are recorded here */
+    char *contained_dir;        /* seal_path_contained's last good directory */
 };
 
 /* Record libguestfs' last error as "<what>: <message>" in ctx->why and return
@@ -74,8 +74,7 @@ void seal_plan_free(struct seal_ctx *ctx);
 
 /* Run the selected operations (table order).  Progress runs from
  * pct_from to pct_to.  Results are appended to report->ops. */
-int seal_ops_run(struct seal_ctx *ctx, const bool *selected, int pct_from, int pct_to,
-                 struct seal_report *report);
+int seal_ops_run(struct seal_ctx *ctx, const bool *selected, int pct_from, int pct_to, struct seal_report *report);
 
 /* Operations that work on block devices (lvm-uuids) run before the guest is
  * mounted read-write; this runs the selected ones. */
@@ -96,9 +95,9 @@ int seal_path_kind(struct seal_ctx *ctx, const char *path);
 /* Report a path left alone and why (SEAL_EV_PHASE "skip" message). */
 void seal_note_skipped(struct seal_ctx *ctx, const char *path, const char *why);
 enum seal_rm_mode {
-    SEAL_RM_RF,          /* rm -rf every match (files and directories) */
-    SEAL_RM_FILES,       /* only non-directories (files, symlinks) */
-    SEAL_RM_NOSYMLINK,   /* only non-directories that are not symlinks */
+    SEAL_RM_RF,        /* rm -rf every match (files and directories) */
+    SEAL_RM_FILES,     /* only non-directories (files, symlinks) */
+    SEAL_RM_NOSYMLINK, /* only non-directories that are not symlinks */
 };
 /* Remove one path by mode (files by unlink, directories by rm_rf); a path
  * that does not exist is not an error and is not reported. */
@@ -112,8 +111,7 @@ int seal_rm_files_below(struct seal_ctx *ctx, const char *dir);
 /* Walk the tree below top (symlinked directories not followed) and unlink
  * every regular file (every non-directory with all_types) whose name
  * satisfies match (NULL = all).  top missing is not an error. */
-int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char *name),
-                 bool all_types);
+int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char *name), bool all_types);
 /* Expand globs into a NULL-terminated list (caller frees with
  * seal_strv_free); *ret is never NULL on success. */
 int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret);
@@ -127,8 +125,7 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
 /* Keep only the lines for which keep(line, len, arg) is true; rewrite the
  * file (and note it changed) only when a line was dropped. */
 int seal_filter_lines(struct seal_ctx *ctx, const char *path,
-                      bool (*keep)(const char *line, size_t len, const void *arg),
-                      const void *arg);
+                      bool (*keep)(const char *line, size_t len, const void *arg), const void *arg);
 /* seal_line_has_key and the pure text helpers: seal_text.h. */
 
 /* The operations defined in seal_ops_edit.c (they edit files or devices). */

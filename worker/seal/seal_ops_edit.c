@@ -11,13 +11,11 @@
 #include "seal_text.h"
 #include "util.h"
 
-static bool backup_name_matches(const char *name)
-{
+static bool backup_name_matches(const char *name) {
     return fnmatch("*.bak", name, FNM_NOESCAPE) == 0 || fnmatch("*~", name, FNM_NOESCAPE) == 0;
 }
 
-int seal_op_backup_files(struct seal_ctx *ctx)
-{
+int seal_op_backup_files(struct seal_ctx *ctx) {
     static const char *const tops[] = { "/etc", "/root", "/srv", "/tmp", "/var" };
     for (size_t i = 0; i < ARRAY_SIZE(tops); i++) {
         int r = seal_rm_walk(ctx, tops[i], backup_name_matches, false);
@@ -27,8 +25,7 @@ int seal_op_backup_files(struct seal_ctx *ctx)
     return 0;
 }
 
-int seal_op_lvm_uuids(struct seal_ctx *ctx)
-{
+int seal_op_lvm_uuids(struct seal_ctx *ctx) {
     if (!ctx->has_lvm)
         return 0; /* root discovery saw no PV: spare the two lvm runs */
     const char *const feature[] = { "lvm2", NULL };
@@ -59,8 +56,7 @@ int seal_op_lvm_uuids(struct seal_ctx *ctx)
     return r;
 }
 
-int seal_op_machine_id(struct seal_ctx *ctx)
-{
+int seal_op_machine_id(struct seal_ctx *ctx) {
     static const char *const paths[] = { "/etc/machine-id", "/var/lib/dbus/machine-id" };
     for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
         /* Regular files only: /var/lib/dbus/machine-id is often a symlink. */
@@ -86,8 +82,7 @@ int seal_op_machine_id(struct seal_ctx *ctx)
     return 0;
 }
 
-static int filter_glob(struct seal_ctx *ctx, const char *glob, const char *const *keys)
-{
+static int filter_glob(struct seal_ctx *ctx, const char *glob, const char *const *keys) {
     char **paths = NULL;
     int r = seal_glob(ctx, glob, &paths);
     for (char **p = paths; r == 0 && p && *p; p++)
@@ -96,44 +91,35 @@ static int filter_glob(struct seal_ctx *ctx, const char *glob, const char *const
     return r;
 }
 
-static const char *ifcfg_glob(const struct seal_ctx *ctx)
-{
+static const char *ifcfg_glob(const struct seal_ctx *ctx) {
     return ctx->family == SEAL_FAMILY_SUSE ? "/etc/sysconfig/network/ifcfg-*"
                                            : "/etc/sysconfig/network-scripts/ifcfg-*";
 }
 
-int seal_op_net_hostname(struct seal_ctx *ctx)
-{
+int seal_op_net_hostname(struct seal_ctx *ctx) {
     return filter_glob(ctx, ifcfg_glob(ctx), seal_keys_ifcfg_hostname);
 }
 
-int seal_op_net_hwaddr(struct seal_ctx *ctx)
-{
-    return filter_glob(ctx, ifcfg_glob(ctx), seal_keys_ifcfg_hwaddr);
-}
+int seal_op_net_hwaddr(struct seal_ctx *ctx) { return filter_glob(ctx, ifcfg_glob(ctx), seal_keys_ifcfg_hwaddr); }
 
-int seal_op_net_nmconn(struct seal_ctx *ctx)
-{
-    return seal_rm_globs(ctx, (const char *const[]){
-                             "/etc/NetworkManager/system-connections/*.nmconnection", NULL },
+int seal_op_net_nmconn(struct seal_ctx *ctx) {
+    return seal_rm_globs(ctx,
+                         (const char *const[]){ "/etc/NetworkManager/system-connections/*.nmconnection", NULL },
                          SEAL_RM_FILES);
 }
 
-int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx)
-{
+int seal_op_net_interfaces_hwaddr(struct seal_ctx *ctx) {
     int r = filter_glob(ctx, "/etc/network/interfaces", seal_keys_interfaces_hwaddr);
     return r < 0 ? r : filter_glob(ctx, "/etc/network/interfaces.d/*", seal_keys_interfaces_hwaddr);
 }
 
-int seal_op_net_nm_macaddr(struct seal_ctx *ctx)
-{
+int seal_op_net_nm_macaddr(struct seal_ctx *ctx) {
     return filter_glob(ctx, "/etc/NetworkManager/system-connections/*", seal_keys_nm_macaddr);
 }
 
 /* Remove the accounting files in dir, then leave an empty pacct (as
  * virt-sysprep does, so accounting keeps working). */
-static int pacct_in(struct seal_ctx *ctx, const char *dir)
-{
+static int pacct_in(struct seal_ctx *ctx, const char *dir) {
     int r = seal_path_contained(ctx, dir);
     if (r <= 0)
         return r;
@@ -151,8 +137,7 @@ static int pacct_in(struct seal_ctx *ctx, const char *dir)
     return 0;
 }
 
-int seal_op_pacct_log(struct seal_ctx *ctx)
-{
+int seal_op_pacct_log(struct seal_ctx *ctx) {
     int r = pacct_in(ctx, "/var/account");
     return r < 0 ? r : pacct_in(ctx, "/var/log/account");
 }
@@ -161,19 +146,17 @@ int seal_op_pacct_log(struct seal_ctx *ctx)
  * archives/partial to stay).  dnf, yum, zypper: whole cached repositories
  * go, as their tools rebuild them (virt-sysprep keeps the empty directory
  * skeleton, which only hides how stale the template is). */
-int seal_op_package_manager_cache(struct seal_ctx *ctx)
-{
+int seal_op_package_manager_cache(struct seal_ctx *ctx) {
     int r = seal_rm_files_below(ctx, "/var/cache/apt/archives");
     if (r == 0)
-        r = seal_rm_globs(ctx, (const char *const[]){ "/var/cache/dnf/*", "/var/cache/yum/*",
-                                                      "/var/cache/zypp*/*", NULL },
-                          SEAL_RM_RF);
+        r = seal_rm_globs(
+            ctx, (const char *const[]){ "/var/cache/dnf/*", "/var/cache/yum/*", "/var/cache/zypp*/*", NULL },
+            SEAL_RM_RF);
     return r;
 }
 
 /* Write content to path unless it already holds exactly that. */
-static int write_if_different(struct seal_ctx *ctx, const char *path, const char *content)
-{
+static int write_if_different(struct seal_ctx *ctx, const char *path, const char *content) {
     char *old = NULL;
     size_t old_len = 0;
     /* Never written through a symlink, never into a FIFO or device. */
@@ -200,8 +183,7 @@ static int write_if_different(struct seal_ctx *ctx, const char *path, const char
     return 0;
 }
 
-int seal_op_hostname(struct seal_ctx *ctx)
-{
+int seal_op_hostname(struct seal_ctx *ctx) {
     _cleanup_free_ char *content = xasprintf("%s\n", ctx->hostname);
     int r = guestfs_is_dir(ctx->g, "/etc");
     if (r <= 0)
@@ -226,8 +208,7 @@ int seal_op_hostname(struct seal_ctx *ctx)
     return out ? write_if_different(ctx, "/etc/sysconfig/network", out) : 0;
 }
 
-int seal_op_selinux_relabel(struct seal_ctx *ctx)
-{
+int seal_op_selinux_relabel(struct seal_ctx *ctx) {
     if (!ctx->selinux_relabel)
         return 0;
     char *cfg = NULL;

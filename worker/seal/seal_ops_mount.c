@@ -22,8 +22,7 @@
 
 /* The value of key in blkid's "-o export" output, which escapes blanks and
  * shell characters with a backslash ("data\ disk"). */
-static char *kv_get(char **kv, const char *key)
-{
+static char *kv_get(char **kv, const char *key) {
     for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
         if (strcmp(kv[i], key) != 0)
             continue;
@@ -38,8 +37,7 @@ static char *kv_get(char **kv, const char *key)
 
 /* blkid of one device; a device with nothing on it makes blkid fail: it then
  * has empty attributes. */
-static void blockdev_probe(struct seal_ctx *ctx, struct seal_blockdev *b)
-{
+static void blockdev_probe(struct seal_ctx *ctx, struct seal_blockdev *b) {
     char **kv = guestfs_blkid(ctx->g, b->dev);
     b->type = kv_get(kv, "TYPE");
     b->uuid = kv_get(kv, "UUID");
@@ -53,8 +51,7 @@ static void blockdev_probe(struct seal_ctx *ctx, struct seal_blockdev *b)
     seal_strv_free(kv);
 }
 
-static char *strip_dashes(char *s)
-{
+static char *strip_dashes(char *s) {
     char *o = s;
     for (char *p = s; p && *p; p++)
         if (*p != '-')
@@ -64,8 +61,7 @@ static char *strip_dashes(char *s)
     return s;
 }
 
-static struct seal_blockdev *blockdev_add(struct seal_ctx *ctx, const char *dev, int disk, int part)
-{
+static struct seal_blockdev *blockdev_add(struct seal_ctx *ctx, const char *dev, int disk, int part) {
     ctx->devs = xrealloc(ctx->devs, (ctx->n_devs + 1) * sizeof(*ctx->devs));
     struct seal_blockdev *b = &ctx->devs[ctx->n_devs++];
     *b = (struct seal_blockdev){ .dev = xstrdup(dev), .disk = disk, .part = part };
@@ -73,8 +69,7 @@ static struct seal_blockdev *blockdev_add(struct seal_ctx *ctx, const char *dev,
     return b;
 }
 
-static int lvs_add(struct seal_ctx *ctx)
-{
+static int lvs_add(struct seal_ctx *ctx) {
     char **lvs = guestfs_lvs(ctx->g);
     if (!lvs)
         return seal_gerr(ctx, "lvs");
@@ -96,8 +91,7 @@ static int lvs_add(struct seal_ctx *ctx)
     return 0;
 }
 
-int seal_blockdevs_collect(struct seal_ctx *ctx)
-{
+int seal_blockdevs_collect(struct seal_ctx *ctx) {
     char **devs = guestfs_list_devices(ctx->g);
     if (!devs)
         return seal_gerr(ctx, "list_devices");
@@ -131,14 +125,12 @@ int seal_blockdevs_collect(struct seal_ctx *ctx)
 
 /* ---- the plan ---- */
 
-static void note(struct seal_ctx *ctx, const char *msg)
-{
+static void note(struct seal_ctx *ctx, const char *msg) {
     if (ctx->cb)
         ctx->cb(ctx->ud, SEAL_EV_PHASE, "mount", ctx->percent, msg);
 }
 
-static bool allowed_missing(const struct seal_ctx *ctx, const char *mountpoint)
-{
+static bool allowed_missing(const struct seal_ctx *ctx, const char *mountpoint) {
     for (size_t i = 0; i < ctx->n_allow_missing; i++)
         if (strcmp(ctx->allow_missing[i], mountpoint) == 0)
             return true;
@@ -146,8 +138,7 @@ static bool allowed_missing(const struct seal_ctx *ctx, const char *mountpoint)
 }
 
 /* An fstab line that cannot be sealed: refused, or accepted and recorded. */
-static int entry_missing(struct seal_ctx *ctx, const struct seal_fstab_entry *e, const char *why)
-{
+static int entry_missing(struct seal_ctx *ctx, const struct seal_fstab_entry *e, const char *why) {
     struct seal_report *rep = ctx->report;
     bool allowed = allowed_missing(ctx, e->mountpoint);
     if (e->cls == SEAL_FSTAB_BOOT && !allowed) {
@@ -157,9 +148,8 @@ static int entry_missing(struct seal_ctx *ctx, const struct seal_fstab_entry *e,
                  e->lineno, e->line, why, e->mountpoint);
         return -VMS_E_INCOMPLETE_GUEST;
     }
-    _cleanup_free_ char *msg = xasprintf("fstab line %u: %s for %s: %s; not sealed (%s)", e->lineno,
-                                         e->spec, e->mountpoint, why,
-                                         allowed ? "allowed missing" : "noauto/nofail");
+    _cleanup_free_ char *msg = xasprintf("fstab line %u: %s for %s: %s; not sealed (%s)", e->lineno, e->spec,
+                                         e->mountpoint, why, allowed ? "allowed missing" : "noauto/nofail");
     note(ctx, msg);
     if (rep && rep->n_missing < ARRAY_SIZE(rep->missing)) {
         struct seal_fs_info *m = &rep->missing[rep->n_missing++];
@@ -173,8 +163,7 @@ static int entry_missing(struct seal_ctx *ctx, const struct seal_fstab_entry *e,
 /* The mount point and each directory above it is a real directory of the
  * guest, not a symlink (which the appliance would resolve against its own
  * tree).  Returns 1 when it is, 0 with why filled when not. */
-static int mountpoint_ok(struct seal_ctx *ctx, const char *mp, char *why, size_t why_len)
-{
+static int mountpoint_ok(struct seal_ctx *ctx, const char *mp, char *why, size_t why_len) {
     _cleanup_free_ char *path = xstrdup(mp);
     for (char *p = path + 1;; p++) {
         if (*p != '/' && *p != '\0')
@@ -196,18 +185,18 @@ static int mountpoint_ok(struct seal_ctx *ctx, const char *mp, char *why, size_t
     }
 }
 
-static int plan_add(struct seal_ctx *ctx, const char *dev, const char *mp, const char *opts)
-{
+static int plan_add(struct seal_ctx *ctx, const char *dev, const char *mp, const char *opts) {
     ctx->plan = xrealloc(ctx->plan, (ctx->n_plan + 1) * sizeof(*ctx->plan));
     ctx->plan[ctx->n_plan++] = (struct seal_mount){
-        .device = xstrdup(dev), .mountpoint = xstrdup(mp), .options = xstrdup(opts),
+        .device = xstrdup(dev),
+        .mountpoint = xstrdup(mp),
+        .options = xstrdup(opts),
     };
     return 0;
 }
 
 /* Mount one entry read-only as planned; 0 also when it was accepted missing. */
-static int plan_entry(struct seal_ctx *ctx, const struct seal_fstab_entry *e)
-{
+static int plan_entry(struct seal_ctx *ctx, const struct seal_fstab_entry *e) {
     char why[256];
     int i = seal_fstab_resolve(ctx->devs, ctx->n_devs, ctx->n_disks, e->spec, why, sizeof(why));
     if (i < 0) {
@@ -220,20 +209,18 @@ static int plan_entry(struct seal_ctx *ctx, const struct seal_fstab_entry *e)
     if (r <= 0)
         return r < 0 ? r : entry_missing(ctx, e, why);
     _cleanup_free_ char *opts = seal_fstab_mount_options(e->options);
-    _cleanup_free_ char *ro = xasprintf("%s%s%s", seal_ro_options(ctx->devs[i].type),
-                                        opts[0] ? "," : "", opts);
+    _cleanup_free_ char *ro = xasprintf("%s%s%s", seal_ro_options(ctx->devs[i].type), opts[0] ? "," : "", opts);
     if (guestfs_mount_options(ctx->g, ro, dev, e->mountpoint) < 0) {
         const char *msg = guestfs_last_error(ctx->g);
-        snprintf(why, sizeof(why), "%s (%s) does not mount: %.*s", e->spec, dev,
-                 msg ? (int)strcspn(msg, "\n") : 0, msg ? msg : "");
+        snprintf(why, sizeof(why), "%s (%s) does not mount: %.*s", e->spec, dev, msg ? (int)strcspn(msg, "\n") : 0,
+                 msg ? msg : "");
         return entry_missing(ctx, e, why);
     }
     return plan_add(ctx, dev, e->mountpoint, opts);
 }
 
 /* The guest's fstab, size and type checked. */
-static int fstab_read(struct seal_ctx *ctx, struct seal_fstab_entry **ret, size_t *ret_n)
-{
+static int fstab_read(struct seal_ctx *ctx, struct seal_fstab_entry **ret, size_t *ret_n) {
     char *buf = NULL;
     size_t len = 0;
     *ret = NULL;
@@ -242,7 +229,8 @@ static int fstab_read(struct seal_ctx *ctx, struct seal_fstab_entry **ret, size_
     if (r < 0)
         return r;
     if (!buf) {
-        snprintf(ctx->why, ERR_WHY_LEN, "/etc/fstab is not a regular file: what the guest mounts "
+        snprintf(ctx->why, ERR_WHY_LEN,
+                 "/etc/fstab is not a regular file: what the guest mounts "
                  "at boot is unknown, so a complete seal cannot be promised");
         return -VMS_E_INCOMPLETE_GUEST;
     }
@@ -251,8 +239,7 @@ static int fstab_read(struct seal_ctx *ctx, struct seal_fstab_entry **ret, size_
     return 0;
 }
 
-int seal_fstab_plan(struct seal_ctx *ctx, const char *root)
-{
+int seal_fstab_plan(struct seal_ctx *ctx, const char *root) {
     char *type = guestfs_vfs_type(ctx->g, root);
     int m = guestfs_mount_options(ctx->g, seal_ro_options(type), root, "/");
     free(type);
@@ -271,8 +258,8 @@ int seal_fstab_plan(struct seal_ctx *ctx, const char *root)
         for (size_t k = 0; k < n; k++)
             found |= strcmp(v[k].mountpoint, ctx->allow_missing[i]) == 0;
         if (!found) {
-            _cleanup_free_ char *msg = xasprintf("allow-missing %s: no fstab line mounts it",
-                                                 ctx->allow_missing[i]);
+            _cleanup_free_ char *msg =
+                xasprintf("allow-missing %s: no fstab line mounts it", ctx->allow_missing[i]);
             note(ctx, msg);
         }
     }
@@ -283,9 +270,7 @@ int seal_fstab_plan(struct seal_ctx *ctx, const char *root)
 }
 
 /* dev is the appliance mountable; options its btrfs subvolume, or "". */
-static void fs_record(struct seal_ctx *ctx, const char *mountable, const char *options,
-                      const char *mp)
-{
+static void fs_record(struct seal_ctx *ctx, const char *mountable, const char *options, const char *mp) {
     struct seal_report *rep = ctx->report;
     char *type = guestfs_vfs_type(ctx->g, mountable);
     _cleanup_free_ char *dev = options[0] ? xasprintf("%s:%s", mountable, options) : xstrdup(mountable);
@@ -300,8 +285,7 @@ static void fs_record(struct seal_ctx *ctx, const char *mountable, const char *o
     free(type);
 }
 
-int seal_fstab_mount(struct seal_ctx *ctx, const char *root)
-{
+int seal_fstab_mount(struct seal_ctx *ctx, const char *root) {
     if (guestfs_mount_options(ctx->g, "", root, "/") < 0)
         return seal_gerr(ctx, root);
     fs_record(ctx, root, "", "/");
@@ -316,8 +300,7 @@ int seal_fstab_mount(struct seal_ctx *ctx, const char *root)
     return 0;
 }
 
-void seal_plan_free(struct seal_ctx *ctx)
-{
+void seal_plan_free(struct seal_ctx *ctx) {
     free(ctx->contained_dir);
     ctx->contained_dir = NULL;
     for (size_t i = 0; i < ctx->n_plan; i++) {

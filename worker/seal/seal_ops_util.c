@@ -13,11 +13,10 @@
 #include "seal_text.h"
 #include "util.h"
 
-#define SEAL_READ_MAX (1024 * 1024)     /* the largest guest file read */
+#define SEAL_READ_MAX  (1024 * 1024) /* the largest guest file read */
 #define SEAL_PREAD_MAX (SEAL_READ_MAX + 1)
 
-void seal_strv_free(char **v)
-{
+void seal_strv_free(char **v) {
     if (!v)
         return;
     for (char **p = v; *p; p++)
@@ -25,8 +24,7 @@ void seal_strv_free(char **v)
     free(v);
 }
 
-int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret)
-{
+int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret) {
     char **v = guestfs_glob_expand_opts(ctx->g, glob, GUESTFS_GLOB_EXPAND_OPTS_DIRECTORYSLASH, 0, -1);
     if (!v)
         return seal_gerr(ctx, glob);
@@ -34,22 +32,19 @@ int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret)
     return 0;
 }
 
-void seal_note_skipped(struct seal_ctx *ctx, const char *path, const char *why)
-{
+void seal_note_skipped(struct seal_ctx *ctx, const char *path, const char *why) {
     if (ctx->cb) {
         _cleanup_free_ char *msg = xasprintf("%s: %s, left alone", path, why);
         ctx->cb(ctx->ud, SEAL_EV_PHASE, "skip", ctx->percent, msg);
     }
 }
 
-int seal_path_contained(struct seal_ctx *ctx, const char *path)
-{
+int seal_path_contained(struct seal_ctx *ctx, const char *path) {
     const char *last = strrchr(path, '/');
     if (!last || last == path)
         return 1;
     size_t len = (size_t)(last - path);
-    if (ctx->contained_dir && strlen(ctx->contained_dir) == len &&
-        strncmp(ctx->contained_dir, path, len) == 0)
+    if (ctx->contained_dir && strlen(ctx->contained_dir) == len && strncmp(ctx->contained_dir, path, len) == 0)
         return 1;
     _cleanup_free_ char *dir = xstrndup(path, len);
     for (char *p = dir + 1;; p++) {
@@ -74,8 +69,7 @@ int seal_path_contained(struct seal_ctx *ctx, const char *path)
     return 1;
 }
 
-int seal_path_kind(struct seal_ctx *ctx, const char *path)
-{
+int seal_path_kind(struct seal_ctx *ctx, const char *path) {
     struct guestfs_statns *st = guestfs_lstatns(ctx->g, path);
     if (!st)
         return guestfs_last_errno(ctx->g) == ENOENT ? 0 : seal_gerr(ctx, path);
@@ -85,8 +79,7 @@ int seal_path_kind(struct seal_ctx *ctx, const char *path)
 }
 
 /* Whether path is a directory (not following symlinks): 1, 0, or < 0. */
-static int path_is_dir(struct seal_ctx *ctx, const char *path)
-{
+static int path_is_dir(struct seal_ctx *ctx, const char *path) {
     int r = guestfs_is_dir_opts(ctx->g, path, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
     return r < 0 ? seal_gerr(ctx, path) : r;
 }
@@ -95,8 +88,7 @@ static int path_is_dir(struct seal_ctx *ctx, const char *path)
  * program: under TCG every process started in the appliance costs tens of
  * milliseconds and grows qemu's translation cache (its RSS).  So files are
  * unlinked directly and only directories go to rm_rf. */
-int seal_rm_path(struct seal_ctx *ctx, const char *path, enum seal_rm_mode mode)
-{
+int seal_rm_path(struct seal_ctx *ctx, const char *path, enum seal_rm_mode mode) {
     int contained = seal_path_contained(ctx, path);
     if (contained <= 0)
         return contained;
@@ -127,8 +119,7 @@ int seal_rm_path(struct seal_ctx *ctx, const char *path, enum seal_rm_mode mode)
     return 0;
 }
 
-int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_mode mode)
-{
+int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_mode mode) {
     for (const char *const *gp = globs; *gp; gp++) {
         char **paths = NULL;
         int r = seal_glob(ctx, *gp, &paths);
@@ -143,9 +134,7 @@ int seal_rm_globs(struct seal_ctx *ctx, const char *const *globs, enum seal_rm_m
     return 0;
 }
 
-int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char *name),
-                 bool all_types)
-{
+int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char *name), bool all_types) {
     int r = seal_path_contained(ctx, top);
     if (r > 0)
         r = path_is_dir(ctx, top);
@@ -188,13 +177,9 @@ int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char
     return r;
 }
 
-int seal_rm_files_below(struct seal_ctx *ctx, const char *dir)
-{
-    return seal_rm_walk(ctx, dir, NULL, true);
-}
+int seal_rm_files_below(struct seal_ctx *ctx, const char *dir) { return seal_rm_walk(ctx, dir, NULL, true); }
 
-int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_len)
-{
+int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_len) {
     *ret = NULL;
     *ret_len = 0;
     /* Type and size first, without following a symlink (an absolute guest
@@ -214,8 +199,8 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
         return 0;
     }
     if (size > SEAL_READ_MAX) {
-        snprintf(ctx->why, ERR_WHY_LEN, "guest file %s is %lld bytes, over the %d bytes vmseal reads",
-                 path, (long long)size, SEAL_READ_MAX);
+        snprintf(ctx->why, ERR_WHY_LEN, "guest file %s is %lld bytes, over the %d bytes vmseal reads", path,
+                 (long long)size, SEAL_READ_MAX);
         return -VMS_E_UNSUPPORTED_GUEST;
     }
     /* pread is one daemon round trip (read_file goes through a download to
@@ -227,8 +212,7 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
         return seal_gerr(ctx, path);
     if (len > SEAL_READ_MAX) {
         free(buf);
-        snprintf(ctx->why, ERR_WHY_LEN, "guest file %s is over the %d bytes vmseal reads", path,
-                 SEAL_READ_MAX);
+        snprintf(ctx->why, ERR_WHY_LEN, "guest file %s is over the %d bytes vmseal reads", path, SEAL_READ_MAX);
         return -VMS_E_UNSUPPORTED_GUEST;
     }
     /* libguestfs buffers are not NUL-terminated; callers parse text. */
@@ -242,9 +226,7 @@ int seal_read(struct seal_ctx *ctx, const char *path, char **ret, size_t *ret_le
 }
 
 int seal_filter_lines(struct seal_ctx *ctx, const char *path,
-                      bool (*keep)(const char *line, size_t len, const void *arg),
-                      const void *arg)
-{
+                      bool (*keep)(const char *line, size_t len, const void *arg), const void *arg) {
     char *buf = NULL;
     size_t len = 0;
     int r = seal_read(ctx, path, &buf, &len);

@@ -13,16 +13,14 @@ const char *const seal_keys_ifcfg_hwaddr[] = { "HWADDR=", "LLADDR=", NULL };
 const char *const seal_keys_interfaces_hwaddr[] = { "hwaddress", NULL };
 const char *const seal_keys_nm_macaddr[] = { "mac-address=", "cloned-mac-address=", NULL };
 
-bool seal_line_has_key(const char *line, size_t len, const char *prefix)
-{
+bool seal_line_has_key(const char *line, size_t len, const char *prefix) {
     size_t i = 0, plen = strlen(prefix);
     while (i < len && (line[i] == ' ' || line[i] == '\t'))
         i++;
     return len - i >= plen && strncmp(line + i, prefix, plen) == 0;
 }
 
-bool seal_text_keep_unless_key(const char *line, size_t len, const void *arg)
-{
+bool seal_text_keep_unless_key(const char *line, size_t len, const void *arg) {
     for (const char *const *k = arg; *k; k++)
         if (seal_line_has_key(line, len, *k))
             return false;
@@ -30,9 +28,8 @@ bool seal_text_keep_unless_key(const char *line, size_t len, const void *arg)
 }
 
 bool seal_text_filter_lines(const char *text, size_t len,
-                            bool (*keep)(const char *line, size_t len, const void *arg),
-                            const void *arg, char **ret, size_t *ret_len)
-{
+                            bool (*keep)(const char *line, size_t len, const void *arg), const void *arg,
+                            char **ret, size_t *ret_len) {
     char *out = xmalloc(len + 1);
     size_t out_len = 0;
     bool dropped = false;
@@ -54,8 +51,7 @@ bool seal_text_filter_lines(const char *text, size_t len,
     return dropped;
 }
 
-char *seal_text_sysconfig_network(const char *text, size_t len, const char *hostname)
-{
+char *seal_text_sysconfig_network(const char *text, size_t len, const char *hostname) {
     size_t cap = len + strlen(hostname) + 16, out_len = 0;
     char *out = xmalloc(cap);
     bool had = false;
@@ -80,18 +76,29 @@ char *seal_text_sysconfig_network(const char *text, size_t len, const char *host
     return out;
 }
 
-static enum seal_family family_of_id(const char *id)
-{
-    static const struct { const char *id; enum seal_family f; } map[] = {
-        {"debian", SEAL_FAMILY_DEBIAN}, {"ubuntu", SEAL_FAMILY_DEBIAN},
-        {"linuxmint", SEAL_FAMILY_DEBIAN}, {"raspbian", SEAL_FAMILY_DEBIAN},
-        {"fedora", SEAL_FAMILY_REDHAT}, {"rhel", SEAL_FAMILY_REDHAT},
-        {"centos", SEAL_FAMILY_REDHAT}, {"rocky", SEAL_FAMILY_REDHAT},
-        {"almalinux", SEAL_FAMILY_REDHAT}, {"ol", SEAL_FAMILY_REDHAT},
-        {"scientific", SEAL_FAMILY_REDHAT}, {"amzn", SEAL_FAMILY_REDHAT},
-        {"suse", SEAL_FAMILY_SUSE}, {"sles", SEAL_FAMILY_SUSE},
-        {"opensuse", SEAL_FAMILY_SUSE}, {"opensuse-leap", SEAL_FAMILY_SUSE},
-        {"opensuse-tumbleweed", SEAL_FAMILY_SUSE}, {"sled", SEAL_FAMILY_SUSE},
+static enum seal_family family_of_id(const char *id) {
+    static const struct {
+        const char *id;
+        enum seal_family f;
+    } map[] = {
+        { "debian", SEAL_FAMILY_DEBIAN },
+        { "ubuntu", SEAL_FAMILY_DEBIAN },
+        { "linuxmint", SEAL_FAMILY_DEBIAN },
+        { "raspbian", SEAL_FAMILY_DEBIAN },
+        { "fedora", SEAL_FAMILY_REDHAT },
+        { "rhel", SEAL_FAMILY_REDHAT },
+        { "centos", SEAL_FAMILY_REDHAT },
+        { "rocky", SEAL_FAMILY_REDHAT },
+        { "almalinux", SEAL_FAMILY_REDHAT },
+        { "ol", SEAL_FAMILY_REDHAT },
+        { "scientific", SEAL_FAMILY_REDHAT },
+        { "amzn", SEAL_FAMILY_REDHAT },
+        { "suse", SEAL_FAMILY_SUSE },
+        { "sles", SEAL_FAMILY_SUSE },
+        { "opensuse", SEAL_FAMILY_SUSE },
+        { "opensuse-leap", SEAL_FAMILY_SUSE },
+        { "opensuse-tumbleweed", SEAL_FAMILY_SUSE },
+        { "sled", SEAL_FAMILY_SUSE },
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++)
         if (strcmp(id, map[i].id) == 0)
@@ -100,8 +107,7 @@ static enum seal_family family_of_id(const char *id)
 }
 
 /* Value of KEY= in an os-release text, unquoted, into out. */
-static bool os_release_get(const char *text, const char *key, char *out, size_t out_len)
-{
+static bool os_release_get(const char *text, const char *key, char *out, size_t out_len) {
     size_t klen = strlen(key);
     for (const char *line = text; line && *line;) {
         const char *nl = strchr(line, '\n');
@@ -119,21 +125,18 @@ static bool os_release_get(const char *text, const char *key, char *out, size_t 
     return false;
 }
 
-enum seal_family seal_text_os_release(const char *text, char *distro, size_t distro_len)
-{
+enum seal_family seal_text_os_release(const char *text, char *distro, size_t distro_len) {
     char like[256] = "";
     distro[0] = '\0';
     os_release_get(text, "ID", distro, distro_len);
     os_release_get(text, "ID_LIKE", like, sizeof(like));
     enum seal_family f = family_of_id(distro);
-    for (char *save = NULL, *tok = strtok_r(like, " ", &save); !f && tok;
-         tok = strtok_r(NULL, " ", &save))
+    for (char *save = NULL, *tok = strtok_r(like, " ", &save); !f && tok; tok = strtok_r(NULL, " ", &save))
         f = family_of_id(tok);
     return f ? f : SEAL_FAMILY_OTHER;
 }
 
-bool seal_text_selinux_enabled(const char *text, size_t len)
-{
+bool seal_text_selinux_enabled(const char *text, size_t len) {
     bool enabled = false;
     for (size_t pos = 0; pos < len;) {
         const char *nl = memchr(text + pos, '\n', len - pos);
@@ -144,8 +147,8 @@ bool seal_text_selinux_enabled(const char *text, size_t len)
             size_t vl = l - (size_t)(v - line);
             if (vl > 0 && (*v == '"' || *v == '\''))
                 v++, vl--;
-            enabled = (vl >= 9 && strncmp(v, "enforcing", 9) == 0) ||
-                      (vl >= 10 && strncmp(v, "permissive", 10) == 0);
+            enabled =
+                (vl >= 9 && strncmp(v, "enforcing", 9) == 0) || (vl >= 10 && strncmp(v, "permissive", 10) == 0);
         }
         pos += nl ? l + 1 : l;
     }

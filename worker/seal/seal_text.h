@@ -24,18 +24,18 @@ bool seal_line_has_key(const char *line, size_t len, const char *prefix);
 bool seal_text_keep_unless_key(const char *line, size_t len, const void *arg);
 
 /* The keys each network operation drops (NULL-terminated). */
-extern const char *const seal_keys_ifcfg_hostname[];   /* HOSTNAME=, DHCP_HOSTNAME= */
-extern const char *const seal_keys_ifcfg_hwaddr[];     /* HWADDR=, LLADDR= */
+extern const char *const seal_keys_ifcfg_hostname[];    /* HOSTNAME=, DHCP_HOSTNAME= */
+extern const char *const seal_keys_ifcfg_hwaddr[];      /* HWADDR=, LLADDR= */
 extern const char *const seal_keys_interfaces_hwaddr[]; /* hwaddress */
-extern const char *const seal_keys_nm_macaddr[];       /* mac-address=, cloned-mac-address= */
+extern const char *const seal_keys_nm_macaddr[];        /* mac-address=, cloned-mac-address= */
 
 /* Copy text (len bytes) to *ret (len + 1 bytes, NUL-terminated; caller frees)
  * keeping only the lines for which keep(line, line_len, arg) is true, each
  * with its own newline (or none, for an unterminated last line).  *ret_len is
  * the length kept.  Returns whether a line was dropped. */
 bool seal_text_filter_lines(const char *text, size_t len,
-                            bool (*keep)(const char *line, size_t len, const void *arg),
-                            const void *arg, char **ret, size_t *ret_len);
+                            bool (*keep)(const char *line, size_t len, const void *arg), const void *arg,
+                            char **ret, size_t *ret_len);
 
 /* /etc/sysconfig/network (len bytes) with every HOSTNAME= line replaced by
  * one "HOSTNAME=<hostname>" at the first one's place; every kept line ends

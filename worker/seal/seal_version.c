@@ -14,8 +14,8 @@ void seal_libguestfs_version(char *buf, size_t len) {
     guestfs_set_error_handler(g, NULL, NULL);
     struct guestfs_version *v = guestfs_version(g);
     if (v) {
-        snprintf(buf, len, "%lld.%lld.%lld%s", (long long)v->major, (long long)v->minor,
-                 (long long)v->release, v->extra ? v->extra : "");
+        snprintf(buf, len, "%lld.%lld.%lld%s", (long long)v->major, (long long)v->minor, (long long)v->release,
+                 v->extra ? v->extra : "");
         guestfs_free_version(v);
     }
     guestfs_close(g);

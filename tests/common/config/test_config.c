@@ -85,14 +85,17 @@ static int load_text(struct fx *f, const char *text, unsigned allowed, unsigned 
     return config_load(f->conf, allowed, required, c, err, warn);
 }
 
-#define BROKER "broker = {\n  hosts = [ \"127.0.0.1:5672\" ];\n  user = \"worker\";\n  password_file = \"@SECRET@\";\n};\n"
+#define BROKER \
+    "broker = {\n  hosts = [ \"127.0.0.1:5672\" ];\n  user = \"worker\";\n  password_file = \"@SECRET@\";\n};\n"
 
 /* Load text, expect -VMS_E_CONFIG with "<conf>:<line>: <key>" and reason. */
-static void expect_err(struct fx *f, const char *text, unsigned allowed, int line, const char *key, const char *reason) {
+static void expect_err(struct fx *f, const char *text, unsigned allowed, int line, const char *key,
+                       const char *reason) {
     struct config c;
     char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
     int r = load_text(f, text, allowed, 0, &c, err, warn);
-    _cleanup_free_ char *where = line > 0 ? xasprintf("%s:%d: %s", f->conf, line, key) : xasprintf("%s: %s", f->conf, key);
+    _cleanup_free_ char *where =
+        line > 0 ? xasprintf("%s:%d: %s", f->conf, line, key) : xasprintf("%s: %s", f->conf, key);
     if (r != -VMS_E_CONFIG || !strstr(err, where) || !strstr(err, reason))
         fail_msg("got %d \"%s\"\nwant \"%s\" and \"%s\"", r, err, where, reason);
     assert_null(c.broker.user); /* nothing left to free */
@@ -102,20 +105,21 @@ static void test_valid(void **state) {
     struct fx *f = *state;
     struct config c;
     char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
-    int r = load_text(f,
-                      "broker = {\n"
-                      "  hosts = [ \"127.0.0.1:5672\", \"mq2.example.com\", \"[::1]:5673\" ];\n"
-                      "  user = \"worker\";\n"
-                      "  password_file = \"@SECRET@\";\n"
-                      "  heartbeat_s = 10L;\n"
-                      "};\n"
-                      "worker = { id = \"host1\"; slots = 4; executor = \"dry-run\"; timeouts_s = { seal = 7200; };\n"
-                      "  guestfs = { backend = \"direct\"; backend_settings = [ \"force_tcg\" ]; memsize_mb = 512; }; };\n"
-                      "storage = { domains = ( { id = \"" SD1 "\"; path = \"/srv/sd1/\"; },\n"
-                      "                        { id = \"" SD2 "\"; path = \"/srv/sd2\"; } ); };\n"
-                      "producer = { db = \"/tmp/p.db\"; max_attempts = 5; };\n"
-                      "log = { level = \"debug\"; };\n",
-                      ALL, CONFIG_BROKER | CONFIG_WORKER, &c, err, warn);
+    int r = load_text(
+        f,
+        "broker = {\n"
+        "  hosts = [ \"127.0.0.1:5672\", \"mq2.example.com\", \"[::1]:5673\" ];\n"
+        "  user = \"worker\";\n"
+        "  password_file = \"@SECRET@\";\n"
+        "  heartbeat_s = 10L;\n"
+        "};\n"
+        "worker = { id = \"host1\"; slots = 4; executor = \"dry-run\"; timeouts_s = { seal = 7200; };\n"
+        "  guestfs = { backend = \"direct\"; backend_settings = [ \"force_tcg\" ]; memsize_mb = 512; }; };\n"
+        "storage = { domains = ( { id = \"" SD1 "\"; path = \"/srv/sd1/\"; },\n"
+        "                        { id = \"" SD2 "\"; path = \"/srv/sd2\"; } ); };\n"
+        "producer = { db = \"/tmp/p.db\"; max_attempts = 5; };\n"
+        "log = { level = \"debug\"; };\n",
+        ALL, CONFIG_BROKER | CONFIG_WORKER, &c, err, warn);
     if (r < 0)
         fail_msg("%s", err);
     assert_string_equal(warn, "");
@@ -173,8 +177,10 @@ static void test_defaults(void **state) {
     config_free(&c);
 
     /* tls changes the default port */
-    r = load_text(f, "broker = { hosts = [ \"mq\" ]; user = \"u\"; password_file = \"@SECRET@\";\n"
-                     "  tls = { ca = \"/etc/ca.pem\"; verify_peer = false; }; };\n", ALL, 0, &c, err, warn);
+    r = load_text(f,
+                  "broker = { hosts = [ \"mq\" ]; user = \"u\"; password_file = \"@SECRET@\";\n"
+                  "  tls = { ca = \"/etc/ca.pem\"; verify_peer = false; }; };\n",
+                  ALL, 0, &c, err, warn);
     if (r < 0)
         fail_msg("%s", err);
     assert_true(c.broker.tls);
@@ -193,8 +199,8 @@ static void test_errors(void **state) {
     for (size_t n = 252; n <= 256; n++) {
         memset(v6, ':', n);
         v6[n] = '\0';
-        snprintf(text, sizeof text, "broker = { hosts = [\n \"[%s]:5672\" ]; user = \"u\"; password_file = \"@SECRET@\"; };\n",
-                 v6);
+        snprintf(text, sizeof text,
+                 "broker = { hosts = [\n \"[%s]:5672\" ]; user = \"u\"; password_file = \"@SECRET@\"; };\n", v6);
         if (n >= 254) {
             expect_err(f, text, ALL, 2, "broker.hosts[0]", "bad IPv6 address");
             continue;
@@ -216,45 +222,58 @@ static void test_errors(void **state) {
                "expected an integer, got a boolean");
     expect_err(f, BROKER "worker = {\n  slots = \"4\";\n};\n", ALL, 7, "worker.slots",
                "expected an integer, got a string (remove the quotes");
-    expect_err(f, BROKER "worker = {\n  slots = 2.5;\n};\n", ALL, 7, "worker.slots", "expected an integer, got a float");
+    expect_err(f, BROKER "worker = {\n  slots = 2.5;\n};\n", ALL, 7, "worker.slots",
+               "expected an integer, got a float");
     expect_err(f, BROKER "worker = {\n  slots = 65;\n};\n", ALL, 7, "worker.slots", "65 is out of range (1..64)");
     /* libconfig reads 4294967297 as 1 and 3000000000 as -1294967296 */
     expect_err(f, BROKER "worker = {\n  slots = 4294967297;\n};\n", ALL, 7, "worker.slots",
                "4294967297 is out of range (1..64)");
-    expect_err(f, BROKER "worker = { timeouts_s = {\n  copy = 3000000000; }; };\n", ALL, 7, "worker.timeouts_s.copy",
-               "3000000000 is out of range (1..86400)");
+    expect_err(f, BROKER "worker = { timeouts_s = {\n  copy = 3000000000; }; };\n", ALL, 7,
+               "worker.timeouts_s.copy", "3000000000 is out of range (1..86400)");
     expect_err(f, BROKER "worker = {\n  slots =\n\n    4294967298; };\n", ALL, 7, "worker.slots",
                "4294967298 is out of range (1..64)");
     expect_err(f, BROKER "worker = { timeouts_s = {\n  copy = 3000000000L; }; };\n", ALL, 7,
                "worker.timeouts_s.copy", "3000000000 is out of range (1..86400)");
-    expect_err(f, "broker = { hosts = [ \"a\" ]; user = \"u\"; password_file = \"@SECRET@\";\n  heartbeat_s = 0xffffffff; };\n",
+    expect_err(f,
+               "broker = { hosts = [ \"a\" ]; user = \"u\"; password_file = \"@SECRET@\";\n  heartbeat_s = "
+               "0xffffffff; };\n",
                ALL, 2, "broker.heartbeat_s", "4294967295 is out of range (0..3600)");
     expect_err(f, "broker = {\n  hosts = [ \"a\" ];\n  password_file = \"@SECRET@\";\n};\n", ALL, 1, "broker.user",
                "missing (required)");
-    expect_err(f, BROKER "storage = { domains = (\n { id = \"5D0A4C2E-8F3B-4E1D-9C7A-6B5E4D3C2B1A\"; path = \"/srv/a\"; } ); };\n",
-               ALL, 7, "storage.domains[0].id", "is not a canonical lowercase UUID");
+    expect_err(
+        f,
+        BROKER
+        "storage = { domains = (\n { id = \"5D0A4C2E-8F3B-4E1D-9C7A-6B5E4D3C2B1A\"; path = \"/srv/a\"; } ); };\n",
+        ALL, 7, "storage.domains[0].id", "is not a canonical lowercase UUID");
     expect_err(f, BROKER "storage = { domains = (\n { id = \"" SD1 "\";\n path = \"srv/a\"; } ); };\n", ALL, 8,
                "storage.domains[0].path", "\"srv/a\" is not an absolute path");
     expect_err(f, BROKER "storage = { domains = (\n { id = \"" SD1 "\"; path = \"/srv/../etc\"; } ); };\n", ALL, 7,
                "storage.domains[0].path", "no . or .. parts");
-    expect_err(f, BROKER "storage = { domains = ( { id = \"" SD1 "\"; path = \"/srv/a\"; },\n"
-                         "  { id = \"" SD1 "\"; path = \"/srv/b\"; } ); };\n",
+    expect_err(f,
+               BROKER "storage = { domains = ( { id = \"" SD1 "\"; path = \"/srv/a\"; },\n"
+                      "  { id = \"" SD1 "\"; path = \"/srv/b\"; } ); };\n",
                ALL, 7, "storage.domains[1].id", "duplicate domain id " SD1);
-    expect_err(f, "broker = { hosts = [ \"a\" ]; user = \"u\";\n  password = \"x\";\n  password_file = \"@SECRET@\"; };\n",
-               ALL, 3, "broker.password_file", "either password or password_file, not both");
-    expect_err(f, "broker = { hosts = [ \"a\" ];\n  user = \"u\"; };\n", ALL, 1, "broker.password_file", "missing");
-    expect_err(f, "broker = { hosts = [ \"a:5672\",\n \"b:99999\" ]; user = \"u\"; password_file = \"@SECRET@\"; };\n",
-               ALL, 2, "broker.hosts[1]", "port must be a number 1..65535");
-    expect_err(f, "broker = {\n hosts = [ \"bad_host\" ]; user = \"u\"; password_file = \"@SECRET@\"; };\n", ALL, 2,
-               "broker.hosts[0]", "not a valid host name");
+    expect_err(
+        f,
+        "broker = { hosts = [ \"a\" ]; user = \"u\";\n  password = \"x\";\n  password_file = \"@SECRET@\"; };\n",
+        ALL, 3, "broker.password_file", "either password or password_file, not both");
+    expect_err(f, "broker = { hosts = [ \"a\" ];\n  user = \"u\"; };\n", ALL, 1, "broker.password_file",
+               "missing");
+    expect_err(
+        f, "broker = { hosts = [ \"a:5672\",\n \"b:99999\" ]; user = \"u\"; password_file = \"@SECRET@\"; };\n",
+        ALL, 2, "broker.hosts[1]", "port must be a number 1..65535");
+    expect_err(f, "broker = {\n hosts = [ \"bad_host\" ]; user = \"u\"; password_file = \"@SECRET@\"; };\n", ALL,
+               2, "broker.hosts[0]", "not a valid host name");
     expect_err(f, BROKER "worker = {\n  executor = \"fast\";\n};\n", ALL, 7, "worker.executor",
                "must be \"real\" or \"dry-run\"");
     expect_err(f, BROKER "worker = {\n  pool = \"Gold\";\n};\n", ALL, 7, "worker.pool", "[a-z0-9_-]");
-    expect_err(f, BROKER "worker = { guestfs = {\n  memsize_mb = 100; }; };\n", ALL, 7, "worker.guestfs.memsize_mb",
-               "256..65536");
+    expect_err(f, BROKER "worker = { guestfs = {\n  memsize_mb = 100; }; };\n", ALL, 7,
+               "worker.guestfs.memsize_mb", "256..65536");
     expect_err(f, BROKER "log = {\n  level = \"verbose\";\n};\n", ALL, 7, "log.level", "must be error, warning");
-    expect_err(f, "broker = { hosts = [ \"a\" ]; user = \"u\"; password_file = \"@SECRET@\";\n"
-                  "  tls = { cert = \"/c.pem\"; }; };\n", ALL, 2, "broker.tls.key", "cert and key go together");
+    expect_err(f,
+               "broker = { hosts = [ \"a\" ]; user = \"u\"; password_file = \"@SECRET@\";\n"
+               "  tls = { cert = \"/c.pem\"; }; };\n",
+               ALL, 2, "broker.tls.key", "cert and key go together");
     expect_err(f, "broker = { hosts = [ \"a\" ]; user = \"u\";\n password_file = \"secret\"; };\n", ALL, 2,
                "broker.password_file", "is not an absolute path");
     expect_err(f, BROKER "worker = 3;\n", ALL, 6, "worker", "expected a group");
@@ -289,19 +308,23 @@ static void test_secret_modes(void **state) {
     /* so is a world-readable TLS private key (the password file is 0600 here) */
     free(write_file(f->dir, "tls.key", 0644, "key"));
     _cleanup_free_ char *key = xasprintf("%s/tls.key", f->dir);
-    _cleanup_free_ char *tls = xasprintf("broker = { hosts = [ \"a\" ]; user = \"u\"; password_file = \"@SECRET@\";\n"
-                                         " tls = { cert = \"%s\";\n key = \"%s\"; }; };\n", key, key);
+    _cleanup_free_ char *tls =
+        xasprintf("broker = { hosts = [ \"a\" ]; user = \"u\"; password_file = \"@SECRET@\";\n"
+                  " tls = { cert = \"%s\";\n key = \"%s\"; }; };\n",
+                  key, key);
     assert_int_equal(chmod(f->secret, 0600), 0);
     expect_err(f, tls, ALL, 3, "broker.tls.key", "TLS private key");
     assert_int_equal(chmod(key, 0600), 0);
     int r = load_text(f, tls, ALL, 0, &c, err, warn);
     if (r < 0)
         fail_msg("%s", err);
-    assert_string_equal(c.broker.producer_user, "producer");   /* the default */
+    assert_string_equal(c.broker.producer_user, "producer"); /* the default */
     config_free(&c);
     /* a certificate and no password: SASL EXTERNAL (password NULL) */
-    _cleanup_free_ char *ext = xasprintf("broker = { hosts = [ \"a\" ]; user = \"host1\"; producer_user = \"prod\";\n"
-                                         " tls = { cert = \"%s\"; key = \"%s\"; }; };\n", key, key);
+    _cleanup_free_ char *ext =
+        xasprintf("broker = { hosts = [ \"a\" ]; user = \"host1\"; producer_user = \"prod\";\n"
+                  " tls = { cert = \"%s\"; key = \"%s\"; }; };\n",
+                  key, key);
     if ((r = load_text(f, ext, ALL, 0, &c, err, warn)) < 0)
         fail_msg("%s", err);
     assert_null(c.broker.password);
@@ -317,10 +340,12 @@ static void test_secret_modes(void **state) {
     assert_non_null(strstr(warn, "readable by its group (mode 0640)"));
     config_free(&c);
     /* an inline password in a world-readable config file is refused */
-    free(write_file(f->dir, "t.conf", 0644, "broker = { hosts = [ \"a\" ]; user = \"u\";\n password = \"pw\"; };\n"));
+    free(write_file(f->dir, "t.conf", 0644,
+                    "broker = { hosts = [ \"a\" ]; user = \"u\";\n password = \"pw\"; };\n"));
     r = config_load(f->conf, ALL, 0, &c, err, warn);
     assert_int_equal(r, -VMS_E_CONFIG);
-    _cleanup_free_ char *where = xasprintf("%s:2: broker.password: the config file with an inline password", f->conf);
+    _cleanup_free_ char *where =
+        xasprintf("%s:2: broker.password: the config file with an inline password", f->conf);
     if (!strstr(err, where) || !strstr(err, "readable by others"))
         fail_msg("%s", err);
     /* ... and accepted at 0600, the same file otherwise */
@@ -339,8 +364,10 @@ static void test_producer_db(void **state) {
     struct fx *f = *state;
     struct config c;
     char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
-    int r = load_text(f, "producer = { db = \"postgresql://vmseal@db1.example.com/vmseal\";\n"
-                         "  db_password_file = \"@SECRET@\"; };\n", ALL, 0, &c, err, warn);
+    int r = load_text(f,
+                      "producer = { db = \"postgresql://vmseal@db1.example.com/vmseal\";\n"
+                      "  db_password_file = \"@SECRET@\"; };\n",
+                      ALL, 0, &c, err, warn);
     if (r < 0)
         fail_msg("%s", err);
     assert_string_equal(c.producer.db, "postgresql://vmseal@db1.example.com/vmseal");
@@ -355,7 +382,8 @@ static void test_producer_db(void **state) {
                "producer.db_password_file", "readable by others");
     free(write_file(f->dir, "t.conf", 0644, "producer = {\n db = \"postgresql://u:pw@db1/vmseal\"; };\n"));
     assert_int_equal(config_load(f->conf, ALL, 0, &c, err, warn), -VMS_E_CONFIG);
-    if (!strstr(err, "producer.db: the config file with a database password") || !strstr(err, "readable by others"))
+    if (!strstr(err, "producer.db: the config file with a database password") ||
+        !strstr(err, "readable by others"))
         fail_msg("%s", err);
     free(write_file(f->dir, "t.conf", 0600, "producer = {\n db = \"postgresql:///vmseal?password=pw\"; };\n"));
     r = config_load(f->conf, ALL, 0, &c, err, warn);
@@ -424,7 +452,8 @@ static void test_producer_ops(void **state) {
     struct fx *f = *state;
     struct config c;
     char err[ERR_WHY_LEN], warn[ERR_WHY_LEN];
-    int r = load_text(f, BROKER "producer = { metrics_listen = \"127.0.0.1:9464\";\n"
+    int r = load_text(f,
+                      BROKER "producer = { metrics_listen = \"127.0.0.1:9464\";\n"
                              "  retry = { backoff_base_ms = 1000; backoff_max_ms = 600000; };\n"
                              "  timeouts_s = { copy = 86400; seal = 7200; }; };\n"
                              "worker = { metrics_listen = \"[::1]:9465\"; timeouts_s = { seal = 86400; }; };\n",
@@ -436,7 +465,7 @@ static void test_producer_ops(void **state) {
     assert_int_equal(c.producer.backoff_base_ms, 1000);
     assert_int_equal(c.producer.backoff_max_ms, 600000);
     assert_int_equal(c.producer.timeout_copy_s, 86400);
-    assert_int_equal(c.producer.timeout_update_s, 60);   /* defaults for the others */
+    assert_int_equal(c.producer.timeout_update_s, 60); /* defaults for the others */
     assert_int_equal(c.producer.timeout_delete_s, 300);
     assert_int_equal(c.producer.timeout_seal_s, 7200);
     assert_int_equal(c.worker.timeout_seal_s, 86400);
@@ -449,10 +478,13 @@ static void test_producer_ops(void **state) {
     assert_int_equal(c.producer.timeout_copy_s, 3600);
     assert_int_equal(c.producer.timeout_seal_s, 3600);
     config_free(&c);
-    static const struct { const char *text, *key, *reason; } bad[] = {
+    static const struct {
+        const char *text, *key, *reason;
+    } bad[] = {
         { BROKER "producer = { retry = {\n  backoff_base_ms = 5000; backoff_max_ms = 100; }; };\n",
           "producer.retry.backoff_max_ms", "below backoff_base_ms" },
-        { BROKER "producer = { timeouts_s = {\n  seal = 86401; }; };\n", "producer.timeouts_s.seal", "out of range" },
+        { BROKER "producer = { timeouts_s = {\n  seal = 86401; }; };\n", "producer.timeouts_s.seal",
+          "out of range" },
         { BROKER "producer = { retry = {\n  attempts = 3; }; };\n", "producer.retry.attempts", "unknown key" },
         { BROKER "producer = {\n  metrics_listen = 9464; };\n", "producer.metrics_listen", "expected a string" },
     };

@@ -34,19 +34,25 @@ static void test_render(void **state) {
     metrics_observe(m, "t_seconds", "step=\"x\"", 0.2);
     metrics_observe(m, "t_seconds", "step=\"x\"", 7);
     metrics_observe(m, "t_seconds", NULL, 5000);
-    metrics_set(m, "t_jobs_total", NULL, 9);        /* a counter cannot be set */
-    metrics_observe(m, "t_unknown", NULL, 1);       /* undeclared: ignored */
+    metrics_set(m, "t_jobs_total", NULL, 9);  /* a counter cannot be set */
+    metrics_observe(m, "t_unknown", NULL, 1); /* undeclared: ignored */
     char *text = metrics_render(m);
     static const char *const want[] = {
         "# HELP t_jobs_total Jobs\n# TYPE t_jobs_total counter\n",
-        "\nt_jobs_total{kind=\"a\"} 3\n", "\nt_jobs_total{kind=\"b\"} 1\n",
+        "\nt_jobs_total{kind=\"a\"} 3\n",
+        "\nt_jobs_total{kind=\"b\"} 1\n",
         "# TYPE t_busy gauge\nt_busy 2\n",
         "# TYPE t_seconds histogram\n",
-        "\nt_seconds_bucket{step=\"x\",le=\"0.1\"} 0\n", "\nt_seconds_bucket{step=\"x\",le=\"0.5\"} 1\n",
-        "\nt_seconds_bucket{step=\"x\",le=\"5\"} 1\n", "\nt_seconds_bucket{step=\"x\",le=\"10\"} 2\n",
-        "\nt_seconds_bucket{step=\"x\",le=\"+Inf\"} 2\n", "\nt_seconds_sum{step=\"x\"} 7.2", 
-        "\nt_seconds_count{step=\"x\"} 2\n", "\nt_seconds_bucket{le=\"3600\"} 0\n",
-        "\nt_seconds_bucket{le=\"+Inf\"} 1\n", "\nt_seconds_count 1\n",
+        "\nt_seconds_bucket{step=\"x\",le=\"0.1\"} 0\n",
+        "\nt_seconds_bucket{step=\"x\",le=\"0.5\"} 1\n",
+        "\nt_seconds_bucket{step=\"x\",le=\"5\"} 1\n",
+        "\nt_seconds_bucket{step=\"x\",le=\"10\"} 2\n",
+        "\nt_seconds_bucket{step=\"x\",le=\"+Inf\"} 2\n",
+        "\nt_seconds_sum{step=\"x\"} 7.2",
+        "\nt_seconds_count{step=\"x\"} 2\n",
+        "\nt_seconds_bucket{le=\"3600\"} 0\n",
+        "\nt_seconds_bucket{le=\"+Inf\"} 1\n",
+        "\nt_seconds_count 1\n",
     };
     for (size_t i = 0; i < ARRAY_SIZE(want); i++)
         if (!strstr(text, want[i]))
@@ -72,8 +78,9 @@ static void test_render(void **state) {
 }
 
 static void test_listen_refused(void **state) {
-    static const char *const bad[] = { "9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
-                                       "localhost:9464", ":9464", "127.0.0.1:94x", "[::1:9464" };
+    static const char *const bad[] = { "9464",        "127.0.0.1",       "127.0.0.1:",
+                                       "127.0.0.1:0", "127.0.0.1:65536", "localhost:9464",
+                                       ":9464",       "127.0.0.1:94x",   "[::1:9464" };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         struct metrics *m = NULL;
         char why[ERR_WHY_LEN] = "";

@@ -16,21 +16,20 @@
 #include "err.h"
 #include "util.h"
 
-mq_t *mqtest_open(const struct config_broker *b)
-{
+mq_t *mqtest_open(const struct config_broker *b) {
     char err[512] = "";
     mq_t *mq = NULL;
-    int r = mq_open(&(struct mq_opts){ .broker = b, .conn_name = "mqtest", .max_backoff_ms = 1000,
-                                       .why = err, .why_len = sizeof(err) },
-                    &mq);
+    int r = mq_open(
+        &(struct mq_opts){
+            .broker = b, .conn_name = "mqtest", .max_backoff_ms = 1000, .why = err, .why_len = sizeof(err) },
+        &mq);
 
     if (r < 0)
         fail_msg("mq_open: %s: %s", err_str(r), err);
     return mq;
 }
 
-int mqtest_wait_type(mq_t *mq, enum mq_event_type type, int timeout_ms, struct mq_event *ev, int *ret_other)
-{
+int mqtest_wait_type(mq_t *mq, enum mq_event_type type, int timeout_ms, struct mq_event *ev, int *ret_other) {
     int64_t deadline = time_mono_ms() + timeout_ms;
 
     for (;;) {
@@ -46,8 +45,7 @@ int mqtest_wait_type(mq_t *mq, enum mq_event_type type, int timeout_ms, struct m
     }
 }
 
-int mqtest_queue_delete(const struct testbroker *tb, const char *queue)
-{
+int mqtest_queue_delete(const struct testbroker *tb, const char *queue) {
     amqp_connection_state_t c = amqp_new_connection();
     amqp_socket_t *s = amqp_tcp_socket_new(c);
     amqp_rpc_reply_t r;
@@ -70,15 +68,13 @@ out:
 
 /* ---- flow ---------------------------------------------------------------- */
 
-static void flow_body(size_t i, size_t len, char *buf)
-{
+static void flow_body(size_t i, size_t len, char *buf) {
     for (size_t k = 0; k < len; k++)
         buf[k] = (char)('a' + (i * 31 + k * 7) % 26);
 }
 
-void mqtest_flow_init(struct mqtest_flow *f, mq_t *pub, mq_t *con, const char *exchange,
-                      const char *routing_key, size_t n, size_t window)
-{
+void mqtest_flow_init(struct mqtest_flow *f, mq_t *pub, mq_t *con, const char *exchange, const char *routing_key,
+                      size_t n, size_t window) {
     memset(f, 0, sizeof(*f));
     f->pub = pub;
     f->con = con;
@@ -92,8 +88,7 @@ void mqtest_flow_init(struct mqtest_flow *f, mq_t *pub, mq_t *con, const char *e
     f->redo = xcalloc(n, sizeof(*f->redo));
 }
 
-void mqtest_flow_free(struct mqtest_flow *f)
-{
+void mqtest_flow_free(struct mqtest_flow *f) {
     free(f->state);
     free(f->seen);
     free(f->redo);
@@ -101,8 +96,7 @@ void mqtest_flow_free(struct mqtest_flow *f)
     memset(f, 0, sizeof(*f));
 }
 
-static bool flow_next(struct mqtest_flow *f, size_t *ret)
-{
+static bool flow_next(struct mqtest_flow *f, size_t *ret) {
     if (f->n_redo) {
         *ret = f->redo[--f->n_redo];
         return true;
@@ -115,8 +109,7 @@ static bool flow_next(struct mqtest_flow *f, size_t *ret)
     return true;
 }
 
-static void flow_publish(struct mqtest_flow *f)
-{
+static void flow_publish(struct mqtest_flow *f) {
     char id[32], body[256];
     size_t i;
     uint64_t seq;
@@ -126,8 +119,8 @@ static void flow_publish(struct mqtest_flow *f)
         f->last_pub_ms = time_mono_ms();
         snprintf(id, sizeof(id), "msg-%07zu", i);
         flow_body(i, f->body_len, body);
-        int r = mq_publish(f->pub, f->exchange, f->routing_key, &(struct mq_props){ .message_id = id },
-                           body, f->body_len, &seq);
+        int r = mq_publish(f->pub, f->exchange, f->routing_key, &(struct mq_props){ .message_id = id }, body,
+                           f->body_len, &seq);
         if (r < 0) {
             assert_int_equal(r, -VMS_E_CONN_LOST);
             f->redo[f->n_redo++] = i;
@@ -146,8 +139,7 @@ static void flow_publish(struct mqtest_flow *f)
     }
 }
 
-static void flow_on_confirm(struct mqtest_flow *f, const struct mq_event *ev)
-{
+static void flow_on_confirm(struct mqtest_flow *f, const struct mq_event *ev) {
     assert_true(ev->seq < f->by_seq_len);
     size_t i = f->by_seq[ev->seq];
     assert_int_equal(f->state[i], 1);
@@ -164,8 +156,7 @@ static void flow_on_confirm(struct mqtest_flow *f, const struct mq_event *ev)
     f->redo[f->n_redo++] = i;
 }
 
-static void flow_on_delivery(struct mqtest_flow *f, const struct mq_delivery *d)
-{
+static void flow_on_delivery(struct mqtest_flow *f, const struct mq_delivery *d) {
     char body[256];
     size_t i;
 
@@ -188,8 +179,7 @@ static void flow_on_delivery(struct mqtest_flow *f, const struct mq_delivery *d)
         assert_int_equal(r, 0);
 }
 
-bool mqtest_flow_step(struct mqtest_flow *f, int wait_ms)
-{
+bool mqtest_flow_step(struct mqtest_flow *f, int wait_ms) {
     struct mq_event ev;
     bool busy = false;
 
@@ -221,8 +211,7 @@ bool mqtest_flow_step(struct mqtest_flow *f, int wait_ms)
     return f->n_confirmed == f->n && f->n_unique == f->n;
 }
 
-int mqtest_flow_run(struct mqtest_flow *f, int timeout_ms)
-{
+int mqtest_flow_run(struct mqtest_flow *f, int timeout_ms) {
     int64_t deadline = time_mono_ms() + timeout_ms;
 
     while (!mqtest_flow_step(f, 2))

@@ -19,8 +19,7 @@ mq_t *mqtest_open(const struct config_broker *b);
 /* Wait up to timeout_ms for an event of `type`; events of other types are
  * counted in *ret_other (may be NULL) and dropped.  Returns 0 or -ETIMEDOUT.
  * The caller clears *ev. */
-int mqtest_wait_type(mq_t *mq, enum mq_event_type type, int timeout_ms, struct mq_event *ev,
-                     int *ret_other);
+int mqtest_wait_type(mq_t *mq, enum mq_event_type type, int timeout_ms, struct mq_event *ev, int *ret_other);
 
 /* Delete a queue over a separate raw rabbitmq-c connection. */
 int mqtest_queue_delete(const struct testbroker *tb, const char *queue);
@@ -29,21 +28,23 @@ struct mqtest_flow {
     mq_t *pub, *con;
     const char *exchange, *routing_key;
     size_t n, window, body_len;
-    int throttle_ms;           /* > 0: at most one new publish per throttle_ms */
+    int throttle_ms; /* > 0: at most one new publish per throttle_ms */
     int64_t last_pub_ms;
     /* results */
     size_t n_confirmed, n_unique, n_dupes, n_redelivered, n_stale;
     size_t n_reconnect_pub, n_reconnect_con, n_bad_body, n_lost_confirms;
     /* internals */
-    uint8_t *state;            /* per message: 0 to send, 1 in flight, 2 confirmed */
-    uint32_t *seen;            /* deliveries per message */
-    size_t *by_seq; size_t by_seq_len;
-    size_t *redo; size_t n_redo;
+    uint8_t *state; /* per message: 0 to send, 1 in flight, 2 confirmed */
+    uint32_t *seen; /* deliveries per message */
+    size_t *by_seq;
+    size_t by_seq_len;
+    size_t *redo;
+    size_t n_redo;
     size_t next, inflight;
 };
 
-void mqtest_flow_init(struct mqtest_flow *f, mq_t *pub, mq_t *con, const char *exchange,
-                      const char *routing_key, size_t n, size_t window);
+void mqtest_flow_init(struct mqtest_flow *f, mq_t *pub, mq_t *con, const char *exchange, const char *routing_key,
+                      size_t n, size_t window);
 void mqtest_flow_free(struct mqtest_flow *f);
 /* One round: publish into the window, drain the publisher's and the
  * consumer's events (wait at most wait_ms on the consumer).  Returns true

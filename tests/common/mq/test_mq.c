@@ -22,8 +22,7 @@
 #include "testbroker.h"
 #include "util.h"
 
-static void test_topology_twice(void **state)
-{
+static void test_topology_twice(void **state) {
     struct testbroker *tb = *state;
     const char *keys[] = { "#" };
     mq_t *mq = mqtest_open(&tb->broker);
@@ -47,8 +46,7 @@ static void test_topology_twice(void **state)
 
 /* Declaring a queue with other arguments is a channel error (406): the call
  * fails with CONFLICT, and the client recovers by itself. */
-static void test_conflict_recovers(void **state)
-{
+static void test_conflict_recovers(void **state) {
     struct testbroker *tb = *state;
     mq_t *mq = mqtest_open(&tb->broker);
     struct mq_event ev;
@@ -68,8 +66,7 @@ static void test_conflict_recovers(void **state)
     mq_close(mq);
 }
 
-static void test_bulk_exactly_once(void **state)
-{
+static void test_bulk_exactly_once(void **state) {
     struct testbroker *tb = *state;
     mq_t *pub = mqtest_open(&tb->broker), *con = mqtest_open(&tb->broker);
     struct mqtest_flow f;
@@ -90,8 +87,7 @@ static void test_bulk_exactly_once(void **state)
     mq_close(con);
 }
 
-static void test_queue_deleted_cancels(void **state)
-{
+static void test_queue_deleted_cancels(void **state) {
     struct testbroker *tb = *state;
     mq_t *mq = mqtest_open(&tb->broker);
     struct mq_event ev;
@@ -117,8 +113,7 @@ static void test_queue_deleted_cancels(void **state)
 
 /* Mandatory publishes: routed -> 0, unroutable -> RETURNED (the broker sends
  * basic.return and then basic.ack for it), in any interleaving. */
-static void test_mandatory_returned(void **state)
-{
+static void test_mandatory_returned(void **state) {
     struct testbroker *tb = *state;
     mq_t *mq = mqtest_open(&tb->broker);
     uint64_t seq[4];
@@ -151,8 +146,7 @@ static void test_mandatory_returned(void **state)
 
 /* Headers: our reason header, x-delivery-count after a requeue, and a
  * dead-letter's x-death reason once the delivery limit is passed. */
-static void test_headers_and_dead_letters(void **state)
-{
+static void test_headers_and_dead_letters(void **state) {
     struct testbroker *tb = *state;
     mq_t *mq = mqtest_open(&tb->broker);
     struct mq_event ev;
@@ -160,9 +154,11 @@ static void test_headers_and_dead_letters(void **state)
     assert_int_equal(mq_declare_topology(mq), 0);
     assert_int_equal(mq_declare_quorum_queue(mq, "limited", 1, false), 0);
     assert_int_equal(mq_consume(mq, "limited", 5, false, false), 0);
-    assert_int_equal(mq_publish_wait(mq, "", "limited",
-                                     &(struct mq_props){ .message_id = "m1", .type = "job", .correlation_id = "c1" },
-                                     "payload", 7, 5000), 0);
+    assert_int_equal(
+        mq_publish_wait(mq, "", "limited",
+                        &(struct mq_props){ .message_id = "m1", .type = "job", .correlation_id = "c1" }, "payload",
+                        7, 5000),
+        0);
     for (int round = 0; round < 2; round++) {
         assert_int_equal(mqtest_wait_type(mq, MQ_EV_DELIVERY, 5000, &ev, NULL), 0);
         assert_string_equal(ev.delivery.message_id, "m1");
@@ -185,7 +181,8 @@ static void test_headers_and_dead_letters(void **state)
     /* our own reason header wins */
     assert_int_equal(mq_publish_wait(mq, MQ_X_DLX, "any",
                                      &(struct mq_props){ .message_id = "m2", .reason = "msg_truncated: body" },
-                                     "zz", 2, 5000), 0);
+                                     "zz", 2, 5000),
+                     0);
     assert_int_equal(mqtest_wait_type(mq, MQ_EV_DELIVERY, 5000, &ev, NULL), 0);
     assert_string_equal(ev.delivery.reason, "msg_truncated: body");
     assert_int_equal(ev.delivery.body_len, 2);
@@ -195,8 +192,7 @@ static void test_headers_and_dead_letters(void **state)
     mq_close(mq);
 }
 
-static void test_wrong_password(void **state)
-{
+static void test_wrong_password(void **state) {
     struct testbroker *tb = *state;
     struct config_broker b;
     char err[512] = "";
@@ -219,8 +215,7 @@ static void test_wrong_password(void **state)
     testbroker_config_free(&b);
 }
 
-static void test_no_host(void **state)
-{
+static void test_no_host(void **state) {
     struct testbroker *tb = *state;
     struct config_broker b;
     char err[512] = "";
@@ -249,8 +244,7 @@ static void test_no_host(void **state)
 /* With a 2 s heartbeat, a client that calls mq_wait regularly stays
  * connected for many heartbeats; one that stops calling is dropped by the
  * broker and comes back by itself (new epoch, stale deliveries). */
-static void test_heartbeat(void **state)
-{
+static void test_heartbeat(void **state) {
     struct testbroker *tb = *state;
     struct config_broker b;
     struct mq_event ev;
@@ -285,8 +279,7 @@ static void test_heartbeat(void **state)
 
 /* A consumer whose queue vanished while the client was disconnected is
  * reported cancelled during the replay, and the client still comes back. */
-static void test_queue_gone_while_away(void **state)
-{
+static void test_queue_gone_while_away(void **state) {
     struct testbroker *tb = *state;
     mq_t *owner = mqtest_open(&tb->broker), *mq = mqtest_open(&tb->broker);
     struct mq_event ev;
@@ -314,8 +307,7 @@ static void test_queue_gone_while_away(void **state)
 }
 
 /* mq_wait also watches the caller's fds (the daemons' child pipes). */
-static void test_extra_fds(void **state)
-{
+static void test_extra_fds(void **state) {
     struct testbroker *tb = *state;
     mq_t *mq = mqtest_open(&tb->broker);
     struct mq_event ev;
@@ -341,8 +333,7 @@ static void test_extra_fds(void **state)
 
 /* Direct reply-to (vmsealctl -> producer RPC): the requester consumes the
  * pseudo-queue without acks, the server answers to the reply_to it got. */
-static void test_direct_reply_to(void **state)
-{
+static void test_direct_reply_to(void **state) {
     struct testbroker *tb = *state;
     mq_t *client = mqtest_open(&tb->broker), *server = mqtest_open(&tb->broker);
     struct mq_event ev;
@@ -351,16 +342,20 @@ static void test_direct_reply_to(void **state)
     assert_int_equal(mq_consume(server, MQ_Q_RPC, 4, false, false), 0);
     assert_int_equal(mq_consume(client, "amq.rabbitmq.reply-to", 0, false, true), 0);
     assert_int_equal(mq_publish_wait(client, "", MQ_Q_RPC,
-                                     &(struct mq_props){ .message_id = "q1", .correlation_id = "corr-1",
-                                                         .reply_to = "amq.rabbitmq.reply-to", .transient = true },
-                                     "ping", 4, 5000), 0);
+                                     &(struct mq_props){ .message_id = "q1",
+                                                         .correlation_id = "corr-1",
+                                                         .reply_to = "amq.rabbitmq.reply-to",
+                                                         .transient = true },
+                                     "ping", 4, 5000),
+                     0);
     assert_int_equal(mqtest_wait_type(server, MQ_EV_DELIVERY, 5000, &ev, NULL), 0);
     assert_non_null(ev.delivery.reply_to);
     assert_true(strncmp(ev.delivery.reply_to, "amq.rabbitmq.reply-to.", 22) == 0);
-    assert_int_equal(mq_publish_wait(server, "", ev.delivery.reply_to,
-                                     &(struct mq_props){ .correlation_id = ev.delivery.correlation_id,
-                                                         .transient = true },
-                                     "pong", 4, 5000), 0);
+    assert_int_equal(
+        mq_publish_wait(server, "", ev.delivery.reply_to,
+                        &(struct mq_props){ .correlation_id = ev.delivery.correlation_id, .transient = true },
+                        "pong", 4, 5000),
+        0);
     assert_int_equal(mq_ack(server, &ev.delivery), 0);
     mq_event_clear(&ev);
     assert_int_equal(mqtest_wait_type(client, MQ_EV_DELIVERY, 5000, &ev, NULL), 0);
@@ -371,8 +366,7 @@ static void test_direct_reply_to(void **state)
     mq_close(client);
 }
 
-static uint32_t data_segs_out(mq_t *mq)
-{
+static uint32_t data_segs_out(mq_t *mq) {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
     assert_int_equal(getsockopt(amqp_get_sockfd(mq->conn), IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
@@ -382,8 +376,7 @@ static uint32_t data_segs_out(mq_t *mq)
 /* Publishes and acks are corked until the next poll: 50 publishes leave as
  * one batch, and a synchronous method sends them (and itself) at once rather
  * than after the kernel's 200 ms cork timer. */
-static void test_corked_sends(void **state)
-{
+static void test_corked_sends(void **state) {
     struct testbroker *tb = *state;
     mq_t *mq = mqtest_open(&tb->broker);
     char q[256];
@@ -399,7 +392,7 @@ static void test_corked_sends(void **state)
     uint32_t s0 = data_segs_out(mq);
     for (int i = 0; i < 50; i++)
         assert_int_equal(mq_publish(mq, "", q, &(struct mq_props){ .message_id = "m" }, "body", 4, NULL), 0);
-    assert_int_equal(data_segs_out(mq) - s0, 0);   /* held back */
+    assert_int_equal(data_segs_out(mq) - s0, 0); /* held back */
     t0 = time_mono_ms();
     assert_int_equal(mq_declare_exchange(mq, "t.cork2", "topic"), 0);
     assert_true(time_mono_ms() - t0 < uncorked_ms + 150);
@@ -414,8 +407,7 @@ static void test_corked_sends(void **state)
     mq_close(mq);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_topology_twice),
         cmocka_unit_test(test_conflict_recovers),

@@ -28,8 +28,7 @@
 #define N_MSGS 3000
 
 /* Run `rabbitmqctl -n NODE cmd` in the background while the flow goes on. */
-static void ctl_while_flowing(const struct testbroker *tb, struct mqtest_flow *f, const char *cmd)
-{
+static void ctl_while_flowing(const struct testbroker *tb, struct mqtest_flow *f, const char *cmd) {
     const char *argv[] = { "rabbitmqctl", "-n", tb->node, cmd, NULL };
     int64_t deadline = time_mono_ms() + 60000;
     int status = -1;
@@ -46,8 +45,7 @@ static void ctl_while_flowing(const struct testbroker *tb, struct mqtest_flow *f
     assert_int_equal(status, 0);
 }
 
-static void test_stop_start_app(void **state)
-{
+static void test_stop_start_app(void **state) {
     struct testbroker *tb = *state;
     mq_t *pub = mqtest_open(&tb->broker), *con = mqtest_open(&tb->broker);
     struct mqtest_flow f;
@@ -67,9 +65,9 @@ static void test_stop_start_app(void **state)
     f.throttle_ms = 0;
     assert_int_equal(mqtest_flow_run(&f, 60000), 0);
     print_message("confirmed before stop: %zu; reconnects pub %zu (epoch %llu) con %zu (epoch %llu); "
-                  "lost confirms %zu; dupes %zu; stale acks %zu\n", confirmed_before, f.n_reconnect_pub,
-                  (unsigned long long)mq_epoch(pub), f.n_reconnect_con, (unsigned long long)mq_epoch(con),
-                  f.n_lost_confirms, f.n_dupes, f.n_stale);
+                  "lost confirms %zu; dupes %zu; stale acks %zu\n",
+                  confirmed_before, f.n_reconnect_pub, (unsigned long long)mq_epoch(pub), f.n_reconnect_con,
+                  (unsigned long long)mq_epoch(con), f.n_lost_confirms, f.n_dupes, f.n_stale);
     assert_true(f.n_reconnect_pub >= 1);
     assert_true(f.n_reconnect_con >= 1);
     assert_int_equal(f.n_unique, N_MSGS);
@@ -81,8 +79,7 @@ static void test_stop_start_app(void **state)
     mq_close(con);
 }
 
-static void watermark_set(const struct testbroker *tb, const char *fraction)
-{
+static void watermark_set(const struct testbroker *tb, const char *fraction) {
     _cleanup_free_ char *out = NULL;
     int r = testbroker_ctl(tb, &out, "set_vm_memory_high_watermark", fraction, NULL);
 
@@ -90,15 +87,14 @@ static void watermark_set(const struct testbroker *tb, const char *fraction)
         fail_msg("set_vm_memory_high_watermark %s: %d %s", fraction, r, out ? out : "");
 }
 
-static int watermark_restore(void **state)
-{
-    const char *argv[] = { "rabbitmqctl", "-n", ((struct testbroker *)*state)->node,
-                           "set_vm_memory_high_watermark", "0.4", NULL };
+static int watermark_restore(void **state) {
+    const char *argv[] = {
+        "rabbitmqctl", "-n", ((struct testbroker *)*state)->node, "set_vm_memory_high_watermark", "0.4", NULL
+    };
     return testutil_cmd_run(argv, 60000, NULL) == 0 ? 0 : -1;
 }
 
-static void test_blocked_holds_publishes(void **state)
-{
+static void test_blocked_holds_publishes(void **state) {
     struct testbroker *tb = *state;
     mq_t *mq = mqtest_open(&tb->broker);
     struct mq_event ev;
@@ -137,8 +133,7 @@ static void test_blocked_holds_publishes(void **state)
     mq_close(mq);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stop_start_app),
         cmocka_unit_test_teardown(test_blocked_holds_publishes, watermark_restore),

@@ -32,17 +32,19 @@ struct pub {
     const char *queue;
     int acked, nacked, lost, reconnected;
     int repaired;
-    char text[4][512];   /* the first MQ_EV_REPAIRED texts */
+    char text[4][512]; /* the first MQ_EV_REPAIRED texts */
     int acked_at_repair[4];
 };
 
-static mq_t *open_client(const struct config_broker *b, bool publish_channel, int confirm_timeout_ms)
-{
+static mq_t *open_client(const struct config_broker *b, bool publish_channel, int confirm_timeout_ms) {
     char err[512] = "";
     mq_t *mq = NULL;
-    int r = mq_open(&(struct mq_opts){ .broker = b, .conn_name = "mqtest-repair", .max_backoff_ms = 500,
+    int r = mq_open(&(struct mq_opts){ .broker = b,
+                                       .conn_name = "mqtest-repair",
+                                       .max_backoff_ms = 500,
                                        .publish_channel = publish_channel,
-                                       .confirm_timeout_ms = confirm_timeout_ms, .why = err,
+                                       .confirm_timeout_ms = confirm_timeout_ms,
+                                       .why = err,
                                        .why_len = sizeof(err) },
                     &mq);
 
@@ -52,8 +54,7 @@ static mq_t *open_client(const struct config_broker *b, bool publish_channel, in
 }
 
 /* Publish one message (when connected), then take events for wait_ms. */
-static void pub_step(struct pub *p, int wait_ms)
-{
+static void pub_step(struct pub *p, int wait_ms) {
     struct mq_event ev;
     int64_t deadline = time_mono_ms() + wait_ms;
 
@@ -79,19 +80,15 @@ static void pub_step(struct pub *p, int wait_ms)
             }
             p->repaired++;
             break;
-        case MQ_EV_RECONNECTED:
-            p->reconnected++;
-            break;
-        default:
-            break;
+        case MQ_EV_RECONNECTED: p->reconnected++; break;
+        default: break;
         }
         mq_event_clear(&ev);
     }
 }
 
 /* Steps of 100 ms until *counter reaches want; fails after timeout_ms. */
-static void pub_until(struct pub *p, const int *counter, int want, int timeout_ms, const char *what)
-{
+static void pub_until(struct pub *p, const int *counter, int want, int timeout_ms, const char *what) {
     int64_t deadline = time_mono_ms() + timeout_ms;
 
     while (*counter < want) {
@@ -102,8 +99,7 @@ static void pub_until(struct pub *p, const int *counter, int want, int timeout_m
     }
 }
 
-static void policy(struct testbroker *tb, const char *name, const char *pattern, const char *def)
-{
+static void policy(struct testbroker *tb, const char *name, const char *pattern, const char *def) {
     char *out = NULL;
     int r = def ? testbroker_ctl(tb, &out, "set_policy", "-p", tb->vhost, "--apply-to", "queues", name, pattern,
                                  def, NULL)
@@ -118,8 +114,7 @@ static void policy(struct testbroker *tb, const char *name, const char *pattern,
  * channel that was told to refuse is replaced (deliveries and epoch
  * untouched), then the connection is dropped, and publishes are confirmed
  * again once the path is new. */
-static void test_refusing_queue_repaired(void **state)
-{
+static void test_refusing_queue_repaired(void **state) {
     struct testbroker *tb = *state;
     struct pub p = { .mq = open_client(&tb->broker, true, 0), .queue = "repair.refuse" };
     struct mq_event ev;
@@ -162,8 +157,7 @@ static void test_refusing_queue_repaired(void **state)
 }
 
 /* Without a publish channel of its own the client can only reconnect. */
-static void test_single_channel_reconnects(void **state)
-{
+static void test_single_channel_reconnects(void **state) {
     struct testbroker *tb = *state;
     struct pub p = { .mq = open_client(&tb->broker, false, 0), .queue = "repair.single" };
 
@@ -179,8 +173,7 @@ static void test_single_channel_reconnects(void **state)
 }
 
 /* `rabbitmqctl eval` of sys:OP on the process of a classic queue. */
-static void queue_process(struct testbroker *tb, const char *queue, const char *op)
-{
+static void queue_process(struct testbroker *tb, const char *queue, const char *op) {
     char expr[512], *out = NULL;
 
     snprintf(expr, sizeof(expr),
@@ -194,8 +187,7 @@ static void queue_process(struct testbroker *tb, const char *queue, const char *
 
 /* A publish without a confirm for confirm_timeout_ms: reported lost, the
  * channel replaced; the publish goes out again and is confirmed. */
-static void test_confirm_timeout_repaired(void **state)
-{
+static void test_confirm_timeout_repaired(void **state) {
     struct testbroker *tb = *state;
     struct pub p = { .mq = open_client(&tb->broker, true, 1000), .queue = "repair.slow" };
 
@@ -215,8 +207,7 @@ static void test_confirm_timeout_repaired(void **state)
     mq_close(p.mq);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusing_queue_repaired),
         cmocka_unit_test(test_single_channel_reconnects),

@@ -15,23 +15,20 @@
 #include "mq_private.h"
 #include "util.h"
 
-static int open_with(const char *const *hosts, size_t n, char *err, size_t err_len)
-{
+static int open_with(const char *const *hosts, size_t n, char *err, size_t err_len) {
     struct config_broker b = { .vhost = "vmseal", .user = "u", .password = "p", .heartbeat_s = 30 };
     mq_t *mq = NULL;
 
     for (size_t i = 0; i < n; i++)
         b.hosts[i] = (char *)hosts[i];
     b.n_hosts = n;
-    int r = mq_open(&(struct mq_opts){ .broker = &b, .connect_timeout_ms = 2000, .why = err,
-                                       .why_len = err_len },
+    int r = mq_open(&(struct mq_opts){ .broker = &b, .connect_timeout_ms = 2000, .why = err, .why_len = err_len },
                     &mq);
     assert_null(mq);
     return r;
 }
 
-static void test_bad_address(void **state)
-{
+static void test_bad_address(void **state) {
     const char *bad[] = { "[::1", "host:0", "host:70000", "host:12x", ":5672", "" };
     char err[512];
 
@@ -43,8 +40,7 @@ static void test_bad_address(void **state)
     assert_non_null(strstr(err, "no broker hosts"));
 }
 
-static void test_unreachable(void **state)
-{
+static void test_unreachable(void **state) {
     const char *hosts[] = { "127.0.0.1:1", "[::1]:1", "localhost:2" };
     char err[512];
     int64_t t0 = time_mono_ms();
@@ -55,8 +51,7 @@ static void test_unreachable(void **state)
     assert_non_null(strstr(err, "localhost:2"));
 }
 
-static void test_null_args(void **state)
-{
+static void test_null_args(void **state) {
     struct mq_event ev;
     mq_t *mq = NULL;
 
@@ -67,8 +62,7 @@ static void test_null_args(void **state)
     assert_string_equal(mq_why(NULL), "no client");
 }
 
-static void expect_confirm(mq_t *mq, uint64_t seq, int status)
-{
+static void expect_confirm(mq_t *mq, uint64_t seq, int status) {
     struct mq_event ev;
 
     assert_int_equal(mq_wait(mq, 0, NULL, 0, &ev), 0);
@@ -77,8 +71,7 @@ static void expect_confirm(mq_t *mq, uint64_t seq, int status)
     assert_int_equal(ev.status, status);
 }
 
-static void test_confirm_bookkeeping(void **state)
-{
+static void test_confirm_bookkeeping(void **state) {
     mq_t *mq = xcalloc(1, sizeof(*mq));
     struct mq_event ev;
 
@@ -90,10 +83,10 @@ static void test_confirm_bookkeeping(void **state)
     mq->next_connect_ms = INT64_MAX; /* no reconnect attempts here */
     assert_int_equal(mq_pending_confirms(mq), 6);
 
-    mq_on_confirm(mq, 2, true, 0);              /* ack 1..2 */
-    mq_on_confirm(mq, 4, false, 0);             /* ack 4 alone, out of order */
-    mq_on_confirm(mq, 4, false, 0);             /* duplicate: nothing */
-    mq_on_confirm(mq, 99, false, 0);            /* unknown: nothing */
+    mq_on_confirm(mq, 2, true, 0);   /* ack 1..2 */
+    mq_on_confirm(mq, 4, false, 0);  /* ack 4 alone, out of order */
+    mq_on_confirm(mq, 4, false, 0);  /* duplicate: nothing */
+    mq_on_confirm(mq, 99, false, 0); /* unknown: nothing */
     /* a basic.return for seq 16 (its header), then its ack */
     amqp_table_entry_t h = { .key = amqp_cstring_bytes(MQ_HDR_SEQ) };
     h.value.kind = AMQP_FIELD_KIND_U64;
@@ -118,8 +111,7 @@ static void test_confirm_bookkeeping(void **state)
     mq_close(mq);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_address),
         cmocka_unit_test(test_unreachable),

@@ -24,15 +24,15 @@
 
 /* ---- the journal seam --------------------------------------------------- */
 
-static char journal_fields[1024];   /* the last record's fields, "\n"-separated */
+static char journal_fields[1024]; /* the last record's fields, "\n"-separated */
 static int journal_records;
 
 int __wrap_sd_journal_sendv(const struct iovec *iov, int n);
 int __wrap_sd_journal_sendv(const struct iovec *iov, int n) {
     size_t len = 0;
     for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(journal_fields + len, sizeof journal_fields - len, "%.*s\n",
-                                (int)iov[i].iov_len, (const char *)iov[i].iov_base);
+        len += (size_t)snprintf(journal_fields + len, sizeof journal_fields - len, "%.*s\n", (int)iov[i].iov_len,
+                                (const char *)iov[i].iov_base);
     journal_records++;
     return 0;
 }
@@ -94,15 +94,15 @@ static void test_notify(void **state) {
     service_ready();
     notify_read(f, 1000, msg, sizeof msg);
     assert_string_equal(msg, "READY=1");
-    service_ready();   /* once only */
+    service_ready(); /* once only */
     service_status("active, broker %s", "connected");
     notify_read(f, 1000, msg, sizeof msg);
     assert_string_equal(msg, "STATUS=active, broker connected");
-    service_status("active, broker connected");   /* unchanged: not sent */
+    service_status("active, broker connected"); /* unchanged: not sent */
     service_watchdog();
     notify_read(f, 1000, msg, sizeof msg);
     assert_string_equal(msg, "WATCHDOG=1");
-    service_watchdog();   /* within half the interval: not sent */
+    service_watchdog(); /* within half the interval: not sent */
     notify_read(f, 50, msg, sizeof msg);
     assert_string_equal(msg, "");
     usleep(210 * 1000);

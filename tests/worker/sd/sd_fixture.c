@@ -71,9 +71,7 @@ bool fx_exists(const char *path) {
     return lstat(path, &st) == 0;
 }
 
-int fx_run(const char *const argv[], char **ret_output) {
-    return testutil_cmd_run(argv, 60000, ret_output);
-}
+int fx_run(const char *const argv[], char **ret_output) { return testutil_cmd_run(argv, 60000, ret_output); }
 
 void fx_volume_make(const struct fx *f, const char *img, const char *vol, const struct vol_meta *m) {
     int img_fd = -1;

@@ -145,14 +145,10 @@ static void test_malformed(void **state) {
         { "[{\"format\": \"a-format-name-too-long\", \"virtual-size\": 1}]", -VMS_E_QEMU_IMG,
           "no virtual-size or format" },
         { "[{\"format\": \"\", \"virtual-size\": 1}]", -VMS_E_QEMU_IMG, "no virtual-size or format" },
-        { "[{\"format\": \"raw\", \"virtual-size\": 1, \"format\": \"qcow2\"}]", -VMS_E_QEMU_IMG,
-          "duplicate" },
-        { "[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": 7}]", -VMS_E_PATH_ESCAPE,
-          "not a string" },
-        { "[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": \"r.img\"}]",
-          -VMS_E_PATH_ESCAPE, "r.img" },
-        { "[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": \"json:{}\"}]",
-          -VMS_E_PATH_ESCAPE, "json:" },
+        { "[{\"format\": \"raw\", \"virtual-size\": 1, \"format\": \"qcow2\"}]", -VMS_E_QEMU_IMG, "duplicate" },
+        { "[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": 7}]", -VMS_E_PATH_ESCAPE, "not a string" },
+        { "[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": \"r.img\"}]", -VMS_E_PATH_ESCAPE, "r.img" },
+        { "[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": \"json:{}\"}]", -VMS_E_PATH_ESCAPE, "json:" },
         { "[{\"format\": \"raw\", \"virtual-size\": 1}, {\"format\": \"raw\", \"virtual-size\": 1, "
           "\"full-backing-filename\": \"/etc/passwd\"}]",
           -VMS_E_PATH_ESCAPE, "/etc/passwd" },
@@ -162,8 +158,8 @@ static void test_malformed(void **state) {
         expect_refused(f, cases[i].json, cases[i].code, cases[i].why);
     }
     /* A file name escaped in JSON is decoded before the check. */
-    char *escaped = xasprintf("[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": \"%s\\/r.img\"}]",
-                              f->real);
+    char *escaped =
+        xasprintf("[{\"format\": \"raw\", \"virtual-size\": 1, \"filename\": \"%s\\/r.img\"}]", f->real);
     expect_info(f, escaped, "raw", 1);
     free(escaped);
 }
@@ -174,8 +170,7 @@ static void test_real_chain(void **state) {
     char *base = xasprintf("%s/real-base.qcow2", f->real);
     char *top = xasprintf("%s/real-top.qcow2", f->real);
     const char *mk_base[] = { "qemu-img", "create", "-q", "-f", "qcow2", base, "8M", NULL };
-    const char *mk_top[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2",
-                             top, NULL };
+    const char *mk_top[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", top, NULL };
     assert_int_equal(testutil_cmd_run(mk_base, 30000, NULL), 0);
     assert_int_equal(testutil_cmd_run(mk_top, 30000, NULL), 0);
     struct qemu_img_info info = { 0 };
@@ -189,8 +184,8 @@ static void test_real_chain(void **state) {
     char *sub = xasprintf("%s/sub", f->real);
     char *sub_top = xasprintf("%s/top.qcow2", sub);
     const char *mk_sub[] = { "mkdir", sub, NULL };
-    const char *mk_sub_top[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-b", base, "-F",
-                                 "qcow2", sub_top, NULL };
+    const char *mk_sub_top[] = { "qemu-img", "create", "-q",    "-f",    "qcow2", "-b",
+                                 base,       "-F",     "qcow2", sub_top, NULL };
     assert_int_equal(testutil_cmd_run(mk_sub, 30000, NULL), 0);
     assert_int_equal(testutil_cmd_run(mk_sub_top, 30000, NULL), 0);
     assert_int_equal(qemu_img_info(sub_top, "qcow2", sub, &info, why), -VMS_E_PATH_ESCAPE);

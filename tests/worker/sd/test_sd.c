@@ -21,9 +21,9 @@
 #include "util.h"
 #include "volume.h"
 
-#define IMG "1a000000-0000-4000-8000-000000000001"
+#define IMG  "1a000000-0000-4000-8000-000000000001"
 #define IMG2 "1a000000-0000-4000-8000-000000000002"
-#define VOL "7b000000-0000-4000-8000-000000000001"
+#define VOL  "7b000000-0000-4000-8000-000000000001"
 #define VOL2 "7b000000-0000-4000-8000-000000000002"
 #define VOL3 "7b000000-0000-4000-8000-000000000003"
 #define VOL4 "7b000000-0000-4000-8000-000000000004"
@@ -103,7 +103,7 @@ static void test_meta_damaged(void **state) {
     memset(longdesc + 12, 'x', 211);
     strcat(longdesc, "\n");
     const struct damage cases[] = {
-        { "EOF", "", "no EOF" },                                    /* truncated */
+        { "EOF", "", "no EOF" }, /* truncated */
         { "EOF", "EOF\nCAP=1\n", "after EOF" },
         { "EOF", "EOF\n\n", "after EOF" },
         { "CAP", "CAP=1048576\nFOO=bar\n", "FOO: unknown key" },
@@ -186,8 +186,7 @@ static void test_domain_create_open(void **state) {
     assert_int_equal(sd_open_path(f->sd_path, &sd, why), 0);
     assert_string_equal(sd_id(sd), FX_SD_ID);
     sd_close(sd);
-    assert_int_equal(sd_open("5d000000-0000-4000-8000-000000000002", f->sd_path, &sd, why),
-                     -VMS_E_UNKNOWN_DOMAIN);
+    assert_int_equal(sd_open("5d000000-0000-4000-8000-000000000002", f->sd_path, &sd, why), -VMS_E_UNKNOWN_DOMAIN);
     assert_int_equal(sd_open(FX_SD_ID, "relative/path", &sd, why), -VMS_E_INVALID);
     assert_int_equal(sd_open("not-a-uuid", f->sd_path, &sd, why), -VMS_E_BAD_UUID);
     assert_int_equal(sd_create("../x", f->sd_path, why), -VMS_E_BAD_UUID);
@@ -207,9 +206,15 @@ static void test_domain_create_open(void **state) {
 static void test_confine_bad_ids(void **state) {
     struct fx *f = *state;
     static const char *const bad[] = {
-        "..", "../..", "/etc", "/etc/passwd", ".", "", "images",
-        "1A000000-0000-4000-8000-000000000001",  /* uppercase */
-        "1a000000-0000-4000-8000-00000000000",   /* short */
+        "..",
+        "../..",
+        "/etc",
+        "/etc/passwd",
+        ".",
+        "",
+        "images",
+        "1A000000-0000-4000-8000-000000000001", /* uppercase */
+        "1a000000-0000-4000-8000-00000000000",  /* short */
         "1a000000-0000-4000-8000-000000000001/..",
         "../1a000000-0000-4000-8000-0000000000",
         "1a0000000000-4000-8000-000000000001xxxx",
@@ -352,16 +357,16 @@ static void test_scrub(void **state) {
     char why[ERR_WHY_LEN] = "";
     struct vol_meta m;
     fx_meta_default(f, IMG, &m);
-    fx_volume_make(f, IMG, VOL, &m);          /* committed: kept */
-    touch(f, IMG, VOL2);                      /* data without .meta */
-    touch(f, IMG, VOL3 ".tmp");               /* copy in progress, crashed */
-    touch(f, IMG, VOL4 ".meta.tmp");          /* meta write, crashed */
-    touch(f, IMG, VOL ".tmp");                /* stale tmp of a committed volume */
-    touch(f, IMG, "README");                  /* not ours */
+    fx_volume_make(f, IMG, VOL, &m); /* committed: kept */
+    touch(f, IMG, VOL2);             /* data without .meta */
+    touch(f, IMG, VOL3 ".tmp");      /* copy in progress, crashed */
+    touch(f, IMG, VOL4 ".meta.tmp"); /* meta write, crashed */
+    touch(f, IMG, VOL ".tmp");       /* stale tmp of a committed volume */
+    touch(f, IMG, "README");         /* not ours */
     int fd = -1;
     assert_int_equal(sd_image_dir_open(f->sd, IMG2, true, &fd), 0);
     close(fd);
-    touch(f, IMG2, VOL2);                     /* an image with only a half-created volume */
+    touch(f, IMG2, VOL2); /* an image with only a half-created volume */
 
     unsigned removed = 0, skipped = 0;
     assert_int_equal(sd_scrub(f->sd, &removed, &skipped, why), 0);
@@ -408,7 +413,7 @@ static void test_list(void **state) {
     fx_volume_make(f, IMG2, VOL, &m);
     fx_meta_default(f, IMG, &m);
     fx_volume_make(f, IMG, VOL3, &m);
-    touch(f, IMG, VOL4);                       /* half-created: not listed */
+    touch(f, IMG, VOL4); /* half-created: not listed */
     char *junk = xasprintf("%s/images/not-a-uuid", f->sd_path);
     assert_int_equal(mkdir(junk, 0755), 0);
     free(junk);

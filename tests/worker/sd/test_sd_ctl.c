@@ -44,8 +44,8 @@ static int ctl_teardown(void **state) {
 }
 
 /* Run vmsealctl with args; returns the exit status, output in *out. */
-static int ctl(const struct ctl_fx *f, char **out, const char *a1, const char *a2, const char *a3,
-               const char *a4, const char *a5, const char *a6, const char *a7) {
+static int ctl(const struct ctl_fx *f, char **out, const char *a1, const char *a2, const char *a3, const char *a4,
+               const char *a5, const char *a6, const char *a7) {
     const char *argv[] = { f->ctl, a1, a2, a3, a4, a5, a6, a7, NULL };
     char *o = NULL;
     int r = testutil_cmd_run(argv, 60000, &o);
@@ -75,8 +75,8 @@ static void test_ctl_sd(void **state) {
     assert_int_equal(ctl(f, &out, "sd", "create", "--id", SD_ID, f->sd_path, NULL, NULL), 0);
     free(out);
     assert_int_equal(ctl(f, NULL, "sd", "create", "--id", SD_ID, f->sd_path, NULL, NULL), 0);
-    assert_int_equal(ctl(f, &out, "sd", "create", "--id", "5d000000-0000-4000-8000-0000000000c2",
-                         f->sd_path, NULL, NULL), 1);
+    assert_int_equal(
+        ctl(f, &out, "sd", "create", "--id", "5d000000-0000-4000-8000-0000000000c2", f->sd_path, NULL, NULL), 1);
     assert_non_null(strstr(out, "conflict"));
     free(out);
     assert_int_equal(ctl(f, &out, "sd", "create", "--id", "../../etc", f->sd_path, NULL, NULL), 1);

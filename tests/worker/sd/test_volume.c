@@ -19,13 +19,13 @@
 #include "util.h"
 #include "volume.h"
 
-#define IMG "1a000000-0000-4000-8000-000000000001"
+#define IMG  "1a000000-0000-4000-8000-000000000001"
 #define IMG2 "1a000000-0000-4000-8000-000000000002"
-#define VOL "7b000000-0000-4000-8000-000000000001"
+#define VOL  "7b000000-0000-4000-8000-000000000001"
 #define VOL2 "7b000000-0000-4000-8000-000000000002"
 #define BASE "7b000000-0000-4000-8000-0000000000ba"
-#define TOP "7b000000-0000-4000-8000-00000000000f"
-#define MIB (1024 * 1024)
+#define TOP  "7b000000-0000-4000-8000-00000000000f"
+#define MIB  (1024 * 1024)
 
 static ino_t meta_ino(const struct fx *f, const char *img, const char *vol) {
     char *name = xasprintf("%s.meta", vol);
@@ -48,8 +48,8 @@ static struct vol_meta volume_at_gen(const struct fx *f, int gen, enum vol_type 
     return m;
 }
 
-static int update(const struct fx *f, int gen, enum vol_legality l, enum vol_type t,
-                  const char *desc, struct vol_meta *ret) {
+static int update(const struct fx *f, int gen, enum vol_legality l, enum vol_type t, const char *desc,
+                  struct vol_meta *ret) {
     struct volume_change c = { .generation = gen, .legality = l, .voltype = t, .description = desc };
     char why[ERR_WHY_LEN] = "";
     return volume_update(f->sd, IMG, VOL, &c, NULL, NULL, ret, why);
@@ -265,8 +265,7 @@ static void chain_make(const struct fx *f) {
     free(top);
 }
 
-static void assert_same_data(const struct fx *f, const char *dst_img, const char *dst_vol,
-                             const char *dst_fmt) {
+static void assert_same_data(const struct fx *f, const char *dst_img, const char *dst_vol, const char *dst_fmt) {
     char *top = fx_path(f, IMG, TOP), *dst = fx_path(f, dst_img, dst_vol);
     run_ok((const char *[]){ "qemu-img", "compare", "-f", "qcow2", "-F", dst_fmt, top, dst, NULL });
     free(top);
@@ -410,13 +409,13 @@ static void test_copy_chain_escape(void **state) {
     assert_int_equal(sd_image_dir_open(f->sd, IMG, true, &img_fd), 0);
     char *outside = xasprintf("%s/outside.qcow2", f->dir), *top = fx_path(f, IMG, TOP);
     run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", outside, "4M", NULL });
-    struct vol_meta other;   /* another image's volume: inside the domain, outside the chain */
+    struct vol_meta other; /* another image's volume: inside the domain, outside the chain */
     fx_meta_default(f, IMG2, &other);
     fx_volume_make(f, IMG2, VOL2, &other);
     const char *backings[] = { outside, "../../../outside.qcow2", "../" IMG2 "/" VOL2 };
     for (size_t i = 0; i < ARRAY_SIZE(backings); i++) {
-        run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", backings[i], "-F",
-                                 "qcow2", top, NULL });
+        run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", backings[i], "-F", "qcow2", top,
+                                 NULL });
         struct vol_meta m;
         fx_meta_default(f, IMG, &m);
         m.cap_bytes = 4 * MIB;
@@ -451,7 +450,7 @@ static void test_copy_format_lie(void **state) {
     free(meta);
 }
 
-#define TPL "3c000000-0000-4000-8000-000000000001"
+#define TPL  "3c000000-0000-4000-8000-000000000001"
 #define TPL2 "3c000000-0000-4000-8000-000000000002"
 
 static mode_t mode_of(const char *path) {
@@ -511,8 +510,8 @@ static void test_copy_raw_with_qcow2_header(void **state) {
     fx_volume_make(f, IMG, VOL, &m);
     char *data = fx_path(f, IMG, VOL), *hdr = xasprintf("%s/hdr.qcow2", f->sd_path);
     char *dd_if = xasprintf("if=%s", hdr), *dd_of = xasprintf("of=%s", data);
-    run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", hdr, "1M",
-                             NULL });
+    run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", hdr,
+                             "1M", NULL });
     run_ok((const char *[]){ "dd", "conv=notrunc", "status=none", dd_if, dd_of, NULL });
     int r = volume_copy(f->sd, IMG, VOL, f->sd, IMG2, VOL2, FORMAT_RAW, TPL, NULL, NULL, why);
     if (r < 0)
@@ -549,8 +548,8 @@ static void test_import(void **state) {
     char *overlay = xasprintf("%s/overlay.qcow2", sub);
     assert_int_equal(mkdir(sub, 0755), 0);
     run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", outside, "4M", NULL });
-    run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", "../outside.qcow2", "-F",
-                             "qcow2", overlay, NULL });
+    run_ok((const char *[]){ "qemu-img", "create", "-q", "-f", "qcow2", "-b", "../outside.qcow2", "-F", "qcow2",
+                             overlay, NULL });
     assert_int_equal(volume_create_from_file(f->sd, overlay, FORMAT_COW, NULL, NULL, img, vol, why),
                      -VMS_E_PATH_ESCAPE);
     free(sub);

@@ -14,33 +14,34 @@
 /* Two disks: sda = GPT with /boot/efi, /boot, an LVM PV; sdb = a btrfs
  * filesystem on the whole disk.  VGs "vg0" and "vg-data" (a dash). */
 static struct seal_blockdev devs[] = {
-    { "/dev/sda1", "vfat", "6C1B-0A2E", "", "0d3f5c8e-aaaa-4b1c-9d00-000000000001", "EFI System", NULL, NULL, NULL, 0, 1 },
-    { "/dev/sda2", "ext4", "2e1a7c44-1111-4a6b-8c55-0123456789ab", "boot", "0d3f5c8e-aaaa-4b1c-9d00-000000000002", "boot", NULL, NULL, NULL, 0, 2 },
-    { "/dev/sda3", "LVM2_member", "pvuuid", "", "0d3f5c8e-aaaa-4b1c-9d00-000000000003", "", NULL, NULL, NULL, 0, 3 },
+    { "/dev/sda1", "vfat", "6C1B-0A2E", "", "0d3f5c8e-aaaa-4b1c-9d00-000000000001", "EFI System", NULL, NULL, NULL,
+      0, 1 },
+    { "/dev/sda2", "ext4", "2e1a7c44-1111-4a6b-8c55-0123456789ab", "boot", "0d3f5c8e-aaaa-4b1c-9d00-000000000002",
+      "boot", NULL, NULL, NULL, 0, 2 },
+    { "/dev/sda3", "LVM2_member", "pvuuid", "", "0d3f5c8e-aaaa-4b1c-9d00-000000000003", "", NULL, NULL, NULL, 0,
+      3 },
     { "/dev/sdb", "btrfs", "9f0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f", "data fs", "", "", NULL, NULL, NULL, 1, 0 },
     { "/dev/vg0/root", "xfs", "aaaaaaaa-0000-4000-8000-000000000001", "", "", "", "vg0", "root",
       "LVM-VGUUID0000000000000000000000000LVUUIDROOT000000000000000000000", -1, 0 },
     { "/dev/vg0/var", "ext4", "aaaaaaaa-0000-4000-8000-000000000002", "", "", "", "vg0", "var", NULL, -1, 0 },
-    { "/dev/vg-data/lv-home", "ext4", "aaaaaaaa-0000-4000-8000-000000000003", "", "", "", "vg-data", "lv-home", NULL, -1, 0 },
+    { "/dev/vg-data/lv-home", "ext4", "aaaaaaaa-0000-4000-8000-000000000003", "", "", "", "vg-data", "lv-home",
+      NULL, -1, 0 },
 };
 #define N_DEVS (sizeof(devs) / sizeof(devs[0]))
 
-static const char *resolve(const char *spec, size_t n_disks)
-{
+static const char *resolve(const char *spec, size_t n_disks) {
     char why[256];
     int i = seal_fstab_resolve(devs, N_DEVS, n_disks, spec, why, sizeof(why));
     return i < 0 ? NULL : devs[i].dev;
 }
 
-static void assert_resolves(const char *spec, const char *dev)
-{
+static void assert_resolves(const char *spec, const char *dev) {
     const char *got = resolve(spec, 2);
     if (!got || strcmp(got, dev) != 0)
         fail_msg("%s resolved to %s, expected %s", spec, got ? got : "nothing", dev);
 }
 
-static void test_resolve_keyed(void **state)
-{
+static void test_resolve_keyed(void **state) {
     assert_resolves("UUID=2e1a7c44-1111-4a6b-8c55-0123456789ab", "/dev/sda2");
     assert_resolves("UUID=2E1A7C44-1111-4A6B-8C55-0123456789AB", "/dev/sda2");
     assert_resolves("UUID=\"6C1B-0A2E\"", "/dev/sda1");
@@ -56,8 +57,7 @@ static void test_resolve_keyed(void **state)
     assert_null(resolve("LABEL=BOOT", 2)); /* labels are case-sensitive */
 }
 
-static void test_resolve_lvm(void **state)
-{
+static void test_resolve_lvm(void **state) {
     assert_resolves("/dev/mapper/vg0-root", "/dev/vg0/root");
     assert_resolves("/dev/mapper/vg--data-lv--home", "/dev/vg-data/lv-home");
     assert_resolves("/dev/vg0/var", "/dev/vg0/var");
@@ -70,8 +70,7 @@ static void test_resolve_lvm(void **state)
     assert_null(resolve("/dev/vg1/root", 2));
 }
 
-static void test_resolve_legacy(void **state)
-{
+static void test_resolve_legacy(void **state) {
     assert_resolves("/dev/sda2", "/dev/sda2");
     assert_resolves("/dev/vda1", "/dev/sda1");
     assert_resolves("/dev/hda3", "/dev/sda3");
@@ -84,12 +83,11 @@ static void test_resolve_legacy(void **state)
     assert_null(resolve("/dev/md0", 2));
 }
 
-static void test_resolve_by_id_path(void **state)
-{
+static void test_resolve_by_id_path(void **state) {
     char why[256] = "";
     /* Serial numbers and bus addresses: only with one disk. */
-    assert_int_equal(seal_fstab_resolve(devs, N_DEVS, 2, "/dev/disk/by-id/virtio-abc123-part2", why,
-                                        sizeof(why)), -1);
+    assert_int_equal(seal_fstab_resolve(devs, N_DEVS, 2, "/dev/disk/by-id/virtio-abc123-part2", why, sizeof(why)),
+                     -1);
     assert_non_null(strstr(why, "among 2 disks"));
     const char *d = resolve("/dev/disk/by-id/virtio-abc123-part2", 1);
     assert_non_null(d);
@@ -99,8 +97,7 @@ static void test_resolve_by_id_path(void **state)
     assert_string_equal(d, "/dev/sda1");
 }
 
-static void test_disk_names(void **state)
-{
+static void test_disk_names(void **state) {
     int disk, part;
     assert_int_equal(seal_disk_name_parse("/dev/sdaa3", &disk, &part), 0);
     assert_int_equal(disk, 26);
@@ -114,8 +111,7 @@ static void test_disk_names(void **state)
     assert_int_equal(seal_disk_name_parse("/dev/loop0", &disk, &part), -1);
 }
 
-static void test_ro_options(void **state)
-{
+static void test_ro_options(void **state) {
     assert_string_equal(seal_ro_options("ext4"), "ro,noload");
     assert_string_equal(seal_ro_options("ext3"), "ro,noload");
     assert_string_equal(seal_ro_options("xfs"), "ro,norecovery");
@@ -124,8 +120,7 @@ static void test_ro_options(void **state)
     assert_string_equal(seal_ro_options(NULL), "ro");
 }
 
-static void test_dm_split(void **state)
-{
+static void test_dm_split(void **state) {
     char *vg, *lv;
     assert_int_equal(seal_dm_name_split("a--b--c-d--e", &vg, &lv), 0);
     assert_string_equal(vg, "a-b-c");
@@ -159,20 +154,31 @@ static const char fstab_text[] =
     "toofew /fields\n"
     "/dev/vdb1 /usr ext4"; /* no newline, no options */
 
-static void test_parse(void **state)
-{
+static void test_parse(void **state) {
     struct seal_fstab_entry *v;
     size_t n;
     seal_fstab_parse(fstab_text, strlen(fstab_text), &v, &n);
     assert_int_equal(n, 15);
-    static const struct { const char *mp; enum seal_fstab_class cls; int depth; } want[] = {
-        {"/", SEAL_FSTAB_ROOT, 0}, {"/boot", SEAL_FSTAB_BOOT, 1}, {"/var", SEAL_FSTAB_BOOT, 1},
-        {"/srv/My Data", SEAL_FSTAB_BOOT, 2}, {"none", SEAL_FSTAB_SKIP, 0},
-        {"/tmp", SEAL_FSTAB_SKIP, 1}, {"/mnt/nfs", SEAL_FSTAB_SKIP, 2},
-        {"/mnt/smb", SEAL_FSTAB_SKIP, 2}, {"/media/cdrom0", SEAL_FSTAB_SKIP, 2},
-        {"/srv/b", SEAL_FSTAB_SKIP, 2}, {"/backup", SEAL_FSTAB_OPTIONAL, 1},
-        {"/media/usb", SEAL_FSTAB_OPTIONAL, 2}, {"/x", SEAL_FSTAB_SKIP, 1},
-        {"/proc", SEAL_FSTAB_SKIP, 1}, {"/usr", SEAL_FSTAB_BOOT, 1},
+    static const struct {
+        const char *mp;
+        enum seal_fstab_class cls;
+        int depth;
+    } want[] = {
+        { "/", SEAL_FSTAB_ROOT, 0 },
+        { "/boot", SEAL_FSTAB_BOOT, 1 },
+        { "/var", SEAL_FSTAB_BOOT, 1 },
+        { "/srv/My Data", SEAL_FSTAB_BOOT, 2 },
+        { "none", SEAL_FSTAB_SKIP, 0 },
+        { "/tmp", SEAL_FSTAB_SKIP, 1 },
+        { "/mnt/nfs", SEAL_FSTAB_SKIP, 2 },
+        { "/mnt/smb", SEAL_FSTAB_SKIP, 2 },
+        { "/media/cdrom0", SEAL_FSTAB_SKIP, 2 },
+        { "/srv/b", SEAL_FSTAB_SKIP, 2 },
+        { "/backup", SEAL_FSTAB_OPTIONAL, 1 },
+        { "/media/usb", SEAL_FSTAB_OPTIONAL, 2 },
+        { "/x", SEAL_FSTAB_SKIP, 1 },
+        { "/proc", SEAL_FSTAB_SKIP, 1 },
+        { "/usr", SEAL_FSTAB_BOOT, 1 },
     };
     for (size_t i = 0; i < n; i++) {
         if (strcmp(v[i].mountpoint, want[i].mp) != 0 || v[i].cls != want[i].cls ||
@@ -195,8 +201,7 @@ static void test_parse(void **state)
     seal_fstab_free(NULL, 0);
 }
 
-static void test_parse_escapes(void **state)
-{
+static void test_parse_escapes(void **state) {
     /* \\ stays; a truncated escape stays as written; \011 is a tab. */
     static const char text[] = "LABEL=a\\040b /a\\011b\\0 ext4\n/dev/sda1 /end\\04 ext4\n";
     struct seal_fstab_entry *v;
@@ -210,17 +215,12 @@ static void test_parse_escapes(void **state)
     seal_fstab_free(v, n);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resolve_keyed),
-        cmocka_unit_test(test_resolve_lvm),
-        cmocka_unit_test(test_resolve_legacy),
-        cmocka_unit_test(test_resolve_by_id_path),
-        cmocka_unit_test(test_disk_names),
-        cmocka_unit_test(test_dm_split),
-        cmocka_unit_test(test_ro_options),
-        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_resolve_keyed),  cmocka_unit_test(test_resolve_lvm),
+        cmocka_unit_test(test_resolve_legacy), cmocka_unit_test(test_resolve_by_id_path),
+        cmocka_unit_test(test_disk_names),     cmocka_unit_test(test_dm_split),
+        cmocka_unit_test(test_ro_options),     cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_escapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,8 +20,7 @@ struct fixture {
     char *path;
 };
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     struct fixture *f = calloc(1, sizeof(*f));
     snprintf(f->dir, sizeof(f->dir), "/tmp/test_seal_log.XXXXXX");
     if (!mkdtemp(f->dir))
@@ -31,8 +30,7 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     struct fixture *f = *state;
     unlink(f->path);
     rmdir(f->dir);
@@ -41,16 +39,14 @@ static int teardown(void **state)
     return 0;
 }
 
-static char *slurp(const char *path)
-{
+static char *slurp(const char *path) {
     char *buf = NULL;
     size_t len = 0;
     assert_int_equal(read_file_all(path, 1 << 20, &buf, &len), 0);
     return buf;
 }
 
-static void report_fill(struct seal_report *rep)
-{
+static void report_fill(struct seal_report *rep) {
     memset(rep, 0, sizeof(*rep));
     snprintf(rep->root_device, sizeof(rep->root_device), "/dev/vg0/root");
     snprintf(rep->distro, sizeof(rep->distro), "debian");
@@ -71,8 +67,7 @@ static void report_fill(struct seal_report *rep)
     rep->n_ops = 2;
 }
 
-static void test_grouped(void **state)
-{
+static void test_grouped(void **state) {
     struct fixture *f = *state;
     struct seal_report rep;
     report_fill(&rep);
@@ -94,7 +89,8 @@ static void test_grouped(void **state)
         "\"not_sealed\":[{\"spec\":\"LABEL=backup\",\"reason\":\"allow-missing\",\"mountpoint\":\"/backup\"}]",
         "{\"name\":\"logfiles\",\"removed\":3,\"changed\":0,\"ms\":12,\"filesystems\":["
         "{\"mountpoint\":\"/\",\"removed\":[\"/varnish.log\"],\"changed\":[]},"
-        "{\"mountpoint\":\"/var\",\"removed\":[\"/var/log/syslog\",\"/var/tmp/evil\\nname\\u001b[2J\\\"q\\\\\"],\"changed\":[]},"
+        "{\"mountpoint\":\"/var\",\"removed\":[\"/var/log/syslog\",\"/var/tmp/"
+        "evil\\nname\\u001b[2J\\\"q\\\\\"],\"changed\":[]},"
         "{\"mountpoint\":\"/var/lib/big\",\"removed\":[\"/var/lib/big/x.log\"],\"changed\":[]}]}",
         "{\"name\":\"hostname\",\"removed\":0,\"changed\":1,\"ms\":2,\"filesystems\":["
         "{\"mountpoint\":\"/\",\"removed\":[],\"changed\":[\"/etc/hostname\"]}]}",
@@ -108,8 +104,7 @@ static void test_grouped(void **state)
     free(s);
 }
 
-static void test_failed(void **state)
-{
+static void test_failed(void **state) {
     struct fixture *f = *state;
     struct seal_report rep;
     memset(&rep, 0, sizeof(rep));
@@ -126,8 +121,7 @@ static void test_failed(void **state)
     seal_log_free(l);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_grouped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed, setup, teardown),

@@ -11,18 +11,15 @@
 
 #include "seal_text.h"
 
-static char *filter(const char *text, const char *const *keys, bool *ret_dropped)
-{
+static char *filter(const char *text, const char *const *keys, bool *ret_dropped) {
     char *out = NULL;
     size_t out_len = 0;
-    *ret_dropped = seal_text_filter_lines(text, strlen(text), seal_text_keep_unless_key, keys, &out,
-                                          &out_len);
+    *ret_dropped = seal_text_filter_lines(text, strlen(text), seal_text_keep_unless_key, keys, &out, &out_len);
     assert_int_equal(out_len, strlen(out));
     return out;
 }
 
-static void test_line_has_key(void **state)
-{
+static void test_line_has_key(void **state) {
     (void)state;
     assert_true(seal_line_has_key("HWADDR=00:11", 12, "HWADDR="));
     assert_true(seal_line_has_key(" \tHWADDR=", 9, "HWADDR="));
@@ -32,24 +29,22 @@ static void test_line_has_key(void **state)
     assert_false(seal_line_has_key("   ", 3, "x"));
 }
 
-static void test_filter_ifcfg(void **state)
-{
+static void test_filter_ifcfg(void **state) {
     (void)state;
     bool dropped;
     char *out = filter("DEVICE=eth0\nHWADDR=52:54:00:12:34:56\n  DHCP_HOSTNAME=old\n"
-                       "BOOTPROTO=dhcp\nHOSTNAME=old", seal_keys_ifcfg_hostname, &dropped);
+                       "BOOTPROTO=dhcp\nHOSTNAME=old",
+                       seal_keys_ifcfg_hostname, &dropped);
     assert_true(dropped);
     assert_string_equal(out, "DEVICE=eth0\nHWADDR=52:54:00:12:34:56\nBOOTPROTO=dhcp\n");
     free(out);
-    out = filter("DEVICE=eth0\nHWADDR=52:54:00:12:34:56\nLLADDR=x\nONBOOT=yes",
-                 seal_keys_ifcfg_hwaddr, &dropped);
+    out = filter("DEVICE=eth0\nHWADDR=52:54:00:12:34:56\nLLADDR=x\nONBOOT=yes", seal_keys_ifcfg_hwaddr, &dropped);
     assert_true(dropped);
     assert_string_equal(out, "DEVICE=eth0\nONBOOT=yes"); /* no newline added */
     free(out);
 }
 
-static void test_filter_interfaces_nm(void **state)
-{
+static void test_filter_interfaces_nm(void **state) {
     (void)state;
     bool dropped;
     char *out = filter("auto eth0\niface eth0 inet dhcp\n    hwaddress ether 52:54:00:aa:bb:cc\n",
@@ -58,7 +53,8 @@ static void test_filter_interfaces_nm(void **state)
     assert_string_equal(out, "auto eth0\niface eth0 inet dhcp\n");
     free(out);
     out = filter("[ethernet]\nmac-address=52:54:00:AA:BB:CC\ncloned-mac-address=random\n"
-                 "mtu=1500\n", seal_keys_nm_macaddr, &dropped);
+                 "mtu=1500\n",
+                 seal_keys_nm_macaddr, &dropped);
     assert_true(dropped);
     assert_string_equal(out, "[ethernet]\nmtu=1500\n");
     free(out);
@@ -72,8 +68,7 @@ static void test_filter_interfaces_nm(void **state)
     free(out);
 }
 
-static void test_sysconfig_network(void **state)
-{
+static void test_sysconfig_network(void **state) {
     (void)state;
     const char *in = "NETWORKING=yes\nHOSTNAME=old.example\nGATEWAY=10.0.0.1\n HOSTNAME=again";
     char *out = seal_text_sysconfig_network(in, strlen(in), "tpl");
@@ -86,19 +81,15 @@ static void test_sysconfig_network(void **state)
     assert_null(seal_text_sysconfig_network("", 0, "tpl"));
 }
 
-static void test_os_release(void **state)
-{
+static void test_os_release(void **state) {
     (void)state;
     char id[32];
-    assert_int_equal(seal_text_os_release("NAME=\"Debian\"\nID=debian\n", id, sizeof(id)),
-                     SEAL_FAMILY_DEBIAN);
+    assert_int_equal(seal_text_os_release("NAME=\"Debian\"\nID=debian\n", id, sizeof(id)), SEAL_FAMILY_DEBIAN);
     assert_string_equal(id, "debian");
-    assert_int_equal(seal_text_os_release("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"", id,
-                                          sizeof(id)),
+    assert_int_equal(seal_text_os_release("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"", id, sizeof(id)),
                      SEAL_FAMILY_REDHAT);
     assert_string_equal(id, "rocky");
-    assert_int_equal(seal_text_os_release("ID='pop'\nID_LIKE=\"foo ubuntu debian\"\n", id,
-                                          sizeof(id)),
+    assert_int_equal(seal_text_os_release("ID='pop'\nID_LIKE=\"foo ubuntu debian\"\n", id, sizeof(id)),
                      SEAL_FAMILY_DEBIAN);
     assert_string_equal(id, "pop");
     assert_int_equal(seal_text_os_release("ID=opensuse-leap\n", id, sizeof(id)), SEAL_FAMILY_SUSE);
@@ -112,8 +103,7 @@ static void test_os_release(void **state)
     assert_string_equal(small, "deb"); /* cut to fit */
 }
 
-static void test_selinux(void **state)
-{
+static void test_selinux(void **state) {
     (void)state;
 #define ON(s) seal_text_selinux_enabled((s), strlen(s))
     assert_true(ON("# comment\nSELINUX=enforcing\nSELINUXTYPE=targeted\n"));
@@ -128,15 +118,11 @@ static void test_selinux(void **state)
 #undef ON
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_line_has_key),
-        cmocka_unit_test(test_filter_ifcfg),
-        cmocka_unit_test(test_filter_interfaces_nm),
-        cmocka_unit_test(test_sysconfig_network),
-        cmocka_unit_test(test_os_release),
-        cmocka_unit_test(test_selinux),
+        cmocka_unit_test(test_line_has_key),         cmocka_unit_test(test_filter_ifcfg),
+        cmocka_unit_test(test_filter_interfaces_nm), cmocka_unit_test(test_sysconfig_network),
+        cmocka_unit_test(test_os_release),           cmocka_unit_test(test_selinux),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
