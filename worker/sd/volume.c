@@ -206,12 +206,19 @@ static int copy_source_open(struct sd *sd, const char *img_id, const char *vol_i
     return qemu_img_info(src->path, qemu_img_format_name(ret_meta->format), chain_root, ret_info, why);
 }
 
-/* The destination is already committed: the same copy done before, or a
- * different volume in the way. */
+/* The destination is already committed: the same copy done before (by
+ * this template's workflow, when it says which), or a different volume in
+ * the way: one of another workflow or made outside vmseal, whose ids an
+ * engine chose again, is never taken for this copy. */
 static int copy_check_committed(int img_fd, const char *vol_id, const struct vol_meta *dm, int64_t cap_bytes,
-                                enum vol_format format, char *why) {
+                                enum vol_format format, const char *template_id, char *why) {
     if (dm->cap_bytes != cap_bytes || dm->format != format) {
         sd_why(why, "destination %s exists with other CAP or FORMAT", vol_id);
+        return -VMS_E_VOLUME_EXISTS;
+    }
+    if (template_id && strcmp(dm->template_id, template_id) != 0) {
+        sd_why(why, "destination %s exists and was not made by template %s (TEMPLATE=%s)", vol_id, template_id,
+               dm->template_id[0] ? dm->template_id : "none");
         return -VMS_E_VOLUME_EXISTS;
     }
     int r = file_check(img_fd, vol_id);
@@ -251,7 +258,7 @@ int volume_copy(struct sd *src_sd, const char *src_img, const char *src_vol, str
     }
     r = sd_volume_meta_readat(dst_sd, img_fd, dst_img, dst_vol, &dm, why);
     if (r == 0) {
-        r = copy_check_committed(img_fd, dst_vol, &dm, info.virtual_size, format, why);
+        r = copy_check_committed(img_fd, dst_vol, &dm, info.virtual_size, format, template_id, why);
         if (r == 0)
             progress(progress_cb, userdata, 100, "already copied");
         goto out_close_image;

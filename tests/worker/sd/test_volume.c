@@ -474,6 +474,12 @@ static void test_delete_owner(void **state) {
     struct vol_meta m;
     assert_int_equal(sd_volume_meta_read(f->sd, IMG2, VOL, &m, why), 0);
     assert_string_equal(m.template_id, TPL);
+    /* the same copy again: done; another workflow's copy to the same ids
+     * (an engine that chose them twice): refused, the volume untouched */
+    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_COW, TPL, NULL, NULL, why), 0);
+    assert_int_equal(volume_copy(f->sd, IMG, TOP, f->sd, IMG2, VOL, FORMAT_COW, TPL2, NULL, NULL, why),
+                     -VMS_E_VOLUME_EXISTS);
+    assert_non_null(strstr(why, "was not made by template " TPL2));
     char *data = fx_path(f, IMG2, VOL), *meta = fx_path(f, IMG2, VOL ".meta");
     char *dir = xasprintf("%s/images/%s", f->sd_path, IMG2);
     assert_int_equal(mode_of(data), SD_FILE_MODE);
