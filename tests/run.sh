@@ -192,7 +192,7 @@ run_ctest() { # DIR ctest-args...
 # A clang build in build-fuzz/ (-DVMSEAL_FUZZ=ON: libFuzzer + ASan + UBSan)
 # and a short run of every fuzz target (VMSEAL_FUZZ_SECONDS each, default 20);
 # any crash, leak or sanitizer report fails the phase.  VMSEAL_FUZZ=0 skips.
-FUZZ_TARGETS="fuzz_proto_decode fuzz_rpc_decode fuzz_control_decode fuzz_sd_meta fuzz_config_load fuzz_seal_fstab
+FUZZ_TARGETS="fuzz_proto_decode fuzz_rpc_decode fuzz_control_decode fuzz_sd_meta fuzz_config_load fuzz_seal_fstab fuzz_qemu_img_info
     fuzz_seal_os_release fuzz_seal_ifcfg fuzz_seal_interfaces fuzz_seal_nmconn fuzz_seal_selinux fuzz_seal_lines"
 fuzz_build() {
     command -v clang >/dev/null || { echo "run.sh: clang is needed for the fuzz phase (apt-get install clang libclang-rt-14-dev)" >&2; return 1; }
