@@ -155,13 +155,9 @@ static void wait_log(struct e2e *e, const char *name, const char *text) {
 /* A quorum queue of the test's vhost refuses publishes over a length limit
  * of 0 (overflow reject-publish), or no longer (on false). */
 static void refuse(struct e2e *e, const char *name, const char *pattern, bool on) {
-    char *out = NULL;
-    int r = on ? testbroker_ctl(&e->tb, &out, "set_policy", "-p", e->tb.vhost, "--apply-to", "queues", name,
-                                pattern, "{\"max-length\":0,\"overflow\":\"reject-publish\"}", NULL)
-               : testbroker_ctl(&e->tb, &out, "clear_policy", "-p", e->tb.vhost, name, NULL);
-    if (r != 0)
-        fail_msg("rabbitmqctl policy %s: %s", name, out ? out : "");
-    free(out);
+    assert_int_equal(
+        testbroker_policy(&e->tb, name, pattern, on ? "{\"max-length\":0,\"overflow\":\"reject-publish\"}" : NULL),
+        0);
 }
 
 /* Fill a queue whose consumer is stopped until the broker refuses a

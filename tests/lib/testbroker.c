@@ -97,6 +97,12 @@ static int ctl_checked(const struct testbroker *tb, const char *const *args) {
     return 0;
 }
 
+int testbroker_policy(const struct testbroker *tb, const char *name, const char *pattern, const char *def) {
+    const char *set[] = { "set_policy", "-p", tb->vhost, "--apply-to", "queues", name, pattern, def, NULL };
+    const char *clear[] = { "clear_policy", "-p", tb->vhost, name, NULL };
+    return ctl_checked(tb, def ? set : clear);
+}
+
 void testbroker_config_fill(const struct testbroker *tb, const char *vhost, const char *user, const char *password,
                             struct config_broker *ret) {
     memset(ret, 0, sizeof(*ret));

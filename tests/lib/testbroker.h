@@ -60,6 +60,11 @@ int testbroker_group_teardown(void **state);
  * exit code (0 = success) or a negative errno; timeout 60 s. */
 int testbroker_ctl(const struct testbroker *tb, char **ret_output, ...) __attribute__((sentinel));
 
+/* A queue policy of tb's vhost: set (definition def, JSON) for queues
+ * matching pattern, or cleared (def NULL).  0, or the rabbitmqctl failure
+ * printed and returned. */
+int testbroker_policy(const struct testbroker *tb, const char *name, const char *pattern, const char *def);
+
 /* Fill ret for host 127.0.0.1:port (every node of a cluster, in order,
  * when tb->hosts is set), the given vhost, user and password (strings
  * copied; heartbeat 30 s; no TLS).  Free with testbroker_config_free(). */

@@ -100,14 +100,7 @@ static void pub_until(struct pub *p, const int *counter, int want, int timeout_m
 }
 
 static void policy(struct testbroker *tb, const char *name, const char *pattern, const char *def) {
-    char *out = NULL;
-    int r = def ? testbroker_ctl(tb, &out, "set_policy", "-p", tb->vhost, "--apply-to", "queues", name, pattern,
-                                 def, NULL)
-                : testbroker_ctl(tb, &out, "clear_policy", "-p", tb->vhost, name, NULL);
-
-    if (r != 0)
-        fail_msg("rabbitmqctl %s_policy %s: %s", def ? "set" : "clear", name, out ? out : "");
-    free(out);
+    assert_int_equal(testbroker_policy(tb, name, pattern, def), 0);
 }
 
 /* A quorum queue that refuses, then is lifted while over its limit: the
