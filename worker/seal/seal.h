@@ -169,9 +169,13 @@ struct seal_op_info {
 size_t seal_ops_count(void);
 const struct seal_op_info *seal_op_info_get(size_t i);
 
-/* Resolve the request's enable/disable lists into ret_selected[seal_ops_count()]:
- * defaults, plus enable, minus disable (disable wins).  An unknown name =>
- * -VMS_E_UNKNOWN_OP with "unknown sysprep operation 'NAME'" in why. */
+/* Resolve the request's lists into ret_selected[seal_ops_count()] with the
+ * one resolver, proto_sysprep_select() (proto/sysprep_ops.h): the defaults
+ * when neither enable nor operations is given, else only enable's names
+ * then the operations entries in order (virt-sysprep's --enable and
+ * --operations); disable's names removed last.  An unknown name =>
+ * -VMS_E_UNKNOWN_OP, why naming the list and the name
+ * ("sysprep.enable[0]: unknown sysprep operation 'NAME'"). */
 int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected, char why[ERR_WHY_LEN]);
 
 #endif
