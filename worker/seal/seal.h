@@ -3,7 +3,8 @@
  *
  * seal_run() seals the guest whose disks are given, in one libguestfs
  * session:
- *   1. one handle; every disk added read-write with its format; backend,
+ *   1. one handle; every disk added read-write with its format (read-only
+ *      in a dry run, seal_opts.dry_run); backend,
  *      backend settings and appliance memory from seal_opts (NULL / 0 = the
  *      libguestfs default, which also honours $LIBGUESTFS_BACKEND and
  *      $LIBGUESTFS_BACKEND_SETTINGS); launch;
@@ -73,6 +74,13 @@ struct seal_opts {
     /* Polled between operations; returning true aborts with -VMS_E_CANCELLED
      * (images may then be partly sealed: the caller rolls back).  May be NULL. */
     bool (*cancel_cb)(void *ud);
+    /* A dry run (vmseal-worker seal -n): every disk is added READ-ONLY, so
+     * libguestfs sends the guest's writes to a throw-away overlay; all else
+     * runs as in a seal, and the events report what a seal would remove and
+     * change.  The images stay byte-identical. */
+    bool dry_run;
+    bool verbose; /* libguestfs debug messages on stderr (guestfs_set_verbose) */
+    bool trace;   /* every libguestfs call on stderr (guestfs_set_trace) */
 };
 
 /* Default appliance memory: enough for the daemon and page cache while
@@ -133,6 +141,7 @@ struct seal_report {
     size_t n_fs;
     struct seal_fs_info missing[32];
     size_t n_missing;
+    bool dry_run;    /* opts->dry_run: nothing was written */
     char distro[32]; /* os-release ID, e.g. "debian" */
     enum seal_family family;
     struct seal_op_result ops[64];
