@@ -187,6 +187,44 @@ int proto_sysprep_check(const struct proto_sysprep *s, char *why, size_t why_len
     return proto_sysprep_check_named(s, PROTO_SYSPREP_NAMING_WIRE, why, why_len);
 }
 
+int proto_sysprep_option_add(struct proto_sysprep *s, enum proto_sysprep_option opt, const char *arg, char *why,
+                             size_t why_len) {
+    static const enum list_kind kind[] = { [PROTO_SYSPREP_OPT_ENABLE] = LIST_ENABLE,
+                                           [PROTO_SYSPREP_OPT_DISABLE] = LIST_DISABLE,
+                                           [PROTO_SYSPREP_OPT_OPERATIONS] = LIST_OPERATIONS };
+    char ***v = opt == PROTO_SYSPREP_OPT_ENABLE    ? &s->enable
+                : opt == PROTO_SYSPREP_OPT_DISABLE ? &s->disable
+                                                   : &s->operations;
+    size_t *n = opt == PROTO_SYSPREP_OPT_ENABLE    ? &s->n_enable
+                : opt == PROTO_SYSPREP_OPT_DISABLE ? &s->n_disable
+                                                   : &s->n_operations;
+    if (opt == PROTO_SYSPREP_OPT_ENABLE && (s->n_enable > 0 || s->n_operations > 0)) {
+        if (why)
+            snprintf(why, why_len,
+                     "--enable may be given once, before any --operations (as virt-sysprep); "
+                     "use --operations to add more");
+        return -VMS_E_INVALID;
+    }
+    if (opt == PROTO_SYSPREP_OPT_ENABLE && !*arg) {
+        if (why)
+            snprintf(why, why_len, "--enable: empty argument");
+        return -VMS_E_INVALID;
+    }
+    for (const char *p = arg;; p++) {
+        size_t len = strcspn(p, ",");
+        if (*n == MSG_OPS_MAX) {
+            if (why)
+                snprintf(why, why_len, "--%s: more than %d entries", list_key[kind[opt]], MSG_OPS_MAX);
+            return -VMS_E_INVALID;
+        }
+        *v = xrealloc(*v, (*n + 1) * sizeof **v);
+        (*v)[(*n)++] = xstrndup(p, len);
+        p += len;
+        if (!*p)
+            return 0;
+    }
+}
+
 static void select_names(char *const *names, size_t n, bool value, bool *selected) {
     for (size_t i = 0; i < n; i++)
         selected[proto_sysprep_op_find(names[i])] = value; /* checked: known */

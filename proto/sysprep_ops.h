@@ -145,6 +145,24 @@ int proto_sysprep_check_named(const struct proto_sysprep *s, enum proto_sysprep_
                               size_t why_len);
 int proto_sysprep_check(const struct proto_sysprep *s, char *why, size_t why_len);
 
+/* The command-line options that fill a choice (vmseal-worker seal,
+ * vmsealctl submit), read as virt-sysprep reads them. */
+enum proto_sysprep_option {
+    PROTO_SYSPREP_OPT_ENABLE,     /* --enable OP,...: once, before any --operations */
+    PROTO_SYSPREP_OPT_DISABLE,    /* --disable OP,...: vmseal's, repeatable */
+    PROTO_SYSPREP_OPT_OPERATIONS, /* --operations ENTRY,...: repeatable */
+};
+
+/* Append the comma-separated entries of arg to the option's list in s,
+ * empty entries included (proto_sysprep_check_named then names them).
+ * Refused, with the reason in why (why_len bytes; may be NULL):
+ * --enable given twice or after --operations ("--enable may be given once,
+ * before any --operations ..."), an empty --enable, more than 64 entries in
+ * a list (-VMS_E_INVALID).  The entries are malloc'd; the caller frees
+ * them (and the arrays). */
+int proto_sysprep_option_add(struct proto_sysprep *s, enum proto_sysprep_option opt, const char *arg, char *why,
+                             size_t why_len);
+
 /* Resolve a request's lists into ret_selected[PROTO_SYSPREP_N_OPS] (indexed
  * by enum proto_sysprep_op_id), as virt-sysprep 1.48 resolves --enable and
  * --operations:

@@ -188,6 +188,45 @@ static void test_overlaps(void **state) {
     assert_int_equal(proto_sysprep_check(&s, why, sizeof why), 0);
 }
 
+/* The command-line options, read as virt-sysprep reads them. */
+static void test_options(void **state) {
+    (void)state;
+    char why[ERR_WHY_LEN];
+    struct proto_sysprep s = { .selinux_relabel = true };
+    assert_int_equal(proto_sysprep_option_add(&s, PROTO_SYSPREP_OPT_ENABLE, "utmp,,tmp-files", why, sizeof why),
+                     0);
+    assert_int_equal(s.n_enable, 3);
+    assert_string_equal(s.enable[1], ""); /* kept, so that the check names it */
+    assert_int_equal(proto_sysprep_check_named(&s, PROTO_SYSPREP_NAMING_CLI, why, sizeof why), -VMS_E_UNKNOWN_OP);
+    assert_string_equal(why, "--enable: unknown sysprep operation ''");
+    /* --enable once, before any --operations */
+    assert_int_equal(proto_sysprep_option_add(&s, PROTO_SYSPREP_OPT_ENABLE, "utmp", why, sizeof why),
+                     -VMS_E_INVALID);
+    assert_string_equal(why, "--enable may be given once, before any --operations (as virt-sysprep); use "
+                             "--operations to add more");
+    assert_int_equal(proto_sysprep_option_add(&s, PROTO_SYSPREP_OPT_OPERATIONS, "defaults", why, sizeof why), 0);
+    assert_int_equal(proto_sysprep_option_add(&s, PROTO_SYSPREP_OPT_OPERATIONS, "-utmp,", why, sizeof why), 0);
+    assert_int_equal(s.n_operations, 3);
+    assert_string_equal(s.operations[2], "");
+    struct proto_sysprep t = { .selinux_relabel = true };
+    assert_int_equal(proto_sysprep_option_add(&t, PROTO_SYSPREP_OPT_OPERATIONS, "all", why, sizeof why), 0);
+    assert_int_equal(proto_sysprep_option_add(&t, PROTO_SYSPREP_OPT_ENABLE, "utmp", why, sizeof why),
+                     -VMS_E_INVALID);
+    assert_int_equal(proto_sysprep_option_add(&t, PROTO_SYSPREP_OPT_ENABLE, "", NULL, 0), -VMS_E_INVALID);
+    struct proto_sysprep u = { .selinux_relabel = true };
+    assert_int_equal(proto_sysprep_option_add(&u, PROTO_SYSPREP_OPT_ENABLE, "", why, sizeof why), -VMS_E_INVALID);
+    assert_string_equal(why, "--enable: empty argument");
+    /* at most what the wire carries: 64 entries a list */
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(proto_sysprep_option_add(&u, PROTO_SYSPREP_OPT_DISABLE, "utmp", why, sizeof why), 0);
+    assert_int_equal(proto_sysprep_option_add(&u, PROTO_SYSPREP_OPT_DISABLE, "utmp", why, sizeof why),
+                     -VMS_E_INVALID);
+    assert_string_equal(why, "--disable: more than 64 entries");
+    proto_sysprep_free(&s);
+    proto_sysprep_free(&t);
+    proto_sysprep_free(&u);
+}
+
 /* ---- resolution ---- */
 
 /* The selection as a sorted, comma-joined list of names ("" = none). */
@@ -477,6 +516,7 @@ int main(void) {
         cmocka_unit_test(test_decoder_accepts_unknown_names),
         cmocka_unit_test(test_operations_entries),
         cmocka_unit_test(test_overlaps),
+        cmocka_unit_test(test_options),
         cmocka_unit_test(test_select_defaults),
         cmocka_unit_test(test_select_enable_only),
         cmocka_unit_test(test_select_operations),

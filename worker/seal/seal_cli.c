@@ -53,19 +53,6 @@ static void usage(FILE *out) {
                  "  -V, --version            the vmseal and libguestfs versions\n");
 }
 
-/* Append the comma-separated entries of arg to *v, empty ones included
- * (so that the check can name them, as virt-sysprep does). */
-static void entries_add(char ***v, size_t *n, const char *arg) {
-    for (const char *p = arg;; p++) {
-        size_t len = strcspn(p, ",");
-        *v = xrealloc(*v, (*n + 1) * sizeof(**v));
-        (*v)[(*n)++] = xstrndup(p, len);
-        p += len;
-        if (!*p)
-            break;
-    }
-}
-
 static void entries_free(char **v, size_t n) {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
@@ -99,19 +86,13 @@ static int format_set(struct cli *c, const char *arg) {
     return 0;
 }
 
-/* virt-sysprep takes one --enable, before any --operations. */
-static int enable_set(struct cli *c, const char *arg) {
-    if (c->sysprep.n_enable > 0 || c->sysprep.n_operations > 0) {
-        fprintf(stderr, PROG ": --enable may be given once, before any --operations (as virt-sysprep); "
-                             "use --operations to add more\n");
-        return -1;
-    }
-    if (!*arg) {
-        fprintf(stderr, PROG ": --enable: empty argument\n");
-        return -1;
-    }
-    entries_add(&c->sysprep.enable, &c->sysprep.n_enable, arg);
-    return 0;
+/* --enable, --disable, --operations: read as virt-sysprep reads them. */
+static int choice_add(struct cli *c, enum proto_sysprep_option opt, const char *arg) {
+    char why[ERR_WHY_LEN];
+    if (proto_sysprep_option_add(&c->sysprep, opt, arg, why, sizeof why) == 0)
+        return 0;
+    fprintf(stderr, PROG ": %s\n", why);
+    return -1;
 }
 
 static int allow_missing_add(struct cli *c, const char *arg) {
@@ -194,9 +175,9 @@ static int parse_args(int argc, char **argv, struct cli *c) {
         case OPT_IMAGE:
         case 'a': image_add(c, optarg); break;
         case OPT_FORMAT: r = format_set(c, optarg); break;
-        case OPT_OPERATIONS: entries_add(&c->sysprep.operations, &c->sysprep.n_operations, optarg); break;
-        case OPT_ENABLE: r = enable_set(c, optarg); break;
-        case OPT_DISABLE: entries_add(&c->sysprep.disable, &c->sysprep.n_disable, optarg); break;
+        case OPT_OPERATIONS: r = choice_add(c, PROTO_SYSPREP_OPT_OPERATIONS, optarg); break;
+        case OPT_ENABLE: r = choice_add(c, PROTO_SYSPREP_OPT_ENABLE, optarg); break;
+        case OPT_DISABLE: r = choice_add(c, PROTO_SYSPREP_OPT_DISABLE, optarg); break;
         case OPT_HOSTNAME: c->sysprep.hostname = optarg; break;
         case OPT_NO_SELINUX_RELABEL: c->sysprep.selinux_relabel = false; break;
         case OPT_ALLOW_MISSING: r = allow_missing_add(c, optarg); break;
