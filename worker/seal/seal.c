@@ -188,8 +188,14 @@ int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const s
     if (opts && opts->smp > 1 && guestfs_set_smp(ctx->g, opts->smp) < 0)
         return seal_gerr(ctx, "set_smp");
     guestfs_set_program(ctx->g, "vmseal");
+    bool dry_run = opts && opts->dry_run;
+    if (opts && opts->verbose && guestfs_set_verbose(ctx->g, 1) < 0)
+        return seal_gerr(ctx, "set_verbose");
+    if (opts && opts->trace && guestfs_set_trace(ctx->g, 1) < 0)
+        return seal_gerr(ctx, "set_trace");
     int tb_mb = opts && opts->tcg_tb_mb ? opts->tcg_tb_mb : SEAL_DEFAULT_TCG_TB_MB;
     if (tb_mb > 0 && tcg_forced(ctx->g))
+<<<<<<< HEAD
         hv_wrapper_install(ctx, tb_mb);
     /* A warm appliance's qemu listens on QMP (seal_warm.c). */
     if (ctx->qmp_path) {
@@ -197,11 +203,16 @@ int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const s
         if (guestfs_config(ctx->g, "-qmp", qmp) < 0)
             return seal_gerr(ctx, "config -qmp");
     }
+=======
+        tcg_wrapper_install(ctx, tb_mb);
+    /* A dry run's writes go to libguestfs' temporary overlay of each disk. */
+>>>>>>> sysprep
     for (size_t i = 0; i < n_disks; i++) {
-        int r = disks[i].format
-                    ? guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, disks[i].format,
-                                             GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1)
-                    : guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1);
+        int r =
+            disks[i].format
+                ? guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, disks[i].format,
+                                         GUESTFS_ADD_DRIVE_OPTS_READONLY, (int)dry_run, -1)
+                : guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_READONLY, (int)dry_run, -1);
         if (r < 0)
             return seal_gerr(ctx, disks[i].path);
     }
@@ -451,7 +462,7 @@ static int appliance_start(struct seal_ctx *ctx, const struct seal_opts *opts, c
     if (opts && opts->warm) {
         char note[ERR_WHY_LEN] = "";
         phase(ctx, "launch", 0, "attaching the disks to the warm appliance");
-        int r = seal_warm_attach(opts->warm, ctx, disks, n_disks, note);
+        int r = seal_warm_attach(opts->warm, ctx, disks, n_disks, opts->dry_run, note);
         if (r <= 0) {
             rep->warm = r == 0;
             return r;
@@ -533,6 +544,7 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
     if (!why)
         why = local_why;
     memset(rep, 0, sizeof(*rep));
+    rep->dry_run = opts && opts->dry_run;
     why[0] = '\0';
 
     struct seal_run_state s = {
@@ -579,6 +591,6 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
     free(s.root);
     rep->total_ms = time_mono_ms() - s.t0;
     if (r == 0)
-        phase(&s.ctx, "done", 100, "sealed");
+        phase(&s.ctx, "done", 100, rep->dry_run ? "dry run: nothing was written" : "sealed");
     return r;
 }

@@ -63,9 +63,9 @@ int seal_launch(struct seal_ctx *ctx);
  * becomes ctx->g, and collect the guest's block devices
  * (seal_blockdevs_collect).  0; 1 when the warm appliance cannot be used
  * (why in note, ERR_WHY_LEN bytes: the caller closes ctx->g and launches
- * cold); < 0 on a guest error. */
+ * cold; always for a dry run); < 0 on a guest error. */
 int seal_warm_attach(struct seal_warm *w, struct seal_ctx *ctx, const struct seal_disk *disks, size_t n_disks,
-                     char *note);
+                     bool dry_run, char *note);
 
 /* Record libguestfs' last error as "<what>: <message>" in ctx->why and return
  * -VMS_E_GUESTFS. */

@@ -294,12 +294,16 @@ static int disk_plug(struct seal_warm *w, size_t i, const struct seal_disk *d, c
 }
 
 int seal_warm_attach(struct seal_warm *w, struct seal_ctx *ctx, const struct seal_disk *disks, size_t n_disks,
-                     char *note) {
+                     bool dry_run, char *note) {
     /* The handle is the job's from here on (errors to its why). */
     ctx->g = w->ctx.g;
     w->ctx.g = NULL;
     guestfs_set_error_handler(ctx->g, NULL, NULL);
     ctx->disk_devs = xcalloc(n_disks + 1, sizeof(char *));
+    if (dry_run) { /* hot-plugged disks are read-write: a dry run opens its own, read-only */
+        snprintf(note, ERR_WHY_LEN, "a dry run");
+        return 1;
+    }
     for (size_t i = 0; i < n_disks; i++) {
         if (!disks[i].format || (strcmp(disks[i].format, "qcow2") != 0 && strcmp(disks[i].format, "raw") != 0)) {
             snprintf(note, ERR_WHY_LEN, "disk %zu has no known format", i);
