@@ -195,7 +195,6 @@ int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const s
         return seal_gerr(ctx, "set_trace");
     int tb_mb = opts && opts->tcg_tb_mb ? opts->tcg_tb_mb : SEAL_DEFAULT_TCG_TB_MB;
     if (tb_mb > 0 && tcg_forced(ctx->g))
-<<<<<<< HEAD
         hv_wrapper_install(ctx, tb_mb);
     /* A warm appliance's qemu listens on QMP (seal_warm.c). */
     if (ctx->qmp_path) {
@@ -203,10 +202,7 @@ int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const s
         if (guestfs_config(ctx->g, "-qmp", qmp) < 0)
             return seal_gerr(ctx, "config -qmp");
     }
-=======
-        tcg_wrapper_install(ctx, tb_mb);
     /* A dry run's writes go to libguestfs' temporary overlay of each disk. */
->>>>>>> sysprep
     for (size_t i = 0; i < n_disks; i++) {
         int r =
             disks[i].format

@@ -74,11 +74,9 @@ struct seal_opts {
     /* Polled between operations; returning true aborts with -VMS_E_CANCELLED
      * (images may then be partly sealed: the caller rolls back).  May be NULL. */
     bool (*cancel_cb)(void *ud);
-<<<<<<< HEAD
     /* A warm appliance (seal_warm_start) to seal in instead of launching
      * one; consumed by seal_run whatever happens.  NULL = a cold launch. */
     struct seal_warm *warm;
-=======
     /* A dry run (vmseal-worker seal -n): every disk is added READ-ONLY, so
      * libguestfs sends the guest's writes to a throw-away overlay; all else
      * runs as in a seal, and the events report what a seal would remove and
@@ -86,7 +84,6 @@ struct seal_opts {
     bool dry_run;
     bool verbose; /* libguestfs debug messages on stderr (guestfs_set_verbose) */
     bool trace;   /* every libguestfs call on stderr (guestfs_set_trace) */
->>>>>>> sysprep
 };
 
 /* Default appliance memory: enough for the daemon and page cache while
