@@ -2,13 +2,19 @@
  * guest imported into the storage domain is sealed in a libguestfs
  * appliance (one launch: refusals are covered by tests/worker/seal, the failure
  * path of the worker by test_worker_jobs).  Labels: broker,
- * guestfs (needs the `guests` fixture: tests/guests/build.sh). */
+ * guestfs (needs the `guests` fixture: tests/guests/build.sh).
+ *
+ * warm_fallback: worker.guestfs.warm, and the warm appliance's qemu killed
+ * while the worker waits for a job: the job still seals (a fresh launch,
+ * said in the log), and the next warm appliance is started.  The warm path
+ * itself is in tests/e2e/test_e2e_seal.c. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -72,9 +78,57 @@ static void test_seal_real(void **state) {
     proto_job_free(&j);
 }
 
+static bool log_has(struct wtest *w, const char *needle) {
+    char *buf = NULL;
+    size_t len = 0;
+    bool found = false;
+    if (read_file_all(w->logs[w->n_workers - 1], 1 << 22, &buf, &len) == 0)
+        found = strstr(buf, needle) != NULL;
+    free(buf);
+    return found;
+}
+
+static bool warm_ready(void *arg) { return log_has(arg, "warm appliance ready in"); }
+
+/* The qemu below the worker's warm process (worker -> warm process -> qemu). */
+static pid_t warm_qemu(pid_t worker) {
+    pid_t warm = wtest_child_of(worker);
+    return warm > 0 ? wtest_child_of(warm) : -1;
+}
+
+static void test_seal_warm_fallback(void **state) {
+    struct wtest *w = *state;
+    pid_t pid;
+    proto_uuid img, vol;
+    struct proto_job j;
+
+    import_guest(w, "debian", img, vol);
+    assert_int_equal(
+        wtest_worker_start(w, &(struct wtest_worker_opts){ .id = "warm1", .slots = 1, .warm = true }, &pid), 0);
+    if (testutil_wait_for(warm_ready, w, WAIT_MS, 200) < 0)
+        fail_msg("the worker's warm appliance was not ready within %d s", WAIT_MS / 1000);
+    pid_t qemu = warm_qemu(pid);
+    assert_true(qemu > 0);
+    assert_int_equal(kill(qemu, SIGKILL), 0);
+
+    const struct proto_event *ev = seal(w, img, vol, &j);
+    if (ev->state != EV_SUCCEEDED)
+        fail_msg("seal failed: %s: %s", ev->error.code, ev->error.message);
+    const struct proto_kv *kv = testevents_result(ev, "warm_start");
+    assert_non_null(kv);
+    assert_int_equal(kv->i, 0); /* sealed in a fresh appliance */
+    kv = testevents_result(ev, "removed");
+    assert_non_null(kv);
+    assert_true(kv->i > 0);
+    assert_true(log_has(w, "warm appliance not used (QMP"));
+    assert_true(log_has(w, "started (warm appliance pid"));
+    proto_job_free(&j);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_seal_real, wtest_setup, wtest_teardown),
+        cmocka_unit_test_setup_teardown(test_seal_warm_fallback, wtest_setup, wtest_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,8 @@ static int config_write(struct wtest *w, const struct wtest_worker_opts *o, cons
             o->pool ? o->pool : "default", o->slots ? o->slots : 2, o->dry_run ? "dry-run" : "real");
     if (o->dry_run_seal_ms)
         fprintf(f, "  dry_run_seal_ms = %d;\n", o->dry_run_seal_ms);
+    if (o->warm)
+        fprintf(f, "  guestfs = { warm = true; };\n");
     if (o->timeout_copy_s)
         fprintf(f, "  timeouts_s = { copy = %d; };\n", o->timeout_copy_s);
     fprintf(f, "};\n");

@@ -35,6 +35,7 @@ struct wtest_worker_opts {
     int dry_run_seal_ms; /* 0 = default */
     int timeout_copy_s;  /* 0 = default */
     int grace_s;         /* 0 = default (--grace-s not passed) */
+    bool warm;           /* worker.guestfs.warm */
 };
 
 /* Setup/teardown for one test (cmocka test setup/teardown signature). */

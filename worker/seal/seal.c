@@ -491,7 +491,9 @@ static int seal_session(struct seal_run_state *s, const struct seal_opts *opts, 
     r = root_find(ctx, &s->root);
     if (r < 0)
         goto inspected;
-    snprintf(rep->root_device, sizeof(rep->root_device), "%s", s->root);
+    char *root_name = seal_dev_name(ctx, s->root);
+    snprintf(rep->root_device, sizeof(rep->root_device), "%s", root_name);
+    free(root_name);
     /* Everything the guest mounts at boot is checked read-only before the
      * first write (device-level operations included). */
     phase(ctx, "mount", 42, "checking the guest's fstab (read-only)");

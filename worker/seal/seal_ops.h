@@ -87,6 +87,10 @@ void seal_note_changed(struct seal_ctx *ctx, const char *path);
  * recorded in report->fs and announced as a SEAL_EV_PHASE "mount" message.
  * seal_plan_free: frees devs and plan. */
 int seal_blockdevs_collect(struct seal_ctx *ctx);
+/* The name a report gives an appliance mountable: a hot-plugged disk's
+ * partition named as the guest's disk order has it (the first disk
+ * /dev/sda…), as after a cold launch; anything else as it is.  Malloc'd. */
+char *seal_dev_name(const struct seal_ctx *ctx, const char *mountable);
 int seal_fstab_plan(struct seal_ctx *ctx, const char *root);
 int seal_fstab_mount(struct seal_ctx *ctx, const char *root);
 void seal_plan_free(struct seal_ctx *ctx);

@@ -289,11 +289,31 @@ int seal_fstab_plan(struct seal_ctx *ctx, const char *root) {
     return r;
 }
 
+char *seal_dev_name(const struct seal_ctx *ctx, const char *mountable) {
+    char *out = xstrdup(mountable);
+    for (size_t i = 0; ctx->disk_devs && ctx->disk_devs[i]; i++) {
+        const char *d = ctx->disk_devs[i], *at = strstr(out, d);
+        size_t n = strlen(d);
+        if (!at || (at[n] >= 'a' && at[n] <= 'z'))
+            continue;
+        char name[16];
+        if (i < 26)
+            snprintf(name, sizeof(name), "/dev/sd%c", (char)('a' + i));
+        else
+            snprintf(name, sizeof(name), "/dev/sd%c%c", (char)('a' + i / 26 - 1), (char)('a' + i % 26));
+        char *fixed = xasprintf("%.*s%s%s", (int)(at - out), out, name, at + n);
+        free(out);
+        return fixed;
+    }
+    return out;
+}
+
 /* dev is the appliance mountable; options its btrfs subvolume, or "". */
 static void fs_record(struct seal_ctx *ctx, const char *mountable, const char *options, const char *mp) {
     struct seal_report *rep = ctx->report;
     char *type = guestfs_vfs_type(ctx->g, mountable);
-    _cleanup_free_ char *dev = options[0] ? xasprintf("%s:%s", mountable, options) : xstrdup(mountable);
+    _cleanup_free_ char *name = seal_dev_name(ctx, mountable);
+    _cleanup_free_ char *dev = options[0] ? xasprintf("%s:%s", name, options) : xstrdup(name);
     _cleanup_free_ char *msg = xasprintf("mounted %s (%s) on %s", dev, type ? type : "?", mp);
     note(ctx, msg);
     if (rep && rep->n_fs < ARRAY_SIZE(rep->fs)) {

@@ -34,7 +34,6 @@ struct seal_warm {
     int qmp_fd;
     char *buf; /* QMP bytes read, not consumed yet */
     size_t len;
-    char **base; /* the appliance's devices before any hot-plug */
 };
 
 /* ---- QMP ---- */
@@ -162,8 +161,6 @@ int seal_warm_start(const struct seal_opts *opts, struct seal_warm **ret, int64_
         r = seal_launch(&w->ctx);
     if (r == 0)
         r = qmp_open(w, w->why);
-    if (r == 0 && !(w->base = guestfs_list_devices(w->ctx.g)))
-        r = seal_gerr(&w->ctx, "list_devices");
     if (ret_launch_ms)
         *ret_launch_ms = time_mono_ms() - t0;
     if (r < 0) {
@@ -189,7 +186,6 @@ void seal_warm_free(struct seal_warm *w) {
         unlink(w->qmp_path);
     if (w->dir)
         rmdir(w->dir);
-    seal_strv_free(w->base);
     free(w->qmp_path);
     free(w->dir);
     free(w->buf);
@@ -198,35 +194,40 @@ void seal_warm_free(struct seal_warm *w) {
 
 /* ---- hot-plug ---- */
 
-static bool strv_has(char **v, const char *s) {
-    for (; v && *v; v++)
-        if (strcmp(*v, s) == 0)
-            return true;
-    return false;
+/* Disk i's SCSI serial, "vmsealaa", "vmsealab", …: letters only, as the
+ * appliance's udev rule for disk labels wants them. */
+static void disk_label(size_t i, char out[32]) {
+    snprintf(out, 32, "vmseal%c%c", (char)('a' + i / 26 % 26), (char)('a' + i % 26));
 }
 
-/* Wait until the appliance lists a device that is neither in base nor in
- * have: the disk just plugged.  0 with *ret (malloc'd); 1 (note) on
- * timeout; < 0 when libguestfs fails. */
-static int disk_wait(struct seal_ctx *ctx, char **base, char **have, const char *path, char **ret, char *note) {
+/* Wait until the appliance names every plugged disk: the appliance's udev
+ * links /dev/disk/guestfs/SERIAL to each SCSI disk that has a serial
+ * (libguestfs' disk labels), so the names come back by disk, whatever
+ * order the kernel found them in.  0 with ctx->disk_devs filled; 1 (note)
+ * on timeout or when libguestfs fails. */
+static int disks_wait(struct seal_ctx *ctx, size_t n_disks, char *note) {
     int64_t deadline = time_mono_ms() + DISK_APPEAR_MS;
     for (;;) {
-        char **now = guestfs_list_devices(ctx->g);
-        if (!now) {
-            snprintf(note, ERR_WHY_LEN, "list_devices: %s",
-                     guestfs_last_error(ctx->g) ? guestfs_last_error(ctx->g) : "failed");
+        char **kv = guestfs_list_disk_labels(ctx->g);
+        if (!kv) {
+            const char *e = guestfs_last_error(ctx->g);
+            snprintf(note, ERR_WHY_LEN, "list_disk_labels: %s", e ? e : "failed");
             return 1;
         }
-        for (char **d = now; *d; d++) {
-            if (!strv_has(base, *d) && !strv_has(have, *d)) {
-                *ret = xstrdup(*d);
-                seal_strv_free(now);
-                return 0;
-            }
+        size_t found = 0;
+        for (size_t i = 0; i < n_disks; i++) {
+            char label[32];
+            disk_label(i, label);
+            for (size_t k = 0; kv[k] && kv[k + 1] && !ctx->disk_devs[i]; k += 2)
+                if (strcmp(kv[k], label) == 0)
+                    ctx->disk_devs[i] = xstrdup(kv[k + 1]);
+            found += ctx->disk_devs[i] != NULL;
         }
-        seal_strv_free(now);
+        seal_strv_free(kv);
+        if (found == n_disks)
+            return 0;
         if (time_mono_ms() > deadline) {
-            snprintf(note, ERR_WHY_LEN, "%s did not appear in the appliance within %d s", path,
+            snprintf(note, ERR_WHY_LEN, "%zu of %zu disks appeared in the appliance within %d s", found, n_disks,
                      DISK_APPEAR_MS / 1000);
             return 1;
         }
@@ -270,13 +271,15 @@ static int partitions_wait(struct seal_ctx *ctx, const char *dev, char *note) {
     }
 }
 
-/* Plug disk i: its file node, its format node, a SCSI disk on the
- * appliance's virtio-scsi bus ("scsi.0", libguestfs' direct backend). */
+/* Plug disk i: its file node, its format node, a SCSI disk with the serial
+ * disk_label(i) on the appliance's virtio-scsi bus ("scsi.0", libguestfs'
+ * direct backend). */
 static int disk_plug(struct seal_warm *w, size_t i, const struct seal_disk *d, char *note) {
-    char file[32], fmt[32], dev[32];
+    char file[32], fmt[32], dev[32], serial[32];
     snprintf(file, sizeof(file), "vmseal-file%zu", i);
     snprintf(fmt, sizeof(fmt), "vmseal-disk%zu", i);
     snprintf(dev, sizeof(dev), "vmseal-scsi%zu", i);
+    disk_label(i, serial);
     if (qmp_cmd(w,
                 json_pack("{s:s, s:{s:s, s:s, s:s}}", "execute", "blockdev-add", "arguments", "node-name", file,
                           "driver", "file", "filename", d->path),
@@ -286,8 +289,8 @@ static int disk_plug(struct seal_warm *w, size_t i, const struct seal_disk *d, c
                           "driver", d->format, "file", file),
                 note) < 0 ||
         qmp_cmd(w,
-                json_pack("{s:s, s:{s:s, s:s, s:s, s:s}}", "execute", "device_add", "arguments", "driver",
-                          "scsi-hd", "bus", "scsi.0", "drive", fmt, "id", dev),
+                json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "execute", "device_add", "arguments", "driver",
+                          "scsi-hd", "bus", "scsi.0", "drive", fmt, "id", dev, "serial", serial),
                 note) < 0)
         return 1;
     return 0;
@@ -310,17 +313,16 @@ int seal_warm_attach(struct seal_warm *w, struct seal_ctx *ctx, const struct sea
             return 1;
         }
         int r = disk_plug(w, i, &disks[i], note);
-        if (r == 0)
-            r = disk_wait(ctx, w->base, ctx->disk_devs, disks[i].path, &ctx->disk_devs[i], note);
         if (r != 0)
             return r;
     }
-    for (size_t i = 0; i < n_disks; i++) {
-        int r = partitions_wait(ctx, ctx->disk_devs[i], note);
-        if (r != 0)
-            return r;
-    }
-    int r = seal_blockdevs_collect(ctx);
+    int r = disks_wait(ctx, n_disks, note);
+    if (r != 0)
+        return r;
+    for (size_t i = 0; i < n_disks && r == 0; i++)
+        r = partitions_wait(ctx, ctx->disk_devs[i], note);
+    if (r == 0)
+        r = seal_blockdevs_collect(ctx);
     for (size_t i = 0; r == 0 && i < ctx->n_devs; i++) {
         if (strcmp(ctx->devs[i].type, "linux_raid_member") == 0) {
             snprintf(note, ERR_WHY_LEN, "%s is an MD RAID member, assembled only at boot", ctx->devs[i].dev);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "seal_fstab.h"
+#include "seal_ops.h"
 
 /* Two disks: sda = GPT with /boot/efi, /boot, an LVM PV; sdb = a btrfs
  * filesystem on the whole disk.  VGs "vg0" and "vg-data" (a dash). */
@@ -215,13 +216,38 @@ static void test_parse_escapes(void **state) {
     seal_fstab_free(v, n);
 }
 
+/* Report names of hot-plugged disks (a warm appliance names the guest's
+ * first disk /dev/sdc): the guest's disk order, as after a cold launch. */
+static void test_dev_name(void **state) {
+    (void)state;
+    char *plugged[] = { "/dev/sdc", "/dev/sdd", NULL };
+    struct seal_ctx ctx = { .disk_devs = plugged };
+    static const char *const cases[][2] = {
+        { "/dev/sdc", "/dev/sda" },
+        { "/dev/sdc1", "/dev/sda1" },
+        { "/dev/sdd12", "/dev/sdb12" },
+        { "btrfsvol:/dev/sdc2/@", "btrfsvol:/dev/sda2/@" },
+        { "/dev/vg0/root", "/dev/vg0/root" },
+        { "/dev/sdcd1", "/dev/sdcd1" }, /* another disk, not /dev/sdc's partition */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *n = seal_dev_name(&ctx, cases[i][0]);
+        assert_string_equal(n, cases[i][1]);
+        free(n);
+    }
+    ctx.disk_devs = NULL; /* a cold appliance: names as they are */
+    char *n = seal_dev_name(&ctx, "/dev/sdc1");
+    assert_string_equal(n, "/dev/sdc1");
+    free(n);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resolve_keyed),  cmocka_unit_test(test_resolve_lvm),
         cmocka_unit_test(test_resolve_legacy), cmocka_unit_test(test_resolve_by_id_path),
         cmocka_unit_test(test_disk_names),     cmocka_unit_test(test_dm_split),
         cmocka_unit_test(test_ro_options),     cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_escapes),
+        cmocka_unit_test(test_parse_escapes),  cmocka_unit_test(test_dev_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

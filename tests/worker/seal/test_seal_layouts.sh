@@ -8,7 +8,10 @@
 # Appliance launches are the cost, so:
 #   vmseal        one run per guest, plus usrvar without its /var disk and
 #                 --allow-missing /var (the refusal without it is in
-#                 test_seal_refuse.sh);
+#                 test_seal_refuse.sh); lvm and usrvar with --warm (the disks
+#                 hot-plugged into an appliance launched before: LVM activated
+#                 after the hot-plug, a whole-disk PV, two disks; reported
+#                 under the same device names as after a cold launch);
 #   virt-sysprep  one run per guest, in the background;
 #   extraction    two read-only appliances (the vmseal copies, the
 #                 virt-sysprep copies: copies of the same guest share VG names
@@ -55,9 +58,10 @@ sealed() {
 }
 
 echo "== vmseal"
-seal_cli --report "$TMP/lvm-report.json" "$TMP/lvm-vm.qcow2"
+seal_cli --warm --report "$TMP/lvm-report.json" "$TMP/lvm-vm.qcow2"
 sealed lvm '^filesystem /dev/vg0/root xfs /$' '^filesystem /dev/sda1 ext4 /boot$' \
-    '^filesystem /dev/vg0/var ext4 /var$' '^filesystem /dev/vg-data/srv-data ext4 /srv/data$'
+    '^filesystem /dev/vg0/var ext4 /var$' '^filesystem /dev/vg-data/srv-data ext4 /srv/data$' \
+    '^seal_phases .* warm=1$'
 check '[ "$(grep -c "^filesystem " "$LAST_OUT")" -eq 4 ]' "lvm: exactly 4 filesystems must be sealed"
 check 'python3 - "$TMP/lvm-report.json" <<EOF
 import json, sys
@@ -71,9 +75,9 @@ assert sum(len(f["removed"]) for o in r["operations"] for f in o["filesystems"])
 EOF' "lvm: --report JSON must list every filesystem and the removed paths per operation and filesystem: $(head -c 300 "$TMP/lvm-report.json")"
 seal_cli "$TMP/btrfs-vm.qcow2"
 sealed btrfs '^filesystem btrfsvol:/dev/sda1/@ btrfs /$' '^filesystem /dev/sda1:subvolid=257 btrfs /home$'
-seal_cli "$TMP/usrvar-vm.qcow2" "$TMP/usrvar-var-vm.qcow2"
+seal_cli --warm "$TMP/usrvar-vm.qcow2" "$TMP/usrvar-var-vm.qcow2"
 sealed usrvar '^filesystem /dev/sda1 ext4 /$' '^filesystem /dev/sda2 ext4 /usr$' \
-    '^filesystem /dev/vgvar/var ext4 /var$' '^filesystem /dev/sda3 ext4 /srv/My Data$'
+    '^filesystem /dev/vgvar/var ext4 /var$' '^filesystem /dev/sda3 ext4 /srv/My Data$' '^seal_phases .* warm=1$'
 seal_cli --allow-missing /var "$TMP/allow.qcow2"
 sealed allow-missing '^not-sealed /var /dev/mapper/vgvar-var \(--allow-missing\)$' \
     '^filesystem /dev/sda2 ext4 /usr$'
