@@ -118,8 +118,8 @@ static void pack_disk(struct wire_packer *w, const struct rpc_disk *d) {
 }
 
 static void pack_job(struct wire_packer *w, const struct rpc_job *j) {
-    bool err = j->error_code != NULL, worker = j->worker_id != NULL;
-    wire_pack_map(w, 10 + worker + err);
+    bool err = j->error_code != NULL, worker = j->worker_id != NULL, files = j->files != NULL;
+    wire_pack_map(w, 10 + worker + err + files);
     wire_pack_kv_str(w, "job_id", j->job_id);
     wire_pack_kv_str(w, "kind", job_kind_to_string(j->kind));
     wire_pack_kv_str(w, "step", j->step);
@@ -134,6 +134,8 @@ static void pack_job(struct wire_packer *w, const struct rpc_job *j) {
         wire_pack_kv_str(w, "worker_id", j->worker_id);
     if (err)
         pack_error(w, NULL, j->error_code, j->error_message);
+    if (files)
+        msg_files_pack(w, "files", j->files);
 }
 
 /* "id", "name", "state", "step": the first keys of a template and of its
@@ -300,6 +302,8 @@ static int job_read_cb(const struct wire_map *m, void *it, char *why) {
         r = wire_map_name(m, "worker_id", WIRE_OPTIONAL, 1, MSG_NAME_MAX, wire_cs_text, &j->worker_id, why);
     if (r >= 0)
         r = error_read(m, false, NULL, &j->error_code, &j->error_message, why);
+    if (r >= 0)
+        r = msg_files_read(m, "files", &j->files, why);
     return r;
 }
 
@@ -427,6 +431,8 @@ void rpc_template_free(struct rpc_template *t) {
         free(t->jobs[i].worker_id);
         free(t->jobs[i].error_code);
         free(t->jobs[i].error_message);
+        proto_files_free(t->jobs[i].files);
+        free(t->jobs[i].files);
     }
     free(t->jobs);
     free(t->leftovers);

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "executor.h"
 #include "seal.h"
+#include "seal_log.h"
 #include "util.h"
 
 struct disk_order {
@@ -119,9 +120,20 @@ int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct ex
     return r;
 }
 
+/* The seal's events on the pipe: phases and operations as progress, every
+ * path removed or changed as an F line (the final event's `files`). */
+struct seal_pipe {
+    struct exec_child *c;
+    const struct seal_report *rep; /* filled by seal_run as it goes */
+};
+
 static void seal_progress_to_pipe(void *ud, enum seal_event ev, const char *op, int percent, const char *detail) {
+    const struct seal_pipe *sp = ud;
     if (ev == SEAL_EV_PHASE || ev == SEAL_EV_OP_START)
-        exec_report_progress(ud, percent, op);
+        exec_report_progress(sp->c, percent, op);
+    else if (ev == SEAL_EV_REMOVED || ev == SEAL_EV_CHANGED)
+        exec_report_file(sp->c, op, ev == SEAL_EV_REMOVED ? FILE_REMOVED : FILE_CHANGED,
+                         seal_report_mountpoint(sp->rep, detail), detail);
 }
 
 /* "DEVICE TYPE MOUNTPOINT; …" (bounded by the result string's limit). */
@@ -153,8 +165,9 @@ int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[E
         .memsize_mb = cw->guestfs_memsize_mb,
     };
     struct seal_report *rep = xcalloc(1, sizeof(*rep));
+    struct seal_pipe sp = { c, rep };
     exec_report_progress(c, 0, "launch");
-    r = seal_run(&opts, disks, d.n, &job->args.seal.sysprep, seal_progress_to_pipe, c, rep, why);
+    r = seal_run(&opts, disks, d.n, &job->args.seal.sysprep, seal_progress_to_pipe, &sp, rep, why);
     if (r < 0) {
         if (!why[0])
             snprintf(why, ERR_WHY_LEN, "%s", err_str(r));
