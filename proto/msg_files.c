@@ -65,15 +65,14 @@ int proto_files_add(struct proto_files *f, const char *op, enum proto_file_actio
 }
 
 static void paths_free(struct proto_files *f) {
-    for (size_t i = 0; f->paths && i < f->n_paths; i++) {
-        free(f->paths[i].op);
-        free(f->paths[i].mountpoint);
-        free(f->paths[i].path);
+    for (struct proto_file *p = f->paths; p && p < f->paths + f->n_paths; p++) {
+        free(p->op);
+        free(p->mountpoint);
+        free(p->path);
     }
     free(f->paths);
     f->paths = NULL;
-    f->n_paths = 0;
-    f->path_bytes = 0;
+    f->n_paths = f->path_bytes = 0;
 }
 
 void proto_files_drop_paths(struct proto_files *f) {
@@ -108,70 +107,55 @@ static int escaped_read(const struct wire_map *m, const char *key, size_t max, c
     return r;
 }
 
-/* ops: [{name, removed, changed}], each name once */
-static int ops_read(const struct wire_map *m, struct proto_files *f, char *why) {
-    struct wire_array a;
-    int r = wire_map_array(m, "ops", WIRE_REQUIRED, 0, PROTO_FILES_OPS_MAX, &a, why);
-    if (r < 0)
-        return r;
-    f->ops = xcalloc(a.n ? a.n : 1, sizeof *f->ops);
-    for (size_t i = 0; i < a.n && r >= 0; i++) {
-        struct proto_file_op *o = &f->ops[f->n_ops++];
-        struct wire_map om;
-        r = wire_array_next_map(&a, &om, why);
-        if (r >= 0)
-            r = wire_map_name(&om, "name", WIRE_REQUIRED, 1, MSG_OP_NAME_MAX, WIRE_CS_LOWER_NAME, &o->name, why);
-        if (r >= 0 && op_find(f, o->name) != o) {
-            wire_why(why, om.path, "name", "\"%s\" is listed twice", o->name);
-            r = -VMS_E_MSG_BAD_VALUE;
-        }
-        if (r >= 0)
-            r = wire_map_int(&om, "removed", WIRE_REQUIRED, 0, PROTO_FILES_COUNT_MAX, &o->removed, why);
-        if (r >= 0)
-            r = wire_map_int(&om, "changed", WIRE_REQUIRED, 0, PROTO_FILES_COUNT_MAX, &o->changed, why);
-    }
+static int op_read_cb(const struct wire_map *m, void *item, char *why) {
+    struct proto_file_op *o = item;
+    int r = wire_map_name(m, "name", WIRE_REQUIRED, 1, MSG_OP_NAME_MAX, WIRE_CS_LOWER_NAME, &o->name, why);
+    if (r >= 0)
+        r = wire_map_int(m, "removed", WIRE_REQUIRED, 0, PROTO_FILES_COUNT_MAX, &o->removed, why);
+    if (r >= 0)
+        r = wire_map_int(m, "changed", WIRE_REQUIRED, 0, PROTO_FILES_COUNT_MAX, &o->changed, why);
     return r;
 }
 
-/* paths: [{op, action, mountpoint, path}]; listed[i][action] counts the
- * paths of f->ops[i]. */
-static int paths_read(const struct wire_map *m, struct proto_files *f, int64_t listed[][2], char *why) {
-    struct wire_array a;
-    int r = wire_map_array(m, "paths", WIRE_REQUIRED, 0, PROTO_FILES_PATHS_MAX, &a, why);
-    if (r < 0)
-        return r;
-    f->paths = xcalloc(a.n ? a.n : 1, sizeof *f->paths);
-    for (size_t i = 0; i < a.n && r >= 0; i++) {
-        struct proto_file *p = &f->paths[f->n_paths++];
-        struct wire_map pm;
-        int action = 0;
-        r = wire_array_next_map(&a, &pm, why);
-        if (r >= 0)
-            r = wire_map_name(&pm, "op", WIRE_REQUIRED, 1, MSG_OP_NAME_MAX, WIRE_CS_LOWER_NAME, &p->op, why);
-        if (r >= 0)
-            r = wire_map_enum(&pm, "action", WIRE_REQUIRED, file_action_names, ARRAY_SIZE(file_action_names),
-                              &action, why);
-        p->action = (enum proto_file_action)action;
-        if (r >= 0)
-            r = escaped_read(&pm, "mountpoint", PROTO_FILE_MOUNT_MAX, &p->mountpoint, why);
-        if (r >= 0)
-            r = escaped_read(&pm, "path", PROTO_FILE_PATH_MAX, &p->path, why);
-        const struct proto_file_op *o = r >= 0 ? op_find(f, p->op) : NULL;
-        if (r >= 0 && !o) {
-            wire_why(why, pm.path, "op", "\"%s\" is not in %s.ops", p->op, m->path);
-            r = -VMS_E_MSG_BAD_VALUE;
+static int path_read_cb(const struct wire_map *m, void *item, char *why) {
+    struct proto_file *p = item;
+    int action = 0;
+    int r = wire_map_name(m, "op", WIRE_REQUIRED, 1, MSG_OP_NAME_MAX, WIRE_CS_LOWER_NAME, &p->op, why);
+    if (r >= 0)
+        r = wire_map_enum(m, "action", WIRE_REQUIRED, file_action_names, ARRAY_SIZE(file_action_names), &action,
+                          why);
+    p->action = (enum proto_file_action)action;
+    if (r >= 0)
+        r = escaped_read(m, "mountpoint", PROTO_FILE_MOUNT_MAX, &p->mountpoint, why);
+    if (r >= 0)
+        r = escaped_read(m, "path", PROTO_FILE_PATH_MAX, &p->path, why);
+    return r;
+}
+
+/* Each operation once; each path's operation among them, counted into
+ * listed[i][action] for f->ops[i]; the bytes within the bound. */
+static int lists_check(const struct wire_map *m, struct proto_files *f, int64_t listed[][2], char *why) {
+    for (size_t i = 0; i < f->n_ops; i++)
+        if (op_find(f, f->ops[i].name) != &f->ops[i]) {
+            wire_why(why, m->path, "ops", "\"%s\" is listed twice", f->ops[i].name);
+            return -VMS_E_MSG_BAD_VALUE;
         }
-        if (r >= 0) {
-            listed[o - f->ops][p->action]++;
-            f->path_bytes += strlen(p->mountpoint) + strlen(p->path);
+    for (size_t i = 0; i < f->n_paths; i++) {
+        const struct proto_file *p = &f->paths[i];
+        const struct proto_file_op *o = op_find(f, p->op);
+        if (!o) {
+            wire_why(why, m->path, "paths", "\"%s\" of path %zu is not in %s.ops", p->op, i, m->path);
+            return -VMS_E_MSG_BAD_VALUE;
         }
+        listed[o - f->ops][p->action]++;
+        f->path_bytes += strlen(p->mountpoint) + strlen(p->path);
     }
-    if (r >= 0 && f->path_bytes > PROTO_FILES_BYTES_MAX) {
+    if (f->path_bytes > PROTO_FILES_BYTES_MAX) {
         wire_why(why, m->path, "paths", "%zu bytes of mount points and paths, at most %d allowed", f->path_bytes,
                  PROTO_FILES_BYTES_MAX);
-        r = -VMS_E_MSG_BAD_VALUE;
+        return -VMS_E_MSG_BAD_VALUE;
     }
-    return r;
+    return 0;
 }
 
 /* Never a silent cut: no more paths than counted, and truncated exactly
@@ -197,11 +181,15 @@ static int counts_check(const struct wire_map *m, const struct proto_files *f, i
 static int files_read(const struct wire_map *m, struct proto_files *f, char *why) {
     int64_t listed[PROTO_FILES_OPS_MAX][2];
     memset(listed, 0, sizeof listed);
-    int r = ops_read(m, f, why);
+    int r = wire_map_array_read(m, "ops", PROTO_FILES_OPS_MAX, sizeof *f->ops, op_read_cb, (void **)&f->ops,
+                                &f->n_ops, why);
     if (r >= 0)
-        r = paths_read(m, f, listed, why);
+        r = wire_map_array_read(m, "paths", PROTO_FILES_PATHS_MAX, sizeof *f->paths, path_read_cb,
+                                (void **)&f->paths, &f->n_paths, why);
     if (r >= 0)
         r = wire_map_bool(m, "truncated", WIRE_REQUIRED, &f->truncated, why);
+    if (r >= 0)
+        r = lists_check(m, f, listed, why);
     if (r >= 0)
         r = counts_check(m, f, listed, why);
     return r;
@@ -262,10 +250,5 @@ int proto_files_encode(const struct proto_files *f, char **ret_buf, size_t *ret_
     msg_files_pack(&w, NULL, f);
     int r = proto_files_decode(w.data, w.len, &check, NULL);
     proto_files_free(&check);
-    if (r < 0) {
-        wire_pack_free(&w);
-        return r;
-    }
-    wire_pack_finish(&w, ret_buf, ret_len);
-    return 0;
+    return wire_pack_finish_checked(&w, r, ret_buf, ret_len);
 }

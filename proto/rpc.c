@@ -219,12 +219,7 @@ int rpc_encode_reply(const struct rpc_reply *m, char **ret_buf, size_t *ret_len)
     struct rpc_reply check;
     int r = rpc_decode_reply(w.data, w.len, &check, NULL);
     rpc_reply_free(&check);
-    if (r < 0) {
-        wire_pack_free(&w);
-        return r;
-    }
-    wire_pack_finish(&w, ret_buf, ret_len);
-    return 0;
+    return wire_pack_finish_checked(&w, r, ret_buf, ret_len);
 }
 
 /* ---- reply: reading ------------------------------------------------------------ */
@@ -253,7 +248,7 @@ static int vol_ref_at(const struct wire_map *m, const char *key, struct proto_vo
     return r < 0 ? r : msg_vol_ref_read(&v, true, ret, why);
 }
 
-/* The readers of an array's items (array_read): each takes one map. */
+/* The readers of an array's items (wire_map_array_read): each takes one map. */
 static int disk_read_cb(const struct wire_map *m, void *it, char *why) {
     struct rpc_disk *d = it;
     int l = 0, t = 0;
@@ -307,29 +302,6 @@ static int job_read_cb(const struct wire_map *m, void *it, char *why) {
     return r;
 }
 
-/* Read the array under key: each element a map handed to read_cb. */
-typedef int (*item_read_cb)(const struct wire_map *m, void *item, char *why);
-
-static int array_read(const struct wire_map *m, const char *key, size_t item_size, item_read_cb read_cb,
-                      void **ret, size_t *ret_n, char *why) {
-    struct wire_array a;
-    int r = wire_map_array(m, key, WIRE_REQUIRED, 0, RPC_MAX_ITEMS, &a, why);
-    if (r < 0)
-        return r;
-    char *items = xcalloc(a.n, item_size);
-    *ret = items; /* the caller frees partial arrays with its *_free */
-    *ret_n = 0;
-    for (size_t i = 0; i < a.n && r >= 0; i++) {
-        struct wire_map e;
-        r = wire_array_next_map(&a, &e, why);
-        if (r >= 0) {
-            *ret_n = i + 1;
-            r = read_cb(&e, items + i * item_size, why);
-        }
-    }
-    return r < 0 ? r : 0;
-}
-
 static int vol_read_cb(const struct wire_map *m, void *it, char *why) {
     return msg_vol_ref_read(m, true, it, why);
 }
@@ -376,12 +348,14 @@ static int template_read(const struct wire_map *root, struct rpc_template *t, ch
     if (r >= 0)
         r = error_read(&m, true, &t->error_step, &t->error_code, &t->error_message, why);
     if (r >= 0)
-        r = array_read(&m, "disks", sizeof *t->disks, disk_read_cb, (void **)&t->disks, &t->n_disks, why);
+        r = wire_map_array_read(&m, "disks", RPC_MAX_ITEMS, sizeof *t->disks, disk_read_cb, (void **)&t->disks,
+                                &t->n_disks, why);
     if (r >= 0)
-        r = array_read(&m, "jobs", sizeof *t->jobs, job_read_cb, (void **)&t->jobs, &t->n_jobs, why);
+        r = wire_map_array_read(&m, "jobs", RPC_MAX_ITEMS, sizeof *t->jobs, job_read_cb, (void **)&t->jobs,
+                                &t->n_jobs, why);
     if (r >= 0)
-        r = array_read(&m, "leftovers", sizeof *t->leftovers, vol_read_cb, (void **)&t->leftovers, &t->n_leftovers,
-                       why);
+        r = wire_map_array_read(&m, "leftovers", RPC_MAX_ITEMS, sizeof *t->leftovers, vol_read_cb,
+                                (void **)&t->leftovers, &t->n_leftovers, why);
     return r;
 }
 
@@ -400,11 +374,11 @@ int rpc_decode_reply(const void *buf, size_t len, struct rpc_reply *ret, char *w
     } else if (r >= 0 && ret->method == RPC_STATUS) {
         r = template_read(&root, &ret->tpl, why);
     } else if (r >= 0 && ret->method == RPC_LIST) {
-        r = array_read(&root, "templates", sizeof *ret->templates, summary_read_cb, (void **)&ret->templates,
-                       &ret->n_templates, why);
+        r = wire_map_array_read(&root, "templates", RPC_MAX_ITEMS, sizeof *ret->templates, summary_read_cb,
+                                (void **)&ret->templates, &ret->n_templates, why);
     } else if (r >= 0) {
-        r = array_read(&root, "workers", sizeof *ret->workers, worker_read_cb, (void **)&ret->workers,
-                       &ret->n_workers, why);
+        r = wire_map_array_read(&root, "workers", RPC_MAX_ITEMS, sizeof *ret->workers, worker_read_cb,
+                                (void **)&ret->workers, &ret->n_workers, why);
     }
     if (r < 0) {
         rpc_reply_free(ret);

@@ -347,11 +347,11 @@ def _check_files(path, f):
     names = [o["name"] for o in f["ops"]]
     for i, n in enumerate(names):
         if n in names[:i]:
-            _bad("%s.ops[%d].name" % (path, i), '"%s" is listed twice', n)
+            _bad(path + ".ops", '"%s" is listed twice', n)
     listed, size = {}, 0
     for i, p in enumerate(f["paths"]):
         if p["op"] not in names:
-            _bad("%s.paths[%d].op" % (path, i), '"%s" is not in %s.ops', p["op"], path)
+            _bad(path + ".paths", '"%s" of path %d is not in %s.ops', p["op"], i, path)
         listed[p["op"], p["action"]] = listed.get((p["op"], p["action"]), 0) + 1
         size += len(p["mountpoint"].encode("utf-8")) + len(p["path"].encode("utf-8"))
     if size > FILES_BYTES_MAX:
