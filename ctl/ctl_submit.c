@@ -12,22 +12,26 @@
 #include "util.h"
 
 #define SUBMIT_MAX_DISKS      64
-#define SUBMIT_MAX_OPS        128
 #define SUBMIT_SILENT_HINT_MS 10000 /* --wait: say so when nothing came by then */
 
 static void submit_usage(FILE *f) {
     fputs("usage: vmsealctl submit --name NAME --disk SD:IMG:VOL [--disk ...] [--target-sd SD]\n"
-          "           [--seal] [--enable OP,...] [--disable OP,...] [--hostname H]\n"
-          "           [--no-selinux-relabel] [--allow-missing MOUNTPOINT]... [--id UUID]\n"
-          "           [--wait [--timeout S]] [--config FILE]\n"
+          "           [--seal] [--operations OPS]... [--enable OP,...] [--disable OP,...]\n"
+          "           [--hostname H] [--no-selinux-relabel] [--allow-missing MOUNTPOINT]...\n"
+          "           [--id UUID] [--wait [--timeout S]] [--config FILE]\n"
           "\n"
           "Sends a template.create request and prints the new template's id.  With --wait,\n"
           "follows it to its end (live display on a terminal, one line per event otherwise);\n"
-          "exit status 0 only when the template ends READY.\n",
+          "exit status 0 only when the template ends READY.\n"
+          "\n"
+          "The operations are chosen as with virt-sysprep: without --enable or --operations,\n"
+          "the defaults; --enable OP,... runs ONLY these; --operations (alias --ops) adds OP,\n"
+          "removes -OP, adds or removes the sets defaults and all, in order; --disable\n"
+          "OP,... removes operations last (alone: the defaults minus these).\n",
           f);
 }
 
-/* --help: the operation names --enable/--disable take, wrapped. */
+/* --help: the operation names the choice options take, wrapped. */
 static void submit_ops_list(FILE *f) {
     fputs("\nsysprep operations (* = on by default):\n", f);
     size_t col = 0;
@@ -50,21 +54,6 @@ struct submit_opts {
     int timeout_s;
 };
 
-/* Append the names of a comma list to *arr (each malloc'd). */
-static int ops_add(char ***arr, size_t *n, const char *list) {
-    char *copy = xstrdup(list), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (*n == SUBMIT_MAX_OPS) {
-            free(copy);
-            return -1;
-        }
-        *arr = xrealloc(*arr, (*n + 1) * sizeof **arr);
-        (*arr)[(*n)++] = xstrdup(t);
-    }
-    free(copy);
-    return 0;
-}
-
 static int disk_parse(const char *s, struct proto_vol_ref *ret) {
     const char *a = strchr(s, ':'), *b = a ? strchr(a + 1, ':') : NULL;
     if (!a || !b || a - s != 36 || b - a - 1 != 36 || strlen(b + 1) != 36)
@@ -83,8 +72,11 @@ static void submit_opts_free(struct submit_opts *o) {
         free(sp->enable[i]);
     for (size_t i = 0; i < sp->n_disable; i++)
         free(sp->disable[i]);
+    for (size_t i = 0; i < sp->n_operations; i++)
+        free(sp->operations[i]);
     free(sp->enable);
     free(sp->disable);
+    free(sp->operations);
     free(sp->allow_missing); /* the strings are argv's */
     free(o->tc.disks);
 }
@@ -97,6 +89,9 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
         { "seal", no_argument, NULL, 's' },
         { "enable", required_argument, NULL, 'e' },
         { "disable", required_argument, NULL, 'x' },
+        { "operations", required_argument, NULL, 'o' },
+        { "operation", required_argument, NULL, 'o' },
+        { "ops", required_argument, NULL, 'o' },
         { "hostname", required_argument, NULL, 'H' },
         { "no-selinux-relabel", no_argument, NULL, 'S' },
         { "id", required_argument, NULL, 'i' },
@@ -136,13 +131,18 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
         case 's': tc->seal = true; break;
         case 'e':
         case 'x':
-            if (ops_add(c == 'e' ? &tc->sysprep.enable : &tc->sysprep.disable,
-                        c == 'e' ? &tc->sysprep.n_enable : &tc->sysprep.n_disable, optarg) < 0) {
-                ctl_err("submit", "too many operations");
+        case 'o': {
+            char why[ERR_WHY_LEN];
+            enum proto_sysprep_option opt = c == 'e'   ? PROTO_SYSPREP_OPT_ENABLE
+                                            : c == 'x' ? PROTO_SYSPREP_OPT_DISABLE
+                                                       : PROTO_SYSPREP_OPT_OPERATIONS;
+            if (proto_sysprep_option_add(&tc->sysprep, opt, optarg, why, sizeof why) < 0) {
+                ctl_err("submit", "%s", why);
                 return -1;
             }
             tc->has_sysprep = true;
             break;
+        }
         case 'H':
             tc->sysprep.hostname = optarg;
             tc->has_sysprep = true;
@@ -191,7 +191,8 @@ static int submit_opts_parse(int argc, char **argv, struct submit_opts *o) {
     }
     /* Refused here, before anything is sent (the producer would refuse it too). */
     char why[ERR_WHY_LEN];
-    int r = tc->has_sysprep ? proto_sysprep_check(&tc->sysprep, why, sizeof why) : 0;
+    int r =
+        tc->has_sysprep ? proto_sysprep_check_named(&tc->sysprep, PROTO_SYSPREP_NAMING_CLI, why, sizeof why) : 0;
     if (r < 0) {
         ctl_err("submit", "%s%s", why, r == -VMS_E_UNKNOWN_OP ? " (submit --help lists the operations)" : "");
         return -1;

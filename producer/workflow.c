@@ -14,6 +14,7 @@
 #include "err.h"
 #include "outbox.h"
 #include "store.h"
+#include "sysprep_ops.h"
 #include "util.h"
 
 #define EVENTS_SEEN_KEEP_MS   (7LL * 24 * 3600 * 1000)
@@ -27,7 +28,8 @@ struct tpl {
     struct store_job *jobs;
     size_t n_jobs;
     bool have_req;
-    struct proto_template_create req; /* decoded t.request, for the seal's sysprep */
+    struct proto_template_create req;  /* decoded t.request, for the seal's sysprep */
+    struct proto_sysprep seal_sysprep; /* req's sysprep as the vm.seal job carries it (tpl_sysprep) */
 };
 
 void wf_opts_default(struct wf_opts *o) {
@@ -63,6 +65,7 @@ static void tpl_free(struct tpl *c) {
     free(c->disks);
     store_job_array_free(c->jobs, c->n_jobs);
     proto_template_create_free(&c->req);
+    proto_sysprep_free(&c->seal_sysprep);
     memset(c, 0, sizeof *c);
 }
 
@@ -113,6 +116,12 @@ static int tpl_save(struct wf *wf, struct tpl *c, int64_t now_ms) {
     return r < 0 ? r : outbox_template_event(wf->st, &c->t, c->disks, c->n_disks, wf->o.producer_id, now_ms);
 }
 
+/* The sysprep choice of the template's vm.seal job: the request's, with a
+ * chosen selection spelled out (proto_sysprep_spelled_out), so that every
+ * worker runs the same operations whichever meaning of `enable` it was
+ * built with (docs/protocol.md, section 5).  A request that no longer
+ * checks (stored by a producer that knew other names) goes out as it is:
+ * the worker refuses it with its own error. */
 static int tpl_sysprep(struct tpl *c, const struct proto_sysprep **ret) {
     static const struct proto_sysprep defaults = { .selinux_relabel = true };
     if (!c->have_req) {
@@ -120,8 +129,10 @@ static int tpl_sysprep(struct tpl *c, const struct proto_sysprep **ret) {
         if (r < 0)
             return r;
         c->have_req = true;
+        if (c->req.has_sysprep && proto_sysprep_spelled_out(&c->req.sysprep, &c->seal_sysprep, NULL, 0) < 0)
+            proto_sysprep_copy(&c->seal_sysprep, &c->req.sysprep);
     }
-    *ret = c->req.has_sysprep ? &c->req.sysprep : &defaults;
+    *ret = c->req.has_sysprep ? &c->seal_sysprep : &defaults;
     return 0;
 }
 

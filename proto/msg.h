@@ -15,7 +15,7 @@
 #define MSG_ERR_CODE_MAX    64
 #define MSG_ERR_MESSAGE_MAX 4096
 #define MSG_DISKS_MAX       64
-#define MSG_OPS_MAX         64 /* sysprep enable/disable entries */
+#define MSG_OPS_MAX         64 /* sysprep enable/disable/operations entries */
 #define MSG_OP_NAME_MAX     64
 #define MSG_MOUNTS_MAX      PROTO_ALLOW_MISSING_MAX /* sysprep allow_missing entries */
 #define MSG_MOUNT_MAX       1024                    /* one mount point */
@@ -67,9 +67,11 @@ void msg_disks_pack(struct wire_packer *w, const char *key, const struct proto_v
 int msg_sysprep_read(const struct wire_map *m, const char *key, int flags, struct proto_sysprep *ret, char *why);
 void msg_sysprep_pack(struct wire_packer *w, const char *key, const struct proto_sysprep *s);
 void msg_sysprep_defaults(struct proto_sysprep *s);
-/* Index in s->disable of the first name that is also in s->enable, or -1
- * (sysprep_ops.c; the decoder and proto_sysprep_check both refuse it). */
-int msg_sysprep_overlap(const struct proto_sysprep *s);
+/* Index in s->disable of the first name that is also in s->enable or is
+ * added by an s->operations entry ("OP", not "-OP"), or -1; *ret_other
+ * names that list ("enable" or "operations").  sysprep_ops.c; the decoder
+ * and proto_sysprep_check both refuse it. */
+int msg_sysprep_overlap(const struct proto_sysprep *s, const char **ret_other);
 
 /* The optional `files` map under key (msg_files.c): *ret stays NULL when
  * it is absent, else is a malloc'd struct (free it with proto_files_free,

@@ -20,6 +20,7 @@ void proto_sysprep_free(struct proto_sysprep *s) {
     msg_strv_free(s->enable, s->n_enable);
     msg_strv_free(s->disable, s->n_disable);
     msg_strv_free(s->allow_missing, s->n_allow_missing);
+    msg_strv_free(s->operations, s->n_operations);
     free(s->hostname);
     memset(s, 0, sizeof(*s));
 }
@@ -42,12 +43,15 @@ void proto_sysprep_copy(struct proto_sysprep *dst, const struct proto_sysprep *s
     dst->selinux_relabel = src->selinux_relabel;
     dst->allow_missing = strv_copy(src->allow_missing, src->n_allow_missing);
     dst->n_allow_missing = src->allow_missing ? src->n_allow_missing : 0;
+    dst->operations = strv_copy(src->operations, src->n_operations);
+    dst->n_operations = src->operations ? src->n_operations : 0;
 }
 
 static int sysprep_check(const struct wire_map *m, const struct proto_sysprep *s, char *why) {
-    int both = msg_sysprep_overlap(s);
+    const char *other = NULL;
+    int both = msg_sysprep_overlap(s, &other);
     if (both >= 0) {
-        wire_why(why, m->path, "disable", "\"%s\" is also in enable", s->disable[both]);
+        wire_why(why, m->path, "disable", "\"%s\" is also in %s", s->disable[both], other);
         return -VMS_E_MSG_BAD_VALUE;
     }
     if (s->hostname && !wire_hostname_valid(s->hostname)) {
@@ -82,6 +86,10 @@ int msg_sysprep_read(const struct wire_map *parent, const char *key, int flags, 
     if (r >= 0)
         r = wire_map_name_array(&m, "allow_missing", WIRE_OPTIONAL, 0, MSG_MOUNTS_MAX, 1, MSG_MOUNT_MAX,
                                 wire_cs_text, &ret->allow_missing, &ret->n_allow_missing, why);
+    /* An entry is an operation name, maybe after a '-'. */
+    if (r >= 0)
+        r = wire_map_name_array(&m, "operations", WIRE_OPTIONAL, 0, MSG_OPS_MAX, 1, MSG_OP_NAME_MAX + 1,
+                                WIRE_CS_LOWER_NAME, &ret->operations, &ret->n_operations, why);
     if (r >= 0)
         r = sysprep_check(&m, ret, why);
     if (r < 0) {
@@ -91,10 +99,10 @@ int msg_sysprep_read(const struct wire_map *parent, const char *key, int flags, 
     return 1;
 }
 
-/* {enable, disable, [hostname], selinux_relabel, [allow_missing]} */
+/* {enable, disable, [hostname], selinux_relabel, [allow_missing], [operations]} */
 void msg_sysprep_pack(struct wire_packer *w, const char *key, const struct proto_sysprep *s) {
     wire_pack_str(w, key);
-    wire_pack_map(w, 3 + (s->hostname ? 1 : 0) + (s->n_allow_missing ? 1 : 0));
+    wire_pack_map(w, 3 + (s->hostname ? 1 : 0) + (s->n_allow_missing ? 1 : 0) + (s->n_operations ? 1 : 0));
     wire_pack_kv_str_array(w, "enable", s->enable, s->n_enable);
     wire_pack_kv_str_array(w, "disable", s->disable, s->n_disable);
     if (s->hostname)
@@ -102,6 +110,8 @@ void msg_sysprep_pack(struct wire_packer *w, const char *key, const struct proto
     wire_pack_kv_bool(w, "selinux_relabel", s->selinux_relabel);
     if (s->n_allow_missing)
         wire_pack_kv_str_array(w, "allow_missing", s->allow_missing, s->n_allow_missing);
+    if (s->n_operations)
+        wire_pack_kv_str_array(w, "operations", s->operations, s->n_operations);
 }
 
 /* ---- template.create ------------------------------------------------------ */

@@ -92,11 +92,15 @@ struct proto_vol_ref {
 };
 
 #define PROTO_ALLOW_MISSING_MAX 32
+/* Which operations run (proto/sysprep_ops.h, proto_sysprep_select): with
+ * neither enable nor operations, the defaults; else only enable's names,
+ * then operations applied in order (virt-sysprep's --enable and
+ * --operations).  disable's names are removed last. */
 struct proto_sysprep {
     char **enable;
-    size_t n_enable; /* operation names */
+    size_t n_enable; /* operation names: ONLY these (plus operations) */
     char **disable;
-    size_t n_disable;
+    size_t n_disable;     /* operation names removed from the selection */
     char *hostname;       /* NULL: "localhost" */
     bool selinux_relabel; /* default true */
     /* Mount points the operator accepts missing (absent or unmountable
@@ -104,6 +108,11 @@ struct proto_sysprep {
      * most PROTO_ALLOW_MISSING_MAX. */
     char **allow_missing;
     size_t n_allow_missing;
+    /* virt-sysprep --operations entries, applied in order after enable:
+     * "OP" adds, "-OP" removes, "defaults" / "all" (or "-defaults" /
+     * "-all") add (remove) those sets; optional, at most 64. */
+    char **operations;
+    size_t n_operations;
 };
 
 /* The ids an engine chose for the new volume of one disk ("" = the producer

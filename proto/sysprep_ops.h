@@ -1,11 +1,14 @@
 /* sysprep_ops.h - the sysprep operation vocabulary of wire version 1: the
- * names a `sysprep.enable` / `sysprep.disable` list may hold, in
- * template.create requests and vm.seal jobs (docs/protocol.md, section 5).
+ * names a `sysprep.enable` / `sysprep.disable` / `sysprep.operations` list
+ * may hold, in template.create requests and vm.seal jobs
+ * (docs/protocol.md, section 5), and the one resolver of those lists
+ * (proto_sysprep_select), used by the worker's jobs, `vmseal-worker seal`
+ * and the producer.
  *
  * The list is written once, here.  The worker's operations table
- * (worker/seal_ops.c) is built from it entry for entry and adds what only
- * the worker knows (the function, the distro families, whether it runs on
- * block devices); the order below is the order the worker runs them in.
+ * (worker/seal/seal_ops.c) is built from it entry for entry and adds what
+ * only the worker knows (the function, the distro families, whether it runs
+ * on block devices); the order below is the order the worker runs them in.
  *
  * Compatibility (proto/README.md): the decoders do not check names against
  * this list, so a message naming an operation this build does not know still
@@ -97,6 +100,11 @@ struct proto_sysprep_op {
 /* The wording of an unknown-name error, shared by every checker. */
 #define PROTO_SYSPREP_UNKNOWN_FMT "unknown sysprep operation '%s'"
 
+/* The meta-names an operations entry may hold (virt-sysprep --operations):
+ * every operation on by default, every operation. */
+#define PROTO_SYSPREP_META_DEFAULTS "defaults"
+#define PROTO_SYSPREP_META_ALL      "all"
+
 /* The i-th operation (i < PROTO_SYSPREP_N_OPS, enum proto_sysprep_op_id),
  * or NULL. */
 const struct proto_sysprep_op *proto_sysprep_op_get(size_t i);
@@ -105,17 +113,80 @@ const struct proto_sysprep_op *proto_sysprep_op_get(size_t i);
  * -VMS_E_UNKNOWN_OP (also for NULL). */
 int proto_sysprep_op_find(const char *name);
 
-/* Check a request's sysprep lists against the vocabulary: every name in
- * enable and disable must be known, and no name may be in both lists (the
- * decoder refuses that too; this also covers structs built in memory, e.g.
- * by vmsealctl before encoding: an operation both on and off is a mistake,
- * not a preference).  Returns 0, or the first problem found (enable before
- * disable, in list order):
+/* How a checker names a list in its messages: by the request's key path
+ * ("sysprep.enable[1]: ...") or by the command-line option the list came
+ * from ("--enable: ...", vmseal-worker seal, vmsealctl submit). */
+enum proto_sysprep_naming {
+    PROTO_SYSPREP_NAMING_WIRE,
+    PROTO_SYSPREP_NAMING_CLI,
+};
+
+/* Check a request's sysprep lists against the vocabulary.  Returns 0, or
+ * the first problem found (enable, then disable, then operations, in list
+ * order; then the overlaps):
  *   -VMS_E_UNKNOWN_OP     "sysprep.enable[1]: unknown sysprep operation
- *                          'ssh-hostkey' (did you mean 'ssh-hostkeys'?)"
- *   -VMS_E_MSG_BAD_VALUE  "sysprep.disable[0]: "logfiles" is also in enable"
- * The reason goes to why (why_len bytes, truncated; may be NULL).  NULL s
- * (no sysprep options) is valid. */
+ *                          'ssh-hostkey' (did you mean 'ssh-hostkeys'?)";
+ *                         enable and disable take operation names only;
+ *                         operations entries are "OP", "-OP", "defaults",
+ *                         "all", "-defaults" or "-all";
+ *   -VMS_E_MSG_BAD_VALUE  "sysprep.operations[0]: empty operation name"
+ *                         ("" or "-");
+ *                         "sysprep.disable[0]: "logfiles" is also in enable"
+ *                         (or "in operations", for an "OP" entry): an
+ *                         operation both turned on and off by one request is
+ *                         a mistake, not a preference (the decoder refuses
+ *                         it too; this also covers structs built in memory).
+ * With PROTO_SYSPREP_NAMING_CLI the messages name the options:
+ * "--operations: unknown sysprep operation 'foo'",
+ * "--disable: 'logfiles' is also in --enable".  The reason goes to why
+ * (why_len bytes, truncated; may be NULL).  NULL s (no sysprep options) is
+ * valid.  proto_sysprep_check() is the wire naming. */
+int proto_sysprep_check_named(const struct proto_sysprep *s, enum proto_sysprep_naming naming, char *why,
+                              size_t why_len);
 int proto_sysprep_check(const struct proto_sysprep *s, char *why, size_t why_len);
+
+/* The command-line options that fill a choice (vmseal-worker seal,
+ * vmsealctl submit), read as virt-sysprep reads them. */
+enum proto_sysprep_option {
+    PROTO_SYSPREP_OPT_ENABLE,     /* --enable OP,...: once, before any --operations */
+    PROTO_SYSPREP_OPT_DISABLE,    /* --disable OP,...: vmseal's, repeatable */
+    PROTO_SYSPREP_OPT_OPERATIONS, /* --operations ENTRY,...: repeatable */
+};
+
+/* Append the comma-separated entries of arg to the option's list in s,
+ * empty entries included (proto_sysprep_check_named then names them).
+ * Refused, with the reason in why (why_len bytes; may be NULL):
+ * --enable given twice or after --operations ("--enable may be given once,
+ * before any --operations ..."), an empty --enable, more than 64 entries in
+ * a list (-VMS_E_INVALID).  The entries are malloc'd; the caller frees
+ * them (and the arrays). */
+int proto_sysprep_option_add(struct proto_sysprep *s, enum proto_sysprep_option opt, const char *arg, char *why,
+                             size_t why_len);
+
+/* Resolve a request's lists into ret_selected[PROTO_SYSPREP_N_OPS] (indexed
+ * by enum proto_sysprep_op_id), as virt-sysprep 1.48 resolves --enable and
+ * --operations:
+ *   - with neither enable nor operations: the operations on by default;
+ *   - else, from nothing: enable's names, then each operations entry in
+ *     order ("OP" adds, "-OP" removes, "defaults"/"all" add those sets,
+ *     "-defaults"/"-all" remove them; a later entry wins);
+ *   - then disable's names are removed (vmseal's own list; with neither of
+ *     the others it is "the defaults minus these").
+ * NULL s = the defaults.  The lists are checked first
+ * (proto_sysprep_check, wire naming): on error nothing is selected. */
+int proto_sysprep_select(const struct proto_sysprep *s, bool ret_selected[PROTO_SYSPREP_N_OPS], char *why,
+                         size_t why_len);
+
+/* The same request with its selection spelled out for a vm.seal job: when
+ * s has an enable or operations list, ret's enable is every selected
+ * operation and its disable every default operation not selected, and ret
+ * has no operations; otherwise (only disable, or nothing) the lists are
+ * copied as they are.  Every worker resolves that form to the same set,
+ * whether it reads enable as "only these" or, as workers built before
+ * that meaning did, as "these besides the defaults" (docs/protocol.md).  hostname,
+ * selinux_relabel and allow_missing are copied.  ret is the caller's (free
+ * with proto_sysprep_free); on error (s does not pass proto_sysprep_check)
+ * ret is zeroed. */
+int proto_sysprep_spelled_out(const struct proto_sysprep *s, struct proto_sysprep *ret, char *why, size_t why_len);
 
 #endif

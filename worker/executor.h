@@ -66,8 +66,10 @@
 #define EXEC_MAX_RESULTS 16
 
 /* The job process's side: its result pipe and what the executors need. */
+struct seal_warm;
 struct exec_child {
-    int fd; /* write end of the result pipe */
+    int fd;                 /* write end of the result pipe */
+    struct seal_warm *warm; /* warm.c: the appliance started ahead of a vm.seal job, or NULL */
     const struct config *cfg;
     char out[EXEC_LINE_MAX * 2]; /* result lines not written yet */
     size_t out_len;

@@ -9,6 +9,7 @@
 
 #include "err.h"
 #include "executor.h"
+#include "log.h"
 #include "seal.h"
 #include "seal_log.h"
 #include "util.h"
@@ -129,6 +130,8 @@ struct seal_pipe {
 
 static void seal_progress_to_pipe(void *ud, enum seal_event ev, const char *op, int percent, const char *detail) {
     const struct seal_pipe *sp = ud;
+    if (ev == SEAL_EV_PHASE && strcmp(op, "launch") == 0 && strncmp(detail, "warm appliance not used", 23) == 0)
+        log_warn("%s", detail);
     if (ev == SEAL_EV_PHASE || ev == SEAL_EV_OP_START)
         exec_report_progress(sp->c, percent, op);
     else if (ev == SEAL_EV_REMOVED || ev == SEAL_EV_CHANGED)
@@ -163,7 +166,9 @@ int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[E
         .backend_settings = cw->guestfs_backend_settings,
         .n_backend_settings = cw->n_guestfs_backend_settings,
         .memsize_mb = cw->guestfs_memsize_mb,
+        .warm = c->warm, /* consumed by seal_run */
     };
+    c->warm = NULL;
     struct seal_report *rep = xcalloc(1, sizeof(*rep));
     struct seal_pipe sp = { c, rep };
     exec_report_progress(c, 0, "launch");
@@ -177,6 +182,7 @@ int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[E
         exec_report_int(c, "removed", rep->removed_total);
         exec_report_int(c, "changed", rep->changed_total);
         exec_report_int(c, "duration_ms", rep->total_ms);
+        exec_report_bool(c, "warm_start", rep->warm);
         exec_report_fs(c, "filesystems", rep->fs, rep->n_fs);
         if (rep->n_missing)
             exec_report_fs(c, "not_sealed", rep->missing, rep->n_missing);

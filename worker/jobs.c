@@ -308,15 +308,19 @@ void jobs_start(struct worker *w, struct proto_job *pj, const struct mq_delivery
     struct job *j = job_new(w, pj, d);
     j->timeout_s = job_timeout_s(&w->cfg->worker, &j->pj);
     int r = -ENOTSUP;
+    const char *how = "pid";
     if (job_uses_runner(&w->cfg->worker, &j->pj))
         r = job_start_runner(w, j, d->body, d->body_len);
+    else if (j->pj.kind == JOB_VM_SEAL &&
+             (r = warm_take(w, d->body, d->body_len, j->timeout_s + 10, &j->pid, &j->fd)) == 0)
+        how = "warm appliance pid";
     if (r < 0 && (r = job_start_fork(w, j)) < 0) {
         job_final(w, j, EV_FAILED, r, "cannot start the job's process");
         return;
     }
     j->phase = PHASE_RUNNING;
     j->deadline_ms = j->start_ms + (int64_t)j->timeout_s * 1000;
-    log_msg(LOG_LVL_INFO, j->ctx, "started (%s %d, timeout %d s%s)", j->runner ? "runner pid" : "pid", (int)j->pid,
+    log_msg(LOG_LVL_INFO, j->ctx, "started (%s %d, timeout %d s%s)", j->runner ? "runner pid" : how, (int)j->pid,
             j->timeout_s, d->redelivered ? ", redelivered" : "");
     j->last_progress_ms = j->start_ms;
 }
@@ -452,6 +456,8 @@ void jobs_reap(struct worker *w) {
         pid_t pid = waitpid(-1, &st, WNOHANG);
         if (pid <= 0)
             return;
+        if (warm_reaped(w, pid))
+            continue;
         struct runner *r = runner_pool_find(&w->runners, pid);
         if (r)
             runner_reaped(w, r);
@@ -629,4 +635,5 @@ void jobs_free_all(struct worker *w) {
         job_free(w, j);
     }
     runner_pool_kill_all(&w->runners);
+    warm_kill(w);
 }

@@ -343,6 +343,7 @@ static int worker_loop(struct worker *w) {
     w->next_heartbeat_ms = time_mono_ms();
     for (;;) {
         int64_t wait = jobs_tick(w);
+        warm_tick(w);
         if (w->draining && drain_check(w, &killed, &wait))
             break;
         int64_t now = time_mono_ms();

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "metrics.h"
@@ -21,6 +22,7 @@
 #define WORKER_REPUBLISH_MS     1000 /* retry delay of a final event not confirmed */
 
 struct job;
+struct warm;
 
 struct worker {
     const struct config *cfg;
@@ -42,6 +44,9 @@ struct worker {
     int failed;                /* why the worker stops on its own (exit non-zero), or 0 */
     int64_t drain_deadline_ms; /* monotonic */
     int64_t next_heartbeat_ms; /* monotonic */
+
+    struct warm *warm;     /* warm.c: the warm seal process, or NULL */
+    int64_t warm_retry_ms; /* ... not started again before (monotonic) */
 
     proto_uuid cancelled[WORKER_CANCEL_MEMORY];
     size_t cancelled_next;
@@ -78,5 +83,19 @@ void jobs_kill_for_shutdown(struct worker *w);
 size_t jobs_running_ids(struct worker *w, proto_uuid **ret_ids);
 /* Kill and free every job and every runner (end of worker_run). */
 void jobs_free_all(struct worker *w);
+
+/* warm.c (worker.guestfs.warm).
+ * warm_tick: start the warm seal process when there is a free slot and none
+ * is running (or drop it while draining); from the loop.
+ * warm_take: hand the job body to it; 0 with its pid (process group) and
+ * result pipe, which are the job's from now on (as after a fresh fork);
+ * -ENOENT when there is none, other negatives when it cannot take it (the
+ * caller forks a fresh child).
+ * warm_reaped: true when pid was the warm process (dropped).
+ * warm_kill: shutdown. */
+void warm_tick(struct worker *w);
+int warm_take(struct worker *w, const void *body, size_t len, int backstop_s, pid_t *ret_pid, int *ret_fd);
+bool warm_reaped(struct worker *w, pid_t pid);
+void warm_kill(struct worker *w);
 
 #endif

@@ -477,14 +477,15 @@ static int load_timeouts(struct loader *l, const config_setting_t *w, int *const
 }
 
 static int load_guestfs(struct loader *l, const config_setting_t *w, struct config_worker *c) {
-    static const char *const known[] = { "backend", "backend_settings", "memsize_mb", NULL };
+    static const char *const known[] = { "backend", "backend_settings", "memsize_mb", "warm", NULL };
     int r;
     config_setting_t *g = get_group(l, w, "guestfs", &r);
     if (!g)
         return r;
     if ((r = check_known(l, g, known)) < 0 ||
         (r = get_str(l, g, "backend", false, 255, &c->guestfs_backend)) < 0 ||
-        (r = get_int(l, g, "memsize_mb", false, 0, 65536, &c->guestfs_memsize_mb)) < 0)
+        (r = get_int(l, g, "memsize_mb", false, 0, 65536, &c->guestfs_memsize_mb)) < 0 ||
+        (r = get_bool(l, g, "warm", &c->guestfs_warm)) < 0)
         return r;
     if (c->guestfs_memsize_mb != 0 && c->guestfs_memsize_mb < 256)
         return fail(l, member(g, "memsize_mb"), NULL, "%d is out of range (0 for the default, or 256..65536)",

@@ -60,6 +60,7 @@ struct config_worker {
     char **guestfs_backend_settings;
     size_t n_guestfs_backend_settings;
     int guestfs_memsize_mb; /* default 0 = libguestfs default; else 256..65536 */
+    bool guestfs_warm;      /* default false: keep an appliance launched for the next seal (worker/warm.c) */
     char *metrics_listen;   /* "host:port" of the Prometheus endpoint; NULL = off */
 };
 

@@ -13,9 +13,10 @@
 #      binds only the terminal template events here, see bench_producer.c);
 #   3. the raw broker benchmark (bench_broker) and the ratio of the
 #      workflows' messages/s to its raw messages/s.
-# Targets: >= 300 templates/s on SQLite, >= 150 on PostgreSQL, >= 0.5 of
-# raw (SQLite), p50 <= 50 ms.  Prints the figures and PASS/MISS per target;
-# exit status 0 when all are met.
+# Targets (a regression guard, issue 19): >= 250 templates/s on SQLite,
+# >= 150 on PostgreSQL, p50 <= 50 ms alone.  The ratio to the raw broker
+# rate is printed without a target (one rewarded sending more messages).
+# Prints the figures and PASS/MISS per target; exit status 0 when all are met.
 #
 # PostgreSQL: the test cluster of the environment (VMSEAL_TEST_PG_URI, see
 # tests/lib/testpg.h; a fresh schema in it) when set, else a private cluster
@@ -222,13 +223,12 @@ echo "== figures"
 ALL=
 for r in "${RESULTS[@]}"; do
     read -r name tps mps raw p50 p99 <<<"$r"
-    target=300; [ "$name" = pg ] && target=150
+    target=250; [ "$name" = pg ] && target=150
     ratio=$(awk -v a="$mps" -v b="$raw" 'BEGIN { printf "%.3f", a / b }')
     v1=$(verdict "$tps" $target ">="); v3=$(verdict "$p50" 50 "<=")
-    v2=$(verdict "$ratio" 0.5 ">="); [ "$name" = pg ] && v2="(no target)"
     printf '%-7s throughput   %s templates/s   (target >= %s)   %s\n' "$name" "$tps" "$target" "$v1"
-    printf '%-7s msgs ratio   %s / %s = %s   (target >= 0.5)   %s\n' "$name" "$mps" "$raw" "$ratio" "$v2"
+    printf '%-7s msgs ratio   %s / %s = %s   (no target)\n' "$name" "$mps" "$raw" "$ratio"
     printf '%-7s latency p50  %s ms alone   (target <= 50)   %s   [%s ms p99]\n' "$name" "$p50" "$v3" "$p99"
-    ALL+="$v1$v3"; [ "$name" = pg ] || ALL+=$v2
+    ALL+="$v1$v3"
 done
 [ -z "$(sed 's/PASS//g' <<<"$ALL")" ]

@@ -114,11 +114,22 @@ static void expect_refused(struct fx *f, const char *opt1, const char *val1, con
 static void test_unknown_op_refused_locally(void **state) {
     struct fx *f = *state;
     expect_refused(f, "--disable", "logfiles,ssh-hostkey", NULL, NULL,
-                   "vmsealctl submit: sysprep.disable[1]: unknown sysprep operation 'ssh-hostkey' "
+                   "vmsealctl submit: --disable: unknown sysprep operation 'ssh-hostkey' "
                    "(did you mean 'ssh-hostkeys'?)");
-    expect_refused(f, "--enable", "format-disk", NULL, NULL, "unknown sysprep operation 'format-disk'");
+    expect_refused(f, "--enable", "format-disk", NULL, NULL,
+                   "vmsealctl submit: --enable: unknown sysprep operation 'format-disk'");
     expect_refused(f, "--enable", "firewall-rules", "--disable", "firewall-rules",
-                   "sysprep.disable[0]: \"firewall-rules\" is also in enable");
+                   "vmsealctl submit: --disable: 'firewall-rules' is also in --enable");
+    /* virt-sysprep's --operations and its rules */
+    expect_refused(f, "--ops", "defaults,-tmp-file", NULL, NULL,
+                   "vmsealctl submit: --operations: unknown sysprep operation '-tmp-file' (did you mean "
+                   "'tmp-files'?)");
+    expect_refused(f, "--operations", "defaults,", NULL, NULL,
+                   "vmsealctl submit: --operations: empty operation name");
+    expect_refused(f, "--operations", "defaults", "--enable", "utmp",
+                   "vmsealctl submit: --enable may be given once, before any --operations");
+    expect_refused(f, "--operations", "all,utmp", "--disable", "utmp",
+                   "vmsealctl submit: --disable: 'utmp' is also in --operations");
 }
 
 static void test_help_lists_operations(void **state) {
@@ -127,7 +138,7 @@ static void test_help_lists_operations(void **state) {
     char *out = NULL;
     assert_int_equal(testutil_cmd_run(argv, 60000, &out), 0);
     if (!strstr(out, "sysprep operations") || !strstr(out, " ssh-hostkeys*") || !strstr(out, " firewall-rules") ||
-        strstr(out, "firewall-rules*"))
+        strstr(out, "firewall-rules*") || !strstr(out, "--operations OPS") || !strstr(out, "runs ONLY these"))
         fail_msg("submit --help does not list the operations:\n%s", out);
     free(out);
 }
@@ -139,6 +150,11 @@ static void test_known_ops_go_to_the_broker(void **state) {
     int status = submit(f, "--disable", "logfiles,ssh-hostkeys", "--enable", "firewall-rules", &out);
     if (status != 1 || !strstr(out, "cannot reach the broker"))
         fail_msg("valid submit: status %d, output:\n%s", status, out);
+    assert_true(connection_queued(f));
+    free(out);
+    status = submit(f, "--enable", "firewall-rules", "--operation", "defaults,-tmp-files,-all,utmp", &out);
+    if (status != 1 || !strstr(out, "cannot reach the broker"))
+        fail_msg("valid submit with --operations: status %d, output:\n%s", status, out);
     assert_true(connection_queued(f));
     free(out);
 }

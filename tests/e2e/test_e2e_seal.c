@@ -6,10 +6,13 @@
  *   sealed:  the two-disk guest (/ on one disk, /home on the other) becomes a
  *            READY template: both volumes LEGAL SHARED GEN 2, the guest in
  *            them sealed (checked read-only with guestfish, one launch), the
- *            source volumes byte-identical to before; what the seal did
- *            (its files: a guest file name with a newline and ESC, a path on
- *            /home) in the RPC status, `vmsealctl status --files` and
- *            `--json`, escaped, never raw.
+ *            source volumes byte-identical to before.  The worker runs with
+ *            worker.guestfs.warm: the seal job goes to the appliance it
+ *            launched while idle, with both disks hot-plugged (its log says
+ *            so, and not that it fell back to a fresh launch).  What the seal
+ *            did (its files: a guest file name with a newline and ESC, a
+ *            path on /home) in the RPC status, `vmsealctl status --files`
+ *            and `--json`, escaped, never raw.
  *   refused: the Windows-like disk: FAILED at step seal with the worker's
  *            error (and its files: nothing removed or changed), its volumes
  *            deleted, the source untouched.
@@ -188,6 +191,23 @@ static void assert_files_reported(struct e2e *e, const char *tid, const struct r
     free(out);
 }
 
+/* The log of the process started as name (the last one). */
+static char *proc_log(struct e2e *e, const char *name) {
+    for (size_t i = e->n_procs; i-- > 0;) {
+        if (strcmp(e->procs[i].name, name) != 0)
+            continue;
+        FILE *f = fopen(e->procs[i].log, "r");
+        assert_non_null(f);
+        char *buf = xcalloc(1, 1 << 20);
+        size_t n = fread(buf, 1, (1 << 20) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        return buf;
+    }
+    fail_msg("no process %s", name);
+    return NULL;
+}
+
 static void test_sealed_template(void **state) {
     struct e2e *e = *state;
     pid_t p, w;
@@ -197,7 +217,9 @@ static void test_sealed_template(void **state) {
     source_import(e, "twodisk-root", &src[0], sha[0]);
     source_import(e, "twodisk-home", &src[1], sha[1]);
     assert_int_equal(e2e_producer_start(e, "producer", true, &p), 0);
+    e->worker_extra = "guestfs = { warm = true; };";
     assert_int_equal(e2e_worker_start(e, "real-w1", false, 0, 1, &w), 0);
+    e->worker_extra = NULL;
     char *out = NULL;
     int r = submit_wait(e, "sealed-twodisk", src, 2, tid, &out);
     if (r != 0 || !strstr(out, "READY")) {
@@ -205,6 +227,14 @@ static void test_sealed_template(void **state) {
         fail_msg("vmsealctl submit --wait: exit %d:\n%s", r, out);
     }
     free(out);
+    /* the worker's next warm appliance is of no use here: stop it */
+    e2e_kill(e, w);
+    _cleanup_free_ char *log = proc_log(e, "real-w1");
+    if (!strstr(log, "started (warm appliance pid") || !strstr(log, "warm appliance ready in") ||
+        strstr(log, "warm appliance not used")) {
+        e2e_dump_logs(e);
+        fail_msg("the seal did not run in the warm appliance (worker log above)");
+    }
     e2e_assert_ready_clean(e, tid, 10000, 2);
     struct rpc_reply rep;
     assert_int_equal(e2e_status(e, tid, &rep), 0);

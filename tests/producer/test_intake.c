@@ -174,6 +174,21 @@ static void test_unknown_sysprep_op(void **state) {
     free(body);
     assert_int_equal(store_template_get(f->st, TID, &t), -VMS_E_NOT_FOUND);
 
+    /* operations entries: names after an optional '-', or the meta-names */
+    char *ops[] = { "defaults", "-tmp-file" }, *empty[] = { "all", "-" };
+    c.sysprep = (struct proto_sysprep){ .operations = ops, .n_operations = 2, .selinux_relabel = true };
+    create_encode(&c, &body, &len);
+    expect_rejected(f, body, len,
+                    "template.create.sysprep.operations[1]: unknown sysprep operation '-tmp-file' (did you mean "
+                    "'tmp-files'?)",
+                    true);
+    free(body);
+    c.sysprep = (struct proto_sysprep){ .operations = empty, .n_operations = 2, .selinux_relabel = true };
+    create_encode(&c, &body, &len);
+    expect_rejected(f, body, len, "template.create.sysprep.operations[1]: empty operation name", true);
+    free(body);
+    assert_int_equal(store_template_get(f->st, TID, &t), -VMS_E_NOT_FOUND);
+
     /* known names only: accepted, the seal job will carry them */
     c.sysprep = (struct proto_sysprep){
         .enable = enable, .n_enable = 1, .disable = disable, .n_disable = 1, .selinux_relabel = true

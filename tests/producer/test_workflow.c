@@ -123,6 +123,71 @@ static void test_happy_seal(void **state) {
     msgs_free(&m);
 }
 
+/* Submit a 1-disk sealed template with the sysprep choice s; return the
+ * vm.seal job's choice (free with proto_sysprep_free). */
+static void seal_job_sysprep(struct fx *f, const char *tid, const struct proto_sysprep *s,
+                             struct proto_sysprep *ret) {
+    struct proto_vol_ref disk = { SD1, "", "" };
+    uuid_new(disk.img_id);
+    uuid_new(disk.vol_id);
+    struct proto_template_create c = {
+        .name = "t", .disks = &disk, .n_disks = 1, .seal = true, .has_sysprep = true, .sysprep = *s
+    };
+    snprintf(c.template_id, sizeof c.template_id, "%s", tid);
+    char *body, why[ERR_WHY_LEN];
+    size_t len;
+    assert_int_equal(proto_encode_template_create(&c, &body, &len), 0);
+    assert_int_equal(fx_request(f, body, len, why), WF_ACCEPTED);
+    free(body);
+    struct msgs m;
+    fx_take(f, &m);
+    fx_succeed_all(f, &m); /* copy -> mark_illegal */
+    fx_succeed_all(f, &m); /* -> seal */
+    assert_int_equal(m.n_jobs, 1);
+    assert_int_equal(m.jobs[0].kind, JOB_VM_SEAL);
+    proto_sysprep_copy(ret, &m.jobs[0].args.seal.sysprep);
+    msgs_free(&m);
+}
+
+static bool strv_has(char *const *v, size_t n, const char *name) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* A chosen selection goes to the worker spelled out (enable = every
+ * operation to run, disable = every other default one, no operations),
+ * which older and newer workers read alike; a choice of disable only goes
+ * out as it came. */
+static void test_seal_sysprep_spelled_out(void **state) {
+    struct fx *f = *state;
+    char *ops[] = { "-all", "ssh-hostkeys", "firewall-rules" }, *disable[] = { "logfiles" };
+    struct proto_sysprep req = {
+        .operations = ops, .n_operations = 3, .hostname = "tpl", .selinux_relabel = false
+    };
+    struct proto_sysprep job;
+    seal_job_sysprep(f, TID, &req, &job);
+    assert_int_equal(job.n_operations, 0);
+    assert_int_equal(job.n_enable, 2);
+    assert_string_equal(job.enable[0], "ssh-hostkeys");
+    assert_string_equal(job.enable[1], "firewall-rules");
+    assert_true(strv_has(job.disable, job.n_disable, "tmp-files"));
+    assert_true(strv_has(job.disable, job.n_disable, "machine-id"));
+    assert_false(strv_has(job.disable, job.n_disable, "ssh-hostkeys"));
+    assert_false(strv_has(job.disable, job.n_disable, "kerberos-data")); /* not a default: nothing to turn off */
+    assert_string_equal(job.hostname, "tpl");
+    assert_false(job.selinux_relabel);
+    proto_sysprep_free(&job);
+
+    req = (struct proto_sysprep){ .disable = disable, .n_disable = 1, .selinux_relabel = true };
+    seal_job_sysprep(f, "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", &req, &job);
+    assert_int_equal(job.n_enable, 0);
+    assert_int_equal(job.n_disable, 1);
+    assert_string_equal(job.disable[0], "logfiles");
+    proto_sysprep_free(&job);
+}
+
 static void test_happy_no_seal(void **state) {
     struct fx *f = *state;
     struct msgs m;
@@ -639,6 +704,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
         T(test_happy_seal),
         T(test_happy_no_seal),
+        T(test_seal_sysprep_spelled_out),
         T(test_transient_retry_backoff),
         T(test_attempts_exhausted),
         T(test_permanent_failure_rollback),

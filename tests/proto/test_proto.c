@@ -32,6 +32,7 @@
 static char *ops_enable[] = { "ssh-hostkeys", "machine-id" };
 static char *ops_disable[] = { "tmp-files" };
 static char *allow_missing1[] = { "/srv/data" };
+static char *operations3[] = { "defaults", "firewall-rules", "-tmp-files" };
 
 static struct proto_vol_ref disks2[] = {
     { U_SD1, U_IMG, U_VOL },
@@ -64,7 +65,7 @@ static void sample_create(struct proto_template_create *m, bool full) {
     if (full) {
         strcpy(m->target_sd_id, U_SD2);
         m->has_sysprep = true;
-        m->sysprep = (struct proto_sysprep){ ops_enable, 2, ops_disable, 1, "tpl-host", false, NULL, 0 };
+        m->sysprep = (struct proto_sysprep){ ops_enable, 2, ops_disable, 1, "tpl-host", false, NULL, 0, NULL, 0 };
     }
 }
 
@@ -94,7 +95,8 @@ static void sample_job(struct proto_job *m, enum job_kind kind) {
     case JOB_VM_SEAL:
         m->args.seal.disks = disks2;
         m->args.seal.n_disks = 2;
-        m->args.seal.sysprep = (struct proto_sysprep){ ops_enable, 2, NULL, 0, NULL, true, allow_missing1, 1 };
+        m->args.seal.sysprep =
+            (struct proto_sysprep){ ops_enable, 2, NULL, 0, NULL, true, allow_missing1, 1, NULL, 0 };
         break;
     }
 }
@@ -199,6 +201,7 @@ static void assert_sysprep(const struct proto_sysprep *a, const struct proto_sys
     }
     assert_int_equal(a->selinux_relabel, b->selinux_relabel);
     assert_strv(a->allow_missing, a->n_allow_missing, b->allow_missing, b->n_allow_missing);
+    assert_strv(a->operations, a->n_operations, b->operations, b->n_operations);
 }
 
 static void assert_opt_str(const char *a, const char *b) {
@@ -375,12 +378,18 @@ static void check_golden(const char *name, const char *buf, size_t len, enum pro
 
 /* ---- tests ----------------------------------------------------------------- */
 
-static void roundtrip_create(bool full, bool new_ids, const char *golden) {
+static void roundtrip_create(bool full, bool new_ids, bool operations, const char *golden) {
     struct proto_template_create in, out;
     char *buf, *buf2, why[ERR_WHY_LEN] = "";
     size_t len, len2;
     sample_create(&in, full);
     in.new_vols = new_ids ? new_vols2 : NULL;
+    if (operations) { /* virt-sysprep --operations, the optional key last */
+        in.sysprep.enable = NULL;
+        in.sysprep.n_enable = 0;
+        in.sysprep.operations = operations3;
+        in.sysprep.n_operations = 3;
+    }
     assert_int_equal(proto_encode_template_create(&in, &buf, &len), 0);
     if (proto_decode_template_create(buf, len, &out, why) < 0)
         fail_msg("%s", why);
@@ -395,9 +404,10 @@ static void roundtrip_create(bool full, bool new_ids, const char *golden) {
 }
 
 static void test_template_create(void **state) {
-    roundtrip_create(true, false, "template_create");
-    roundtrip_create(false, false, "template_create_minimal");
-    roundtrip_create(true, true, "template_create_new_ids");
+    roundtrip_create(true, false, false, "template_create");
+    roundtrip_create(false, false, false, "template_create_minimal");
+    roundtrip_create(true, true, false, "template_create_new_ids");
+    roundtrip_create(true, false, true, "template_create_operations");
 }
 
 static void test_template_create_defaults(void **state) {
@@ -414,6 +424,8 @@ static void test_template_create_defaults(void **state) {
     assert_null(out.sysprep.hostname);
     assert_true(out.sysprep.selinux_relabel);
     assert_int_equal(out.sysprep.n_enable, 0);
+    assert_int_equal(out.sysprep.n_operations, 0);
+    assert_null(out.sysprep.operations);
     assert_string_equal(out.target_sd_id, "");
     proto_template_create_free(&out);
 }
@@ -582,10 +594,12 @@ static void test_enum_strings(void **state) {
 }
 
 static void test_sysprep_copy(void **state) {
-    struct proto_sysprep src = { ops_enable, 2, ops_disable, 1, "h", false, allow_missing1, 1 }, dst;
+    struct proto_sysprep src = { ops_enable, 2, ops_disable, 1, "h", false, allow_missing1, 1, operations3, 3 },
+                         dst;
     proto_sysprep_copy(&dst, &src);
     assert_sysprep(&src, &dst);
     assert_ptr_not_equal(dst.enable, src.enable);
+    assert_ptr_not_equal(dst.operations, src.operations);
     proto_sysprep_free(&dst);
     proto_sysprep_free(NULL);
     proto_job_free(NULL);

@@ -254,6 +254,15 @@ static void job_cases(void) {
                 "job.args.sysprep.enable[0]: invalid character at byte 3");
     expect_text("sysprep op both enabled and disabled", SEAL(REF, "enable:['tmp-files'], disable:['tmp-files']"),
                 -VMS_E_MSG_BAD_VALUE, "job.args.sysprep.disable: \"tmp-files\" is also in enable");
+    expect_text("sysprep op added by operations and disabled",
+                SEAL(REF, "operations:['defaults', 'tmp-files'], disable:['tmp-files']"), -VMS_E_MSG_BAD_VALUE,
+                "job.args.sysprep.disable: \"tmp-files\" is also in operations");
+    expect_text("sysprep operations entry", SEAL(REF, "operations:['-Tmp']"), -VMS_E_MSG_BAD_VALUE,
+                "job.args.sysprep.operations[0]: invalid character at byte 1");
+    expect_text("sysprep operations not an array", SEAL(REF, "operations:'defaults'"), -VMS_E_MSG_BAD_TYPE,
+                "job.args.sysprep.operations: expected an array, got string");
+    expect_text("sysprep operations entry empty", SEAL(REF, "operations:['']"), -VMS_E_MSG_BAD_VALUE,
+                "job.args.sysprep.operations[0]: must not be empty");
     expect_text("sysprep hostname", SEAL(REF, "hostname:'-bad-'"), -VMS_E_MSG_BAD_VALUE,
                 "job.args.sysprep.hostname: not a valid RFC 1123 host name");
     expect_text("sysprep allow_missing relative", SEAL(REF, "allow_missing:['var']"), -VMS_E_MSG_BAD_VALUE,
@@ -366,6 +375,7 @@ void test_truncated_everywhere(void **state) {
 void test_mutations(void **state) {
     static const char *const seeds[] = {
         SEAL(REF "," REF, "enable:['a'], disable:['b'], hostname:'h', selinux_relabel:false"),
+        SEAL(REF, "operations:['defaults', '-b'], allow_missing:['/srv']"),
         COPY(U_VOL),
         EVENT(", state:'failed', progress:3, step:'s', error:{code:'x', message:'m', permanent:true}, "
               "result:{a:1, b:'s', c:false}"),

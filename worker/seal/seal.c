@@ -67,7 +67,7 @@ static void phase(struct seal_ctx *ctx, const char *name, int percent, const cha
 /* With force_tcg, qemu runs with "-machine accel=tcg", which cannot carry
  * TCG's tb-size; the wrapper turns it into "-accel tcg,tb-size=N" and
  * leaves every other argument alone. */
-static const char tcg_wrapper_fmt[] =
+static const char hv_wrapper_fmt[] =
     "#!/bin/sh\n"
     "# vmseal: qemu with a bounded TCG translation cache (worker/seal.c)\n"
     "n=0\n"
@@ -94,7 +94,7 @@ static bool tcg_forced(guestfs_h *g) {
 }
 
 /* Best effort: without the wrapper the job still runs, only bigger. */
-static void tcg_wrapper_install(struct seal_ctx *ctx, int tb_mb) {
+static void hv_wrapper_install(struct seal_ctx *ctx, int tb_mb) {
     char *hv = guestfs_get_hv(ctx->g);
     if (!hv || strchr(hv, '\'')) {
         free(hv);
@@ -110,7 +110,7 @@ static void tcg_wrapper_install(struct seal_ctx *ctx, int tb_mb) {
     }
     char *path = xasprintf("%s/vmseal-qemu-XXXXXX", tmp);
     int fd = mkstemp(path);
-    char *script = xasprintf(tcg_wrapper_fmt, tb_mb, hv);
+    char *script = xasprintf(hv_wrapper_fmt, tb_mb, hv);
     bool ok = fd >= 0 && write_all(fd, script, strlen(script)) == 0 && fchmod(fd, 0700) == 0;
     if (fd >= 0)
         close(fd);
@@ -125,7 +125,7 @@ static void tcg_wrapper_install(struct seal_ctx *ctx, int tb_mb) {
     free(hv);
 }
 
-static void tcg_wrapper_remove(struct seal_ctx *ctx) {
+static void hv_wrapper_remove(struct seal_ctx *ctx) {
     if (ctx->hv_wrapper) {
         unlink(ctx->hv_wrapper);
         free(ctx->hv_wrapper);
@@ -142,12 +142,12 @@ static void launch_error_cb(guestfs_h *g, void *opaque, const char *msg) {
         snprintf(ctx->launch_err, sizeof(ctx->launch_err), "%.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-static int launch(struct seal_ctx *ctx) {
+int seal_launch(struct seal_ctx *ctx) {
     ctx->launching = true;
     ctx->launch_err[0] = '\0';
     int r = guestfs_launch(ctx->g);
     ctx->launching = false;
-    tcg_wrapper_remove(ctx); /* qemu runs by now (or never will) */
+    hv_wrapper_remove(ctx); /* qemu runs by now (or never will) */
     if (r == 0)
         return 0;
     const char *last_full = guestfs_last_error(ctx->g);
@@ -160,8 +160,8 @@ static int launch(struct seal_ctx *ctx) {
     return -VMS_E_GUESTFS;
 }
 
-static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const struct seal_disk *disks,
-                       size_t n_disks) {
+int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const struct seal_disk *disks,
+                     size_t n_disks) {
     /* guestfs_create() reads $LIBGUESTFS_BACKEND{,_SETTINGS}; configured
      * values override them below. */
     ctx->g = guestfs_create();
@@ -188,14 +188,27 @@ static int handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const
     if (opts && opts->smp > 1 && guestfs_set_smp(ctx->g, opts->smp) < 0)
         return seal_gerr(ctx, "set_smp");
     guestfs_set_program(ctx->g, "vmseal");
+    bool dry_run = opts && opts->dry_run;
+    if (opts && opts->verbose && guestfs_set_verbose(ctx->g, 1) < 0)
+        return seal_gerr(ctx, "set_verbose");
+    if (opts && opts->trace && guestfs_set_trace(ctx->g, 1) < 0)
+        return seal_gerr(ctx, "set_trace");
     int tb_mb = opts && opts->tcg_tb_mb ? opts->tcg_tb_mb : SEAL_DEFAULT_TCG_TB_MB;
     if (tb_mb > 0 && tcg_forced(ctx->g))
-        tcg_wrapper_install(ctx, tb_mb);
+        hv_wrapper_install(ctx, tb_mb);
+    /* A warm appliance's qemu listens on QMP (seal_warm.c). */
+    if (ctx->qmp_path) {
+        _cleanup_free_ char *qmp = xasprintf("unix:%s,server=on,wait=off", ctx->qmp_path);
+        if (guestfs_config(ctx->g, "-qmp", qmp) < 0)
+            return seal_gerr(ctx, "config -qmp");
+    }
+    /* A dry run's writes go to libguestfs' temporary overlay of each disk. */
     for (size_t i = 0; i < n_disks; i++) {
-        int r = disks[i].format
-                    ? guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, disks[i].format,
-                                             GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1)
-                    : guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_READONLY, 0, -1);
+        int r =
+            disks[i].format
+                ? guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, disks[i].format,
+                                         GUESTFS_ADD_DRIVE_OPTS_READONLY, (int)dry_run, -1)
+                : guestfs_add_drive_opts(ctx->g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_READONLY, (int)dry_run, -1);
         if (r < 0)
             return seal_gerr(ctx, disks[i].path);
     }
@@ -349,7 +362,7 @@ static int probe_all(struct seal_ctx *ctx, struct probe_acc *acc) {
  * their error with a message.  Nothing is mounted read-write here. */
 static int root_find(struct seal_ctx *ctx, char **ret_root) {
     struct probe_acc acc = { 0 };
-    int r = seal_blockdevs_collect(ctx);
+    int r = ctx->n_disks ? 0 : seal_blockdevs_collect(ctx); /* a warm attach collected them */
     for (size_t i = 0; r == 0 && i < ctx->n_devs; i++) {
         if (strcmp(ctx->devs[i].type, "crypto_LUKS") == 0) {
             snprintf(ctx->why, ERR_WHY_LEN,
@@ -437,14 +450,39 @@ static int64_t lap(int64_t *mark) {
     return d;
 }
 
+/* The appliance: the warm one with the job's disks hot-plugged, else (no
+ * warm one, or it cannot be used: said in a "launch" phase message) a fresh
+ * one launched with them. */
+static int appliance_start(struct seal_ctx *ctx, const struct seal_opts *opts, const struct seal_disk *disks,
+                           size_t n_disks, struct seal_report *rep) {
+    if (opts && opts->warm) {
+        char note[ERR_WHY_LEN] = "";
+        phase(ctx, "launch", 0, "attaching the disks to the warm appliance");
+        int r = seal_warm_attach(opts->warm, ctx, disks, n_disks, opts->dry_run, note);
+        if (r <= 0) {
+            rep->warm = r == 0;
+            return r;
+        }
+        _cleanup_free_ char *msg = xasprintf("warm appliance not used (%s): starting a fresh one", note);
+        phase(ctx, "launch", 0, msg);
+        if (ctx->g)
+            guestfs_close(ctx->g);
+        ctx->g = NULL;
+        seal_strv_free(ctx->disk_devs);
+        ctx->disk_devs = NULL;
+        seal_plan_free(ctx);
+    } else {
+        phase(ctx, "launch", 0, "starting the appliance");
+    }
+    int r = seal_handle_open(ctx, opts, disks, n_disks);
+    return r == 0 ? seal_launch(ctx) : r;
+}
+
 static int seal_session(struct seal_run_state *s, const struct seal_opts *opts, const struct seal_disk *disks,
                         size_t n_disks, struct seal_report *rep) {
     struct seal_ctx *ctx = &s->ctx;
     int64_t mark = time_mono_ms();
-    phase(ctx, "launch", 0, "starting the appliance");
-    int r = handle_open(ctx, opts, disks, n_disks);
-    if (r == 0)
-        r = launch(ctx);
+    int r = appliance_start(ctx, opts, disks, n_disks, rep);
     rep->launch_ms = lap(&mark);
     if (r < 0)
         return r;
@@ -502,6 +540,7 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
     if (!why)
         why = local_why;
     memset(rep, 0, sizeof(*rep));
+    rep->dry_run = opts && opts->dry_run;
     why[0] = '\0';
 
     struct seal_run_state s = {
@@ -517,32 +556,37 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
         },
         .t0 = time_mono_ms(),
     };
+    int r = 0;
     if (n_disks == 0 || !disks) {
         snprintf(why, ERR_WHY_LEN, "no disks given");
-        return -VMS_E_INVALID;
+        r = -VMS_E_INVALID;
     }
-    for (size_t i = 0; i < n_disks; i++) {
+    for (size_t i = 0; r == 0 && i < n_disks; i++) {
         if (!disks[i].path || !*disks[i].path) {
             snprintf(why, ERR_WHY_LEN, "disk %zu has no path", i);
-            return -VMS_E_INVALID;
+            r = -VMS_E_INVALID;
         }
     }
-    if (!hostname_is_valid(s.ctx.hostname)) {
+    if (r == 0 && !hostname_is_valid(s.ctx.hostname)) {
         snprintf(why, ERR_WHY_LEN, "invalid hostname '%.64s' (letters, digits, '-' and '.', at most 253)",
                  s.ctx.hostname);
-        return -VMS_E_INVALID;
+        r = -VMS_E_INVALID;
     }
     /* An unknown operation fails before any appliance is started. */
-    int r = seal_ops_select(sysprep, s.selected, why);
+    if (r == 0)
+        r = seal_ops_select(sysprep, s.selected, why);
     if (r == 0)
         r = seal_session(&s, opts, disks, n_disks, rep);
     if (s.ctx.g)
         guestfs_close(s.ctx.g);
-    tcg_wrapper_remove(&s.ctx);
+    if (opts)
+        seal_warm_free(opts->warm); /* one appliance serves one seal */
+    seal_strv_free(s.ctx.disk_devs);
+    hv_wrapper_remove(&s.ctx);
     seal_plan_free(&s.ctx);
     free(s.root);
     rep->total_ms = time_mono_ms() - s.t0;
     if (r == 0)
-        phase(&s.ctx, "done", 100, "sealed");
+        phase(&s.ctx, "done", 100, rep->dry_run ? "dry run: nothing was written" : "sealed");
     return r;
 }

@@ -3,7 +3,8 @@
  *
  * seal_run() seals the guest whose disks are given, in one libguestfs
  * session:
- *   1. one handle; every disk added read-write with its format; backend,
+ *   1. one handle; every disk added read-write with its format (read-only
+ *      in a dry run, seal_opts.dry_run); backend,
  *      backend settings and appliance memory from seal_opts (NULL / 0 = the
  *      libguestfs default, which also honours $LIBGUESTFS_BACKEND and
  *      $LIBGUESTFS_BACKEND_SETTINGS); launch;
@@ -73,6 +74,16 @@ struct seal_opts {
     /* Polled between operations; returning true aborts with -VMS_E_CANCELLED
      * (images may then be partly sealed: the caller rolls back).  May be NULL. */
     bool (*cancel_cb)(void *ud);
+    /* A warm appliance (seal_warm_start) to seal in instead of launching
+     * one; consumed by seal_run whatever happens.  NULL = a cold launch. */
+    struct seal_warm *warm;
+    /* A dry run (vmseal-worker seal -n): every disk is added READ-ONLY, so
+     * libguestfs sends the guest's writes to a throw-away overlay; all else
+     * runs as in a seal, and the events report what a seal would remove and
+     * change.  The images stay byte-identical. */
+    bool dry_run;
+    bool verbose; /* libguestfs debug messages on stderr (guestfs_set_verbose) */
+    bool trace;   /* every libguestfs call on stderr (guestfs_set_trace) */
 };
 
 /* Default appliance memory: enough for the daemon and page cache while
@@ -133,11 +144,13 @@ struct seal_report {
     size_t n_fs;
     struct seal_fs_info missing[32];
     size_t n_missing;
+    bool dry_run;    /* opts->dry_run: nothing was written */
     char distro[32]; /* os-release ID, e.g. "debian" */
     enum seal_family family;
     struct seal_op_result ops[64];
     size_t n_ops;
     unsigned removed_total, changed_total;
+    bool warm; /* sealed in a warm appliance (seal_warm_start) */
     /* Wall time per phase, milliseconds. */
     int64_t launch_ms, inspect_ms, ops_ms, shutdown_ms, total_ms;
 };
@@ -148,6 +161,30 @@ struct seal_report {
 int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t n_disks,
              const struct proto_sysprep *sysprep, seal_progress_cb cb, void *ud, struct seal_report *ret_report,
              char why[ERR_WHY_LEN]);
+
+/* ---- Warm start (seal_warm.c) ----
+ *
+ * seal_warm_start() launches an appliance with no guest disk in it (only a
+ * placeholder, /dev/null) ahead of the job, its qemu listening on a QMP
+ * socket in a private 0700 folder (through the qemu wrapper).  seal_run()
+ * with opts->warm then hot-plugs the job's disks into it (QMP blockdev-add
+ * with the disk's format, then a scsi-hd on the appliance's virtio-scsi
+ * bus), waits until the appliance sees each, activates LVM, and goes on
+ * exactly as after a cold launch.  One appliance serves one seal:
+ * seal_run() consumes it whatever the outcome, so nothing of one guest is
+ * ever visible to the next seal.  When the warm appliance cannot be used
+ * (qemu died, the QMP socket fails, a disk does not appear within 30 s, a
+ * disk without a format, a dry run, MD RAID members, which the appliance assembles
+ * only at boot), seal_run() says so in a "launch" phase message and
+ * launches a fresh appliance with the disks instead.
+ *
+ * opts are the same as seal_run()'s (backend, memory, TCG cache).  0, or
+ * -VMS_E_GUESTFS with why; *ret_launch_ms is the launch's wall time. */
+struct seal_warm;
+int seal_warm_start(const struct seal_opts *opts, struct seal_warm **ret, int64_t *ret_launch_ms,
+                    char why[ERR_WHY_LEN]);
+/* Close the appliance (qemu is killed) and remove its folder.  NULL is fine. */
+void seal_warm_free(struct seal_warm *w);
 
 /* The libguestfs library version ("1.48.6", or "unknown"), read from a
  * handle that is never launched. */
@@ -169,9 +206,13 @@ struct seal_op_info {
 size_t seal_ops_count(void);
 const struct seal_op_info *seal_op_info_get(size_t i);
 
-/* Resolve the request's enable/disable lists into ret_selected[seal_ops_count()]:
- * defaults, plus enable, minus disable (disable wins).  An unknown name =>
- * -VMS_E_UNKNOWN_OP with "unknown sysprep operation 'NAME'" in why. */
+/* Resolve the request's lists into ret_selected[seal_ops_count()] with the
+ * one resolver, proto_sysprep_select() (proto/sysprep_ops.h): the defaults
+ * when neither enable nor operations is given, else only enable's names
+ * then the operations entries in order (virt-sysprep's --enable and
+ * --operations); disable's names removed last.  An unknown name =>
+ * -VMS_E_UNKNOWN_OP, why naming the list and the name
+ * ("sysprep.enable[0]: unknown sysprep operation 'NAME'"). */
 int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected, char why[ERR_WHY_LEN]);
 
 #endif

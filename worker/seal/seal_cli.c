@@ -1,4 +1,5 @@
-/* seal_cli.c - `vmseal-worker seal`; the output format is in seal_cli.h. */
+/* seal_cli.c - `vmseal-worker seal`; the options and the output format are
+ * in seal_cli.h, the differences from virt-sysprep in vmseal-worker(8). */
 #include "seal_cli.h"
 
 #include <errno.h>
@@ -7,39 +8,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "seal.h"
 #include "seal_log.h"
+#include "sysprep_ops.h"
 #include "util.h"
+
+#define PROG "vmseal-worker seal"
 
 struct cli {
     struct proto_sysprep sysprep;
-    const char *format;
+    struct seal_disk *disks; /* in command-line order; path borrowed from argv */
+    size_t n_disks;
+    const char *format;     /* the --format in effect: "qcow2", "raw", or NULL (auto) */
+    const char *format_arg; /* the last --format given, until an image follows it */
     struct seal_opts opts;
-    bool quiet, list;
+    bool quiet, list, version, warm;
     const char *report_path; /* --report FILE */
     struct seal_log *log;    /* with --report */
 };
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: vmseal-worker seal [--enable OP,...] [--disable OP,...] [--hostname NAME]\n"
-                 "                          [--no-selinux-relabel] [--format qcow2|raw] [--memsize MB]\n"
-                 "                          [--smp N] [--tcg-tb-size MB|-1] [--allow-missing MOUNTPOINT]...\n"
-                 "                          [--report FILE] [--quiet] [--list-operations]\n"
-                 "                          IMAGE...\n");
+    fprintf(out, "usage: " PROG " [options] -a IMAGE [-a IMAGE]...\n"
+                 "       " PROG " [options] IMAGE...\n"
+                 "       " PROG " --list-operations | --version | --help\n"
+                 "\n"
+                 "  -a, --add IMAGE          a disk of the guest (repeatable; plain IMAGE arguments too)\n"
+                 "  --format qcow2|raw|auto  format of the images that follow (auto: the image's header)\n"
+                 "  --operations OPS         choose operations as virt-sysprep: OP adds, -OP removes,\n"
+                 "                           defaults / all add those sets (repeatable; alias --ops)\n"
+                 "  --enable OP,...          run ONLY these operations (once, before any --operations)\n"
+                 "  --disable OP,...         remove these operations last (vmseal's; alone: defaults minus)\n"
+                 "  --list-operations        every operation, '*' if on by default\n"
+                 "  -n, --dry-run            open the images read-only: report, write nothing\n"
+                 "  --hostname NAME          the hostname the template gets (default localhost)\n"
+                 "  --no-selinux-relabel     skip the selinux-relabel operation\n"
+                 "  --allow-missing MOUNTPOINT  seal although this fstab filesystem is not on the disks\n"
+                 "  --report FILE            write what was done, path by path, as JSON\n"
+                 "  --memsize MB  --smp N  --tcg-tb-size MB|-1   the appliance\n"
+                 "  --warm                   launch the appliance first, then hot-plug the images into it\n"
+                 "                           (what a worker with worker.guestfs.warm does while idle)\n"
+                 "  -q, --quiet              no per-path lines\n"
+                 "  -v, --verbose            libguestfs debug messages;  -x  trace libguestfs calls\n"
+                 "  -V, --version            the vmseal and libguestfs versions\n");
 }
 
-/* Append the comma-separated names in arg to *v. */
-static void names_add(char ***v, size_t *n, const char *arg) {
-    _cleanup_free_ char *copy = xstrdup(arg);
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        *v = xrealloc(*v, (*n + 1) * sizeof(**v));
-        (*v)[(*n)++] = xstrdup(tok);
-    }
-}
-
-static void names_free(char **v, size_t n) {
+static void entries_free(char **v, size_t n) {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
@@ -55,96 +71,164 @@ static int parse_int(const char *s, int min, int max, int *ret) {
     return 0;
 }
 
+/* One image, with the --format in effect (NULL: detected later). */
+static void image_add(struct cli *c, const char *path) {
+    c->disks = xrealloc(c->disks, (c->n_disks + 1) * sizeof(*c->disks));
+    c->disks[c->n_disks++] = (struct seal_disk){ .path = path, .format = c->format };
+    c->format_arg = NULL;
+}
+
+static int format_set(struct cli *c, const char *arg) {
+    if (strcmp(arg, "qcow2") != 0 && strcmp(arg, "raw") != 0 && strcmp(arg, "auto") != 0) {
+        fprintf(stderr, PROG ": --format: '%s' is not supported (qcow2, raw or auto)\n", arg);
+        return -1;
+    }
+    c->format = strcmp(arg, "auto") == 0 ? NULL : arg;
+    c->format_arg = arg;
+    return 0;
+}
+
+/* --enable, --disable, --operations: read as virt-sysprep reads them. */
+static int choice_add(struct cli *c, enum proto_sysprep_option opt, const char *arg) {
+    char why[ERR_WHY_LEN];
+    if (proto_sysprep_option_add(&c->sysprep, opt, arg, why, sizeof why) == 0)
+        return 0;
+    fprintf(stderr, PROG ": %s\n", why);
+    return -1;
+}
+
+static int allow_missing_add(struct cli *c, const char *arg) {
+    if (arg[0] != '/') {
+        fprintf(stderr, PROG ": --allow-missing takes an absolute mount point\n");
+        return -1;
+    }
+    c->sysprep.allow_missing =
+        xrealloc(c->sysprep.allow_missing, (c->sysprep.n_allow_missing + 1) * sizeof(char *));
+    c->sysprep.allow_missing[c->sysprep.n_allow_missing++] = xstrdup(arg);
+    return 0;
+}
+
+/* The appliance's size options. */
+static int appliance_opt(struct cli *c, int o, const char *arg) {
+    switch (o) {
+    case 'm':
+        if (parse_int(arg, 128, 65536, &c->opts.memsize_mb) == 0)
+            return 0;
+        fprintf(stderr, PROG ": --memsize must be 128..65536 (MB)\n");
+        return -1;
+    case 'p':
+        if (parse_int(arg, 1, 64, &c->opts.smp) == 0)
+            return 0;
+        fprintf(stderr, PROG ": --smp must be 1..64\n");
+        return -1;
+    default:
+        if (parse_int(arg, -1, 4096, &c->opts.tcg_tb_mb) == 0)
+            return 0;
+        fprintf(stderr, PROG ": --tcg-tb-size must be -1 (qemu default) or 1..4096 (MB)\n");
+        return -1;
+    }
+}
+
+enum {
+    OPT_IMAGE = 1, /* a plain argument (getopt's "-" mode keeps the order) */
+    OPT_ENABLE = 256,
+    OPT_DISABLE,
+    OPT_OPERATIONS,
+    OPT_HOSTNAME,
+    OPT_NO_SELINUX_RELABEL,
+    OPT_FORMAT,
+    OPT_LIST,
+    OPT_ALLOW_MISSING,
+    OPT_REPORT,
+    OPT_TIMINGS,
+    OPT_WARM,
+};
+
+/* 0, 1 (--help printed: exit 0), or -1 (usage error, said on stderr). */
 static int parse_args(int argc, char **argv, struct cli *c) {
     static const struct option longopts[] = {
-        { "enable", required_argument, NULL, 'e' },
-        { "disable", required_argument, NULL, 'd' },
-        { "hostname", required_argument, NULL, 'H' },
-        { "no-selinux-relabel", no_argument, NULL, 'S' },
-        { "format", required_argument, NULL, 'f' },
+        { "add", required_argument, NULL, 'a' },
+        { "format", required_argument, NULL, OPT_FORMAT },
+        { "operations", required_argument, NULL, OPT_OPERATIONS },
+        { "operation", required_argument, NULL, OPT_OPERATIONS },
+        { "ops", required_argument, NULL, OPT_OPERATIONS },
+        { "enable", required_argument, NULL, OPT_ENABLE },
+        { "disable", required_argument, NULL, OPT_DISABLE },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "dryrun", no_argument, NULL, 'n' },
+        { "hostname", required_argument, NULL, OPT_HOSTNAME },
+        { "no-selinux-relabel", no_argument, NULL, OPT_NO_SELINUX_RELABEL },
         { "memsize", required_argument, NULL, 'm' },
         { "smp", required_argument, NULL, 'p' },
-        { "quiet", no_argument, NULL, 'q' },
         { "tcg-tb-size", required_argument, NULL, 'T' },
-        { "timings", no_argument, NULL, 't' },
-        { "list-operations", no_argument, NULL, 'l' },
-        { "allow-missing", required_argument, NULL, 'M' },
-        { "report", required_argument, NULL, 'R' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "timings", no_argument, NULL, OPT_TIMINGS },
+        { "list-operations", no_argument, NULL, OPT_LIST },
+        { "allow-missing", required_argument, NULL, OPT_ALLOW_MISSING },
+        { "report", required_argument, NULL, OPT_REPORT },
+        { "warm", no_argument, NULL, OPT_WARM },
+        { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     optind = 1;
-    for (int o; (o = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
+    int r = 0;
+    for (int o; r == 0 && (o = getopt_long(argc, argv, "-a:nqvxVh", longopts, NULL)) != -1;) {
         switch (o) {
-        case 'e': names_add(&c->sysprep.enable, &c->sysprep.n_enable, optarg); break;
-        case 'd': names_add(&c->sysprep.disable, &c->sysprep.n_disable, optarg); break;
-        case 'H': c->sysprep.hostname = optarg; break;
-        case 'S': c->sysprep.selinux_relabel = false; break;
-        case 'q': c->quiet = true; break;
-        case 't': break; /* timings are always printed */
-        case 'l': c->list = true; break;
-        case 'R': c->report_path = optarg; break;
-        case 'M':
-            if (optarg[0] != '/') {
-                fprintf(stderr, "vmseal-worker seal: --allow-missing takes an absolute mount point\n");
-                return -1;
-            }
-            c->sysprep.allow_missing =
-                xrealloc(c->sysprep.allow_missing, (c->sysprep.n_allow_missing + 1) * sizeof(char *));
-            c->sysprep.allow_missing[c->sysprep.n_allow_missing++] = xstrdup(optarg);
-            break;
-        case 'f':
-            if (strcmp(optarg, "qcow2") != 0 && strcmp(optarg, "raw") != 0) {
-                fprintf(stderr, "vmseal-worker seal: --format must be qcow2 or raw\n");
-                return -1;
-            }
-            c->format = optarg;
-            break;
+        case OPT_IMAGE:
+        case 'a': image_add(c, optarg); break;
+        case OPT_FORMAT: r = format_set(c, optarg); break;
+        case OPT_OPERATIONS: r = choice_add(c, PROTO_SYSPREP_OPT_OPERATIONS, optarg); break;
+        case OPT_ENABLE: r = choice_add(c, PROTO_SYSPREP_OPT_ENABLE, optarg); break;
+        case OPT_DISABLE: r = choice_add(c, PROTO_SYSPREP_OPT_DISABLE, optarg); break;
+        case OPT_HOSTNAME: c->sysprep.hostname = optarg; break;
+        case OPT_NO_SELINUX_RELABEL: c->sysprep.selinux_relabel = false; break;
+        case OPT_ALLOW_MISSING: r = allow_missing_add(c, optarg); break;
+        case OPT_REPORT: c->report_path = optarg; break;
+        case OPT_WARM: c->warm = true; break;
+        case OPT_LIST: c->list = true; break;
+        case OPT_TIMINGS: break; /* timings are always printed */
         case 'm':
-            if (parse_int(optarg, 128, 65536, &c->opts.memsize_mb) < 0) {
-                fprintf(stderr, "vmseal-worker seal: --memsize must be 128..65536 (MB)\n");
-                return -1;
-            }
-            break;
         case 'p':
-            if (parse_int(optarg, 1, 64, &c->opts.smp) < 0) {
-                fprintf(stderr, "vmseal-worker seal: --smp must be 1..64\n");
-                return -1;
-            }
-            break;
-        case 'T':
-            if (parse_int(optarg, -1, 4096, &c->opts.tcg_tb_mb) < 0) {
-                fprintf(stderr, "vmseal-worker seal: --tcg-tb-size must be -1 (qemu default) or 1..4096 (MB)\n");
-                return -1;
-            }
-            break;
-        case 'h': usage(stdout); exit(0);
+        case 'T': r = appliance_opt(c, o, optarg); break;
+        case 'n': c->opts.dry_run = true; break;
+        case 'q': c->quiet = true; break;
+        case 'v': c->opts.verbose = true; break;
+        case 'x': c->opts.trace = true; break;
+        case 'V': c->version = true; break;
+        case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
     }
-    return 0;
-}
-
-/* "all", or the families joined by commas ("redhat,suse"). */
-static void families_format(unsigned mask, char *out, size_t len) {
-    if (mask == SEAL_FAMILY_ALL) {
-        snprintf(out, len, "all");
-        return;
+    for (; r == 0 && optind < argc; optind++) /* after "--" */
+        image_add(c, argv[optind]);
+    if (r == 0 && c->format_arg) {
+        fprintf(stderr, PROG ": --format %s is not followed by an image: it applies to the images after it\n",
+                c->format_arg);
+        r = -1;
     }
-    out[0] = '\0';
-    for (unsigned bit = 1; bit < SEAL_FAMILY_ALL; bit <<= 1)
-        if (mask & bit)
-            snprintf(out + strlen(out), len - strlen(out), "%s%s", out[0] ? "," : "",
-                     seal_family_to_string((enum seal_family)bit));
+    if (r == 0 && !c->list && !c->version && c->n_disks == 0) {
+        fprintf(stderr, PROG ": no image given (-a IMAGE)\n");
+        usage(stderr);
+        r = -1;
+    }
+    return r;
 }
 
+/* virt-sysprep's format: the name, '*' when on by default (else a space),
+ * the description. */
 static void list_operations(void) {
     for (size_t i = 0; i < seal_ops_count(); i++) {
         const struct seal_op_info *op = seal_op_info_get(i);
-        char fam[64];
-        families_format(op->families, fam, sizeof(fam));
-        printf("%-24s %s %-11s %s\n", op->name, op->default_on ? "*" : " ", fam, op->description);
+        printf("%s %c %s\n", op->name, op->default_on ? '*' : ' ', op->description);
     }
+}
+
+static void version_print(void) {
+    char lg[64];
+    seal_libguestfs_version(lg, sizeof lg);
+    printf(PROG " %s\nlibguestfs %s\n", VMSEAL_VERSION, lg);
 }
 
 /* qcow2 if the file starts with the qcow2 magic, else raw: the image is
@@ -192,74 +276,100 @@ static void progress_cb(void *ud, enum seal_event ev, const char *op, int percen
     fflush(stdout);
 }
 
-int seal_cli_main(int argc, char **argv) {
-    struct cli c = { .sysprep = { .selinux_relabel = true } };
-    int status = 2;
-    if (parse_args(argc, argv, &c) < 0)
-        goto out;
-    if (c.list) {
-        list_operations();
-        status = 0;
-        goto out;
-    }
-    if (optind >= argc) {
-        usage(stderr);
-        goto out;
-    }
-    size_t n = (size_t)(argc - optind);
-    struct seal_disk *disks = xcalloc(n, sizeof(*disks));
-    for (size_t i = 0; i < n; i++) {
-        disks[i].path = argv[optind + (int)i];
-        disks[i].format = c.format ? c.format : format_detect(disks[i].path);
-    }
-    struct seal_report *rep = xcalloc(1, sizeof(*rep));
-    char why[ERR_WHY_LEN];
-    if (c.report_path)
-        c.log = seal_log_new();
-    int r = seal_run(&c.opts, disks, n, &c.sysprep, progress_cb, &c, rep, why);
-    for (size_t i = 0; r == 0 && i < rep->n_fs; i++) {
+static void report_print(const struct seal_report *rep, bool dry_run) {
+    for (size_t i = 0; i < rep->n_fs; i++) {
         printf("filesystem %s %s ", rep->fs[i].device, rep->fs[i].type);
         put_escaped(rep->fs[i].mountpoint);
         putchar('\n');
     }
-    for (size_t i = 0; r == 0 && i < rep->n_missing; i++) {
+    for (size_t i = 0; i < rep->n_missing; i++) {
         printf("not-sealed ");
         put_escaped(rep->missing[i].mountpoint);
         putchar(' ');
         put_escaped(rep->missing[i].device);
         printf(" (%s)\n", strcmp(rep->missing[i].type, "allowed") == 0 ? "--allow-missing" : "noauto/nofail");
     }
-    if (r == 0) {
-        /* The distro is the guest's os-release ID: escaped too. */
-        printf("summary root=%s distro=", rep->root_device);
-        put_escaped(rep->distro[0] ? rep->distro : "unknown");
-        printf(" family=%s operations=%zu removed=%u changed=%u\n", seal_family_to_string(rep->family), rep->n_ops,
-               rep->removed_total, rep->changed_total);
+    /* The distro is the guest's os-release ID: escaped too. */
+    printf("summary root=%s distro=", rep->root_device);
+    put_escaped(rep->distro[0] ? rep->distro : "unknown");
+    printf(" family=%s operations=%zu removed=%u changed=%u%s\n", seal_family_to_string(rep->family), rep->n_ops,
+           rep->removed_total, rep->changed_total, dry_run ? " dry_run=yes" : "");
+}
+
+/* Seal (or dry-run) the parsed images; the exit status. */
+static int seal_images(struct cli *c) {
+    for (size_t i = 0; i < c->n_disks; i++) {
+        if (!c->disks[i].format)
+            c->disks[i].format = format_detect(c->disks[i].path);
+        printf("image %s ", c->disks[i].format);
+        put_escaped(c->disks[i].path);
+        putchar('\n');
     }
-    printf("seal_phases launch_ms=%lld inspect_ms=%lld ops_ms=%lld shutdown_ms=%lld total_ms=%lld\n",
+    if (c->opts.dry_run)
+        printf("dry-run: the images are opened read-only; what is removed and changed below goes to a "
+               "throw-away overlay\n");
+    struct seal_report *rep = xcalloc(1, sizeof(*rep));
+    char why[ERR_WHY_LEN];
+    if (c->report_path)
+        c->log = seal_log_new();
+    if (c->warm) {
+        int64_t warm_ms = 0;
+        int w = seal_warm_start(&c->opts, &c->opts.warm, &warm_ms, why);
+        printf("warm_start %s launch_ms=%lld\n", w < 0 ? "failed" : "ready", (long long)warm_ms);
+        if (w < 0) {
+            fputs(PROG ": ", stderr);
+            fput_escaped(stderr, why);
+            fputs("; sealing with a fresh appliance\n", stderr);
+        }
+        fflush(stdout);
+    }
+    int r = seal_run(&c->opts, c->disks, c->n_disks, &c->sysprep, progress_cb, c, rep, why);
+    if (r == 0)
+        report_print(rep, c->opts.dry_run);
+    printf("seal_phases launch_ms=%lld inspect_ms=%lld ops_ms=%lld shutdown_ms=%lld total_ms=%lld warm=%d\n",
            (long long)rep->launch_ms, (long long)rep->inspect_ms, (long long)rep->ops_ms,
-           (long long)rep->shutdown_ms, (long long)rep->total_ms);
+           (long long)rep->shutdown_ms, (long long)rep->total_ms, rep->warm);
     fflush(stdout);
     if (r < 0) {
-        fprintf(stderr, "vmseal-worker seal: error: %s: ", err_name(r));
+        fprintf(stderr, PROG ": error: %s: ", err_name(r));
         fput_escaped(stderr, why[0] ? why : err_str(r));
         fputc('\n', stderr);
     }
-    status = r < 0 ? 1 : 0;
-    if (c.log) {
-        int w = seal_log_write_json(c.log, rep, r, why, c.report_path);
+    int status = r < 0 ? 1 : 0;
+    if (c->log) {
+        int w = seal_log_write_json(c->log, rep, r, why, c->report_path);
         if (w < 0) {
-            fprintf(stderr, "vmseal-worker seal: error: cannot write the report %s: %s\n", c.report_path,
-                    err_str(w));
+            fprintf(stderr, PROG ": error: cannot write the report %s: %s\n", c->report_path, err_str(w));
             status = 1;
         }
-        seal_log_free(c.log);
+        seal_log_free(c->log);
     }
     free(rep);
-    free(disks);
-out:
-    names_free(c.sysprep.enable, c.sysprep.n_enable);
-    names_free(c.sysprep.disable, c.sysprep.n_disable);
-    names_free(c.sysprep.allow_missing, c.sysprep.n_allow_missing);
+    return status;
+}
+
+int seal_cli_main(int argc, char **argv) {
+    struct cli c = { .sysprep = { .selinux_relabel = true } };
+    char why[ERR_WHY_LEN];
+    int status = 2, r = parse_args(argc, argv, &c);
+    if (r != 0) {
+        status = r > 0 ? 0 : 2;
+    } else if (c.version) {
+        version_print();
+        status = 0;
+    } else if (c.list) {
+        list_operations();
+        status = 0;
+    } else if (proto_sysprep_check_named(&c.sysprep, PROTO_SYSPREP_NAMING_CLI, why, sizeof why) < 0) {
+        /* the names are checked before any appliance starts */
+        fprintf(stderr, PROG ": %s\n", why);
+    } else {
+        status = seal_images(&c);
+    }
+    free(c.disks);
+    entries_free(c.sysprep.enable, c.sysprep.n_enable);
+    entries_free(c.sysprep.disable, c.sysprep.n_disable);
+    entries_free(c.sysprep.operations, c.sysprep.n_operations);
+    entries_free(c.sysprep.allow_missing, c.sysprep.n_allow_missing);
     return status;
 }

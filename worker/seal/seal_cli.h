@@ -1,22 +1,39 @@
-/* seal_cli.h - `vmseal-worker seal [options] IMAGE…`: seal local images with
- * the same engine as the vm.seal job, without a broker.
+/* seal_cli.h - `vmseal-worker seal [options] -a IMAGE...`: seal local images
+ * with the same engine as the vm.seal job, without a broker, with
+ * virt-sysprep's habits (vmseal-worker(8) lists what still differs).
  *
- *   --enable OP,…        --disable OP,…      --hostname NAME
- *   --no-selinux-relabel --format qcow2|raw  --memsize MB   --smp N
- *   --list-operations    --quiet (no per-path lines)
+ *   -a/--add IMAGE (or plain IMAGE arguments; order kept)
+ *   --format qcow2|raw|auto   for the images after it (auto, the default:
+ *                             the qcow2 magic, else raw; qemu never probes)
+ *   --operations/--operation/--ops OPS, --enable OPS, --disable OPS:
+ *                             the choice, resolved by proto_sysprep_select()
+ *   -n/--dry-run  -v/--verbose  -x  -q/--quiet  -V/--version
+ *   --list-operations ("name * description", virt-sysprep's format)
+ *   --hostname NAME  --no-selinux-relabel  --allow-missing MOUNTPOINT
+ *   --report FILE  --memsize MB  --smp N  --tcg-tb-size MB|-1
+ *   --warm        launch an appliance first, then hot-plug the images into
+ *                 it (what an idle worker does, seal.h)
  *
  * Output (stdout), one line each, stable for scripts:
+ *   image <format> <path>        one per image, before anything runs
+ *   dry-run: ...                 with -n, before the phases
  *   phase <name> <percent>% <detail>
  *   op <name> start
  *   removed <op> <path>          changed <op> <path>
- *   op <name> done removed=N changed=M
- *   summary root=<dev> distro=<id> family=<f> operations=N removed=N changed=M
- *   seal_phases launch_ms=… inspect_ms=… ops_ms=… shutdown_ms=… total_ms=…
- * On failure: "vmseal-worker seal: error: <code>: <message>" on stderr (the
- * seal_phases line is still printed).  Exit status: 0 sealed, 1 failed,
- * 2 usage error.  The format defaults to what the image's header says
- * (qcow2 magic, else raw); backend settings come from the environment
- * (LIBGUESTFS_BACKEND, LIBGUESTFS_BACKEND_SETTINGS).
+ *   op <name> done removed=N changed=M ms=T
+ *   filesystem <device> <type> <mountpoint>
+ *   not-sealed <mountpoint> <spec> (<why>)
+ *   summary root=<dev> distro=<id> family=<f> operations=N removed=N changed=M[ dry_run=yes]
+ *   warm_start ready|failed launch_ms=…   (with --warm, before the phases)
+ *   seal_phases launch_ms=… inspect_ms=… ops_ms=… shutdown_ms=… total_ms=… warm=0|1
+ *     (warm=1: sealed in the warm appliance; launch_ms is the hot-plug)
+ * Guest and image names are escaped (str_escape).  On failure:
+ * "vmseal-worker seal: error: <code>: <message>" on stderr (the
+ * seal_phases line is still printed); a usage error names the option
+ * ("vmseal-worker seal: --operations: unknown sysprep operation 'foo'").
+ * Exit status: 0 sealed (or dry run done), 1 failed, 2 usage error.
+ * Backend settings come from the environment (LIBGUESTFS_BACKEND,
+ * LIBGUESTFS_BACKEND_SETTINGS).
  */
 #ifndef VMSEAL_SEAL_CLI_H
 #define VMSEAL_SEAL_CLI_H

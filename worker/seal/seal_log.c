@@ -129,7 +129,7 @@ static void document_write(FILE *f, const struct seal_log *l, const struct seal_
     struct json j;
     json_begin(&j, f);
     json_obj_open(&j, NULL);
-    json_str(&j, "result", err == 0 ? "sealed" : "failed");
+    json_str(&j, "result", err < 0 ? "failed" : rep->dry_run ? "dry-run" : "sealed");
     if (err < 0) {
         json_obj_open(&j, "error");
         json_str(&j, "code", err_name(err));
@@ -137,6 +137,7 @@ static void document_write(FILE *f, const struct seal_log *l, const struct seal_
         json_bool(&j, "permanent", err_permanent(err));
         json_close(&j);
     }
+    json_bool(&j, "dry_run", rep->dry_run); /* nothing was written, whatever the result */
     json_str(&j, "root", rep->root_device);
     json_str(&j, "distro", rep->distro);
     json_str(&j, "family", seal_family_to_string(rep->family));

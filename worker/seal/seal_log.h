@@ -2,7 +2,9 @@
  * (`vmseal-worker seal --report FILE`).
  *
  * Feed it every progress event (seal_log_event); seal_log_write_json() then
- * writes one JSON document: the outcome, the filesystems sealed and the
+ * writes one JSON document: the outcome ("result": "sealed", "dry-run" or
+ * "failed"; "dry_run": true when the images were opened read-only, see
+ * seal_opts.dry_run), the filesystems sealed and the
  * fstab lines not sealed, and per operation and filesystem (the mount point
  * that holds the path) the paths removed and changed, plus every path left
  * alone (skipped) with the reason.  Guest names are escaped by the JSON

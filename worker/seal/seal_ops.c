@@ -329,27 +329,9 @@ size_t seal_ops_count(void) { return ARRAY_SIZE(ops); }
 
 const struct seal_op_info *seal_op_info_get(size_t i) { return i < ARRAY_SIZE(ops) ? &ops[i].info : NULL; }
 
-static int select_names(char *const *names, size_t n, bool value, bool *selected, char why[ERR_WHY_LEN]) {
-    for (size_t i = 0; i < n; i++) {
-        int idx = proto_sysprep_op_find(names[i]); /* the index in ops[] too */
-        if (idx < 0) {
-            snprintf(why, ERR_WHY_LEN, PROTO_SYSPREP_UNKNOWN_FMT, names[i]);
-            return idx;
-        }
-        selected[idx] = value;
-    }
-    return 0;
-}
-
 int seal_ops_select(const struct proto_sysprep *sysprep, bool *ret_selected, char why[ERR_WHY_LEN]) {
-    for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
-        ret_selected[i] = ops[i].info.default_on;
-    if (!sysprep)
-        return 0;
-    int r = select_names(sysprep->enable, sysprep->n_enable, true, ret_selected, why);
-    if (r == 0)
-        r = select_names(sysprep->disable, sysprep->n_disable, false, ret_selected, why);
-    return r;
+    /* ops[] is indexed like the vocabulary: its resolver is ours. */
+    return proto_sysprep_select(sysprep, ret_selected, why, ERR_WHY_LEN);
 }
 
 static size_t count_selected(const bool *selected, bool on_devices) {

@@ -46,7 +46,26 @@ struct seal_ctx {
     size_t n_allow_missing;
     struct seal_report *report; /* filesystems sealed / missing are recorded here */
     char *contained_dir;        /* seal_path_contained's last good directory */
+    /* seal_warm.c: the guest's disks as the warm appliance named them when
+     * they were hot-plugged (NULL: a cold appliance, every device is one),
+     * and the QMP socket a warm appliance's qemu listens on. */
+    char **disk_devs;
+    const char *qmp_path;
 };
+
+/* seal.c: create the handle as opts say and add the disks (none for a warm
+ * start); launch it.  -VMS_E_GUESTFS with ctx->why on failure. */
+int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const struct seal_disk *disks,
+                     size_t n_disks);
+int seal_launch(struct seal_ctx *ctx);
+
+/* seal_warm.c: hot-plug the disks into the warm appliance w, whose handle
+ * becomes ctx->g, and collect the guest's block devices
+ * (seal_blockdevs_collect).  0; 1 when the warm appliance cannot be used
+ * (why in note, ERR_WHY_LEN bytes: the caller closes ctx->g and launches
+ * cold; always for a dry run); < 0 on a guest error. */
+int seal_warm_attach(struct seal_warm *w, struct seal_ctx *ctx, const struct seal_disk *disks, size_t n_disks,
+                     bool dry_run, char *note);
 
 /* Record libguestfs' last error as "<what>: <message>" in ctx->why and return
  * -VMS_E_GUESTFS. */
@@ -116,6 +135,7 @@ int seal_rm_walk(struct seal_ctx *ctx, const char *top, bool (*match)(const char
  * seal_strv_free); *ret is never NULL on success. */
 int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret);
 void seal_strv_free(char **v);
+char **seal_strv_copy(char *const *v); /* NULL copies as an empty list */
 /* Read a whole guest file, NUL-terminated (*ret_len without the NUL).
  * The type and size are checked first (lstat, no symlink followed): *ret
  * NULL (and 0 returned) when it does not exist or is not a regular file (a

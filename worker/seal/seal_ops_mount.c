@@ -91,8 +91,24 @@ static int lvs_add(struct seal_ctx *ctx) {
     return 0;
 }
 
+/* The partition number of part when it is a partition of the whole-disk
+ * device dev (/dev/sdc -> /dev/sdc2, /dev/nvme0n1 -> /dev/nvme0n1p2), else 0. */
+static int partition_of(const char *part, const char *dev) {
+    size_t n = strlen(dev);
+    if (strncmp(part, dev, n) != 0)
+        return 0;
+    const char *p = part + n;
+    if (*p == 'p' && n > 0 && dev[n - 1] >= '0' && dev[n - 1] <= '9')
+        p++;
+    if (*p < '1' || *p > '9' || strspn(p, "0123456789") != strlen(p))
+        return 0;
+    return atoi(p);
+}
+
 int seal_blockdevs_collect(struct seal_ctx *ctx) {
-    char **devs = guestfs_list_devices(ctx->g);
+    /* The guest's disks: hot-plugged into a warm appliance (ctx->disk_devs,
+     * seal_warm.c), or every device of a cold one. */
+    char **devs = ctx->disk_devs ? seal_strv_copy(ctx->disk_devs) : guestfs_list_devices(ctx->g);
     if (!devs)
         return seal_gerr(ctx, "list_devices");
     char **parts = guestfs_list_partitions(ctx->g);
@@ -105,8 +121,8 @@ int seal_blockdevs_collect(struct seal_ctx *ctx) {
     for (int i = 0; devs[i]; i++) {
         bool partitioned = false;
         for (char **p = parts; *p; p++) {
-            int disk, part;
-            if (seal_disk_name_parse(*p, &disk, &part) == 0 && disk == i && part > 0) {
+            int part = partition_of(*p, devs[i]);
+            if (part > 0) {
                 blockdev_add(ctx, *p, i, part);
                 partitioned = true;
             }
@@ -120,6 +136,10 @@ int seal_blockdevs_collect(struct seal_ctx *ctx) {
     for (size_t i = 0; i < ctx->n_devs; i++)
         lvm |= strcmp(ctx->devs[i].type, "LVM2_member") == 0;
     ctx->has_lvm = lvm;
+    /* A cold appliance activates every volume group at boot; disks
+     * hot-plugged later are the caller's to activate. */
+    if (lvm && ctx->disk_devs && guestfs_vg_activate_all(ctx->g, 1) < 0)
+        return seal_gerr(ctx, "vg_activate_all");
     return lvm ? lvs_add(ctx) : 0;
 }
 
@@ -314,4 +334,5 @@ void seal_plan_free(struct seal_ctx *ctx) {
     seal_blockdev_free(ctx->devs, ctx->n_devs);
     ctx->devs = NULL;
     ctx->n_devs = 0;
+    ctx->n_disks = 0;
 }

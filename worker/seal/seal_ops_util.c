@@ -24,6 +24,16 @@ void seal_strv_free(char **v) {
     free(v);
 }
 
+char **seal_strv_copy(char *const *v) {
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    char **c = xcalloc(n + 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++)
+        c[i] = xstrdup(v[i]);
+    return c;
+}
+
 int seal_glob(struct seal_ctx *ctx, const char *glob, char ***ret) {
     char **v = guestfs_glob_expand_opts(ctx->g, glob, GUESTFS_GLOB_EXPAND_OPTS_DIRECTORYSLASH, 0, -1);
     if (!v)

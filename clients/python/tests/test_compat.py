@@ -108,6 +108,17 @@ class Rules(unittest.TestCase):
         for key in ("progress", "step", "error", "result", "job_id"):
             self.assertNotIn(key, m)
 
+    def test_sysprep_operations(self):
+        ops = ["firewall-rules", "defaults", "-tmp-files"]
+        m = self.both_accept(create(sysprep={"operations": ops, "disable": ["logfiles"]}))
+        self.assertEqual(m["sysprep"]["operations"], ops)
+        self.assertNotIn("operations", self.both_accept(create(sysprep={}))["sysprep"])
+        self.both_refuse(create(sysprep={"operations": ["defaults", "logfiles"], "disable": ["logfiles"]}),
+                         "msg_bad_value", 'template.create.sysprep.disable: "logfiles" is also in operations')
+        self.both_refuse(create(sysprep={"operations": ["-Tmp"]}), "msg_bad_value",
+                         "template.create.sysprep.operations[0]")
+        self.both_accept(create(sysprep={"operations": ["-logfiles"], "disable": ["logfiles"]}))
+
     def test_engine_fields_checked(self):
         self.both_refuse(create(disks=[dict(REF, new_img_id=NEW)]), "msg_missing_key",
                          "template.create.disks[0].new_vol_id: missing")

@@ -103,8 +103,12 @@ class Client:
         """Ask for a template; returns its id.  disks: [{sd_id, img_id,
         vol_id}, ...] (the source VM's leaf volumes), each optionally with
         new_img_id and new_vol_id (the ids of its new volume, chosen by the
-        engine).  Safe to repeat with the same template_id: the producer
-        treats an identical request as a duplicate."""
+        engine).  sysprep: None (the default operations) or a dict as in
+        docs/protocol.md: "operations" (virt-sysprep --operations entries,
+        in order), "enable" (ONLY these operations), "disable" (removed
+        last), "hostname", "selinux_relabel", "allow_missing".  Safe to
+        repeat with the same template_id: the producer treats an identical
+        request as a duplicate."""
         template_id = template_id or str(uuid.uuid4())
         msg = {"type": "template.create", "template_id": template_id, "name": name, "disks": disks,
                "target_sd_id": target_sd_id, "seal": seal, "sysprep": sysprep}

@@ -97,6 +97,8 @@ SYSPREP = MAP(
     F("hostname", ("hostname",), False),
     F("selinux_relabel", BOOL, False, True),
     F("allow_missing", ARRAY(TEXT(1024, 1), 0, 32), False),
+    # virt-sysprep --operations entries: "OP", "-OP", "defaults", "all", "-defaults", "-all"
+    F("operations", ARRAY(TEXT(65, 1, CS_OP), 0, 64), False),
 )
 COUNT = ("int", 0, 2**31 - 1)
 # What a seal did (proto.h struct proto_files): counts per operation, the
@@ -329,10 +331,13 @@ def _check(path, out, m):
     if ("new_img_id" in m) != ("new_vol_id" in m):
         missing = "new_vol_id" if "new_img_id" in m else "new_img_id"
         raise ProtoError("msg_missing_key", "%s.%s: missing: give both new ids or neither" % (path, missing))
-    if "disable" in out and "enable" in out:
-        both = [x for x in out["disable"] if x in out["enable"]]
-        if both:
-            _bad(path + ".disable", '"%s" is also in enable', both[0])
+    if "disable" in out and ("enable" in out or "operations" in out):
+        added = [x for x in out.get("operations", []) if not x.startswith("-") and x not in ("defaults", "all")]
+        for x in out["disable"]:
+            if x in out.get("enable", []):
+                _bad(path + ".disable", '"%s" is also in enable', x)
+            if x in added:
+                _bad(path + ".disable", '"%s" is also in operations', x)
     if path == "job.args" and "generation" in out and not {"legality", "voltype", "description"} & set(out):
         raise ProtoError("msg_missing_key", path + ": nothing to update (legality, voltype or description)")
     if path == "event" and out.get("job_id") and out["state"] not in JOB_STATES:

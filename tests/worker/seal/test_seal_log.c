@@ -101,6 +101,18 @@ static void test_grouped(void **state) {
             fail_msg("missing %s in\n%s", want[i], s);
     assert_null(strchr(s, '\x1b'));
     assert_null(strstr(s, "\"error\""));
+    assert_non_null(strstr(s, "\"dry_run\":false"));
+    free(s);
+
+    /* a dry run says so: the paths are what a seal would remove */
+    rep.dry_run = true;
+    l = seal_log_new();
+    seal_log_event(l, SEAL_EV_REMOVED, "logfiles", "/var/log/syslog");
+    assert_int_equal(seal_log_write_json(l, &rep, 0, NULL, f->path), 0);
+    seal_log_free(l);
+    s = slurp(f->path);
+    if (!strstr(s, "\"result\":\"dry-run\",\"dry_run\":true,") || !strstr(s, "\"/var/log/syslog\""))
+        fail_msg("unexpected dry-run report:\n%s", s);
     free(s);
 }
 
