@@ -153,14 +153,19 @@ static size_t utf8_len(const unsigned char *p) {
     return n;
 }
 
+/* Length of the character at p that str_escape() keeps as it is, 0 for a
+ * byte it escapes.  Plain ASCII and valid UTF-8 pass, but for the C1
+ * controls (U+0080..U+009F, "\xc2\x80".."\xc2\x9f"): a terminal obeys those
+ * too. */
+static size_t plain_len(const unsigned char *p) {
+    size_t n = *p < 0x80 ? (*p >= 0x20 && *p != 0x7f && *p != '\\') : utf8_len(p);
+    return n == 2 && p[0] == 0xc2 && p[1] < 0xa0 ? 0 : n;
+}
+
 char *str_escape(const char *s, char *out, size_t len) {
     size_t off = 0;
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;) {
-        /* Plain ASCII and valid UTF-8 pass, but for the C1 controls
-         * (U+0080..U+009F, "\xc2\x80".."\xc2\x9f"): a terminal obeys those too. */
-        size_t n = *p < 0x80 ? (*p >= 0x20 && *p != 0x7f && *p != '\\') : utf8_len(p);
-        if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
-            n = 0;
+        size_t n = plain_len(p);
         if (off + (n ? n : 4) >= len)
             break;
         if (n) {
@@ -173,4 +178,18 @@ char *str_escape(const char *s, char *out, size_t len) {
     }
     out[off] = '\0';
     return out;
+}
+
+static bool hex_lower(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+
+bool str_is_escaped(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = plain_len(p);
+        if (n == 0 && p[0] == '\\' && p[1] == 'x' && hex_lower(p[2]) && hex_lower(p[3]))
+            n = 4;
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    return true;
 }

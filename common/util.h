@@ -44,6 +44,10 @@ bool hostname_is_valid(const char *s);
  * 0 bytes, always NUL-terminated, cut before an escape that does not fit;
  * NULL s gives ""); returns out. */
 char *str_escape(const char *s, char *out, size_t len);
+/* Whether s is in the form str_escape() writes: nothing it would escape but
+ * backslashes that start an escape "\xHH" (lowercase hex), so the original
+ * bytes can be told from it without ambiguity. */
+bool str_is_escaped(const char *s);
 
 /* Cleanup helpers: `_cleanup_free_ char *p = NULL;` */
 static inline void freep(void *p) { free(*(void **)p); }

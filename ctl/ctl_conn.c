@@ -55,6 +55,7 @@ int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, 
         { "limit", required_argument, NULL, 'l' },   { "id", required_argument, NULL, 'i' },
         { "sd", required_argument, NULL, 'd' },      { "format", required_argument, NULL, 'f' },
         { "requeue", required_argument, NULL, 'r' }, { "purge", no_argument, NULL, 'P' },
+        { "files", no_argument, NULL, 'F' },
     };
     struct option longopts[ARRAY_SIZE(all) + 2];
     size_t n = 0;
@@ -77,6 +78,7 @@ int ctl_opts_parse(int argc, char **argv, const char *accepted, bool takes_arg, 
         case 'f': o->format = optarg; break;
         case 'r': o->requeue = optarg; break;
         case 'P': o->purge = true; break;
+        case 'F': o->files = true; break;
         case 'h': printf("%s", usage); exit(0);
         default: fputs(usage, stderr); return -1;
         }

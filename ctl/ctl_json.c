@@ -44,7 +44,34 @@ void json_event(struct json *j, const char *key, const struct proto_event *ev) {
         }
         json_close(j);
     }
+    if (ev->files)
+        json_files(j, "files", ev->files);
     json_int(j, "ts_ms", ev->ts_ms);
+    json_close(j);
+}
+
+void json_files(struct json *j, const char *key, const struct proto_files *f) {
+    json_obj_open(j, key);
+    json_arr_open(j, "ops");
+    for (size_t i = 0; i < f->n_ops; i++) {
+        json_obj_open(j, NULL);
+        json_str(j, "name", f->ops[i].name);
+        json_int(j, "removed", f->ops[i].removed);
+        json_int(j, "changed", f->ops[i].changed);
+        json_close(j);
+    }
+    json_close(j);
+    json_arr_open(j, "paths");
+    for (size_t i = 0; i < f->n_paths; i++) {
+        json_obj_open(j, NULL);
+        json_str(j, "op", f->paths[i].op);
+        json_str(j, "action", proto_file_action_to_string(f->paths[i].action));
+        json_str(j, "mountpoint", f->paths[i].mountpoint);
+        json_str(j, "path", f->paths[i].path);
+        json_close(j);
+    }
+    json_close(j);
+    json_bool(j, "truncated", f->truncated);
     json_close(j);
 }
 

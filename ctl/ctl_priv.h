@@ -46,11 +46,12 @@ struct ctl_opts {
     const char *arg;     /* the positional argument, for a command that takes one */
     const char *requeue; /* --requeue ID (dead) */
     bool purge;          /* --purge (dead) */
+    bool files;          /* --files (status) */
 };
 
 /* getopt_long() over argv with the long options whose letters are in
  * `accepted` (c config, j json, T timeout, s state, l limit, i id, d sd,
- * f format, r requeue, P purge; --help is always there: prints usage on stdout and exits 0)
+ * f format, r requeue, P purge, F files; --help is always there: prints usage on stdout and exits 0)
  * and, when takes_arg, one
  * positional argument.  Options not given keep the value o has on entry.
  * Anything else (unknown option, extra argument) prints usage on stderr and
@@ -101,6 +102,8 @@ const char *ctl_time_str(int64_t ms, char buf[32]);
 void json_vol_ref(struct json *j, const char *key, const struct proto_vol_ref *v);
 void json_event(struct json *j, const char *key, const struct proto_event *ev);
 void json_heartbeat(struct json *j, const char *key, const struct proto_heartbeat *hb);
+/* A seal's files (proto.h): guest names in their escaped wire form. */
+void json_files(struct json *j, const char *key, const struct proto_files *f);
 
 /* ---- events (ctl_view.c) ---------------------------------------------------- */
 
@@ -122,6 +125,10 @@ void ctl_print_line(FILE *f, const char *fmt, ...) __attribute__((format(printf,
 /* `vmsealctl status`: the template as text (every line through
  * ctl_print_line) or as JSON (--json), on f. */
 void ctl_status_print(FILE *f, const struct rpc_template *t, bool json);
+/* `vmsealctl status --files`: what each seal attempt did, one line per path
+ * (operation, action, mount point, path), and the counts per operation when
+ * the list is truncated. */
+void ctl_status_print_files(FILE *f, const struct rpc_template *t);
 
 /* The live view of one template (submit --wait). */
 struct ctl_view;

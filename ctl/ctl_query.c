@@ -13,7 +13,7 @@
 static int query_opts_parse(const char *cmd, int argc, char **argv, struct ctl_opts *o, const char *usage) {
     bool want_arg = strcmp(cmd, "status") == 0;
     *o = (struct ctl_opts){ .timeout_s = CTL_RPC_TIMEOUT_MS / 1000 };
-    if (ctl_opts_parse(argc, argv, "cjTsl", want_arg, usage, o) < 0)
+    if (ctl_opts_parse(argc, argv, want_arg ? "cjTF" : "cjTsl", want_arg, usage, o) < 0)
         return -1;
     if ((want_arg && !o->arg) || o->timeout_s <= 0 || o->timeout_s > INT_MAX / 1000 ||
         ((o->state || o->limit) && strcmp(cmd, "list") != 0)) {
@@ -52,7 +52,7 @@ static int query_run(const char *cmd, const struct ctl_opts *o, const struct rpc
 int ctl_status_main(int argc, char **argv) {
     struct ctl_opts o;
     if (query_opts_parse("status", argc, argv, &o,
-                         "usage: vmsealctl status ID [--json] [--timeout S] [--config FILE]\n") < 0)
+                         "usage: vmsealctl status ID [--files] [--json] [--timeout S] [--config FILE]\n") < 0)
         return 2;
     if (!uuid_is_canonical(o.arg)) {
         ctl_err("status", "%s: not a canonical lowercase UUID", o.arg);
@@ -64,10 +64,10 @@ int ctl_status_main(int argc, char **argv) {
     int status = query_run("status", &o, &rq, &rep);
     if (status)
         return status;
-    if (o.json)
-        ctl_status_print(stdout, &rep.tpl, true);
+    if (o.files && !o.json)
+        ctl_status_print_files(stdout, &rep.tpl);
     else
-        ctl_status_print(stdout, &rep.tpl, false);
+        ctl_status_print(stdout, &rep.tpl, o.json);
     rpc_reply_free(&rep);
     return 0;
 }

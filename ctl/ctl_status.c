@@ -62,6 +62,8 @@ static void status_json(FILE *f, const struct rpc_template *t) {
             json_str(&j, "message", jb->error_message);
             json_close(&j);
         }
+        if (jb->files)
+            json_files(&j, "files", jb->files);
         json_close(&j);
     }
     json_close(&j);
@@ -71,6 +73,17 @@ static void status_json(FILE *f, const struct rpc_template *t) {
     json_close(&j);
     json_close(&j);
     json_end(&j);
+}
+
+/* "<prefix>: R removed, C changed; N paths listed[, truncated]" */
+static void files_summary(FILE *f, const char *prefix, const struct proto_files *fl) {
+    int64_t removed = 0, changed = 0;
+    for (size_t i = 0; i < fl->n_ops; i++) {
+        removed += fl->ops[i].removed;
+        changed += fl->ops[i].changed;
+    }
+    ctl_print_line(f, "%s: %" PRId64 " removed, %" PRId64 " changed; %zu paths listed%s", prefix, removed, changed,
+                   fl->n_paths, fl->truncated ? ", truncated (the rest counted only)" : "");
 }
 
 static void status_text(FILE *f, const struct rpc_template *t) {
@@ -101,12 +114,39 @@ static void status_text(FILE *f, const struct rpc_template *t) {
                        j->worker_id ? j->worker_id : "-", ms, j->error_code ? "  " : "",
                        j->error_code ? j->error_code : "", j->error_code ? ": " : "",
                        j->error_code && j->error_message ? j->error_message : "");
+        if (j->files)
+            files_summary(f, "            files", j->files);
     }
     if (t->n_leftovers) {
         ctl_print_line(f, "leftovers (left ILLEGAL; delete by hand)");
         for (size_t i = 0; i < t->n_leftovers; i++)
             ctl_print_line(f, "  %s:%s:%s", t->leftovers[i].sd_id, t->leftovers[i].img_id, t->leftovers[i].vol_id);
     }
+}
+
+void ctl_status_print_files(FILE *f, const struct rpc_template *t) {
+    bool any = false;
+    for (size_t i = 0; i < t->n_jobs; i++) {
+        const struct rpc_job *j = &t->jobs[i];
+        const struct proto_files *fl = j->files;
+        if (!fl)
+            continue;
+        any = true;
+        char head[128];
+        snprintf(head, sizeof head, "seal job %s attempt %" PRId64 " (%s)", j->job_id, j->attempt, j->state);
+        files_summary(f, head, fl);
+        for (size_t k = 0; fl->truncated && k < fl->n_ops; k++)
+            ctl_print_line(f, "  total  %-24s %" PRId64 " removed, %" PRId64 " changed", fl->ops[k].name,
+                           fl->ops[k].removed, fl->ops[k].changed);
+        /* Guest names arrive escaped (str_escape's form, which the decoder
+         * checked): printed as they are, escaping again would double the
+         * backslashes. */
+        for (size_t k = 0; k < fl->n_paths; k++)
+            fprintf(f, "  %-24s %-7s  %s  %s\n", fl->paths[k].op, proto_file_action_to_string(fl->paths[k].action),
+                    fl->paths[k].mountpoint, fl->paths[k].path);
+    }
+    if (!any)
+        ctl_print_line(f, "no seal attempt of template %s reported its files", t->id);
 }
 
 void ctl_status_print(FILE *f, const struct rpc_template *t, bool json) {

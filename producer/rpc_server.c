@@ -82,6 +82,25 @@ static void status_jobs(struct rpc_template *t, const struct store_job *j, size_
     t->n_jobs = n;
 }
 
+/* What the seal attempts did: newest first, the paths while the reply's
+ * budget allows (RPC_STATUS_FILES_*), the counts only after that. */
+static int status_files(struct store *st, struct rpc_template *t) {
+    size_t paths = 0, bytes = 0;
+    for (size_t i = t->n_jobs; i-- > 0;) {
+        struct rpc_job *j = &t->jobs[i];
+        int r = j->kind == JOB_VM_SEAL ? store_job_files_get(st, j->job_id, &j->files) : 0;
+        if (r < 0)
+            return r;
+        if (!j->files)
+            continue;
+        paths += j->files->n_paths;
+        bytes += j->files->path_bytes;
+        if (paths > RPC_STATUS_FILES_PATHS_MAX || bytes > RPC_STATUS_FILES_BYTES_MAX)
+            proto_files_drop_paths(j->files);
+    }
+    return 0;
+}
+
 static int answer_status(struct store *st, const char *id, struct rpc_reply *rep) {
     struct store_template t;
     struct store_disk *disks = NULL;
@@ -107,6 +126,7 @@ static int answer_status(struct store *st, const char *id, struct rpc_reply *rep
         }
         status_disks(o, disks, n_disks);
         status_jobs(o, jobs, n_jobs);
+        r = status_files(st, o);
     }
     free(disks);
     store_job_array_free(jobs, n_jobs);

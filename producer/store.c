@@ -402,6 +402,38 @@ int store_jobs_inflight(struct store *st, struct store_job **ret, size_t *ret_n)
     return jobs_collect(st, r, ret, ret_n);
 }
 
+int store_job_files_set(struct store *st, const char *job_id, const struct proto_files *f) {
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    int r = proto_files_encode(f, &buf, &len);
+    return r < 0 ? r : db_run_one(st, "UPDATE jobs SET files=? WHERE id=?", "bt", buf, len, job_id);
+}
+
+int store_job_files_get(struct store *st, const char *job_id, struct proto_files **ret) {
+    _cleanup_free_ void *buf = NULL;
+    size_t len = 0;
+    char why[ERR_WHY_LEN] = "";
+    *ret = NULL;
+    int r = db_query(st, "SELECT files FROM jobs WHERE id=?", "t", job_id);
+    if (r < 0 || (r = db_next(st)) < 0)
+        return r;
+    if (r == 0)
+        return -VMS_E_NOT_FOUND;
+    if (!st->be->col_null(st, 0))
+        buf = col_blob(st, 0, &len);
+    st->be->done(st);
+    if (!buf)
+        return 0;
+    *ret = xcalloc(1, sizeof **ret);
+    if (proto_files_decode(buf, len, *ret, why) < 0) {
+        snprintf(st->why, sizeof st->why, "job %s: the stored files do not decode: %s", job_id, why);
+        free(*ret);
+        *ret = NULL;
+        return -VMS_E_DB;
+    }
+    return 0;
+}
+
 void store_job_free(struct store_job *j) {
     if (!j)
         return;

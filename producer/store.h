@@ -21,7 +21,9 @@
  *   jobs        one row per attempt (job_id is per attempt): template, step,
  *               kind, disk (-1 = all), attempt, enum job_state, update args,
  *               schedule (not_before, deadline), timings, error, the holder
- *               (the broker identity whose event claimed it; schema 2).
+ *               (the broker identity whose event claimed it; schema 2),
+ *               what a vm.seal attempt did to the guest (its final event's
+ *               `files`, proto_files_encode(); schema 3).
  *   events_seen event_id of every final job event handled (idempotence).
  *   outbox      messages to publish: exchange, routing key, message id, type,
  *               dead-letter reason, body.  A row is deleted once confirmed.
@@ -54,7 +56,7 @@
 #include "model.h"
 #include "proto.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -158,6 +160,12 @@ int store_job_update(struct store *st, const struct store_job *j);
 int store_job_get(struct store *st, const char *id, struct store_job *ret);
 /* In creation order (attempts ascending). */
 int store_jobs_get(struct store *st, const char *template_id, struct store_job **ret, size_t *ret_n);
+/* What a vm.seal attempt did (its final event's files, proto.h), kept with
+ * the job; store_job_files_get gives *ret NULL when none was kept, else a
+ * malloc'd struct (proto_files_free, then free).  Stored bytes that do not
+ * decode are -VMS_E_DB. */
+int store_job_files_set(struct store *st, const char *job_id, const struct proto_files *f);
+int store_job_files_get(struct store *st, const char *job_id, struct proto_files **ret);
 /* Active jobs (waiting/queued/running) whose not_before (waiting) or deadline
  * (queued/running) is <= now. */
 int store_jobs_due(struct store *st, int64_t now_ms, struct store_job **ret, size_t *ret_n);

@@ -82,6 +82,8 @@ static const char *const migrations[] = {
     "INSERT INTO lease VALUES (1, 0, '', 0);",
     /* 1 -> 2: the broker identity (AMQP user-id) that holds each job */
     "ALTER TABLE jobs ADD COLUMN holder TEXT;",
+    /* 2 -> 3: what a vm.seal attempt did (its final event's files, encoded) */
+    "ALTER TABLE jobs ADD COLUMN files BYTEA;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION, "one migration per version");
 

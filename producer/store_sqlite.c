@@ -75,6 +75,8 @@ static const char *const migrations[] = {
     "  reason TEXT, body BLOB NOT NULL, created_ms INTEGER NOT NULL);",
     /* 1 -> 2: the broker identity (AMQP user-id) that holds each job */
     "ALTER TABLE jobs ADD COLUMN holder TEXT;",
+    /* 2 -> 3: what a vm.seal attempt did (its final event's files, encoded) */
+    "ALTER TABLE jobs ADD COLUMN files BLOB;",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION, "one migration per version");
 

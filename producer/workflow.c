@@ -409,6 +409,11 @@ static int job_on_event(struct wf *wf, struct tpl *c, size_t ji, const struct pr
     struct store_job *j = &c->jobs[ji];
     if (!job_in_flight(j))
         return 0;
+    if (j->kind == JOB_VM_SEAL && ev->files) { /* what the seal did, kept whatever its outcome */
+        int r = store_job_files_set(wf->st, j->id, ev->files);
+        if (r < 0)
+            return r;
+    }
     str_set(&j->worker_id, ev->worker_id);
     if (!j->started_ms)
         j->started_ms = now_ms; /* a short job sends no running event */

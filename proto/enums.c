@@ -30,6 +30,8 @@ const char *const event_state_names[EV_N_STATES] = {
     [EV_ROLLING_BACK] = "rolling_back", [EV_READY] = "ready",
 };
 
+const char *const file_action_names[2] = { [FILE_REMOVED] = "removed", [FILE_CHANGED] = "changed" };
+
 const char *const vol_state_names[VOL_N_STATES] = {
     [VOL_STATE_COPYING] = "copying",
     [VOL_STATE_PRESENT] = "present",
@@ -68,3 +70,4 @@ ENUM_STRINGS(vol_type, vol_type, vol_type_names)
 ENUM_STRINGS(vol_format, vol_format, vol_format_names)
 ENUM_STRINGS(event_state, event_state, event_state_names)
 ENUM_STRINGS(vol_state, vol_state, vol_state_names)
+ENUM_STRINGS(proto_file_action, proto_file_action, file_action_names)

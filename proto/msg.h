@@ -73,6 +73,12 @@ void msg_sysprep_defaults(struct proto_sysprep *s);
  * and proto_sysprep_check both refuse it. */
 int msg_sysprep_overlap(const struct proto_sysprep *s, const char **ret_other);
 
+/* The optional `files` map under key (msg_files.c): *ret stays NULL when
+ * it is absent, else is a malloc'd struct (free it with proto_files_free,
+ * then free).  msg_files_pack writes key and map (key NULL: the map alone). */
+int msg_files_read(const struct wire_map *m, const char *key, struct proto_files **ret, char *why);
+void msg_files_pack(struct wire_packer *w, const char *key, const struct proto_files *f);
+
 void msg_strv_free(char **v, size_t n);
 
 #endif

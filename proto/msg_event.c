@@ -22,6 +22,8 @@ void proto_event_free(struct proto_event *m) {
     }
     free(m->result);
     free(m->volumes);
+    proto_files_free(m->files);
+    free(m->files);
     memset(m, 0, sizeof(*m));
 }
 
@@ -163,6 +165,8 @@ int msg_event_read(const struct wire_map *root, struct proto_event *ret, char *w
     if (r >= 0)
         r = volumes_read(root, ret, why);
     if (r >= 0)
+        r = msg_files_read(root, "files", &ret->files, why);
+    if (r >= 0)
         r = wire_map_int(root, "ts_ms", WIRE_REQUIRED, 0, INT64_MAX, &ret->ts_ms, why);
     if (r < 0) {
         proto_event_free(ret);
@@ -196,14 +200,15 @@ static void result_pack(struct wire_packer *w, const struct proto_event *m) {
 }
 
 /* v, type, event_id, [job_id], template_id, worker_id, state, [progress],
- * [step], [error {code, message, permanent}], [result], [volumes], ts_ms */
+ * [step], [error {code, message, permanent}], [result], [volumes], [files],
+ * ts_ms */
 int proto_encode_event(const struct proto_event *m, char **ret_buf, size_t *ret_len) {
     struct wire_packer w;
     bool job = m->job_id[0] != '\0', progress = m->progress >= 0, step = m->step != NULL;
     bool result = m->result != NULL; /* an empty map when n_result is 0 */
     bool volumes = m->volumes != NULL;
     wire_pack_init(&w);
-    wire_pack_head(&w, "event", 5 + job + progress + step + m->has_error + result + volumes);
+    wire_pack_head(&w, "event", 5 + job + progress + step + m->has_error + result + volumes + (m->files != NULL));
     wire_pack_kv_str(&w, "event_id", m->event_id);
     if (job)
         wire_pack_kv_str(&w, "job_id", m->job_id);
@@ -225,6 +230,8 @@ int proto_encode_event(const struct proto_event *m, char **ret_buf, size_t *ret_
         result_pack(&w, m);
     if (volumes)
         volumes_pack(&w, m);
+    if (m->files)
+        msg_files_pack(&w, "files", m->files);
     wire_pack_kv_int(&w, "ts_ms", m->ts_ms);
     return msg_finish(&w, PROTO_EVENT, ret_buf, ret_len);
 }

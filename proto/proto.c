@@ -108,12 +108,7 @@ int msg_finish(struct wire_packer *w, enum proto_type t, char **ret_buf, size_t 
     if (r == 0 && check.type != t)
         r = -VMS_E_INTERNAL;
     proto_msg_free(&check);
-    if (r < 0) {
-        wire_pack_free(w);
-        return r;
-    }
-    wire_pack_finish(w, ret_buf, ret_len);
-    return 0;
+    return wire_pack_finish_checked(w, r, ret_buf, ret_len);
 }
 
 /* ---- volume refs and disk lists ---------------------------------------- */

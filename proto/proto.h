@@ -184,6 +184,71 @@ struct proto_event_volume {
     enum vol_type voltype;
 };
 
+/* What a vm.seal job did to the guest: the `files` of its final event (and
+ * of a seal job in the RPC status, rpc.h).  Per operation, how many paths it
+ * removed and changed; and the paths themselves, in the order the seal met
+ * them, as far as the bounds allow: at most PROTO_FILES_PATHS_MAX paths and
+ * PROTO_FILES_BYTES_MAX bytes of mount points and paths in all, each path at
+ * most PROTO_FILE_PATH_MAX bytes.  A path past a bound is only counted, and
+ * `truncated` says so: the decoders check that the paths listed per
+ * operation and action are no more than its counts, and that `truncated` is
+ * true exactly when they are fewer.
+ *
+ * Guest names are hostile (any bytes but NUL): mount points and paths are
+ * always in the escaped form of str_escape() (common/util.h): control
+ * characters, '\\', C1 controls and bytes outside valid UTF-8 as \xHH,
+ * nothing else changed.  The decoders refuse any other form, so such a
+ * string is safe on a terminal as it is and tells the original bytes
+ * without ambiguity. */
+#define PROTO_FILES_PATHS_MAX 1000
+#define PROTO_FILES_BYTES_MAX (128 * 1024)
+#define PROTO_FILE_PATH_MAX   4096
+#define PROTO_FILE_MOUNT_MAX  1024
+#define PROTO_FILES_OPS_MAX   64
+#define PROTO_FILES_COUNT_MAX INT32_MAX /* a count saturates there */
+
+enum proto_file_action { FILE_REMOVED, FILE_CHANGED };
+const char *proto_file_action_to_string(enum proto_file_action a); /* "removed", "changed" */
+int proto_file_action_from_string(const char *s, enum proto_file_action *ret);
+
+struct proto_file {
+    char *op; /* the sysprep operation */
+    enum proto_file_action action;
+    char *mountpoint; /* escaped: where the filesystem holding the path is mounted */
+    char *path;       /* escaped */
+};
+
+struct proto_file_op {
+    char *name;
+    int64_t removed, changed; /* 0..PROTO_FILES_COUNT_MAX */
+};
+
+struct proto_files {
+    struct proto_file_op *ops; /* each operation that removed or changed a path, first met first */
+    size_t n_ops;
+    struct proto_file *paths;
+    size_t n_paths;
+    size_t path_bytes; /* of the mount points and paths listed */
+    bool truncated;    /* some path counted is not listed */
+};
+
+/* Count one path under op, and list it when it fits the bounds and is in
+ * the escaped form (mountpoint 1..PROTO_FILE_MOUNT_MAX bytes, path
+ * 1..PROTO_FILE_PATH_MAX;
+ * "" for a path too long to carry); else only count it (truncated).  0, or
+ * -VMS_E_INVALID (nothing counted) when op is not an operation name (1..64
+ * of [a-z0-9-]) or would be operation PROTO_FILES_OPS_MAX + 1. */
+int proto_files_add(struct proto_files *f, const char *op, enum proto_file_action action, const char *mountpoint,
+                    const char *path);
+/* Forget the paths, keep the counts (truncated when any was listed or counted). */
+void proto_files_drop_paths(struct proto_files *f);
+/* Frees what f holds (not f) and zeroes it; accepts NULL. */
+void proto_files_free(struct proto_files *f);
+/* The `files` map alone (what the producer stores): encoded as on the wire,
+ * decoded with the same checks (why names "files.<key>"). */
+int proto_files_encode(const struct proto_files *f, char **ret_buf, size_t *ret_len);
+int proto_files_decode(const void *buf, size_t len, struct proto_files *ret, char *why);
+
 struct proto_event {
     proto_uuid event_id;
     proto_uuid job_id; /* "" for template events */
@@ -201,7 +266,8 @@ struct proto_event {
     struct proto_kv *result;
     size_t n_result;
     struct proto_event_volume *volumes;
-    size_t n_volumes; /* template events; NULL = absent */
+    size_t n_volumes;          /* template events; NULL = absent */
+    struct proto_files *files; /* final vm.seal job events; NULL = absent */
     int64_t ts_ms;
 };
 

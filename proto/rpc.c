@@ -118,8 +118,8 @@ static void pack_disk(struct wire_packer *w, const struct rpc_disk *d) {
 }
 
 static void pack_job(struct wire_packer *w, const struct rpc_job *j) {
-    bool err = j->error_code != NULL, worker = j->worker_id != NULL;
-    wire_pack_map(w, 10 + worker + err);
+    bool err = j->error_code != NULL, worker = j->worker_id != NULL, files = j->files != NULL;
+    wire_pack_map(w, 10 + worker + err + files);
     wire_pack_kv_str(w, "job_id", j->job_id);
     wire_pack_kv_str(w, "kind", job_kind_to_string(j->kind));
     wire_pack_kv_str(w, "step", j->step);
@@ -134,6 +134,8 @@ static void pack_job(struct wire_packer *w, const struct rpc_job *j) {
         wire_pack_kv_str(w, "worker_id", j->worker_id);
     if (err)
         pack_error(w, NULL, j->error_code, j->error_message);
+    if (files)
+        msg_files_pack(w, "files", j->files);
 }
 
 /* "id", "name", "state", "step": the first keys of a template and of its
@@ -217,12 +219,7 @@ int rpc_encode_reply(const struct rpc_reply *m, char **ret_buf, size_t *ret_len)
     struct rpc_reply check;
     int r = rpc_decode_reply(w.data, w.len, &check, NULL);
     rpc_reply_free(&check);
-    if (r < 0) {
-        wire_pack_free(&w);
-        return r;
-    }
-    wire_pack_finish(&w, ret_buf, ret_len);
-    return 0;
+    return wire_pack_finish_checked(&w, r, ret_buf, ret_len);
 }
 
 /* ---- reply: reading ------------------------------------------------------------ */
@@ -251,7 +248,7 @@ static int vol_ref_at(const struct wire_map *m, const char *key, struct proto_vo
     return r < 0 ? r : msg_vol_ref_read(&v, true, ret, why);
 }
 
-/* The readers of an array's items (array_read): each takes one map. */
+/* The readers of an array's items (wire_map_array_read): each takes one map. */
 static int disk_read_cb(const struct wire_map *m, void *it, char *why) {
     struct rpc_disk *d = it;
     int l = 0, t = 0;
@@ -300,30 +297,9 @@ static int job_read_cb(const struct wire_map *m, void *it, char *why) {
         r = wire_map_name(m, "worker_id", WIRE_OPTIONAL, 1, MSG_NAME_MAX, wire_cs_text, &j->worker_id, why);
     if (r >= 0)
         r = error_read(m, false, NULL, &j->error_code, &j->error_message, why);
+    if (r >= 0)
+        r = msg_files_read(m, "files", &j->files, why);
     return r;
-}
-
-/* Read the array under key: each element a map handed to read_cb. */
-typedef int (*item_read_cb)(const struct wire_map *m, void *item, char *why);
-
-static int array_read(const struct wire_map *m, const char *key, size_t item_size, item_read_cb read_cb,
-                      void **ret, size_t *ret_n, char *why) {
-    struct wire_array a;
-    int r = wire_map_array(m, key, WIRE_REQUIRED, 0, RPC_MAX_ITEMS, &a, why);
-    if (r < 0)
-        return r;
-    char *items = xcalloc(a.n, item_size);
-    *ret = items; /* the caller frees partial arrays with its *_free */
-    *ret_n = 0;
-    for (size_t i = 0; i < a.n && r >= 0; i++) {
-        struct wire_map e;
-        r = wire_array_next_map(&a, &e, why);
-        if (r >= 0) {
-            *ret_n = i + 1;
-            r = read_cb(&e, items + i * item_size, why);
-        }
-    }
-    return r < 0 ? r : 0;
 }
 
 static int vol_read_cb(const struct wire_map *m, void *it, char *why) {
@@ -372,12 +348,14 @@ static int template_read(const struct wire_map *root, struct rpc_template *t, ch
     if (r >= 0)
         r = error_read(&m, true, &t->error_step, &t->error_code, &t->error_message, why);
     if (r >= 0)
-        r = array_read(&m, "disks", sizeof *t->disks, disk_read_cb, (void **)&t->disks, &t->n_disks, why);
+        r = wire_map_array_read(&m, "disks", RPC_MAX_ITEMS, sizeof *t->disks, disk_read_cb, (void **)&t->disks,
+                                &t->n_disks, why);
     if (r >= 0)
-        r = array_read(&m, "jobs", sizeof *t->jobs, job_read_cb, (void **)&t->jobs, &t->n_jobs, why);
+        r = wire_map_array_read(&m, "jobs", RPC_MAX_ITEMS, sizeof *t->jobs, job_read_cb, (void **)&t->jobs,
+                                &t->n_jobs, why);
     if (r >= 0)
-        r = array_read(&m, "leftovers", sizeof *t->leftovers, vol_read_cb, (void **)&t->leftovers, &t->n_leftovers,
-                       why);
+        r = wire_map_array_read(&m, "leftovers", RPC_MAX_ITEMS, sizeof *t->leftovers, vol_read_cb,
+                                (void **)&t->leftovers, &t->n_leftovers, why);
     return r;
 }
 
@@ -396,11 +374,11 @@ int rpc_decode_reply(const void *buf, size_t len, struct rpc_reply *ret, char *w
     } else if (r >= 0 && ret->method == RPC_STATUS) {
         r = template_read(&root, &ret->tpl, why);
     } else if (r >= 0 && ret->method == RPC_LIST) {
-        r = array_read(&root, "templates", sizeof *ret->templates, summary_read_cb, (void **)&ret->templates,
-                       &ret->n_templates, why);
+        r = wire_map_array_read(&root, "templates", RPC_MAX_ITEMS, sizeof *ret->templates, summary_read_cb,
+                                (void **)&ret->templates, &ret->n_templates, why);
     } else if (r >= 0) {
-        r = array_read(&root, "workers", sizeof *ret->workers, worker_read_cb, (void **)&ret->workers,
-                       &ret->n_workers, why);
+        r = wire_map_array_read(&root, "workers", RPC_MAX_ITEMS, sizeof *ret->workers, worker_read_cb,
+                                (void **)&ret->workers, &ret->n_workers, why);
     }
     if (r < 0) {
         rpc_reply_free(ret);
@@ -427,6 +405,8 @@ void rpc_template_free(struct rpc_template *t) {
         free(t->jobs[i].worker_id);
         free(t->jobs[i].error_code);
         free(t->jobs[i].error_message);
+        proto_files_free(t->jobs[i].files);
+        free(t->jobs[i].files);
     }
     free(t->jobs);
     free(t->leftovers);

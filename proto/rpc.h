@@ -38,7 +38,12 @@
  *                  cancelled|lost), "created_ms", "started_ms", "finished_ms"
  *                  (0 = not yet), "progress" (0..100, last reported),
  *                  "worker_id" (optional: who last reported on it),
- *                  "error": {"code","message"} (optional)} ]
+ *                  "error": {"code","message"} (optional),
+ *                  "files": what a vm.seal attempt did, as its final event
+ *                  said (optional; proto.h struct proto_files): the paths
+ *                  of the newest attempts within RPC_STATUS_FILES_PATHS_MAX
+ *                  paths and RPC_STATUS_FILES_BYTES_MAX bytes, the counts
+ *                  only (truncated) for older ones} ]
  *                  every attempt, oldest first
  *       "leftovers": [ {sd_id,img_id,vol_id} ]   volumes a rollback could not delete
  *     }
@@ -76,6 +81,9 @@
 #define RPC_REPLY_TO           "amq.rabbitmq.reply-to"
 #define RPC_LIST_DEFAULT_LIMIT 100
 #define RPC_LIST_MAX_LIMIT     10000
+/* The seal paths one status reply carries: two full lists' worth. */
+#define RPC_STATUS_FILES_PATHS_MAX (2 * PROTO_FILES_PATHS_MAX)
+#define RPC_STATUS_FILES_BYTES_MAX (2 * PROTO_FILES_BYTES_MAX)
 
 enum rpc_method { RPC_STATUS, RPC_LIST, RPC_WORKERS };
 
@@ -107,6 +115,7 @@ struct rpc_job {
     int64_t progress;
     char *worker_id;                  /* NULL = none */
     char *error_code, *error_message; /* NULL = none */
+    struct proto_files *files;        /* vm.seal: what it did (proto.h); NULL = not reported */
 };
 
 struct rpc_template {

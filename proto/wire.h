@@ -125,6 +125,14 @@ int wire_array_next_name(struct wire_array *a, size_t min_len, size_t max_len, c
                          char *why);
 int wire_array_next_uuid(struct wire_array *a, proto_uuid ret, char *why);
 
+/* The array under key (required, 0..max_n elements), each element a map
+ * handed to read_cb with the next of the array's items (item_size bytes
+ * each, calloc'd into *ret).  *ret_n counts the items read_cb was called
+ * on, also on failure: the caller frees partial arrays with its *_free. */
+typedef int (*wire_item_read_cb)(const struct wire_map *m, void *item, char *why);
+int wire_map_array_read(const struct wire_map *m, const char *key, size_t max_n, size_t item_size,
+                        wire_item_read_cb read_cb, void **ret, size_t *ret_n, char *why);
+
 /* Whole arrays of strings / uuids (n_min..n_max items); owned copies. */
 int wire_map_name_array(const struct wire_map *m, const char *key, int flags, size_t min_n, size_t max_n,
                         size_t min_len, size_t max_len, const char *charset, char ***ret, size_t *ret_n,
@@ -171,6 +179,10 @@ struct wire_packer {
 void wire_pack_init(struct wire_packer *w);
 /* Hand the bytes to the caller (*ret_buf malloc'd) and reset w. */
 void wire_pack_finish(struct wire_packer *w, char **ret_buf, size_t *ret_len);
+/* The end of an encoder that decoded its own bytes: check is the decoder's
+ * result.  0: as wire_pack_finish; negative: the bytes are freed and check
+ * is returned. */
+int wire_pack_finish_checked(struct wire_packer *w, int check, char **ret_buf, size_t *ret_len);
 void wire_pack_free(struct wire_packer *w);
 
 /* The common head: a map header of 2 + n_more pairs, then "v": 1 and

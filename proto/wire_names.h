@@ -17,5 +17,6 @@ extern const char *const vol_type_names[4];
 extern const char *const vol_format_names[3];
 extern const char *const event_state_names[EV_N_STATES];
 extern const char *const vol_state_names[VOL_N_STATES];
+extern const char *const file_action_names[2];
 
 #endif

@@ -34,6 +34,15 @@ void wire_pack_finish(struct wire_packer *w, char **ret_buf, size_t *ret_len) {
     wire_pack_init(w);
 }
 
+int wire_pack_finish_checked(struct wire_packer *w, int check, char **ret_buf, size_t *ret_len) {
+    if (check < 0) {
+        wire_pack_free(w);
+        return check;
+    }
+    wire_pack_finish(w, ret_buf, ret_len);
+    return 0;
+}
+
 void wire_pack_free(struct wire_packer *w) {
     free(w->data);
     wire_pack_init(w);

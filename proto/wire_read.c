@@ -342,3 +342,23 @@ int wire_map_uuid_array(const struct wire_map *m, const char *key, int flags, si
 }
 
 bool wire_hostname_valid(const char *s) { return hostname_is_valid(s); }
+
+int wire_map_array_read(const struct wire_map *m, const char *key, size_t max_n, size_t item_size,
+                        wire_item_read_cb read_cb, void **ret, size_t *ret_n, char *why) {
+    struct wire_array a;
+    int r = wire_map_array(m, key, WIRE_REQUIRED, 0, max_n, &a, why);
+    if (r < 0)
+        return r;
+    char *items = xcalloc(a.n ? a.n : 1, item_size);
+    *ret = items;
+    *ret_n = 0;
+    for (size_t i = 0; i < a.n && r >= 0; i++) {
+        struct wire_map e;
+        r = wire_array_next_map(&a, &e, why);
+        if (r >= 0) {
+            *ret_n = i + 1;
+            r = read_cb(&e, items + i * item_size, why);
+        }
+    }
+    return r < 0 ? r : 0;
+}

@@ -15,11 +15,15 @@
  *
  * The job process talks to the parent through its result pipe, in lines of
  * text ('\n'-terminated, fields separated by '\t', each line shorter than
- * EXEC_LINE_MAX; one write carries at most 2 * EXEC_LINE_MAX bytes, below
- * PIPE_BUF, so it is atomic):
+ * EXEC_LINE_MAX; one write carries at most 2 * EXEC_LINE_MAX bytes; the job
+ * process is the pipe's only writer and the parent reassembles lines across
+ * reads):
  *
  *     P <percent> <step>              progress (0..100)
  *     R <key> i|s|b <value>           one entry of the result map
+ *     F <op> removed|changed <mountpoint> <path>
+ *                                     vm.seal: a guest path the operation
+ *                                     removed or changed (escaped, below)
  *     E <negative code> <message>     final: failed
  *     D                               final: succeeded
  *
@@ -27,7 +31,10 @@
  * job there (the runner then waits for the next one) and a fresh child's at
  * its exit.  A process that dies without a final line (crash, signal) failed;
  * the parent decides how (jobs.c).  Text fields have tabs and newlines
- * replaced by spaces.
+ * replaced by spaces; the guest names of F lines are in str_escape()'s form
+ * (no tab or newline, nothing lost), "" for one longer than the wire carries
+ * (PROTO_FILE_MOUNT_MAX, PROTO_FILE_PATH_MAX): the parent counts it without
+ * listing it (proto_files_add).
  *
  * Executors (config worker.executor):
  *   real     volume.* through worker/sd/volume.h (executor_real.c), vm.seal
@@ -55,7 +62,7 @@
 #include "proto.h"
 #include "sd.h"
 
-#define EXEC_LINE_MAX    1024
+#define EXEC_LINE_MAX    8192 /* an F line: a mount point and a path, escaped */
 #define EXEC_MAX_RESULTS 16
 
 /* The job process's side: its result pipe and what the executors need. */
@@ -105,6 +112,10 @@ void exec_report_progress(struct exec_child *c, int percent, const char *step);
 void exec_report_int(struct exec_child *c, const char *key, int64_t value);
 void exec_report_str(struct exec_child *c, const char *key, const char *value);
 void exec_report_bool(struct exec_child *c, const char *key, bool value);
+/* A guest path the seal removed or changed, as the guest names it (escaped
+ * here), with the mount point of its filesystem. */
+void exec_report_file(struct exec_child *c, const char *op, enum proto_file_action action, const char *mountpoint,
+                      const char *path);
 void exec_report_final(struct exec_child *c, int err, const char *why);
 
 /* The executors: 0 or a negative code with a message in why. */
@@ -142,16 +153,17 @@ struct exec_outcome {
     char why[ERR_WHY_LEN]; /* E's message */
     struct proto_kv results[EXEC_MAX_RESULTS];
     size_t n_results;
+    struct proto_files files; /* the F lines, within the wire's bounds */
 };
 
 enum exec_line_kind { EXEC_LINE_IGNORED, EXEC_LINE_PROGRESS, EXEC_LINE_RESULT, EXEC_LINE_FINAL };
 
 /* Parse one line (without its '\n'; modified in place).  Progress fills
- * *ret_percent and ret_step (step_len bytes); results and finals go into
- * out.  Malformed lines are EXEC_LINE_IGNORED. */
+ * *ret_percent and ret_step (step_len bytes); results (R and F lines) and
+ * finals go into out.  Malformed lines are EXEC_LINE_IGNORED. */
 enum exec_line_kind exec_line_parse(char *line, struct exec_outcome *out, int *ret_percent, char *ret_step,
                                     size_t step_len);
-/* Free the result strings (the struct may be reused). */
+/* Free the results and files (the struct may be reused). */
 void exec_outcome_clear(struct exec_outcome *out);
 
 #endif

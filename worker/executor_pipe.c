@@ -68,6 +68,20 @@ void exec_report_bool(struct exec_child *c, const char *key, bool value) {
     put_line(c, false, "R\t%s\tb\t%d", key, value ? 1 : 0);
 }
 
+/* s escaped into out (4 * max + 1 bytes), or "" when that is over max bytes. */
+static const char *escape_within(const char *s, size_t max, char *out) {
+    if (!s || strlen(s) > max || strlen(str_escape(s, out, 4 * max + 1)) > max)
+        out[0] = '\0';
+    return out;
+}
+
+void exec_report_file(struct exec_child *c, const char *op, enum proto_file_action action, const char *mountpoint,
+                      const char *path) {
+    char mp[4 * PROTO_FILE_MOUNT_MAX + 1], p[4 * PROTO_FILE_PATH_MAX + 1];
+    put_line(c, false, "F\t%s\t%s\t%s\t%s", op ? op : "", proto_file_action_to_string(action),
+             escape_within(mountpoint, PROTO_FILE_MOUNT_MAX, mp), escape_within(path, PROTO_FILE_PATH_MAX, p));
+}
+
 void exec_report_final(struct exec_child *c, int err, const char *why) {
     char m[ERR_WHY_LEN];
     if (err == 0) {
@@ -141,6 +155,15 @@ enum exec_line_kind exec_line_parse(char *line, struct exec_outcome *out, int *r
     }
     if (strcmp(tag, "R") == 0)
         return parse_result(rest, out);
+    if (strcmp(tag, "F") == 0) {
+        char *op = next_field(&rest), *action = next_field(&rest), *mp = next_field(&rest),
+             *path = next_field(&rest);
+        enum proto_file_action a;
+        if (!path || proto_file_action_from_string(action, &a) < 0 ||
+            proto_files_add(&out->files, op, a, mp, path) < 0)
+            return EXEC_LINE_IGNORED;
+        return EXEC_LINE_RESULT;
+    }
     if (strcmp(tag, "E") == 0) {
         char *code = next_field(&rest), *why = next_field(&rest);
         if (!code || !parse_int(code, INT32_MIN, -1, &v))
@@ -163,5 +186,6 @@ void exec_outcome_clear(struct exec_outcome *out) {
         free(out->results[i].key);
         free(out->results[i].s);
     }
+    proto_files_free(&out->files);
     memset(out, 0, sizeof(*out));
 }

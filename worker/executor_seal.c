@@ -11,6 +11,7 @@
 #include "executor.h"
 #include "log.h"
 #include "seal.h"
+#include "seal_log.h"
 #include "util.h"
 
 struct disk_order {
@@ -120,11 +121,22 @@ int exec_disks_open(struct exec_child *c, const struct proto_job *job, struct ex
     return r;
 }
 
+/* The seal's events on the pipe: phases and operations as progress, every
+ * path removed or changed as an F line (the final event's `files`). */
+struct seal_pipe {
+    struct exec_child *c;
+    const struct seal_report *rep; /* filled by seal_run as it goes */
+};
+
 static void seal_progress_to_pipe(void *ud, enum seal_event ev, const char *op, int percent, const char *detail) {
+    const struct seal_pipe *sp = ud;
     if (ev == SEAL_EV_PHASE && strcmp(op, "launch") == 0 && strncmp(detail, "warm appliance not used", 23) == 0)
         log_warn("%s", detail);
     if (ev == SEAL_EV_PHASE || ev == SEAL_EV_OP_START)
-        exec_report_progress(ud, percent, op);
+        exec_report_progress(sp->c, percent, op);
+    else if (ev == SEAL_EV_REMOVED || ev == SEAL_EV_CHANGED)
+        exec_report_file(sp->c, op, ev == SEAL_EV_REMOVED ? FILE_REMOVED : FILE_CHANGED,
+                         seal_report_mountpoint(sp->rep, detail), detail);
 }
 
 /* "DEVICE TYPE MOUNTPOINT; …" (bounded by the result string's limit). */
@@ -158,8 +170,9 @@ int exec_seal_real(struct exec_child *c, const struct proto_job *job, char why[E
     };
     c->warm = NULL;
     struct seal_report *rep = xcalloc(1, sizeof(*rep));
+    struct seal_pipe sp = { c, rep };
     exec_report_progress(c, 0, "launch");
-    r = seal_run(&opts, disks, d.n, &job->args.seal.sysprep, seal_progress_to_pipe, c, rep, why);
+    r = seal_run(&opts, disks, d.n, &job->args.seal.sysprep, seal_progress_to_pipe, &sp, rep, why);
     if (r < 0) {
         if (!why[0])
             snprintf(why, ERR_WHY_LEN, "%s", err_str(r));

@@ -161,6 +161,11 @@ static char *job_event_encode(struct worker *w, const struct job *j, enum event_
         ev.result = (struct proto_kv *)j->out.results;
         ev.n_result = j->out.n_results;
     }
+    /* What a seal did, once its process said it was done (a final line):
+     * what one killed halfway reported may miss its last paths. */
+    bool final = state != EV_RUNNING && state != EV_PROGRESS;
+    if (j->pj.kind == JOB_VM_SEAL && final && j->out.final)
+        ev.files = (struct proto_files *)&j->out.files;
     ev.ts_ms = state == EV_RUNNING ? j->start_wall_ms : time_now_ms();
     char *buf = NULL;
     int r = proto_encode_event(&ev, &buf, ret_len);

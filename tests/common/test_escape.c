@@ -37,6 +37,24 @@ static void test_str_escape(void **state) {
     assert_string_equal(str_escape("a\xe2\x82\xac", out, 4), "a"); /* a character is not cut */
 }
 
+/* str_is_escaped(): what str_escape() writes, and only that. */
+static void test_str_is_escaped(void **state) {
+    (void)state;
+    static const char *const raw[] = { "/var/tmp/two\nlines \x1b[2J", "a\\b\x7f", "caf\xc3\xa9 \xc2\x9b\xff", "" };
+    char out[128];
+    for (size_t i = 0; i < ARRAY_SIZE(raw); i++)
+        assert_true(str_is_escaped(str_escape(raw[i], out, sizeof out)));
+    assert_true(str_is_escaped("\\x41 is not canonical, but unambiguous"));
+    assert_false(str_is_escaped("a\nb")); /* a raw control character */
+    assert_false(str_is_escaped("a\xc2\x9b"
+                                "b")); /* a raw C1 control */
+    assert_false(str_is_escaped("a\xff"
+                                "b"));           /* not UTF-8 */
+    assert_false(str_is_escaped("C:\\Windows")); /* a backslash that is no escape */
+    assert_false(str_is_escaped("a\\x0Ab"));     /* uppercase hex */
+    assert_false(str_is_escaped("a\\x0"));       /* cut short */
+}
+
 struct fixture {
     char path[64];
     int saved_stderr;
@@ -81,6 +99,7 @@ static void test_log_line(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_str_escape),
+        cmocka_unit_test(test_str_is_escaped),
         cmocka_unit_test_setup_teardown(test_log_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

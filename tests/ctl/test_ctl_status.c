@@ -24,7 +24,17 @@ static void assert_no_controls(const char *text) {
             assert_false(*p < 0x20 || *p == 0x7f);
 }
 
-static char *status_output(bool json) {
+/* A seal's files as the decoder hands them out: guest names escaped. */
+static struct proto_file_op seal_ops[] = { { "tmp-files", 3, 0 }, { "hostname", 0, 1 } };
+static struct proto_file seal_paths[] = {
+    { "tmp-files", FILE_REMOVED, "/", "/var/tmp/two\\x0alines \\x1b[2J" },
+    { "hostname", FILE_CHANGED, "/srv/My Data", "/srv/My Data/x\\x5cy" },
+};
+static struct proto_files seal_files = { seal_ops, 2, seal_paths, 2, 0, true };
+
+enum out_mode { OUT_TEXT, OUT_JSON, OUT_FILES };
+
+static char *status_output(enum out_mode mode, struct proto_files *files) {
     struct rpc_job job = {
         .job_id = "11111111-1111-4111-8111-111111111111",
         .kind = JOB_VM_SEAL,
@@ -36,6 +46,7 @@ static char *status_output(bool json) {
         .worker_id = "w1",
         .error_code = "incomplete_guest",
         .error_message = "fstab line 3: /dev/x for /mnt/" HOSTILE,
+        .files = files,
     };
     struct rpc_template t = {
         .id = "22222222-2222-4222-8222-222222222222",
@@ -52,30 +63,66 @@ static char *status_output(bool json) {
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     assert_non_null(f);
-    ctl_status_print(f, &t, json);
+    if (mode == OUT_FILES)
+        ctl_status_print_files(f, &t);
+    else
+        ctl_status_print(f, &t, mode == OUT_JSON);
     fclose(f);
     return buf;
 }
 
+static size_t count_lines(const char *s) {
+    size_t lines = 0;
+    for (const char *p = s; *p; p++)
+        lines += *p == '\n';
+    return lines;
+}
+
 static void test_status_text(void **state) {
     (void)state;
-    char *out = status_output(false);
+    char *out = status_output(OUT_TEXT, NULL);
     assert_no_controls(out);
     assert_non_null(strstr(out, "tpl bad\\x0aline\\x1b[2J\\x0dend\\x5cx"));
     assert_non_null(strstr(out, "guest file /etc/bad\\x0aline"));
     assert_non_null(strstr(out, "/mnt/bad\\x0aline"));
     /* One line per item: template, state, created, error, disks, jobs, the job. */
-    size_t lines = 0;
-    for (const char *p = out; *p; p++)
-        lines += *p == '\n';
-    assert_int_equal(lines, 7);
+    assert_int_equal(count_lines(out), 7);
+    free(out);
+    /* a seal job with files: one line more, its counts */
+    out = status_output(OUT_TEXT, &seal_files);
+    assert_int_equal(count_lines(out), 8);
+    assert_non_null(strstr(out, "files: 3 removed, 1 changed; 2 paths listed, truncated"));
+    free(out);
+}
+
+/* --files: one line per path, the guest's escaped name printed once (not
+ * escaped again), the counts per operation since the list is cut. */
+static void test_status_files(void **state) {
+    (void)state;
+    char *out = status_output(OUT_FILES, &seal_files);
+    assert_no_controls(out);
+    assert_non_null(strstr(out, "seal job 11111111-1111-4111-8111-111111111111 attempt 1 (failed): 3 removed, "
+                                "1 changed; 2 paths listed, truncated"));
+    assert_non_null(strstr(out, "\n  total  tmp-files                3 removed, 0 changed\n"));
+    assert_non_null(strstr(out, "\n  tmp-files                removed  /  /var/tmp/two\\x0alines \\x1b[2J\n"));
+    assert_non_null(strstr(out, "\n  hostname                 changed  /srv/My Data  /srv/My Data/x\\x5cy\n"));
+    assert_null(strstr(out, "\\x5cx0a"));
+    assert_int_equal(count_lines(out), 5);
+    free(out);
+    out = status_output(OUT_FILES, NULL);
+    assert_string_equal(out,
+                        "no seal attempt of template 22222222-2222-4222-8222-222222222222 reported its files\n");
     free(out);
 }
 
 static void test_status_json(void **state) {
     (void)state;
-    char *out = status_output(true);
+    char *out = status_output(OUT_JSON, &seal_files);
     assert_no_controls(out);
+    assert_non_null(strstr(out, "\"files\":{\"ops\":[{\"name\":\"tmp-files\",\"removed\":3,\"changed\":0}"));
+    assert_non_null(strstr(out, "{\"op\":\"tmp-files\",\"action\":\"removed\",\"mountpoint\":\"/\","
+                                "\"path\":\"/var/tmp/two\\\\x0alines \\\\x1b[2J\"}"));
+    assert_non_null(strstr(out, "\"truncated\":true}"));
     assert_non_null(strstr(out, "\"name\":\"tpl bad\\nline\\u001b[2J\\rend\\\\x\""));
     assert_non_null(strstr(out, "\"message\":\"guest file /etc/bad\\nline\\u001b[2J\\rend\\\\x is a FIFO\""));
     free(out);
@@ -124,9 +171,8 @@ static void test_print_line(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_text),
-        cmocka_unit_test(test_status_json),
-        cmocka_unit_test(test_event_line_and_view),
+        cmocka_unit_test(test_status_text), cmocka_unit_test(test_status_files),
+        cmocka_unit_test(test_status_json), cmocka_unit_test(test_event_line_and_view),
         cmocka_unit_test(test_print_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,9 +9,13 @@
  *            source volumes byte-identical to before.  The worker runs with
  *            worker.guestfs.warm: the seal job goes to the appliance it
  *            launched while idle, with both disks hot-plugged (its log says
- *            so, and not that it fell back to a fresh launch).
+ *            so, and not that it fell back to a fresh launch).  What the seal
+ *            did (its files: a guest file name with a newline and ESC, a
+ *            path on /home) in the RPC status, `vmsealctl status --files`
+ *            and `--json`, escaped, never raw.
  *   refused: the Windows-like disk: FAILED at step seal with the worker's
- *            error, its volumes deleted, the source untouched.
+ *            error (and its files: nothing removed or changed), its volumes
+ *            deleted, the source untouched.
  * Three appliance launches in all (two seals, one check). */
 #include <errno.h>
 #include <stdarg.h>
@@ -127,6 +131,66 @@ static void assert_guest_sealed(struct e2e *e, const struct rpc_template *t) {
     free(out);
 }
 
+/* The seal job of t and what it did (its files, as the producer kept them). */
+static const struct proto_files *seal_files(const struct rpc_template *t) {
+    for (size_t i = 0; i < t->n_jobs; i++)
+        if (t->jobs[i].kind == JOB_VM_SEAL && strcmp(t->jobs[i].state, "succeeded") == 0)
+            return t->jobs[i].files;
+    return NULL;
+}
+
+static bool has_path(const struct proto_files *f, const char *op, const char *mountpoint, const char *path) {
+    for (size_t i = 0; i < f->n_paths; i++)
+        if (strcmp(f->paths[i].op, op) == 0 && strcmp(f->paths[i].mountpoint, mountpoint) == 0 &&
+            strcmp(f->paths[i].path, path) == 0)
+            return true;
+    return false;
+}
+
+/* What the seal did reached the producer and vmsealctl: the guest's file
+ * named "/var/tmp/two<LF>lines <ESC>[2J" (tmp-files) in its escaped form
+ * everywhere, never raw; /home/bob/.bash_history on the second disk's /home. */
+static void assert_files_reported(struct e2e *e, const char *tid, const struct rpc_template *t) {
+    static const char hostile[] = "/var/tmp/two\\x0alines \\x1b[2J";
+    const struct proto_files *f = seal_files(t);
+    assert_non_null(f);
+    assert_false(f->truncated);
+    assert_true(has_path(f, "tmp-files", "/", hostile));
+    assert_true(has_path(f, "bash-history", "/home", "/home/bob/.bash_history"));
+    assert_true(has_path(f, "machine-id", "/", "/etc/machine-id"));
+
+    char *out = NULL;
+    int r = e2e_ctl(e, &out, "status", tid, "--files", NULL);
+    if (r != 0 || !strstr(out, "  tmp-files                removed  /  /var/tmp/two\\x0alines \\x1b[2J\n") ||
+        !strstr(out, "  bash-history             removed  /home  /home/bob/.bash_history\n") ||
+        !strstr(out, "  machine-id               changed  /  /etc/machine-id\n") || strstr(out, "truncated"))
+        fail_msg("vmsealctl status --files: exit %d:\n%s", r, out);
+    for (const unsigned char *p = (const unsigned char *)out; *p; p++)
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+            fail_msg("vmsealctl status --files printed a raw control byte 0x%02x:\n%s", *p, out);
+    /* one line per path, after the job's summary line */
+    size_t lines = 0;
+    for (const char *p = out; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 1 + f->n_paths);
+    free(out);
+
+    r = e2e_ctl(e, &out, "status", tid, "--json", NULL);
+    if (r != 0 ||
+        !strstr(out, "{\"op\":\"tmp-files\",\"action\":\"removed\",\"mountpoint\":\"/\","
+                     "\"path\":\"/var/tmp/two\\\\x0alines \\\\x1b[2J\"}") ||
+        !strstr(out, "\"mountpoint\":\"/home\",\"path\":\"/home/bob/.bash_history\"") ||
+        !strstr(out, "\"truncated\":false"))
+        fail_msg("vmsealctl status --json: exit %d:\n%s", r, out);
+    assert_null(strchr(out, '\x1b'));
+    free(out);
+
+    r = e2e_ctl(e, &out, "status", tid, NULL); /* the plain status works too, with the counts */
+    if (r != 0 || !strstr(out, " paths listed\n") || strchr(out, '\x1b'))
+        fail_msg("vmsealctl status: exit %d:\n%s", r, out);
+    free(out);
+}
+
 /* The log of the process started as name (the last one). */
 static char *proc_log(struct e2e *e, const char *name) {
     for (size_t i = e->n_procs; i-- > 0;) {
@@ -176,6 +240,7 @@ static void test_sealed_template(void **state) {
     assert_int_equal(e2e_status(e, tid, &rep), 0);
     assert_true(rep.ok && rep.tpl.seal && rep.tpl.n_disks == 2);
     assert_guest_sealed(e, &rep.tpl);
+    assert_files_reported(e, tid, &rep.tpl);
     rpc_reply_free(&rep);
     assert_source_untouched(e, &src[0], sha[0]);
     assert_source_untouched(e, &src[1], sha[1]);
@@ -203,6 +268,12 @@ static void test_windows_refused(void **state) {
     assert_string_equal(rep.tpl.error_step, "seal");
     assert_string_equal(rep.tpl.error_code, "unsupported_guest");
     assert_int_equal(e2e_jobs_in_state(&rep.tpl, "seal", "failed"), 1); /* permanent: no retry */
+    for (size_t i = 0; i < rep.tpl.n_jobs; i++) /* the failed seal said what it did: nothing */
+        if (rep.tpl.jobs[i].kind == JOB_VM_SEAL) {
+            assert_non_null(rep.tpl.jobs[i].files);
+            assert_int_equal(rep.tpl.jobs[i].files->n_ops, 0);
+            assert_false(rep.tpl.jobs[i].files->truncated);
+        }
     assert_int_equal(rep.tpl.n_disks, 1);
     assert_string_equal(rep.tpl.disks[0].state, "deleted");
     assert_int_equal(rep.tpl.n_leftovers, 0);

@@ -1,4 +1,5 @@
-/* fuzz_proto_decode - libFuzzer target for every decoder of proto/proto.h.
+/* fuzz_proto_decode - libFuzzer target for every decoder of proto/proto.h
+ * (a seal's files on their own included: proto_files_decode).
  *
  * The input goes through proto_decode() (the dispatcher) and through each
  * message's own decoder, so a type confusion between them is exercised too.
@@ -54,5 +55,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     TRY_DECODE(proto_decode_job, struct proto_job, proto_job_free);
     TRY_DECODE(proto_decode_event, struct proto_event, proto_event_free);
     TRY_DECODE(proto_decode_heartbeat, struct proto_heartbeat, proto_heartbeat_free);
+    TRY_DECODE(proto_files_decode, struct proto_files, proto_files_free);
+
+    /* a seal's files on their own (what the producer stores) re-encode too */
+    struct proto_files f;
+    if (proto_files_decode(data, size, &f, why) == 0) {
+        char *buf = NULL;
+        size_t len = 0;
+        FUZZ_CHECK(proto_files_encode(&f, &buf, &len) == 0, "decoded files do not re-encode");
+        free(buf);
+        proto_files_free(&f);
+    }
     return 0;
 }

@@ -1,5 +1,6 @@
 /* gen_seeds - write the seed inputs that have no golden vector elsewhere:
- * rpc.request / rpc.reply messages, job.cancel and .meta files, encoded by
+ * rpc.request / rpc.reply messages, a seal's files on their own, job.cancel
+ * and .meta files, encoded by
  * the project's own encoders.  Used once to fill tests/fuzz/corpus (see
  * tests/fuzz/README.md); run again after a wire change:
  *     gen_seeds tests/fuzz/corpus
@@ -80,6 +81,10 @@ static void rpc_seeds(void) {
                            .worker_id = "host1",
                            .error_code = "guest_unsupported",
                            .error_message = "no Linux root" };
+    struct proto_file_op ops[] = { { "tmp-files", 2, 0 } };
+    struct proto_file paths[] = { { "tmp-files", FILE_REMOVED, "/", "/var/tmp/two\\x0alines \\x1b[2J" } };
+    struct proto_files files = { ops, 1, paths, 1, 0, true };
+    job.files = &files;
     struct proto_vol_ref left = { U2, U3, U1 };
     rp = (struct rpc_reply){ .method = RPC_STATUS, .ok = true };
     rp.tpl = (struct rpc_template){ .id = U1,
@@ -121,6 +126,17 @@ static void rpc_seeds(void) {
                             .received_ms = 1700000000001 };
     rp = (struct rpc_reply){ .method = RPC_WORKERS, .ok = true, .workers = &w, .n_workers = 1 };
     put_encoded("rpc", "reply_workers", rpc_encode_reply(&rp, &buf, &len), buf, len);
+}
+
+static void files_seeds(void) {
+    char *buf;
+    size_t len;
+    struct proto_files f = { 0 };
+    proto_files_add(&f, "tmp-files", FILE_REMOVED, "/", "/var/tmp/two\\x0alines \\x1b[2J");
+    proto_files_add(&f, "hostname", FILE_CHANGED, "/", "/etc/hostname");
+    proto_files_add(&f, "logfiles", FILE_REMOVED, "/var", "");
+    put_encoded("proto", "files", proto_files_encode(&f, &buf, &len), buf, len);
+    proto_files_free(&f);
 }
 
 static void control_seeds(void) {
@@ -166,6 +182,7 @@ int main(int argc, char **argv) {
     }
     root = argv[1];
     rpc_seeds();
+    files_seeds();
     control_seeds();
     meta_seeds();
     return 0;

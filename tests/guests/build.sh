@@ -8,7 +8,8 @@
 #   fedora.qcow2                 Fedora-like, ext4 on the whole disk, fstab LABEL=
 #   debian.qcow2                 Debian-like, fstab by device name (/dev/sda)
 #   suse.qcow2                   openSUSE-like, fstab by UUID=
-#   twodisk-root.qcow2           Fedora-like root; /home lives on ...
+#   twodisk-root.qcow2           Fedora-like root (a /var/tmp file name with a
+#                                newline and ESC); /home lives on ...
 #   twodisk-home.qcow2           ... this second disk, mounted by LABEL=
 #   windows.qcow2                NTFS with \Windows\System32\config (refused)
 #   blank.qcow2                  no filesystem at all (refused)
@@ -350,6 +351,9 @@ w "$T/twodisk-home" /bob/.bash_history 'cat /etc/shadow' 0600
 w "$T/twodisk-home" /bob/.zsh_history ': 1700000000:0;ls' 0600
 w "$T/twodisk-home" /bob/.ssh/authorized_keys 'ssh-ed25519 AAAA bob@laptop' 0600
 w "$T/twodisk-home" /bob/Documents/plan.txt 'Bob keeps this.'
+# a guest file name that would forge a line and clear a terminal (tmp-files
+# removes it; the e2e test follows its name to vmsealctl status --files)
+w "$T/twodisk-root" $'/var/tmp/two\nlines \e[2J' 'a name with a newline and an escape'
 own "$T/twodisk-home" 1001:1001 /bob
 
 # ---------------------------------------------------------------- layouts

@@ -1,5 +1,5 @@
 /* test_intake.c - request validation, duplicates, dead letters, and the RPC
- * answers built from the store (label unit). */
+ * answers built from the store, what seal attempts did included (label unit). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -274,6 +274,12 @@ static void rpc_ask(struct fx *f, const struct worker_table *w, const struct rpc
     free(out);
 }
 
+static void expect_jobs_kind(const struct msgs *m, enum job_kind kind, int attempt) {
+    assert_int_equal(m->n_jobs, 1);
+    assert_int_equal(m->jobs[0].kind, kind);
+    assert_int_equal(m->jobs[0].attempt, attempt);
+}
+
 static void test_rpc(void **state) {
     struct fx *f = *state;
     struct msgs m, later;
@@ -356,12 +362,74 @@ static void test_rpc(void **state) {
     free(out);
 }
 
+/* The final event of a seal attempt with files: n paths of tmp-files
+ * (some counted only past the wire's bound), plus a hostile name. */
+static void seal_event(struct fx *f, const struct proto_job *j, enum event_state state, int n) {
+    struct proto_event ev;
+    struct proto_files files = { 0 };
+    char why[ERR_WHY_LEN], path[32], esc[64];
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "/tmp/f%d", i);
+        assert_int_equal(proto_files_add(&files, "tmp-files", FILE_REMOVED, "/", path), 0);
+    }
+    str_escape("/var/tmp/two\nlines \x1b[2J", esc, sizeof esc);
+    assert_int_equal(proto_files_add(&files, "tmp-files", FILE_REMOVED, "/", esc), 0);
+    fx_event_struct(&ev, j, state, state == EV_FAILED ? "guestfs" : NULL, false, f->now);
+    ev.files = &files;
+    assert_int_equal(wf_on_event(f->wf, &ev, "worker", NULL, f->now, why), 0);
+    proto_files_free(&files);
+}
+
+/* What each seal attempt did reaches the status, within the reply's budget:
+ * the newest attempts keep their paths, an older one its counts only. */
+static void test_rpc_seal_files(void **state) {
+    struct fx *f = *state;
+    struct msgs m;
+    fx_submit(f, TID, 1, true, &m);
+    fx_succeed_all(f, &m); /* copy */
+    fx_succeed_all(f, &m); /* mark_illegal */
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        expect_jobs_kind(&m, JOB_VM_SEAL, attempt);
+        fx_event(f, &m.jobs[0], EV_RUNNING, NULL, false);
+        seal_event(f, &m.jobs[0], attempt < 3 ? EV_FAILED : EV_SUCCEEDED, attempt == 1 ? 1200 : 999);
+        f->now += 60000;
+        fx_tick(f);
+        msgs_free(&m);
+        fx_take(f, &m);
+    }
+    msgs_free(&m);
+
+    struct rpc_request rq = { .method = RPC_STATUS, .template_id = TID };
+    struct rpc_reply rep;
+    rpc_ask(f, NULL, &rq, &rep);
+    assert_true(rep.ok);
+    const struct proto_files *got[4] = { 0 };
+    for (size_t i = 0; i < rep.tpl.n_jobs; i++)
+        if (rep.tpl.jobs[i].kind == JOB_VM_SEAL)
+            got[rep.tpl.jobs[i].attempt] = rep.tpl.jobs[i].files;
+        else
+            assert_null(rep.tpl.jobs[i].files);
+    for (int a = 1; a <= 3; a++)
+        assert_non_null(got[a]);
+    /* attempt 3 (newest) and 2: every path, the hostile one escaped */
+    assert_int_equal(got[3]->n_paths, 1000);
+    assert_false(got[3]->truncated);
+    assert_string_equal(got[3]->paths[999].path, "/var/tmp/two\\x0alines \\x1b[2J");
+    assert_int_equal(got[2]->n_paths, 1000);
+    /* attempt 1: over the budget (and cut by the worker already): counts only */
+    assert_int_equal(got[1]->n_paths, 0);
+    assert_true(got[1]->truncated);
+    assert_int_equal(got[1]->ops[0].removed, 1201);
+    rpc_reply_free(&rep);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
         T(test_undecodable),       T(test_bad_fields_with_id), T(test_unknown_domain),
         T(test_same_disk_twice),   T(test_unknown_sysprep_op), T(test_cancel_unknown),
         T(test_duplicate_request), T(test_not_a_request),      T(test_rpc),
+        T(test_rpc_seal_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

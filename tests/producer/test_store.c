@@ -1,5 +1,6 @@
 /* test_store.c - the store's contract on each backend (test_store: SQLite,
  * test_store_pg: PostgreSQL): migrations from v1, a newer schema refused,
+ * what a seal did kept with its job,
  * leadership (one leader, a standby that names it and does not migrate,
  * the generation every transaction checks) and, on PostgreSQL, the
  * connection cut. */
@@ -50,29 +51,40 @@ static struct store *open_ok(struct sfx *f) {
     return st;
 }
 
-/* Change the store behind its back: the schema version, and with v = 1 the
- * schema too (what migration 1 -> 2 added is dropped: a v1 store). */
+/* What the migration to version i added, undone (a store of version i - 1). */
+static const char *const undo[STORE_SCHEMA_VERSION + 1] = {
+    [2] = "ALTER TABLE jobs DROP COLUMN holder",
+    [3] = "ALTER TABLE jobs DROP COLUMN files",
+};
+
+/* Change the store behind its back: the schema version, and with v >= 1
+ * the schema too (what the migrations after v added is dropped: a real
+ * store of version v). */
 static void version_set(struct sfx *f, int v) {
-    const char *v1 = v == 1 ? "ALTER TABLE jobs DROP COLUMN holder" : NULL;
+    sqlite3 *db = NULL;
     if (f->schema) {
         _cleanup_free_ char *sql = xasprintf("UPDATE %s.schema_version SET version = %d", f->schema, v);
         assert_int_equal(testpg_sql(sql), 0);
-        if (v1) {
-            _cleanup_free_ char *drop = xasprintf("SET search_path TO %s; %s", f->schema, v1);
-            assert_int_equal(testpg_sql(drop), 0);
-        }
-        return;
+    } else {
+        assert_int_equal(sqlite3_open(f->target, &db), SQLITE_OK);
+        _cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", v);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     }
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(f->target, &db), SQLITE_OK);
-    _cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", v);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    if (v1)
-        assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    for (int i = STORE_SCHEMA_VERSION; v >= 1 && i > v; i--) {
+        if (!f->schema) {
+            assert_int_equal(sqlite3_exec(db, undo[i], NULL, NULL, NULL), SQLITE_OK);
+            continue;
+        }
+        _cleanup_free_ char *drop = xasprintf("SET search_path TO %s; %s", f->schema, undo[i]);
+        assert_int_equal(testpg_sql(drop), 0);
+    }
+    if (db)
+        sqlite3_close(db);
 }
 
-static void template_add(struct store *st, const char *id) {
+/* Insert a template under a new id (into id). */
+static void template_add(struct store *st, proto_uuid id) {
+    uuid_new(id);
     struct store_template t = {
         .name = "t", .state = TPL_CREATING, .request = "req", .request_len = 3, .created_ms = 1, .updated_ms = 1
     };
@@ -81,13 +93,20 @@ static void template_add(struct store *st, const char *id) {
     assert_int_equal(store_end(st, store_template_insert(st, &t)), 0);
 }
 
+/* Insert a job of template_id (its id new) into *j. */
+static void job_add(struct store *st, const char *template_id, struct store_job *j) {
+    uuid_new(j->id);
+    snprintf(j->template_id, sizeof j->template_id, "%s", template_id);
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_end(st, store_job_insert(st, j)), 0);
+}
+
 /* A v1 store with rows opens at the current version, rows kept; a store of
  * a newer version is refused. */
 static void test_migrate_from_v1(void **state) {
     struct sfx *f = *state;
     struct store *st = open_ok(f);
     proto_uuid id;
-    uuid_new(id);
     template_add(st, id);
     store_close(st);
     version_set(f, 1);
@@ -99,20 +118,87 @@ static void test_migrate_from_v1(void **state) {
     store_template_free(&t);
     /* migration 1 -> 2: the jobs' holder column is back */
     struct store_job j = { .step = STEP_COPY, .kind = JOB_VOLUME_COPY, .attempt = 1, .holder = "host-a" };
-    uuid_new(j.id);
-    memcpy(j.template_id, id, sizeof j.template_id);
-    assert_int_equal(store_begin(st), 0);
-    assert_int_equal(store_end(st, store_job_insert(st, &j)), 0);
+    job_add(st, id, &j);
     struct store_job got;
     assert_int_equal(store_job_get(st, j.id, &got), 0);
     assert_string_equal(got.holder, "host-a");
     store_job_free(&got);
+    /* migration 2 -> 3: and the files column */
+    struct proto_files files = { 0 }, *back = NULL;
+    assert_int_equal(proto_files_add(&files, "tmp-files", FILE_REMOVED, "/", "/tmp/x"), 0);
+    assert_int_equal(store_job_files_set(st, j.id, &files), 0);
+    assert_int_equal(store_job_files_get(st, j.id, &back), 0);
+    assert_non_null(back);
+    assert_string_equal(back->paths[0].path, "/tmp/x");
+    proto_files_free(back);
+    free(back);
+    proto_files_free(&files);
     store_close(st);
 
     version_set(f, STORE_SCHEMA_VERSION + 1);
     char err[ERR_WHY_LEN] = "";
     assert_int_equal(store_open(f->target, &st, err), -VMS_E_DB);
     assert_non_null(strstr(err, "newer than this program"));
+}
+
+/* What a seal did is kept with its job, hostile names in their escaped
+ * form, byte for byte; a job without it gives NULL, an unknown job
+ * not_found, stored bytes that do not decode a clear db error. */
+static void test_job_files(void **state) {
+    struct sfx *f = *state;
+    struct store *st = open_ok(f);
+    proto_uuid tid;
+    template_add(st, tid);
+    struct store_job j = { .step = STEP_SEAL, .kind = JOB_VM_SEAL, .disk = -1, .attempt = 1 };
+    job_add(st, tid, &j);
+
+    struct proto_files *got = (struct proto_files *)&got;
+    assert_int_equal(store_job_files_get(st, j.id, &got), 0);
+    assert_null(got);
+    proto_uuid other;
+    uuid_new(other);
+    assert_int_equal(store_job_files_get(st, other, &got), -VMS_E_NOT_FOUND);
+
+    struct proto_files files = { 0 };
+    char esc[256];
+    str_escape("/var/tmp/two\nlines \x1b[2J\xff", esc, sizeof esc);
+    assert_int_equal(proto_files_add(&files, "tmp-files", FILE_REMOVED, "/", esc), 0);
+    assert_int_equal(proto_files_add(&files, "bash-history", FILE_REMOVED, "/home", "/home/bob/.bash_history"), 0);
+    assert_int_equal(proto_files_add(&files, "hostname", FILE_CHANGED, "/", ""), 0); /* counted only */
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_end(st, store_job_files_set(st, j.id, &files)), 0);
+    assert_int_equal(store_begin(st), 0); /* (PostgreSQL: the row count arrives at the commit) */
+    assert_int_equal(store_end(st, store_job_files_set(st, other, &files)), -VMS_E_NOT_FOUND);
+    assert_int_equal(store_job_files_get(st, j.id, &got), 0);
+    assert_non_null(got);
+    assert_int_equal(got->n_ops, 3);
+    assert_int_equal(got->n_paths, 2);
+    assert_string_equal(got->paths[0].path, "/var/tmp/two\\x0alines \\x1b[2J\\xff");
+    assert_string_equal(got->paths[1].mountpoint, "/home");
+    assert_int_equal(got->ops[2].changed, 1);
+    assert_true(got->truncated);
+    proto_files_free(got);
+    free(got);
+    proto_files_free(&files);
+    store_close(st);
+
+    /* bytes that do not decode (written behind the store's back) */
+    _cleanup_free_ char *bad =
+        xasprintf("UPDATE %s%sjobs SET files = %s WHERE id = '%s'", f->schema ? f->schema : "",
+                  f->schema ? "." : "", f->schema ? "'\\x81a178'::bytea" : "x'81a178'", j.id);
+    if (f->schema) {
+        assert_int_equal(testpg_sql(bad), 0);
+    } else {
+        sqlite3 *db;
+        assert_int_equal(sqlite3_open(f->target, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, bad, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+    }
+    st = open_ok(f);
+    assert_int_equal(store_job_files_get(st, j.id, &got), -VMS_E_DB);
+    assert_null(got);
+    assert_non_null(strstr(store_why(st), "do not decode"));
+    store_close(st);
 }
 
 static bool lease_taken_cb(void *arg) {
@@ -135,11 +221,9 @@ static void test_lease_one_leader(void **state) {
     if (f->schema)
         assert_non_null(strstr(holder, "producer-a"));
     proto_uuid id;
-    uuid_new(id);
     template_add(a, id);
     store_close(a); /* the server ends a's session a moment later */
     assert_int_equal(testutil_wait_for(lease_taken_cb, b, 5000, 20), 0);
-    uuid_new(id);
     template_add(b, id);
     store_close(b);
 }
@@ -214,6 +298,7 @@ static void test_connection_cut(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_job_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_one_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_standby_does_not_migrate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_generation_checked, setup, teardown),

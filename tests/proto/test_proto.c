@@ -107,16 +107,27 @@ static struct proto_kv result3[] = {
     { "sparse", KV_BOOL, NULL, 1 },
 };
 
+/* What a seal did: a hostile name (escaped), a path on /home, a cut list. */
+static struct proto_file_op files_ops[] = { { "tmp-files", 3, 0 }, { "hostname", 0, 1 } };
+static struct proto_file files_paths[] = {
+    { "tmp-files", FILE_REMOVED, "/", "/var/tmp/two\\x0alines \\x1b[2J" },
+    { "tmp-files", FILE_REMOVED, "/home", "/home/bob/caf\xc3\xa9 \\xff" },
+    { "hostname", FILE_CHANGED, "/", "/etc/hostname" },
+};
+static struct proto_files files4 = { files_ops, 2, files_paths, 3, 0, true };
+
 /* variant 0: job progress event; 1: job failed with error and result;
- * 2: template event (no job_id); 3: template ready with its volumes */
+ * 2: template event (no job_id); 3: template ready with its volumes;
+ * 4: a seal's final event with its files */
 static void sample_event(struct proto_event *m, int variant) {
     memset(m, 0, sizeof(*m));
     strcpy(m->event_id, U_EVT);
     strcpy(m->template_id, U_TPL);
-    m->worker_id = variant >= 2 ? "producer-1" : "host1.example.com";
+    bool job = variant < 2 || variant == 4;
+    m->worker_id = job ? "host1.example.com" : "producer-1";
     m->ts_ms = 1764201600123;
     m->progress = -1;
-    if (variant < 2)
+    if (job)
         strcpy(m->job_id, U_JOB);
     if (variant == 0) {
         m->state = EV_PROGRESS;
@@ -133,11 +144,14 @@ static void sample_event(struct proto_event *m, int variant) {
     } else if (variant == 2) {
         m->state = EV_ROLLING_BACK;
         m->step = "volume.update";
-    } else {
+    } else if (variant == 3) {
         m->state = EV_READY;
         m->step = "done";
         m->volumes = volumes2;
         m->n_volumes = 2;
+    } else {
+        m->state = EV_SUCCEEDED;
+        m->files = &files4;
     }
 }
 
@@ -244,6 +258,23 @@ static void assert_job(const struct proto_job *a, const struct proto_job *b) {
     }
 }
 
+static void assert_files(const struct proto_files *a, const struct proto_files *b) {
+    assert_int_equal(a->n_ops, b->n_ops);
+    for (size_t i = 0; i < a->n_ops; i++) {
+        assert_string_equal(a->ops[i].name, b->ops[i].name);
+        assert_int_equal(a->ops[i].removed, b->ops[i].removed);
+        assert_int_equal(a->ops[i].changed, b->ops[i].changed);
+    }
+    assert_int_equal(a->n_paths, b->n_paths);
+    for (size_t i = 0; i < a->n_paths; i++) {
+        assert_string_equal(a->paths[i].op, b->paths[i].op);
+        assert_int_equal(a->paths[i].action, b->paths[i].action);
+        assert_string_equal(a->paths[i].mountpoint, b->paths[i].mountpoint);
+        assert_string_equal(a->paths[i].path, b->paths[i].path);
+    }
+    assert_int_equal(a->truncated, b->truncated);
+}
+
 static void assert_event(const struct proto_event *a, const struct proto_event *b) {
     assert_string_equal(a->event_id, b->event_id);
     assert_string_equal(a->job_id, b->job_id);
@@ -275,6 +306,9 @@ static void assert_event(const struct proto_event *a, const struct proto_event *
         assert_int_equal(a->volumes[i].legality, b->volumes[i].legality);
         assert_int_equal(a->volumes[i].voltype, b->volumes[i].voltype);
     }
+    assert_int_equal(a->files != NULL, b->files != NULL);
+    if (a->files)
+        assert_files(a->files, b->files);
     assert_int_equal(a->ts_ms, b->ts_ms);
 }
 
@@ -452,8 +486,8 @@ static void test_job_update_partial(void **state) {
 
 static void test_events(void **state) {
     static const char *golden[] = { "event_job_progress", "event_job_failed", "event_template",
-                                    "event_template_ready" };
-    for (int v = 0; v < 4; v++) {
+                                    "event_template_ready", "event_job_seal_files" };
+    for (int v = 0; v < (int)ARRAY_SIZE(golden); v++) {
         struct proto_event in, out;
         char *buf, *buf2, why[ERR_WHY_LEN] = "";
         size_t len, len2;
@@ -591,6 +625,10 @@ int main(void) {
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_files_builder),
+        cmocka_unit_test(test_files_hostile),
+        cmocka_unit_test(test_files_bounds),
+        cmocka_unit_test(test_files_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,4 +13,9 @@ void test_truncated_everywhere(void **state);
 void test_limits(void **state);
 void test_mutations(void **state);
 
+void test_files_builder(void **state);
+void test_files_hostile(void **state);
+void test_files_bounds(void **state);
+void test_files_malformed(void **state);
+
 #endif

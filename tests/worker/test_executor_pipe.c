@@ -120,6 +120,11 @@ static void test_malformed_ignored(void **state) {
         "E\tabc\tmsg",
         "D\textra",
         "Pgarbage",
+        "F",
+        "F\tlogfiles\tremoved\t/",
+        "F\tlogfiles\tmoved\t/\t/x",
+        "F\tLogFiles\tremoved\t/\t/x",
+        "F\t\tremoved\t/\t/x",
     };
     struct exec_outcome out = { 0 };
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
@@ -130,6 +135,7 @@ static void test_malformed_ignored(void **state) {
         assert_int_equal(exec_line_parse(line, &out, &pct, step, sizeof(step)), EXEC_LINE_IGNORED);
         assert_false(out.final);
         assert_int_equal(out.n_results, 0);
+        assert_int_equal(out.files.n_ops, 0);
     }
     /* results beyond EXEC_MAX_RESULTS are dropped, not overflowed */
     for (int i = 0; i < EXEC_MAX_RESULTS + 5; i++) {
@@ -143,11 +149,49 @@ static void test_malformed_ignored(void **state) {
     exec_outcome_clear(&out);
 }
 
+/* vm.seal's F lines: a guest path with a newline, a tab and ESC stays one
+ * line and arrives escaped; one too long to carry is counted, not listed. */
+static void test_file_lines(void **state) {
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    struct exec_child c = { .fd = p[1] };
+    char *longer = xmalloc(PROTO_FILE_PATH_MAX + 2);
+    memset(longer, 'l', PROTO_FILE_PATH_MAX + 1);
+    longer[0] = '/';
+    longer[PROTO_FILE_PATH_MAX + 1] = '\0';
+    exec_report_file(&c, "tmp-files", FILE_REMOVED, "/", "/var/tmp/two\nlines\t\x1b[2J");
+    exec_report_file(&c, "tmp-files", FILE_REMOVED, "/srv/My Data", longer);
+    exec_report_file(&c, "hostname", FILE_CHANGED, "/", "/etc/hostname");
+    exec_report_final(&c, 0, NULL);
+    close(p[1]);
+    free(longer);
+
+    struct exec_outcome out = { 0 };
+    int n_progress = 0, last_pct = -1;
+    char last_step[128] = "";
+    parse_all(p[0], &out, &n_progress, &last_pct, last_step);
+    close(p[0]);
+    assert_true(out.final);
+    assert_int_equal(out.files.n_ops, 2);
+    assert_string_equal(out.files.ops[0].name, "tmp-files");
+    assert_int_equal(out.files.ops[0].removed, 2);
+    assert_int_equal(out.files.ops[1].changed, 1);
+    assert_int_equal(out.files.n_paths, 2);
+    assert_string_equal(out.files.paths[0].path, "/var/tmp/two\\x0alines\\x09\\x1b[2J");
+    assert_string_equal(out.files.paths[1].path, "/etc/hostname");
+    assert_int_equal(out.files.paths[1].action, FILE_CHANGED);
+    assert_true(out.files.truncated);
+    exec_outcome_clear(&out);
+    assert_int_equal(out.files.n_ops, 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_failure_line),
         cmocka_unit_test(test_malformed_ignored),
+        cmocka_unit_test(test_file_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

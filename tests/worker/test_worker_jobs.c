@@ -109,7 +109,8 @@ static void test_volume_jobs_real(void **state) {
 }
 
 /* The dry-run executor: copy writes metadata and an empty sparse file,
- * vm.seal sleeps with progress; the heartbeat describes the worker. */
+ * vm.seal sleeps with progress (its final event's files: none touched);
+ * the heartbeat describes the worker. */
 static void test_dry_run_copy_and_seal(void **state) {
     struct wtest *w = *state;
     proto_uuid src_img, src_vol, img, vol;
@@ -169,6 +170,12 @@ static void test_dry_run_copy_and_seal(void **state) {
     /* the running event, sent once the job had run 100 ms, is dated at its start */
     assert_int_equal(evs[0]->state, EV_RUNNING);
     assert_true(evs[n - 1]->ts_ms - evs[0]->ts_ms >= 1500);
+    /* what the seal did rides on its final event only: a dry run, nothing */
+    for (size_t i = 0; i + 1 < n; i++)
+        assert_null(evs[i]->files);
+    assert_non_null(ev->files);
+    assert_int_equal(ev->files->n_ops, 0);
+    assert_false(ev->files->truncated);
     proto_job_free(&j);
 }
 

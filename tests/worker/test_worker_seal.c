@@ -1,6 +1,6 @@
 /* test_worker_seal.c - a real vm.seal job through vmseal-worker: a test
  * guest imported into the storage domain is sealed in a libguestfs
- * appliance (one launch: refusals are covered by tests/worker/seal, the failure
+ * appliance, its final event listing what it removed and changed (one launch: refusals are covered by tests/worker/seal, the failure
  * path of the worker by test_worker_jobs).  Labels: broker,
  * guestfs (needs the `guests` fixture: tests/guests/build.sh).
  *
@@ -68,6 +68,20 @@ static void test_seal_real(void **state) {
     const struct proto_kv *kv = testevents_result(ev, "removed");
     assert_non_null(kv);
     assert_true(kv->i > 0);
+    /* the final event lists what was removed: as many paths as the result
+     * counts (the debian guest stays far below the bounds) */
+    assert_non_null(ev->files);
+    assert_false(ev->files->truncated);
+    int64_t removed = 0;
+    bool machine_id = false;
+    for (size_t i = 0; i < ev->files->n_ops; i++)
+        removed += ev->files->ops[i].removed;
+    for (size_t i = 0; i < ev->files->n_paths; i++)
+        machine_id |= strcmp(ev->files->paths[i].path, "/etc/machine-id") == 0 &&
+                      ev->files->paths[i].action == FILE_CHANGED &&
+                      strcmp(ev->files->paths[i].op, "machine-id") == 0;
+    assert_int_equal(removed, kv->i);
+    assert_true(machine_id);
     kv = testevents_result(ev, "distro");
     assert_non_null(kv);
     assert_string_equal(kv->s, "debian");

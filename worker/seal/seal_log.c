@@ -58,9 +58,7 @@ void seal_log_event(struct seal_log *l, enum seal_event ev, const char *op, cons
     };
 }
 
-/* The mount point (of rep->fs) whose filesystem holds path: the longest
- * one that is path or a parent of it. */
-static const char *fs_of(const struct seal_report *rep, const char *path) {
+const char *seal_report_mountpoint(const struct seal_report *rep, const char *path) {
     const char *best = "/";
     size_t best_len = 1;
     for (size_t i = 0; i < rep->n_fs; i++) {
@@ -80,7 +78,8 @@ static void paths_write(struct json *j, const struct seal_log *l, const struct s
     json_arr_open(j, key);
     for (size_t i = 0; i < l->n; i++) {
         const struct seal_log_entry *e = &l->v[i];
-        if (e->kind == kind && e->op && strcmp(e->op, op) == 0 && strcmp(fs_of(rep, e->text), mp) == 0)
+        if (e->kind == kind && e->op && strcmp(e->op, op) == 0 &&
+            strcmp(seal_report_mountpoint(rep, e->text), mp) == 0)
             json_str(j, NULL, e->text);
     }
     json_close(j);
@@ -99,7 +98,7 @@ static void op_write(struct json *j, const struct seal_log *l, const struct seal
         bool any = false;
         for (size_t i = 0; i < l->n && !any; i++)
             any = l->v[i].kind != LOG_SKIPPED && l->v[i].op && strcmp(l->v[i].op, o->name) == 0 &&
-                  strcmp(fs_of(rep, l->v[i].text), mp) == 0;
+                  strcmp(seal_report_mountpoint(rep, l->v[i].text), mp) == 0;
         if (!any)
             continue;
         json_obj_open(j, NULL);

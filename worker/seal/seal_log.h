@@ -21,6 +21,11 @@ struct seal_log *seal_log_new(void);
 void seal_log_free(struct seal_log *l); /* accepts NULL */
 void seal_log_event(struct seal_log *l, enum seal_event ev, const char *op, const char *detail);
 
+/* The mount point (of rep->fs) whose filesystem holds the guest path: the
+ * longest one that is path or a parent of it ("/" when none is).  The
+ * report's per-filesystem lists and a vm.seal job's `files` both use it. */
+const char *seal_report_mountpoint(const struct seal_report *rep, const char *path);
+
 /* Write the report to path atomically (a temporary file renamed over it).
  * err is seal_run's result and err_msg its message (ignored when err is 0).
  * Returns 0 or -errno. */

@@ -29,7 +29,10 @@ EXTRA = [
                    "voltype": "LEAF", "generation": 3}],
         "jobs": [{"job_id": VOL, "kind": "vm.seal", "step": "seal", "disk": -1, "attempt": 1, "state": "failed",
                   "created_ms": 1, "started_ms": 2, "finished_ms": 3, "progress": 40, "worker_id": "w1",
-                  "error": {"code": "no_root", "message": "no root"}}],
+                  "error": {"code": "guestfs", "message": "rm: I/O error"},
+                  "files": {"ops": [{"name": "logfiles", "removed": 2, "changed": 0}],
+                            "paths": [{"op": "logfiles", "action": "removed", "mountpoint": "/",
+                                       "path": "/var/log/a\\x1b[2J"}], "truncated": True}}],
         "leftovers": [REF]}},
     {"type": "rpc.reply", "method": "workers", "ok": True, "workers": [{
         "worker_id": "w1", "host": "h1", "version": "0.1", "libguestfs_version": "1.48.6", "pools": ["default"],
@@ -104,6 +107,50 @@ class AgainstC(unittest.TestCase):
                     proto.decode(data)
                 self.assertEqual(e.exception.code, code)
                 self.assertEqual(c_roundtrip(data)[1].split()[0], code)
+
+
+SEAL_EVENT = {"type": "event", "event_id": VOL, "job_id": VOL, "template_id": TPL, "worker_id": "w1",
+              "state": "succeeded", "ts_ms": 1}
+
+
+def files(paths, removed=1, truncated=False):
+    return {"ops": [{"name": "tmp-files", "removed": removed, "changed": 0}],
+            "paths": [dict({"op": "tmp-files", "action": "removed", "mountpoint": "/"}, **p) for p in paths],
+            "truncated": truncated}
+
+
+class SealFiles(unittest.TestCase):
+    def test_golden_vector(self):
+        ev = proto.decode(dict(golden_vectors())["event_job_seal_files"], "event")
+        self.assertEqual(ev["files"]["paths"][0]["path"], "/var/tmp/two\\x0alines \\x1b[2J")
+        self.assertTrue(ev["files"]["truncated"])
+
+    def test_refused_like_c(self):
+        cases = [
+            (files([{"path": "/tmp/a\nb"}]), "control character"),
+            (files([{"path": "/tmp/a\x9bb"}]), "escaped form"),
+            (files([{"path": "C:\\x"}]), "escaped form"),
+            (files([{"path": "/a\\x0A"}]), "escaped form"),
+            (files([{"path": "/a"}], removed=2), "truncated"),
+            (files([{"path": "/a"}], truncated=True), "truncated"),
+            (files([{"path": "/a"}, {"path": "/b"}]), "counts"),
+            (files([{"path": "/a", "op": "logfiles"}]), "not in"),
+            (dict(files([]), ops=[{"name": "a", "removed": 0, "changed": 0}] * 2), "twice"),
+            (files([{"path": "/" + "p" * 4000}] * 40, removed=40), "bytes"),
+        ]
+        for f, why in cases:
+            data = msgpack.packb(dict(SEAL_EVENT, v=1, files=f))
+            with self.subTest(why=why):
+                with self.assertRaises(proto.ProtoError) as e:
+                    proto.decode(data)
+                self.assertEqual(e.exception.code, "msg_bad_value")
+                self.assertIn(why, e.exception.why)
+                self.assertEqual(c_roundtrip(data)[1].split()[0], "msg_bad_value")
+
+    def test_accepted_like_c(self):
+        f = files([{"path": "/var/tmp/two\\x0alines \\x1b[2J caf\u00e9 \\x5c"}], removed=3, truncated=True)
+        data = proto.encode(dict(SEAL_EVENT, files=f))
+        self.assertEqual(c_roundtrip(data), (True, data))
 
 
 if __name__ == "__main__":

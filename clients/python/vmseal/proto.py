@@ -31,6 +31,10 @@ CS_POOL = "abcdefghijklmnopqrstuvwxyz0123456789_-"
 CS_ERR_CODE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 CS_HOSTNAME = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-"
 INT64_MAX = 2**63 - 1
+# str_escape()'s form (common/util.h): no control character, C1 control or
+# lone backslash; a backslash only as \xHH (lowercase hex).
+ESCAPED_RE = re.compile(r"^(?:[^\\\x00-\x1f\x7f-\x9f]|\\x[0-9a-f]{2})*$")
+FILES_BYTES_MAX = 128 * 1024
 
 JOB_KINDS = ("volume.copy", "volume.update", "volume.delete", "vm.seal")
 JOB_STATES = ("running", "progress", "succeeded", "failed", "cancelled")
@@ -56,8 +60,8 @@ class ProtoError(ValueError):
 # A spec is a small tuple: ("uuid",) ("text", min, max, charset) ("int", min,
 # max) ("bool",) ("enum", values) ("map", fields) ("array", item, min, max)
 # ("kv",) (result: string keys to str/int/bool) ("args",) (a job's args, by
-# kind).  charset: None any UTF-8, "text" no control characters, else the
-# allowed characters.  A field is (key, spec, required, default); a default
+# kind).  charset: None any UTF-8, "text" no control characters, "escaped"
+# a guest name in str_escape()'s form, else the allowed characters.  A field is (key, spec, required, default); a default
 # other than None is filled in by decode() and always written by encode().
 
 def F(key, spec, required=True, default=None):
@@ -95,6 +99,15 @@ SYSPREP = MAP(
     F("allow_missing", ARRAY(TEXT(1024, 1), 0, 32), False),
     # virt-sysprep --operations entries: "OP", "-OP", "defaults", "all", "-defaults", "-all"
     F("operations", ARRAY(TEXT(65, 1, CS_OP), 0, 64), False),
+)
+COUNT = ("int", 0, 2**31 - 1)
+# What a seal did (proto.h struct proto_files): counts per operation, the
+# paths within the bounds, truncated when some are only counted.
+FILES = MAP(
+    F("ops", ARRAY(MAP(F("name", TEXT(64, 1, CS_OP)), F("removed", COUNT), F("changed", COUNT)), 0, 64)),
+    F("paths", ARRAY(MAP(F("op", TEXT(64, 1, CS_OP)), F("action", ENUM("removed", "changed")),
+                         F("mountpoint", TEXT(1024, 1, "escaped")), F("path", TEXT(4096, 1, "escaped"))), 0, 1000)),
+    F("truncated", BOOL),
 )
 ERROR = MAP(F("code", TEXT(64, 1, CS_ERR_CODE)), F("message", TEXT(4096, 0, None)), F("permanent", BOOL))
 HEARTBEAT = [
@@ -139,7 +152,7 @@ TEMPLATE_STATUS = MAP(
         F("job_id", UUID), F("kind", ENUM(*JOB_KINDS)), F("step", TEXT(32)), F("disk", ("int", -1, 64)),
         F("attempt", ("int", 1, 1000000)), F("state", TEXT(32)), F("created_ms", TIME), F("started_ms", TIME),
         F("finished_ms", TIME), F("progress", ("int", 0, 100)), F("worker_id", TEXT(255, 1), False),
-        F("error", RPC_ERROR, False)),
+        F("error", RPC_ERROR, False), F("files", FILES, False)),
         0, 100000)),
     F("leftovers", ARRAY(MAP(*VOL_REF), 0, 100000)),
 )
@@ -171,6 +184,7 @@ MESSAGES = {
         F("result", ("kv",), False),
         F("volumes", ARRAY(MAP(*VOL_REF, F("state", ENUM(*VOLUME_STATES)), F("legality", ENUM(*LEGALITY)),
                                 F("voltype", ENUM(*VOLTYPE))), 0, 64), False),
+        F("files", FILES, False),
         F("ts_ms", TIME),
     ],
     "worker.heartbeat": HEARTBEAT,
@@ -224,9 +238,11 @@ def _text(path, v, min_len, max_len, cs):
         _bad(path, "contains a NUL byte")
     if not min_len <= len(raw) <= max_len:
         _bad(path, "%d bytes, must be %d..%d", len(raw), min_len, max_len)
-    if cs == "text":
+    if cs in ("text", "escaped"):
         if any(ord(c) < 0x20 or ord(c) == 0x7f for c in v):
             _bad(path, "control character")
+        if cs == "escaped" and not ESCAPED_RE.match(v):
+            _bad(path, "not in the escaped form (C1 controls, '\\' and bytes outside UTF-8 as \\xHH)")
     elif cs is not None:
         bad = [c for c in v if c not in cs]
         if bad:
@@ -326,6 +342,34 @@ def _check(path, out, m):
         raise ProtoError("msg_missing_key", path + ": nothing to update (legality, voltype or description)")
     if path == "event" and out.get("job_id") and out["state"] not in JOB_STATES:
         _bad(path + ".state", '"%s" is a template state, not valid for a job event', out["state"])
+    if {"ops", "paths", "truncated"} <= set(out):
+        _check_files(path, out)
+
+
+def _check_files(path, f):
+    """A seal's files: each operation once, every path's operation listed,
+    the bytes bound, no more paths than counted, truncated exactly when fewer."""
+    names = [o["name"] for o in f["ops"]]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            _bad(path + ".ops", '"%s" is listed twice', n)
+    listed, size = {}, 0
+    for i, p in enumerate(f["paths"]):
+        if p["op"] not in names:
+            _bad(path + ".paths", '"%s" of path %d is not in %s.ops', p["op"], i, path)
+        listed[p["op"], p["action"]] = listed.get((p["op"], p["action"]), 0) + 1
+        size += len(p["mountpoint"].encode("utf-8")) + len(p["path"].encode("utf-8"))
+    if size > FILES_BYTES_MAX:
+        _bad(path + ".paths", "%d bytes of mount points and paths, at most %d allowed", size, FILES_BYTES_MAX)
+    fewer = False
+    for o in f["ops"]:
+        r, c = listed.get((o["name"], "removed"), 0), listed.get((o["name"], "changed"), 0)
+        if r > o["removed"] or c > o["changed"]:
+            _bad(path + ".paths", 'more paths of "%s" than its counts', o["name"])
+        fewer = fewer or r < o["removed"] or c < o["changed"]
+    if fewer != f["truncated"]:
+        _bad(path + ".truncated", "%s, but the paths listed are %s the counts",
+             "true" if f["truncated"] else "false", "fewer than" if fewer else "all of")
 
 
 def _pairs(pairs):
