@@ -80,15 +80,26 @@ static int lvs_add(struct seal_ctx *ctx) {
         struct seal_blockdev *b = blockdev_add(ctx, *l, -1, 0);
         b->vg = xstrndup(vg, (size_t)(slash - vg));
         b->lv = xstrdup(slash + 1);
+    }
+    seal_strv_free(lvs);
+    return 0;
+}
+
+/* The device-mapper UUID of every logical volume (for fstab's
+ * /dev/disk/by-id/dm-uuid-LVM-…): two LVM calls per volume (≈0.5 s under
+ * TCG), so only when an fstab line needs them. */
+static void dm_uuids_fill(struct seal_ctx *ctx) {
+    for (size_t i = 0; i < ctx->n_devs; i++) {
+        struct seal_blockdev *b = &ctx->devs[i];
+        if (!b->vg || b->dm_uuid)
+            continue;
         char *vg_uuid = strip_dashes(guestfs_vguuid(ctx->g, b->vg));
-        char *lv_uuid = strip_dashes(guestfs_lvuuid(ctx->g, *l));
+        char *lv_uuid = strip_dashes(guestfs_lvuuid(ctx->g, b->dev));
         if (vg_uuid && lv_uuid)
             b->dm_uuid = xasprintf("LVM-%s%s", vg_uuid, lv_uuid);
         free(vg_uuid);
         free(lv_uuid);
     }
-    seal_strv_free(lvs);
-    return 0;
 }
 
 /* The partition number of part when it is a partition of the whole-disk
@@ -268,6 +279,12 @@ int seal_fstab_plan(struct seal_ctx *ctx, const char *root) {
     struct seal_fstab_entry *v = NULL;
     size_t n = 0;
     int r = fstab_read(ctx, &v, &n);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        if (strncmp(v[i].spec, "/dev/disk/by-id/dm-uuid-", 24) == 0) {
+            dm_uuids_fill(ctx);
+            break;
+        }
+    }
     /* Parents first: stable order by depth. */
     for (int depth = 1; r == 0 && depth < 256; depth++)
         for (size_t i = 0; i < n && r == 0; i++)
