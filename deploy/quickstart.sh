@@ -44,7 +44,8 @@ DAEMONS="producer worker1 worker2"
 
 PACKAGES="build-essential cmake pkg-config librabbitmq-dev libmsgpack-dev libguestfs-dev
 guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qemu-system-x86
-rabbitmq-server openssl iproute2 util-linux libjansson-dev libmicrohttpd-dev libsystemd-dev scdoc"
+rabbitmq-server openssl iproute2 util-linux libjansson-dev libmicrohttpd-dev libsystemd-dev scdoc
+xz-utils"
 
 T0=$SECONDS
 STARTED=0      # set once this run starts something: the trap then stops it

@@ -50,7 +50,7 @@ guestfs-tools libconfig-dev libcmocka-dev libsqlite3-dev uuid-dev qemu-utils qem
 rabbitmq-server postgresql-15 libpq-dev openssl iproute2 util-linux systemd guestfish debootstrap
 python3 python3-pika python3-msgpack python3-yaml libguestfs-xfs btrfs-progs
 libjansson-dev libmicrohttpd-dev libsystemd-dev scdoc man-db
-clang clang-format libclang-rt-14-dev"   # clang: the fuzz phase; systemd: systemd-analyze (unit check);
+clang clang-format libclang-rt-14-dev xz-utils"   # clang: the fuzz phase; systemd: systemd-analyze (unit check);
                                     # python3-*: clients/python and the protocol document tests;
                                     # xfs, btrfs: the seal layout guests; scdoc, man-db: the man pages
 

@@ -64,21 +64,31 @@ static void phase(struct seal_ctx *ctx, const char *name, int percent, const cha
 
 /* ---- handle setup ---- */
 
-/* With force_tcg, qemu runs with "-machine accel=tcg", which cannot carry
- * TCG's tb-size; the wrapper turns it into "-accel tcg,tb-size=N" and
- * leaves every other argument alone. */
+/* The qemu wrapper (libguestfs "QEMU WRAPPERS"), when one helps:
+ *   - with force_tcg, qemu runs with "-machine accel=tcg", which cannot carry
+ *     TCG's tb-size; tb != 0 turns it into "-accel tcg,tb-size=N";
+ *   - the appliance's kernel is booted uncompressed (seal_kernel.c): the
+ *     -kernel argument that names the appliance's bzImage is replaced by its
+ *     ELF image, while the bzImage is still the file (size, inode) it was
+ *     extracted from.
+ * Every other argument is left alone. */
 static const char hv_wrapper_fmt[] =
     "#!/bin/sh\n"
-    "# vmseal: qemu with a bounded TCG translation cache (worker/seal.c)\n"
-    "n=0\n"
+    "# vmseal: qemu for the seal engine (worker/seal/seal.c)\n"
+    "tb=%d kernel='%s' vmlinux='%s' stamp='%s'\n"
+    "if [ -n \"$vmlinux\" ] && [ \"$(stat -c %%s-%%i \"$kernel\" 2>/dev/null)\" != \"$stamp\" ]; then vmlinux=; "
+    "fi\n"
+    "n=0 held= k=\n"
     "for a do\n"
     "  if [ $n = 0 ]; then set --; n=1; fi\n"
+    "  if [ -n \"$k\" ]; then k=; if [ -n \"$vmlinux\" ] && [ \"$a\" = \"$kernel\" ]; then a=$vmlinux; fi; fi\n"
     "  if [ -n \"$held\" ]; then\n"
     "    held=\n"
-    "    if [ \"$a\" = accel=tcg ]; then set -- \"$@\" -accel tcg,tb-size=%d; continue; fi\n"
+    "    if [ $tb != 0 ] && [ \"$a\" = accel=tcg ]; then set -- \"$@\" -accel tcg,tb-size=$tb; continue; fi\n"
     "    set -- \"$@\" -machine\n"
     "  fi\n"
     "  if [ \"$a\" = -machine ]; then held=1; continue; fi\n"
+    "  if [ \"$a\" = -kernel ]; then k=1; fi\n"
     "  set -- \"$@\" \"$a\"\n"
     "done\n"
     "if [ -n \"$held\" ]; then set -- \"$@\" -machine; fi\n"
@@ -93,10 +103,14 @@ static bool tcg_forced(guestfs_h *g) {
     return forced;
 }
 
-/* Best effort: without the wrapper the job still runs, only bigger. */
-static void hv_wrapper_install(struct seal_ctx *ctx, int tb_mb) {
+/* Best effort: without the wrapper the job still runs, only bigger and
+ * slower.  tb 0 = no tb-size; kernel NULL = no kernel substitution. */
+static void hv_wrapper_install(struct seal_ctx *ctx, int tb, const char *kernel, const char *vmlinux,
+                               const char *stamp) {
     char *hv = guestfs_get_hv(ctx->g);
-    if (!hv || strchr(hv, '\'')) {
+    if (!kernel)
+        kernel = vmlinux = stamp = "";
+    if (!hv || strchr(hv, '\'') || strchr(kernel, '\'') || strchr(vmlinux, '\'')) {
         free(hv);
         return;
     }
@@ -110,7 +124,7 @@ static void hv_wrapper_install(struct seal_ctx *ctx, int tb_mb) {
     }
     char *path = xasprintf("%s/vmseal-qemu-XXXXXX", tmp);
     int fd = mkstemp(path);
-    char *script = xasprintf(hv_wrapper_fmt, tb_mb, hv);
+    char *script = xasprintf(hv_wrapper_fmt, tb, kernel, vmlinux, stamp, hv);
     bool ok = fd >= 0 && write_all(fd, script, strlen(script)) == 0 && fchmod(fd, 0700) == 0;
     if (fd >= 0)
         close(fd);
@@ -194,8 +208,17 @@ int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const s
     if (opts && opts->trace && guestfs_set_trace(ctx->g, 1) < 0)
         return seal_gerr(ctx, "set_trace");
     int tb_mb = opts && opts->tcg_tb_mb ? opts->tcg_tb_mb : SEAL_DEFAULT_TCG_TB_MB;
-    if (tb_mb > 0 && tcg_forced(ctx->g))
-        hv_wrapper_install(ctx, tb_mb);
+    int tb = tb_mb > 0 && tcg_forced(ctx->g) ? tb_mb : 0;
+    char *cachedir = guestfs_get_cachedir(ctx->g), *kernel = NULL, *vmlinux = NULL, *stamp = NULL;
+    if (!(opts && opts->compressed_kernel) && cachedir &&
+        seal_kernel_pvh(cachedir, &kernel, &vmlinux, &stamp) == 0)
+        phase(ctx, "launch", 0, "booting the appliance's kernel uncompressed");
+    if (tb || kernel)
+        hv_wrapper_install(ctx, tb, kernel, vmlinux, stamp);
+    free(cachedir);
+    free(kernel);
+    free(vmlinux);
+    free(stamp);
     /* A warm appliance's qemu listens on QMP (seal_warm.c). */
     if (ctx->qmp_path) {
         _cleanup_free_ char *qmp = xasprintf("unix:%s,server=on,wait=off", ctx->qmp_path);

@@ -84,6 +84,9 @@ struct seal_opts {
     bool dry_run;
     bool verbose; /* libguestfs debug messages on stderr (guestfs_set_verbose) */
     bool trace;   /* every libguestfs call on stderr (guestfs_set_trace) */
+    /* Boot the appliance's bzImage as libguestfs does, not its uncompressed
+     * image (seal_kernel.c); for comparisons. */
+    bool compressed_kernel;
 };
 
 /* Default appliance memory: enough for the daemon and page cache while

@@ -50,6 +50,7 @@ static void usage(FILE *out) {
                  "  --memsize MB  --smp N  --tcg-tb-size MB|-1   the appliance\n"
                  "  --warm                   launch the appliance first, then hot-plug the images into it\n"
                  "                           (what a worker with worker.guestfs.warm does while idle)\n"
+                 "  --compressed-kernel      boot the appliance's kernel as libguestfs does (comparisons)\n"
                  "  -q, --quiet              no per-path lines\n"
                  "  -v, --verbose            libguestfs debug messages;  -x  trace libguestfs calls\n"
                  "  -V, --version            the vmseal and libguestfs versions\n");
@@ -142,6 +143,7 @@ enum {
     OPT_REPORT,
     OPT_TIMINGS,
     OPT_WARM,
+    OPT_COMPRESSED_KERNEL,
 };
 
 /* 0, 1 (--help printed: exit 0), or -1 (usage error, said on stderr). */
@@ -168,6 +170,7 @@ static int parse_args(int argc, char **argv, struct cli *c) {
         { "allow-missing", required_argument, NULL, OPT_ALLOW_MISSING },
         { "report", required_argument, NULL, OPT_REPORT },
         { "warm", no_argument, NULL, OPT_WARM },
+        { "compressed-kernel", no_argument, NULL, OPT_COMPRESSED_KERNEL },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -187,6 +190,7 @@ static int parse_args(int argc, char **argv, struct cli *c) {
         case OPT_ALLOW_MISSING: r = allow_missing_add(c, optarg); break;
         case OPT_REPORT: c->report_path = optarg; break;
         case OPT_WARM: c->warm = true; break;
+        case OPT_COMPRESSED_KERNEL: c->opts.compressed_kernel = true; break;
         case OPT_LIST: c->list = true; break;
         case OPT_TIMINGS: break; /* timings are always printed */
         case 'm':

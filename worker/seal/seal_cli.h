@@ -13,6 +13,7 @@
  *   --report FILE  --memsize MB  --smp N  --tcg-tb-size MB|-1
  *   --warm        launch an appliance first, then hot-plug the images into
  *                 it (what an idle worker does, seal.h)
+ *   --compressed-kernel  boot the appliance's bzImage (seal_kernel.c)
  *
  * Output (stdout), one line each, stable for scripts:
  *   image <format> <path>        one per image, before anything runs

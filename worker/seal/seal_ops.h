@@ -59,6 +59,12 @@ int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const s
                      size_t n_disks);
 int seal_launch(struct seal_ctx *ctx);
 
+/* seal_kernel.c: the uncompressed (PVH) image of the appliance's kernel in
+ * libguestfs' cache folder cachedir, extracted on first use: 0 with the
+ * kernel's path, the image's path and the kernel's "size-mtime" stamp
+ * (all malloc'd); < 0 when there is none to be had (boot the bzImage). */
+int seal_kernel_pvh(const char *cachedir, char **ret_kernel, char **ret_vmlinux, char **ret_stamp);
+
 /* seal_warm.c: hot-plug the disks into the warm appliance w, whose handle
  * becomes ctx->g, and collect the guest's block devices
  * (seal_blockdevs_collect).  0; 1 when the warm appliance cannot be used

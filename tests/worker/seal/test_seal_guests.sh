@@ -58,6 +58,9 @@ for g in fedora debian suse; do
     check_out '^seal_phases launch_ms=[0-9]+ inspect_ms=[0-9]+ ops_ms=[0-9]+ shutdown_ms=[0-9]+ total_ms=[0-9]+' \
         "vmseal on $g: no seal_phases line"
     check_out '^summary .*removed=[1-9]' "vmseal on $g: no summary line with removed paths"
+    # the appliance exists (guests_build made it): its kernel boots uncompressed
+    check_out "^phase launch 0% booting the appliance's kernel uncompressed" \
+        "vmseal on $g: the appliance's kernel was not booted uncompressed"
 done
 
 echo "== vmseal two-disk guest, --hostname tmpl01 --disable ssh-hostkeys,logfiles"
