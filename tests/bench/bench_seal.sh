@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench_seal.sh - `vmseal-worker seal` against `virt-sysprep` (not in ctest).
 #
-# usage: tests/bench/bench_seal.sh [-n RUNS] [-g GUEST]... [-b BUILD_DIR] [--big]
+# usage: tests/bench/bench_seal.sh [-n RUNS] [-g GUEST]... [-b BUILD_DIR] [--big] [--launch]
 #   -n RUNS    runs of each tool (default 3), alternated (A B C, C B A, …)
 #   -g GUEST   a guest (repeatable; default all of: debian twodisk lvm btrfs
 #              usrvar); a guest is one image of tests/guests/build.sh, or
@@ -10,6 +10,11 @@
 #   -b DIR     build folder holding bin/vmseal-worker (default ./build)
 #   --big      also a real Debian tree: debootstrap --variant=minbase bookworm
 #              (needs the Debian mirror; cached in DIR/guests-big)
+#   --launch   instead: where the launch's time goes.  vmseal on the first
+#              guest with one appliance setting changed at a time (the kernel
+#              booted compressed as libguestfs does, memory 384 / 1280 MB,
+#              2 vCPUs, qemu's default TCG cache), RUNS runs each, rotated:
+#              median launch_ms, wall and tree peak RSS of each
 #
 # Every tool runs on fresh qcow2 overlays of the same pristine images, with
 # the same environment (LIBGUESTFS_BACKEND / LIBGUESTFS_BACKEND_SETTINGS as
@@ -39,14 +44,15 @@
 # <= 0.25x virt-sysprep's wall.
 set -euo pipefail
 
-RUNS=3 GUESTS="" BUILD=${VMSEAL_BUILD_DIR:-$PWD/build} BIG=0
+RUNS=3 GUESTS="" BUILD=${VMSEAL_BUILD_DIR:-$PWD/build} BIG=0 LAUNCH=0
 while [ $# -gt 0 ]; do
     case $1 in
         -n) RUNS=$2; shift 2 ;;
         -g) GUESTS+=" $2"; shift 2 ;;
         -b) BUILD=$2; shift 2 ;;
         --big) BIG=1; shift ;;
-        *) echo "usage: $0 [-n RUNS] [-g GUEST]... [-b BUILD_DIR] [--big]" >&2; exit 2 ;;
+        --launch) LAUNCH=1; shift ;;
+        *) echo "usage: $0 [-n RUNS] [-g GUEST]... [-b BUILD_DIR] [--big] [--launch]" >&2; exit 2 ;;
     esac
 done
 GUESTS=${GUESTS:-debian twodisk lvm btrfs usrvar}
@@ -191,6 +197,38 @@ bench_guest() {
             l, vw, vt / 1024, sw, st / 1024, w, (w <= 0.5 ? "OK" : "MISSED"), m, (m <= 0.5 ? "OK" : "MISSED"),
             ww / 1000, h, (h <= 0.25 ? "OK" : "MISSED") }')$'\n'
 }
+
+# bench_launch IMAGE - one appliance setting changed at a time.
+bench_launch() {
+    IMAGES=$1
+    local -a names=(default compressed-kernel memsize-384 memsize-1280 smp-2 tb-qemu-default)
+    local -A args=([default]="" [compressed-kernel]="--compressed-kernel" [memsize-384]="--memsize 384"
+        [memsize-1280]="--memsize 1280" [smp-2]="--smp 2" [tb-qemu-default]="--tcg-tb-size -1")
+    local i k n
+    rm -f "$TMP"/l-*
+    echo "== launch: $IMAGES, $RUNS runs each, rotated"
+    for ((i = 0; i < RUNS; i++)); do
+        for ((k = 0; k < ${#names[@]}; k++)); do
+            n=${names[$(((k + i) % ${#names[@]}))]}
+            # shellcheck disable=SC2086
+            measure "l-$n" "" "$WORKER" seal -q ${args[$n]}
+        done
+    done
+    echo "  medians:"
+    for n in "${names[@]}"; do
+        printf '    %-18s launch %5.1f s  wall %5.1f s  tree %5d MB  maxrss %5d MB\n' "$n" \
+            "$(awk -v v="$(phase_median "l-$n" launch_ms)" 'BEGIN { print v / 1000 }')" \
+            "$(median "$TMP/l-$n" 1)" "$(awk -v v="$(median "$TMP/l-$n" 3)" 'BEGIN { print int(v / 1024) }')" \
+            "$(awk -v v="$(median "$TMP/l-$n" 2)" 'BEGIN { print int(v / 1024) }')"
+    done
+}
+
+if [ "$LAUNCH" = 1 ]; then
+    g=${GUESTS%% *}
+    [ "$g" = twodisk ] || [ "$g" = usrvar ] && g=debian
+    bench_launch "$BUILD/guests/${g:-debian}.qcow2"
+    exit 0
+fi
 
 SUMMARY=""
 for g in $GUESTS; do
