@@ -15,9 +15,7 @@
 
 /* ---- the runner process ------------------------------------------------ */
 
-/* Read exactly len bytes (blocking).  len, 0 at EOF before the first byte,
- * -1 on an error or EOF in the middle. */
-static ssize_t read_exact(int fd, void *buf, size_t len) {
+ssize_t runner_read_exact(int fd, void *buf, size_t len) {
     size_t got = 0;
     while (got < len) {
         ssize_t n = read(fd, (char *)buf + got, len - got);
@@ -52,11 +50,11 @@ _Noreturn void runner_main(const struct config *cfg, int result_fd, int command_
     struct exec_child c = { .fd = EXEC_FD_RESULT, .cfg = cfg };
     for (;;) {
         struct runner_cmd cmd;
-        ssize_t n = read_exact(EXEC_FD_COMMAND, &cmd, sizeof(cmd));
+        ssize_t n = runner_read_exact(EXEC_FD_COMMAND, &cmd, sizeof(cmd));
         if (n == 0)
             _exit(0); /* the worker is gone (or dropped us) */
         if (n < 0 || cmd.body_len > RUNNER_BODY_MAX ||
-            read_exact(EXEC_FD_COMMAND, body, cmd.body_len) != (ssize_t)cmd.body_len)
+            runner_read_exact(EXEC_FD_COMMAND, body, cmd.body_len) != (ssize_t)cmd.body_len)
             _exit(1); /* a broken command: the parent sees a job process die */
         runner_job_run(&c, &cmd, body);
     }
@@ -120,18 +118,25 @@ int runner_pool_acquire(struct runner_pool *p, const struct config *cfg, struct 
     return 0;
 }
 
-int runner_send(struct runner *r, const void *body, size_t len, int backstop_s) {
-    char buf[PIPE_BUF];
-    if (len > RUNNER_BODY_MAX)
-        return -E2BIG;
+int runner_cmd_write(int fd, const void *body, size_t len, int backstop_s) {
+    char *buf = xmalloc(sizeof(struct runner_cmd) + len);
     struct runner_cmd cmd = { .body_len = (uint32_t)len, .backstop_s = backstop_s };
     memcpy(buf, &cmd, sizeof(cmd));
     memcpy(buf + sizeof(cmd), body, len);
-    /* <= PIPE_BUF bytes: written whole or not at all */
     ssize_t n;
-    while ((n = write(r->cmd_fd, buf, sizeof(cmd) + len)) < 0 && errno == EINTR)
+    while ((n = write(fd, buf, sizeof(cmd) + len)) < 0 && errno == EINTR)
         ;
-    return n < 0 ? -errno : 0;
+    int r = n < 0 ? -errno : 0;
+    free(buf);
+    if (r == 0 && n != (ssize_t)(sizeof(cmd) + len))
+        r = -EIO;
+    return r;
+}
+
+int runner_send(struct runner *r, const void *body, size_t len, int backstop_s) {
+    if (len > RUNNER_BODY_MAX)
+        return -E2BIG;
+    return runner_cmd_write(r->cmd_fd, body, len, backstop_s); /* <= PIPE_BUF: whole or not at all */
 }
 
 void runner_pool_release(struct runner_pool *p, struct runner *r) {

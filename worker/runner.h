@@ -69,6 +69,16 @@ int runner_pool_acquire(struct runner_pool *p, const struct config *cfg, struct 
  * runner is gone): the runner is then unusable, detach it. */
 int runner_send(struct runner *r, const void *body, size_t len, int backstop_s);
 
+/* One command (header and body) in one write() on fd: 0, -errno, or -EIO
+ * when only part of it went (the reader then sees a broken command).  At
+ * most PIPE_BUF bytes are atomic; the warm process (warm.c) takes more,
+ * written into its empty pipe. */
+int runner_cmd_write(int fd, const void *body, size_t len, int backstop_s);
+
+/* Read exactly len bytes (blocking).  len, 0 at EOF before the first byte,
+ * -1 on an error or EOF in the middle. */
+ssize_t runner_read_exact(int fd, void *buf, size_t len);
+
 /* The runner's job ended at its final line: it is idle again. */
 void runner_pool_release(struct runner_pool *p, struct runner *r);
 

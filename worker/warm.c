@@ -44,19 +44,6 @@ struct warm {
 
 /* ---- the warm process ---- */
 
-static ssize_t read_full(int fd, void *buf, size_t len) {
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, (char *)buf + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
-}
-
 static _Noreturn void warm_main(const struct config *cfg, int result_fd, int command_fd) {
     if (exec_process_setup(result_fd, command_fd) < 0)
         _exit(127);
@@ -76,8 +63,9 @@ static _Noreturn void warm_main(const struct config *cfg, int result_fd, int com
         log_info("warm appliance ready in %lld ms (pid %d)", (long long)launch_ms, (int)getpid());
     struct runner_cmd cmd;
     char *body = NULL;
-    if (read_full(EXEC_FD_COMMAND, &cmd, sizeof(cmd)) < 0 || cmd.body_len > WARM_BODY_MAX ||
-        !(body = malloc(cmd.body_len ? cmd.body_len : 1)) || read_full(EXEC_FD_COMMAND, body, cmd.body_len) < 0) {
+    if (runner_read_exact(EXEC_FD_COMMAND, &cmd, sizeof(cmd)) <= 0 || cmd.body_len > WARM_BODY_MAX ||
+        !(body = malloc(cmd.body_len ? cmd.body_len : 1)) ||
+        runner_read_exact(EXEC_FD_COMMAND, body, cmd.body_len) != (ssize_t)cmd.body_len) {
         seal_warm_free(c.warm); /* no job: the worker is gone or dropped us */
         _exit(0);
     }
@@ -152,18 +140,9 @@ int warm_take(struct worker *w, const void *body, size_t len, int backstop_s, pi
         return -ENOENT;
     if (len > WARM_BODY_MAX)
         return -E2BIG;
-    char *buf = xmalloc(sizeof(struct runner_cmd) + len);
-    struct runner_cmd cmd = { .body_len = (uint32_t)len, .backstop_s = backstop_s };
-    memcpy(buf, &cmd, sizeof(cmd));
-    memcpy(buf + sizeof(cmd), body, len);
-    ssize_t n;
-    while ((n = write(w->warm->cmd_fd, buf, sizeof(cmd) + len)) < 0 && errno == EINTR)
-        ;
-    free(buf);
-    if (n != (ssize_t)(sizeof(cmd) + len)) {
-        /* dead (not reaped yet) or a partial write: it is of no use */
-        int r = n < 0 ? -errno : -EIO;
-        warm_drop(w, true);
+    int r = runner_cmd_write(w->warm->cmd_fd, body, len, backstop_s);
+    if (r < 0) {
+        warm_drop(w, true); /* dead (not reaped yet), or a partial write: of no use */
         return r;
     }
     *ret_pid = w->warm->pid;
