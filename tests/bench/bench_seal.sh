@@ -4,9 +4,10 @@
 # usage: tests/bench/bench_seal.sh [-n RUNS] [-g GUEST]... [-b BUILD_DIR] [--big] [--launch]
 #   -n RUNS    runs of each tool (default 3), alternated (A B C, C B A, …)
 #   -g GUEST   a guest (repeatable; default all of: debian twodisk lvm btrfs
-#              usrvar); a guest is one image of tests/guests/build.sh, or
-#              twodisk (twodisk-root + twodisk-home) and usrvar (usrvar-sys +
-#              usrvar-var), sealed together as one guest
+#              usrvar btrfs-fedora btrfs-default); a guest is one image of
+#              tests/guests/build.sh, or twodisk (twodisk-root +
+#              twodisk-home) and usrvar (usrvar-sys + usrvar-var), sealed
+#              together as one guest
 #   -b DIR     build folder holding bin/vmseal-worker (default ./build)
 #   --big      also a real Debian tree: debootstrap --variant=minbase bookworm
 #              (needs the Debian mirror; cached in DIR/guests-big)
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [-n RUNS] [-g GUEST]... [-b BUILD_DIR] [--big] [--launch]" >&2; exit 2 ;;
     esac
 done
-GUESTS=${GUESTS:-debian twodisk lvm btrfs usrvar}
+GUESTS=${GUESTS:-debian twodisk lvm btrfs usrvar btrfs-fedora btrfs-default}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 WORKER=$BUILD/bin/vmseal-worker
 [ -x "$WORKER" ] || { echo "no $WORKER: build vmseal-worker first (or -b BUILD_DIR)" >&2; exit 1; }

@@ -21,6 +21,18 @@
 #                                "vg-data" (/dev/mapper/vg--data-srv--data)
 #   btrfs.qcow2                  btrfs, root in subvolume @ (subvol=@), /home in
 #                                @home (subvolid=257), by LABEL=
+#   btrfs-fedora.qcow2           Fedora-like, Fedora's btrfs layout: one btrfs
+#                                partition, subvolumes root and home at the
+#                                top level (the default subvolume), fstab
+#                                UUID= with subvol=root,compress=zstd:1; the
+#                                nested subvolume root/var/lib/machines that
+#                                systemd makes, holding an nspawn container's
+#                                tree (a subvolume with a Linux tree of its own)
+#   btrfs-default.qcow2          openSUSE-like, the default subvolume set to
+#                                @/.snapshots/1/snapshot, which holds the root:
+#                                fstab mounts / by UUID= WITHOUT subvol= (the
+#                                default), /var and /home from subvol=/@/var
+#                                and subvol=/@/home
 #   usrvar-sys.qcow2             root (LABEL=), /usr apart (PARTUUID=), and
 #                                "/srv/My Data" (LABEL=data\040disk, octal escapes)
 #   usrvar-var.qcow2             ... its /var: a whole-disk PV, VG vgvar,
@@ -51,7 +63,7 @@ set -euo pipefail
 OUTDIR=$1
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 
-IMAGES="fedora debian suse twodisk-root twodisk-home windows blank lvm btrfs usrvar-sys usrvar-var luks bigfstab hostile"
+IMAGES="fedora debian suse twodisk-root twodisk-home windows blank lvm btrfs usrvar-sys usrvar-var luks bigfstab hostile btrfs-fedora btrfs-default"
 script_hash=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 
 mkdir -p "$OUTDIR"
@@ -382,6 +394,37 @@ layout_tree "$T/btrfs" btrfs-vm1 "LABEL=btrfsroot / btrfs defaults,subvol=@ 0 0
 LABEL=btrfsroot /home btrfs defaults,subvolid=257 0 0
 tmpfs /tmp tmpfs defaults 0 0"
 
+# Fedora's layout (anaconda): subvolumes "root" and "home" of one btrfs
+# filesystem, named by its UUID, compression on.
+FEDBTRFS_UUID=b7e1c9a4-2d3f-4e5a-8b6c-7d8e9f0a1b2c
+redhat_tree "$T/btrfs-fedora" fedora fbt-vm1 5a4b3c2d1e0f11223344556677889900 "UUID=$FEDBTRFS_UUID"
+w "$T/btrfs-fedora" /etc/fstab "
+#
+# /etc/fstab
+# Created by anaconda on Mon Apr 15 12:00:00 2024
+#
+UUID=$FEDBTRFS_UUID /                       btrfs   subvol=root,compress=zstd:1 0 0
+UUID=$FEDBTRFS_UUID /home                   btrfs   subvol=home,compress=zstd:1 0 0"
+# a systemd-nspawn container below the root: a Linux tree, not a root of its own
+C=$T/btrfs-fedora/var/lib/machines/f38
+w "$C" /usr/lib/os-release 'NAME="Fedora Linux"
+ID=fedora
+VERSION_ID=38'
+mkdir -p "$C/etc"
+ln -s ../usr/lib/os-release "$C/etc/os-release"
+: > "$C/etc/fstab"
+w "$C" /usr/bin/sh '#!/bin/true' 0755
+w "$C" /etc/container-note 'an nspawn container stays as it is'
+
+# openSUSE's layout: the root in the default subvolume (a snapper snapshot),
+# fstab / without subvol=, /var and /home in subvolumes of "@".
+SUSEBTRFS_UUID=c3d4e5f6-0718-4a29-8b3c-4d5e6f708192
+suse_tree "$T/btrfs-default" "$SUSEBTRFS_UUID"
+w "$T/btrfs-default" /etc/fstab "UUID=$SUSEBTRFS_UUID  /                       btrfs  defaults                      0  0
+UUID=$SUSEBTRFS_UUID  /var                    btrfs  subvol=/@/var                 0  0
+UUID=$SUSEBTRFS_UUID  /home                   btrfs  subvol=/@/home                0  0"
+mkdir -p "$T/btrfs-default/.snapshots"
+
 layout_tree "$T/usrvar" usrvar-vm1 "LABEL=uvroot / ext4 errors=remount-ro 0 1
 PARTUUID=$USR_PARTUUID /usr ext4 defaults 0 2
 /dev/mapper/vgvar-var /var ext4 defaults 0 2
@@ -419,6 +462,8 @@ split_tar() {
 }
 split_tar "$T/lvm" lvm /srv/data /var /boot
 split_tar "$T/btrfs" btrfs /home
+split_tar "$T/btrfs-fedora" btrfs-fedora /home
+split_tar "$T/btrfs-default" btrfs-default /var /home
 split_tar "$T/usrvar" usrvar "/srv/My Data" /var /usr
 split_tar "$T/luks" luks
 
@@ -445,7 +490,7 @@ done
 
 # ---------------------------------------------------------------- images
 for i in $IMAGES; do
-    case $i in lvm) size=1G ;; btrfs|usrvar-sys) size=512M ;; *) size=256M ;; esac
+    case $i in lvm) size=1G ;; btrfs*|usrvar-sys) size=512M ;; *) size=256M ;; esac
     qemu-img create -q -f qcow2 "$WORK/$i.qcow2" $size
 done
 
@@ -455,7 +500,8 @@ guestfish --format=qcow2 \
     -a "$WORK/twodisk-root.qcow2" -a "$WORK/twodisk-home.qcow2" \
     -a "$WORK/windows.qcow2" -a "$WORK/lvm.qcow2" -a "$WORK/btrfs.qcow2" \
     -a "$WORK/usrvar-sys.qcow2" -a "$WORK/usrvar-var.qcow2" -a "$WORK/luks.qcow2" \
-    -a "$WORK/bigfstab.qcow2" -a "$WORK/hostile.qcow2" <<EOF
+    -a "$WORK/bigfstab.qcow2" -a "$WORK/hostile.qcow2" \
+    -a "$WORK/btrfs-fedora.qcow2" -a "$WORK/btrfs-default.qcow2" <<EOF
 run
 mkfs ext4 /dev/sda label:fedroot
 mount /dev/sda /
@@ -566,6 +612,40 @@ mkfs ext4 /dev/sdm label:hostroot
 mount /dev/sdm /
 tar-in $WORK/hostile.tar /
 umount /
+part-disk /dev/sdn gpt
+mkfs btrfs /dev/sdn1 label:fedora
+set-uuid /dev/sdn1 $FEDBTRFS_UUID
+mount /dev/sdn1 /
+btrfs-subvolume-create /root
+btrfs-subvolume-create /home
+mkdir-p /root/var/lib
+btrfs-subvolume-create /root/var/lib/machines
+btrfs-subvolume-create /root/var/lib/machines/f38
+umount /
+mount-options subvol=root /dev/sdn1 /
+tar-in $WORK/btrfs-fedora.tar /
+mount-options subvol=home /dev/sdn1 /home
+tar-in $WORK/btrfs-fedora-home.tar /home
+umount-all
+part-disk /dev/sdo gpt
+mkfs btrfs /dev/sdo1
+set-uuid /dev/sdo1 $SUSEBTRFS_UUID
+mount /dev/sdo1 /
+btrfs-subvolume-create /@
+btrfs-subvolume-create /@/.snapshots
+mkdir /@/.snapshots/1
+btrfs-subvolume-create /@/.snapshots/1/snapshot
+btrfs-subvolume-create /@/home
+btrfs-subvolume-create /@/var
+btrfs-subvolume-set-default 258 /
+umount /
+mount /dev/sdo1 /
+tar-in $WORK/btrfs-default.tar /
+mount-options subvol=/@/var /dev/sdo1 /var
+tar-in $WORK/btrfs-default-var.tar /var
+mount-options subvol=/@/home /dev/sdo1 /home
+tar-in $WORK/btrfs-default-home.tar /home
+umount-all
 shutdown
 EOF
 

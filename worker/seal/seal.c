@@ -289,10 +289,28 @@ static int probe_mounted(struct seal_ctx *ctx, const char *base, const char *mou
     return r;
 }
 
+/* Never mounted to be probed: no filesystem, or a member of something
+ * bigger (LVM2_member, linux_raid_member, isw_raid_member, …: a RAID1
+ * member with its superblock at the end would mount, and a write to one
+ * half of a mirror corrupts it). */
 static bool fs_type_skipped(const char *type) {
-    static const char *const skip[] = { "swap", "unknown", "", "crypto_LUKS", "LVM2_member", NULL };
+    static const char *const skip[] = { "swap", "unknown", "", "crypto_LUKS", NULL };
     for (const char *const *s = skip; *s; s++)
         if (strcmp(type, *s) == 0)
+            return true;
+    size_t n = strlen(type);
+    return n >= 7 && strcmp(type + n - 7, "_member") == 0;
+}
+
+/* A btrfs filesystem on several devices: each carries the filesystem's
+ * UUID and mounting any of them mounts all of it; probed once. */
+static bool btrfs_probed_before(const struct seal_ctx *ctx, size_t i) {
+    const struct seal_blockdev *b = &ctx->devs[i];
+    if (strcmp(b->type, "btrfs") != 0 || !b->uuid || !*b->uuid)
+        return false;
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(ctx->devs[k].type, "btrfs") == 0 && ctx->devs[k].uuid &&
+            strcmp(ctx->devs[k].uuid, b->uuid) == 0)
             return true;
     return false;
 }
@@ -315,44 +333,91 @@ static void probe_note(struct seal_ctx *ctx, struct probe_acc *acc, const char *
     }
 }
 
-/* A btrfs filesystem mounted at "/" whose default subvolume is no root:
- * its subvolumes are visible below it (Debian/Ubuntu "@", Fedora "root").
- * Snapshots are not roots of their own. */
-static int probe_btrfs_subvolumes(struct seal_ctx *ctx, struct probe_acc *acc, const char *dev) {
+/* True when path lies inside one of the n subvolume paths in roots. */
+static bool below_any(const char *path, char *const *roots, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (seal_btrfs_path_below(path, roots[i]))
+            return true;
+    return false;
+}
+
+/* The other subvolumes of the btrfs filesystem on dev, whose default
+ * subvolume is mounted at "/" and was probed as dev (default_is_root when
+ * it holds a Linux root).  Fedora's "root", Debian's and Ubuntu's "@" sit
+ * below a top level that is no root; a default subvolume set to the root is
+ * found as dev itself, and another root next to it is a second root.
+ *
+ * `btrfs subvolume list` gives paths relative to the top level only while
+ * the top level is mounted (below a mounted subvolume they are relative to
+ * it), so the top level (subvolid=5) is mounted for the probes.  Not
+ * probed: the default subvolume again, snapshots, and subvolumes inside a
+ * root (systemd-nspawn containers in Fedora's /var/lib/machines subvolume,
+ * docker's btrfs driver): those belong to that root's tree, and with a
+ * root in the top level itself, every subvolume does. */
+static int probe_btrfs_subvolumes(struct seal_ctx *ctx, struct probe_acc *acc, const char *dev,
+                                  bool default_is_root) {
+    int64_t def = guestfs_btrfs_subvolume_get_default(ctx->g, "/");
+    if (def < 0)
+        return seal_gerr(ctx, dev);
+    if (def == 5 && default_is_root)
+        return 0; /* the root is the top level: every subvolume is inside it */
+    if (def != 5 && (guestfs_umount_all(ctx->g) < 0 ||
+                     guestfs_mount_options(ctx->g, "ro,nologreplay,subvolid=5", dev, "/") < 0))
+        return seal_gerr(ctx, dev);
     struct guestfs_btrfssubvolume_list *l = guestfs_btrfs_subvolume_list(ctx->g, "/");
     if (!l)
         return seal_gerr(ctx, dev);
+    /* roots[0 .. n_roots): the Linux roots among the subvolumes, the
+     * default one first when it is one. */
+    char **roots = xcalloc(l->len + 1, sizeof(*roots));
+    size_t n_roots = 0, n_default = 0;
+    for (uint32_t i = 0; i < l->len; i++)
+        if (default_is_root && l->val[i].btrfssubvolume_id == (uint64_t)def)
+            roots[n_roots++] = l->val[i].btrfssubvolume_path;
+    n_default = n_roots;
     int r = 0;
     for (uint32_t i = 0; i < l->len && r == 0; i++) {
         const char *path = l->val[i].btrfssubvolume_path;
-        if (strstr(path, "snapshot"))
+        if (l->val[i].btrfssubvolume_id == (uint64_t)def || seal_btrfs_path_is_snapshot(path) ||
+            below_any(path, roots, n_roots))
             continue;
         _cleanup_free_ char *base = xasprintf("/%s", path);
         _cleanup_free_ char *mountable = xasprintf("btrfsvol:%s/%s", dev, path);
         enum probe_result p;
         r = probe_mounted(ctx, base, mountable, &p);
-        if (r == 0)
+        if (r == 0 && p == PROBE_LINUX)
+            roots[n_roots++] = l->val[i].btrfssubvolume_path;
+        else if (r == 0)
             probe_note(ctx, acc, mountable, p);
     }
+    /* A root listed before the subvolume that holds it is that one's. */
+    for (size_t i = n_default; i < n_roots && r == 0; i++) {
+        if (below_any(roots[i], roots, n_roots))
+            continue;
+        _cleanup_free_ char *mountable = xasprintf("btrfsvol:%s/%s", dev, roots[i]);
+        probe_note(ctx, acc, mountable, PROBE_LINUX);
+    }
+    free(roots);
     guestfs_free_btrfssubvolume_list(l);
     return r;
 }
 
 /* Fast path: mount every filesystem of the block device table read-only and
- * probe it.  guestfs_list_filesystems costs ≈3 s under TCG because it
- * identifies every device again. */
+ * probe it (btrfs: every subvolume).  guestfs_list_filesystems costs ≈3 s
+ * under TCG because it identifies every device again. */
 static int probe_fast(struct seal_ctx *ctx, struct probe_acc *acc) {
     int r = 0;
     for (size_t i = 0; i < ctx->n_devs && r == 0; i++) {
         const struct seal_blockdev *b = &ctx->devs[i];
-        if (fs_type_skipped(b->type) || guestfs_mount_options(ctx->g, seal_ro_options(b->type), b->dev, "/") < 0)
+        if (fs_type_skipped(b->type) || btrfs_probed_before(ctx, i) ||
+            guestfs_mount_options(ctx->g, seal_ro_options(b->type), b->dev, "/") < 0)
             continue; /* swap, a PV, an empty partition, or not mountable */
         enum probe_result p;
         r = probe_mounted(ctx, "/", b->dev, &p);
         if (r == 0)
             probe_note(ctx, acc, b->dev, p);
-        if (r == 0 && p == PROBE_NOTHING && strcmp(b->type, "btrfs") == 0)
-            r = probe_btrfs_subvolumes(ctx, acc, b->dev);
+        if (r == 0 && strcmp(b->type, "btrfs") == 0)
+            r = probe_btrfs_subvolumes(ctx, acc, b->dev, p == PROBE_LINUX);
         if (guestfs_umount_all(ctx->g) < 0 && r == 0)
             r = seal_gerr(ctx, "umount_all");
     }
@@ -527,7 +592,7 @@ static int seal_session(struct seal_run_state *s, const struct seal_opts *opts, 
     r = seal_ops_run_devices(ctx, s->selected, rep);
     if (r < 0)
         goto inspected;
-    phase(ctx, "mount", 45, s->root);
+    phase(ctx, "mount", 45, rep->root_device);
     r = seal_fstab_mount(ctx, s->root);
     if (r == 0)
         r = family_detect(ctx, rep);

@@ -9,7 +9,11 @@
  *      libguestfs default, which also honours $LIBGUESTFS_BACKEND and
  *      $LIBGUESTFS_BACKEND_SETTINGS); launch;
  *   2. root discovery: every partition, whole disk and logical volume is
- *      identified (blkid) and probed READ-ONLY, btrfs subvolumes included;
+ *      identified (blkid) and probed READ-ONLY; on btrfs the default
+ *      subvolume (the root as the device itself, e.g. /dev/sda1) and every
+ *      other subvolume (btrfsvol:/dev/sda1/root) except snapshots and those
+ *      inside a root; never a RAID or LVM member directly (MD arrays the
+ *      appliance assembled are probed on the slow path);
  *      exactly one Linux root must exist.  A LUKS device anywhere =>
  *      -VMS_E_ENCRYPTED_GUEST, a Windows guest => -VMS_E_UNSUPPORTED_GUEST,
  *      no root => -VMS_E_NO_ROOT, several => -VMS_E_MULTI_ROOT, a disk that

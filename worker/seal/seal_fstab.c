@@ -1,8 +1,8 @@
 /* seal_fstab.c - fstab parsing and device resolution (see seal_fstab.h).
  *
  * What real guests write, and where it comes from:
- *   - octal escapes (\040 for a space) in both the spec and the mount point
- *     (fstab(5), getmntent);
+ *   - octal escapes (\040 for a space) in the spec, the mount point and the
+ *     options (fstab(5); getmntent decodes every field);
  *   - udev's by-label / by-partlabel links encode unsafe bytes as \xHH;
  *   - device-mapper names of LVs double every dash inside the VG and LV
  *     names ("vg--data-home" = VG "vg-data", LV "home");
@@ -128,7 +128,7 @@ void seal_fstab_parse(const char *text, size_t len, struct seal_fstab_entry **re
             .spec = unescape_octal(f[0], flen[0]),
             .mountpoint = unescape_octal(f[1], flen[1]),
             .type = xstrndup(f[2], flen[2]),
-            .options = k > 3 ? xstrndup(f[3], flen[3]) : xstrdup("defaults"),
+            .options = k > 3 ? unescape_octal(f[3], flen[3]) : xstrdup("defaults"),
             .line = xstrndup(line, llen),
             .lineno = lineno,
         };
@@ -185,6 +185,13 @@ char *seal_fstab_mount_options(const char *options) {
     }
     return out;
 }
+
+bool seal_btrfs_path_below(const char *path, const char *parent) {
+    size_t n = strlen(parent);
+    return n > 0 && strncmp(path, parent, n) == 0 && path[n] == '/' && path[n + 1] != '\0';
+}
+
+bool seal_btrfs_path_is_snapshot(const char *path) { return strstr(path, "snapshot") != NULL; }
 
 /* ---- devices ---- */
 

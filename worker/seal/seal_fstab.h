@@ -27,7 +27,7 @@ struct seal_fstab_entry {
     char *spec;       /* first field, octal escapes (\040 …) decoded */
     char *mountpoint; /* second field, decoded, no trailing '/' (except "/") */
     char *type;       /* third field */
-    char *options;    /* fourth field, "defaults" when absent */
+    char *options;    /* fourth field, decoded, "defaults" when absent */
     char *line;       /* the line as written (for messages) */
     unsigned lineno;  /* 1-based */
     int depth;        /* number of '/' in mountpoint; "/" = 0 */
@@ -46,8 +46,24 @@ void seal_fstab_free(struct seal_fstab_entry *v, size_t n);
 const char *seal_ro_options(const char *type);
 
 /* The options mount must be given for the entry: its btrfs subvol= and
- * subvolid=, comma-joined; "" for anything else.  Caller frees. */
+ * subvolid=, comma-joined; "" for anything else.  Every other option is
+ * dropped (compress=, noatime, ssd, space_cache, x-systemd.*, …): they change
+ * how new data is written or what happens at boot, never which tree is
+ * mounted, and a read-only mount must not be refused for them.  A line
+ * without subvol= and subvolid= mounts the filesystem's default subvolume,
+ * as in the guest.  Caller frees. */
 char *seal_fstab_mount_options(const char *options);
+
+/* btrfs subvolume paths as `btrfs subvolume list` prints them with the top
+ * level mounted (relative to it, no leading '/').  True when path lies
+ * inside the subvolume parent (a nested subvolume: "root/var/lib/machines"
+ * in "root"); false for parent itself and for "rootfs" next to "root". */
+bool seal_btrfs_path_below(const char *path, const char *parent);
+
+/* True when the subvolume at path is taken for a snapshot, never a root of
+ * its own: its path holds "snapshot" (snapper's .snapshots/N/snapshot,
+ * timeshift-btrfs/snapshots/…, @snapshots). */
+bool seal_btrfs_path_is_snapshot(const char *path);
 
 /* One block device of the guest as the appliance sees it.  Empty strings
  * ("") or NULL for absent attributes. */

@@ -216,6 +216,61 @@ static void test_parse_escapes(void **state) {
     seal_fstab_free(v, n);
 }
 
+/* Fedora's btrfs layout (subvolumes "root" and "home" of one filesystem,
+ * mounted by its UUID) and the default subvolume (no subvol= on "/"). */
+static void test_parse_btrfs(void **state) {
+    (void)state;
+    static const char text[] =
+        "UUID=9f0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f / btrfs subvol=root,compress=zstd:1 0 0\n"
+        "UUID=9f0c1d2e-3b4a-4c5d-8e6f-7a8b9c0d1e2f /home btrfs subvol=home,compress=zstd:1 0 0\n"
+        "LABEL=data\\040fs /srv btrfs compress=zstd:1,x-systemd.device-timeout=0 0 0\n"
+        "/dev/sdb /snap btrfs subvol=/@/.snap\\040shots,subvolid=260,noatime,ssd 0 0\n";
+    struct seal_fstab_entry *v;
+    size_t n;
+    seal_fstab_parse(text, strlen(text), &v, &n);
+    assert_int_equal(n, 4);
+    assert_int_equal(v[0].cls, SEAL_FSTAB_ROOT);
+    assert_int_equal(v[1].cls, SEAL_FSTAB_BOOT);
+    assert_int_equal(v[2].cls, SEAL_FSTAB_BOOT);
+    /* one filesystem, two lines: both name the same device */
+    assert_string_equal(resolve(v[0].spec, 2), "/dev/sdb");
+    assert_string_equal(resolve(v[1].spec, 2), "/dev/sdb");
+    assert_string_equal(resolve(v[2].spec, 2), "/dev/sdb");
+    static const char *const want[] = { "subvol=root", "subvol=home", "", "subvol=/@/.snap shots,subvolid=260" };
+    for (size_t i = 0; i < n; i++) {
+        char *opts = seal_fstab_mount_options(v[i].options);
+        if (strcmp(opts, want[i]) != 0)
+            fail_msg("line %zu: mount options '%s', expected '%s'", i + 1, opts, want[i]);
+        free(opts);
+    }
+    /* no subvolume option: the default subvolume, as in the guest */
+    char *opts = seal_fstab_mount_options("defaults");
+    assert_string_equal(opts, "");
+    free(opts);
+    opts = seal_fstab_mount_options("subvolume=x,nosubvol=y,subvol=z");
+    assert_string_equal(opts, "subvol=z");
+    free(opts);
+    seal_fstab_free(v, n);
+}
+
+static void test_btrfs_paths(void **state) {
+    (void)state;
+    assert_true(seal_btrfs_path_below("root/var/lib/machines", "root"));
+    assert_true(seal_btrfs_path_below("root/var/lib/machines/f38", "root/var/lib/machines"));
+    assert_true(seal_btrfs_path_below("@/home", "@"));
+    assert_false(seal_btrfs_path_below("root", "root"));
+    assert_false(seal_btrfs_path_below("rootfs/etc", "root"));
+    assert_false(seal_btrfs_path_below("root/", "root"));
+    assert_false(seal_btrfs_path_below("home", "root"));
+    assert_false(seal_btrfs_path_below("root", ""));
+    assert_true(seal_btrfs_path_is_snapshot("root/.snapshots/1/snapshot"));
+    assert_true(seal_btrfs_path_is_snapshot("@/.snapshots/12/snapshot"));
+    assert_true(seal_btrfs_path_is_snapshot("timeshift-btrfs/snapshots/2024-01-01_00-00-01/@"));
+    assert_false(seal_btrfs_path_is_snapshot("root"));
+    assert_false(seal_btrfs_path_is_snapshot("@home"));
+    assert_false(seal_btrfs_path_is_snapshot("root/var/lib/machines"));
+}
+
 /* Report names of hot-plugged disks (a warm appliance names the guest's
  * first disk /dev/sdc): the guest's disk order, as after a cold launch. */
 static void test_dev_name(void **state) {
@@ -247,7 +302,8 @@ int main(void) {
         cmocka_unit_test(test_resolve_legacy), cmocka_unit_test(test_resolve_by_id_path),
         cmocka_unit_test(test_disk_names),     cmocka_unit_test(test_dm_split),
         cmocka_unit_test(test_ro_options),     cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_parse_escapes),  cmocka_unit_test(test_dev_name),
+        cmocka_unit_test(test_parse_escapes),  cmocka_unit_test(test_parse_btrfs),
+        cmocka_unit_test(test_btrfs_paths),    cmocka_unit_test(test_dev_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
