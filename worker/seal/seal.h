@@ -96,7 +96,7 @@ struct seal_opts {
 /* Default appliance memory: enough for the daemon and page cache while
  * removing files; far below libguestfs' 1280 MB (see the benchmark note). */
 #define SEAL_DEFAULT_MEMSIZE_MB 512
-#define SEAL_DEFAULT_TCG_TB_MB  128
+#define SEAL_DEFAULT_TCG_TB_MB  96 /* 128: 420 MB peak RSS, 96: 387 MB, same wall; 64: 343 MB, +0.3 s */
 
 /* Distro families an operation applies to (bit mask). */
 enum seal_family {

@@ -176,11 +176,21 @@ static int extract(const char *dir, const char *kernel, const char *dst) {
     return r;
 }
 
+char *seal_cache_dir(const char *cachedir) {
+    char *dir = xasprintf("%s/.guestfs-%ju", cachedir, (uintmax_t)geteuid());
+    if (dir_safe(dir))
+        return dir;
+    free(dir);
+    return NULL;
+}
+
 int seal_kernel_pvh(const char *cachedir, char **ret_kernel, char **ret_vmlinux, char **ret_stamp) {
-    _cleanup_free_ char *dir = xasprintf("%s/.guestfs-%ju", cachedir, (uintmax_t)geteuid());
+    _cleanup_free_ char *dir = seal_cache_dir(cachedir);
+    if (!dir)
+        return -ENOENT;
     _cleanup_free_ char *kernel = xasprintf("%s/appliance.d/kernel", dir);
     struct stat st;
-    if (!dir_safe(dir) || lstat(kernel, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+    if (lstat(kernel, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
         return -ENOENT; /* no appliance built yet (the first launch builds it) */
     char *stamp = xasprintf("%jd-%ju", (intmax_t)st.st_size, (uintmax_t)st.st_ino);
     char *vmlinux = xasprintf("%s/vmseal-vmlinux-%s", dir, stamp);

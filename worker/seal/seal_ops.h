@@ -34,7 +34,7 @@ struct seal_ctx {
     struct seal_op_result *cur;  /* the running operation's counters */
     char *why;                   /* the caller's, ERR_WHY_LEN bytes */
     bool has_lvm;                /* an LVM PV was seen while probing */
-    char *hv_wrapper;            /* seal.c: temporary qemu wrapper, removed after launch */
+    char *hv_wrapper;            /* seal.c: a temporary qemu wrapper, removed after launch */
     bool launching;              /* seal.c: collecting launch errors */
     char launch_err[256];
     /* seal_ops_mount.c: the guest's block devices and the mount plan. */
@@ -64,6 +64,9 @@ int seal_launch(struct seal_ctx *ctx);
  * kernel's path, the image's path and the kernel's "size-mtime" stamp
  * (all malloc'd); < 0 when there is none to be had (boot the bzImage). */
 int seal_kernel_pvh(const char *cachedir, char **ret_kernel, char **ret_vmlinux, char **ret_stamp);
+/* libguestfs' own folder in cachedir (<cachedir>/.guestfs-<euid>) when it is
+ * ours and only ours to write, else NULL.  Malloc'd. */
+char *seal_cache_dir(const char *cachedir);
 
 /* seal_warm.c: hot-plug the disks into the warm appliance w, whose handle
  * becomes ctx->g, and collect the guest's block devices
