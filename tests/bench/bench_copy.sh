@@ -70,30 +70,41 @@ time_of() {
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # contenders CASE SRCDIR SDPATH: name and command, one a line
-vmseal_import() { # sd src format
-    local out
-    out=$("$CTL" sd import --sd "$1" --format "$3" "$2")
-    rm -rf "$1/images/$(sed -n 's/.*img_id=\([0-9a-f-]*\).*/\1/p' <<< "$out")"
+vmseal_import() { # sd src format (its output kept for vmseal_cleanup)
+    "$CTL" sd import --sd "$1" --format "$3" "$2" > "$DIR/import.out"
+}
+vmseal_cleanup() { # sd: the imported volume goes, outside the timing (as the others' rm)
+    rm -rf "$1/images/$(sed -n 's/.*img_id=\([0-9a-f-]*\).*/\1/p' "$DIR/import.out")"
 }
 run_case() { # case src-file out-format sd-path
     local c=$1 src=$2 fmt=$3 sd=$4 dst=$4/../out i name
     local -a names=(vmseal "cp --sparse=always" "qemu-img convert" "qemu-img convert -W")
     declare -A t
+    local qfmt=raw k
+    [ "$fmt" = qcow2 ] && qfmt=qcow2
     for i in $(seq 1 "$RUNS"); do
-        t[vmseal]+="$(time_of vmseal_import "$sd" "$src" "$fmt") "
-        if [ "$c" = chain ]; then
-            t["cp --sparse=always"]+="$(time_of cp --sparse=always "$src" "$(dirname "$src")/base.qcow2" "$(dirname "$dst")/") "
-            rm -f "$(dirname "$dst")/chain.qcow2" "$(dirname "$dst")/base.qcow2"
-        else
-            t["cp --sparse=always"]+="$(time_of cp --sparse=always "$src" "$dst") "
-            rm -f "$dst"
-        fi
-        local qfmt=raw
-        [ "$fmt" = qcow2 ] && qfmt=qcow2
-        t["qemu-img convert"]+="$(time_of qemu-img convert -O "$qfmt" "$src" "$dst") "
-        rm -f "$dst"
-        t["qemu-img convert -W"]+="$(time_of qemu-img convert -W -O "$qfmt" "$src" "$dst") "
-        rm -f "$dst"
+        # rotated, so that no contender always runs first (or after another)
+        for k in 0 1 2 3; do
+            case $(((k + i) % 4)) in
+            0)
+                t[vmseal]+="$(time_of vmseal_import "$sd" "$src" "$fmt") "
+                vmseal_cleanup "$sd" ;;
+            1)
+                if [ "$c" = chain ]; then
+                    t["cp --sparse=always"]+="$(time_of cp --sparse=always "$src" "$(dirname "$src")/base.qcow2" "$(dirname "$dst")/") "
+                    rm -f "$(dirname "$dst")/chain.qcow2" "$(dirname "$dst")/base.qcow2"
+                else
+                    t["cp --sparse=always"]+="$(time_of cp --sparse=always "$src" "$dst") "
+                    rm -f "$dst"
+                fi ;;
+            2)
+                t["qemu-img convert"]+="$(time_of qemu-img convert -O "$qfmt" "$src" "$dst") "
+                rm -f "$dst" ;;
+            3)
+                t["qemu-img convert -W"]+="$(time_of qemu-img convert -W -O "$qfmt" "$src" "$dst") "
+                rm -f "$dst" ;;
+            esac
+        done
     done
     local best= best_name= ours
     for name in "${names[@]}"; do
