@@ -3,11 +3,12 @@
 #
 # vmseal copies a volume (volume.copy, and `vmsealctl sd import`, which is
 # the same code: worker/sd/volume.c convert_commit) by a file copy where
-# source and destination are RAW (a reflink where the filesystem shares
-# extents, else copy_file_range over the data extents), by qemu-img convert
-# otherwise; then it fsyncs the data.  This script times, on one filesystem
-# and in one run, alternating the contenders, RUNS (3) runs each, the page
-# cache dropped before every run and a sync included in every time:
+# source and destination are RAW and the filesystem shares extents (a
+# reflink), by qemu-img convert otherwise; then it fsyncs the data.  This
+# script times, on one filesystem and in one run, the contenders rotated
+# (none always first), RUNS (3) runs each, the page cache dropped before
+# every run, a sync included in every time and each output removed outside
+# the timing:
 #
 #   qcow2    a 4 GiB qcow2 holding 2 GiB of data, to qcow2
 #   raw      a 4 GiB sparse raw file holding 2 GiB of data, to raw
