@@ -127,6 +127,20 @@ for _ in $(seq 100); do
 done
 "$BIN/vmsealctl" list --config "$TMP/ctl.conf" --timeout 2 >/dev/null ||
     { echo "producer not answering; log:" >&2; cat "$TMP/producer.log" >&2; exit 1; }
+# The pool queue is the deployment's (deploy/rabbitmq/definitions.json), not
+# the producer's: declared here as the definitions have it.
+/usr/bin/python3 - "$VMSEAL_TEST_BROKER_PORT" "$VHOST" "$VMSEAL_TEST_BROKER_USER" "$VMSEAL_TEST_BROKER_PASSWORD" <<'PY' ||
+import sys, pika
+port, vhost, user, password = sys.argv[1:5]
+c = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", int(port), vhost,
+                                                      pika.PlainCredentials(user, password)))
+ch = c.channel()
+ch.queue_declare("vmseal.jobs.default", durable=True, arguments={
+    "x-queue-type": "quorum", "x-delivery-limit": 5, "x-dead-letter-exchange": "vmseal.dlx"})
+ch.queue_bind("vmseal.jobs.default", "vmseal.jobs", "#")
+c.close()
+PY
+    { echo "bench_producer.sh: cannot declare the pool queue" >&2; exit 1; }
 for i in $(seq "$WORKERS"); do
     printf '%s\nworker = { id = "bench-w%d"; slots = %d; executor = "dry-run"; dry_run_seal_ms = 0; };\n%s\nlog = { level = "warning"; };\n' \
         "$BROKER_CONF" "$i" "$SLOTS" "$STORAGE_CONF" > "$TMP/worker$i.conf"
