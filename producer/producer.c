@@ -562,7 +562,9 @@ static void status_update(struct producer *p) {
 }
 
 static int loop_once(struct producer *p) {
-    struct pollfd pfd = { .fd = p->sig_fd, .events = POLLIN };
+    /* signals, and the database connection: its server ending it ends the term now */
+    struct pollfd pfd[2] = { { .fd = p->sig_fd, .events = POLLIN },
+                             { .fd = store_watch_fd(p->st), .events = POLLIN } };
     struct mq_event ev;
     memset(&ev, 0, sizeof ev);
     int64_t now = time_mono_ms();
@@ -574,13 +576,15 @@ static int loop_once(struct producer *p) {
     bool idle = true;
     /* drain what is ready (bounded), then commit once */
     for (int n = 0; n < LOOP_MAX_EVENTS; n++) {
-        pfd.revents = 0;
-        int r = mq_wait(p->mq, n == 0 ? timeout : 0, &pfd, 1, &ev);
+        pfd[0].revents = pfd[1].revents = 0;
+        int r = mq_wait(p->mq, n == 0 ? timeout : 0, pfd, pfd[1].fd < 0 ? 1 : 2, &ev);
         if (r < 0 && r != -VMS_E_CONN_LOST)
             log_warn("broker: %s (%s)", err_str(r), mq_why(p->mq));
-        if (pfd.revents & POLLIN)
+        if (pfd[0].revents & POLLIN)
             (void)signal_wait(p, 0);
-        bool more = r == 0 && loop_event(p, &ev, &ret);
+        if (pfd[1].revents)
+            store_watch(p->st);
+        bool more = r == 0 && store_status(p->st) == 0 && loop_event(p, &ev, &ret);
         idle = idle && (r < 0 || ev.type == MQ_EV_NONE);
         mq_event_clear(&ev);
         if (!more || p->stop)

@@ -47,6 +47,13 @@ int store_status(const struct store *st) { return st->lost; }
 
 const char *store_backend_name(const struct store *st) { return st->be->name; }
 
+int store_watch_fd(struct store *st) { return st->lost || !st->be->watch_fd ? -1 : st->be->watch_fd(st); }
+
+void store_watch(struct store *st) {
+    if (!st->lost && st->be->watch)
+        st->be->watch(st);
+}
+
 int store_lease_try(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len) {
     return st->lost ? st->lost : st->be->lease_try(st, holder, ret_taken, ret_holder, len);
 }

@@ -123,6 +123,12 @@ const char *store_why(const struct store *st);
 /* 0, or -VMS_E_DB_LOST / -VMS_E_LEASE_LOST once the store is unusable. */
 int store_status(const struct store *st);
 const char *store_backend_name(const struct store *st); /* "sqlite", "postgresql" */
+/* A database connection's socket (PostgreSQL; else -1): poll it for input
+ * between statements and call store_watch() when it is readable, so that a
+ * connection the server ended (its backend terminated, the server shut
+ * down) makes the store lost at once rather than at its next statement. */
+int store_watch_fd(struct store *st);
+void store_watch(struct store *st);
 
 /* Become the active producer if none is (see above): *ret_taken, and when
  * not taken the active one's name in ret_holder (PostgreSQL; else ""). */

@@ -40,6 +40,11 @@ struct store_backend {
      * the next query(), or the RELEASE / COMMIT of its savepoint. */
     int (*run)(struct store *st, const char *sql, int expect, const char *fmt, va_list ap);
     int (*lease_try)(struct store *st, const char *holder, bool *ret_taken, char *ret_holder, size_t len);
+    /* The connection's socket to poll between statements, or -1 (NULL: none);
+     * watch() reads what arrived there and marks the store lost when the
+     * server closed the connection. */
+    int (*watch_fd)(struct store *st);
+    void (*watch)(struct store *st);
     /* The dialects' own SQL: delete the outbox rows of a JSON array of ids. */
     const char *sql_outbox_delete;
 };

@@ -39,6 +39,7 @@ struct pg {
     unsigned char *blob;          /* the last bytea read (PQfreemem) */
     int64_t generation;           /* the lease we took; 0 = none */
     bool locked;                  /* the session's advisory lock: the lead */
+    char fatal[256];              /* the server's FATAL while idle (its reason to close) */
 };
 
 #define PG(st) ((struct pg *)(st)->impl)
@@ -480,10 +481,12 @@ static int pg_migrate(struct store *st, bool apply) {
 }
 
 /* Notices (e.g. "relation already exists, skipping") are not errors, and a
- * library never prints. */
+ * library never prints.  libpq hands here too the error a server sends
+ * while no statement runs, before it closes the connection. */
 static void pg_notice_cb(void *arg, const char *message) {
-    (void)arg;
-    (void)message;
+    struct pg *pg = arg;
+    if (strncmp(message, "FATAL:", 6) == 0)
+        snprintf(pg->fatal, sizeof pg->fatal, "%s", message);
 }
 
 /* Keepalives find a server that vanished without closing the connection;
@@ -501,9 +504,24 @@ static int pg_open(struct store *st, const char *uri, const char *password) {
         st->why[strcspn(st->why, "\n")] = '\0';
         return -VMS_E_DB_LOST;
     }
-    PQsetNoticeProcessor(pg->conn, pg_notice_cb, NULL);
+    PQsetNoticeProcessor(pg->conn, pg_notice_cb, pg);
     int r = pg_lock(st);
     return r < 0 ? r : pg_migrate(st, pg->locked);
+}
+
+static int pg_watch_fd(struct store *st) { return PQsocket(PG(st)->conn); }
+
+/* Input between statements: results of queued statements (kept for their
+ * reader), or the server's last words before it closes the connection. */
+static void pg_watch(struct store *st) {
+    PGconn *conn = PG(st)->conn;
+    if (PQconsumeInput(conn) == 1 && PQstatus(conn) != CONNECTION_BAD) {
+        (void)PQisBusy(conn); /* parses it: an error outside a statement goes to pg_notice_cb */
+        return;
+    }
+    snprintf(st->why, sizeof st->why, "%s", *PG(st)->fatal ? PG(st)->fatal : PQerrorMessage(conn));
+    st->why[strcspn(st->why, "\n")] = '\0';
+    st->lost = -VMS_E_DB_LOST;
 }
 
 static void pg_close(struct store *st) {
@@ -531,5 +549,7 @@ const struct store_backend store_backend_pg = {
     .col_blob = pg_col_blob,
     .run = pg_run,
     .lease_try = pg_lease_try,
+    .watch_fd = pg_watch_fd,
+    .watch = pg_watch,
     .sql_outbox_delete = "DELETE FROM outbox WHERE id IN (SELECT json_array_elements_text(?::json)::bigint)",
 };

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <poll.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -270,12 +271,17 @@ static void test_lease_generation_checked(void **state) {
 }
 
 /* PostgreSQL: the connection terminated by an administrator makes the
- * store lost, and frees the leadership at once. */
+ * store lost, and frees the leadership at once.  The store sees it without
+ * a statement, from its socket (SQLite has none). */
 static void test_connection_cut(void **state) {
     struct sfx *f = *state;
-    if (!f->schema)
+    struct store *a = open_ok(f);
+    if (!f->schema) {
+        assert_int_equal(store_watch_fd(a), -1);
+        store_close(a);
         return;
-    struct store *a = open_ok(f), *b = open_ok(f);
+    }
+    struct store *b = open_ok(f);
     bool taken = false;
     char holder[256];
     assert_int_equal(store_lease_try(a, "producer-a", &taken, holder, sizeof holder), 0);
@@ -285,7 +291,19 @@ static void test_connection_cut(void **state) {
                   " WHERE l.locktype = 'advisory' AND l.granted AND s.datname = current_database()"
                   " AND l.objid = (hashtextextended('vmseal.lease.%s', 0) & 4294967295)::oid",
                   f->schema);
+    int fd = store_watch_fd(a);
+    assert_true(fd >= 0);
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    assert_int_equal(poll(&pfd, 1, 0), 0); /* nothing to read while connected */
     assert_int_equal(testpg_sql(sql), 0);
+    /* the server's last words, then its end of the connection */
+    for (int i = 0; i < 10 && store_status(a) == 0; i++) {
+        assert_int_equal(poll(&pfd, 1, 5000), 1);
+        store_watch(a);
+    }
+    assert_int_equal(store_status(a), -VMS_E_DB_LOST);
+    assert_non_null(strstr(store_why(a), "terminating connection"));
+    assert_int_equal(store_watch_fd(a), -1);
     int64_t n;
     assert_int_equal(store_outbox_count(a, &n), -VMS_E_DB_LOST);
     assert_int_equal(store_status(a), -VMS_E_DB_LOST);
