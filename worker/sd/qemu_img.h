@@ -47,7 +47,7 @@ int qemu_img_format_guess(const char *path, const char **ret_format);
  * such JSON. */
 int qemu_img_info_parse(const char *json, const char *confine_root, struct qemu_img_info *ret_info, char *why);
 
-/* `qemu-img convert -p -f SRC_FMT -O DST_FMT SRC DST`. */
+/* `qemu-img convert -p -C -f SRC_FMT -O DST_FMT SRC DST` (-C: copy offload). */
 int qemu_img_convert(const char *src, const char *src_fmt, const char *dst, const char *dst_fmt,
                      qemu_img_progress_cb progress_cb, void *userdata, char *why);
 
