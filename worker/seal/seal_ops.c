@@ -23,6 +23,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "seal_ops.h"
@@ -190,10 +191,10 @@ static int op_tmp_files(struct seal_ctx *ctx) {
     static const char *const dirs[] = { "/tmp", "/var/tmp" };
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
         /* A symlinked /tmp (to "/", say) resolves in the appliance: left alone. */
-        int r = guestfs_is_dir_opts(ctx->g, dirs[i], GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
+        int r = seal_lstat_type(ctx, dirs[i]);
         if (r < 0)
-            return seal_gerr(ctx, dirs[i]);
-        if (!r || seal_path_contained(ctx, dirs[i]) <= 0)
+            return r;
+        if (r != S_IFDIR || seal_path_contained(ctx, dirs[i]) <= 0)
             continue;
         char **names = guestfs_ls(ctx->g, dirs[i]);
         if (!names)

@@ -45,7 +45,8 @@ struct seal_ctx {
     char *const *allow_missing; /* mount points the operator accepts missing */
     size_t n_allow_missing;
     struct seal_report *report; /* filesystems sealed / missing are recorded here */
-    char *contained_dir;        /* seal_path_contained's last good directory */
+    char **contained;           /* directories seal_path_contained found free of symlinks */
+    size_t n_contained;
     /* seal_warm.c: the guest's disks as the warm appliance named them when
      * they were hot-plugged (NULL: a cold appliance, every device is one),
      * and the QMP socket a warm appliance's qemu listens on. */
@@ -124,6 +125,12 @@ int seal_path_contained(struct seal_ctx *ctx, const char *path);
 /* Whether path is absent or a regular file (lstat): 1 regular, 0 absent,
  * 2 anything else (symlink, FIFO, device, directory, socket); < 0 error. */
 int seal_path_kind(struct seal_ctx *ctx, const char *path);
+/* path's file type (S_IFMT bits), not following a symlink; 0 when it does
+ * not exist; < 0 error.  One lstat: guestfs_is_symlink and guestfs_is_dir
+ * cost about five times as much under TCG. */
+int seal_lstat_type(struct seal_ctx *ctx, const char *path);
+/* Forget the directories found contained (the mounts changed). */
+void seal_contained_reset(struct seal_ctx *ctx);
 /* Report a path left alone and why (SEAL_EV_PHASE "skip" message). */
 void seal_note_skipped(struct seal_ctx *ctx, const char *path, const char *why);
 enum seal_rm_mode {

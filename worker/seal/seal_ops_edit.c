@@ -1,6 +1,7 @@
 /* seal_ops_edit.c - the operations that do more than remove paths by glob:
  * they edit files, walk trees, or change LVM metadata.
  */
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,15 +66,12 @@ int seal_op_machine_id(struct seal_ctx *ctx) {
             return r;
         if (r == 0)
             continue;
-        r = guestfs_is_file_opts(ctx->g, paths[i], GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 0, -1);
-        if (r < 0)
+        struct guestfs_statns *st = guestfs_lstatns(ctx->g, paths[i]);
+        if (!st && guestfs_last_errno(ctx->g) != ENOENT)
             return seal_gerr(ctx, paths[i]);
-        if (!r)
-            continue;
-        int64_t size = guestfs_filesize(ctx->g, paths[i]);
-        if (size < 0)
-            return seal_gerr(ctx, paths[i]);
-        if (size == 0)
+        bool empty = !st || (st->st_mode & S_IFMT) != S_IFREG || st->st_size == 0;
+        guestfs_free_statns(st);
+        if (empty)
             continue;
         if (guestfs_truncate(ctx->g, paths[i]) < 0)
             return seal_gerr(ctx, paths[i]);
@@ -123,9 +121,9 @@ static int pacct_in(struct seal_ctx *ctx, const char *dir) {
     int r = seal_path_contained(ctx, dir);
     if (r <= 0)
         return r;
-    r = guestfs_is_dir_opts(ctx->g, dir, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
-    if (r <= 0)
-        return r < 0 ? seal_gerr(ctx, dir) : 0;
+    r = seal_lstat_type(ctx, dir);
+    if (r <= 0 || r != S_IFDIR)
+        return r < 0 ? r : 0;
     _cleanup_free_ char *glob = xasprintf("%s/pacct*", dir);
     _cleanup_free_ char *base = xasprintf("%s/pacct", dir);
     unsigned before = ctx->cur ? ctx->cur->removed : 0;
@@ -185,17 +183,17 @@ static int write_if_different(struct seal_ctx *ctx, const char *path, const char
 
 int seal_op_hostname(struct seal_ctx *ctx) {
     _cleanup_free_ char *content = xasprintf("%s\n", ctx->hostname);
-    int r = guestfs_is_dir(ctx->g, "/etc");
-    if (r <= 0)
-        return r < 0 ? seal_gerr(ctx, "/etc") : 0;
+    int r = seal_lstat_type(ctx, "/etc");
+    if (r != S_IFDIR)
+        return r < 0 ? r : 0;
     r = write_if_different(ctx, "/etc/hostname", content);
     if (r < 0)
         return r;
     /* SUSE's /etc/HOSTNAME, only where it exists as a regular file. */
-    r = guestfs_is_file_opts(ctx->g, "/etc/HOSTNAME", GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 0, -1);
+    r = seal_lstat_type(ctx, "/etc/HOSTNAME");
     if (r < 0)
-        return seal_gerr(ctx, "/etc/HOSTNAME");
-    if (r && (r = write_if_different(ctx, "/etc/HOSTNAME", content)) < 0)
+        return r;
+    if (r == S_IFREG && (r = write_if_different(ctx, "/etc/HOSTNAME", content)) < 0)
         return r;
     /* Red Hat's /etc/sysconfig/network: replace HOSTNAME=, keep the rest. */
     char *net = NULL;

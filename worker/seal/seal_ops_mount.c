@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "err.h"
 #include "seal_ops.h"
@@ -201,13 +202,12 @@ static int mountpoint_ok(struct seal_ctx *ctx, const char *mp, char *why, size_t
             continue;
         char c = *p;
         *p = '\0';
-        int r = guestfs_is_dir_opts(ctx->g, path, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
-        if (r < 0)
-            return seal_gerr(ctx, path);
-        if (r == 0) {
-            int link = guestfs_is_symlink(ctx->g, path);
+        int type = seal_lstat_type(ctx, path);
+        if (type < 0)
+            return type;
+        if (type != S_IFDIR) {
             snprintf(why, why_len, "%s %s", path,
-                     link > 0 ? "is a symlink in the guest" : "is not a directory in the guest");
+                     type == S_IFLNK ? "is a symlink in the guest" : "is not a directory in the guest");
             return 0;
         }
         if (c == '\0')
@@ -373,8 +373,7 @@ int seal_fstab_mount(struct seal_ctx *ctx, const char *root) {
 }
 
 void seal_plan_free(struct seal_ctx *ctx) {
-    free(ctx->contained_dir);
-    ctx->contained_dir = NULL;
+    seal_contained_reset(ctx);
     for (size_t i = 0; i < ctx->n_plan; i++) {
         free(ctx->plan[i].device);
         free(ctx->plan[i].mountpoint);

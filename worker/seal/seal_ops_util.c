@@ -49,49 +49,75 @@ void seal_note_skipped(struct seal_ctx *ctx, const char *path, const char *why) 
     }
 }
 
+int seal_lstat_type(struct seal_ctx *ctx, const char *path) {
+    struct guestfs_statns *st = guestfs_lstatns(ctx->g, path);
+    if (!st)
+        return guestfs_last_errno(ctx->g) == ENOENT ? 0 : seal_gerr(ctx, path);
+    int type = (int)(st->st_mode & S_IFMT);
+    guestfs_free_statns(st);
+    return type;
+}
+
+int seal_path_kind(struct seal_ctx *ctx, const char *path) {
+    int type = seal_lstat_type(ctx, path);
+    return type <= 0 ? type : type == S_IFREG ? 1 : 2;
+}
+
+void seal_contained_reset(struct seal_ctx *ctx) {
+    seal_strv_free(ctx->contained);
+    ctx->contained = NULL;
+    ctx->n_contained = 0;
+}
+
+#define CONTAINED_MAX 256
+
+/* dir (len bytes) is, or is above, a directory found free of symlinks. */
+static bool contained_known(const struct seal_ctx *ctx, const char *dir, size_t len) {
+    for (size_t i = 0; i < ctx->n_contained; i++) {
+        const char *c = ctx->contained[i];
+        if (strncmp(c, dir, len) == 0 && (c[len] == '\0' || c[len] == '/'))
+            return true;
+    }
+    return false;
+}
+
 int seal_path_contained(struct seal_ctx *ctx, const char *path) {
     const char *last = strrchr(path, '/');
     if (!last || last == path)
         return 1;
     size_t len = (size_t)(last - path);
-    if (ctx->contained_dir && strlen(ctx->contained_dir) == len && strncmp(ctx->contained_dir, path, len) == 0)
+    if (contained_known(ctx, path, len))
         return 1;
-    _cleanup_free_ char *dir = xstrndup(path, len);
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
+    /* Each component not known yet, top down: one lstat each. */
+    for (size_t end = 1; end <= len; end++) {
+        if (end < len && path[end] != '/')
             continue;
-        char c = *p;
-        *p = '\0';
-        int r = guestfs_is_symlink(ctx->g, dir);
-        if (r < 0)
-            return guestfs_last_errno(ctx->g) == ENOENT ? 1 : seal_gerr(ctx, dir);
-        if (r > 0) {
+        if (contained_known(ctx, path, end))
+            continue;
+        _cleanup_free_ char *dir = xstrndup(path, end);
+        int type = seal_lstat_type(ctx, dir);
+        if (type == 0)
+            return 1; /* nothing below it to reach */
+        if (type < 0)
+            return type;
+        if (type == S_IFLNK) {
             _cleanup_free_ char *why = xasprintf("%s is a symlink in the guest", dir);
             seal_note_skipped(ctx, path, why);
             return 0;
         }
-        if (c == '\0')
-            break;
-        *p = c;
     }
-    free(ctx->contained_dir);
-    ctx->contained_dir = xstrndup(path, len);
+    if (ctx->n_contained < CONTAINED_MAX) {
+        ctx->contained = xrealloc(ctx->contained, (ctx->n_contained + 2) * sizeof(*ctx->contained));
+        ctx->contained[ctx->n_contained++] = xstrndup(path, len);
+        ctx->contained[ctx->n_contained] = NULL;
+    }
     return 1;
-}
-
-int seal_path_kind(struct seal_ctx *ctx, const char *path) {
-    struct guestfs_statns *st = guestfs_lstatns(ctx->g, path);
-    if (!st)
-        return guestfs_last_errno(ctx->g) == ENOENT ? 0 : seal_gerr(ctx, path);
-    int kind = (st->st_mode & S_IFMT) == S_IFREG ? 1 : 2;
-    guestfs_free_statns(st);
-    return kind;
 }
 
 /* Whether path is a directory (not following symlinks): 1, 0, or < 0. */
 static int path_is_dir(struct seal_ctx *ctx, const char *path) {
-    int r = guestfs_is_dir_opts(ctx->g, path, GUESTFS_IS_DIR_OPTS_FOLLOWSYMLINKS, 0, -1);
-    return r < 0 ? seal_gerr(ctx, path) : r;
+    int type = seal_lstat_type(ctx, path);
+    return type < 0 ? type : type == S_IFDIR;
 }
 
 /* guestfs_rm is an unlink() in the daemon, while rm_f and rm_rf run the rm
@@ -103,23 +129,18 @@ int seal_rm_path(struct seal_ctx *ctx, const char *path, enum seal_rm_mode mode)
     if (contained <= 0)
         return contained;
     if (mode == SEAL_RM_NOSYMLINK) {
-        int r = guestfs_is_symlink(ctx->g, path);
-        if (r < 0)
-            return seal_gerr(ctx, path);
-        if (r)
-            return 0;
+        int type = seal_lstat_type(ctx, path);
+        if (type <= 0 || type == S_IFLNK)
+            return type < 0 ? type : 0;
     }
     if (guestfs_rm(ctx->g, path) < 0) {
-        int r = path_is_dir(ctx, path);
-        if (r < 0)
-            return r;
-        if (!r) {
-            /* Gone meanwhile is fine; anything else is an error. */
-            int e = guestfs_last_errno(ctx->g);
-            if (e == ENOENT)
-                return 0;
+        /* Gone meanwhile is fine; a directory is for rm_rf; anything else
+         * is rm's error (a successful lstat leaves libguestfs' last error) */
+        int type = seal_lstat_type(ctx, path);
+        if (type <= 0)
+            return type;
+        if (type != S_IFDIR)
             return seal_gerr(ctx, path);
-        }
         if (mode != SEAL_RM_RF)
             return 0;
         if (guestfs_rm_rf(ctx->g, path) < 0)
