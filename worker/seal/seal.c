@@ -65,7 +65,11 @@ static void phase(struct seal_ctx *ctx, const char *name, int percent, const cha
 
 /* ---- handle setup ---- */
 
-/* The qemu wrapper (libguestfs "QEMU WRAPPERS"), when one helps:
+/* The qemu wrapper (libguestfs "QEMU WRAPPERS"), always:
+ *   - qemu dies with the process that started it (setpriv --pdeathsig, from
+ *     util-linux): libguestfs' recovery process, which otherwise kills it,
+ *     is a fork of that process and dies with it when both are killed by
+ *     name (pkill -f) or by process group, leaving the appliance running;
  *   - with force_tcg, qemu runs with "-machine accel=tcg", which cannot carry
  *     TCG's tb-size; tb != 0 turns it into "-accel tcg,tb-size=N";
  *   - with force_tcg (tb != 0) the emulated CPU "max" becomes "qemu64": with
@@ -99,7 +103,9 @@ static const char hv_wrapper_fmt[] =
     "  set -- \"$@\" \"$a\"\n"
     "done\n"
     "if [ -n \"$held\" ]; then set -- \"$@\" -machine; fi\n"
-    "exec '%s' \"$@\"\n";
+    "if command -v setpriv >/dev/null 2>&1; then set -- setpriv --pdeathsig KILL '%s' \"$@\"; else set -- '%s' "
+    "\"$@\"; fi\n"
+    "exec \"$@\"\n";
 
 static bool tcg_forced(guestfs_h *g) {
     char **v = guestfs_get_backend_settings(g);
@@ -153,7 +159,8 @@ static int wrapper_file(const char *cache, const char *script, char **ret_path, 
 }
 
 /* Best effort: without the wrapper the job still runs, only bigger and
- * slower.  tb 0 = no tb-size; kernel NULL = no kernel substitution. */
+ * slower (and its qemu left to libguestfs' recovery process).  tb 0 = no
+ * tb-size; kernel NULL = no kernel substitution. */
 static void hv_wrapper_install(struct seal_ctx *ctx, const char *cache, int tb, const char *kernel,
                                const char *vmlinux, const char *stamp) {
     char *hv = guestfs_get_hv(ctx->g);
@@ -163,7 +170,7 @@ static void hv_wrapper_install(struct seal_ctx *ctx, const char *cache, int tb, 
         free(hv);
         return;
     }
-    char *script = xasprintf(hv_wrapper_fmt, tb, kernel, vmlinux, stamp, hv);
+    char *script = xasprintf(hv_wrapper_fmt, tb, kernel, vmlinux, stamp, hv, hv);
     char *path = NULL;
     bool temporary = false;
     if (wrapper_file(cache, script, &path, &temporary) == 0) {
@@ -254,8 +261,7 @@ int seal_handle_open(struct seal_ctx *ctx, const struct seal_opts *opts, const s
     if (!(opts && opts->compressed_kernel) && cachedir &&
         seal_kernel_pvh(cachedir, &kernel, &vmlinux, &stamp) == 0)
         phase(ctx, "launch", 0, "booting the appliance's kernel uncompressed");
-    if (tb || kernel)
-        hv_wrapper_install(ctx, cache, tb, kernel, vmlinux, stamp);
+    hv_wrapper_install(ctx, cache, tb, kernel, vmlinux, stamp);
     free(cachedir);
     free(cache);
     free(kernel);
@@ -553,10 +559,10 @@ static int family_detect(struct seal_ctx *ctx, struct seal_report *rep) {
         { "/etc/SuSE-release", SEAL_FAMILY_SUSE, "suse-based" },
     };
     for (size_t i = 0; i < ARRAY_SIZE(marks); i++) {
-        r = guestfs_is_file(ctx->g, marks[i].file);
+        r = seal_lstat_type(ctx, marks[i].file);
         if (r < 0)
-            return seal_gerr(ctx, marks[i].file);
-        if (r) {
+            return r;
+        if (r == S_IFREG) {
             rep->family = marks[i].f;
             snprintf(rep->distro, sizeof(rep->distro), "%s", marks[i].distro);
             break;

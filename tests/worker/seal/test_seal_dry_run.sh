@@ -10,7 +10,9 @@
 #     and the real seal did write its overlay;
 #   - both ran the chosen operations and only those ("defaults" plus
 #     firewall-rules minus tmp-files).
-# Two appliance launches in all.
+#   - killed by name while it launches, the seal's qemu (stopped, as if
+#     hung) dies with it.
+# Three appliance launches in all (the last one cut short).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -74,6 +76,38 @@ fi
 dry_sum=$(grep '^summary' "$TMP/dry.out" | sed 's/ dry_run=yes$//')
 check '[ "$dry_sum" = "$(grep "^summary" "$TMP/real.out")" ]' \
     "summaries differ: dry run '$dry_sum', seal '$(grep '^summary' "$TMP/real.out")'"
+
+echo "== killed by name, a hung appliance goes with it"
+# pkill -f matches the seal and libguestfs' recovery process (a fork of it
+# with the same command line, which otherwise kills qemu when the seal
+# dies).  qemu is stopped first, as a hung appliance that would never power
+# off by itself: only the wrapper's pdeathsig (SIGKILL, delivered even to a
+# stopped process) can end it then.
+overlay debian "$TMP/kill.qcow2"
+"$WORKER" seal -a "$TMP/kill.qcow2" > "$TMP/kill.out" 2>&1 &
+qemu_pid=
+for _ in $(seq 1 300); do
+    qemu_pid=$(pgrep -f "qemu-system.*$TMP/kill.qcow2" | head -1)
+    [ -n "$qemu_pid" ] && break
+    sleep 0.1
+done
+check '[ -n "$qemu_pid" ]' "no qemu for $TMP/kill.qcow2 within 30 s: $(tail -2 "$TMP/kill.out" | tr '\n' ' ')"
+if [ -n "$qemu_pid" ]; then
+    kill -STOP "$qemu_pid"
+    pkill -KILL -f "vmseal-worker seal -a $TMP/kill.qcow2"
+    wait
+    for _ in $(seq 1 50); do
+        kill -0 "$qemu_pid" 2> /dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$qemu_pid" 2> /dev/null; then
+        fail "qemu ($qemu_pid) outlived its seal, killed by name, by 5 s"
+        kill -KILL "$qemu_pid"
+        kill -CONT "$qemu_pid"
+    else
+        pass
+    fi
+fi
 
 check '[ "$(sha256sum < "$GUESTS/debian.qcow2")" = "$pristine" ]' "the pristine debian image changed"
 seal_test_finish
