@@ -604,8 +604,7 @@ static int appliance_start(struct seal_ctx *ctx, const struct seal_opts *opts, c
         if (ctx->g)
             guestfs_close(ctx->g);
         ctx->g = NULL;
-        seal_strv_free(ctx->disk_devs);
-        ctx->disk_devs = NULL;
+        seal_disk_devs_free(ctx);
         seal_plan_free(ctx);
     } else {
         phase(ctx, "launch", 0, "starting the appliance");
@@ -719,7 +718,7 @@ int seal_run(const struct seal_opts *opts, const struct seal_disk *disks, size_t
         guestfs_close(s.ctx.g);
     if (opts)
         seal_warm_free(opts->warm); /* one appliance serves one seal */
-    seal_strv_free(s.ctx.disk_devs);
+    seal_disk_devs_free(&s.ctx);
     hv_wrapper_remove(&s.ctx);
     seal_plan_free(&s.ctx);
     free(s.root);

@@ -51,6 +51,7 @@ struct seal_ctx {
      * they were hot-plugged (NULL: a cold appliance, every device is one),
      * and the QMP socket a warm appliance's qemu listens on. */
     char **disk_devs;
+    char ***disk_blkid; /* blkid of each such disk when taken while plugging it (else NULL) */
     const char *qmp_path;
 };
 
@@ -103,6 +104,8 @@ int seal_blockdevs_collect(struct seal_ctx *ctx);
 char *seal_dev_name(const struct seal_ctx *ctx, const char *mountable);
 int seal_fstab_plan(struct seal_ctx *ctx, const char *root);
 int seal_fstab_mount(struct seal_ctx *ctx, const char *root);
+/* Free ctx->disk_devs and ctx->disk_blkid. */
+void seal_disk_devs_free(struct seal_ctx *ctx);
 void seal_plan_free(struct seal_ctx *ctx);
 
 /* Run the selected operations (table order).  Progress runs from

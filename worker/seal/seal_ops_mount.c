@@ -36,10 +36,11 @@ static char *kv_get(char **kv, const char *key) {
     return NULL;
 }
 
-/* blkid of one device; a device with nothing on it makes blkid fail: it then
- * has empty attributes. */
-static void blockdev_probe(struct seal_ctx *ctx, struct seal_blockdev *b) {
-    char **kv = guestfs_blkid(ctx->g, b->dev);
+/* blkid of one device (kv: taken before, else NULL); a device with nothing
+ * on it makes blkid fail: it then has empty attributes. */
+static void blockdev_probe(struct seal_ctx *ctx, struct seal_blockdev *b, char **kv) {
+    if (!kv)
+        kv = guestfs_blkid(ctx->g, b->dev);
     b->type = kv_get(kv, "TYPE");
     b->uuid = kv_get(kv, "UUID");
     b->label = kv_get(kv, "LABEL");
@@ -66,7 +67,12 @@ static struct seal_blockdev *blockdev_add(struct seal_ctx *ctx, const char *dev,
     ctx->devs = xrealloc(ctx->devs, (ctx->n_devs + 1) * sizeof(*ctx->devs));
     struct seal_blockdev *b = &ctx->devs[ctx->n_devs++];
     *b = (struct seal_blockdev){ .dev = xstrdup(dev), .disk = disk, .part = part };
-    blockdev_probe(ctx, b);
+    char **kv = NULL;
+    if (part == 0 && ctx->disk_blkid) { /* taken while the disk was plugged (seal_warm.c) */
+        kv = ctx->disk_blkid[disk];
+        ctx->disk_blkid[disk] = NULL;
+    }
+    blockdev_probe(ctx, b, kv);
     return b;
 }
 
@@ -370,6 +376,15 @@ int seal_fstab_mount(struct seal_ctx *ctx, const char *root) {
         fs_record(ctx, m->device, m->options, m->mountpoint);
     }
     return 0;
+}
+
+void seal_disk_devs_free(struct seal_ctx *ctx) {
+    for (size_t i = 0; ctx->disk_blkid && ctx->disk_devs && ctx->disk_devs[i]; i++)
+        seal_strv_free(ctx->disk_blkid[i]);
+    free(ctx->disk_blkid);
+    ctx->disk_blkid = NULL;
+    seal_strv_free(ctx->disk_devs);
+    ctx->disk_devs = NULL;
 }
 
 void seal_plan_free(struct seal_ctx *ctx) {

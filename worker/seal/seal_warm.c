@@ -236,14 +236,16 @@ static int disks_wait(struct seal_ctx *ctx, size_t n_disks, char *note) {
 }
 
 /* The kernel shows a plugged disk a moment before it has read its
- * partition table: wait until it lists as many partitions of dev as the
- * table holds (parted's reading).  0; 1 (note) on timeout; < 0 on error. */
-static int partitions_wait(struct seal_ctx *ctx, const char *dev, char *note) {
+ * partition table: wait until it lists as many partitions of disk i as the
+ * table holds (parted's reading).  Its blkid is kept for
+ * seal_blockdevs_collect.  0; 1 (note) on timeout; < 0 on error. */
+static int partitions_wait(struct seal_ctx *ctx, size_t i, char *note) {
+    const char *dev = ctx->disk_devs[i];
     char **kv = guestfs_blkid(ctx->g, dev); /* fails on a disk with nothing on it */
     bool table = false;
-    for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2)
-        table |= strcmp(kv[i], "PTTYPE") == 0;
-    seal_strv_free(kv);
+    for (size_t k = 0; kv && kv[k] && kv[k + 1]; k += 2)
+        table |= strcmp(kv[k], "PTTYPE") == 0;
+    ctx->disk_blkid[i] = kv;
     if (!table)
         return 0;
     struct guestfs_partition_list *pl = guestfs_part_list(ctx->g, dev);
@@ -303,6 +305,7 @@ int seal_warm_attach(struct seal_warm *w, struct seal_ctx *ctx, const struct sea
     w->ctx.g = NULL;
     guestfs_set_error_handler(ctx->g, NULL, NULL);
     ctx->disk_devs = xcalloc(n_disks + 1, sizeof(char *));
+    ctx->disk_blkid = xcalloc(n_disks + 1, sizeof(char **));
     if (dry_run) { /* hot-plugged disks are read-write: a dry run opens its own, read-only */
         snprintf(note, ERR_WHY_LEN, "a dry run");
         return 1;
@@ -320,7 +323,7 @@ int seal_warm_attach(struct seal_warm *w, struct seal_ctx *ctx, const struct sea
     if (r != 0)
         return r;
     for (size_t i = 0; i < n_disks && r == 0; i++)
-        r = partitions_wait(ctx, ctx->disk_devs[i], note);
+        r = partitions_wait(ctx, i, note);
     if (r == 0)
         r = seal_blockdevs_collect(ctx);
     for (size_t i = 0; r == 0 && i < ctx->n_devs; i++) {
