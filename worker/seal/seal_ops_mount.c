@@ -68,7 +68,7 @@ static struct seal_blockdev *blockdev_add(struct seal_ctx *ctx, const char *dev,
     struct seal_blockdev *b = &ctx->devs[ctx->n_devs++];
     *b = (struct seal_blockdev){ .dev = xstrdup(dev), .disk = disk, .part = part };
     char **kv = NULL;
-    if (part == 0 && ctx->disk_blkid) { /* taken while the disk was plugged (seal_warm.c) */
+    if (part == 0 && disk >= 0 && ctx->disk_blkid) { /* taken while the disk was plugged (seal_warm.c) */
         kv = ctx->disk_blkid[disk];
         ctx->disk_blkid[disk] = NULL;
     }
