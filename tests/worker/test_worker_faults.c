@@ -20,7 +20,7 @@
 #include "util.h"
 #include "wtest.h"
 
-#define WAIT_MS   60000
+#define WAIT_MS 60000
 /* A copy that takes seconds even with copy offload on a fast disk (1 GiB
  * took 0.8 s here, fsync included: under the 1 s timeout below, and too
  * quick for a progress event before the kill) */
