@@ -103,9 +103,8 @@ static const char hv_wrapper_fmt[] =
     "  set -- \"$@\" \"$a\"\n"
     "done\n"
     "if [ -n \"$held\" ]; then set -- \"$@\" -machine; fi\n"
-    "if command -v setpriv >/dev/null 2>&1; then set -- setpriv --pdeathsig KILL '%s' \"$@\"; else set -- '%s' "
-    "\"$@\"; fi\n"
-    "exec \"$@\"\n";
+    "d=; if command -v setpriv >/dev/null 2>&1; then d='setpriv --pdeathsig KILL'; fi\n"
+    "exec $d '%s' \"$@\"\n";
 
 static bool tcg_forced(guestfs_h *g) {
     char **v = guestfs_get_backend_settings(g);
@@ -170,7 +169,7 @@ static void hv_wrapper_install(struct seal_ctx *ctx, const char *cache, int tb, 
         free(hv);
         return;
     }
-    char *script = xasprintf(hv_wrapper_fmt, tb, kernel, vmlinux, stamp, hv, hv);
+    char *script = xasprintf(hv_wrapper_fmt, tb, kernel, vmlinux, stamp, hv);
     char *path = NULL;
     bool temporary = false;
     if (wrapper_file(cache, script, &path, &temporary) == 0) {

@@ -63,7 +63,7 @@ int seal_launch(struct seal_ctx *ctx);
 
 /* seal_kernel.c: the uncompressed (PVH) image of the appliance's kernel in
  * libguestfs' cache folder cachedir, extracted on first use: 0 with the
- * kernel's path, the image's path and the kernel's "size-mtime" stamp
+ * kernel's path, the image's path and the kernel's "size-inode" stamp
  * (all malloc'd); < 0 when there is none to be had (boot the bzImage). */
 int seal_kernel_pvh(const char *cachedir, char **ret_kernel, char **ret_vmlinux, char **ret_stamp);
 /* libguestfs' own folder in cachedir (<cachedir>/.guestfs-<euid>) when it is
@@ -125,9 +125,6 @@ int seal_ops_run_devices(struct seal_ctx *ctx, const bool *selected, struct seal
  * message: the path is left alone); < 0 on error.  The helpers below and
  * seal_read check it themselves. */
 int seal_path_contained(struct seal_ctx *ctx, const char *path);
-/* Whether path is absent or a regular file (lstat): 1 regular, 0 absent,
- * 2 anything else (symlink, FIFO, device, directory, socket); < 0 error. */
-int seal_path_kind(struct seal_ctx *ctx, const char *path);
 /* path's file type (S_IFMT bits), not following a symlink; 0 when it does
  * not exist; < 0 error.  One lstat: guestfs_is_symlink and guestfs_is_dir
  * cost about five times as much under TCG. */

@@ -1,7 +1,6 @@
 /* seal_ops_edit.c - the operations that do more than remove paths by glob:
  * they edit files, walk trees, or change LVM metadata.
  */
-#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,12 +65,15 @@ int seal_op_machine_id(struct seal_ctx *ctx) {
             return r;
         if (r == 0)
             continue;
-        struct guestfs_statns *st = guestfs_lstatns(ctx->g, paths[i]);
-        if (!st && guestfs_last_errno(ctx->g) != ENOENT)
+        r = seal_lstat_type(ctx, paths[i]);
+        if (r < 0)
+            return r;
+        if (r != S_IFREG)
+            continue;
+        int64_t size = guestfs_filesize(ctx->g, paths[i]);
+        if (size < 0)
             return seal_gerr(ctx, paths[i]);
-        bool empty = !st || (st->st_mode & S_IFMT) != S_IFREG || st->st_size == 0;
-        guestfs_free_statns(st);
-        if (empty)
+        if (size == 0)
             continue;
         if (guestfs_truncate(ctx->g, paths[i]) < 0)
             return seal_gerr(ctx, paths[i]);
@@ -122,7 +124,7 @@ static int pacct_in(struct seal_ctx *ctx, const char *dir) {
     if (r <= 0)
         return r;
     r = seal_lstat_type(ctx, dir);
-    if (r <= 0 || r != S_IFDIR)
+    if (r != S_IFDIR)
         return r < 0 ? r : 0;
     _cleanup_free_ char *glob = xasprintf("%s/pacct*", dir);
     _cleanup_free_ char *base = xasprintf("%s/pacct", dir);
@@ -161,10 +163,10 @@ static int write_if_different(struct seal_ctx *ctx, const char *path, const char
     int r = seal_path_contained(ctx, path);
     if (r <= 0)
         return r;
-    int kind = seal_path_kind(ctx, path);
-    if (kind < 0)
-        return kind;
-    if (kind == 2) {
+    int type = seal_lstat_type(ctx, path);
+    if (type < 0)
+        return type;
+    if (type != 0 && type != S_IFREG) {
         seal_note_skipped(ctx, path, "not a regular file");
         return 0;
     }

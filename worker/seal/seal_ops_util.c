@@ -58,11 +58,6 @@ int seal_lstat_type(struct seal_ctx *ctx, const char *path) {
     return type;
 }
 
-int seal_path_kind(struct seal_ctx *ctx, const char *path) {
-    int type = seal_lstat_type(ctx, path);
-    return type <= 0 ? type : type == S_IFREG ? 1 : 2;
-}
-
 void seal_contained_reset(struct seal_ctx *ctx) {
     seal_strv_free(ctx->contained);
     ctx->contained = NULL;
